@@ -1,0 +1,114 @@
+// Storage for a service's resources: each resource is a serialized protobuf message under
+// its resource name, plus index entries (key, value) that List filters on and a search
+// text that text queries match. Every write runs in one transaction.
+//
+// This is the seam for the PostgreSQL backend that clusters will use; SQLite
+// (sqlite_resource_store.h) is the embedded default.
+#ifndef SANHAK_COMMON_RESOURCE_STORE_H_
+#define SANHAK_COMMON_RESOURCE_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace sanhak::store {
+
+struct Resource {
+  // Full resource name, e.g. "councils/smart-green-mobility"; unique across collections.
+  std::string name;
+  // "councils", "memberships", ...
+  std::string collection;
+  // The serialized message, output-only fields cleared.
+  std::string data;
+  // Set by the store: a number from one sequence shared by every write, so it never
+  // repeats for a name even across delete and re-create (etags derive from it).
+  int64_t revision = 0;
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+struct IndexEntry {
+  std::string key;
+  std::string value;
+  friend bool operator==(const IndexEntry& a, const IndexEntry& b) {
+    return a.key == b.key && a.value == b.value;
+  }
+};
+
+struct ListQuery {
+  std::string collection;
+  // Every entry must be present on a resource for it to match.
+  std::vector<IndexEntry> all_of;
+  // Substring of the resource's search text (already normalized by the caller).
+  std::string text;
+  // Keyset pagination: only names after this one, in name order.
+  std::string after_name;
+  int limit = 50;
+};
+
+struct ListResult {
+  std::vector<Resource> resources;
+  // More rows follow the last one returned.
+  bool more = false;
+  // Rows matching the query's filters, regardless of pagination.
+  int64_t total = 0;
+};
+
+// A request already answered, for idempotent retries.
+struct RecordedRequest {
+  std::string fingerprint;
+  std::string response;
+};
+
+class ReadView {
+ public:
+  virtual ~ReadView() = default;
+  virtual absl::StatusOr<std::optional<Resource>> Get(absl::string_view name) = 0;
+  virtual absl::StatusOr<ListResult> List(const ListQuery& query) = 0;
+  // How many resources of `collection` carry every entry of `all_of`.
+  virtual absl::StatusOr<int64_t> Count(absl::string_view collection,
+                                        const std::vector<IndexEntry>& all_of) = 0;
+};
+
+class WriteTransaction : public virtual ReadView {
+ public:
+  // Inserts or replaces `resource` with its index and search text. Sets revision and
+  // times (create_time is kept on replace) and returns the stored resource.
+  virtual absl::StatusOr<Resource> Put(Resource resource,
+                                       const std::vector<IndexEntry>& index,
+                                       absl::string_view search_text) = 0;
+  // Replaces only the index and search text; the resource and its revision stay.
+  virtual absl::Status Reindex(absl::string_view name, const std::vector<IndexEntry>& index,
+                               absl::string_view search_text) = 0;
+  // NOT_FOUND when absent.
+  virtual absl::Status Delete(absl::string_view name) = 0;
+
+  virtual absl::StatusOr<std::optional<RecordedRequest>> FindRequest(
+      absl::string_view request_id) = 0;
+  virtual absl::Status RecordRequest(absl::string_view request_id,
+                                     absl::string_view fingerprint,
+                                     absl::string_view response) = 0;
+};
+
+class ResourceStore {
+ public:
+  virtual ~ResourceStore() = default;
+  // Runs `fn` on a consistent snapshot.
+  virtual absl::Status Read(absl::FunctionRef<absl::Status(ReadView&)> fn) = 0;
+  // Runs `fn` in one transaction, committed (durably) iff `fn` returns OK. Transactions
+  // are serialized.
+  virtual absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) = 0;
+  // OK while the store can serve reads and writes.
+  virtual absl::Status Ping() = 0;
+};
+
+}  // namespace sanhak::store
+
+#endif  // SANHAK_COMMON_RESOURCE_STORE_H_

@@ -1,0 +1,190 @@
+#include "common/server.h"
+
+#include <signal.h>
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/server_interceptor.h"
+
+namespace sanhak {
+namespace {
+
+absl::string_view CodeName(grpc::StatusCode code) {
+  static constexpr absl::string_view kNames[] = {
+      "OK",        "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+// Logs one line per call when the status is sent: method, peer, code, latency. Later
+// interceptors (authentication, audit) sit beside this one.
+class CallLogInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : info_(info), start_(absl::Now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      grpc::Status status = methods->GetSendStatus();
+      double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
+      LogField fields[] = {
+          {"method", std::string(info_->method())},
+          {"peer", info_->server_context()->peer()},
+          {"code", std::string(CodeName(status.error_code()))},
+          {"latency_ms", latency_ms},
+      };
+      bool failed = !status.ok();
+      if (failed) {
+        Log(LogLevel::kInfo, "rpc",
+            {fields[0], fields[1], fields[2], fields[3], {"error", status.error_message()}});
+      } else {
+        Log(LogLevel::kInfo, "rpc", {fields[0], fields[1], fields[2], fields[3]});
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* info_;
+  absl::Time start_;
+};
+
+class CallLogInterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallLogInterceptor(info);
+  }
+};
+
+}  // namespace
+
+GrpcServer::GrpcServer(const ServerOptions& options, std::vector<HostedService> services)
+    : options_(options), services_(std::move(services)) {}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const ServerOptions& options, std::vector<HostedService> services) {
+  // Both are process-wide switches that must be set before the first server is built.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<GrpcServer> self(new GrpcServer(options, std::move(services)));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
+                           &self->port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  for (const HostedService& s : self->services_) builder.RegisterService(s.service);
+  if (options.log_calls) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        creators;
+    creators.push_back(std::make_unique<CallLogInterceptorFactory>());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr || self->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  {
+    absl::MutexLock lock(&self->mu_);
+    self->last_healthy_.assign(self->services_.size(), false);
+  }
+  // The first probe runs before Start returns, so health is truthful from the first call.
+  self->RunProbes();
+  self->prober_ = std::thread([s = self.get()] { s->ProbeLoop(); });
+  return self;
+}
+
+GrpcServer::~GrpcServer() { Shutdown(); }
+
+std::string GrpcServer::address() const {
+  std::string host = options_.listen_address.substr(0, options_.listen_address.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+  return absl::StrCat(host, ":", port_);
+}
+
+void GrpcServer::RunProbes() {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  bool all_healthy = true;
+  for (size_t i = 0; i < services_.size(); ++i) {
+    absl::Status status = services_[i].probe ? services_[i].probe() : absl::OkStatus();
+    bool healthy = status.ok();
+    all_healthy = all_healthy && healthy;
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (healthy != last_healthy_[i]) {
+      Log(healthy ? LogLevel::kInfo : LogLevel::kWarning, "health",
+          {{"service", services_[i].name},
+           {"status", std::string(healthy ? "SERVING" : "NOT_SERVING")},
+           {"reason", std::string(status.message())}});
+      last_healthy_[i] = healthy;
+    }
+    health->SetServingStatus(services_[i].name, healthy);
+  }
+  absl::MutexLock lock(&mu_);
+  if (!stopping_) health->SetServingStatus("", all_healthy);
+}
+
+void GrpcServer::ProbeLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.health_interval)) break;
+    mu_.Unlock();
+    RunProbes();
+    mu_.Lock();
+  }
+}
+
+void GrpcServer::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (prober_.joinable()) prober_.join();
+  // Every service reports NOT_SERVING from here on, so load balancers stop routing here
+  // while the calls already running finish.
+  server_->GetHealthCheckService()->Shutdown();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_deadline));
+  server_->Wait();
+}
+
+absl::Time DeadlineFor(const grpc::ServerContextBase& context,
+                       absl::Duration default_deadline) {
+  absl::Time caller = absl::FromChrono(context.deadline());
+  absl::Time fallback = absl::Now() + default_deadline;
+  return caller < fallback ? caller : fallback;
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int signal = 0;
+  sigwait(&set, &signal);
+  return signal;
+}
+
+}  // namespace sanhak

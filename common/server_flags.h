@@ -1,0 +1,32 @@
+// Command-line flags every service binary shares. Each flag's default comes from an
+// environment variable when set (SANHAK_LISTEN, ...), so containers configure by env and
+// people by flags; a flag on the command line wins. Only main() reads them, once, into
+// ServerOptions.
+#ifndef SANHAK_COMMON_SERVER_FLAGS_H_
+#define SANHAK_COMMON_SERVER_FLAGS_H_
+
+#include <string>
+
+#include "absl/flags/declare.h"
+#include "common/server.h"
+
+ABSL_DECLARE_FLAG(std::string, listen);
+ABSL_DECLARE_FLAG(int, max_message_bytes);
+ABSL_DECLARE_FLAG(int, default_deadline_ms);
+ABSL_DECLARE_FLAG(int, drain_ms);
+ABSL_DECLARE_FLAG(bool, log_calls);
+
+namespace sanhak {
+
+// The value of environment variable `name`, or `fallback` when unset or empty.
+std::string EnvOr(const char* name, const std::string& fallback);
+
+// The integer in environment variable `name`, or `fallback`.
+int EnvIntOr(const char* name, int fallback);
+
+// ServerOptions from the flags above.
+ServerOptions ServerOptionsFromFlags();
+
+}  // namespace sanhak
+
+#endif  // SANHAK_COMMON_SERVER_FLAGS_H_

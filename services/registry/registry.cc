@@ -1,0 +1,1382 @@
+#include "services/registry/registry.h"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/resource_names.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/field_mask_util.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace sanhak::registry {
+namespace {
+
+using google::protobuf::FieldMask;
+using google::protobuf::util::FieldMaskUtil;
+using store::IndexEntry;
+using store::ReadView;
+using store::Resource;
+using store::WriteTransaction;
+
+constexpr char kFields[] = "fields";
+constexpr char kRegions[] = "regions";
+constexpr char kComplexes[] = "complexes";
+constexpr char kCouncils[] = "councils";
+constexpr char kOrganizations[] = "organizations";
+constexpr char kMemberships[] = "memberships";
+constexpr char kFigures[] = "reportedFigures";
+
+constexpr size_t kMaxNameChars = 200;
+constexpr size_t kMaxTextChars = 8000;
+constexpr size_t kMaxQueryChars = 200;
+constexpr size_t kMaxRequestIdChars = 128;
+// Separates the parts of a search text; never white space (which search ignores), so a
+// query cannot match across two parts.
+constexpr char kSearchSeparator = '\x1f';
+
+std::string Path(absl::string_view prefix, absl::string_view field) {
+  return prefix.empty() ? std::string(field) : absl::StrCat(prefix, ".", field);
+}
+
+std::string Etag(int64_t revision) { return absl::StrCat(revision); }
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp out;
+  int64_t seconds = absl::ToUnixSeconds(t);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  return out;
+}
+
+absl::Status NotFound(absl::string_view name) {
+  return WithReason(absl::NotFoundError(absl::StrCat(name, " does not exist")),
+                    "RESOURCE_NOT_FOUND");
+}
+
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+template <typename T>
+absl::StatusOr<T> Decode(const Resource& resource) {
+  T message;
+  if (!message.ParseFromString(resource.data)) {
+    return absl::DataLossError(absl::StrCat("stored ", resource.name, " does not parse"));
+  }
+  return message;
+}
+
+// Output-only fields are never stored: the store's revision and times stand for them.
+template <typename T>
+void ClearMeta(T& message) {
+  message.clear_etag();
+  message.clear_create_time();
+  message.clear_update_time();
+}
+
+template <typename T>
+void SetMeta(const Resource& resource, T& message) {
+  message.set_etag(Etag(resource.revision));
+  *message.mutable_create_time() = ToProto(resource.create_time);
+  *message.mutable_update_time() = ToProto(resource.update_time);
+}
+
+std::string SearchText(std::initializer_list<absl::string_view> parts,
+                       const google::protobuf::RepeatedPtrField<std::string>& more = {}) {
+  std::string text;
+  for (absl::string_view part : parts) {
+    absl::StrAppend(&text, NormalizeSearchText(part), std::string(1, kSearchSeparator));
+  }
+  for (const std::string& part : more) {
+    absl::StrAppend(&text, NormalizeSearchText(part), std::string(1, kSearchSeparator));
+  }
+  return text;
+}
+
+// Looks up a referenced resource. Adds a violation on `field` when `name` is malformed
+// or names nothing; an error only when the store fails.
+absl::StatusOr<std::optional<Resource>> Reference(ReadView& view, absl::string_view name,
+                                                  absl::string_view collection,
+                                                  absl::string_view field,
+                                                  FieldViolations& violations) {
+  absl::StatusOr<std::string> id = ParseName(name, collection, field);
+  if (!id.ok()) {
+    google::rpc::BadRequest bad = GetBadRequest(id.status());
+    for (const auto& v : bad.field_violations()) violations.Add(v.field(), v.description());
+    return std::nullopt;
+  }
+  absl::StatusOr<std::optional<Resource>> found = view.Get(name);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) violations.Add(std::string(field), absl::StrCat(name, " does not exist"));
+  return found;
+}
+
+// Calls `fn` with every resource of `collection` that carries all of `all_of`.
+template <typename Fn>
+absl::Status ForEach(ReadView& view, absl::string_view collection,
+                     std::vector<IndexEntry> all_of, Fn fn) {
+  store::ListQuery query{std::string(collection), std::move(all_of), "", "", 500};
+  while (true) {
+    absl::StatusOr<store::ListResult> page = view.List(query);
+    if (!page.ok()) return page.status();
+    for (const Resource& r : page->resources) {
+      absl::Status status = fn(r);
+      if (!status.ok()) return status;
+    }
+    if (!page->more) return absl::OkStatus();
+    query.after_name = page->resources.back().name;
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> NamesOf(ReadView& view, absl::string_view collection,
+                                                 std::vector<IndexEntry> all_of) {
+  std::vector<std::string> names;
+  absl::Status status = ForEach(view, collection, std::move(all_of), [&](const Resource& r) {
+    names.push_back(r.name);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return names;
+}
+
+// A validated resource ready to store: its canonical form, index and search text.
+template <typename T>
+struct Prepared {
+  T message;
+  std::vector<IndexEntry> index;
+  std::string search;
+};
+
+template <typename T>
+absl::StatusOr<Resource> Commit(WriteTransaction& tx, absl::string_view collection,
+                                const Prepared<T>& prepared) {
+  Resource resource;
+  resource.name = prepared.message.name();
+  resource.collection = std::string(collection);
+  resource.data = DeterministicBytes(prepared.message);
+  return tx.Put(std::move(resource), prepared.index, prepared.search);
+}
+
+// ------------------------------------------------------------------ fields, regions
+
+absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field,
+                                                 absl::string_view prefix) {
+  FieldViolations v;
+  absl::StatusOr<std::string> id = ParseName(field.name(), kFields, Path(prefix, "name"));
+  if (!id.ok()) return id.status();
+  ValidateText(field.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
+  ValidateText(field.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
+  Prepared<v1::Field> out;
+  if (!field.parent().empty()) {
+    if (field.parent() == field.name()) {
+      v.Add(Path(prefix, "parent"), "a field cannot be its own parent");
+    } else {
+      auto parent = Reference(view, field.parent(), kFields, Path(prefix, "parent"), v);
+      if (!parent.ok()) return parent.status();
+    }
+    out.index.push_back({"parent", field.parent()});
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  out.search = SearchText({field.display_name(), field.english_name()});
+  out.message = std::move(field);
+  return out;
+}
+
+absl::StatusOr<Prepared<v1::Region>> PrepareRegion(v1::Region region,
+                                                   absl::string_view prefix) {
+  FieldViolations v;
+  absl::StatusOr<std::string> id = ParseName(region.name(), kRegions, Path(prefix, "name"));
+  if (!id.ok()) return id.status();
+  ValidateText(region.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
+  ValidateText(region.short_name(), Path(prefix, "short_name"), true, kMaxNameChars, v);
+  ValidateText(region.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::Region> out;
+  out.search = SearchText({region.display_name(), region.short_name(), region.english_name()});
+  out.message = std::move(region);
+  return out;
+}
+
+absl::StatusOr<Prepared<v1::ReportedFigure>> PrepareFigure(v1::ReportedFigure figure,
+                                                           absl::string_view prefix) {
+  FieldViolations v;
+  absl::StatusOr<std::string> id = ParseName(figure.name(), kFigures, Path(prefix, "name"));
+  if (!id.ok()) return id.status();
+  ValidateText(figure.metric(), Path(prefix, "metric"), true, kMaxNameChars, v);
+  if (figure.value() < 0) v.Add(Path(prefix, "value"), "must not be negative");
+  ValidateDate(figure.as_of(), Path(prefix, "as_of"), v);
+  ValidateText(figure.source(), Path(prefix, "source"), false, kMaxTextChars, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::ReportedFigure> out;
+  out.index.push_back({"metric", figure.metric()});
+  out.search = SearchText({figure.metric(), figure.source()});
+  out.message = std::move(figure);
+  return out;
+}
+
+// ------------------------------------------------------------------ complexes
+
+absl::StatusOr<Prepared<v1::IndustrialComplex>> PrepareComplex(ReadView& view,
+                                                               v1::IndustrialComplex c,
+                                                               absl::string_view prefix) {
+  FieldViolations v;
+  ValidateText(c.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
+  ValidateText(c.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
+  auto region = Reference(view, c.region(), kRegions, Path(prefix, "region"), v);
+  if (!region.ok()) return region.status();
+  if (c.kind() == v1::COMPLEX_KIND_UNSPECIFIED || !v1::ComplexKind_IsValid(c.kind())) {
+    v.Add(Path(prefix, "kind"), "must be NATIONAL, GENERAL, URBAN_HIGH_TECH or AGRO_INDUSTRIAL");
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < c.aliases_size(); ++i) {
+    std::string field = absl::StrCat(Path(prefix, "aliases"), "[", i, "]");
+    ValidateText(c.aliases(i), field, true, kMaxNameChars, v);
+    if (!seen.insert(c.aliases(i)).second) v.Add(field, "is listed twice");
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::IndustrialComplex> out;
+  out.index = {{"region", c.region()}, {"kind", v1::ComplexKind_Name(c.kind())}};
+  out.search = SearchText({c.display_name(), c.english_name()}, c.aliases());
+  c.clear_council_count();
+  ClearMeta(c);
+  out.message = std::move(c);
+  return out;
+}
+
+absl::StatusOr<v1::IndustrialComplex> ComplexOut(ReadView& view, const Resource& resource) {
+  absl::StatusOr<v1::IndustrialComplex> c = Decode<v1::IndustrialComplex>(resource);
+  if (!c.ok()) return c;
+  absl::StatusOr<int64_t> councils = view.Count(kCouncils, {{"complex", resource.name}});
+  if (!councils.ok()) return councils.status();
+  c->set_council_count(static_cast<int32_t>(*councils));
+  SetMeta(resource, *c);
+  return c;
+}
+
+// ------------------------------------------------------------------ organizations
+
+absl::StatusOr<Prepared<v1::Organization>> PrepareOrganization(ReadView& view,
+                                                               v1::Organization org,
+                                                               absl::string_view prefix) {
+  FieldViolations v;
+  ValidateText(org.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
+  ValidateText(org.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
+  ValidateText(org.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  if (org.kind() == v1::ORGANIZATION_KIND_UNSPECIFIED ||
+      !v1::OrganizationKind_IsValid(org.kind())) {
+    v.Add(Path(prefix, "kind"),
+          "must be COMPANY, UNIVERSITY, RESEARCH_INSTITUTE, SUPPORT_AGENCY or GOVERNMENT");
+  }
+  Prepared<v1::Organization> out;
+  out.index.push_back({"kind", v1::OrganizationKind_Name(org.kind())});
+  if (!org.home_complex().empty()) {
+    auto home = Reference(view, org.home_complex(), kComplexes, Path(prefix, "home_complex"), v);
+    if (!home.ok()) return home.status();
+    if (home->has_value()) {
+      absl::StatusOr<v1::IndustrialComplex> complex = Decode<v1::IndustrialComplex>(**home);
+      if (!complex.ok()) return complex.status();
+      out.index.push_back({"complex", org.home_complex()});
+      out.index.push_back({"region", complex->region()});
+    }
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  // Councils the organization belongs to, so organizations can be listed by council.
+  absl::Status status = ForEach(view, kMemberships, {{"organization", org.name()}},
+                                [&](const Resource& m) {
+                                  std::vector<std::string> parts = absl::StrSplit(m.name, '/');
+                                  out.index.push_back({"council", absl::StrCat(parts[0], "/", parts[1])});
+                                  return absl::OkStatus();
+                                });
+  if (!status.ok()) return status;
+  out.search = SearchText({org.display_name(), org.english_name(), org.description()});
+  ClearMeta(org);
+  out.message = std::move(org);
+  return out;
+}
+
+absl::StatusOr<v1::Organization> OrganizationOut(ReadView&, const Resource& resource) {
+  absl::StatusOr<v1::Organization> org = Decode<v1::Organization>(resource);
+  if (org.ok()) SetMeta(resource, *org);
+  return org;
+}
+
+absl::Status ReindexOrganization(WriteTransaction& tx, const std::string& name) {
+  absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return absl::OkStatus();
+  absl::StatusOr<v1::Organization> org = Decode<v1::Organization>(**found);
+  if (!org.ok()) return org.status();
+  auto prepared = PrepareOrganization(tx, *org, name);
+  if (!prepared.ok()) return prepared.status();
+  return tx.Reindex(name, prepared->index, prepared->search);
+}
+
+// ------------------------------------------------------------------ councils
+
+absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council c,
+                                                     absl::string_view prefix) {
+  FieldViolations v;
+  Prepared<v1::Council> out;
+  std::vector<std::string> search_parts;
+  ValidateText(c.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
+  ValidateText(c.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateText(c.outcome_summary(), Path(prefix, "outcome_summary"), false, kMaxTextChars, v);
+  search_parts = {c.display_name(), c.description(), c.outcome_summary()};
+
+  // The field and its ancestors: a council of a sub-field is found by its parent field.
+  auto field = Reference(view, c.field(), kFields, Path(prefix, "field"), v);
+  if (!field.ok()) return field.status();
+  for (std::optional<Resource> f = *field; f.has_value();) {
+    absl::StatusOr<v1::Field> decoded = Decode<v1::Field>(*f);
+    if (!decoded.ok()) return decoded.status();
+    out.index.push_back({"field", decoded->name()});
+    search_parts.push_back(decoded->display_name());
+    search_parts.push_back(decoded->english_name());
+    if (decoded->parent().empty() || out.index.size() > 8) break;
+    absl::StatusOr<std::optional<Resource>> parent = view.Get(decoded->parent());
+    if (!parent.ok()) return parent.status();
+    f = *parent;
+  }
+
+  if (c.forum_session() < 0 || c.forum_session() > 4) {
+    v.Add(Path(prefix, "forum_session"), "must be 1-4, or 0 for none");
+  } else if (c.forum_session() > 0) {
+    out.index.push_back({"session", absl::StrCat(c.forum_session())});
+  }
+
+  c.clear_regions();
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < c.complexes_size(); ++i) {
+    std::string path = absl::StrCat(Path(prefix, "complexes"), "[", i, "]");
+    if (!seen.insert(c.complexes(i)).second) {
+      v.Add(path, absl::StrCat(c.complexes(i), " is listed twice"));
+      continue;
+    }
+    auto complex_resource = Reference(view, c.complexes(i), kComplexes, path, v);
+    if (!complex_resource.ok()) return complex_resource.status();
+    if (!complex_resource->has_value()) continue;
+    absl::StatusOr<v1::IndustrialComplex> complex =
+        Decode<v1::IndustrialComplex>(**complex_resource);
+    if (!complex.ok()) return complex.status();
+    out.index.push_back({"complex", complex->name()});
+    search_parts.push_back(complex->display_name());
+    for (const std::string& alias : complex->aliases()) search_parts.push_back(alias);
+    if (std::find(c.regions().begin(), c.regions().end(), complex->region()) ==
+        c.regions().end()) {
+      c.add_regions(complex->region());
+      out.index.push_back({"region", complex->region()});
+      absl::StatusOr<std::optional<Resource>> region = view.Get(complex->region());
+      if (!region.ok()) return region.status();
+      if (region->has_value()) {
+        absl::StatusOr<v1::Region> r = Decode<v1::Region>(**region);
+        if (!r.ok()) return r.status();
+        search_parts.push_back(r->display_name());
+        search_parts.push_back(r->short_name());
+      }
+    }
+  }
+  if (c.complexes_size() < 2) {
+    v.Add(Path(prefix, "complexes"), "a council spans at least two industrial complexes");
+  } else if (v.empty() && c.regions_size() < 2) {
+    v.Add(Path(prefix, "complexes"), "the complexes must lie in at least two regions");
+  }
+
+  if (!c.host_organization().empty()) {
+    auto host = Reference(view, c.host_organization(), kOrganizations,
+                          Path(prefix, "host_organization"), v);
+    if (!host.ok()) return host.status();
+    if (host->has_value()) {
+      absl::StatusOr<v1::Organization> org = Decode<v1::Organization>(**host);
+      if (!org.ok()) return org.status();
+      out.index.push_back({"host", org->name()});
+      search_parts.push_back(org->display_name());
+    }
+  }
+
+  ValidateDate(c.launch_date(), Path(prefix, "launch_date"), v);
+  const v1::MemberComposition& m = c.reported_members();
+  std::string mp = Path(prefix, "reported_members");
+  for (auto [count, name] : {std::pair{m.total(), "total"}, {m.companies(), "companies"},
+                             {m.universities(), "universities"},
+                             {m.research_institutes(), "research_institutes"},
+                             {m.support_agencies(), "support_agencies"},
+                             {m.others(), "others"}}) {
+    if (count < 0) v.Add(Path(mp, name), "must not be negative");
+  }
+  int64_t parts = int64_t{m.companies()} + m.universities() + m.research_institutes() +
+                  m.support_agencies() + m.others();
+  if (parts > 0 && parts != m.total()) {
+    v.Add(Path(mp, "total"), absl::StrCat("is ", m.total(), " but the kinds add up to ", parts));
+  }
+  ValidateDate(m.as_of(), Path(mp, "as_of"), v);
+
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  c.clear_membership_count();
+  ClearMeta(c);
+  out.search.clear();
+  for (const std::string& part : search_parts) {
+    absl::StrAppend(&out.search, NormalizeSearchText(part), std::string(1, kSearchSeparator));
+  }
+  out.message = std::move(c);
+  return out;
+}
+
+absl::StatusOr<v1::Council> CouncilOut(ReadView& view, const Resource& resource) {
+  absl::StatusOr<v1::Council> c = Decode<v1::Council>(resource);
+  if (!c.ok()) return c;
+  absl::StatusOr<int64_t> members = view.Count(kMemberships, {{"parent", resource.name}});
+  if (!members.ok()) return members.status();
+  c->set_membership_count(static_cast<int32_t>(*members));
+  SetMeta(resource, *c);
+  return c;
+}
+
+// Recomputes what a council derives from others (regions, index, search text) after one
+// of them changed. The council's revision moves only when its visible data changed.
+absl::Status RefreshCouncil(WriteTransaction& tx, const std::string& name) {
+  absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return absl::OkStatus();
+  absl::StatusOr<v1::Council> council = Decode<v1::Council>(**found);
+  if (!council.ok()) return council.status();
+  auto prepared = PrepareCouncil(tx, *council, name);
+  if (!prepared.ok()) {
+    // The change made the council invalid (e.g. its complexes now share one region); the
+    // caller's change is refused.
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "the change would make ", name, " invalid: ",
+                          prepared.status().message())),
+                      "DEPENDENT_WOULD_BE_INVALID");
+  }
+  if (DeterministicBytes(prepared->message) != (*found)->data) {
+    return Commit(tx, kCouncils, *prepared).status();
+  }
+  return tx.Reindex(name, prepared->index, prepared->search);
+}
+
+// ------------------------------------------------------------------ memberships
+
+struct MembershipName {
+  std::string council;       // councils/{c}
+  std::string organization;  // organizations/{o}
+};
+
+absl::StatusOr<MembershipName> ParseMembershipName(absl::string_view name,
+                                                   absl::string_view field) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  if (parts.size() != 4 || parts[0] != kCouncils || parts[2] != kMemberships ||
+      !IsValidId(parts[1]) || !IsValidId(parts[3])) {
+    return InvalidField(std::string(field),
+                        absl::StrCat("must look like councils/{council}/memberships/"
+                                     "{organization}, got \"", name, "\""));
+  }
+  return MembershipName{absl::StrCat(kCouncils, "/", parts[1]),
+                        absl::StrCat(kOrganizations, "/", parts[3])};
+}
+
+absl::StatusOr<Prepared<v1::Membership>> PrepareMembership(ReadView& view, v1::Membership m,
+                                                           absl::string_view prefix) {
+  absl::StatusOr<MembershipName> parsed = ParseMembershipName(m.name(), Path(prefix, "name"));
+  if (!parsed.ok()) return parsed.status();
+  FieldViolations v;
+  auto council = Reference(view, parsed->council, kCouncils, Path(prefix, "name"), v);
+  if (!council.ok()) return council.status();
+  if (m.organization().empty()) m.set_organization(parsed->organization);
+  if (m.organization() != parsed->organization) {
+    v.Add(Path(prefix, "organization"),
+          absl::StrCat("must be ", parsed->organization, ", the organization the name names"));
+  } else {
+    auto org = Reference(view, m.organization(), kOrganizations, Path(prefix, "organization"), v);
+    if (!org.ok()) return org.status();
+  }
+  if (m.role() == v1::MEMBERSHIP_ROLE_UNSPECIFIED || !v1::MembershipRole_IsValid(m.role())) {
+    v.Add(Path(prefix, "role"), "must be HOST, LEADING_COMPANY or MEMBER");
+  }
+  ValidateDate(m.join_date(), Path(prefix, "join_date"), v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::Membership> out;
+  out.index = {{"parent", parsed->council},
+               {"organization", m.organization()},
+               {"role", v1::MembershipRole_Name(m.role())}};
+  ClearMeta(m);
+  out.message = std::move(m);
+  return out;
+}
+
+absl::StatusOr<v1::Membership> MembershipOut(ReadView&, const Resource& resource) {
+  absl::StatusOr<v1::Membership> m = Decode<v1::Membership>(resource);
+  if (m.ok()) SetMeta(resource, *m);
+  return m;
+}
+
+// ------------------------------------------------------------------ dependents
+
+// After a complex changed: councils that name it and organizations resident there.
+absl::Status AfterComplexChange(WriteTransaction& tx, const v1::IndustrialComplex* before,
+                                const v1::IndustrialComplex& after) {
+  if (before == nullptr ||
+      google::protobuf::util::MessageDifferencer::Equals(*before, after)) {
+    return absl::OkStatus();
+  }
+  auto councils = NamesOf(tx, kCouncils, {{"complex", after.name()}});
+  if (!councils.ok()) return councils.status();
+  for (const std::string& name : *councils) {
+    if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
+  }
+  auto orgs = NamesOf(tx, kOrganizations, {{"complex", after.name()}});
+  if (!orgs.ok()) return orgs.status();
+  for (const std::string& name : *orgs) {
+    if (absl::Status s = ReindexOrganization(tx, name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// After an organization changed: councils it hosts carry its name in their search text.
+absl::Status AfterOrganizationChange(WriteTransaction& tx, const v1::Organization* before,
+                                     const v1::Organization& after) {
+  if (before == nullptr || before->display_name() == after.display_name()) {
+    return absl::OkStatus();
+  }
+  auto councils = NamesOf(tx, kCouncils, {{"host", after.name()}});
+  if (!councils.ok()) return councils.status();
+  for (const std::string& name : *councils) {
+    if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ generic operations
+
+template <typename T, typename Out>
+absl::StatusOr<T> GetResource(store::ResourceStore* store, const std::string& name,
+                              absl::Status name_status, Out out) {
+  if (!name_status.ok()) return name_status;
+  T result;
+  absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = view.Get(name);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(name);
+    absl::StatusOr<T> decoded = out(view, **found);
+    if (!decoded.ok()) return decoded.status();
+    result = *std::move(decoded);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+template <typename T, typename Out>
+absl::StatusOr<T> GetByName(store::ResourceStore* store, const std::string& name,
+                            absl::string_view collection, Out out) {
+  return GetResource<T>(store, name, ParseName(name, collection, "name").status(), out);
+}
+
+template <typename T>
+absl::StatusOr<T> Plain(ReadView&, const Resource& resource) {
+  return Decode<T>(resource);
+}
+
+struct ListSpec {
+  store::ListQuery query;
+  int page_size = 0;
+  std::string page_token;
+  // Everything that filters, so a token is only honoured by the query that issued it.
+  std::string filter_key;
+};
+
+// Runs a List: validates paging and query text, then fills `response` via `add`.
+template <typename Response, typename Add>
+absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spec,
+                                       const std::string& raw_query, Add add) {
+  FieldViolations v;
+  absl::StatusOr<int> size = PageSize(spec.page_size);
+  if (!size.ok()) v.Add("page_size", "must not be negative");
+  ValidateText(raw_query, "query", false, kMaxQueryChars, v);
+  std::string fingerprint = Fingerprint(absl::StrCat(spec.query.collection, "|",
+                                                     spec.filter_key, "|", raw_query));
+  absl::StatusOr<std::string> after = DecodePageToken(spec.page_token, fingerprint);
+  if (!after.ok()) {
+    google::rpc::BadRequest bad_request = GetBadRequest(after.status());
+    for (const auto& fv : bad_request.field_violations()) {
+      v.Add(fv.field(), fv.description());
+    }
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  spec.query.limit = *size;
+  spec.query.after_name = *after;
+  std::string text = NormalizeSearchText(raw_query);
+  text.erase(std::remove(text.begin(), text.end(), kSearchSeparator), text.end());
+  spec.query.text = text;
+  Response response;
+  absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
+    absl::StatusOr<store::ListResult> page = view.List(spec.query);
+    if (!page.ok()) return page.status();
+    for (const Resource& r : page->resources) {
+      if (absl::Status s = add(view, r, response); !s.ok()) return s;
+    }
+    if (page->more) {
+      response.set_next_page_token(
+          EncodePageToken(page->resources.back().name, fingerprint));
+    }
+    response.set_total_size(static_cast<int32_t>(page->total));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+// A filter on a resource name that must be of `collection` when set.
+void NameFilter(absl::string_view value, absl::string_view collection, absl::string_view key,
+                absl::string_view field, std::vector<IndexEntry>& all_of, FieldViolations& v) {
+  if (value.empty()) return;
+  absl::StatusOr<std::string> id = ParseName(value, collection, field);
+  if (!id.ok()) {
+    v.Add(std::string(field), absl::StrCat("must be a ", collection, "/{id} name"));
+    return;
+  }
+  all_of.push_back({std::string(key), std::string(value)});
+}
+
+std::string RequestFingerprint(const google::protobuf::Message& request) {
+  std::unique_ptr<google::protobuf::Message> copy(request.New());
+  copy->CopyFrom(request);
+  const auto* field = copy->GetDescriptor()->FindFieldByName("request_id");
+  if (field != nullptr) copy->GetReflection()->ClearField(copy.get(), field);
+  return Fingerprint(absl::StrCat(request.GetDescriptor()->full_name(), "|",
+                                  DeterministicBytes(*copy)));
+}
+
+// Runs a create at most once per request id: a retry with the same id and request gets
+// the first response; the same id with another request is refused.
+template <typename T, typename Create>
+absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
+                             const google::protobuf::Message& request,
+                             const std::string& request_id, Create create) {
+  FieldViolations v;
+  ValidateText(request_id, "request_id", false, kMaxRequestIdChars, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  const std::string fingerprint = RequestFingerprint(request);
+  T result;
+  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
+    if (!request_id.empty()) {
+      auto recorded = tx.FindRequest(request_id);
+      if (!recorded.ok()) return recorded.status();
+      if (recorded->has_value()) {
+        if ((*recorded)->fingerprint != fingerprint) {
+          return InvalidField("request_id", "was already used for a different request");
+        }
+        if (!result.ParseFromString((*recorded)->response)) {
+          return absl::DataLossError("recorded response does not parse");
+        }
+        return absl::OkStatus();
+      }
+    }
+    absl::StatusOr<T> created = create(tx);
+    if (!created.ok()) return created.status();
+    result = *std::move(created);
+    if (request_id.empty()) return absl::OkStatus();
+    return tx.RecordRequest(request_id, fingerprint, DeterministicBytes(result));
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// The id a create uses: the requested one, or a generated one.
+absl::StatusOr<std::string> NewName(WriteTransaction& tx, absl::string_view collection,
+                                    absl::string_view requested_id, absl::string_view id_field,
+                                    absl::string_view id_prefix) {
+  std::string id = std::string(requested_id);
+  if (id.empty()) {
+    id = GenerateId(id_prefix);
+  } else if (!IsValidId(id)) {
+    return InvalidField(std::string(id_field),
+                        "must match [a-z][a-z0-9-]{0,62} and not end in '-'");
+  }
+  std::string name = absl::StrCat(collection, "/", id);
+  absl::StatusOr<std::optional<Resource>> existing = tx.Get(name);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return WithReason(absl::AlreadyExistsError(absl::StrCat(name, " already exists")),
+                      "ALREADY_EXISTS");
+  }
+  return name;
+}
+
+absl::Status CheckEtag(absl::string_view given, const Resource& stored) {
+  if (given.empty() || given == Etag(stored.revision)) return absl::OkStatus();
+  return WithReason(absl::AbortedError(absl::StrCat(
+                        stored.name, " changed since etag ", given, " (now ",
+                        Etag(stored.revision), "); read it again and retry")),
+                    "ETAG_MISMATCH");
+}
+
+// Applies `mask` (paths of T; empty = every mutable path) from `patch` onto `current`.
+template <typename T>
+absl::Status ApplyMask(const T& patch, const FieldMask& mask,
+                       const std::vector<std::string>& mutable_paths, T& current) {
+  FieldMask effective;
+  if (mask.paths_size() == 0) {
+    for (const std::string& p : mutable_paths) effective.add_paths(p);
+  } else {
+    FieldViolations v;
+    for (const std::string& path : mask.paths()) {
+      std::string top = path.substr(0, path.find('.'));
+      bool allowed = std::find(mutable_paths.begin(), mutable_paths.end(), top) !=
+                     mutable_paths.end();
+      if (!allowed || !FieldMaskUtil::IsValidPath<T>(path)) {
+        v.Add("update_mask", absl::StrCat("\"", path, "\" is not a field that can be updated; "
+                                          "updatable: ", absl::StrJoin(mutable_paths, ", ")));
+      }
+    }
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    effective = mask;
+  }
+  FieldMaskUtil::MergeOptions options;
+  options.set_replace_message_fields(true);
+  options.set_replace_repeated_fields(true);
+  FieldMaskUtil::MergeMessageTo(patch, effective, options, &current);
+  return absl::OkStatus();
+}
+
+// Update: load, check etag, merge by mask, validate and save via `save`, render by `out`.
+template <typename T, typename Save, typename Out>
+absl::StatusOr<T> UpdateResource(store::ResourceStore* store, const T& patch,
+                                 const FieldMask& mask, absl::Status name_status,
+                                 const std::vector<std::string>& mutable_paths, Save save,
+                                 Out out) {
+  if (!name_status.ok()) return name_status;
+  T result;
+  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = tx.Get(patch.name());
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(patch.name());
+    if (absl::Status s = CheckEtag(patch.etag(), **found); !s.ok()) return s;
+    absl::StatusOr<T> before = Decode<T>(**found);
+    if (!before.ok()) return before.status();
+    T merged = *before;
+    if (absl::Status s = ApplyMask(patch, mask, mutable_paths, merged); !s.ok()) return s;
+    absl::StatusOr<Resource> saved = save(tx, merged, &*before);
+    if (!saved.ok()) return saved.status();
+    absl::StatusOr<T> rendered = out(tx, *saved);
+    if (!rendered.ok()) return rendered.status();
+    result = *std::move(rendered);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// Delete: load, check etag, refuse while `in_use` says so, delete, then `after`.
+template <typename InUse, typename After>
+absl::Status DeleteResource(store::ResourceStore* store, const std::string& name,
+                            const std::string& etag, absl::Status name_status, InUse in_use,
+                            After after) {
+  if (!name_status.ok()) return name_status;
+  return store->Write([&](WriteTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(name);
+    if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
+    if (absl::Status s = in_use(tx); !s.ok()) return s;
+    if (absl::Status s = tx.Delete(name); !s.ok()) return s;
+    return after(tx);
+  });
+}
+
+// FAILED_PRECONDITION when any resource of `collection` carries `entry`.
+absl::Status RefusedWhileReferenced(ReadView& view, absl::string_view name,
+                                    absl::string_view collection, IndexEntry entry,
+                                    absl::string_view what, absl::string_view reason) {
+  absl::StatusOr<int64_t> n = view.Count(collection, {entry});
+  if (!n.ok()) return n.status();
+  if (*n == 0) return absl::OkStatus();
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        name, " is still referenced by ", *n, " ", what,
+                        "; remove those first")),
+                    reason);
+}
+
+const std::vector<std::string>& ComplexMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "display_name", "english_name", "region", "kind", "aliases"};
+  return *paths;
+}
+const std::vector<std::string>& CouncilMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "display_name",  "field",       "forum_session", "complexes",
+      "host_organization", "launch_date", "reported_members", "description",
+      "outcome_summary"};
+  return *paths;
+}
+const std::vector<std::string>& OrganizationMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "display_name", "english_name", "kind", "home_complex", "description"};
+  return *paths;
+}
+const std::vector<std::string>& MembershipMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{"role", "join_date"};
+  return *paths;
+}
+
+// Save functions: validate, store, refresh dependents. `before` is null on create.
+absl::StatusOr<Resource> SaveComplex(WriteTransaction& tx, v1::IndustrialComplex c,
+                                     const v1::IndustrialComplex* before,
+                                     absl::string_view prefix) {
+  auto prepared = PrepareComplex(tx, std::move(c), prefix);
+  if (!prepared.ok()) return prepared.status();
+  absl::StatusOr<Resource> saved = Commit(tx, kComplexes, *prepared);
+  if (!saved.ok()) return saved;
+  if (absl::Status s = AfterComplexChange(tx, before, prepared->message); !s.ok()) return s;
+  return saved;
+}
+
+absl::StatusOr<Resource> SaveCouncil(WriteTransaction& tx, v1::Council c,
+                                     const v1::Council*, absl::string_view prefix) {
+  auto prepared = PrepareCouncil(tx, std::move(c), prefix);
+  if (!prepared.ok()) return prepared.status();
+  return Commit(tx, kCouncils, *prepared);
+}
+
+absl::StatusOr<Resource> SaveOrganization(WriteTransaction& tx, v1::Organization org,
+                                          const v1::Organization* before,
+                                          absl::string_view prefix) {
+  auto prepared = PrepareOrganization(tx, std::move(org), prefix);
+  if (!prepared.ok()) return prepared.status();
+  absl::StatusOr<Resource> saved = Commit(tx, kOrganizations, *prepared);
+  if (!saved.ok()) return saved;
+  if (absl::Status s = AfterOrganizationChange(tx, before, prepared->message); !s.ok()) {
+    return s;
+  }
+  return saved;
+}
+
+absl::StatusOr<Resource> SaveMembership(WriteTransaction& tx, v1::Membership m,
+                                        const v1::Membership*, absl::string_view prefix) {
+  auto prepared = PrepareMembership(tx, std::move(m), prefix);
+  if (!prepared.ok()) return prepared.status();
+  absl::StatusOr<Resource> saved = Commit(tx, kMemberships, *prepared);
+  if (!saved.ok()) return saved;
+  if (absl::Status s = ReindexOrganization(tx, prepared->message.organization()); !s.ok()) {
+    return s;
+  }
+  return saved;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------- fields, regions
+
+absl::StatusOr<v1::Field> Registry::GetField(const v1::GetFieldRequest& request) {
+  return GetByName<v1::Field>(store_, request.name(), kFields, Plain<v1::Field>);
+}
+
+absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
+    const v1::ListFieldsRequest& request) {
+  FieldViolations v;
+  ListSpec spec{{kFields}, request.page_size(), request.page_token(), request.parent()};
+  NameFilter(request.parent(), kFields, "parent", "parent", spec.query.all_of, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListFieldsResponse>(
+      store_, std::move(spec), "",
+      [](ReadView&, const Resource& r, v1::ListFieldsResponse& out) -> absl::Status {
+        absl::StatusOr<v1::Field> f = Decode<v1::Field>(r);
+        if (!f.ok()) return f.status();
+        *out.add_fields() = *std::move(f);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Region> Registry::GetRegion(const v1::GetRegionRequest& request) {
+  return GetByName<v1::Region>(store_, request.name(), kRegions, Plain<v1::Region>);
+}
+
+absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
+    const v1::ListRegionsRequest& request) {
+  return ListResources<v1::ListRegionsResponse>(
+      store_, ListSpec{{kRegions}, request.page_size(), request.page_token(), ""}, "",
+      [](ReadView&, const Resource& r, v1::ListRegionsResponse& out) -> absl::Status {
+        absl::StatusOr<v1::Region> region = Decode<v1::Region>(r);
+        if (!region.ok()) return region.status();
+        *out.add_regions() = *std::move(region);
+        return absl::OkStatus();
+      });
+}
+
+// ---------------------------------------------------------------------- complexes
+
+absl::StatusOr<v1::IndustrialComplex> Registry::GetComplex(
+    const v1::GetComplexRequest& request) {
+  return GetByName<v1::IndustrialComplex>(store_, request.name(), kComplexes, ComplexOut);
+}
+
+absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
+    const v1::ListComplexesRequest& request) {
+  FieldViolations v;
+  ListSpec spec{{kComplexes}, request.page_size(), request.page_token(),
+                absl::StrCat(request.region(), "|", request.kind())};
+  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
+  if (request.kind() != v1::COMPLEX_KIND_UNSPECIFIED) {
+    if (!v1::ComplexKind_IsValid(request.kind())) {
+      v.Add("kind", "is not a known complex kind");
+    } else {
+      spec.query.all_of.push_back({"kind", v1::ComplexKind_Name(request.kind())});
+    }
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListComplexesResponse>(
+      store_, std::move(spec), request.query(),
+      [](ReadView& view, const Resource& r, v1::ListComplexesResponse& out) -> absl::Status {
+        absl::StatusOr<v1::IndustrialComplex> c = ComplexOut(view, r);
+        if (!c.ok()) return c.status();
+        *out.add_complexes() = *std::move(c);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::IndustrialComplex> Registry::CreateComplex(
+    const v1::CreateComplexRequest& request) {
+  return CreateOnce<v1::IndustrialComplex>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
+        absl::StatusOr<std::string> name =
+            NewName(tx, kComplexes, request.complex_id(), "complex_id", "complex");
+        if (!name.ok()) return name.status();
+        v1::IndustrialComplex c = request.complex();
+        c.set_name(*name);
+        absl::StatusOr<Resource> saved = SaveComplex(tx, std::move(c), nullptr, "complex");
+        if (!saved.ok()) return saved.status();
+        return ComplexOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::IndustrialComplex> Registry::UpdateComplex(
+    const v1::UpdateComplexRequest& request) {
+  return UpdateResource(
+      store_, request.complex(), request.update_mask(),
+      ParseName(request.complex().name(), kComplexes, "complex.name").status(),
+      ComplexMutablePaths(),
+      [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
+        return SaveComplex(tx, std::move(c), before, "complex");
+      },
+      ComplexOut);
+}
+
+absl::Status Registry::DeleteComplex(const v1::DeleteComplexRequest& request) {
+  const std::string& name = request.name();
+  return DeleteResource(
+      store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      [&](WriteTransaction& tx) -> absl::Status {
+        if (absl::Status s = RefusedWhileReferenced(tx, name, kCouncils, {"complex", name},
+                                                    "councils", "COMPLEX_IN_USE");
+            !s.ok()) {
+          return s;
+        }
+        return RefusedWhileReferenced(tx, name, kOrganizations, {"complex", name},
+                                      "organizations", "COMPLEX_IN_USE");
+      },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- councils
+
+absl::StatusOr<v1::Council> Registry::GetCouncil(const v1::GetCouncilRequest& request) {
+  return GetByName<v1::Council>(store_, request.name(), kCouncils, CouncilOut);
+}
+
+absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
+    const v1::ListCouncilsRequest& request) {
+  FieldViolations v;
+  ListSpec spec{{kCouncils}, request.page_size(), request.page_token(),
+                absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
+                             "|", request.forum_session())};
+  NameFilter(request.field(), kFields, "field", "field", spec.query.all_of, v);
+  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
+  NameFilter(request.complex(), kComplexes, "complex", "complex", spec.query.all_of, v);
+  if (request.forum_session() < 0 || request.forum_session() > 4) {
+    v.Add("forum_session", "must be 1-4, or 0 for any");
+  } else if (request.forum_session() > 0) {
+    spec.query.all_of.push_back({"session", absl::StrCat(request.forum_session())});
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListCouncilsResponse>(
+      store_, std::move(spec), request.query(),
+      [](ReadView& view, const Resource& r, v1::ListCouncilsResponse& out) -> absl::Status {
+        absl::StatusOr<v1::Council> c = CouncilOut(view, r);
+        if (!c.ok()) return c.status();
+        *out.add_councils() = *std::move(c);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Council> Registry::CreateCouncil(const v1::CreateCouncilRequest& request) {
+  return CreateOnce<v1::Council>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
+        absl::StatusOr<std::string> name =
+            NewName(tx, kCouncils, request.council_id(), "council_id", "council");
+        if (!name.ok()) return name.status();
+        v1::Council c = request.council();
+        c.set_name(*name);
+        absl::StatusOr<Resource> saved = SaveCouncil(tx, std::move(c), nullptr, "council");
+        if (!saved.ok()) return saved.status();
+        return CouncilOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Council> Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request) {
+  return UpdateResource(
+      store_, request.council(), request.update_mask(),
+      ParseName(request.council().name(), kCouncils, "council.name").status(),
+      CouncilMutablePaths(),
+      [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
+        return SaveCouncil(tx, std::move(c), before, "council");
+      },
+      CouncilOut);
+}
+
+absl::Status Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request) {
+  const std::string& name = request.name();
+  return DeleteResource(
+      store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      [&](WriteTransaction& tx) {
+        return RefusedWhileReferenced(tx, name, kMemberships, {"parent", name}, "memberships",
+                                      "COUNCIL_HAS_MEMBERSHIPS");
+      },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- organizations
+
+absl::StatusOr<v1::Organization> Registry::GetOrganization(
+    const v1::GetOrganizationRequest& request) {
+  return GetByName<v1::Organization>(store_, request.name(), kOrganizations, OrganizationOut);
+}
+
+absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
+    const v1::ListOrganizationsRequest& request) {
+  FieldViolations v;
+  ListSpec spec{{kOrganizations}, request.page_size(), request.page_token(),
+                absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
+                             "|", request.council())};
+  if (request.kind() != v1::ORGANIZATION_KIND_UNSPECIFIED) {
+    if (!v1::OrganizationKind_IsValid(request.kind())) {
+      v.Add("kind", "is not a known organization kind");
+    } else {
+      spec.query.all_of.push_back({"kind", v1::OrganizationKind_Name(request.kind())});
+    }
+  }
+  NameFilter(request.complex(), kComplexes, "complex", "complex", spec.query.all_of, v);
+  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
+  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListOrganizationsResponse>(
+      store_, std::move(spec), request.query(),
+      [](ReadView& view, const Resource& r, v1::ListOrganizationsResponse& out) {
+        absl::StatusOr<v1::Organization> org = OrganizationOut(view, r);
+        if (!org.ok()) return org.status();
+        *out.add_organizations() = *std::move(org);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Organization> Registry::CreateOrganization(
+    const v1::CreateOrganizationRequest& request) {
+  return CreateOnce<v1::Organization>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
+        absl::StatusOr<std::string> name = NewName(
+            tx, kOrganizations, request.organization_id(), "organization_id", "org");
+        if (!name.ok()) return name.status();
+        v1::Organization org = request.organization();
+        org.set_name(*name);
+        absl::StatusOr<Resource> saved =
+            SaveOrganization(tx, std::move(org), nullptr, "organization");
+        if (!saved.ok()) return saved.status();
+        return OrganizationOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Organization> Registry::UpdateOrganization(
+    const v1::UpdateOrganizationRequest& request) {
+  return UpdateResource(
+      store_, request.organization(), request.update_mask(),
+      ParseName(request.organization().name(), kOrganizations, "organization.name").status(),
+      OrganizationMutablePaths(),
+      [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
+        return SaveOrganization(tx, std::move(org), before, "organization");
+      },
+      OrganizationOut);
+}
+
+absl::Status Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request) {
+  const std::string& name = request.name();
+  return DeleteResource(
+      store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      [&](WriteTransaction& tx) -> absl::Status {
+        if (absl::Status s =
+                RefusedWhileReferenced(tx, name, kMemberships, {"organization", name},
+                                       "memberships", "ORGANIZATION_IN_USE");
+            !s.ok()) {
+          return s;
+        }
+        return RefusedWhileReferenced(tx, name, kCouncils, {"host", name},
+                                      "councils as their host", "ORGANIZATION_IN_USE");
+      },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- memberships
+
+absl::StatusOr<v1::Membership> Registry::GetMembership(
+    const v1::GetMembershipRequest& request) {
+  return GetResource<v1::Membership>(store_, request.name(),
+                                     ParseMembershipName(request.name(), "name").status(),
+                                     MembershipOut);
+}
+
+absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
+    const v1::ListMembershipsRequest& request) {
+  FieldViolations v;
+  ListSpec spec{{kMemberships}, request.page_size(), request.page_token(),
+                absl::StrCat(request.parent(), "|", request.role(), "|",
+                             request.organization())};
+  if (request.parent() != "councils/-") {
+    if (request.parent().empty()) {
+      v.Add("parent", "is required: councils/{council}, or councils/- for every council");
+    } else {
+      NameFilter(request.parent(), kCouncils, "parent", "parent", spec.query.all_of, v);
+    }
+  }
+  if (request.role() != v1::MEMBERSHIP_ROLE_UNSPECIFIED) {
+    if (!v1::MembershipRole_IsValid(request.role())) {
+      v.Add("role", "is not a known role");
+    } else {
+      spec.query.all_of.push_back({"role", v1::MembershipRole_Name(request.role())});
+    }
+  }
+  NameFilter(request.organization(), kOrganizations, "organization", "organization",
+             spec.query.all_of, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListMembershipsResponse>(
+      store_, std::move(spec), "",
+      [](ReadView& view, const Resource& r, v1::ListMembershipsResponse& out) {
+        absl::StatusOr<v1::Membership> m = MembershipOut(view, r);
+        if (!m.ok()) return m.status();
+        *out.add_memberships() = *std::move(m);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Membership> Registry::CreateMembership(
+    const v1::CreateMembershipRequest& request) {
+  absl::StatusOr<std::string> council = ParseName(request.parent(), kCouncils, "parent");
+  if (!council.ok()) return council.status();
+  absl::StatusOr<std::string> org =
+      ParseName(request.membership().organization(), kOrganizations, "membership.organization");
+  if (!org.ok()) return org.status();
+  return CreateOnce<v1::Membership>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Membership> {
+        absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
+        if (!parent.ok()) return parent.status();
+        if (!parent->has_value()) return NotFound(request.parent());
+        v1::Membership m = request.membership();
+        m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", *org));
+        absl::StatusOr<std::optional<Resource>> existing = tx.Get(m.name());
+        if (!existing.ok()) return existing.status();
+        if (existing->has_value()) {
+          return WithReason(absl::AlreadyExistsError(absl::StrCat(
+                                m.organization(), " is already a member of ", request.parent())),
+                            "ALREADY_EXISTS");
+        }
+        absl::StatusOr<Resource> saved = SaveMembership(tx, std::move(m), nullptr, "membership");
+        if (!saved.ok()) return saved.status();
+        return MembershipOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Membership> Registry::UpdateMembership(
+    const v1::UpdateMembershipRequest& request) {
+  return UpdateResource(
+      store_, request.membership(), request.update_mask(),
+      ParseMembershipName(request.membership().name(), "membership.name").status(),
+      MembershipMutablePaths(),
+      [](WriteTransaction& tx, v1::Membership m, const v1::Membership* before) {
+        return SaveMembership(tx, std::move(m), before, "membership");
+      },
+      MembershipOut);
+}
+
+absl::Status Registry::DeleteMembership(const v1::DeleteMembershipRequest& request) {
+  const std::string& name = request.name();
+  absl::StatusOr<MembershipName> parsed = ParseMembershipName(name, "name");
+  return DeleteResource(
+      store_, name, request.etag(), parsed.status(),
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      [&](WriteTransaction& tx) { return ReindexOrganization(tx, parsed->organization); });
+}
+
+// ---------------------------------------------------------------------- figures
+
+absl::StatusOr<v1::ReportedFigure> Registry::GetReportedFigure(
+    const v1::GetReportedFigureRequest& request) {
+  return GetByName<v1::ReportedFigure>(store_, request.name(), kFigures,
+                                       Plain<v1::ReportedFigure>);
+}
+
+absl::StatusOr<v1::ListReportedFiguresResponse> Registry::ListReportedFigures(
+    const v1::ListReportedFiguresRequest& request) {
+  return ListResources<v1::ListReportedFiguresResponse>(
+      store_, ListSpec{{kFigures}, request.page_size(), request.page_token(), ""}, "",
+      [](ReadView&, const Resource& r, v1::ListReportedFiguresResponse& out) -> absl::Status {
+        absl::StatusOr<v1::ReportedFigure> f = Decode<v1::ReportedFigure>(r);
+        if (!f.ok()) return f.status();
+        *out.add_reported_figures() = *std::move(f);
+        return absl::OkStatus();
+      });
+}
+
+// ---------------------------------------------------------------------- import
+
+namespace {
+
+// Stores `prepared` unless the stored copy is identical. Counts what happened.
+template <typename T>
+absl::StatusOr<bool> Upsert(WriteTransaction& tx, absl::string_view collection,
+                            const Prepared<T>& prepared, ImportSummary& summary) {
+  absl::StatusOr<std::optional<Resource>> existing = tx.Get(prepared.message.name());
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    if ((*existing)->collection != collection) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(prepared.message.name(), " already names a ", (*existing)->collection));
+    }
+    if ((*existing)->data == DeterministicBytes(prepared.message)) {
+      ++summary.unchanged;
+      return false;
+    }
+    ++summary.updated;
+  } else {
+    ++summary.created;
+  }
+  absl::StatusOr<Resource> saved = Commit(tx, collection, prepared);
+  if (!saved.ok()) return saved.status();
+  return true;
+}
+
+// Imports the resources of one repeated field: prepares each (with its index as the
+// error prefix), upserts it, then lets `after` refresh dependents of a changed one.
+template <typename T, typename Prepare, typename After>
+absl::Status ImportAll(WriteTransaction& tx, absl::string_view collection,
+                       absl::string_view list_name,
+                       const google::protobuf::RepeatedPtrField<T>& items, Prepare prepare,
+                       After after, ImportSummary& summary) {
+  for (int i = 0; i < items.size(); ++i) {
+    std::string prefix = absl::StrCat(list_name, "[", i, "]");
+    std::optional<T> before;
+    absl::StatusOr<std::optional<Resource>> existing = tx.Get(items[i].name());
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      absl::StatusOr<T> decoded = Decode<T>(**existing);
+      if (!decoded.ok()) return decoded.status();
+      before = *std::move(decoded);
+    }
+    absl::StatusOr<Prepared<T>> prepared = prepare(tx, items[i], prefix);
+    if (!prepared.ok()) return prepared.status();
+    absl::StatusOr<bool> changed = Upsert(tx, collection, *prepared, summary);
+    if (!changed.ok()) return changed.status();
+    if (*changed) {
+      if (absl::Status s = after(tx, before ? &*before : nullptr, prepared->message); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status NoDependents(WriteTransaction&, const T*, const T&) {
+  return absl::OkStatus();
+}
+
+// Names in the bundle must be valid before anything is prepared.
+template <typename T>
+absl::Status CheckNames(const google::protobuf::RepeatedPtrField<T>& items,
+                        absl::string_view collection, absl::string_view list_name) {
+  for (int i = 0; i < items.size(); ++i) {
+    absl::Status s =
+        ParseName(items[i].name(), collection, absl::StrCat(list_name, "[", i, "].name"))
+            .status();
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ImportSummary> Registry::Import(const v1::RegistryData& data) {
+  for (absl::Status s : {CheckNames(data.complexes(), kComplexes, "complexes"),
+                         CheckNames(data.councils(), kCouncils, "councils"),
+                         CheckNames(data.organizations(), kOrganizations, "organizations")}) {
+    if (!s.ok()) return s;
+  }
+  ImportSummary summary;
+  absl::Status status = store_->Write([&](WriteTransaction& tx) -> absl::Status {
+    auto plain = [](auto prepare) {
+      return [prepare](WriteTransaction&, auto item, absl::string_view prefix) {
+        return prepare(std::move(item), prefix);
+      };
+    };
+    absl::Status s = ImportAll(tx, kFields, "fields", data.fields(), PrepareField,
+                               NoDependents<v1::Field>, summary);
+    if (s.ok()) {
+      s = ImportAll(tx, kRegions, "regions", data.regions(), plain(PrepareRegion),
+                    NoDependents<v1::Region>, summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kComplexes, "complexes", data.complexes(), PrepareComplex,
+                    AfterComplexChange, summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kOrganizations, "organizations", data.organizations(),
+                    PrepareOrganization, AfterOrganizationChange, summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kCouncils, "councils", data.councils(), PrepareCouncil,
+                    NoDependents<v1::Council>, summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kMemberships, "memberships", data.memberships(), PrepareMembership,
+                    [](WriteTransaction& tx, const v1::Membership*, const v1::Membership& m) {
+                      return ReindexOrganization(tx, m.organization());
+                    },
+                    summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kFigures, "reported_figures", data.reported_figures(),
+                    plain(PrepareFigure), NoDependents<v1::ReportedFigure>, summary);
+    }
+    return s;
+  });
+  if (!status.ok()) return status;
+  return summary;
+}
+
+}  // namespace sanhak::registry

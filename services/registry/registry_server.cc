@@ -1,0 +1,92 @@
+#include "services/registry/registry_server.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace sanhak::registry {
+namespace {
+
+// Keeps the first parse error with its position.
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (error_.empty()) error_ = absl::StrFormat("line %d, column %d: %s", line + 1, column + 1, message);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::RegistryData> LoadRegistryData(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::RegistryData data;
+  google::protobuf::TextFormat::Parser parser;
+  FirstError errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text.str(), &data)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", errors.error()));
+  }
+  return data;
+}
+
+absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
+    const RegistryConfig& config) {
+  std::unique_ptr<RegistryServer> self(new RegistryServer());
+  auto store = store::SqliteResourceStore::Open({config.database_path});
+  if (!store.ok()) return store.status();
+  self->store_ = *std::move(store);
+  self->registry_ = std::make_unique<Registry>(self->store_.get());
+  if (!config.import_path.empty()) {
+    absl::StatusOr<v1::RegistryData> data = LoadRegistryData(config.import_path);
+    if (!data.ok()) return data.status();
+    absl::StatusOr<ImportSummary> summary = self->registry_->Import(*data);
+    if (!summary.ok()) {
+      return absl::Status(summary.status().code(),
+                          absl::StrCat("import ", config.import_path, ": ",
+                                       summary.status().message()));
+    }
+    self->import_summary_ = *summary;
+  }
+  self->service_ = std::make_unique<RegistryGrpcService>(self->registry_.get());
+  store::SqliteResourceStore* raw_store = self->store_.get();
+  auto server = GrpcServer::Start(
+      config.server,
+      {{self->service_.get(), kRegistryServiceName, [raw_store] { return raw_store->Ping(); }}});
+  if (!server.ok()) return server.status();
+  self->server_ = *std::move(server);
+  return self;
+}
+
+absl::StatusOr<std::string> RegistryServer::Describe() {
+  absl::StatusOr<v1::ListFieldsResponse> fields = registry_->ListFields({});
+  absl::StatusOr<v1::ListRegionsResponse> regions = registry_->ListRegions({});
+  absl::StatusOr<v1::ListComplexesResponse> complexes = registry_->ListComplexes({});
+  absl::StatusOr<v1::ListCouncilsResponse> councils = registry_->ListCouncils({});
+  absl::StatusOr<v1::ListOrganizationsResponse> orgs = registry_->ListOrganizations({});
+  v1::ListMembershipsRequest all_memberships;
+  all_memberships.set_parent("councils/-");
+  absl::StatusOr<v1::ListMembershipsResponse> memberships =
+      registry_->ListMemberships(all_memberships);
+  for (const absl::Status& s : {fields.status(), regions.status(), complexes.status(),
+                                councils.status(), orgs.status(), memberships.status()}) {
+    if (!s.ok()) return s;
+  }
+  return absl::StrFormat(
+      "%d councils, %d fields, %d regions, %d industrial complexes, %d organizations, "
+      "%d memberships",
+      councils->total_size(), fields->total_size(), regions->total_size(),
+      complexes->total_size(), orgs->total_size(), memberships->total_size());
+}
+
+}  // namespace sanhak::registry

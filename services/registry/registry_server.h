@@ -1,0 +1,56 @@
+// The registry as a runnable unit: store, domain, gRPC handler and server runtime wired
+// together. main.cc and the integration tests start it the same way.
+#ifndef SANHAK_SERVICES_REGISTRY_REGISTRY_SERVER_H_
+#define SANHAK_SERVICES_REGISTRY_REGISTRY_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/server.h"
+#include "common/sqlite_resource_store.h"
+#include "services/registry/registry.h"
+#include "services/registry/registry_service.h"
+
+namespace sanhak::registry {
+
+inline constexpr char kRegistryServiceName[] = "sanhak.registry.v1.RegistryService";
+
+struct RegistryConfig {
+  ServerOptions server;
+  // The registry's SQLite file.
+  std::string database_path = "registry.db";
+  // A RegistryData text file imported at start (idempotent); empty imports nothing.
+  std::string import_path;
+};
+
+// Reads a RegistryData text-format file; errors name the line and column.
+absl::StatusOr<v1::RegistryData> LoadRegistryData(const std::string& path);
+
+class RegistryServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RegistryServer>> Start(const RegistryConfig& config);
+
+  int port() const { return server_->port(); }
+  std::string address() const { return server_->address(); }
+  Registry& registry() { return *registry_; }
+  // What the start-up import did (all zero without an import).
+  const ImportSummary& import_summary() const { return import_summary_; }
+  // One line: how many of each resource the registry holds.
+  absl::StatusOr<std::string> Describe();
+  // Graceful: health NOT_SERVING, drain, stop. Idempotent.
+  void Shutdown() { server_->Shutdown(); }
+
+ private:
+  RegistryServer() = default;
+
+  std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<RegistryGrpcService> service_;
+  std::unique_ptr<GrpcServer> server_;
+  ImportSummary import_summary_;
+};
+
+}  // namespace sanhak::registry
+
+#endif  // SANHAK_SERVICES_REGISTRY_REGISTRY_SERVER_H_
