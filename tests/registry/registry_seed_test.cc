@@ -1,0 +1,264 @@
+// The source documents' facts, read back through the API after importing
+// data/registry.textproto: what a ministry analyst would check first. Expected values are
+// quoted from shared/seed (press release, forum plan, cards, reference table 3).
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/registry/registry_fixture.h"
+
+namespace sanhak::registry {
+namespace {
+
+using ::sanhak::testing::Context;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+class RegistrySeedTest : public RegistryFixture {
+ protected:
+  void SetUp() override { StartRegistry(SeedPath()); }
+
+  static std::string SeedPath() {
+    return sanhak::testing::SourceDir() + "/data/registry.textproto";
+  }
+
+  std::vector<v1::Council> Councils(v1::ListCouncilsRequest request) {
+    std::vector<v1::Council> out;
+    request.set_page_size(10);  // several pages, as a client would walk them
+    do {
+      v1::ListCouncilsResponse page;
+      grpc::Status status = stub_->ListCouncils(Context().get(), request, &page);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      out.insert(out.end(), page.councils().begin(), page.councils().end());
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
+    return out;
+  }
+
+  std::vector<std::string> DisplayNames(const std::vector<v1::Council>& councils) {
+    std::vector<std::string> names;
+    for (const auto& c : councils) names.push_back(c.display_name());
+    return names;
+  }
+
+  v1::Council Council(const std::string& name) {
+    v1::GetCouncilRequest request;
+    request.set_name(name);
+    v1::Council out;
+    EXPECT_TRUE(stub_->GetCouncil(Context().get(), request, &out).ok()) << name;
+    return out;
+  }
+};
+
+TEST_F(RegistrySeedTest, TwentyFiveCouncilsInNineFields) {
+  EXPECT_EQ(Councils({}).size(), 25u);
+  v1::ListFieldsResponse fields;
+  ASSERT_TRUE(stub_->ListFields(Context().get(), {}, &fields).ok());
+  int top_level = 0;
+  for (const auto& f : fields.fields()) top_level += f.parent().empty();
+  EXPECT_EQ(top_level, 9);  // "9대 분야"
+  v1::ListFieldsRequest mobility;
+  mobility.set_parent("fields/future-mobility");
+  ASSERT_TRUE(stub_->ListFields(Context().get(), mobility, &fields).ok());
+  std::vector<std::string> sub;
+  for (const auto& f : fields.fields()) sub.push_back(f.display_name());
+  EXPECT_THAT(sub, UnorderedElementsAre("자동차", "조선"));
+}
+
+TEST_F(RegistrySeedTest, ForumSessionsHoldSevenFiveSevenAndSix) {
+  std::map<int, size_t> per_session;
+  for (int session = 1; session <= 4; ++session) {
+    v1::ListCouncilsRequest request;
+    request.set_forum_session(session);
+    per_session[session] = Councils(request).size();
+  }
+  EXPECT_THAT(per_session, ElementsAre(std::pair(1, 7u), std::pair(2, 5u), std::pair(3, 7u),
+                                       std::pair(4, 6u)));
+}
+
+TEST_F(RegistrySeedTest, KoreanQueryFindsEveryMobilityCouncil) {
+  v1::ListCouncilsRequest by_field;
+  by_field.set_field("fields/future-mobility");
+  std::vector<std::string> mobility = DisplayNames(Councils(by_field));
+  ASSERT_EQ(mobility.size(), 7u);
+
+  v1::ListCouncilsRequest query;
+  query.set_query("모빌리티");
+  EXPECT_THAT(DisplayNames(Councils(query)),
+              ::testing::UnorderedElementsAreArray(mobility));
+
+  v1::ListCouncilsRequest shipbuilding;
+  shipbuilding.set_query("조선");
+  EXPECT_THAT(DisplayNames(Councils(shipbuilding)),
+              UnorderedElementsAre("친환경조선해양기자재", "특수목적선 조선·해양기자재",
+                                   "GDX친환경첨단융합중소형선박&장비"));
+}
+
+TEST_F(RegistrySeedTest, TheFourCardsMemberCompositions) {
+  struct Card {
+    std::string council;
+    int total, companies, universities, institutes, agencies;
+    std::string host;
+  };
+  // (구성) ... 회원수 N명 / (회원현황) 기업, 학교, 연구소, 지원기관.
+  for (const Card& card : std::vector<Card>{
+           {"councils/petrochemical-core-materials", 103, 73, 6, 7, 17,
+            "organizations/jeonnam-yeosu-iuci"},
+           {"councils/special-purpose-ships", 104, 66, 15, 6, 17,
+            "organizations/special-purpose-ship-association"},
+           {"councils/advanced-manufacturing-dx", 126, 95, 11, 4, 16, "organizations/widetns"},
+           {"councils/gdx-small-medium-ships", 111, 80, 4, 5, 22,
+            "organizations/jeonnam-daebul-iuci"},
+       }) {
+    v1::Council c = Council(card.council);
+    const v1::MemberComposition& m = c.reported_members();
+    EXPECT_EQ(m.total(), card.total) << card.council;
+    EXPECT_EQ(m.companies(), card.companies) << card.council;
+    EXPECT_EQ(m.universities(), card.universities) << card.council;
+    EXPECT_EQ(m.research_institutes(), card.institutes) << card.council;
+    EXPECT_EQ(m.support_agencies(), card.agencies) << card.council;
+    EXPECT_EQ(m.as_of().year(), 2025) << card.council;
+    EXPECT_EQ(c.host_organization(), card.host) << card.council;
+    EXPECT_FALSE(c.outcome_summary().empty()) << card.council;
+    // The host is also recorded as a HOST membership.
+    v1::ListMembershipsRequest hosts;
+    hosts.set_parent(card.council);
+    hosts.set_role(v1::HOST);
+    v1::ListMembershipsResponse listed;
+    ASSERT_TRUE(stub_->ListMemberships(Context().get(), hosts, &listed).ok());
+    ASSERT_EQ(listed.memberships_size(), 1) << card.council;
+    EXPECT_EQ(listed.memberships(0).organization(), card.host);
+  }
+}
+
+TEST_F(RegistrySeedTest, ComplexesInTheMostCouncils) {
+  std::vector<v1::IndustrialComplex> complexes;
+  v1::ListComplexesRequest request;
+  request.set_page_size(1000);
+  v1::ListComplexesResponse response;
+  ASSERT_TRUE(stub_->ListComplexes(Context().get(), request, &response).ok());
+  complexes.assign(response.complexes().begin(), response.complexes().end());
+  std::sort(complexes.begin(), complexes.end(), [](const auto& a, const auto& b) {
+    return a.council_count() != b.council_count() ? a.council_count() > b.council_count()
+                                                  : a.name() < b.name();
+  });
+  ASSERT_GE(complexes.size(), 4u);
+  // 성서일반 (Daegu) and 미포·온산 (Ulsan, all three spellings) take part in five councils
+  // each; 창원국가 and 첨단과학국가 in four.
+  EXPECT_EQ(complexes[0].display_name(), "성서일반");
+  EXPECT_EQ(complexes[0].council_count(), 5);
+  EXPECT_EQ(complexes[1].display_name(), "미포·온산국가");
+  EXPECT_EQ(complexes[1].council_count(), 5);
+  EXPECT_EQ(complexes[2].display_name(), "창원국가");
+  EXPECT_EQ(complexes[2].council_count(), 4);
+  EXPECT_EQ(complexes[3].display_name(), "첨단과학국가");
+  EXPECT_EQ(complexes[3].council_count(), 4);
+  EXPECT_LT(complexes[4].council_count(), 4);
+
+  // A council's count agrees with listing councils by that complex.
+  v1::ListCouncilsRequest by_complex;
+  by_complex.set_complex(complexes[0].name());
+  EXPECT_EQ(Councils(by_complex).size(), 5u);
+}
+
+TEST_F(RegistrySeedTest, EveryCouncilSpansTwoRegions) {
+  for (const v1::Council& c : Councils({})) {
+    EXPECT_GE(c.complexes_size(), 2) << c.name();
+    EXPECT_GE(c.regions_size(), 2) << c.name();
+    EXPECT_EQ(c.display_name().find("&amp;"), std::string::npos) << c.name();
+  }
+}
+
+TEST_F(RegistrySeedTest, SourceDefectsAreResolved) {
+  // Broken parentheses: 천안일반 (충남), 오창일반 (충북), 충주일반 (충북).
+  v1::Council display = Council("councils/display");
+  EXPECT_THAT(display.complexes(), ElementsAre("complexes/cheonan", "complexes/ochang",
+                                               "complexes/chungju"));
+  EXPECT_THAT(display.regions(), ElementsAre("regions/chungnam", "regions/chungbuk"));
+  // The GDX row lost its session and field cells.
+  v1::Council gdx = Council("councils/gdx-small-medium-ships");
+  EXPECT_EQ(gdx.forum_session(), 1);
+  EXPECT_EQ(gdx.field(), "fields/mobility-shipbuilding");
+  EXPECT_EQ(gdx.display_name(), "GDX친환경첨단융합중소형선박&장비");
+  // Every spelling of a complex finds it.
+  for (const std::string spelling : {"울산미포·온산", "미포국가", "미포·온산국가"}) {
+    v1::ListComplexesRequest request;
+    request.set_query(spelling);
+    v1::ListComplexesResponse response;
+    ASSERT_TRUE(stub_->ListComplexes(Context().get(), request, &response).ok());
+    ASSERT_EQ(response.complexes_size(), 1) << spelling;
+    EXPECT_EQ(response.complexes(0).name(), "complexes/ulsan-mipo-onsan") << spelling;
+  }
+  v1::ListComplexesRequest banwol;
+  banwol.set_query("경기반월·시화");
+  v1::ListComplexesResponse response;
+  ASSERT_TRUE(stub_->ListComplexes(Context().get(), banwol, &response).ok());
+  ASSERT_EQ(response.complexes_size(), 1);
+  EXPECT_EQ(response.complexes(0).name(), "complexes/banwol-sihwa");
+}
+
+TEST_F(RegistrySeedTest, ProgramReportedTotals) {
+  v1::ListReportedFiguresResponse figures;
+  ASSERT_TRUE(stub_->ListReportedFigures(Context().get(), {}, &figures).ok());
+  std::map<std::string, v1::ReportedFigure> by_metric;
+  for (const auto& f : figures.reported_figures()) by_metric[f.metric()] = f;
+  EXPECT_EQ(by_metric["councils"].value(), 25);
+  EXPECT_EQ(by_metric["participating_organizations"].value(), 2079);
+  EXPECT_EQ(by_metric["networking_activities"].value(), 270);
+  EXPECT_TRUE(by_metric["networking_activities"].approximate());  // "270여 회"
+  v1::GetReportedFigureRequest get;
+  get.set_name("reportedFigures/participating-organizations");
+  v1::ReportedFigure figure;
+  ASSERT_TRUE(stub_->GetReportedFigure(Context().get(), get, &figure).ok());
+  EXPECT_EQ(figure.as_of().day(), 30);
+}
+
+TEST_F(RegistrySeedTest, ImportingTwiceChangesNothing) {
+  std::vector<v1::Council> before = Councils({});
+  const ImportSummary& first = server_->import_summary();
+  EXPECT_GT(first.created, 60);
+  auto data = LoadRegistryData(SeedPath());
+  ASSERT_TRUE(data.ok()) << data.status();
+  auto again = server_->registry().Import(*data);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->created, 0);
+  EXPECT_EQ(again->updated, 0);
+  EXPECT_EQ(again->unchanged, first.created);
+  std::vector<v1::Council> after = Councils({});
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].etag(), before[i].etag()) << after[i].name();
+  }
+}
+
+TEST_F(RegistrySeedTest, ABadBundleIsRefusedWholeAndNamesTheEntry) {
+  auto data = LoadRegistryData(SeedPath());
+  ASSERT_TRUE(data.ok());
+  data->mutable_councils(0)->set_display_name("바뀐 이름");
+  data->mutable_councils(3)->add_complexes("complexes/atlantis");
+  auto result = server_->registry().Import(*data);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("councils[3].complexes["));
+  // Council 0's rename, before the bad entry, was rolled back with it.
+  EXPECT_NE(Council(data->councils(0).name()).display_name(), "바뀐 이름");
+}
+
+TEST_F(RegistrySeedTest, ADataFileWithASyntaxErrorNamesTheLine) {
+  std::string path = dir_.File("broken.textproto");
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("fields {\n  name: \"fields/x\"\n  colour: 3\n}\n", f);
+  fclose(f);
+  auto data = LoadRegistryData(path);
+  ASSERT_FALSE(data.ok());
+  EXPECT_THAT(std::string(data.status().message()), ::testing::HasSubstr("line 3"));
+}
+
+}  // namespace
+}  // namespace sanhak::registry
