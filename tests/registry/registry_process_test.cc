@@ -1,0 +1,337 @@
+// The registry binary as operators run it, in its own process: health over
+// grpc.health.v1, reflection as a generic client uses it, kill -9 during a stream of
+// creates, and a graceful SIGTERM.
+//
+// This binary must not link the server runtime: the reflection client messages below
+// would clash with the copies inside libgrpc++_reflection.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/descriptor_database.h"
+#include "google/protobuf/dynamic_message.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/test_support.h"
+
+namespace sanhak::registry {
+namespace {
+
+using ::sanhak::testing::Context;
+using ::testing::Contains;
+
+// A registry server process on a free port with its own database file.
+class RegistryProcess {
+ public:
+  RegistryProcess(const std::string& db, const std::string& log, bool import_seed,
+                  int drain_ms = 2000)
+      : db_(db), log_(log), import_seed_(import_seed), drain_ms_(drain_ms) {}
+  ~RegistryProcess() { Kill(SIGKILL); }
+
+  void Start() {
+    port_ = sanhak::testing::FreePort();
+    std::vector<std::string> args = {
+        SANHAK_REGISTRY_BINARY, "--listen=127.0.0.1:" + std::to_string(port_),
+        "--db=" + db_, "--drain_ms=" + std::to_string(drain_ms_), "--log_calls=false"};
+    if (import_seed_) {
+      args.push_back("--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto");
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* out = freopen(log_.c_str(), "a", stdout);
+      FILE* err = freopen(log_.c_str(), "a", stderr);
+      (void)out;
+      (void)err;
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    ASSERT_GT(pid_, 0);
+  }
+
+  // Waits until the process prints that it listens and health says SERVING; false on
+  // timeout or if the process died. (Dialing before the port is open would put the
+  // channel into reconnect backoff and slow every test down.)
+  bool WaitServing(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (Log().find("listening on") == std::string::npos) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto stub = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(address()));
+    grpc::health::v1::HealthCheckResponse response;
+    auto context = Context(10);
+    context->set_wait_for_ready(true);
+    return stub->Check(context.get(), {}, &response).ok() &&
+           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }
+
+  void Kill(int signal) {
+    if (pid_ > 0) kill(pid_, signal);
+    if (signal == SIGKILL && pid_ > 0) {
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+  // The exit status, or -1 if the process is still running after `limit`.
+  int WaitExit(std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+ private:
+  std::string db_, log_;
+  bool import_seed_;
+  int drain_ms_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+class RegistryProcessTest : public ::testing::Test {
+ protected:
+  sanhak::testing::TempDir dir_;
+};
+
+TEST_F(RegistryProcessTest, PrintsWhereItListensAndWhatItHolds) {
+  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), true);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  std::string log = server.Log();
+  EXPECT_THAT(log, ::testing::HasSubstr("registry listening on " + server.address()));
+  EXPECT_THAT(log, ::testing::HasSubstr("holds 25 councils"));
+}
+
+TEST_F(RegistryProcessTest, HealthReportsTheRegistryService) {
+  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), false);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  auto stub = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(server.address()));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("sanhak.registry.v1.RegistryService");
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(stub->Check(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  request.set_service("no.such.Service");
+  EXPECT_EQ(stub->Check(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+// What grpcurl or grpc_cli do: list services, fetch descriptors, build a request from
+// them alone, call the method, decode the answer.
+TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection) {
+  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), true);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  auto channel = sanhak::testing::Connect(server.address());
+  namespace rpb = grpc::reflection::v1alpha;
+  auto reflection = rpb::ServerReflection::NewStub(channel);
+  auto context = Context();
+  auto stream = reflection->ServerReflectionInfo(context.get());
+
+  rpb::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  rpb::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::set<std::string> services;
+  for (const auto& s : response.list_services_response().service()) services.insert(s.name());
+  EXPECT_THAT(services, Contains("sanhak.registry.v1.RegistryService"));
+  EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
+  EXPECT_THAT(services, Contains("grpc.reflection.v1alpha.ServerReflection"));
+
+  rpb::ServerReflectionRequest file;
+  file.set_file_containing_symbol("sanhak.registry.v1.RegistryService");
+  ASSERT_TRUE(stream->Write(file));
+  ASSERT_TRUE(stream->Read(&response));
+  stream->WritesDone();
+  google::protobuf::SimpleDescriptorDatabase database;
+  for (const std::string& bytes : response.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto proto;
+    ASSERT_TRUE(proto.ParseFromString(bytes));
+    database.Add(proto);
+  }
+  google::protobuf::DescriptorPool pool(&database);
+  const auto* service = pool.FindServiceByName("sanhak.registry.v1.RegistryService");
+  ASSERT_NE(service, nullptr);
+  EXPECT_EQ(service->method_count(), 26);
+  const auto* method = service->FindMethodByName("GetCouncil");
+  ASSERT_NE(method, nullptr);
+
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  std::unique_ptr<google::protobuf::Message> request(
+      factory.GetPrototype(method->input_type())->New());
+  request->GetReflection()->SetString(request.get(),
+                                      method->input_type()->FindFieldByName("name"),
+                                      "councils/display");
+  grpc::ByteBuffer request_bytes;
+  std::string serialized = request->SerializeAsString();
+  grpc::Slice slice(serialized);
+  request_bytes = grpc::ByteBuffer(&slice, 1);
+
+  grpc::GenericStub generic(channel);
+  grpc::ByteBuffer reply_bytes;
+  grpc::Status call_status;
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  auto call_context = Context();
+  generic.UnaryCall(call_context.get(), "/sanhak.registry.v1.RegistryService/GetCouncil",
+                    grpc::StubOptions(), &request_bytes, &reply_bytes,
+                    [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mu);
+                      call_status = s;
+                      done = true;
+                      done_cv.notify_one();
+                    });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    done_cv.wait(lock, [&] { return done; });
+  }
+  ASSERT_TRUE(call_status.ok()) << call_status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply_bytes.Dump(&slices).ok());
+  std::string reply;
+  for (const auto& s : slices) reply.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  std::unique_ptr<google::protobuf::Message> council(
+      factory.GetPrototype(method->output_type())->New());
+  ASSERT_TRUE(council->ParseFromString(reply));
+  EXPECT_EQ(council->GetReflection()->GetString(
+                *council, method->output_type()->FindFieldByName("display_name")),
+            "디스플레이");
+}
+
+TEST_F(RegistryProcessTest, KillDashNineLosesNoAcknowledgedCreate) {
+  const std::string db = dir_.File("r.db");
+  RegistryProcess server(db, dir_.File("r.log"), true);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+
+  // Four clients create organizations as fast as they are acknowledged; the process is
+  // killed while they are at it.
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(server.address()));
+      for (int i = 0; !stop.load(); ++i) {
+        v1::CreateOrganizationRequest request;
+        request.set_organization_id("org-" + std::to_string(w) + "-" + std::to_string(i));
+        request.mutable_organization()->set_display_name("시험기업 " + std::to_string(i));
+        request.mutable_organization()->set_kind(v1::COMPANY);
+        request.mutable_organization()->set_home_complex("complexes/seongseo");
+        v1::Organization created;
+        if (stub->CreateOrganization(Context(2).get(), request, &created).ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acknowledged.push_back(created.name());
+        } else if (stop.load()) {
+          break;
+        }
+      }
+    });
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (acknowledged.size() >= 150) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  server.Kill(SIGKILL);
+  stop = true;
+  for (auto& t : writers) t.join();
+  ASSERT_GE(acknowledged.size(), 50u) << "too few writes before the kill to mean anything";
+  std::cout << acknowledged.size() << " creates acknowledged before kill -9\n";
+
+  RegistryProcess restarted(db, dir_.File("r2.log"), false);
+  restarted.Start();
+  ASSERT_TRUE(restarted.WaitServing()) << restarted.Log();
+  auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(restarted.address()));
+  for (const std::string& name : acknowledged) {
+    v1::GetOrganizationRequest get;
+    get.set_name(name);
+    v1::Organization org;
+    EXPECT_TRUE(stub->GetOrganization(Context().get(), get, &org).ok()) << name << " lost";
+  }
+  // The seed survived too.
+  v1::ListCouncilsResponse councils;
+  ASSERT_TRUE(stub->ListCouncils(Context().get(), {}, &councils).ok());
+  EXPECT_EQ(councils.total_size(), 25);
+}
+
+TEST_F(RegistryProcessTest, SigtermTurnsHealthNotServingThenExitsCleanly) {
+  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), false, /*drain_ms=*/1500);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+
+  auto health = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(server.address()));
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("sanhak.registry.v1.RegistryService");
+  auto watch = health->Watch(&watch_context, request);
+  grpc::health::v1::HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  ASSERT_EQ(update.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  server.Kill(SIGTERM);
+  // The open watch is an in-flight call: it hears NOT_SERVING before the server goes.
+  bool heard_not_serving = false;
+  while (watch->Read(&update)) {
+    if (update.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
+      heard_not_serving = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(heard_not_serving);
+  watch_context.TryCancel();
+  EXPECT_EQ(server.WaitExit(std::chrono::seconds(10)), 0) << server.Log();
+  EXPECT_THAT(server.Log(), ::testing::HasSubstr("\"msg\":\"stopped\""));
+}
+
+}  // namespace
+}  // namespace sanhak::registry
