@@ -170,6 +170,10 @@ absl::Time DeadlineFor(const grpc::ServerContextBase& context,
 }
 
 void BlockTerminationSignals() {
+  // A shell starts background jobs with SIGINT ignored; an ignored signal is discarded
+  // rather than queued for sigwait, so restore the default first.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

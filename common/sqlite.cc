@@ -87,11 +87,19 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   std::unique_ptr<Connection> conn(new Connection(db));
   // WAL: readers never block the writer. synchronous=FULL: fsync on every commit, so an
   // acknowledged write survives kill -9 and power loss. busy_timeout: a second process
-  // (the importer, sqlite3 CLI) waits instead of failing at once.
+  // (the importer, sqlite3 CLI) waits instead of failing at once; it comes first because
+  // switching a fresh file to WAL takes a lock another opener may be holding.
   for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
+       {"PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON"}) {
     absl::Status status = conn->Exec(pragma);
+    // When two connections switch a fresh file to WAL at once, SQLite answers BUSY
+    // without calling the busy handler (waiting could deadlock), so retry for as long as
+    // busy_timeout would have waited.
+    for (int attempt = 0; absl::IsUnavailable(status) && attempt < 500; ++attempt) {
+      sqlite3_sleep(10);
+      status = conn->Exec(pragma);
+    }
     if (!status.ok()) return status;
   }
   return conn;
@@ -124,29 +132,45 @@ absl::StatusOr<Statement> Connection::Prepare(absl::string_view sql) {
   return Statement(stmt);
 }
 
+namespace {
+
+absl::StatusOr<int64_t> UserVersion(Connection& db) {
+  absl::StatusOr<Statement> version = db.Prepare("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  absl::StatusOr<bool> row = version->Step();
+  if (!row.ok()) return row.status();
+  return version->Int(0);
+}
+
+}  // namespace
+
 absl::Status Migrate(Connection& db, const std::vector<std::string>& migrations) {
-  int64_t current = 0;
-  {
-    absl::StatusOr<Statement> version = db.Prepare("PRAGMA user_version");
-    if (!version.ok()) return version.status();
-    absl::StatusOr<bool> row = version->Step();
-    if (!row.ok()) return row.status();
-    current = version->Int(0);
-  }
-  if (current > static_cast<int64_t>(migrations.size())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", current, " is newer than this binary's ",
-        migrations.size()));
-  }
-  for (size_t i = current; i < migrations.size(); ++i) {
-    absl::Status status = db.Exec(absl::StrCat("BEGIN IMMEDIATE;", migrations[i],
-                                               ";PRAGMA user_version=", i + 1, ";COMMIT"));
+  const int64_t target = static_cast<int64_t>(migrations.size());
+  while (true) {
+    absl::StatusOr<int64_t> current = UserVersion(db);
+    if (!current.ok()) return current.status();
+    if (*current > target) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema version ", *current, " is newer than this binary's ", target));
+    }
+    if (*current == target) return absl::OkStatus();
+    // Checked again under the write lock: another process opening the same fresh file
+    // may have applied this migration meanwhile, and applying it twice fails.
+    absl::Status status = db.Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) return status;
+    absl::StatusOr<int64_t> locked = UserVersion(db);
+    if (!locked.ok() || *locked != *current) {
+      db.Exec("ROLLBACK").IgnoreError();
+      if (!locked.ok()) return locked.status();
+      continue;
+    }
+    status = db.Exec(absl::StrCat(migrations[*current], ";PRAGMA user_version=",
+                                  *current + 1, ";COMMIT"));
     if (!status.ok()) {
       db.Exec("ROLLBACK").IgnoreError();
       return status;
     }
   }
-  return absl::OkStatus();
 }
 
 }  // namespace sanhak::sqlite

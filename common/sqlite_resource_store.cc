@@ -123,7 +123,9 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     absl::StatusOr<int64_t> revision = NextRevision();
     if (!revision.ok()) return revision.status();
     resource.revision = *revision;
-    absl::Time now = absl::Now();
+    // Stored as microseconds; truncated here too so what Put returns equals what a later
+    // Get reads back.
+    absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
     absl::StatusOr<std::optional<Resource>> existing = Get(resource.name);
     if (!existing.ok()) return existing.status();
     resource.create_time = existing->has_value() ? (*existing)->create_time : now;

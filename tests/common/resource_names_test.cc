@@ -1,0 +1,176 @@
+// Resource names, ids, page sizes, page tokens and search text as every List and Get
+// handler relies on them.
+#include "common/resource_names.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "common/status.h"
+#include "gtest/gtest.h"
+
+namespace sanhak {
+namespace {
+
+// The field names of an INVALID_ARGUMENT's BadRequest, in order.
+std::vector<std::string> ViolatedFields(const absl::Status& status) {
+  // Named, not a temporary: a range-for over a temporary's member would dangle.
+  const google::rpc::BadRequest bad_request = GetBadRequest(status);
+  std::vector<std::string> fields;
+  for (const auto& v : bad_request.field_violations()) fields.push_back(v.field());
+  return fields;
+}
+
+TEST(IsValidIdTest, Accepts) {
+  EXPECT_TRUE(IsValidId("a"));
+  EXPECT_TRUE(IsValidId("smart-green-mobility"));
+  EXPECT_TRUE(IsValidId("council-k3x9q2vd7m"));
+  EXPECT_TRUE(IsValidId("a1"));
+  EXPECT_TRUE(IsValidId("a--b"));
+  EXPECT_TRUE(IsValidId(std::string(63, 'a')));
+  EXPECT_TRUE(IsValidId("a" + std::string(62, '9')));
+}
+
+TEST(IsValidIdTest, Rejects) {
+  EXPECT_FALSE(IsValidId(""));
+  EXPECT_FALSE(IsValidId("Council"));
+  EXPECT_FALSE(IsValidId("coUncil"));
+  EXPECT_FALSE(IsValidId("1council"));
+  EXPECT_FALSE(IsValidId("-council"));
+  EXPECT_FALSE(IsValidId("council-"));
+  EXPECT_FALSE(IsValidId("smart_green"));
+  EXPECT_FALSE(IsValidId("smart green"));
+  EXPECT_FALSE(IsValidId("smart.green"));
+  EXPECT_FALSE(IsValidId("a/b"));
+  EXPECT_FALSE(IsValidId(std::string(64, 'a')));
+  EXPECT_FALSE(IsValidId("미래모빌리티"));
+  EXPECT_FALSE(IsValidId("a미래"));
+}
+
+TEST(ParseNameTest, ReturnsId) {
+  absl::StatusOr<std::string> id = ParseName("councils/smart-green", "councils", "name");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, "smart-green");
+}
+
+TEST(ParseNameTest, ErrorsNameTheGivenField) {
+  for (const char* bad : {"", "councils/", "regions/seoul", "councils", "councils/Bad",
+                          "councils/a/b", "councils/미래", "xcouncils/a"}) {
+    absl::StatusOr<std::string> id = ParseName(bad, "councils", "membership.council");
+    ASSERT_FALSE(id.ok()) << bad;
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ViolatedFields(id.status()), std::vector<std::string>{"membership.council"})
+        << bad;
+    EXPECT_NE(id.status().message().find("membership.council"), absl::string_view::npos);
+  }
+}
+
+TEST(ParseNameTest, OtherCollectionPrefixIsNotEnough) {
+  // "council" must not match names of "councils": the separator is part of the prefix.
+  EXPECT_FALSE(ParseName("councils/x", "council", "name").ok());
+}
+
+TEST(GenerateIdTest, ValidWithPrefix) {
+  std::string id = GenerateId("council");
+  EXPECT_TRUE(IsValidId(id)) << id;
+  EXPECT_EQ(id.rfind("council-", 0), 0u) << id;
+  EXPECT_GT(id.size(), std::string("council-").size());
+}
+
+TEST(GenerateIdTest, UniqueOverManyCalls) {
+  absl::flat_hash_set<std::string> seen;
+  constexpr int kCalls = 100000;
+  for (int i = 0; i < kCalls; ++i) {
+    std::string id = GenerateId("m");
+    ASSERT_TRUE(IsValidId(id)) << id;
+    ASSERT_TRUE(seen.insert(id).second) << "duplicate " << id;
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kCalls));
+}
+
+TEST(NormalizeSearchTextTest, RemovesSpaceAndLowercasesAscii) {
+  EXPECT_EQ(NormalizeSearchText("  Smart Green\tMobility\n"), "smartgreenmobility");
+  EXPECT_EQ(NormalizeSearchText("ABC-123"), "abc-123");
+  EXPECT_EQ(NormalizeSearchText(""), "");
+}
+
+TEST(NormalizeSearchTextTest, KoreanUnchanged) {
+  EXPECT_EQ(NormalizeSearchText("미래 모빌리티"), "미래모빌리티");
+  EXPECT_EQ(NormalizeSearchText("미래모빌리티"), "미래모빌리티");
+  EXPECT_EQ(NormalizeSearchText("서울 AI 허브"), "서울ai허브");
+}
+
+TEST(NormalizeSearchTextTest, QueryWithSpacesFindsIndexedText) {
+  // Both sides are normalized, so a spaced query is a substring of the unspaced name.
+  std::string indexed = NormalizeSearchText("스마트 그린 미래모빌리티 협의회");
+  EXPECT_NE(indexed.find(NormalizeSearchText("미래 모빌리티")), std::string::npos);
+}
+
+TEST(PageSizeTest, DefaultsAndCaps) {
+  EXPECT_EQ(*PageSize(0), 50);
+  EXPECT_EQ(*PageSize(1), 1);
+  EXPECT_EQ(*PageSize(20), 20);
+  EXPECT_EQ(*PageSize(1000), 1000);
+  EXPECT_EQ(*PageSize(1001), 1000);
+  EXPECT_EQ(*PageSize(5000), 1000);
+}
+
+TEST(PageSizeTest, NegativeIsInvalid) {
+  absl::StatusOr<int> size = PageSize(-1);
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ViolatedFields(size.status()), std::vector<std::string>{"page_size"});
+}
+
+TEST(FingerprintTest, StableAndDistinguishing) {
+  EXPECT_EQ(Fingerprint("region=seoul"), Fingerprint("region=seoul"));
+  EXPECT_NE(Fingerprint("region=seoul"), Fingerprint("region=busan"));
+  EXPECT_NE(Fingerprint(""), Fingerprint(" "));
+}
+
+TEST(PageTokenTest, RoundTrip) {
+  const std::string fp = Fingerprint("filter");
+  for (const char* after : {"councils/a", "councils/smart-green-mobility", "x/y\nz", ""}) {
+    std::string token = EncodePageToken(after, fp);
+    EXPECT_FALSE(token.empty());
+    absl::StatusOr<std::string> back = DecodePageToken(token, fp);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, after);
+  }
+}
+
+TEST(PageTokenTest, TokenIsOpaqueAndUrlSafe) {
+  std::string token = EncodePageToken("councils/a", Fingerprint("f"));
+  EXPECT_EQ(token.find("councils/a"), std::string::npos);
+  EXPECT_EQ(token.find_first_of("+/=\n "), std::string::npos) << token;
+}
+
+TEST(PageTokenTest, EmptyTokenIsFirstPage) {
+  absl::StatusOr<std::string> after = DecodePageToken("", Fingerprint("anything"));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, "");
+}
+
+TEST(PageTokenTest, RejectedForOtherFilters) {
+  std::string token = EncodePageToken("councils/a", Fingerprint("region=seoul"));
+  absl::StatusOr<std::string> after = DecodePageToken(token, Fingerprint("region=busan"));
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ViolatedFields(after.status()), std::vector<std::string>{"page_token"});
+}
+
+TEST(PageTokenTest, RejectsGarbage) {
+  const std::string fp = Fingerprint("f");
+  // Not base64, base64 of the wrong shape, and a raw (unencoded) after_name.
+  for (const char* garbage : {"!!!not a token!!!", "abcd", "councils/a", "cDEKZm9v", "%%"}) {
+    absl::StatusOr<std::string> after = DecodePageToken(garbage, fp);
+    ASSERT_FALSE(after.ok()) << garbage;
+    EXPECT_EQ(after.status().code(), absl::StatusCode::kInvalidArgument) << garbage;
+    EXPECT_EQ(ViolatedFields(after.status()), std::vector<std::string>{"page_token"})
+        << garbage;
+  }
+}
+
+}  // namespace
+}  // namespace sanhak

@@ -1,0 +1,746 @@
+// The embedded store against real SQLite files: what services rely on (revisions, keyset
+// pagination, filters, all-or-nothing writes, durability across reopen, WAL, migrations)
+// and what operators rely on (a newer schema is refused, reads run beside the writer).
+#include "common/sqlite_resource_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/resource_names.h"
+#include "common/resource_store.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_support.h"
+
+namespace sanhak::store {
+namespace {
+
+using ::sanhak::testing::TempDir;
+
+Resource MakeResource(std::string name, std::string collection, std::string data) {
+  Resource r;
+  r.name = std::move(name);
+  r.collection = std::move(collection);
+  r.data = std::move(data);
+  return r;
+}
+
+std::vector<std::string> Names(const std::vector<Resource>& resources) {
+  std::vector<std::string> names;
+  for (const Resource& r : resources) names.push_back(r.name);
+  return names;
+}
+
+// Runs a raw SQL query returning one value on its own connection, as an operator's
+// sqlite3 shell would.
+std::string QueryOne(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  std::string out;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  if (sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    if (text != nullptr) out = reinterpret_cast<const char*>(text);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+void ExecRaw(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr),
+            SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+class SqliteResourceStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    path_ = dir_.File("store.db");
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  std::unique_ptr<SqliteResourceStore> OpenStore(int max_readers = 8) {
+    absl::StatusOr<std::unique_ptr<SqliteResourceStore>> store =
+        SqliteResourceStore::Open({path_, max_readers});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index = {},
+                               absl::string_view search = "") {
+    absl::StatusOr<Resource> out = absl::UnknownError("not run");
+    absl::Status status = store_->Write([&](WriteTransaction& tx) {
+      out = tx.Put(resource, index, search);
+      return out.status();
+    });
+    if (!status.ok()) return status;
+    return out;
+  }
+
+  std::optional<Resource> Get(const std::string& name) {
+    std::optional<Resource> out;
+    absl::Status status = store_->Read([&](ReadView& view) {
+      absl::StatusOr<std::optional<Resource>> got = view.Get(name);
+      if (!got.ok()) return got.status();
+      out = *got;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return out;
+  }
+
+  ListResult List(const ListQuery& query) {
+    ListResult out;
+    absl::Status status = store_->Read([&](ReadView& view) {
+      absl::StatusOr<ListResult> listed = view.List(query);
+      if (!listed.ok()) return listed.status();
+      out = *std::move(listed);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return out;
+  }
+
+  int64_t Count(const std::string& collection, const std::vector<IndexEntry>& all_of) {
+    int64_t out = -1;
+    absl::Status status = store_->Read([&](ReadView& view) {
+      absl::StatusOr<int64_t> n = view.Count(collection, all_of);
+      if (!n.ok()) return n.status();
+      out = *n;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return out;
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::unique_ptr<SqliteResourceStore> store_;
+};
+
+TEST_F(SqliteResourceStoreTest, PingOnFreshStore) { EXPECT_TRUE(store_->Ping().ok()); }
+
+TEST_F(SqliteResourceStoreTest, GetAbsentIsEmpty) {
+  EXPECT_FALSE(Get("councils/nobody").has_value());
+}
+
+TEST_F(SqliteResourceStoreTest, PutGetRoundTrip) {
+  // Serialized protos are binary: NUL and high bytes must survive.
+  const std::string data("\x0a\x00\xff미래", 9);
+  absl::StatusOr<Resource> put =
+      Put(MakeResource("councils/smart-green", "councils", data));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->revision, 0);
+  EXPECT_EQ(put->create_time, put->update_time);
+  EXPECT_GT(put->create_time, absl::Now() - absl::Minutes(1));
+
+  std::optional<Resource> got = Get("councils/smart-green");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->name, "councils/smart-green");
+  EXPECT_EQ(got->collection, "councils");
+  EXPECT_EQ(got->data, data);
+  EXPECT_EQ(got->revision, put->revision);
+  // What a create returns must be what a later get returns (clients compare them).
+  EXPECT_EQ(got->create_time, put->create_time);
+  EXPECT_EQ(got->update_time, put->update_time);
+}
+
+TEST_F(SqliteResourceStoreTest, ReplaceBumpsRevisionAndKeepsCreateTime) {
+  absl::StatusOr<Resource> first = Put(MakeResource("councils/a", "councils", "v1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::SleepFor(absl::Milliseconds(5));
+  absl::StatusOr<Resource> second = Put(MakeResource("councils/a", "councils", "v2"));
+  ASSERT_TRUE(second.ok()) << second.status();
+
+  EXPECT_GT(second->revision, first->revision);
+  EXPECT_EQ(second->create_time, first->create_time);
+  EXPECT_GT(second->update_time, first->update_time);
+
+  std::optional<Resource> got = Get("councils/a");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->data, "v2");
+  EXPECT_EQ(got->revision, second->revision);
+  EXPECT_EQ(got->create_time, first->create_time);
+  EXPECT_EQ(got->update_time, second->update_time);
+}
+
+TEST_F(SqliteResourceStoreTest, RevisionIsSharedAndNeverRepeats) {
+  // One sequence across names and across delete + re-create, so an etag taken before a
+  // delete can never match the re-created resource.
+  absl::StatusOr<Resource> a = Put(MakeResource("councils/a", "councils", "x"));
+  absl::StatusOr<Resource> b = Put(MakeResource("regions/b", "regions", "x"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(b->revision, a->revision);
+  ASSERT_TRUE(store_->Write([](WriteTransaction& tx) { return tx.Delete("councils/a"); }).ok());
+  absl::StatusOr<Resource> again = Put(MakeResource("councils/a", "councils", "x"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_GT(again->revision, b->revision);
+}
+
+TEST_F(SqliteResourceStoreTest, SeveralPutsInOneWriteGetDistinctRevisions) {
+  std::vector<int64_t> revisions;
+  ASSERT_TRUE(store_
+                  ->Write([&](WriteTransaction& tx) {
+                    for (const char* name : {"councils/a", "councils/b", "councils/c"}) {
+                      absl::StatusOr<Resource> r =
+                          tx.Put(MakeResource(name, "councils", "x"), {}, "");
+                      if (!r.ok()) return r.status();
+                      revisions.push_back(r->revision);
+                    }
+                    // The transaction reads its own writes.
+                    absl::StatusOr<std::optional<Resource>> got = tx.Get("councils/b");
+                    if (!got.ok()) return got.status();
+                    EXPECT_TRUE(got->has_value());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(revisions.size(), 3u);
+  EXPECT_LT(revisions[0], revisions[1]);
+  EXPECT_LT(revisions[1], revisions[2]);
+}
+
+TEST_F(SqliteResourceStoreTest, ListOrdersByNameWithinCollection) {
+  for (const char* name : {"councils/d", "councils/b", "councils/a", "councils/c"}) {
+    ASSERT_TRUE(Put(MakeResource(name, "councils", name)).ok());
+  }
+  // Another collection whose names sort in between must not leak in.
+  ASSERT_TRUE(Put(MakeResource("councils-extra/x", "regions", "r")).ok());
+  ASSERT_TRUE(Put(MakeResource("regions/a", "regions", "r")).ok());
+
+  ListQuery query;
+  query.collection = "councils";
+  ListResult result = List(query);
+  EXPECT_EQ(Names(result.resources),
+            (std::vector<std::string>{"councils/a", "councils/b", "councils/c", "councils/d"}));
+  EXPECT_FALSE(result.more);
+  EXPECT_EQ(result.total, 4);
+  EXPECT_EQ(result.resources[2].data, "councils/c");
+}
+
+TEST_F(SqliteResourceStoreTest, KeysetPagination) {
+  for (char c = 'a'; c <= 'e'; ++c) {
+    ASSERT_TRUE(Put(MakeResource(absl::StrCat("councils/", std::string(1, c)), "councils",
+                                 "x"))
+                    .ok());
+  }
+  ListQuery query;
+  query.collection = "councils";
+  query.limit = 2;
+
+  ListResult page1 = List(query);
+  EXPECT_EQ(Names(page1.resources), (std::vector<std::string>{"councils/a", "councils/b"}));
+  EXPECT_TRUE(page1.more);
+  EXPECT_EQ(page1.total, 5);
+
+  query.after_name = page1.resources.back().name;
+  ListResult page2 = List(query);
+  EXPECT_EQ(Names(page2.resources), (std::vector<std::string>{"councils/c", "councils/d"}));
+  EXPECT_TRUE(page2.more);
+  EXPECT_EQ(page2.total, 5);  // Total ignores the page position.
+
+  query.after_name = page2.resources.back().name;
+  ListResult page3 = List(query);
+  EXPECT_EQ(Names(page3.resources), std::vector<std::string>{"councils/e"});
+  EXPECT_FALSE(page3.more);
+  EXPECT_EQ(page3.total, 5);
+}
+
+TEST_F(SqliteResourceStoreTest, PageExactlyFullHasNoMore) {
+  // `more` must not be set just because the page is full; an empty next page would
+  // otherwise be handed out with a token.
+  for (const char* name : {"councils/a", "councils/b"}) {
+    ASSERT_TRUE(Put(MakeResource(name, "councils", "x")).ok());
+  }
+  ListQuery query;
+  query.collection = "councils";
+  query.limit = 2;
+  ListResult result = List(query);
+  EXPECT_EQ(result.resources.size(), 2u);
+  EXPECT_FALSE(result.more);
+}
+
+TEST_F(SqliteResourceStoreTest, PaginationSkipsNothingWhenRowsAreInsertedBehind) {
+  // Keyset pagination: a row inserted before the cursor does not shift the next page.
+  for (const char* name : {"councils/b", "councils/d", "councils/f"}) {
+    ASSERT_TRUE(Put(MakeResource(name, "councils", "x")).ok());
+  }
+  ListQuery query;
+  query.collection = "councils";
+  query.limit = 1;
+  ListResult page1 = List(query);
+  ASSERT_EQ(Names(page1.resources), std::vector<std::string>{"councils/b"});
+  ASSERT_TRUE(Put(MakeResource("councils/a", "councils", "x")).ok());
+  query.after_name = "councils/b";
+  ListResult page2 = List(query);
+  EXPECT_EQ(Names(page2.resources), std::vector<std::string>{"councils/d"});
+  EXPECT_EQ(page2.total, 4);
+}
+
+class IndexedStoreTest : public SqliteResourceStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteResourceStoreTest::SetUp();
+    struct Row {
+      const char* name;
+      std::vector<IndexEntry> index;
+      const char* search;
+    };
+    const Row rows[] = {
+        {"memberships/1", {{"council", "councils/a"}, {"org", "organizations/x"}},
+         "미래 모빌리티"},
+        {"memberships/2", {{"council", "councils/a"}, {"org", "organizations/y"}},
+         "Smart Green"},
+        {"memberships/3", {{"council", "councils/b"}, {"org", "organizations/x"}},
+         "미래 에너지"},
+        {"memberships/4", {{"council", "councils/b"}, {"org", "organizations/y"}},
+         "서울 모빌리티 허브"},
+    };
+    for (const Row& row : rows) {
+      ASSERT_TRUE(Put(MakeResource(row.name, "memberships", "x"), row.index,
+                      NormalizeSearchText(row.search))
+                      .ok());
+    }
+    // Same index entries on another collection must never match a memberships query.
+    ASSERT_TRUE(Put(MakeResource("notes/1", "notes", "x"), {{"council", "councils/a"}},
+                    NormalizeSearchText("미래 모빌리티"))
+                    .ok());
+  }
+
+  ListResult ListMemberships(std::vector<IndexEntry> all_of, std::string text = "") {
+    ListQuery query;
+    query.collection = "memberships";
+    query.all_of = std::move(all_of);
+    query.text = NormalizeSearchText(text);
+    return List(query);
+  }
+};
+
+TEST_F(IndexedStoreTest, OneIndexEntry) {
+  ListResult result = ListMemberships({{"council", "councils/a"}});
+  EXPECT_EQ(Names(result.resources),
+            (std::vector<std::string>{"memberships/1", "memberships/2"}));
+  EXPECT_EQ(result.total, 2);
+}
+
+TEST_F(IndexedStoreTest, AllOfIsAnd) {
+  ListResult result = ListMemberships({{"council", "councils/b"}, {"org", "organizations/x"}});
+  EXPECT_EQ(Names(result.resources), std::vector<std::string>{"memberships/3"});
+  EXPECT_EQ(result.total, 1);
+  // Two values of one key: nothing carries both.
+  EXPECT_TRUE(ListMemberships({{"council", "councils/a"}, {"council", "councils/b"}})
+                  .resources.empty());
+  EXPECT_TRUE(ListMemberships({{"council", "councils/zzz"}}).resources.empty());
+}
+
+TEST_F(IndexedStoreTest, TextMatchesNormalizedSubstring) {
+  EXPECT_EQ(Names(ListMemberships({}, "미래 모빌리티").resources),
+            std::vector<std::string>{"memberships/1"});
+  EXPECT_EQ(Names(ListMemberships({}, "모빌리티").resources),
+            (std::vector<std::string>{"memberships/1", "memberships/4"}));
+  EXPECT_EQ(Names(ListMemberships({}, "smart GREEN").resources),
+            std::vector<std::string>{"memberships/2"});
+  EXPECT_EQ(Names(ListMemberships({}, "미래").resources),
+            (std::vector<std::string>{"memberships/1", "memberships/3"}));
+  EXPECT_TRUE(ListMemberships({}, "부산").resources.empty());
+}
+
+TEST_F(IndexedStoreTest, TextAndIndexTogetherWithPagination) {
+  ListQuery query;
+  query.collection = "memberships";
+  query.all_of = {{"org", "organizations/x"}};
+  query.text = NormalizeSearchText("미래");
+  query.limit = 1;
+  ListResult page1 = List(query);
+  EXPECT_EQ(Names(page1.resources), std::vector<std::string>{"memberships/1"});
+  EXPECT_TRUE(page1.more);
+  EXPECT_EQ(page1.total, 2);
+  query.after_name = "memberships/1";
+  ListResult page2 = List(query);
+  EXPECT_EQ(Names(page2.resources), std::vector<std::string>{"memberships/3"});
+  EXPECT_FALSE(page2.more);
+  EXPECT_EQ(page2.total, 2);
+}
+
+TEST_F(IndexedStoreTest, Count) {
+  EXPECT_EQ(Count("memberships", {}), 4);
+  EXPECT_EQ(Count("memberships", {{"org", "organizations/y"}}), 2);
+  EXPECT_EQ(Count("memberships", {{"org", "organizations/y"}, {"council", "councils/b"}}), 1);
+  EXPECT_EQ(Count("memberships", {{"org", "organizations/none"}}), 0);
+  EXPECT_EQ(Count("notes", {{"council", "councils/a"}}), 1);
+  EXPECT_EQ(Count("nothing", {}), 0);
+}
+
+TEST_F(IndexedStoreTest, ReindexChangesIndexNotRevision) {
+  std::optional<Resource> before = Get("memberships/1");
+  ASSERT_TRUE(before.has_value());
+  ASSERT_TRUE(store_
+                  ->Write([](WriteTransaction& tx) {
+                    return tx.Reindex("memberships/1",
+                                      {{"council", "councils/c"}, {"org", "organizations/x"}},
+                                      NormalizeSearchText("부산 항만"));
+                  })
+                  .ok());
+  std::optional<Resource> after = Get("memberships/1");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->revision, before->revision);
+  EXPECT_EQ(after->update_time, before->update_time);
+  EXPECT_EQ(after->data, before->data);
+
+  EXPECT_EQ(Names(ListMemberships({{"council", "councils/a"}}).resources),
+            std::vector<std::string>{"memberships/2"});
+  EXPECT_EQ(Names(ListMemberships({{"council", "councils/c"}}).resources),
+            std::vector<std::string>{"memberships/1"});
+  EXPECT_EQ(Names(ListMemberships({}, "부산").resources),
+            std::vector<std::string>{"memberships/1"});
+  EXPECT_EQ(Names(ListMemberships({}, "미래").resources),
+            std::vector<std::string>{"memberships/3"});
+}
+
+TEST_F(IndexedStoreTest, PutReplacesIndex) {
+  ASSERT_TRUE(Put(MakeResource("memberships/1", "memberships", "y"),
+                  {{"council", "councils/b"}}, "")
+                  .ok());
+  EXPECT_EQ(Count("memberships", {{"council", "councils/a"}}), 1);
+  EXPECT_EQ(Count("memberships", {{"council", "councils/b"}}), 3);
+  EXPECT_EQ(Count("memberships", {{"org", "organizations/x"}}), 1);
+}
+
+TEST_F(IndexedStoreTest, DeleteRemovesResourceAndIndex) {
+  ASSERT_TRUE(
+      store_->Write([](WriteTransaction& tx) { return tx.Delete("memberships/1"); }).ok());
+  EXPECT_FALSE(Get("memberships/1").has_value());
+  EXPECT_EQ(Names(ListMemberships({{"council", "councils/a"}}).resources),
+            std::vector<std::string>{"memberships/2"});
+  EXPECT_EQ(Count("memberships", {}), 3);
+  // No orphaned index rows are left behind in the file.
+  EXPECT_EQ(QueryOne(path_,
+                     "SELECT count(*) FROM resource_index WHERE name = 'memberships/1'"),
+            "0");
+}
+
+TEST_F(SqliteResourceStoreTest, DeleteAbsentIsNotFound) {
+  absl::Status status =
+      store_->Write([](WriteTransaction& tx) { return tx.Delete("councils/nobody"); });
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(status.message().find("councils/nobody"), absl::string_view::npos);
+}
+
+TEST_F(SqliteResourceStoreTest, FailedWriteRollsBackEverything) {
+  absl::StatusOr<Resource> kept = Put(MakeResource("councils/kept", "councils", "v1"),
+                                      {{"k", "v"}}, "kept");
+  ASSERT_TRUE(kept.ok());
+
+  absl::Status status = store_->Write([](WriteTransaction& tx) {
+    for (const char* name : {"councils/x", "councils/y"}) {
+      absl::StatusOr<Resource> r = tx.Put(MakeResource(name, "councils", "x"), {{"k", "v"}},
+                                          "rolled back");
+      if (!r.ok()) return r.status();
+    }
+    absl::StatusOr<Resource> r =
+        tx.Put(MakeResource("councils/kept", "councils", "v2"), {}, "changed");
+    if (!r.ok()) return r.status();
+    if (absl::Status s = tx.Delete("councils/x"); !s.ok()) return s;
+    if (absl::Status s = tx.RecordRequest("req-1", "fp", "resp"); !s.ok()) return s;
+    return absl::AbortedError("changed my mind");
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(status.message(), "changed my mind");
+
+  EXPECT_FALSE(Get("councils/x").has_value());
+  EXPECT_FALSE(Get("councils/y").has_value());
+  std::optional<Resource> got = Get("councils/kept");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->data, "v1");
+  EXPECT_EQ(got->revision, kept->revision);
+  EXPECT_EQ(Count("councils", {{"k", "v"}}), 1);
+  ListQuery query;
+  query.collection = "councils";
+  query.text = "kept";
+  EXPECT_EQ(List(query).total, 1);
+
+  std::optional<RecordedRequest> recorded;
+  ASSERT_TRUE(store_
+                  ->Write([&](WriteTransaction& tx) {
+                    absl::StatusOr<std::optional<RecordedRequest>> found =
+                        tx.FindRequest("req-1");
+                    if (!found.ok()) return found.status();
+                    recorded = *found;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_FALSE(recorded.has_value());
+
+  // The revision counter rolled back too, and the store still takes writes.
+  absl::StatusOr<Resource> next = Put(MakeResource("councils/z", "councils", "z"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->revision, kept->revision + 1);
+}
+
+TEST_F(SqliteResourceStoreTest, RecordAndFindRequest) {
+  const std::string response("\x08\x01\x00\xff", 4);
+  absl::Status status = store_->Write([&](WriteTransaction& tx) {
+    absl::StatusOr<std::optional<RecordedRequest>> before = tx.FindRequest("req-1");
+    if (!before.ok()) return before.status();
+    EXPECT_FALSE(before->has_value());
+    return tx.RecordRequest("req-1", "fingerprint-1", response);
+  });
+  ASSERT_TRUE(status.ok()) << status;
+
+  status = store_->Write([&](WriteTransaction& tx) {
+    absl::StatusOr<std::optional<RecordedRequest>> found = tx.FindRequest("req-1");
+    if (!found.ok()) return found.status();
+    EXPECT_TRUE(found->has_value());
+    if (found->has_value()) {
+      EXPECT_EQ((*found)->fingerprint, "fingerprint-1");
+      EXPECT_EQ((*found)->response, response);
+    }
+    absl::StatusOr<std::optional<RecordedRequest>> other = tx.FindRequest("req-2");
+    if (!other.ok()) return other.status();
+    EXPECT_FALSE(other->has_value());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+
+  // A request id is answered once; recording it again is a conflict, not an overwrite.
+  status = store_->Write([](WriteTransaction& tx) {
+    return tx.RecordRequest("req-1", "fingerprint-2", "other");
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SqliteResourceStoreTest, DataSurvivesReopen) {
+  absl::StatusOr<Resource> put = Put(MakeResource("councils/a", "councils", "persisted"),
+                                     {{"region", "regions/seoul"}}, "미래모빌리티");
+  ASSERT_TRUE(put.ok());
+  ASSERT_TRUE(store_
+                  ->Write([](WriteTransaction& tx) {
+                    return tx.RecordRequest("req-1", "fp", "resp");
+                  })
+                  .ok());
+  store_.reset();
+
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  std::optional<Resource> got = Get("councils/a");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->data, "persisted");
+  EXPECT_EQ(got->revision, put->revision);
+  EXPECT_EQ(got->create_time, put->create_time);
+  EXPECT_EQ(Count("councils", {{"region", "regions/seoul"}}), 1);
+  ListQuery query;
+  query.collection = "councils";
+  query.text = "모빌리티";
+  EXPECT_EQ(List(query).total, 1);
+
+  // The revision sequence continues instead of restarting (etags stay unique).
+  absl::StatusOr<Resource> next = Put(MakeResource("councils/b", "councils", "x"));
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->revision, put->revision);
+
+  absl::Status status = store_->Write([](WriteTransaction& tx) {
+    absl::StatusOr<std::optional<RecordedRequest>> found = tx.FindRequest("req-1");
+    if (!found.ok()) return found.status();
+    EXPECT_TRUE(found->has_value());
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST_F(SqliteResourceStoreTest, FileIsInWalMode) {
+  ASSERT_TRUE(Put(MakeResource("councils/a", "councils", "x")).ok());
+  // journal_mode=WAL is persistent in the file, so any new connection reports it.
+  EXPECT_EQ(QueryOne(path_, "PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(SqliteResourceStoreTest, MigrationsRunOnce) {
+  const std::string expected = absl::StrCat(ResourceStoreMigrations().size());
+  EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"), expected);
+  ASSERT_TRUE(Put(MakeResource("councils/a", "councils", "x")).ok());
+  store_.reset();
+
+  // Re-running migration 1 would fail on CREATE TABLE or reset the revision counter.
+  for (int i = 0; i < 2; ++i) {
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    store_.reset();
+  }
+  EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"), expected);
+  EXPECT_EQ(QueryOne(path_, "SELECT count(*) FROM counters"), "1");
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(Get("councils/a").has_value());
+}
+
+TEST_F(SqliteResourceStoreTest, NewerSchemaIsRefused) {
+  store_.reset();
+  // A database migrated by a newer release: an older binary must not write to it.
+  ExecRaw(path_, absl::StrCat("PRAGMA user_version=", ResourceStoreMigrations().size() + 1));
+  absl::StatusOr<std::unique_ptr<SqliteResourceStore>> store =
+      SqliteResourceStore::Open({path_});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"),
+            absl::StrCat(ResourceStoreMigrations().size() + 1));
+}
+
+TEST(SqliteResourceStoreOpenTest, NewerSchemaOnForeignFileIsRefused) {
+  TempDir dir;
+  const std::string path = dir.File("future.db");
+  ExecRaw(path, "CREATE TABLE future(x); PRAGMA user_version=999");
+  absl::StatusOr<std::unique_ptr<SqliteResourceStore>> store =
+      SqliteResourceStore::Open({path});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SqliteResourceStoreOpenTest, MissingDirectoryIsAnError) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<SqliteResourceStore>> store =
+      SqliteResourceStore::Open({dir.File("no/such/dir/store.db")});
+  EXPECT_FALSE(store.ok());
+}
+
+TEST(SqliteResourceStoreOpenTest, ConcurrentOpensOfFreshFileBothSucceed) {
+  // A server and the importer may start together on a file that does not exist yet;
+  // the schema must be created once, not twice.
+  for (int round = 0; round < 5; ++round) {
+    TempDir dir;
+    const std::string path = dir.File("store.db");
+    std::atomic<int> ready{0};
+    absl::Status results[2];
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) std::this_thread::yield();
+        results[i] = SqliteResourceStore::Open({path}).status();
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_TRUE(results[0].ok()) << results[0];
+    EXPECT_TRUE(results[1].ok()) << results[1];
+    EXPECT_EQ(QueryOne(path, "PRAGMA user_version"),
+              absl::StrCat(ResourceStoreMigrations().size()));
+  }
+}
+
+TEST_F(SqliteResourceStoreTest, ReadsRunBesideWriterAndSeeConsistentSnapshots) {
+  // Fewer reader connections than reader threads, so some reads wait for the pool.
+  store_ = OpenStore(/*max_readers=*/3);
+  ASSERT_NE(store_, nullptr);
+  constexpr int kWrites = 200;
+  constexpr int kReaders = 5;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> reads{0};
+
+  std::thread writer([&] {
+    for (int i = 0; i < kWrites; ++i) {
+      // Each write adds one item and updates a tally in the same transaction; a reader
+      // that saw one without the other would be seeing a torn write.
+      absl::Status status = store_->Write([&](WriteTransaction& tx) {
+        absl::StatusOr<Resource> item =
+            tx.Put(MakeResource(absl::StrCat("items/", 10000 + i), "items", "x"),
+                   {{"parity", i % 2 == 0 ? "even" : "odd"}}, "");
+        if (!item.ok()) return item.status();
+        return tx.Put(MakeResource("tallies/items", "tallies", absl::StrCat(i + 1)), {}, "")
+            .status();
+      });
+      if (!status.ok()) {
+        ADD_FAILURE() << status;
+        failures.fetch_add(1);
+      }
+    }
+    done.store(true);
+  });
+
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&] {
+      int64_t last_seen = 0;
+      while (!done.load()) {
+        absl::Status status = store_->Read([&](ReadView& view) {
+          absl::StatusOr<std::optional<Resource>> tally = view.Get("tallies/items");
+          if (!tally.ok()) return tally.status();
+          int64_t expected = 0;
+          if (tally->has_value() && !absl::SimpleAtoi((*tally)->data, &expected)) {
+            return absl::InternalError("bad tally");
+          }
+          absl::StatusOr<int64_t> count = view.Count("items", {});
+          if (!count.ok()) return count.status();
+          absl::StatusOr<int64_t> even = view.Count("items", {{"parity", "even"}});
+          if (!even.ok()) return even.status();
+          if (*count != expected || *even != (expected + 1) / 2) {
+            return absl::InternalError(
+                absl::StrCat("torn read: tally ", expected, " count ", *count));
+          }
+          // Snapshots only move forward.
+          if (expected < last_seen) return absl::InternalError("went back in time");
+          last_seen = expected;
+          return absl::OkStatus();
+        });
+        if (!status.ok()) {
+          ADD_FAILURE() << status;
+          failures.fetch_add(1);
+          return;
+        }
+        reads.fetch_add(1);
+      }
+    });
+  }
+  writer.join();
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(Count("items", {}), kWrites);
+}
+
+TEST_F(SqliteResourceStoreTest, ConcurrentWritersAreSerialized) {
+  constexpr int kThreads = 4;
+  constexpr int kWritesEach = 25;
+  std::vector<std::vector<int64_t>> revisions(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWritesEach; ++i) {
+        absl::StatusOr<Resource> r =
+            Put(MakeResource(absl::StrCat("items/", t, "-", i), "items", "x"));
+        EXPECT_TRUE(r.ok()) << r.status();
+        if (r.ok()) revisions[t].push_back(r->revision);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<int64_t> all;
+  for (const auto& v : revisions) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "repeated revision";
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kWritesEach));
+  EXPECT_EQ(Count("items", {}), kThreads * kWritesEach);
+}
+
+}  // namespace
+}  // namespace sanhak::store
