@@ -1,0 +1,162 @@
+#include "bench/load_generator.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+
+namespace sanhak::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// One chain of calls. Only the chain's current call touches it, and each call is issued
+// after the previous one ended, so no lock is needed.
+struct Slot {
+  int channel = 0;
+  std::mt19937_64 rng;
+  std::unique_ptr<grpc::ClientContext> context;
+  // Kept one call longer than needed: a context is never destroyed inside the callback of
+  // the call it belongs to.
+  std::unique_ptr<grpc::ClientContext> retired;
+  Clock::time_point started;
+  std::vector<int64_t> latencies_ns;
+  int64_t measured_calls = 0;
+  int64_t errors = 0;
+  std::map<std::string, int64_t> errors_by_code;
+  std::string first_error;
+};
+
+class Runner {
+ public:
+  Runner(const IssueFn& issue, const LoadOptions& options)
+      : issue_(issue), options_(options), slots_(options.concurrency) {
+    for (int i = 0; i < options.concurrency; ++i) {
+      slots_[i].channel = i % std::max(1, options.channels);
+      slots_[i].rng.seed(options.seed * 1000003 + i);
+      slots_[i].latencies_ns.reserve(1 << 14);
+    }
+  }
+
+  LoadResult Run() {
+    Clock::time_point begin = Clock::now();
+    measure_start_ = begin + absl::ToChronoNanoseconds(options_.warmup);
+    measure_end_ = measure_start_ + absl::ToChronoNanoseconds(options_.duration);
+    {
+      absl::MutexLock lock(&mu_);
+      active_ = static_cast<int>(slots_.size());
+    }
+    for (Slot& slot : slots_) Issue(slot);
+
+    std::this_thread::sleep_until(measure_start_);
+    double cpu_start = CpuSeconds();
+    std::this_thread::sleep_until(measure_end_);
+    double cpu_end = CpuSeconds();
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &Runner::AllDone));
+    }
+
+    LoadResult result;
+    std::vector<int64_t> all;
+    for (Slot& slot : slots_) {
+      all.insert(all.end(), slot.latencies_ns.begin(), slot.latencies_ns.end());
+      result.errors += slot.errors;
+      for (const auto& [code, n] : slot.errors_by_code) result.errors_by_code[code] += n;
+      if (result.first_error.empty()) result.first_error = slot.first_error;
+      slot.context.reset();
+      slot.retired.reset();
+    }
+    result.calls = static_cast<int64_t>(all.size());
+    result.seconds = absl::ToDoubleSeconds(options_.duration);
+    result.qps = result.seconds > 0 ? result.calls / result.seconds : 0;
+    result.cpu_us_per_call = result.calls > 0 ? (cpu_end - cpu_start) * 1e6 / result.calls : 0;
+    if (!all.empty()) {
+      std::sort(all.begin(), all.end());
+      // Nearest rank: the smallest latency at least p of the calls did not exceed.
+      auto at = [&](double p) {
+        size_t rank = static_cast<size_t>(std::ceil(p * all.size()));
+        return all[std::min(all.size() - 1, rank == 0 ? 0 : rank - 1)] / 1e6;
+      };
+      result.p50_ms = at(0.50);
+      result.p90_ms = at(0.90);
+      result.p99_ms = at(0.99);
+      result.max_ms = all.back() / 1e6;
+    }
+    return result;
+  }
+
+ private:
+  void Issue(Slot& slot) {
+    slot.retired = std::move(slot.context);
+    slot.context = std::make_unique<grpc::ClientContext>();
+    slot.context->set_deadline(std::chrono::system_clock::now() +
+                               absl::ToChronoNanoseconds(options_.call_deadline));
+    CallEnv env{slot.context.get(), slot.channel, &slot.rng};
+    slot.started = Clock::now();
+    issue_(env, [this, &slot](grpc::Status status) { Done(slot, status); });
+  }
+
+  void Done(Slot& slot, const grpc::Status& status) {
+    Clock::time_point ended = Clock::now();
+    if (ended >= measure_start_ && ended < measure_end_) {
+      slot.latencies_ns.push_back(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(ended - slot.started).count());
+    }
+    if (!status.ok()) {
+      ++slot.errors;
+      ++slot.errors_by_code[StatusCodeName(status.error_code())];
+      if (slot.first_error.empty()) {
+        slot.first_error = StatusCodeName(status.error_code()) + ": " + status.error_message();
+      }
+    }
+    if (ended >= measure_end_) {
+      absl::MutexLock lock(&mu_);
+      --active_;
+      return;
+    }
+    Issue(slot);
+  }
+
+  bool AllDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; }
+
+  const IssueFn& issue_;
+  const LoadOptions options_;
+  std::vector<Slot> slots_;
+  Clock::time_point measure_start_;
+  Clock::time_point measure_end_;
+  absl::Mutex mu_;
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+LoadResult RunClosedLoop(const IssueFn& issue, const LoadOptions& options) {
+  Runner runner(issue, options);
+  return runner.Run();
+}
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",          "CANCELLED",        "UNKNOWN",      "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",  "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "CODE_" + std::to_string(i);
+}
+
+}  // namespace sanhak::bench
