@@ -8,6 +8,7 @@
 #define SANHAK_COMMON_RESOURCE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct Resource {
   std::string collection;
   // The serialized message, output-only fields cleared.
   std::string data;
+  // Full name of the message type of `data`, e.g. "sanhak.registry.v1.Council"; change
+  // records carry the state as an Any of this type.
+  std::string type;
   // Set by the store: a number from one sequence shared by every write, so it never
   // repeats for a name even across delete and re-create (etags derive from it).
   int64_t revision = 0;
@@ -97,6 +101,13 @@ class WriteTransaction : public virtual ReadView {
                                      absl::string_view response) = 0;
 };
 
+// A change record waiting in the outbox to be relayed.
+struct OutboxEntry {
+  int64_t sequence;
+  // A serialized sanhak.changes.v1.ChangeRecord.
+  std::string record;
+};
+
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
@@ -107,6 +118,17 @@ class ResourceStore {
   virtual absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) = 0;
   // OK while the store can serve reads and writes.
   virtual absl::Status Ping() = 0;
+
+  // The outbox: every Put and Delete appends a change record in its own transaction.
+  // The oldest `limit` records, in sequence order.
+  virtual absl::StatusOr<std::vector<OutboxEntry>> ReadOutbox(int limit) = 0;
+  // Drops the records up to and including `up_to_sequence` once they are relayed.
+  virtual absl::Status AckOutbox(int64_t up_to_sequence) = 0;
+  // Records waiting.
+  virtual absl::StatusOr<int64_t> OutboxBacklog() = 0;
+  // Called after each commit that appended change records (the relay's wake-up). Must
+  // not block.
+  virtual void SetCommitListener(std::function<void()> listener) = 0;
 };
 
 }  // namespace sanhak::store

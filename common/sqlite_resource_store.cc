@@ -4,12 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/change_record.h"
 
 namespace sanhak::store {
 namespace {
 
 const char kGetSql[] =
-    "SELECT name, collection, data, revision, create_time, update_time "
+    "SELECT name, collection, data, revision, create_time, update_time, type "
     "FROM resources WHERE name = ?1";
 
 Resource ReadResource(const sqlite::Statement& stmt) {
@@ -20,20 +21,39 @@ Resource ReadResource(const sqlite::Statement& stmt) {
   r.revision = stmt.Int(3);
   r.create_time = absl::FromUnixMicros(stmt.Int(4));
   r.update_time = absl::FromUnixMicros(stmt.Int(5));
+  r.type = stmt.Text(6);
   return r;
 }
 
-// "WHERE ..." for a query's filters; binds start at ?2 after the collection at ?1.
-std::string FilterSql(size_t index_entries, bool has_text) {
-  std::string sql = " WHERE r.collection = ?1";
+// "FROM ... WHERE ..." for a query's filters; binds start at ?2 after the collection at
+// ?1. With index filters the scan is driven by the first one's index range (ordered by
+// name, so keyset pagination needs no sort); the rest are probed per row.
+struct FilterSql {
+  std::string from_where;
+  // The column to order and page by.
+  std::string name_column;
+};
+
+FilterSql MakeFilterSql(size_t index_entries, bool has_text) {
+  FilterSql out;
   int param = 2;
-  for (size_t i = 0; i < index_entries; ++i, param += 2) {
-    absl::StrAppend(&sql,
+  if (index_entries == 0) {
+    out.from_where = " FROM resources r WHERE r.collection = ?1";
+    out.name_column = "r.name";
+  } else {
+    out.from_where =
+        " FROM resource_index i0 JOIN resources r ON r.name = i0.name"
+        " WHERE i0.key = ?2 AND i0.value = ?3 AND r.collection = ?1";
+    out.name_column = "i0.name";
+    param = 4;
+  }
+  for (size_t i = 1; i < index_entries; ++i, param += 2) {
+    absl::StrAppend(&out.from_where,
                     " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = ?", param,
                     " AND i.value = ?", param + 1, " AND i.name = r.name)");
   }
-  if (has_text) absl::StrAppend(&sql, " AND instr(r.search_text, ?", param, ") > 0");
-  return sql;
+  if (has_text) absl::StrAppend(&out.from_where, " AND instr(r.search_text, ?", param, ") > 0");
+  return out;
 }
 
 int BindFilters(sqlite::Statement& stmt, absl::string_view collection,
@@ -65,13 +85,14 @@ class SqliteReadView : public virtual ReadView {
 
   absl::StatusOr<ListResult> List(const ListQuery& query) override {
     ListResult result;
-    std::string where = FilterSql(query.all_of.size(), !query.text.empty());
+    const FilterSql filter = MakeFilterSql(query.all_of.size(), !query.text.empty());
+    const int next_param = 2 + 2 * query.all_of.size() + !query.text.empty();
     {
       absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(absl::StrCat(
-          "SELECT r.name, r.collection, r.data, r.revision, r.create_time, r.update_time "
-          "FROM resources r",
-          where, " AND r.name > ?", 2 + 2 * query.all_of.size() + !query.text.empty(),
-          " ORDER BY r.name LIMIT ?", 3 + 2 * query.all_of.size() + !query.text.empty()));
+          "SELECT r.name, r.collection, r.data, r.revision, r.create_time, r.update_time, "
+          "r.type",
+          filter.from_where, " AND ", filter.name_column, " > ?", next_param, " ORDER BY ",
+          filter.name_column, " LIMIT ?", next_param + 1));
       if (!stmt.ok()) return stmt.status();
       int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
       stmt->Bind(next, query.after_name);
@@ -87,7 +108,8 @@ class SqliteReadView : public virtual ReadView {
         result.resources.push_back(ReadResource(*stmt));
       }
     }
-    absl::StatusOr<int64_t> total = CountWhere(where, query.collection, query.all_of, query.text);
+    absl::StatusOr<int64_t> total =
+        CountWhere(filter, query.collection, query.all_of, query.text);
     if (!total.ok()) return total.status();
     result.total = *total;
     return result;
@@ -95,15 +117,23 @@ class SqliteReadView : public virtual ReadView {
 
   absl::StatusOr<int64_t> Count(absl::string_view collection,
                                 const std::vector<IndexEntry>& all_of) override {
-    return CountWhere(FilterSql(all_of.size(), false), collection, all_of, "");
+    return CountWhere(MakeFilterSql(all_of.size(), false), collection, all_of, "");
+  }
+
+  absl::StatusOr<int64_t> CountOutbox() {
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare("SELECT count(*) FROM outbox");
+    if (!stmt.ok()) return stmt.status();
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    return stmt->Int(0);
   }
 
  protected:
-  absl::StatusOr<int64_t> CountWhere(const std::string& where, absl::string_view collection,
+  absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, absl::string_view collection,
                                      const std::vector<IndexEntry>& all_of,
                                      absl::string_view text) {
     absl::StatusOr<sqlite::Statement> stmt =
-        conn_->Prepare(absl::StrCat("SELECT count(*) FROM resources r", where));
+        conn_->Prepare(absl::StrCat("SELECT count(*)", filter.from_where));
     if (!stmt.ok()) return stmt.status();
     BindFilters(*stmt, collection, all_of, text);
     absl::StatusOr<bool> row = stmt->Step();
@@ -116,7 +146,12 @@ class SqliteReadView : public virtual ReadView {
 
 class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
  public:
-  explicit SqliteWriteTransaction(sqlite::Connection* conn) : SqliteReadView(conn) {}
+  // `service` names the change records; empty writes none.
+  SqliteWriteTransaction(sqlite::Connection* conn, const std::string& service)
+      : SqliteReadView(conn), service_(service) {}
+
+  // Change records this transaction wrote (the relay is woken when > 0).
+  int changes() const { return changes_; }
 
   absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index,
                                absl::string_view search_text) override {
@@ -132,7 +167,7 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     resource.update_time = now;
     absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
         "INSERT OR REPLACE INTO resources(name, collection, data, revision, create_time, "
-        "update_time, search_text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "update_time, search_text, type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, resource.name)
         .Bind(2, resource.collection)
@@ -140,10 +175,14 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
         .Bind(4, resource.revision)
         .Bind(5, absl::ToUnixMicros(resource.create_time))
         .Bind(6, absl::ToUnixMicros(resource.update_time))
-        .Bind(7, search_text);
+        .Bind(7, search_text)
+        .Bind(8, resource.type);
     absl::Status status = stmt->Run();
     if (!status.ok()) return status;
     status = WriteIndex(resource.name, index);
+    if (!status.ok()) return status;
+    status = AppendChange(existing->has_value() ? changes::v1::UPDATED : changes::v1::CREATED,
+                          resource, existing->has_value() ? &**existing : nullptr);
     if (!status.ok()) return status;
     return resource;
   }
@@ -160,16 +199,20 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
   }
 
   absl::Status Delete(absl::string_view name) override {
+    absl::StatusOr<std::optional<Resource>> existing = Get(name);
+    if (!existing.ok()) return existing.status();
+    if (!existing->has_value()) {
+      return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+    }
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare("DELETE FROM resources WHERE name = ?1");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, name);
     absl::Status status = stmt->Run();
     if (!status.ok()) return status;
-    if (sqlite3_changes(conn_->raw()) == 0) {
-      return absl::NotFoundError(absl::StrCat(name, " does not exist"));
-    }
-    return WriteIndex(name, {});
+    status = WriteIndex(name, {});
+    if (!status.ok()) return status;
+    return AppendChange(changes::v1::DELETED, **existing, nullptr);
   }
 
   absl::StatusOr<std::optional<RecordedRequest>> FindRequest(
@@ -197,14 +240,42 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     return stmt->Run();
   }
 
- private:
-  absl::StatusOr<int64_t> NextRevision() {
-    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
-        "UPDATE counters SET value = value + 1 WHERE name = 'revision' RETURNING value");
+  absl::Status DeleteOutboxUpTo(int64_t sequence) {
+    absl::StatusOr<sqlite::Statement> stmt =
+        conn_->Prepare("DELETE FROM outbox WHERE sequence <= ?1");
     if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, sequence);
+    return stmt->Run();
+  }
+
+ private:
+  // The change record of a write, in the same transaction as the write (the outbox).
+  absl::Status AppendChange(changes::v1::ChangeKind kind, const Resource& resource,
+                            const Resource* before) {
+    if (service_.empty()) return absl::OkStatus();
+    absl::StatusOr<int64_t> sequence = NextValue("outbox");
+    if (!sequence.ok()) return sequence.status();
+    changes::v1::ChangeRecord record = MakeChangeRecord(service_, *sequence, kind, resource,
+                                                        before);
+    absl::StatusOr<sqlite::Statement> stmt =
+        conn_->Prepare("INSERT INTO outbox(sequence, record) VALUES(?1, ?2)");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, *sequence).BindBlob(2, record.SerializeAsString());
+    absl::Status status = stmt->Run();
+    if (status.ok()) ++changes_;
+    return status;
+  }
+
+  absl::StatusOr<int64_t> NextRevision() { return NextValue("revision"); }
+
+  absl::StatusOr<int64_t> NextValue(const char* counter) {
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
+        "UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, counter);
     absl::StatusOr<bool> row = stmt->Step();
     if (!row.ok()) return row.status();
-    if (!*row) return absl::InternalError("revision counter missing");
+    if (!*row) return absl::InternalError(absl::StrCat(counter, " counter missing"));
     int64_t value = stmt->Int(0);
     absl::Status done = stmt->Run();
     if (!done.ok()) return done;
@@ -228,35 +299,27 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     }
     return absl::OkStatus();
   }
+
+  const std::string& service_;
+  int changes_ = 0;
 };
 
-// Runs `fn` between BEGIN and COMMIT on `conn`, rolling back when anything fails.
 absl::Status RunPrepared(sqlite::Connection* conn, absl::string_view sql) {
   absl::StatusOr<sqlite::Statement> stmt = conn->Prepare(sql);
   if (!stmt.ok()) return stmt.status();
   return stmt->Run();
 }
 
-template <typename View, typename Fn>
-absl::Status InTransaction(sqlite::Connection* conn, absl::string_view begin, Fn fn) {
-  absl::Status status = RunPrepared(conn, begin);
-  if (!status.ok()) return status;
-  View view(conn);
-  status = fn(view);
-  if (status.ok()) status = RunPrepared(conn, "COMMIT");
-  if (!status.ok()) RunPrepared(conn, "ROLLBACK").IgnoreError();
-  return status;
-}
-
 }  // namespace
 
 const std::vector<std::string>& ResourceStoreMigrations() {
   static const auto* migrations = new std::vector<std::string>{
-      // 1: resources with their index, idempotent requests, the revision sequence.
+      // 1: resources with their index, idempotent requests, the counters, the outbox.
       "CREATE TABLE resources("
       "  name TEXT PRIMARY KEY, collection TEXT NOT NULL, data BLOB NOT NULL,"
       "  revision INTEGER NOT NULL, create_time INTEGER NOT NULL,"
-      "  update_time INTEGER NOT NULL, search_text TEXT NOT NULL) WITHOUT ROWID;"
+      "  update_time INTEGER NOT NULL, search_text TEXT NOT NULL,"
+      "  type TEXT NOT NULL) WITHOUT ROWID;"
       "CREATE INDEX resources_by_collection ON resources(collection, name);"
       "CREATE TABLE resource_index("
       "  key TEXT NOT NULL, value TEXT NOT NULL, name TEXT NOT NULL,"
@@ -266,7 +329,9 @@ const std::vector<std::string>& ResourceStoreMigrations() {
       "  request_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, response BLOB NOT NULL,"
       "  create_time INTEGER NOT NULL) WITHOUT ROWID;"
       "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-      "INSERT INTO counters VALUES('revision', 0)",
+      "INSERT INTO counters VALUES('revision', 0);"
+      "INSERT INTO counters VALUES('outbox', 0);"
+      "CREATE TABLE outbox(sequence INTEGER PRIMARY KEY, record BLOB NOT NULL)",
   };
   return *migrations;
 }
@@ -279,7 +344,6 @@ absl::StatusOr<std::unique_ptr<SqliteResourceStore>> SqliteResourceStore::Open(
   if (!writer.ok()) return writer.status();
   absl::Status status = sqlite::Migrate(**writer, ResourceStoreMigrations());
   if (!status.ok()) return status;
-  absl::MutexLock lock(&store->writer_mu_);
   store->writer_ = std::move(*writer);
   return store;
 }
@@ -315,20 +379,133 @@ void SqliteResourceStore::ReleaseReader(std::unique_ptr<sqlite::Connection> conn
 absl::Status SqliteResourceStore::Read(absl::FunctionRef<absl::Status(ReadView&)> fn) {
   absl::StatusOr<std::unique_ptr<sqlite::Connection>> conn = AcquireReader();
   if (!conn.ok()) return conn.status();
-  absl::Status status = InTransaction<SqliteReadView>(
-      conn->get(), "BEGIN", [&](SqliteReadView& view) { return fn(view); });
+  absl::Status status = RunPrepared(conn->get(), "BEGIN");
+  if (status.ok()) {
+    SqliteReadView view(conn->get());
+    status = fn(view);
+    absl::Status end = RunPrepared(conn->get(), "COMMIT");
+    if (status.ok()) status = end;
+    if (!end.ok()) RunPrepared(conn->get(), "ROLLBACK").IgnoreError();
+  }
   ReleaseReader(std::move(*conn));
   return status;
 }
 
+// Group commit: concurrent writes queue up; one of them (the leader) runs the whole queue
+// in one SQLite transaction, each write inside its own savepoint, and commits once. A
+// write that fails rolls back to its savepoint and fails alone. Every write is
+// acknowledged only after the COMMIT (fsync) that holds it, so durability is unchanged;
+// only the number of fsyncs drops under load.
 absl::Status SqliteResourceStore::Write(
     absl::FunctionRef<absl::Status(WriteTransaction&)> fn) {
-  absl::MutexLock lock(&writer_mu_);
+  PendingWrite self{fn};
+  std::vector<PendingWrite*> batch;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    queue_.push_back(&self);
+    auto turn = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || !leader_active_;
+    };
+    queue_mu_.Await(absl::Condition(&turn));
+    if (self.done) return self.result;
+    leader_active_ = true;
+    size_t n = std::min(queue_.size(), kMaxBatch);
+    batch.assign(queue_.begin(), queue_.begin() + n);
+    queue_.erase(queue_.begin(), queue_.begin() + n);
+  }
+  int changes = RunBatch(batch);
+  {
+    absl::MutexLock lock(&queue_mu_);
+    for (PendingWrite* w : batch) w->done = true;
+    leader_active_ = false;
+  }
+  if (changes > 0) {
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&listener_mu_);
+      listener = listener_;
+    }
+    if (listener) listener();
+  }
+  return self.result;
+}
+
+int SqliteResourceStore::RunBatch(const std::vector<PendingWrite*>& batch) {
+  sqlite::Connection* conn = writer_.get();
+  auto fail_all = [&](const absl::Status& status) {
+    for (PendingWrite* w : batch) w->result = status;
+    RunPrepared(conn, "ROLLBACK").IgnoreError();
+    return 0;
+  };
   // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
   // because another process wrote first.
-  return InTransaction<SqliteWriteTransaction>(
-      writer_.get(), "BEGIN IMMEDIATE",
-      [&](SqliteWriteTransaction& tx) { return fn(tx); });
+  absl::Status status = RunPrepared(conn, "BEGIN IMMEDIATE");
+  if (!status.ok()) {
+    for (PendingWrite* w : batch) w->result = status;
+    return 0;
+  }
+  int changes = 0;
+  for (PendingWrite* w : batch) {
+    status = RunPrepared(conn, "SAVEPOINT write");
+    if (!status.ok()) return fail_all(status);
+    SqliteWriteTransaction tx(conn, options_.service);
+    w->result = w->fn(tx);
+    if (w->result.ok()) {
+      changes += tx.changes();
+    } else {
+      status = RunPrepared(conn, "ROLLBACK TO write");
+      if (!status.ok()) return fail_all(status);
+    }
+    status = RunPrepared(conn, "RELEASE write");
+    if (!status.ok()) return fail_all(status);
+  }
+  status = RunPrepared(conn, "COMMIT");
+  if (!status.ok()) return fail_all(status);
+  return changes;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> SqliteResourceStore::ReadOutbox(int limit) {
+  std::vector<OutboxEntry> entries;
+  absl::StatusOr<std::unique_ptr<sqlite::Connection>> conn = AcquireReader();
+  if (!conn.ok()) return conn.status();
+  absl::Status status = [&]() -> absl::Status {
+    absl::StatusOr<sqlite::Statement> stmt = (*conn)->Prepare(
+        "SELECT sequence, record FROM outbox ORDER BY sequence LIMIT ?1");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, static_cast<int64_t>(limit));
+    while (true) {
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      entries.push_back({stmt->Int(0), stmt->Blob(1)});
+    }
+  }();
+  ReleaseReader(std::move(*conn));
+  if (!status.ok()) return status;
+  return entries;
+}
+
+absl::Status SqliteResourceStore::AckOutbox(int64_t up_to_sequence) {
+  return Write([&](WriteTransaction& tx) {
+    return dynamic_cast<SqliteWriteTransaction&>(tx).DeleteOutboxUpTo(up_to_sequence);
+  });
+}
+
+absl::StatusOr<int64_t> SqliteResourceStore::OutboxBacklog() {
+  int64_t backlog = 0;
+  absl::Status status = Read([&](ReadView& view) {
+    absl::StatusOr<int64_t> n = dynamic_cast<SqliteReadView&>(view).CountOutbox();
+    if (!n.ok()) return n.status();
+    backlog = *n;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return backlog;
+}
+
+void SqliteResourceStore::SetCommitListener(std::function<void()> listener) {
+  absl::MutexLock lock(&listener_mu_);
+  listener_ = std::move(listener);
 }
 
 absl::Status SqliteResourceStore::Ping() {

@@ -4,6 +4,7 @@
 #ifndef SANHAK_COMMON_SQLITE_RESOURCE_STORE_H_
 #define SANHAK_COMMON_SQLITE_RESOURCE_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ namespace sanhak::store {
 struct SqliteStoreOptions {
   // Database file; created with its schema when missing.
   std::string path;
+  // Names the change records every write appends to the outbox ("registry", "events");
+  // empty writes none.
+  std::string service;
   // Reader connections kept open at most.
   int max_readers = 8;
 };
@@ -30,15 +34,35 @@ class SqliteResourceStore : public ResourceStore {
   absl::Status Read(absl::FunctionRef<absl::Status(ReadView&)> fn) override;
   absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) override;
   absl::Status Ping() override;
+  absl::StatusOr<std::vector<OutboxEntry>> ReadOutbox(int limit) override;
+  absl::Status AckOutbox(int64_t up_to_sequence) override;
+  absl::StatusOr<int64_t> OutboxBacklog() override;
+  void SetCommitListener(std::function<void()> listener) override;
 
  private:
+  // Writes queued for the next group commit (see Write).
+  struct PendingWrite {
+    absl::FunctionRef<absl::Status(WriteTransaction&)> fn;
+    absl::Status result;
+    bool done = false;
+  };
+  // At most this many writes share one commit, bounding a batch's latency.
+  static constexpr size_t kMaxBatch = 256;
+
   explicit SqliteResourceStore(const SqliteStoreOptions& options) : options_(options) {}
   absl::StatusOr<std::unique_ptr<sqlite::Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::Connection> conn);
+  // Runs `batch` in one transaction; returns the change records committed.
+  int RunBatch(const std::vector<PendingWrite*>& batch);
 
   const SqliteStoreOptions options_;
-  absl::Mutex writer_mu_;
-  std::unique_ptr<sqlite::Connection> writer_ ABSL_GUARDED_BY(writer_mu_);
+  // Used only by the current leader (see Write).
+  std::unique_ptr<sqlite::Connection> writer_;
+  absl::Mutex queue_mu_;
+  std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool leader_active_ ABSL_GUARDED_BY(queue_mu_) = false;
+  absl::Mutex listener_mu_;
+  std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;

@@ -170,6 +170,7 @@ absl::StatusOr<Resource> Commit(WriteTransaction& tx, absl::string_view collecti
   Resource resource;
   resource.name = prepared.message.name();
   resource.collection = std::string(collection);
+  resource.type = T::descriptor()->full_name();
   resource.data = DeterministicBytes(prepared.message);
   return tx.Put(std::move(resource), prepared.index, prepared.search);
 }

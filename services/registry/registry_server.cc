@@ -43,7 +43,7 @@ absl::StatusOr<v1::RegistryData> LoadRegistryData(const std::string& path) {
 absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     const RegistryConfig& config) {
   std::unique_ptr<RegistryServer> self(new RegistryServer());
-  auto store = store::SqliteResourceStore::Open({config.database_path});
+  auto store = store::SqliteResourceStore::Open({config.database_path, "registry"});
   if (!store.ok()) return store.status();
   self->store_ = *std::move(store);
   self->registry_ = std::make_unique<Registry>(self->store_.get());
