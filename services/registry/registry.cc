@@ -132,7 +132,10 @@ absl::StatusOr<std::optional<Resource>> Reference(ReadView& view, absl::string_v
 template <typename Fn>
 absl::Status ForEach(ReadView& view, absl::string_view collection,
                      std::vector<IndexEntry> all_of, Fn fn) {
-  store::ListQuery query{std::string(collection), std::move(all_of), "", "", 500};
+  store::ListQuery query;
+  query.collection = std::string(collection);
+  query.all_of = std::move(all_of);
+  query.limit = 500;
   while (true) {
     absl::StatusOr<store::ListResult> page = view.List(query);
     if (!page.ok()) return page.status();
@@ -595,6 +598,14 @@ absl::StatusOr<T> Plain(ReadView&, const Resource& resource) {
 }
 
 struct ListSpec {
+  ListSpec(absl::string_view collection, int page_size, std::string page_token,
+           std::string filter_key)
+      : page_size(page_size),
+        page_token(std::move(page_token)),
+        filter_key(std::move(filter_key)) {
+    query.collection = std::string(collection);
+  }
+
   store::ListQuery query;
   int page_size = 0;
   std::string page_token;
@@ -891,7 +902,7 @@ absl::StatusOr<v1::Field> Registry::GetField(const v1::GetFieldRequest& request)
 absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
     const v1::ListFieldsRequest& request) {
   FieldViolations v;
-  ListSpec spec{{kFields}, request.page_size(), request.page_token(), request.parent()};
+  ListSpec spec{kFields, request.page_size(), request.page_token(), request.parent()};
   NameFilter(request.parent(), kFields, "parent", "parent", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListFieldsResponse>(
@@ -911,7 +922,7 @@ absl::StatusOr<v1::Region> Registry::GetRegion(const v1::GetRegionRequest& reque
 absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
     const v1::ListRegionsRequest& request) {
   return ListResources<v1::ListRegionsResponse>(
-      store_, ListSpec{{kRegions}, request.page_size(), request.page_token(), ""}, "",
+      store_, ListSpec{kRegions, request.page_size(), request.page_token(), ""}, "",
       [](ReadView&, const Resource& r, v1::ListRegionsResponse& out) -> absl::Status {
         absl::StatusOr<v1::Region> region = Decode<v1::Region>(r);
         if (!region.ok()) return region.status();
@@ -930,7 +941,7 @@ absl::StatusOr<v1::IndustrialComplex> Registry::GetComplex(
 absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
     const v1::ListComplexesRequest& request) {
   FieldViolations v;
-  ListSpec spec{{kComplexes}, request.page_size(), request.page_token(),
+  ListSpec spec{kComplexes, request.page_size(), request.page_token(),
                 absl::StrCat(request.region(), "|", request.kind())};
   NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
   if (request.kind() != v1::COMPLEX_KIND_UNSPECIFIED) {
@@ -1004,7 +1015,7 @@ absl::StatusOr<v1::Council> Registry::GetCouncil(const v1::GetCouncilRequest& re
 absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
     const v1::ListCouncilsRequest& request) {
   FieldViolations v;
-  ListSpec spec{{kCouncils}, request.page_size(), request.page_token(),
+  ListSpec spec{kCouncils, request.page_size(), request.page_token(),
                 absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
                              "|", request.forum_session())};
   NameFilter(request.field(), kFields, "field", "field", spec.query.all_of, v);
@@ -1073,7 +1084,7 @@ absl::StatusOr<v1::Organization> Registry::GetOrganization(
 absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
     const v1::ListOrganizationsRequest& request) {
   FieldViolations v;
-  ListSpec spec{{kOrganizations}, request.page_size(), request.page_token(),
+  ListSpec spec{kOrganizations, request.page_size(), request.page_token(),
                 absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
                              "|", request.council())};
   if (request.kind() != v1::ORGANIZATION_KIND_UNSPECIFIED) {
@@ -1155,7 +1166,7 @@ absl::StatusOr<v1::Membership> Registry::GetMembership(
 absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
     const v1::ListMembershipsRequest& request) {
   FieldViolations v;
-  ListSpec spec{{kMemberships}, request.page_size(), request.page_token(),
+  ListSpec spec{kMemberships, request.page_size(), request.page_token(),
                 absl::StrCat(request.parent(), "|", request.role(), "|",
                              request.organization())};
   if (request.parent() != "councils/-") {
@@ -1245,7 +1256,7 @@ absl::StatusOr<v1::ReportedFigure> Registry::GetReportedFigure(
 absl::StatusOr<v1::ListReportedFiguresResponse> Registry::ListReportedFigures(
     const v1::ListReportedFiguresRequest& request) {
   return ListResources<v1::ListReportedFiguresResponse>(
-      store_, ListSpec{{kFigures}, request.page_size(), request.page_token(), ""}, "",
+      store_, ListSpec{kFigures, request.page_size(), request.page_token(), ""}, "",
       [](ReadView&, const Resource& r, v1::ListReportedFiguresResponse& out) -> absl::Status {
         absl::StatusOr<v1::ReportedFigure> f = Decode<v1::ReportedFigure>(r);
         if (!f.ok()) return f.status();
