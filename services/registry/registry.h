@@ -5,6 +5,7 @@
 #define SANHAK_SERVICES_REGISTRY_REGISTRY_H_
 
 #include "absl/status/statusor.h"
+#include "common/crud.h"
 #include "common/resource_store.h"
 #include "google/protobuf/empty.pb.h"
 #include "sanhak/registry/v1/registry.pb.h"
@@ -12,11 +13,7 @@
 
 namespace sanhak::registry {
 
-struct ImportSummary {
-  int created = 0;
-  int updated = 0;
-  int unchanged = 0;
-};
+using ImportSummary = crud::ImportSummary;
 
 class Registry {
  public:

@@ -1,0 +1,529 @@
+// The generic half of a resource service, shared by every service's domain logic:
+// decoding and metadata, references between resources, idempotent creates, etag-checked
+// masked updates, guarded deletes, paged and filtered lists, and idempotent bulk import,
+// all over store::ResourceStore and each in one transaction. A service supplies what is
+// specific: how to validate and index a resource (a Prepare function) and how to render
+// it (an Out function).
+#ifndef SANHAK_COMMON_CRUD_H_
+#define SANHAK_COMMON_CRUD_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/resource_names.h"
+#include "common/resource_store.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/field_mask_util.h"
+
+namespace sanhak::crud {
+
+using google::protobuf::FieldMask;
+using google::protobuf::util::FieldMaskUtil;
+using store::IndexEntry;
+using store::ReadView;
+using store::Resource;
+using store::WriteTransaction;
+
+// What an import did.
+struct ImportSummary {
+  int created = 0;
+  int updated = 0;
+  int unchanged = 0;
+};
+
+inline constexpr size_t kMaxNameChars = 200;
+inline constexpr size_t kMaxTextChars = 8000;
+inline constexpr size_t kMaxQueryChars = 200;
+inline constexpr size_t kMaxRequestIdChars = 128;
+// Separates the parts of a search text; never white space (which search ignores), so a
+// query cannot match across two parts.
+inline constexpr char kSearchSeparator = '\x1f';
+
+inline std::string Path(absl::string_view prefix, absl::string_view field) {
+  return prefix.empty() ? std::string(field) : absl::StrCat(prefix, ".", field);
+}
+
+inline std::string Etag(int64_t revision) { return absl::StrCat(revision); }
+
+inline google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp out;
+  int64_t seconds = absl::ToUnixSeconds(t);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  return out;
+}
+
+inline absl::Status NotFound(absl::string_view name) {
+  return WithReason(absl::NotFoundError(absl::StrCat(name, " does not exist")),
+                    "RESOURCE_NOT_FOUND");
+}
+
+inline std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+template <typename T>
+absl::StatusOr<T> Decode(const Resource& resource) {
+  T message;
+  if (!message.ParseFromString(resource.data)) {
+    return absl::DataLossError(absl::StrCat("stored ", resource.name, " does not parse"));
+  }
+  return message;
+}
+
+// Output-only fields are never stored: the store's revision and times stand for them.
+template <typename T>
+void ClearMeta(T& message) {
+  message.clear_etag();
+  message.clear_create_time();
+  message.clear_update_time();
+}
+
+template <typename T>
+void SetMeta(const Resource& resource, T& message) {
+  message.set_etag(Etag(resource.revision));
+  *message.mutable_create_time() = ToProto(resource.create_time);
+  *message.mutable_update_time() = ToProto(resource.update_time);
+}
+
+inline std::string SearchText(std::initializer_list<absl::string_view> parts,
+                       const google::protobuf::RepeatedPtrField<std::string>& more = {}) {
+  std::string text;
+  for (absl::string_view part : parts) {
+    absl::StrAppend(&text, NormalizeSearchText(part), std::string(1, kSearchSeparator));
+  }
+  for (const std::string& part : more) {
+    absl::StrAppend(&text, NormalizeSearchText(part), std::string(1, kSearchSeparator));
+  }
+  return text;
+}
+
+// Looks up a referenced resource. Adds a violation on `field` when `name` is malformed
+// or names nothing; an error only when the store fails.
+inline absl::StatusOr<std::optional<Resource>> Reference(ReadView& view, absl::string_view name,
+                                                  absl::string_view collection,
+                                                  absl::string_view field,
+                                                  FieldViolations& violations) {
+  absl::StatusOr<std::string> id = ParseName(name, collection, field);
+  if (!id.ok()) {
+    google::rpc::BadRequest bad = GetBadRequest(id.status());
+    for (const auto& v : bad.field_violations()) violations.Add(v.field(), v.description());
+    return std::nullopt;
+  }
+  absl::StatusOr<std::optional<Resource>> found = view.Get(name);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) violations.Add(std::string(field), absl::StrCat(name, " does not exist"));
+  return found;
+}
+
+// Calls `fn` with every resource of `collection` that carries all of `all_of`.
+template <typename Fn>
+absl::Status ForEach(ReadView& view, absl::string_view collection,
+                     std::vector<IndexEntry> all_of, Fn fn) {
+  store::ListQuery query;
+  query.collection = std::string(collection);
+  query.all_of = std::move(all_of);
+  query.limit = 500;
+  while (true) {
+    absl::StatusOr<store::ListResult> page = view.List(query);
+    if (!page.ok()) return page.status();
+    for (const Resource& r : page->resources) {
+      absl::Status status = fn(r);
+      if (!status.ok()) return status;
+    }
+    if (!page->more) return absl::OkStatus();
+    query.after_name = page->resources.back().name;
+  }
+}
+
+inline absl::StatusOr<std::vector<std::string>> NamesOf(ReadView& view, absl::string_view collection,
+                                                 std::vector<IndexEntry> all_of) {
+  std::vector<std::string> names;
+  absl::Status status = ForEach(view, collection, std::move(all_of), [&](const Resource& r) {
+    names.push_back(r.name);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return names;
+}
+
+// A validated resource ready to store: its canonical form, index and search text.
+template <typename T>
+struct Prepared {
+  T message;
+  std::vector<IndexEntry> index;
+  std::string search;
+};
+
+template <typename T>
+absl::StatusOr<Resource> Commit(WriteTransaction& tx, absl::string_view collection,
+                                const Prepared<T>& prepared) {
+  Resource resource;
+  resource.name = prepared.message.name();
+  resource.collection = std::string(collection);
+  resource.type = T::descriptor()->full_name();
+  resource.data = DeterministicBytes(prepared.message);
+  return tx.Put(std::move(resource), prepared.index, prepared.search);
+}
+
+// ------------------------------------------------------------------ generic operations
+
+template <typename T, typename Out>
+absl::StatusOr<T> GetResource(store::ResourceStore* store, const std::string& name,
+                              absl::Status name_status, Out out) {
+  if (!name_status.ok()) return name_status;
+  T result;
+  absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = view.Get(name);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(name);
+    absl::StatusOr<T> decoded = out(view, **found);
+    if (!decoded.ok()) return decoded.status();
+    result = *std::move(decoded);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+template <typename T, typename Out>
+absl::StatusOr<T> GetByName(store::ResourceStore* store, const std::string& name,
+                            absl::string_view collection, Out out) {
+  return GetResource<T>(store, name, ParseName(name, collection, "name").status(), out);
+}
+
+template <typename T>
+absl::StatusOr<T> Plain(ReadView&, const Resource& resource) {
+  return Decode<T>(resource);
+}
+
+struct ListSpec {
+  ListSpec(absl::string_view collection, int page_size, std::string page_token,
+           std::string filter_key)
+      : page_size(page_size),
+        page_token(std::move(page_token)),
+        filter_key(std::move(filter_key)) {
+    query.collection = std::string(collection);
+  }
+
+  store::ListQuery query;
+  int page_size = 0;
+  std::string page_token;
+  // Everything that filters, so a token is only honoured by the query that issued it.
+  std::string filter_key;
+};
+
+// Runs a List: validates paging and query text, then fills `response` via `add`.
+template <typename Response, typename Add>
+absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spec,
+                                       const std::string& raw_query, Add add) {
+  FieldViolations v;
+  absl::StatusOr<int> size = PageSize(spec.page_size);
+  if (!size.ok()) v.Add("page_size", "must not be negative");
+  ValidateText(raw_query, "query", false, kMaxQueryChars, v);
+  std::string fingerprint = Fingerprint(absl::StrCat(spec.query.collection, "|",
+                                                     spec.filter_key, "|", raw_query));
+  absl::StatusOr<std::string> after = DecodePageToken(spec.page_token, fingerprint);
+  if (!after.ok()) {
+    google::rpc::BadRequest bad_request = GetBadRequest(after.status());
+    for (const auto& fv : bad_request.field_violations()) {
+      v.Add(fv.field(), fv.description());
+    }
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  spec.query.limit = *size;
+  spec.query.after_name = *after;
+  std::string text = NormalizeSearchText(raw_query);
+  text.erase(std::remove(text.begin(), text.end(), kSearchSeparator), text.end());
+  spec.query.text = text;
+  Response response;
+  absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
+    absl::StatusOr<store::ListResult> page = view.List(spec.query);
+    if (!page.ok()) return page.status();
+    for (const Resource& r : page->resources) {
+      if (absl::Status s = add(view, r, response); !s.ok()) return s;
+    }
+    if (page->more) {
+      response.set_next_page_token(
+          EncodePageToken(page->resources.back().name, fingerprint));
+    }
+    response.set_total_size(static_cast<int32_t>(page->total));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+// A filter on a resource name that must be of `collection` when set.
+inline void NameFilter(absl::string_view value, absl::string_view collection, absl::string_view key,
+                absl::string_view field, std::vector<IndexEntry>& all_of, FieldViolations& v) {
+  if (value.empty()) return;
+  absl::StatusOr<std::string> id = ParseName(value, collection, field);
+  if (!id.ok()) {
+    v.Add(std::string(field), absl::StrCat("must be a ", collection, "/{id} name"));
+    return;
+  }
+  all_of.push_back({std::string(key), std::string(value)});
+}
+
+inline std::string RequestFingerprint(const google::protobuf::Message& request) {
+  std::unique_ptr<google::protobuf::Message> copy(request.New());
+  copy->CopyFrom(request);
+  const auto* field = copy->GetDescriptor()->FindFieldByName("request_id");
+  if (field != nullptr) copy->GetReflection()->ClearField(copy.get(), field);
+  return Fingerprint(absl::StrCat(request.GetDescriptor()->full_name(), "|",
+                                  DeterministicBytes(*copy)));
+}
+
+// Runs a create at most once per request id: a retry with the same id and request gets
+// the first response; the same id with another request is refused.
+template <typename T, typename Create>
+absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
+                             const google::protobuf::Message& request,
+                             const std::string& request_id, Create create) {
+  FieldViolations v;
+  ValidateText(request_id, "request_id", false, kMaxRequestIdChars, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  const std::string fingerprint = RequestFingerprint(request);
+  T result;
+  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
+    if (!request_id.empty()) {
+      auto recorded = tx.FindRequest(request_id);
+      if (!recorded.ok()) return recorded.status();
+      if (recorded->has_value()) {
+        if ((*recorded)->fingerprint != fingerprint) {
+          return InvalidField("request_id", "was already used for a different request");
+        }
+        if (!result.ParseFromString((*recorded)->response)) {
+          return absl::DataLossError("recorded response does not parse");
+        }
+        return absl::OkStatus();
+      }
+    }
+    absl::StatusOr<T> created = create(tx);
+    if (!created.ok()) return created.status();
+    result = *std::move(created);
+    if (request_id.empty()) return absl::OkStatus();
+    return tx.RecordRequest(request_id, fingerprint, DeterministicBytes(result));
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// The id a create uses: the requested one, or a generated one.
+inline absl::StatusOr<std::string> NewName(WriteTransaction& tx, absl::string_view collection,
+                                    absl::string_view requested_id, absl::string_view id_field,
+                                    absl::string_view id_prefix) {
+  std::string id = std::string(requested_id);
+  if (id.empty()) {
+    id = GenerateId(id_prefix);
+  } else if (!IsValidId(id)) {
+    return InvalidField(std::string(id_field),
+                        "must match [a-z][a-z0-9-]{0,62} and not end in '-'");
+  }
+  std::string name = absl::StrCat(collection, "/", id);
+  absl::StatusOr<std::optional<Resource>> existing = tx.Get(name);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return WithReason(absl::AlreadyExistsError(absl::StrCat(name, " already exists")),
+                      "ALREADY_EXISTS");
+  }
+  return name;
+}
+
+inline absl::Status CheckEtag(absl::string_view given, const Resource& stored) {
+  if (given.empty() || given == Etag(stored.revision)) return absl::OkStatus();
+  return WithReason(absl::AbortedError(absl::StrCat(
+                        stored.name, " changed since etag ", given, " (now ",
+                        Etag(stored.revision), "); read it again and retry")),
+                    "ETAG_MISMATCH");
+}
+
+// Applies `mask` (paths of T; empty = every mutable path) from `patch` onto `current`.
+template <typename T>
+absl::Status ApplyMask(const T& patch, const FieldMask& mask,
+                       const std::vector<std::string>& mutable_paths, T& current) {
+  FieldMask effective;
+  if (mask.paths_size() == 0) {
+    for (const std::string& p : mutable_paths) effective.add_paths(p);
+  } else {
+    FieldViolations v;
+    for (const std::string& path : mask.paths()) {
+      std::string top = path.substr(0, path.find('.'));
+      bool allowed = std::find(mutable_paths.begin(), mutable_paths.end(), top) !=
+                     mutable_paths.end();
+      if (!allowed || !FieldMaskUtil::IsValidPath<T>(path)) {
+        v.Add("update_mask", absl::StrCat("\"", path, "\" is not a field that can be updated; "
+                                          "updatable: ", absl::StrJoin(mutable_paths, ", ")));
+      }
+    }
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    effective = mask;
+  }
+  FieldMaskUtil::MergeOptions options;
+  options.set_replace_message_fields(true);
+  options.set_replace_repeated_fields(true);
+  FieldMaskUtil::MergeMessageTo(patch, effective, options, &current);
+  return absl::OkStatus();
+}
+
+// Update: load, check etag, merge by mask, validate and save via `save`, render by `out`.
+template <typename T, typename Save, typename Out>
+absl::StatusOr<T> UpdateResource(store::ResourceStore* store, const T& patch,
+                                 const FieldMask& mask, absl::Status name_status,
+                                 const std::vector<std::string>& mutable_paths, Save save,
+                                 Out out) {
+  if (!name_status.ok()) return name_status;
+  T result;
+  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = tx.Get(patch.name());
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(patch.name());
+    if (absl::Status s = CheckEtag(patch.etag(), **found); !s.ok()) return s;
+    absl::StatusOr<T> before = Decode<T>(**found);
+    if (!before.ok()) return before.status();
+    T merged = *before;
+    if (absl::Status s = ApplyMask(patch, mask, mutable_paths, merged); !s.ok()) return s;
+    absl::StatusOr<Resource> saved = save(tx, merged, &*before);
+    if (!saved.ok()) return saved.status();
+    absl::StatusOr<T> rendered = out(tx, *saved);
+    if (!rendered.ok()) return rendered.status();
+    result = *std::move(rendered);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// Delete: load, check etag, refuse while `in_use` says so, delete, then `after`.
+template <typename InUse, typename After>
+absl::Status DeleteResource(store::ResourceStore* store, const std::string& name,
+                            const std::string& etag, absl::Status name_status, InUse in_use,
+                            After after) {
+  if (!name_status.ok()) return name_status;
+  return store->Write([&](WriteTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return NotFound(name);
+    if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
+    if (absl::Status s = in_use(tx); !s.ok()) return s;
+    if (absl::Status s = tx.Delete(name); !s.ok()) return s;
+    return after(tx);
+  });
+}
+
+// FAILED_PRECONDITION when any resource of `collection` carries `entry`.
+inline absl::Status RefusedWhileReferenced(ReadView& view, absl::string_view name,
+                                    absl::string_view collection, IndexEntry entry,
+                                    absl::string_view what, absl::string_view reason) {
+  absl::StatusOr<int64_t> n = view.Count(collection, {entry});
+  if (!n.ok()) return n.status();
+  if (*n == 0) return absl::OkStatus();
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        name, " is still referenced by ", *n, " ", what,
+                        "; remove those first")),
+                    reason);
+}
+
+// Stores `prepared` unless the stored copy is identical. Counts what happened.
+template <typename T>
+absl::StatusOr<bool> Upsert(WriteTransaction& tx, absl::string_view collection,
+                            const Prepared<T>& prepared, ImportSummary& summary) {
+  absl::StatusOr<std::optional<Resource>> existing = tx.Get(prepared.message.name());
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    if ((*existing)->collection != collection) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(prepared.message.name(), " already names a ", (*existing)->collection));
+    }
+    if ((*existing)->data == DeterministicBytes(prepared.message)) {
+      ++summary.unchanged;
+      return false;
+    }
+    ++summary.updated;
+  } else {
+    ++summary.created;
+  }
+  absl::StatusOr<Resource> saved = Commit(tx, collection, prepared);
+  if (!saved.ok()) return saved.status();
+  return true;
+}
+
+// Imports the resources of one repeated field: prepares each (with its index as the
+// error prefix), upserts it, then lets `after` refresh dependents of a changed one.
+template <typename T, typename Prepare, typename After>
+absl::Status ImportAll(WriteTransaction& tx, absl::string_view collection,
+                       absl::string_view list_name,
+                       const google::protobuf::RepeatedPtrField<T>& items, Prepare prepare,
+                       After after, ImportSummary& summary) {
+  for (int i = 0; i < items.size(); ++i) {
+    std::string prefix = absl::StrCat(list_name, "[", i, "]");
+    std::optional<T> before;
+    absl::StatusOr<std::optional<Resource>> existing = tx.Get(items[i].name());
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      absl::StatusOr<T> decoded = Decode<T>(**existing);
+      if (!decoded.ok()) return decoded.status();
+      before = *std::move(decoded);
+    }
+    absl::StatusOr<Prepared<T>> prepared = prepare(tx, items[i], prefix);
+    if (!prepared.ok()) return prepared.status();
+    absl::StatusOr<bool> changed = Upsert(tx, collection, *prepared, summary);
+    if (!changed.ok()) return changed.status();
+    if (*changed) {
+      if (absl::Status s = after(tx, before ? &*before : nullptr, prepared->message); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status NoDependents(WriteTransaction&, const T*, const T&) {
+  return absl::OkStatus();
+}
+
+// Names in the bundle must be valid before anything is prepared.
+template <typename T>
+absl::Status CheckNames(const google::protobuf::RepeatedPtrField<T>& items,
+                        absl::string_view collection, absl::string_view list_name) {
+  for (int i = 0; i < items.size(); ++i) {
+    absl::Status s =
+        ParseName(items[i].name(), collection, absl::StrCat(list_name, "[", i, "].name"))
+            .status();
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+
+}  // namespace sanhak::crud
+
+#endif  // SANHAK_COMMON_CRUD_H_
