@@ -142,13 +142,9 @@ inline absl::StatusOr<std::optional<Resource>> Reference(ReadView& view, absl::s
   return found;
 }
 
-// Calls `fn` with every resource of `collection` that carries all of `all_of`.
+// Calls `fn` with every resource matching `query` (its limit is the batch size).
 template <typename Fn>
-absl::Status ForEach(ReadView& view, absl::string_view collection,
-                     std::vector<IndexEntry> all_of, Fn fn) {
-  store::ListQuery query;
-  query.collection = std::string(collection);
-  query.all_of = std::move(all_of);
+absl::Status ForEachMatching(ReadView& view, store::ListQuery query, Fn fn) {
   query.limit = 500;
   while (true) {
     absl::StatusOr<store::ListResult> page = view.List(query);
@@ -160,6 +156,16 @@ absl::Status ForEach(ReadView& view, absl::string_view collection,
     if (!page->more) return absl::OkStatus();
     query.after_name = page->resources.back().name;
   }
+}
+
+// Calls `fn` with every resource of `collection` that carries all of `all_of`.
+template <typename Fn>
+absl::Status ForEach(ReadView& view, absl::string_view collection,
+                     std::vector<IndexEntry> all_of, Fn fn) {
+  store::ListQuery query;
+  query.collection = std::string(collection);
+  query.all_of = std::move(all_of);
+  return ForEachMatching(view, std::move(query), std::move(fn));
 }
 
 inline absl::StatusOr<std::vector<std::string>> NamesOf(ReadView& view, absl::string_view collection,
@@ -237,6 +243,9 @@ struct ListSpec {
   std::string page_token;
   // Everything that filters, so a token is only honoured by the query that issued it.
   std::string filter_key;
+  // A filter the index cannot express (e.g. a time range), applied to each candidate.
+  // Such lists scan every candidate to count total_size.
+  std::function<bool(const Resource&)> keep;
 };
 
 // Runs a List: validates paging and query text, then fills `response` via `add`.
@@ -264,16 +273,40 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   spec.query.text = text;
   Response response;
   absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
-    absl::StatusOr<store::ListResult> page = view.List(spec.query);
-    if (!page.ok()) return page.status();
-    for (const Resource& r : page->resources) {
-      if (absl::Status s = add(view, r, response); !s.ok()) return s;
+    if (!spec.keep) {
+      absl::StatusOr<store::ListResult> page = view.List(spec.query);
+      if (!page.ok()) return page.status();
+      for (const Resource& r : page->resources) {
+        if (absl::Status s = add(view, r, response); !s.ok()) return s;
+      }
+      if (page->more) {
+        response.set_next_page_token(
+            EncodePageToken(page->resources.back().name, fingerprint));
+      }
+      response.set_total_size(static_cast<int32_t>(page->total));
+      return absl::OkStatus();
     }
-    if (page->more) {
-      response.set_next_page_token(
-          EncodePageToken(page->resources.back().name, fingerprint));
-    }
-    response.set_total_size(static_cast<int32_t>(page->total));
+    // Scan every candidate: those after the token fill the page, all count.
+    int64_t total = 0, on_page = 0;
+    std::string last;
+    bool more = false;
+    const std::string after_name = spec.query.after_name;
+    spec.query.after_name.clear();
+    absl::Status scanned = ForEachMatching(view, spec.query, [&](const Resource& r) {
+      if (!spec.keep(r)) return absl::OkStatus();
+      ++total;
+      if (r.name <= after_name) return absl::OkStatus();
+      if (on_page == *size) {
+        more = true;
+        return absl::OkStatus();
+      }
+      ++on_page;
+      last = r.name;
+      return add(view, r, response);
+    });
+    if (!scanned.ok()) return scanned;
+    if (more) response.set_next_page_token(EncodePageToken(last, fingerprint));
+    response.set_total_size(static_cast<int32_t>(total));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

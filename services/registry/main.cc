@@ -10,6 +10,9 @@
 
 ABSL_FLAG(std::string, db, sanhak::EnvOr("SANHAK_REGISTRY_DB", "registry.db"),
           "the registry's SQLite file (env SANHAK_REGISTRY_DB)");
+ABSL_FLAG(std::string, redis, sanhak::EnvOr("SANHAK_REDIS", ""),
+          "host:port of Redis for the change feed; empty keeps changes in the outbox "
+          "(env SANHAK_REDIS)");
 ABSL_FLAG(std::string, import, sanhak::EnvOr("SANHAK_REGISTRY_IMPORT", ""),
           "RegistryData text file to import at start, idempotently (env "
           "SANHAK_REGISTRY_IMPORT)");
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   config.server = sanhak::ServerOptionsFromFlags();
   config.database_path = absl::GetFlag(FLAGS_db);
   config.import_path = absl::GetFlag(FLAGS_import);
+  config.redis_address = absl::GetFlag(FLAGS_redis);
 
   auto server = sanhak::registry::RegistryServer::Start(config);
   if (!server.ok()) {

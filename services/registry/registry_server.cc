@@ -1,42 +1,14 @@
 #include "services/registry/registry_server.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
+#include "common/text_data.h"
 
 namespace sanhak::registry {
-namespace {
-
-// Keeps the first parse error with its position.
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (error_.empty()) error_ = absl::StrFormat("line %d, column %d: %s", line + 1, column + 1, message);
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string error_;
-};
-
-}  // namespace
 
 absl::StatusOr<v1::RegistryData> LoadRegistryData(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
   v1::RegistryData data;
-  google::protobuf::TextFormat::Parser parser;
-  FirstError errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &data)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", errors.error()));
-  }
+  if (absl::Status s = LoadTextProto(path, &data); !s.ok()) return s;
   return data;
 }
 
@@ -46,6 +18,14 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   auto store = store::SqliteResourceStore::Open({config.database_path, "registry"});
   if (!store.ok()) return store.status();
   self->store_ = *std::move(store);
+  if (!config.redis_address.empty()) {
+    RelayOptions relay;
+    relay.redis_address = config.redis_address;
+    relay.stream = ChangeStreamKey("registry");
+    self->relay_ = std::make_unique<OutboxRelay>(self->store_.get(), relay);
+    OutboxRelay* raw_relay = self->relay_.get();
+    self->store_->SetCommitListener([raw_relay] { raw_relay->Notify(); });
+  }
   self->registry_ = std::make_unique<Registry>(self->store_.get());
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::RegistryData> data = LoadRegistryData(config.import_path);
@@ -66,6 +46,11 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   if (!server.ok()) return server.status();
   self->server_ = *std::move(server);
   return self;
+}
+
+void RegistryServer::Shutdown() {
+  if (server_ != nullptr) server_->Shutdown();
+  if (relay_ != nullptr) relay_->Stop();
 }
 
 absl::StatusOr<std::string> RegistryServer::Describe() {

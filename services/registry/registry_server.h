@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/outbox_relay.h"
 #include "common/server.h"
 #include "common/sqlite_resource_store.h"
 #include "services/registry/registry.h"
@@ -22,6 +23,8 @@ struct RegistryConfig {
   std::string database_path = "registry.db";
   // A RegistryData text file imported at start (idempotent); empty imports nothing.
   std::string import_path;
+  // host:port of Redis for the change feed; empty keeps change records in the outbox.
+  std::string redis_address;
 };
 
 // Reads a RegistryData text-format file; errors name the line and column.
@@ -38,13 +41,15 @@ class RegistryServer {
   const ImportSummary& import_summary() const { return import_summary_; }
   // One line: how many of each resource the registry holds.
   absl::StatusOr<std::string> Describe();
-  // Graceful: health NOT_SERVING, drain, stop. Idempotent.
-  void Shutdown() { server_->Shutdown(); }
+  // Graceful: health NOT_SERVING, drain, stop serving, stop relaying. Idempotent.
+  void Shutdown();
+  ~RegistryServer() { Shutdown(); }
 
  private:
   RegistryServer() = default;
 
   std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<RegistryGrpcService> service_;
   std::unique_ptr<GrpcServer> server_;

@@ -1,0 +1,110 @@
+#include "common/redis.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace sanhak::redis {
+namespace {
+
+timeval Timeout(absl::Duration d) { return absl::ToTimeval(d); }
+
+Reply Convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
+      break;
+    default:
+      out.type = Reply::Type::kNil;
+  }
+  return out;
+}
+
+absl::Status ContextError(redisContext* c, absl::string_view what) {
+  return absl::UnavailableError(
+      absl::StrCat("redis ", what, ": ", c != nullptr && c->err ? c->errstr : "no reply"));
+}
+
+}  // namespace
+
+absl::Status ParseAddress(absl::string_view address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), port) || *port <= 0 || *port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("redis address \"", address, "\" is not host:port"));
+  }
+  *host = std::string(address.substr(0, colon));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_view address,
+                                                                absl::Duration timeout) {
+  std::string host;
+  int port = 0;
+  if (absl::Status s = ParseAddress(address, &host, &port); !s.ok()) return s;
+  redisContext* c = redisConnectWithTimeout(host.c_str(), port, Timeout(timeout));
+  if (c == nullptr || c->err) {
+    absl::Status status = ContextError(c, absl::StrCat("connect ", address));
+    if (c != nullptr) redisFree(c);
+    return status;
+  }
+  redisSetTimeout(c, Timeout(timeout));
+  return std::unique_ptr<Connection>(new Connection(c));
+}
+
+Connection::~Connection() { redisFree(context_); }
+
+absl::StatusOr<Reply> Connection::Command(const std::vector<std::string>& args) {
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline({args});
+  if (!replies.ok()) return replies.status();
+  return std::move((*replies)[0]);
+}
+
+absl::StatusOr<std::vector<Reply>> Connection::Pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  for (const auto& args : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                               lengths.data()) != REDIS_OK) {
+      return ContextError(context_, "send");
+    }
+  }
+  std::vector<Reply> replies;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      return ContextError(context_, "read");
+    }
+    replies.push_back(Convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  return replies;
+}
+
+}  // namespace sanhak::redis

@@ -1,0 +1,801 @@
+#include "services/events/events.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/resource_names.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace sanhak::events {
+namespace {
+
+using crud::CheckNames;
+using crud::Commit;
+using crud::CreateOnce;
+using crud::Decode;
+using crud::DeleteResource;
+using crud::GetByName;
+using crud::GetResource;
+using crud::ImportAll;
+using crud::kMaxNameChars;
+using crud::kMaxTextChars;
+using crud::ListResources;
+using crud::ListSpec;
+using crud::NameFilter;
+using crud::NewName;
+using crud::NoDependents;
+using crud::NotFound;
+using crud::Path;
+using crud::Prepared;
+using crud::Reference;
+using crud::RefusedWhileReferenced;
+using crud::SearchText;
+using crud::SetMeta;
+using crud::UpdateResource;
+using google::protobuf::Timestamp;
+using store::IndexEntry;
+using store::ReadView;
+using store::Resource;
+using store::WriteTransaction;
+
+constexpr char kActivities[] = "activities";
+constexpr char kRegistrations[] = "registrations";
+constexpr char kOutcomes[] = "outcomes";
+constexpr char kCouncils[] = "councils";
+constexpr char kOrganizations[] = "organizations";
+constexpr char kDefaultTimeZone[] = "Asia/Seoul";
+
+bool IsSet(const Timestamp& t) { return t.seconds() != 0 || t.nanos() != 0; }
+
+absl::Time FromProto(const Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+std::string Indexed(absl::string_view path, int i) { return absl::StrCat(path, "[", i, "]"); }
+
+// A name in a request and the field path it was found at.
+using References = std::vector<std::pair<std::string, std::string>>;
+
+// Asks the registry about every referenced name (once each) and adds a violation at each
+// path whose name it does not hold. UNAVAILABLE when it cannot answer.
+absl::Status CheckInRegistry(RegistryDirectory* registry, const References& refs,
+                             absl::Time deadline, FieldViolations& v) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const auto& [path, name] : refs) {
+    if (seen.insert(name).second) names.push_back(name);
+  }
+  if (names.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<std::string>> missing = registry->Missing(names, deadline);
+  if (!missing.ok()) return missing.status();
+  std::set<std::string> absent(missing->begin(), missing->end());
+  for (const auto& [path, name] : refs) {
+    if (absent.count(name) > 0) v.Add(path, absl::StrCat(name, " does not exist in the registry"));
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ activities
+
+// Checks an activity needs nothing else for; normalizes it (time zone, slot order).
+// Collects the registry names it refers to into `refs`.
+void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations& v,
+                      References& refs) {
+  if (a.kind() == v1::ACTIVITY_KIND_UNSPECIFIED || !v1::ActivityKind_IsValid(a.kind())) {
+    v.Add(Path(prefix, "kind"), "must name the kind of activity");
+  }
+  ValidateText(a.title(), Path(prefix, "title"), true, kMaxNameChars, v);
+  ValidateText(a.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateText(a.organizer(), Path(prefix, "organizer"), false, kMaxNameChars, v);
+  if (a.councils_size() == 0) v.Add(Path(prefix, "councils"), "at least one council");
+  std::set<std::string> councils;
+  for (int i = 0; i < a.councils_size(); ++i) {
+    std::string path = Indexed(Path(prefix, "councils"), i);
+    if (!ParseName(a.councils(i), kCouncils, path).ok()) {
+      v.Add(path, "must be councils/{id}");
+    } else if (!councils.insert(a.councils(i)).second) {
+      v.Add(path, absl::StrCat(a.councils(i), " is listed twice"));
+    } else {
+      refs.emplace_back(path, a.councils(i));
+    }
+  }
+
+  if (a.time_zone().empty()) a.set_time_zone(kDefaultTimeZone);
+  absl::TimeZone zone;
+  if (!absl::LoadTimeZone(a.time_zone(), &zone)) {
+    v.Add(Path(prefix, "time_zone"), absl::StrCat("\"", a.time_zone(), "\" is not an IANA time zone"));
+  }
+  const bool timed = IsSet(a.start_time()) || IsSet(a.end_time());
+  if (timed && !(IsSet(a.start_time()) && IsSet(a.end_time()))) {
+    v.Add(Path(prefix, IsSet(a.start_time()) ? "end_time" : "start_time"),
+          "start and end are set together, or neither (undated)");
+  } else if (timed && FromProto(a.end_time()) <= FromProto(a.start_time())) {
+    v.Add(Path(prefix, "end_time"), "must be after start_time");
+  }
+  const std::string& country = a.place().country();
+  if (!country.empty() && (country.size() != 2 || !absl::ascii_isupper(country[0]) ||
+                           !absl::ascii_isupper(country[1]))) {
+    v.Add(Path(prefix, "place.country"), "must be an ISO 3166-1 alpha-2 code, e.g. KR");
+  }
+  if (a.reported_attendance() < 0) {
+    v.Add(Path(prefix, "reported_attendance"), "must not be negative");
+  }
+
+  std::set<int> session_numbers;
+  for (int i = 0; i < a.sessions_size(); ++i) {
+    const v1::ForumSession& s = a.sessions(i);
+    std::string path = Indexed(Path(prefix, "sessions"), i);
+    if (s.number() < 1 || !session_numbers.insert(s.number()).second) {
+      v.Add(Path(path, "number"), "must be 1 or more and unique within the activity");
+    }
+    ValidateText(s.title(), Path(path, "title"), true, kMaxNameChars, v);
+    for (int j = 0; j < s.fields_size(); ++j) {
+      if (!ParseName(s.fields(j), "fields", "f").ok()) {
+        v.Add(Indexed(Path(path, "fields"), j), "must be fields/{id}");
+      }
+    }
+    for (int j = 0; j < s.councils_size(); ++j) {
+      if (councils.count(s.councils(j)) == 0) {
+        v.Add(Indexed(Path(path, "councils"), j),
+              absl::StrCat(s.councils(j), " is not one of the activity's councils"));
+      }
+    }
+  }
+
+  // Slots: valid each, then in time order without overlap and inside the activity.
+  std::set<std::string> slot_ids;
+  std::vector<int> order(a.timetable_size());
+  std::iota(order.begin(), order.end(), 0);
+  bool slots_valid = true;
+  for (int i = 0; i < a.timetable_size(); ++i) {
+    const v1::TimetableSlot& slot = a.timetable(i);
+    std::string path = Indexed(Path(prefix, "timetable"), i);
+    if (!IsValidId(slot.id()) || !slot_ids.insert(slot.id()).second) {
+      v.Add(Path(path, "id"), "must be a unique [a-z][a-z0-9-]{0,62} id");
+    }
+    ValidateText(slot.title(), Path(path, "title"), true, kMaxNameChars, v);
+    ValidateText(slot.note(), Path(path, "note"), false, kMaxNameChars, v);
+    if (slot.kind() == v1::SLOT_KIND_UNSPECIFIED || !v1::SlotKind_IsValid(slot.kind())) {
+      v.Add(Path(path, "kind"), "must name the kind of slot");
+    }
+    if (slot.kind() == v1::PRESENTATION_SESSION &&
+        session_numbers.count(slot.session_number()) == 0) {
+      v.Add(Path(path, "session_number"), "must name one of the activity's sessions");
+    }
+    if (!IsSet(slot.start_time()) || !IsSet(slot.end_time())) {
+      v.Add(Path(path, "start_time"), "a slot has a start and an end");
+      slots_valid = false;
+    } else if (FromProto(slot.end_time()) <= FromProto(slot.start_time())) {
+      v.Add(Path(path, "end_time"), "must be after start_time");
+      slots_valid = false;
+    } else if (!timed || FromProto(slot.start_time()) < FromProto(a.start_time()) ||
+               FromProto(slot.end_time()) > FromProto(a.end_time())) {
+      v.Add(path, "must lie within the activity's start and end");
+    }
+  }
+  if (slots_valid) {
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+      return FromProto(a.timetable(x).start_time()) < FromProto(a.timetable(y).start_time());
+    });
+    for (size_t k = 1; k < order.size(); ++k) {
+      const v1::TimetableSlot& previous = a.timetable(order[k - 1]);
+      const v1::TimetableSlot& slot = a.timetable(order[k]);
+      if (FromProto(slot.start_time()) < FromProto(previous.end_time())) {
+        v.Add(Indexed(Path(prefix, "timetable"), order[k]),
+              absl::StrCat("\"", slot.id(), "\" overlaps \"", previous.id(), "\""));
+      }
+    }
+    google::protobuf::RepeatedPtrField<v1::TimetableSlot> sorted;
+    for (int i : order) *sorted.Add() = a.timetable(i);
+    a.mutable_timetable()->Swap(&sorted);
+  }
+  if (!a.press_open_until_slot().empty() && slot_ids.count(a.press_open_until_slot()) == 0) {
+    v.Add(Path(prefix, "press_open_until_slot"), "must be the id of one of the slots");
+  }
+}
+
+absl::StatusOr<Prepared<v1::Activity>> PrepareActivity(v1::Activity a,
+                                                       absl::string_view prefix) {
+  FieldViolations v;
+  References ignored;
+  ValidateActivity(a, prefix, v, ignored);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::Activity> out;
+  out.index.push_back({"kind", v1::ActivityKind_Name(a.kind())});
+  for (const std::string& council : a.councils()) out.index.push_back({"council", council});
+  out.search = SearchText({a.title(), a.description(), a.place().venue(), a.place().city(),
+                           a.organizer()});
+  a.clear_registration_count();
+  crud::ClearMeta(a);
+  out.message = std::move(a);
+  return out;
+}
+
+absl::StatusOr<v1::Activity> ActivityOut(ReadView& view, const Resource& resource) {
+  absl::StatusOr<v1::Activity> a = Decode<v1::Activity>(resource);
+  if (!a.ok()) return a;
+  absl::StatusOr<int64_t> active =
+      view.Count(kRegistrations, {{"parent", resource.name}, {"active", "true"}});
+  if (!active.ok()) return active.status();
+  a->set_registration_count(static_cast<int32_t>(*active));
+  SetMeta(resource, *a);
+  return a;
+}
+
+// ------------------------------------------------------------------ registrations
+
+struct RegistrationName {
+  std::string activity;  // activities/{a}
+  std::string id;
+};
+
+absl::StatusOr<RegistrationName> ParseRegistrationName(absl::string_view name,
+                                                       absl::string_view field) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  if (parts.size() != 4 || parts[0] != kActivities || parts[2] != kRegistrations ||
+      !IsValidId(parts[1]) || !IsValidId(parts[3])) {
+    return InvalidField(std::string(field),
+                        absl::StrCat("must look like activities/{activity}/registrations/"
+                                     "{registration}, got \"", name, "\""));
+  }
+  return RegistrationName{absl::StrCat(kActivities, "/", parts[1]), std::string(parts[3])};
+}
+
+// Who attends, as one key per activity: the organization's name or the person's contact.
+std::string AttendeeKey(const v1::Registration& r) {
+  return r.has_person() ? absl::StrCat("person:", NormalizeSearchText(r.person().contact()))
+                        : r.organization();
+}
+
+void ValidateRegistration(const v1::Registration& r, absl::string_view prefix,
+                          FieldViolations& v, References& refs) {
+  switch (r.attendee_case()) {
+    case v1::Registration::kOrganization:
+      if (!ParseName(r.organization(), kOrganizations, "o").ok()) {
+        v.Add(Path(prefix, "organization"), "must be organizations/{id}");
+      } else {
+        refs.emplace_back(Path(prefix, "organization"), r.organization());
+      }
+      break;
+    case v1::Registration::kPerson:
+      ValidateText(r.person().display_name(), Path(prefix, "person.display_name"), true,
+                   kMaxNameChars, v);
+      ValidateText(r.person().contact(), Path(prefix, "person.contact"), true,
+                   kMaxNameChars, v);
+      ValidateText(r.person().affiliation(), Path(prefix, "person.affiliation"), false,
+                   kMaxNameChars, v);
+      break;
+    default:
+      v.Add(Path(prefix, "organization"), "an organization or a person attends");
+  }
+  if (!v1::RegistrationState_IsValid(r.state())) {
+    v.Add(Path(prefix, "state"), "is not a known state");
+  }
+}
+
+// Which state changes a registration may make.
+bool AllowedTransition(v1::RegistrationState from, v1::RegistrationState to) {
+  if (from == to) return true;
+  switch (from) {
+    case v1::REGISTERED: return to == v1::CHECKED_IN || to == v1::CANCELLED;
+    case v1::CHECKED_IN: return to == v1::CANCELLED;
+    case v1::CANCELLED: return to == v1::REGISTERED;
+    default: return false;
+  }
+}
+
+absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
+    ReadView& view, v1::Registration r, const v1::Registration* before,
+    absl::string_view prefix) {
+  absl::StatusOr<RegistrationName> parsed = ParseRegistrationName(r.name(), Path(prefix, "name"));
+  if (!parsed.ok()) return parsed.status();
+  FieldViolations v;
+  References ignored;
+  ValidateRegistration(r, prefix, v, ignored);
+  auto activity = Reference(view, parsed->activity, kActivities, Path(prefix, "name"), v);
+  if (!activity.ok()) return activity.status();
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (r.state() == v1::REGISTRATION_STATE_UNSPECIFIED) r.set_state(v1::REGISTERED);
+  v1::RegistrationState from = before != nullptr ? before->state() : v1::REGISTERED;
+  if (!AllowedTransition(from, r.state())) {
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "a registration cannot go from ", v1::RegistrationState_Name(from),
+                          " to ", v1::RegistrationState_Name(r.state()))),
+                      "INVALID_STATE_TRANSITION");
+  }
+  if (r.state() != v1::CHECKED_IN) {
+    r.clear_check_in_time();
+  } else if (!r.has_check_in_time()) {
+    *r.mutable_check_in_time() = crud::ToProto(absl::Now());
+  }
+  Prepared<v1::Registration> out;
+  out.index = {{"parent", parsed->activity},
+               {"attendee", AttendeeKey(r)},
+               {"state", v1::RegistrationState_Name(r.state())}};
+  if (r.state() != v1::CANCELLED) out.index.push_back({"active", "true"});
+  if (r.has_organization()) out.index.push_back({"organization", r.organization()});
+  crud::ClearMeta(r);
+  out.message = std::move(r);
+  return out;
+}
+
+absl::StatusOr<v1::Registration> RegistrationOut(ReadView&, const Resource& resource) {
+  absl::StatusOr<v1::Registration> r = Decode<v1::Registration>(resource);
+  if (r.ok()) SetMeta(resource, *r);
+  return r;
+}
+
+// ------------------------------------------------------------------ outcomes
+
+void ValidateOutcome(const v1::Outcome& o, absl::string_view prefix, FieldViolations& v,
+                     References& refs) {
+  if (!ParseName(o.council(), kCouncils, "c").ok()) {
+    v.Add(Path(prefix, "council"), "must be councils/{id}");
+  } else {
+    refs.emplace_back(Path(prefix, "council"), o.council());
+  }
+  if (o.category() == v1::OUTCOME_CATEGORY_UNSPECIFIED ||
+      !v1::OutcomeCategory_IsValid(o.category())) {
+    v.Add(Path(prefix, "category"), "must name the category of outcome");
+  }
+  ValidateText(o.title(), Path(prefix, "title"), true, kMaxNameChars, v);
+  ValidateText(o.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateDate(o.start_date(), Path(prefix, "start_date"), v);
+  ValidateDate(o.end_date(), Path(prefix, "end_date"), v);
+  if (o.has_end_date() && o.end_date().year() != 0) {
+    if (o.start_date().year() == 0) {
+      v.Add(Path(prefix, "start_date"), "a period needs its start");
+    } else if (CompareDates(o.end_date(), o.start_date()) < 0) {
+      v.Add(Path(prefix, "end_date"), "must not be before start_date");
+    }
+  }
+  for (auto [has, value, name] :
+       {std::tuple{o.has_total_budget_krw(), o.total_budget_krw(), "total_budget_krw"},
+        {o.has_national_share_krw(), o.national_share_krw(), "national_share_krw"},
+        {o.has_deal_amount_krw(), o.deal_amount_krw(), "deal_amount_krw"}}) {
+    if (has && value < 0) v.Add(Path(prefix, name), "must not be negative");
+  }
+  if (o.has_total_budget_krw() && o.has_national_share_krw() &&
+      o.national_share_krw() > o.total_budget_krw()) {
+    v.Add(Path(prefix, "national_share_krw"),
+          absl::StrCat("the national share ", o.national_share_krw(),
+                       " exceeds the total budget ", o.total_budget_krw()));
+  }
+  std::set<std::string> metrics;
+  for (int i = 0; i < o.counts_size(); ++i) {
+    std::string path = Indexed(Path(prefix, "counts"), i);
+    if (o.counts(i).metric().empty() || !metrics.insert(o.counts(i).metric()).second) {
+      v.Add(Path(path, "metric"), "is required and unique within the outcome");
+    }
+    if (o.counts(i).value() < 0) v.Add(Path(path, "value"), "must not be negative");
+  }
+}
+
+absl::StatusOr<Prepared<v1::Outcome>> PrepareOutcome(ReadView& view, v1::Outcome o,
+                                                     absl::string_view prefix) {
+  FieldViolations v;
+  References ignored;
+  ValidateOutcome(o, prefix, v, ignored);
+  if (!o.activity().empty()) {
+    auto activity = Reference(view, o.activity(), kActivities, Path(prefix, "activity"), v);
+    if (!activity.ok()) return activity.status();
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  Prepared<v1::Outcome> out;
+  out.index = {{"council", o.council()}, {"category", v1::OutcomeCategory_Name(o.category())}};
+  if (!o.activity().empty()) out.index.push_back({"activity", o.activity()});
+  out.search = SearchText({o.title(), o.description()});
+  crud::ClearMeta(o);
+  out.message = std::move(o);
+  return out;
+}
+
+absl::StatusOr<v1::Outcome> OutcomeOut(ReadView&, const Resource& resource) {
+  absl::StatusOr<v1::Outcome> o = Decode<v1::Outcome>(resource);
+  if (o.ok()) SetMeta(resource, *o);
+  return o;
+}
+
+const std::vector<std::string>& ActivityMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "kind",        "title",    "councils",  "start_time", "end_time",
+      "time_zone",   "date_only", "place",    "reported_attendance",
+      "attendance_approximate", "description", "sessions", "timetable",
+      "press_open_until_slot", "organizer"};
+  return *paths;
+}
+const std::vector<std::string>& RegistrationMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{"state", "person"};
+  return *paths;
+}
+const std::vector<std::string>& OutcomeMutablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "council",          "category",           "title",           "description",
+      "start_date",       "end_date",           "total_budget_krw", "national_share_krw",
+      "deal_amount_krw",  "counts",             "activity"};
+  return *paths;
+}
+
+// The registry names a patch would introduce: only masked fields can change.
+bool Masked(const google::protobuf::FieldMask& mask, absl::string_view field) {
+  if (mask.paths_size() == 0) return true;
+  for (const std::string& p : mask.paths()) {
+    if (p == field || absl::StartsWith(p, absl::StrCat(field, "."))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------- activities
+
+absl::StatusOr<v1::Activity> Events::GetActivity(const v1::GetActivityRequest& request) {
+  return GetByName<v1::Activity>(store_, request.name(), kActivities, ActivityOut);
+}
+
+absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
+    const v1::ListActivitiesRequest& request) {
+  FieldViolations v;
+  ListSpec spec(kActivities, request.page_size(), request.page_token(),
+                absl::StrCat(request.council(), "|", request.kind(), "|",
+                             request.start_time().seconds(), "|",
+                             request.end_time().seconds()));
+  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  if (request.kind() != v1::ACTIVITY_KIND_UNSPECIFIED) {
+    if (!v1::ActivityKind_IsValid(request.kind())) {
+      v.Add("kind", "is not a known kind");
+    } else {
+      spec.query.all_of.push_back({"kind", v1::ActivityKind_Name(request.kind())});
+    }
+  }
+  const bool from = IsSet(request.start_time()), to = IsSet(request.end_time());
+  if (from && to && FromProto(request.end_time()) <= FromProto(request.start_time())) {
+    v.Add("end_time", "must be after start_time");
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (from || to) {
+    // Activities overlapping [start_time, end_time); undated ones never match a range.
+    absl::Time lo = from ? FromProto(request.start_time()) : absl::InfinitePast();
+    absl::Time hi = to ? FromProto(request.end_time()) : absl::InfiniteFuture();
+    spec.keep = [lo, hi](const Resource& r) {
+      absl::StatusOr<v1::Activity> a = Decode<v1::Activity>(r);
+      return a.ok() && IsSet(a->start_time()) && FromProto(a->start_time()) < hi &&
+             FromProto(a->end_time()) > lo;
+    };
+  }
+  return ListResources<v1::ListActivitiesResponse>(
+      store_, std::move(spec), request.query(),
+      [](ReadView& view, const Resource& r, v1::ListActivitiesResponse& out) {
+        absl::StatusOr<v1::Activity> a = ActivityOut(view, r);
+        if (!a.ok()) return a.status();
+        *out.add_activities() = *std::move(a);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Activity> Events::CreateActivity(const v1::CreateActivityRequest& request,
+                                                    absl::Time deadline) {
+  v1::Activity activity = request.activity();
+  FieldViolations v;
+  References refs;
+  ValidateActivity(activity, "activity", v, refs);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return CreateOnce<v1::Activity>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Activity> {
+        absl::StatusOr<std::string> name =
+            NewName(tx, kActivities, request.activity_id(), "activity_id", "activity");
+        if (!name.ok()) return name.status();
+        activity.set_name(*name);
+        auto prepared = PrepareActivity(activity, "activity");
+        if (!prepared.ok()) return prepared.status();
+        absl::StatusOr<Resource> saved = Commit(tx, kActivities, *prepared);
+        if (!saved.ok()) return saved.status();
+        return ActivityOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Activity> Events::UpdateActivity(const v1::UpdateActivityRequest& request,
+                                                    absl::Time deadline) {
+  if (Masked(request.update_mask(), "councils")) {
+    FieldViolations v;
+    References refs;
+    for (int i = 0; i < request.activity().councils_size(); ++i) {
+      refs.emplace_back(Indexed("activity.councils", i), request.activity().councils(i));
+    }
+    if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  }
+  return UpdateResource(
+      store_, request.activity(), request.update_mask(),
+      ParseName(request.activity().name(), kActivities, "activity.name").status(),
+      ActivityMutablePaths(),
+      [](WriteTransaction& tx, v1::Activity a, const v1::Activity*) -> absl::StatusOr<Resource> {
+        auto prepared = PrepareActivity(std::move(a), "activity");
+        if (!prepared.ok()) return prepared.status();
+        return Commit(tx, kActivities, *prepared);
+      },
+      ActivityOut);
+}
+
+absl::Status Events::DeleteActivity(const v1::DeleteActivityRequest& request) {
+  const std::string& name = request.name();
+  return DeleteResource(
+      store_, name, request.etag(), ParseName(name, kActivities, "name").status(),
+      [&](WriteTransaction& tx) -> absl::Status {
+        if (absl::Status s = RefusedWhileReferenced(tx, name, kRegistrations,
+                                                    {"parent", name}, "registrations",
+                                                    "ACTIVITY_HAS_REGISTRATIONS");
+            !s.ok()) {
+          return s;
+        }
+        return RefusedWhileReferenced(tx, name, kOutcomes, {"activity", name}, "outcomes",
+                                      "ACTIVITY_HAS_OUTCOMES");
+      },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- registrations
+
+absl::StatusOr<v1::Registration> Events::GetRegistration(
+    const v1::GetRegistrationRequest& request) {
+  return GetResource<v1::Registration>(
+      store_, request.name(), ParseRegistrationName(request.name(), "name").status(),
+      RegistrationOut);
+}
+
+absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
+    const v1::ListRegistrationsRequest& request) {
+  FieldViolations v;
+  ListSpec spec(kRegistrations, request.page_size(), request.page_token(),
+                absl::StrCat(request.parent(), "|", request.state(), "|",
+                             request.organization()));
+  if (request.parent() != "activities/-") {
+    if (request.parent().empty()) {
+      v.Add("parent", "is required: activities/{activity}, or activities/- for all");
+    } else {
+      NameFilter(request.parent(), kActivities, "parent", "parent", spec.query.all_of, v);
+    }
+  }
+  if (request.state() != v1::REGISTRATION_STATE_UNSPECIFIED) {
+    if (!v1::RegistrationState_IsValid(request.state())) {
+      v.Add("state", "is not a known state");
+    } else {
+      spec.query.all_of.push_back({"state", v1::RegistrationState_Name(request.state())});
+    }
+  }
+  NameFilter(request.organization(), kOrganizations, "organization", "organization",
+             spec.query.all_of, v);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListRegistrationsResponse>(
+      store_, std::move(spec), "",
+      [](ReadView& view, const Resource& r, v1::ListRegistrationsResponse& out) {
+        absl::StatusOr<v1::Registration> reg = RegistrationOut(view, r);
+        if (!reg.ok()) return reg.status();
+        *out.add_registrations() = *std::move(reg);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Registration> Events::CreateRegistration(
+    const v1::CreateRegistrationRequest& request, absl::Time deadline) {
+  absl::StatusOr<std::string> activity_id = ParseName(request.parent(), kActivities, "parent");
+  if (!activity_id.ok()) return activity_id.status();
+  FieldViolations v;
+  References refs;
+  ValidateRegistration(request.registration(), "registration", v, refs);
+  if (!request.registration_id().empty() && !IsValidId(request.registration_id())) {
+    v.Add("registration_id", "must match [a-z][a-z0-9-]{0,62} and not end in '-'");
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return CreateOnce<v1::Registration>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Registration> {
+        absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
+        if (!parent.ok()) return parent.status();
+        if (!parent->has_value()) return NotFound(request.parent());
+        v1::Registration r = request.registration();
+        absl::StatusOr<int64_t> same =
+            tx.Count(kRegistrations, {{"parent", request.parent()}, {"attendee", AttendeeKey(r)}});
+        if (!same.ok()) return same.status();
+        if (*same > 0) {
+          return WithReason(absl::AlreadyExistsError(absl::StrCat(
+                                "this attendee is already registered for ", request.parent())),
+                            "ALREADY_REGISTERED");
+        }
+        std::string id = request.registration_id();
+        if (id.empty()) {
+          id = r.has_organization() ? std::string(absl::StripPrefix(r.organization(),
+                                                                    "organizations/"))
+                                    : GenerateId("person");
+        }
+        r.set_name(absl::StrCat(request.parent(), "/", kRegistrations, "/", id));
+        absl::StatusOr<std::optional<Resource>> existing = tx.Get(r.name());
+        if (!existing.ok()) return existing.status();
+        if (existing->has_value()) {
+          return WithReason(absl::AlreadyExistsError(absl::StrCat(r.name(), " already exists")),
+                            "ALREADY_EXISTS");
+        }
+        auto prepared = PrepareRegistration(tx, std::move(r), nullptr, "registration");
+        if (!prepared.ok()) return prepared.status();
+        absl::StatusOr<Resource> saved = Commit(tx, kRegistrations, *prepared);
+        if (!saved.ok()) return saved.status();
+        return RegistrationOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Registration> Events::UpdateRegistration(
+    const v1::UpdateRegistrationRequest& request) {
+  return UpdateResource(
+      store_, request.registration(), request.update_mask(),
+      ParseRegistrationName(request.registration().name(), "registration.name").status(),
+      RegistrationMutablePaths(),
+      [](WriteTransaction& tx, v1::Registration r,
+         const v1::Registration* before) -> absl::StatusOr<Resource> {
+        auto prepared = PrepareRegistration(tx, std::move(r), before, "registration");
+        if (!prepared.ok()) return prepared.status();
+        return Commit(tx, kRegistrations, *prepared);
+      },
+      RegistrationOut);
+}
+
+absl::Status Events::DeleteRegistration(const v1::DeleteRegistrationRequest& request) {
+  return DeleteResource(
+      store_, request.name(), request.etag(),
+      ParseRegistrationName(request.name(), "name").status(),
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- outcomes
+
+absl::StatusOr<v1::Outcome> Events::GetOutcome(const v1::GetOutcomeRequest& request) {
+  return GetByName<v1::Outcome>(store_, request.name(), kOutcomes, OutcomeOut);
+}
+
+absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
+    const v1::ListOutcomesRequest& request) {
+  FieldViolations v;
+  ListSpec spec(kOutcomes, request.page_size(), request.page_token(),
+                absl::StrCat(request.council(), "|", request.category()));
+  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  if (request.category() != v1::OUTCOME_CATEGORY_UNSPECIFIED) {
+    if (!v1::OutcomeCategory_IsValid(request.category())) {
+      v.Add("category", "is not a known category");
+    } else {
+      spec.query.all_of.push_back({"category", v1::OutcomeCategory_Name(request.category())});
+    }
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return ListResources<v1::ListOutcomesResponse>(
+      store_, std::move(spec), request.query(),
+      [](ReadView& view, const Resource& r, v1::ListOutcomesResponse& out) {
+        absl::StatusOr<v1::Outcome> o = OutcomeOut(view, r);
+        if (!o.ok()) return o.status();
+        *out.add_outcomes() = *std::move(o);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::Outcome> Events::CreateOutcome(const v1::CreateOutcomeRequest& request,
+                                                  absl::Time deadline) {
+  FieldViolations v;
+  References refs;
+  ValidateOutcome(request.outcome(), "outcome", v, refs);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  return CreateOnce<v1::Outcome>(
+      store_, request, request.request_id(),
+      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Outcome> {
+        absl::StatusOr<std::string> name =
+            NewName(tx, kOutcomes, request.outcome_id(), "outcome_id", "outcome");
+        if (!name.ok()) return name.status();
+        v1::Outcome o = request.outcome();
+        o.set_name(*name);
+        auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
+        if (!prepared.ok()) return prepared.status();
+        absl::StatusOr<Resource> saved = Commit(tx, kOutcomes, *prepared);
+        if (!saved.ok()) return saved.status();
+        return OutcomeOut(tx, *saved);
+      });
+}
+
+absl::StatusOr<v1::Outcome> Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request,
+                                                  absl::Time deadline) {
+  if (Masked(request.update_mask(), "council")) {
+    FieldViolations v;
+    if (!request.outcome().council().empty()) {
+      References refs = {{"outcome.council", request.outcome().council()}};
+      if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+    }
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  }
+  return UpdateResource(
+      store_, request.outcome(), request.update_mask(),
+      ParseName(request.outcome().name(), kOutcomes, "outcome.name").status(),
+      OutcomeMutablePaths(),
+      [](WriteTransaction& tx, v1::Outcome o, const v1::Outcome*) -> absl::StatusOr<Resource> {
+        auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
+        if (!prepared.ok()) return prepared.status();
+        return Commit(tx, kOutcomes, *prepared);
+      },
+      OutcomeOut);
+}
+
+absl::Status Events::DeleteOutcome(const v1::DeleteOutcomeRequest& request) {
+  return DeleteResource(
+      store_, request.name(), request.etag(),
+      ParseName(request.name(), kOutcomes, "name").status(),
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      [](WriteTransaction&) { return absl::OkStatus(); });
+}
+
+// ---------------------------------------------------------------------- import
+
+absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
+                                                   absl::Time deadline) {
+  for (absl::Status s : {CheckNames(data.activities(), kActivities, "activities"),
+                         CheckNames(data.outcomes(), kOutcomes, "outcomes")}) {
+    if (!s.ok()) return s;
+  }
+  // One round of registry questions for the whole bundle, before any write.
+  FieldViolations v;
+  References refs;
+  for (int i = 0; i < data.activities_size(); ++i) {
+    v1::Activity copy = data.activities(i);
+    ValidateActivity(copy, Indexed("activities", i), v, refs);
+  }
+  for (int i = 0; i < data.registrations_size(); ++i) {
+    ValidateRegistration(data.registrations(i), Indexed("registrations", i), v, refs);
+  }
+  for (int i = 0; i < data.outcomes_size(); ++i) {
+    ValidateOutcome(data.outcomes(i), Indexed("outcomes", i), v, refs);
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+
+  crud::ImportSummary summary;
+  absl::Status status = store_->Write([&](WriteTransaction& tx) -> absl::Status {
+    absl::Status s = ImportAll(
+        tx, kActivities, "activities", data.activities(),
+        [](WriteTransaction&, v1::Activity a, absl::string_view prefix) {
+          return PrepareActivity(std::move(a), prefix);
+        },
+        NoDependents<v1::Activity>, summary);
+    if (s.ok()) {
+      s = ImportAll(
+          tx, kRegistrations, "registrations", data.registrations(),
+          [](WriteTransaction& tx, v1::Registration r, absl::string_view prefix) {
+            return PrepareRegistration(tx, std::move(r), nullptr, prefix);
+          },
+          NoDependents<v1::Registration>, summary);
+    }
+    if (s.ok()) {
+      s = ImportAll(tx, kOutcomes, "outcomes", data.outcomes(), PrepareOutcome,
+                    NoDependents<v1::Outcome>, summary);
+    }
+    return s;
+  });
+  if (!status.ok()) return status;
+  return summary;
+}
+
+}  // namespace sanhak::events

@@ -1,0 +1,62 @@
+// The events service's domain logic: activities with their forum agenda, registrations
+// and outcomes. Councils and organizations are checked against the registry before
+// anything is written. Knows nothing of gRPC serving; events_service.h translates.
+#ifndef SANHAK_SERVICES_EVENTS_EVENTS_H_
+#define SANHAK_SERVICES_EVENTS_EVENTS_H_
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/crud.h"
+#include "common/resource_store.h"
+#include "sanhak/events/v1/events.pb.h"
+#include "sanhak/events/v1/events_data.pb.h"
+#include "services/events/registry_directory.h"
+
+namespace sanhak::events {
+
+class Events {
+ public:
+  // `store` and `registry` must outlive this object.
+  Events(store::ResourceStore* store, RegistryDirectory* registry)
+      : store_(store), registry_(registry) {}
+
+  // Every call that names councils or organizations asks the registry by `deadline`; when
+  // it cannot answer the call fails UNAVAILABLE and writes nothing.
+  absl::StatusOr<v1::Activity> GetActivity(const v1::GetActivityRequest& request);
+  absl::StatusOr<v1::ListActivitiesResponse> ListActivities(
+      const v1::ListActivitiesRequest& request);
+  absl::StatusOr<v1::Activity> CreateActivity(const v1::CreateActivityRequest& request,
+                                              absl::Time deadline);
+  absl::StatusOr<v1::Activity> UpdateActivity(const v1::UpdateActivityRequest& request,
+                                              absl::Time deadline);
+  absl::Status DeleteActivity(const v1::DeleteActivityRequest& request);
+
+  absl::StatusOr<v1::Registration> GetRegistration(const v1::GetRegistrationRequest& request);
+  absl::StatusOr<v1::ListRegistrationsResponse> ListRegistrations(
+      const v1::ListRegistrationsRequest& request);
+  absl::StatusOr<v1::Registration> CreateRegistration(
+      const v1::CreateRegistrationRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::Registration> UpdateRegistration(
+      const v1::UpdateRegistrationRequest& request);
+  absl::Status DeleteRegistration(const v1::DeleteRegistrationRequest& request);
+
+  absl::StatusOr<v1::Outcome> GetOutcome(const v1::GetOutcomeRequest& request);
+  absl::StatusOr<v1::ListOutcomesResponse> ListOutcomes(const v1::ListOutcomesRequest& request);
+  absl::StatusOr<v1::Outcome> CreateOutcome(const v1::CreateOutcomeRequest& request,
+                                            absl::Time deadline);
+  absl::StatusOr<v1::Outcome> UpdateOutcome(const v1::UpdateOutcomeRequest& request,
+                                            absl::Time deadline);
+  absl::Status DeleteOutcome(const v1::DeleteOutcomeRequest& request);
+
+  // Creates or updates every resource of `data` in one transaction, after one round of
+  // registry checks; unchanged resources are left alone.
+  absl::StatusOr<crud::ImportSummary> Import(const v1::EventsData& data, absl::Time deadline);
+
+ private:
+  store::ResourceStore* store_;
+  RegistryDirectory* registry_;
+};
+
+}  // namespace sanhak::events
+
+#endif  // SANHAK_SERVICES_EVENTS_EVENTS_H_

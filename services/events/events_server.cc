@@ -1,0 +1,77 @@
+#include "services/events/events_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/text_data.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace sanhak::events {
+
+absl::StatusOr<v1::EventsData> LoadEventsData(const std::string& path) {
+  v1::EventsData data;
+  if (absl::Status s = LoadTextProto(path, &data); !s.ok()) return s;
+  return data;
+}
+
+absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsConfig& config) {
+  std::unique_ptr<EventsServer> self(new EventsServer());
+  auto store = store::SqliteResourceStore::Open({config.database_path, "events"});
+  if (!store.ok()) return store.status();
+  self->store_ = *std::move(store);
+  if (!config.redis_address.empty()) {
+    RelayOptions relay;
+    relay.redis_address = config.redis_address;
+    relay.stream = ChangeStreamKey("events");
+    self->relay_ = std::make_unique<OutboxRelay>(self->store_.get(), relay);
+    OutboxRelay* raw_relay = self->relay_.get();
+    self->store_->SetCommitListener([raw_relay] { raw_relay->Notify(); });
+  }
+  self->directory_ = std::make_unique<GrpcRegistryDirectory>(
+      grpc::CreateChannel(config.registry_address, grpc::InsecureChannelCredentials()));
+  self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get());
+  if (!config.import_path.empty()) {
+    absl::StatusOr<v1::EventsData> data = LoadEventsData(config.import_path);
+    if (!data.ok()) return data.status();
+    absl::StatusOr<crud::ImportSummary> summary =
+        self->events_->Import(*data, absl::Now() + config.server.default_deadline);
+    if (!summary.ok()) {
+      return absl::Status(summary.status().code(),
+                          absl::StrCat("import ", config.import_path, ": ",
+                                       summary.status().message()));
+    }
+    self->import_summary_ = *summary;
+  }
+  self->service_ =
+      std::make_unique<EventsGrpcService>(self->events_.get(), config.server.default_deadline);
+  store::SqliteResourceStore* raw_store = self->store_.get();
+  auto server = GrpcServer::Start(
+      config.server,
+      {{self->service_.get(), kEventsServiceName, [raw_store] { return raw_store->Ping(); }}});
+  if (!server.ok()) return server.status();
+  self->server_ = *std::move(server);
+  return self;
+}
+
+void EventsServer::Shutdown() {
+  if (server_ != nullptr) server_->Shutdown();
+  if (relay_ != nullptr) relay_->Stop();
+}
+
+absl::StatusOr<std::string> EventsServer::Describe() {
+  absl::StatusOr<v1::ListActivitiesResponse> activities = events_->ListActivities({});
+  absl::StatusOr<v1::ListOutcomesResponse> outcomes = events_->ListOutcomes({});
+  v1::ListRegistrationsRequest all;
+  all.set_parent("activities/-");
+  absl::StatusOr<v1::ListRegistrationsResponse> registrations = events_->ListRegistrations(all);
+  for (const absl::Status& s : {activities.status(), outcomes.status(), registrations.status()}) {
+    if (!s.ok()) return s;
+  }
+  absl::StatusOr<int64_t> backlog = store_->OutboxBacklog();
+  return absl::StrFormat("%d activities, %d outcomes, %d registrations; %d changes waiting "
+                         "to be relayed",
+                         activities->total_size(), outcomes->total_size(),
+                         registrations->total_size(), backlog.ok() ? *backlog : -1);
+}
+
+}  // namespace sanhak::events

@@ -1,0 +1,63 @@
+// The events service as a runnable unit: store (with its outbox relay), registry client,
+// domain, gRPC handler and server runtime. main.cc and the tests start it the same way.
+#ifndef SANHAK_SERVICES_EVENTS_EVENTS_SERVER_H_
+#define SANHAK_SERVICES_EVENTS_EVENTS_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/outbox_relay.h"
+#include "common/server.h"
+#include "common/sqlite_resource_store.h"
+#include "services/events/events.h"
+#include "services/events/events_service.h"
+#include "services/events/registry_directory.h"
+
+namespace sanhak::events {
+
+inline constexpr char kEventsServiceName[] = "sanhak.events.v1.EventsService";
+
+struct EventsConfig {
+  ServerOptions server;
+  std::string database_path = "events.db";
+  // host:port of the registry service.
+  std::string registry_address = "127.0.0.1:50051";
+  // An EventsData text file imported at start (idempotent); empty imports nothing.
+  std::string import_path;
+  // host:port of Redis for the change feed; empty keeps change records in the outbox.
+  std::string redis_address;
+};
+
+// Reads an EventsData text-format file; errors name the line and column.
+absl::StatusOr<v1::EventsData> LoadEventsData(const std::string& path);
+
+class EventsServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<EventsServer>> Start(const EventsConfig& config);
+  ~EventsServer() { Shutdown(); }
+
+  int port() const { return server_->port(); }
+  std::string address() const { return server_->address(); }
+  Events& events() { return *events_; }
+  store::ResourceStore& store() { return *store_; }
+  const crud::ImportSummary& import_summary() const { return import_summary_; }
+  // One line: how many of each resource the service holds.
+  absl::StatusOr<std::string> Describe();
+  void Shutdown();
+
+ private:
+  EventsServer() = default;
+
+  std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<OutboxRelay> relay_;
+  std::unique_ptr<GrpcRegistryDirectory> directory_;
+  std::unique_ptr<Events> events_;
+  std::unique_ptr<EventsGrpcService> service_;
+  std::unique_ptr<GrpcServer> server_;
+  crud::ImportSummary import_summary_;
+};
+
+}  // namespace sanhak::events
+
+#endif  // SANHAK_SERVICES_EVENTS_EVENTS_SERVER_H_
