@@ -1,15 +1,69 @@
 #!/usr/bin/env bash
-# Builds and runs the sanhak suite on its embedded defaults, in the foreground: the
-# registry on var/registry.db, loaded (idempotently) with data/registry.textproto.
-# Ctrl-C stops it cleanly; running again reuses the data.
+# Builds and runs the sanhak suite on its embedded defaults, in the foreground:
+#   redis     a local redis-server (AOF on, var/redis/), the change feed's transport
+#   registry  var/registry.db, loaded (idempotently) with data/registry.textproto
+#   events    var/events.db, loaded (idempotently) with data/events.textproto
+# Ctrl-C stops every process it started, cleanly; running it again reuses the data.
 #
-# Environment: SANHAK_REGISTRY_LISTEN (default 127.0.0.1:50051), SANHAK_VAR (default var/).
+# Environment: SANHAK_VAR (default var), SANHAK_REGISTRY_LISTEN (127.0.0.1:50051),
+# SANHAK_EVENTS_LISTEN (127.0.0.1:50052), SANHAK_REDIS_PORT (6380).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh sanhak_registry_server
+bash scripts/build.sh sanhak_registry_server sanhak_events_server
+
 var="${SANHAK_VAR:-var}"
-mkdir -p "$var"
-exec ./build/services/registry/sanhak_registry_server \
-  --listen="${SANHAK_REGISTRY_LISTEN:-127.0.0.1:50051}" \
-  --db="$var/registry.db" \
-  --import=data/registry.textproto
+registry_listen="${SANHAK_REGISTRY_LISTEN:-127.0.0.1:50051}"
+events_listen="${SANHAK_EVENTS_LISTEN:-127.0.0.1:50052}"
+redis_port="${SANHAK_REDIS_PORT:-6380}"
+redis="127.0.0.1:${redis_port}"
+mkdir -p "$var/redis" "$var/logs"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "stopped"
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+# Waits until host:port accepts connections, or the process `pid` dies.
+wait_port() {
+  local address=$1 pid=$2 name=$3
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name failed to start; see $var/logs/$name.log" >&2
+      tail -5 "$var/logs/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not open $address" >&2
+  exit 1
+}
+
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$var/redis" \
+  --appendonly yes --save "" --daemonize no >"$var/logs/redis.log" 2>&1 &
+pids+=($!)
+wait_port "$redis" "${pids[-1]}" redis
+echo "redis listening on $redis"
+
+./build/services/registry/sanhak_registry_server --listen="$registry_listen" \
+  --db="$var/registry.db" --import=data/registry.textproto --redis="$redis" \
+  2>>"$var/logs/registry.log" &
+pids+=($!)
+wait_port "$registry_listen" "${pids[-1]}" registry
+
+./build/services/events/sanhak_events_server --listen="$events_listen" \
+  --db="$var/events.db" --registry="$registry_listen" --import=data/events.textproto \
+  --redis="$redis" 2>>"$var/logs/events.log" &
+pids+=($!)
+wait_port "$events_listen" "${pids[-1]}" events
+
+echo "sanhak is up (logs in $var/logs/); Ctrl-C stops it"
+# Runs until Ctrl-C, or until any process exits on its own.
+wait -n "${pids[@]}" || true
+echo "a process exited; see $var/logs/" >&2
