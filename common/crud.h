@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "common/validation.h"
 #include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/generated_enum_reflection.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/message.h"
@@ -311,6 +312,50 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   });
   if (!status.ok()) return status;
   return response;
+}
+
+// The `add` of ListResources: renders each resource with `out` into the response's
+// repeated field `add` (e.g. &ListCouncilsResponse::add_councils).
+template <typename Response, typename T, typename Out>
+auto AppendWith(T* (Response::*add)(), Out out) {
+  return [add, out](ReadView& view, const Resource& r, Response& response) -> absl::Status {
+    absl::StatusOr<T> item = out(view, r);
+    if (!item.ok()) return item.status();
+    *(response.*add)() = *std::move(item);
+    return absl::OkStatus();
+  };
+}
+
+// A filter on an enum field: nothing when unspecified (0), INVALID_ARGUMENT on `field`
+// when not a value of E.
+template <typename E>
+void EnumFilter(E value, absl::string_view key, absl::string_view field,
+                std::vector<IndexEntry>& all_of, FieldViolations& v) {
+  if (static_cast<int>(value) == 0) return;
+  const google::protobuf::EnumValueDescriptor* d =
+      google::protobuf::GetEnumDescriptor<E>()->FindValueByNumber(static_cast<int>(value));
+  if (d == nullptr) {
+    v.Add(std::string(field), "is not a known value");
+  } else {
+    all_of.push_back({std::string(key), d->name()});
+  }
+}
+
+// The parent of a nested List: `{collection}/{id}`, or `{collection}/-` for every parent.
+inline void ParentFilter(absl::string_view parent, absl::string_view collection,
+                         std::vector<IndexEntry>& all_of, FieldViolations& v) {
+  if (parent == absl::StrCat(collection, "/-")) return;
+  if (parent.empty()) {
+    v.Add("parent", absl::StrCat("is required: ", collection, "/{id}, or ", collection,
+                                 "/- for all"));
+    return;
+  }
+  absl::StatusOr<std::string> id = ParseName(parent, collection, "parent");
+  if (!id.ok()) {
+    v.Add("parent", absl::StrCat("must be a ", collection, "/{id} name"));
+    return;
+  }
+  all_of.push_back({"parent", std::string(parent)});
 }
 
 // A filter on a resource name that must be of `collection` when set.

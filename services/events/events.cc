@@ -32,7 +32,10 @@ using crud::ImportAll;
 using crud::kMaxNameChars;
 using crud::kMaxTextChars;
 using crud::ListResources;
+using crud::AppendWith;
+using crud::EnumFilter;
 using crud::ListSpec;
+using crud::ParentFilter;
 using crud::NameFilter;
 using crud::NewName;
 using crud::NoDependents;
@@ -453,13 +456,7 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
                              request.start_time().seconds(), "|",
                              request.end_time().seconds()));
   NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
-  if (request.kind() != v1::ACTIVITY_KIND_UNSPECIFIED) {
-    if (!v1::ActivityKind_IsValid(request.kind())) {
-      v.Add("kind", "is not a known kind");
-    } else {
-      spec.query.all_of.push_back({"kind", v1::ActivityKind_Name(request.kind())});
-    }
-  }
+  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   const bool from = IsSet(request.start_time()), to = IsSet(request.end_time());
   if (from && to && FromProto(request.end_time()) <= FromProto(request.start_time())) {
     v.Add("end_time", "must be after start_time");
@@ -477,12 +474,7 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
   }
   return ListResources<v1::ListActivitiesResponse>(
       store_, std::move(spec), request.query(),
-      [](ReadView& view, const Resource& r, v1::ListActivitiesResponse& out) {
-        absl::StatusOr<v1::Activity> a = ActivityOut(view, r);
-        if (!a.ok()) return a.status();
-        *out.add_activities() = *std::move(a);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListActivitiesResponse::add_activities, ActivityOut));
 }
 
 absl::StatusOr<v1::Activity> Events::CreateActivity(const v1::CreateActivityRequest& request,
@@ -564,31 +556,14 @@ absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
   ListSpec spec(kRegistrations, request.page_size(), request.page_token(),
                 absl::StrCat(request.parent(), "|", request.state(), "|",
                              request.organization()));
-  if (request.parent() != "activities/-") {
-    if (request.parent().empty()) {
-      v.Add("parent", "is required: activities/{activity}, or activities/- for all");
-    } else {
-      NameFilter(request.parent(), kActivities, "parent", "parent", spec.query.all_of, v);
-    }
-  }
-  if (request.state() != v1::REGISTRATION_STATE_UNSPECIFIED) {
-    if (!v1::RegistrationState_IsValid(request.state())) {
-      v.Add("state", "is not a known state");
-    } else {
-      spec.query.all_of.push_back({"state", v1::RegistrationState_Name(request.state())});
-    }
-  }
+  ParentFilter(request.parent(), kActivities, spec.query.all_of, v);
+  EnumFilter(request.state(), "state", "state", spec.query.all_of, v);
   NameFilter(request.organization(), kOrganizations, "organization", "organization",
              spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListRegistrationsResponse>(
       store_, std::move(spec), "",
-      [](ReadView& view, const Resource& r, v1::ListRegistrationsResponse& out) {
-        absl::StatusOr<v1::Registration> reg = RegistrationOut(view, r);
-        if (!reg.ok()) return reg.status();
-        *out.add_registrations() = *std::move(reg);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListRegistrationsResponse::add_registrations, RegistrationOut));
 }
 
 absl::StatusOr<v1::Registration> Events::CreateRegistration(
@@ -675,22 +650,11 @@ absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
   ListSpec spec(kOutcomes, request.page_size(), request.page_token(),
                 absl::StrCat(request.council(), "|", request.category()));
   NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
-  if (request.category() != v1::OUTCOME_CATEGORY_UNSPECIFIED) {
-    if (!v1::OutcomeCategory_IsValid(request.category())) {
-      v.Add("category", "is not a known category");
-    } else {
-      spec.query.all_of.push_back({"category", v1::OutcomeCategory_Name(request.category())});
-    }
-  }
+  EnumFilter(request.category(), "category", "category", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListOutcomesResponse>(
       store_, std::move(spec), request.query(),
-      [](ReadView& view, const Resource& r, v1::ListOutcomesResponse& out) {
-        absl::StatusOr<v1::Outcome> o = OutcomeOut(view, r);
-        if (!o.ok()) return o.status();
-        *out.add_outcomes() = *std::move(o);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListOutcomesResponse::add_outcomes, OutcomeOut));
 }
 
 absl::StatusOr<v1::Outcome> Events::CreateOutcome(const v1::CreateOutcomeRequest& request,

@@ -37,7 +37,10 @@ using crud::kMaxNameChars;
 using crud::kMaxTextChars;
 using crud::kSearchSeparator;
 using crud::ListResources;
+using crud::AppendWith;
+using crud::EnumFilter;
 using crud::ListSpec;
+using crud::ParentFilter;
 using crud::NamesOf;
 using crud::NameFilter;
 using crud::NoDependents;
@@ -534,12 +537,7 @@ absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListFieldsResponse>(
       store_, std::move(spec), "",
-      [](ReadView&, const Resource& r, v1::ListFieldsResponse& out) -> absl::Status {
-        absl::StatusOr<v1::Field> f = Decode<v1::Field>(r);
-        if (!f.ok()) return f.status();
-        *out.add_fields() = *std::move(f);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListFieldsResponse::add_fields, Plain<v1::Field>));
 }
 
 absl::StatusOr<v1::Region> Registry::GetRegion(const v1::GetRegionRequest& request) {
@@ -550,12 +548,7 @@ absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
     const v1::ListRegionsRequest& request) {
   return ListResources<v1::ListRegionsResponse>(
       store_, ListSpec{kRegions, request.page_size(), request.page_token(), ""}, "",
-      [](ReadView&, const Resource& r, v1::ListRegionsResponse& out) -> absl::Status {
-        absl::StatusOr<v1::Region> region = Decode<v1::Region>(r);
-        if (!region.ok()) return region.status();
-        *out.add_regions() = *std::move(region);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListRegionsResponse::add_regions, Plain<v1::Region>));
 }
 
 // ---------------------------------------------------------------------- complexes
@@ -571,22 +564,11 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
   ListSpec spec{kComplexes, request.page_size(), request.page_token(),
                 absl::StrCat(request.region(), "|", request.kind())};
   NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
-  if (request.kind() != v1::COMPLEX_KIND_UNSPECIFIED) {
-    if (!v1::ComplexKind_IsValid(request.kind())) {
-      v.Add("kind", "is not a known complex kind");
-    } else {
-      spec.query.all_of.push_back({"kind", v1::ComplexKind_Name(request.kind())});
-    }
-  }
+  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListComplexesResponse>(
       store_, std::move(spec), request.query(),
-      [](ReadView& view, const Resource& r, v1::ListComplexesResponse& out) -> absl::Status {
-        absl::StatusOr<v1::IndustrialComplex> c = ComplexOut(view, r);
-        if (!c.ok()) return c.status();
-        *out.add_complexes() = *std::move(c);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
 }
 
 absl::StatusOr<v1::IndustrialComplex> Registry::CreateComplex(
@@ -656,12 +638,7 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListCouncilsResponse>(
       store_, std::move(spec), request.query(),
-      [](ReadView& view, const Resource& r, v1::ListCouncilsResponse& out) -> absl::Status {
-        absl::StatusOr<v1::Council> c = CouncilOut(view, r);
-        if (!c.ok()) return c.status();
-        *out.add_councils() = *std::move(c);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
 }
 
 absl::StatusOr<v1::Council> Registry::CreateCouncil(const v1::CreateCouncilRequest& request) {
@@ -714,25 +691,14 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
   ListSpec spec{kOrganizations, request.page_size(), request.page_token(),
                 absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
                              "|", request.council())};
-  if (request.kind() != v1::ORGANIZATION_KIND_UNSPECIFIED) {
-    if (!v1::OrganizationKind_IsValid(request.kind())) {
-      v.Add("kind", "is not a known organization kind");
-    } else {
-      spec.query.all_of.push_back({"kind", v1::OrganizationKind_Name(request.kind())});
-    }
-  }
+  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   NameFilter(request.complex(), kComplexes, "complex", "complex", spec.query.all_of, v);
   NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
   NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListOrganizationsResponse>(
       store_, std::move(spec), request.query(),
-      [](ReadView& view, const Resource& r, v1::ListOrganizationsResponse& out) {
-        absl::StatusOr<v1::Organization> org = OrganizationOut(view, r);
-        if (!org.ok()) return org.status();
-        *out.add_organizations() = *std::move(org);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
 }
 
 absl::StatusOr<v1::Organization> Registry::CreateOrganization(
@@ -796,31 +762,14 @@ absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
   ListSpec spec{kMemberships, request.page_size(), request.page_token(),
                 absl::StrCat(request.parent(), "|", request.role(), "|",
                              request.organization())};
-  if (request.parent() != "councils/-") {
-    if (request.parent().empty()) {
-      v.Add("parent", "is required: councils/{council}, or councils/- for every council");
-    } else {
-      NameFilter(request.parent(), kCouncils, "parent", "parent", spec.query.all_of, v);
-    }
-  }
-  if (request.role() != v1::MEMBERSHIP_ROLE_UNSPECIFIED) {
-    if (!v1::MembershipRole_IsValid(request.role())) {
-      v.Add("role", "is not a known role");
-    } else {
-      spec.query.all_of.push_back({"role", v1::MembershipRole_Name(request.role())});
-    }
-  }
+  ParentFilter(request.parent(), kCouncils, spec.query.all_of, v);
+  EnumFilter(request.role(), "role", "role", spec.query.all_of, v);
   NameFilter(request.organization(), kOrganizations, "organization", "organization",
              spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListMembershipsResponse>(
       store_, std::move(spec), "",
-      [](ReadView& view, const Resource& r, v1::ListMembershipsResponse& out) {
-        absl::StatusOr<v1::Membership> m = MembershipOut(view, r);
-        if (!m.ok()) return m.status();
-        *out.add_memberships() = *std::move(m);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListMembershipsResponse::add_memberships, MembershipOut));
 }
 
 absl::StatusOr<v1::Membership> Registry::CreateMembership(
@@ -884,12 +833,7 @@ absl::StatusOr<v1::ListReportedFiguresResponse> Registry::ListReportedFigures(
     const v1::ListReportedFiguresRequest& request) {
   return ListResources<v1::ListReportedFiguresResponse>(
       store_, ListSpec{kFigures, request.page_size(), request.page_token(), ""}, "",
-      [](ReadView&, const Resource& r, v1::ListReportedFiguresResponse& out) -> absl::Status {
-        absl::StatusOr<v1::ReportedFigure> f = Decode<v1::ReportedFigure>(r);
-        if (!f.ok()) return f.status();
-        *out.add_reported_figures() = *std::move(f);
-        return absl::OkStatus();
-      });
+      AppendWith(&v1::ListReportedFiguresResponse::add_reported_figures, Plain<v1::ReportedFigure>));
 }
 
 // ---------------------------------------------------------------------- import
