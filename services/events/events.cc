@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -299,9 +300,13 @@ bool AllowedTransition(v1::RegistrationState from, v1::RegistrationState to) {
   }
 }
 
+// How a registration is being written: by the API (state changes must be allowed
+// transitions) or by an import (the data says what the state is).
+enum class Writer { kApi, kImport };
+
 absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
     ReadView& view, v1::Registration r, const v1::Registration* before,
-    absl::string_view prefix) {
+    absl::string_view prefix, Writer writer = Writer::kApi) {
   absl::StatusOr<RegistrationName> parsed = ParseRegistrationName(r.name(), Path(prefix, "name"));
   if (!parsed.ok()) return parsed.status();
   FieldViolations v;
@@ -311,8 +316,19 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
   if (!activity.ok()) return activity.status();
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   if (r.state() == v1::REGISTRATION_STATE_UNSPECIFIED) r.set_state(v1::REGISTERED);
+  // One registration per attendee per activity, also when an update changes who attends.
+  if (before == nullptr || AttendeeKey(*before) != AttendeeKey(r)) {
+    absl::StatusOr<int64_t> same = view.Count(
+        kRegistrations, {{"parent", parsed->activity}, {"attendee", AttendeeKey(r)}});
+    if (!same.ok()) return same.status();
+    if (*same > 0) {
+      return WithReason(absl::AlreadyExistsError(absl::StrCat(
+                            "this attendee is already registered for ", parsed->activity)),
+                        "ALREADY_REGISTERED");
+    }
+  }
   v1::RegistrationState from = before != nullptr ? before->state() : v1::REGISTERED;
-  if (!AllowedTransition(from, r.state())) {
+  if (writer == Writer::kApi && !AllowedTransition(from, r.state())) {
     return WithReason(absl::FailedPreconditionError(absl::StrCat(
                           "a registration cannot go from ", v1::RegistrationState_Name(from),
                           " to ", v1::RegistrationState_Name(r.state()))),
@@ -321,7 +337,10 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
   if (r.state() != v1::CHECKED_IN) {
     r.clear_check_in_time();
   } else if (!r.has_check_in_time()) {
-    *r.mutable_check_in_time() = crud::ToProto(absl::Now());
+    // Checked in now, or (re-imported) when it was first recorded.
+    *r.mutable_check_in_time() = before != nullptr && before->has_check_in_time()
+                                     ? before->check_in_time()
+                                     : crud::ToProto(absl::Now());
   }
   Prepared<v1::Registration> out;
   out.index = {{"parent", parsed->activity},
@@ -507,8 +526,14 @@ absl::StatusOr<v1::Activity> Events::UpdateActivity(const v1::UpdateActivityRequ
     FieldViolations v;
     References refs;
     for (int i = 0; i < request.activity().councils_size(); ++i) {
-      refs.emplace_back(Indexed("activity.councils", i), request.activity().councils(i));
+      std::string path = Indexed("activity.councils", i);
+      if (!ParseName(request.activity().councils(i), kCouncils, path).ok()) {
+        v.Add(path, "must be councils/{id}");
+      } else {
+        refs.emplace_back(path, request.activity().councils(i));
+      }
     }
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
     if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   }
@@ -586,14 +611,6 @@ absl::StatusOr<v1::Registration> Events::CreateRegistration(
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
         v1::Registration r = request.registration();
-        absl::StatusOr<int64_t> same =
-            tx.Count(kRegistrations, {{"parent", request.parent()}, {"attendee", AttendeeKey(r)}});
-        if (!same.ok()) return same.status();
-        if (*same > 0) {
-          return WithReason(absl::AlreadyExistsError(absl::StrCat(
-                                "this attendee is already registered for ", request.parent())),
-                            "ALREADY_REGISTERED");
-        }
         std::string id = request.registration_id();
         if (id.empty()) {
           id = r.has_organization() ? std::string(absl::StripPrefix(r.organization(),
@@ -601,14 +618,16 @@ absl::StatusOr<v1::Registration> Events::CreateRegistration(
                                     : GenerateId("person");
         }
         r.set_name(absl::StrCat(request.parent(), "/", kRegistrations, "/", id));
-        absl::StatusOr<std::optional<Resource>> existing = tx.Get(r.name());
-        if (!existing.ok()) return existing.status();
-        if (existing->has_value()) {
-          return WithReason(absl::AlreadyExistsError(absl::StrCat(r.name(), " already exists")),
-                            "ALREADY_EXISTS");
-        }
+        // The attendee check first: it names the real conflict (ALREADY_REGISTERED).
         auto prepared = PrepareRegistration(tx, std::move(r), nullptr, "registration");
         if (!prepared.ok()) return prepared.status();
+        absl::StatusOr<std::optional<Resource>> existing = tx.Get(prepared->message.name());
+        if (!existing.ok()) return existing.status();
+        if (existing->has_value()) {
+          return WithReason(absl::AlreadyExistsError(
+                                absl::StrCat(prepared->message.name(), " already exists")),
+                            "ALREADY_EXISTS");
+        }
         absl::StatusOr<Resource> saved = Commit(tx, kRegistrations, *prepared);
         if (!saved.ok()) return saved.status();
         return RegistrationOut(tx, *saved);
@@ -685,7 +704,9 @@ absl::StatusOr<v1::Outcome> Events::UpdateOutcome(const v1::UpdateOutcomeRequest
                                                   absl::Time deadline) {
   if (Masked(request.update_mask(), "council")) {
     FieldViolations v;
-    if (!request.outcome().council().empty()) {
+    if (!ParseName(request.outcome().council(), kCouncils, "outcome.council").ok()) {
+      v.Add("outcome.council", "must be councils/{id}");
+    } else {
       References refs = {{"outcome.council", request.outcome().council()}};
       if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
     }
@@ -747,8 +768,18 @@ absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
     if (s.ok()) {
       s = ImportAll(
           tx, kRegistrations, "registrations", data.registrations(),
-          [](WriteTransaction& tx, v1::Registration r, absl::string_view prefix) {
-            return PrepareRegistration(tx, std::move(r), nullptr, prefix);
+          [](WriteTransaction& tx, v1::Registration r,
+             absl::string_view prefix) -> absl::StatusOr<Prepared<v1::Registration>> {
+            std::optional<v1::Registration> before;
+            absl::StatusOr<std::optional<Resource>> stored = tx.Get(r.name());
+            if (!stored.ok()) return stored.status();
+            if (stored->has_value()) {
+              absl::StatusOr<v1::Registration> decoded = Decode<v1::Registration>(**stored);
+              if (!decoded.ok()) return decoded.status();
+              before = *std::move(decoded);
+            }
+            return PrepareRegistration(tx, std::move(r), before ? &*before : nullptr, prefix,
+                                       Writer::kImport);
           },
           NoDependents<v1::Registration>, summary);
     }
