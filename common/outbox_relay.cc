@@ -96,45 +96,58 @@ absl::StatusOr<int> OutboxRelay::RelayBatch() {
     if (!connection.ok()) return connection.status();
     redis_ = *std::move(connection);
   }
-  std::vector<std::vector<std::string>> commands;
-  const std::string max_length = absl::StrCat(options_.max_stream_length);
-  for (const store::OutboxEntry& e : *entries) {
-    commands.push_back({"XADD", options_.stream, "MAXLEN", "~", max_length,
-                        absl::StrCat(e.sequence, "-0"), "record", e.record});
+  // Records at or below the stream's last entry may already be there (sent before a
+  // crash, not yet dropped): confirm each one by one. Only the rest are pipelined, so a
+  // foreign entry can never end up followed by records sent past it.
+  absl::StatusOr<redis::Reply> top =
+      redis_->Command({"XREVRANGE", options_.stream, "+", "-", "COUNT", "1"});
+  if (!top.ok()) return top.status();
+  int64_t top_sequence = 0;
+  if (top->type == redis::Reply::Type::kArray && !top->elements.empty()) {
+    const std::string& id = top->elements[0].elements[0].str;
+    top_sequence = std::stoll(id.substr(0, id.find('-')));
   }
-  absl::StatusOr<std::vector<redis::Reply>> replies = redis_->Pipeline(commands);
-  if (!replies.ok()) return replies.status();
   int64_t delivered_up_to = 0;
   absl::Status failure;
-  for (size_t i = 0; i < replies->size(); ++i) {
-    const redis::Reply& reply = (*replies)[i];
-    if (reply.type == redis::Reply::Type::kError) {
-      // Already in the stream: an earlier run added it and stopped before dropping it
-      // from the outbox. Confirm it is this record, not another history.
-      if (absl::StrContains(reply.str, "equal or smaller")) {
-        std::string id = absl::StrCat((*entries)[i].sequence, "-0");
-        absl::StatusOr<redis::Reply> existing =
-            redis_->Command({"XRANGE", options_.stream, id, id});
-        if (!existing.ok()) return existing.status();
-        bool same = existing->elements.size() == 1 &&
-                    existing->elements[0].elements.size() == 2 &&
-                    existing->elements[0].elements[1].elements.size() == 2 &&
-                    existing->elements[0].elements[1].elements[1].str == (*entries)[i].record;
-        if (same) {
-          delivered_up_to = (*entries)[i].sequence;
-          continue;
-        }
-        // A newer entry than this record sits in the stream (Redis kept a stream this
-        // database did not write). Relaying on would reorder history: stop and say so.
-        failure = absl::FailedPreconditionError(absl::StrCat(
-            "stream ", options_.stream, " already holds entries after ", id,
-            " that this service did not write; records wait in the outbox"));
-      } else {
-        failure = absl::UnavailableError(absl::StrCat("XADD: ", reply.str));
-      }
+  size_t next = 0;
+  for (; next < entries->size() && (*entries)[next].sequence <= top_sequence; ++next) {
+    const store::OutboxEntry& e = (*entries)[next];
+    std::string id = absl::StrCat(e.sequence, "-0");
+    absl::StatusOr<redis::Reply> existing = redis_->Command({"XRANGE", options_.stream, id, id});
+    if (!existing.ok()) return existing.status();
+    bool same = existing->elements.size() == 1 && existing->elements[0].elements.size() == 2 &&
+                existing->elements[0].elements[1].elements.size() == 2 &&
+                existing->elements[0].elements[1].elements[1].str == e.record;
+    if (!same) {
+      // The stream holds entries this service did not write (Redis kept a stream another
+      // database wrote). Relaying on would reorder history: stop and say so.
+      failure = absl::FailedPreconditionError(absl::StrCat(
+          "stream ", options_.stream, " holds entries up to ", top_sequence,
+          "-0 that this service did not write; records wait in the outbox"));
       break;
     }
-    delivered_up_to = (*entries)[i].sequence;
+    delivered_up_to = e.sequence;
+  }
+  if (failure.ok() && next < entries->size()) {
+    std::vector<std::vector<std::string>> commands;
+    const std::string max_length = absl::StrCat(options_.max_stream_length);
+    for (size_t i = next; i < entries->size(); ++i) {
+      const store::OutboxEntry& e = (*entries)[i];
+      commands.push_back({"XADD", options_.stream, "MAXLEN", "~", max_length,
+                          absl::StrCat(e.sequence, "-0"), "record", e.record});
+    }
+    absl::StatusOr<std::vector<redis::Reply>> replies = redis_->Pipeline(commands);
+    if (!replies.ok()) {
+      failure = replies.status();
+    } else {
+      for (size_t i = 0; i < replies->size(); ++i) {
+        if ((*replies)[i].type == redis::Reply::Type::kError) {
+          failure = absl::UnavailableError(absl::StrCat("XADD: ", (*replies)[i].str));
+          break;
+        }
+        delivered_up_to = (*entries)[next + i].sequence;
+      }
+    }
   }
   int dropped = 0;
   if (delivered_up_to > 0) {

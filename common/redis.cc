@@ -1,7 +1,10 @@
 #include "common/redis.h"
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <sys/time.h>
+
+#include <mutex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -60,6 +63,10 @@ absl::Status ParseAddress(absl::string_view address, std::string* host, int* por
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_view address,
                                                                 absl::Duration timeout) {
+  // hiredis writes with write(): when Redis dies mid-write the kernel raises SIGPIPE,
+  // whose default action kills the process. A lost connection must be an error instead.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { signal(SIGPIPE, SIG_IGN); });
   std::string host;
   int port = 0;
   if (absl::Status s = ParseAddress(address, &host, &port); !s.ok()) return s;

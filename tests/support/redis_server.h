@@ -1,0 +1,73 @@
+// A real redis-server for the change feed tests: a child process on 127.0.0.1 and a free
+// port, persisting nothing (so a restart comes back empty), with a few client calls the
+// tests need (any command, a whole stream read back).
+#ifndef SANHAK_TESTS_SUPPORT_REDIS_SERVER_H_
+#define SANHAK_TESTS_SUPPORT_REDIS_SERVER_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+namespace sanhak::testing {
+
+// A Redis reply as plain values.
+struct RedisReply {
+  enum class Type { kNil, kString, kStatus, kInteger, kArray, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError
+  int64_t integer = 0;
+  std::vector<RedisReply> elements;  // kArray
+};
+
+// One entry of a Redis Stream: its id and the value of its `record` field.
+struct StreamEntry {
+  std::string id;
+  std::string record;
+};
+
+class RedisServer {
+ public:
+  // Picks the port; Start() runs the server.
+  RedisServer();
+  // Kills the server.
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  // Starts redis-server (again) on this object's port and waits until PING answers;
+  // false when it exits or does not answer within `limit` (Log() says why).
+  bool Start(std::chrono::seconds limit = std::chrono::seconds(10));
+  // SIGKILL, then reaps the process. Nothing survives: nothing is persisted.
+  void Kill();
+  // Kill() if running, then Start() on the same port: an empty Redis.
+  bool Restart();
+  bool running() const { return pid_ > 0; }
+
+  int port() const { return port_; }
+  // "127.0.0.1:{port}".
+  std::string address() const;
+  // The server's log file.
+  std::string Log() const;
+
+  // One command on a fresh connection; nullopt when Redis cannot be reached or the
+  // connection fails. A Redis error comes back as a kError reply.
+  std::optional<RedisReply> Command(const std::vector<std::string>& args) const;
+  // XRANGE key - +: every entry in id order with its `record` field. False (with a gtest
+  // failure) when Redis cannot be asked or answers something else.
+  bool ReadStream(const std::string& key, std::vector<StreamEntry>* entries) const;
+
+ private:
+  TempDir dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace sanhak::testing
+
+#endif  // SANHAK_TESTS_SUPPORT_REDIS_SERVER_H_
