@@ -1,13 +1,17 @@
-// sanhak_bench: starts an empty baseline server and the registry in this process, on the
-// same server runtime and options, drives each with a closed-loop load generator and
-// reports every scenario as ratios to a baseline run measured just before it.
-// See bench/README.md.
+// sanhak_bench: starts an empty baseline server, the registry and the events service in
+// this process, on the same server runtime and options, drives each with a closed-loop load
+// generator and reports every scenario as ratios to the empty handler at the same
+// concurrency: the median over several rounds of short interleaved runs, each scenario run
+// compared with the baseline runs just before and just after it. See bench/README.md.
 #include <stdlib.h>
+#include <sys/vfs.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +30,7 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "grpcpp/grpcpp.h"
+#include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
 
 #ifndef SANHAK_SOURCE_DIR
@@ -33,24 +39,39 @@
 
 ABSL_FLAG(std::string, data, SANHAK_SOURCE_DIR "/data/registry.textproto",
           "RegistryData text file imported into the registry's fresh database");
-ABSL_FLAG(int, concurrency, 64, "calls in flight at all times (closed loop)");
-ABSL_FLAG(int, channels, 4, "client channels (separate connections) the calls are spread over");
-ABSL_FLAG(double, warmup_s, 1, "seconds of load before measuring, in every run");
-ABSL_FLAG(double, duration_s, 5, "measured seconds per run");
+ABSL_FLAG(std::string, concurrency_list, "16,64",
+          "comma-separated concurrency levels (calls in flight at all times, closed loop); "
+          "every scenario and the baseline run at each");
+ABSL_FLAG(int, concurrency, 0, "if > 0: a single concurrency level, instead of --concurrency_list");
+ABSL_FLAG(int, channels, 4, "client channels (separate connections) per server the calls are "
+          "spread over");
+ABSL_FLAG(int, rounds, 5,
+          "rounds; each round runs, at every level, Empty, S1, Empty, S2, ..., Empty");
+ABSL_FLAG(double, initial_warmup_s, 1,
+          "before round 1: seconds of unmeasured load of the baseline and of each scenario, "
+          "at the highest level");
+ABSL_FLAG(double, warmup_s, 0.25, "seconds of load before measuring, in every run");
+ABSL_FLAG(double, duration_s, 1.5, "measured seconds per run");
 ABSL_FLAG(double, deadline_s, 10, "deadline of each call");
 ABSL_FLAG(std::string, scenarios, "",
-          "comma-separated scenarios to run (default: all), each after its own baseline run");
+          "comma-separated scenarios to run (default: all); the baseline always runs");
 ABSL_FLAG(std::string, list_field, "fields/future-mobility",
           "ListCouncils filter: field (a parent field matches its sub-fields' councils); if it "
           "matches fewer than 2 councils, the top-level field matching most is used instead");
 ABSL_FLAG(std::string, list_region, "", "ListCouncils filter: region (optional)");
-ABSL_FLAG(int, list_page_size, 10, "ListCouncils page_size");
-ABSL_FLAG(uint64_t, seed, 1, "seed of the random choices (which council a call asks for)");
+ABSL_FLAG(int, list_page_size, 10, "page_size of ListCouncils and ListActivities");
+ABSL_FLAG(int, list_activities, 50,
+          "activities created, before measuring, for the council ListActivities filters by");
+ABSL_FLAG(std::string, redis, "",
+          "host:port of Redis for the events change feed (the relay then runs, as in "
+          "production); empty: change records stay in the outbox table");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the random choices (councils asked for, created for)");
 
 namespace sanhak::bench {
 namespace {
 
 namespace rv1 = ::sanhak::registry::v1;
+namespace ev1 = ::sanhak::events::v1;
 
 constexpr char kBaselineServiceName[] = "sanhak.bench.v1.EmptyService";
 
@@ -85,14 +106,28 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// The name of the file system a path is on, as far as it matters for fsync.
+std::string FileSystemType(const std::string& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) != 0) return "unknown file system";
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0xEF53: return "ext4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs: fsync costs nothing here";
+    case 0x794C7630: return "overlayfs";
+    default: return absl::StrFormat("file system 0x%x", static_cast<unsigned long>(fs.f_type));
+  }
+}
+
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const std::string& address,
-                                                                    int count) {
+                                                                    int count, int server) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < count; ++i) {
     grpc::ChannelArguments args;
     // Distinct args and a private subchannel pool: each channel gets its own connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("sanhak.bench.channel_index", i);
+    args.SetInt("sanhak.bench.channel_index", server * 1000 + i);
     auto channel =
         grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() +
@@ -182,39 +217,166 @@ absl::Status ResolveListFilter(ScenarioContext& context, std::string* note) {
   return absl::OkStatus();
 }
 
+// Picks the council ListActivities filters by, creates --list_activities activities for it
+// through the API, and fills context.list_activities / create_councils.
+absl::Status SeedListActivities(ScenarioContext& context, uint64_t seed, int count,
+                                int page_size) {
+  const std::vector<std::string>& names = context.council_names;
+  std::mt19937_64 rng(seed);
+  const size_t chosen = std::uniform_int_distribution<size_t>(0, names.size() - 1)(rng);
+  const std::string& council = names[chosen];
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i != chosen) context.create_councils.push_back(names[i]);
+  }
+  if (context.create_councils.empty()) {
+    context.create_councils = names;
+    context.list_activities_exact = false;
+  }
+  ev1::EventsService::Stub& stub = *context.events_stubs[0];
+  for (int i = 1; i <= count; ++i) {
+    ev1::CreateActivityRequest request;
+    ev1::Activity* activity = request.mutable_activity();
+    activity->set_kind(ev1::SEMINAR);
+    activity->set_title(absl::StrCat("벤치마크 목록 세미나 ", i));
+    activity->add_councils(council);
+    ev1::Activity created;
+    grpc::Status s = stub.CreateActivity(SetupContext().get(), request, &created);
+    if (!s.ok()) return FromGrpc(s, absl::StrCat("CreateActivity for ", council));
+  }
+  context.list_activities.set_council(council);
+  context.list_activities.set_page_size(page_size);
+  ev1::ListActivitiesResponse response;
+  grpc::Status s = stub.ListActivities(SetupContext().get(), context.list_activities, &response);
+  if (!s.ok()) return FromGrpc(s, "ListActivities");
+  if (response.total_size() != count) {
+    return absl::InternalError(absl::StrFormat("created %d activities for %s, it lists %d",
+                                               count, council, response.total_size()));
+  }
+  context.list_activities_total = count;
+  return absl::OkStatus();
+}
+
+// How many activities the events store holds, through the API (outside measured windows).
+int64_t ActivitiesInStore(ev1::EventsService::Stub& stub) {
+  ev1::ListActivitiesRequest request;
+  request.set_page_size(1);
+  ev1::ListActivitiesResponse response;
+  grpc::Status s = stub.ListActivities(SetupContext().get(), request, &response);
+  return s.ok() ? response.total_size() : -1;
+}
+
+enum class Role { kWarmup, kBaseline, kMeasured };
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kWarmup: return "warmup";
+    case Role::kBaseline: return "baseline";
+    case Role::kMeasured: return "measured";
+  }
+  return "?";
+}
+
 struct Run {
-  int number;
-  const Scenario* scenario;
-  bool baseline;
-  int baseline_run;  // for a scenario: the baseline run it is compared with
+  int number = 0;  // 1-based, in the order the runs happened
+  int round = 0;   // 0 for the initial warm-up
+  int concurrency = 0;
+  const Scenario* scenario = nullptr;
+  Role role = Role::kMeasured;
+  // For a measured run: the baseline runs just before and just after it (run numbers).
+  int before = 0;
+  int after = 0;
+  // Activities the events store held when the run started (-1: unknown). ListActivities'
+  // cost depends on it (see README.md), and CreateActivity runs make it grow.
+  int64_t activities_in_store = -1;
   LoadResult result;
+};
+
+struct Ratios {
+  double qps = 0, p50 = 0, p99 = 0, cpu = 0;
 };
 
 double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
+// A measured run against the mean of the two baseline runs around it.
+Ratios RatiosOf(const Run& run, const std::vector<Run>& runs) {
+  const LoadResult& x = run.result;
+  const LoadResult& b1 = runs[run.before - 1].result;
+  const LoadResult& b2 = runs[run.after - 1].result;
+  auto mean = [](double a, double b) { return (a + b) / 2; };
+  return {Ratio(x.qps, mean(b1.qps, b2.qps)), Ratio(x.p50_ms, mean(b1.p50_ms, b2.p50_ms)),
+          Ratio(x.p99_ms, mean(b1.p99_ms, b2.p99_ms)),
+          Ratio(x.cpu_us_per_call, mean(b1.cpu_us_per_call, b2.cpu_us_per_call))};
+}
+
+// Median (mean of the middle two for an even count), min and max.
+struct Spread {
+  double median = 0, min = 0, max = 0;
+};
+
+Spread SpreadOf(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return {n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
+}
+
+// The issue's aims, as QPS ratios to the empty handler.
+double AimFor(const std::string& scenario) {
+  if (scenario == "GetCouncil") return 0.8;
+  if (scenario == "CreateActivity") return 0.25;
+  return 0;
+}
+
 void PrintRunLine(const Run& run) {
   const LoadResult& r = run.result;
-  std::printf("%3d  %-14s %9lld %10.0f %8.3f %8.3f %8.3f %8.3f %11.1f %7lld\n", run.number,
-              run.scenario->name.c_str(), static_cast<long long>(r.calls), r.qps, r.p50_ms,
-              r.p90_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
+  std::printf("%4d %5s %5d  %-15s %8lld %9.0f %8.3f %8.3f %8.3f %8.3f %9.1f %7lld\n",
+              run.number, run.round == 0 ? "warm" : absl::StrCat(run.round).c_str(),
+              run.concurrency, run.scenario->name.c_str(), static_cast<long long>(r.calls),
+              r.qps, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
               static_cast<long long>(r.errors));
   std::fflush(stdout);
+}
+
+absl::StatusOr<std::vector<int>> ConcurrencyLevels() {
+  std::vector<int> levels;
+  if (int single = absl::GetFlag(FLAGS_concurrency); single > 0) {
+    levels.push_back(single);
+    return levels;
+  }
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_concurrency_list), ',', absl::SkipWhitespace())) {
+    int level = 0;
+    if (!absl::SimpleAtoi(part, &level) || level < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--concurrency_list: ", part, " is not a positive number"));
+    }
+    levels.push_back(level);
+  }
+  if (levels.empty()) return absl::InvalidArgumentError("--concurrency_list is empty");
+  return levels;
 }
 
 int Main() {
   SetMinLogLevel(LogLevel::kWarning);
   const std::string data = absl::GetFlag(FLAGS_data);
+  absl::StatusOr<std::vector<int>> levels_or = ConcurrencyLevels();
+  if (!levels_or.ok()) return Fail(levels_or.status().ToString());
+  const std::vector<int> levels = *levels_or;
   LoadOptions load;
-  load.concurrency = absl::GetFlag(FLAGS_concurrency);
   load.channels = absl::GetFlag(FLAGS_channels);
   load.warmup = absl::Seconds(absl::GetFlag(FLAGS_warmup_s));
   load.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
   load.call_deadline = absl::Seconds(absl::GetFlag(FLAGS_deadline_s));
   load.seed = absl::GetFlag(FLAGS_seed);
-  if (load.concurrency < 1 || load.channels < 1 || load.duration <= absl::ZeroDuration() ||
-      load.warmup < absl::ZeroDuration() || load.call_deadline <= absl::ZeroDuration()) {
-    return Fail("--concurrency and --channels must be >= 1, --duration_s and --deadline_s > 0, "
-                "--warmup_s >= 0");
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  const absl::Duration initial_warmup = absl::Seconds(absl::GetFlag(FLAGS_initial_warmup_s));
+  const int list_activities = absl::GetFlag(FLAGS_list_activities);
+  const int page_size = absl::GetFlag(FLAGS_list_page_size);
+  if (load.channels < 1 || rounds < 1 || load.duration <= absl::ZeroDuration() ||
+      load.warmup < absl::ZeroDuration() || initial_warmup < absl::ZeroDuration() ||
+      load.call_deadline <= absl::ZeroDuration() || list_activities < 1 || page_size < 1) {
+    return Fail("--channels, --rounds, --list_activities and --list_page_size must be >= 1, "
+                "--duration_s and --deadline_s > 0, --warmup_s and --initial_warmup_s >= 0");
   }
   if (!std::filesystem::exists(data)) {
     return Fail(absl::StrCat("no registry data at ", data, " (pass --data=FILE)"));
@@ -223,7 +385,7 @@ int Main() {
   TempDir dir;
   if (dir.path().empty()) return Fail("cannot create a temporary directory");
 
-  // The same runtime and options for both servers; only the hosted service differs.
+  // The same runtime and options for every server; only the hosted service differs.
   ServerOptions server_options;
   server_options.listen_address = "127.0.0.1:0";
   server_options.log_calls = false;
@@ -244,17 +406,29 @@ int Main() {
     return Fail(absl::StrCat("registry: ", registry_server.status().ToString()));
   }
   absl::StatusOr<std::string> holds = (*registry_server)->Describe();
+  events::EventsConfig events_config;
+  events_config.server = server_options;
+  events_config.database_path = dir.path() + "/events.db";
+  events_config.registry_address = (*registry_server)->address();
+  events_config.redis_address = absl::GetFlag(FLAGS_redis);
+  auto events_server = events::EventsServer::Start(events_config);
+  if (!events_server.ok()) {
+    return Fail(absl::StrCat("events: ", events_server.status().ToString()));
+  }
 
   int exit_code = 0;
   {
     ScenarioContext context;
-    auto baseline_channels = Connect((*baseline_server)->address(), load.channels);
-    auto registry_channels = Connect((*registry_server)->address(), load.channels);
+    auto baseline_channels = Connect((*baseline_server)->address(), load.channels, 0);
+    auto registry_channels = Connect((*registry_server)->address(), load.channels, 1);
+    auto events_channels = Connect((*events_server)->address(), load.channels, 2);
     if (!baseline_channels.ok()) return Fail(baseline_channels.status().ToString());
     if (!registry_channels.ok()) return Fail(registry_channels.status().ToString());
+    if (!events_channels.ok()) return Fail(events_channels.status().ToString());
     for (int i = 0; i < load.channels; ++i) {
       context.baseline_stubs.push_back(v1::EmptyService::NewStub((*baseline_channels)[i]));
       context.registry_stubs.push_back(rv1::RegistryService::NewStub((*registry_channels)[i]));
+      context.events_stubs.push_back(ev1::EventsService::NewStub((*events_channels)[i]));
     }
     absl::StatusOr<std::vector<std::string>> names = CouncilNames(*context.registry_stubs[0]);
     if (!names.ok()) return Fail(names.status().ToString());
@@ -264,9 +438,14 @@ int Main() {
     if (absl::Status s = ResolveListFilter(context, &filter_note); !s.ok()) {
       return Fail(s.ToString());
     }
+    if (absl::Status s = SeedListActivities(context, load.seed, list_activities, page_size);
+        !s.ok()) {
+      return Fail(s.ToString());
+    }
+    absl::StatusOr<std::string> events_holds = (*events_server)->Describe();
 
     Scenario baseline = BaselineScenario(context);
-    std::vector<Scenario> all = RegistryScenarios(context);
+    std::vector<Scenario> all = MeasuredScenarios(context);
     std::vector<const Scenario*> selected;
     std::string wanted = absl::GetFlag(FLAGS_scenarios);
     if (wanted.empty()) {
@@ -284,11 +463,19 @@ int Main() {
         selected.push_back(&*it);
       }
     }
+    if (selected.empty()) return Fail("--scenarios selects nothing");
+
+    const int n = static_cast<int>(selected.size());
+    const int measured_runs = rounds * static_cast<int>(levels.size()) * (2 * n + 1);
+    const int warmup_runs = initial_warmup > absl::ZeroDuration() ? n + 1 : 0;
+    const double estimate_s =
+        measured_runs * absl::ToDoubleSeconds(load.warmup + load.duration) +
+        warmup_runs * absl::ToDoubleSeconds(initial_warmup);
 
     const auto& imported = (*registry_server)->import_summary();
     std::printf("sanhak_bench  gRPC %s, %u CPUs\n", grpc::Version().c_str(),
                 std::thread::hardware_concurrency());
-    std::printf("servers: in this process, both started by sanhak::GrpcServer::Start with the "
+    std::printf("servers: in this process, all started by sanhak::GrpcServer::Start with the "
                 "same ServerOptions (listen 127.0.0.1:0, log_calls=false)\n");
     std::printf("  baseline  %s at %s\n", kBaselineServiceName,
                 (*baseline_server)->address().c_str());
@@ -297,100 +484,221 @@ int Main() {
     std::printf("            imported %s (created %d, updated %d, unchanged %d); holds %s\n",
                 data.c_str(), imported.created, imported.updated, imported.unchanged,
                 holds.ok() ? holds->c_str() : holds.status().ToString().c_str());
-    std::printf("load: closed loop, %d calls in flight over %d channels (callback API), "
-                "warm-up %.1fs + measured %.1fs per run, call deadline %.0fs\n",
-                load.concurrency, load.channels, absl::ToDoubleSeconds(load.warmup),
-                absl::ToDoubleSeconds(load.duration), absl::ToDoubleSeconds(load.call_deadline));
-    std::printf("scenarios:\n  %-13s %s\n", baseline.name.c_str(), baseline.description.c_str());
+    std::printf("  events    %s at %s, fresh SQLite %s (%s), registry at %s, %s\n",
+                events::kEventsServiceName, (*events_server)->address().c_str(),
+                events_config.database_path.c_str(), FileSystemType(dir.path()).c_str(),
+                events_config.registry_address.c_str(),
+                events_config.redis_address.empty()
+                    ? "no Redis (change records stay in the outbox)"
+                    : absl::StrCat("change feed relayed to Redis at ",
+                                   events_config.redis_address)
+                          .c_str());
+    std::printf("            after setup holds %s\n",
+                events_holds.ok() ? events_holds->c_str()
+                                  : events_holds.status().ToString().c_str());
+    std::printf("load: closed loop over %d channels per server (callback API), concurrency %s; "
+                "%d rounds; per run warm-up %.2fs + measured %.2fs; call deadline %.0fs\n",
+                load.channels, absl::StrJoin(levels, ", ").c_str(), rounds,
+                absl::ToDoubleSeconds(load.warmup), absl::ToDoubleSeconds(load.duration),
+                absl::ToDoubleSeconds(load.call_deadline));
+    std::printf("scenarios:\n  %-15s %s\n", baseline.name.c_str(), baseline.description.c_str());
     for (const Scenario* s : selected) {
-      std::printf("  %-13s %s\n", s->name.c_str(), s->description.c_str());
+      std::printf("  %-15s %s\n", s->name.c_str(), s->description.c_str());
     }
     if (!filter_note.empty()) std::printf("note: %s\n", filter_note.c_str());
-    std::printf("order: each scenario runs right after its own baseline run (%s)\n\n",
-                [&] {
-                  std::vector<std::string> order;
-                  for (const Scenario* s : selected) {
-                    order.push_back(baseline.name);
-                    order.push_back(s->name);
-                  }
-                  return absl::StrJoin(order, ", ");
-                }()
-                    .c_str());
+    std::printf("order: %s; then in each round, at each concurrency level: Empty, S, Empty, S, "
+                "..., Empty (the scenario order rotates by one each round); each scenario run "
+                "is compared with the mean of the Empty runs right before and after it\n",
+                warmup_runs > 0
+                    ? absl::StrFormat("%.1fs unmeasured warm-up of each at concurrency %d",
+                                      absl::ToDoubleSeconds(initial_warmup),
+                                      *std::max_element(levels.begin(), levels.end()))
+                          .c_str()
+                    : "no initial warm-up");
+    std::printf("expected run time: about %.0fs (%d runs)\n\n", estimate_s,
+                measured_runs + warmup_runs);
 
-    std::printf("run  scenario           calls        QPS   p50 ms   p90 ms   p99 ms   max ms "
-                "cpu us/call  errors\n");
+    std::printf(" run round  conc  scenario           calls       QPS   p50 ms   p90 ms   p99 ms "
+                "  max ms  cpu us/c  errors\n");
     std::vector<Run> runs;
-    int number = 0;
-    for (const Scenario* s : selected) {
-      Run base{++number, &baseline, true, 0, {}};
-      base.result = RunClosedLoop(baseline.issue, load);
-      PrintRunLine(base);
-      runs.push_back(base);
-      Run run{++number, s, false, base.number, {}};
-      run.result = RunClosedLoop(s->issue, load);
+    auto execute = [&](Run run, const LoadOptions& options) -> const Run& {
+      run.number = static_cast<int>(runs.size()) + 1;
+      run.concurrency = options.concurrency;
+      run.activities_in_store = ActivitiesInStore(*context.events_stubs[0]);
+      run.result = RunClosedLoop(run.scenario->issue, options);
       PrintRunLine(run);
-      runs.push_back(run);
+      runs.push_back(std::move(run));
+      return runs.back();
+    };
+
+    if (warmup_runs > 0) {
+      LoadOptions options = load;
+      options.concurrency = *std::max_element(levels.begin(), levels.end());
+      options.warmup = absl::ZeroDuration();
+      options.duration = initial_warmup;
+      Run run;
+      run.role = Role::kWarmup;
+      run.scenario = &baseline;
+      execute(run, options);
+      for (const Scenario* s : selected) {
+        run.scenario = s;
+        execute(run, options);
+      }
+    }
+    for (int round = 1; round <= rounds; ++round) {
+      for (int level : levels) {
+        LoadOptions options = load;
+        options.concurrency = level;
+        // A different seed each run, so that runs do not repeat the same choices.
+        Run base;
+        base.round = round;
+        base.role = Role::kBaseline;
+        base.scenario = &baseline;
+        options.seed = load.seed + runs.size();
+        int previous = execute(base, options).number;
+        for (int i = 0; i < n; ++i) {
+          Run run;
+          run.round = round;
+          run.role = Role::kMeasured;
+          run.scenario = selected[(i + round - 1) % n];
+          run.before = previous;
+          options.seed = load.seed + runs.size();
+          const int index = execute(run, options).number - 1;
+          options.seed = load.seed + runs.size();
+          previous = execute(base, options).number;
+          runs[index].after = previous;
+        }
+      }
     }
 
-    double min_qps = 0, max_qps = 0, sum_qps = 0;
-    int baselines = 0;
-    for (const Run& r : runs) {
-      if (!r.baseline) continue;
-      min_qps = baselines == 0 ? r.result.qps : std::min(min_qps, r.result.qps);
-      max_qps = std::max(max_qps, r.result.qps);
-      sum_qps += r.result.qps;
-      ++baselines;
-    }
-    std::printf("\nratios to the baseline run just before each scenario\n");
-    std::printf("  QPS ratio     = scenario QPS / baseline QPS      (1.0 = as fast as an empty "
+    // ------------------------------------------------------------------ summary
+    std::printf("\nratios to the empty handler at the same concurrency: median of %d rounds "
+                "[min-max]\n",
+                rounds);
+    std::printf("  QPS ratio     = scenario QPS / baseline QPS       (1.0 = as fast as an empty "
                 "handler; lower = slower)\n");
     std::printf("  latency ratio = scenario latency / baseline latency (1.0 = same; higher = "
                 "slower)\n");
     std::printf("  cpu ratio     = scenario CPU per call / baseline CPU per call\n");
-    std::printf("scenario       vs run  QPS ratio  p50 ratio  p99 ratio  cpu ratio\n");
-    for (const Run& r : runs) {
-      if (r.baseline) continue;
-      const LoadResult& b = runs[r.baseline_run - 1].result;
-      std::printf("%-14s %6d %10.3f %10.2f %10.2f %10.2f\n", r.scenario->name.c_str(),
-                  r.baseline_run, Ratio(r.result.qps, b.qps), Ratio(r.result.p50_ms, b.p50_ms),
-                  Ratio(r.result.p99_ms, b.p99_ms),
-                  Ratio(r.result.cpu_us_per_call, b.cpu_us_per_call));
-    }
-    if (baselines > 1) {
-      std::printf("baseline noise: %d baseline runs, QPS %.0f..%.0f (spread %.1f%% of their "
-                  "mean)\n",
-                  baselines, min_qps, max_qps, 100 * (max_qps - min_qps) / (sum_qps / baselines));
+    std::printf("  baseline      = mean of the Empty runs right before and right after the "
+                "scenario run, same round and concurrency\n");
+    std::printf("  absolute      = medians of the scenario's own runs\n");
+    std::printf("scenario         conc  QPS ratio [min-max]    p50 ratio [min-max]  p99 ratio "
+                "[min-max]  cpu r.       QPS   p50 ms   p99 ms  aim (QPS ratio)\n");
+    std::vector<std::string> summary_lines;
+    std::vector<std::string> notes;
+    for (int level : levels) {
+      std::vector<double> base_qps, base_p50, base_p99, neighbours;
+      const Run* last = nullptr;
+      for (const Run& r : runs) {
+        if (r.role != Role::kBaseline || r.concurrency != level) continue;
+        base_qps.push_back(r.result.qps);
+        base_p50.push_back(r.result.p50_ms);
+        base_p99.push_back(r.result.p99_ms);
+        if (last != nullptr && last->round == r.round) {
+          neighbours.push_back(Ratio(r.result.qps, last->result.qps));
+        }
+        last = &r;
+      }
+      const Spread bq = SpreadOf(base_qps), bp50 = SpreadOf(base_p50),
+                   bp99 = SpreadOf(base_p99), nb = SpreadOf(neighbours);
+      std::printf("%-15s %5d  baseline: QPS %.0f [%.0f-%.0f] over %zu runs, p50 %.3f ms, p99 "
+                  "%.3f ms; one Empty run to the next: QPS ratio %.3f-%.3f\n",
+                  baseline.name.c_str(), level, bq.median, bq.min, bq.max, base_qps.size(),
+                  bp50.median, bp99.median, nb.min, nb.max);
+      summary_lines.push_back(absl::StrFormat(
+          "RESULT scenario=%s concurrency=%d role=summary runs=%d qps=%.1f qps_min=%.1f "
+          "qps_max=%.1f p50_ms=%.4f p99_ms=%.4f neighbour_qps_ratio_min=%.4f "
+          "neighbour_qps_ratio_max=%.4f",
+          baseline.name, level, base_qps.size(), bq.median, bq.min, bq.max, bp50.median,
+          bp99.median, nb.min, nb.max));
+      for (const Scenario* s : selected) {
+        std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99;
+        int64_t store_min = -1, store_max = -1;
+        int64_t errors = 0;
+        for (const Run& r : runs) {
+          if (r.scenario != s || r.concurrency != level) continue;
+          errors += r.result.errors;
+          if (r.role != Role::kMeasured) continue;
+          Ratios x = RatiosOf(r, runs);
+          qps_r.push_back(x.qps);
+          p50_r.push_back(x.p50);
+          p99_r.push_back(x.p99);
+          cpu_r.push_back(x.cpu);
+          qps.push_back(r.result.qps);
+          if (r.activities_in_store >= 0) {
+            store_min = store_min < 0 ? r.activities_in_store
+                                      : std::min(store_min, r.activities_in_store);
+            store_max = std::max(store_max, r.activities_in_store);
+          }
+          p50.push_back(r.result.p50_ms);
+          p99.push_back(r.result.p99_ms);
+        }
+        const Spread q = SpreadOf(qps_r), l50 = SpreadOf(p50_r), l99 = SpreadOf(p99_r),
+                     c = SpreadOf(cpu_r), aq = SpreadOf(qps), a50 = SpreadOf(p50),
+                     a99 = SpreadOf(p99);
+        std::string aim;
+        if (double target = AimFor(s->name); target > 0) {
+          aim = absl::StrFormat(">= %.2f %s", target, q.median >= target ? "met" : "MISSED");
+        }
+        if (errors > 0) absl::StrAppend(&aim, aim.empty() ? "" : "; ", errors, " ERRORS");
+        std::printf("%-15s %5d  %5.3f [%5.3f-%5.3f]  %5.2f [%5.2f-%5.2f]  %5.2f [%5.2f-%5.2f]  "
+                    "%5.2f %9.0f %8.3f %8.3f  %s\n",
+                    s->name.c_str(), level, q.median, q.min, q.max, l50.median, l50.min,
+                    l50.max, l99.median, l99.min, l99.max, c.median, aq.median, a50.median,
+                    a99.median, aim.c_str());
+        summary_lines.push_back(absl::StrFormat(
+            "RESULT scenario=%s concurrency=%d role=summary rounds=%d qps_ratio=%.4f "
+            "qps_ratio_min=%.4f qps_ratio_max=%.4f p50_ratio=%.4f p50_ratio_min=%.4f "
+            "p50_ratio_max=%.4f p99_ratio=%.4f p99_ratio_min=%.4f p99_ratio_max=%.4f "
+            "cpu_ratio=%.4f qps=%.1f p50_ms=%.4f p99_ms=%.4f baseline_qps=%.1f errors=%d",
+            s->name, level, qps_r.size(), q.median, q.min, q.max, l50.median, l50.min,
+            l50.max, l99.median, l99.min, l99.max, c.median, aq.median, a50.median, a99.median,
+            bq.median, errors));
+        absl::StrAppendFormat(&summary_lines.back(),
+                              " activities_in_store_min=%d activities_in_store_max=%d",
+                              store_min, store_max);
+        if (s->name == "ListActivities") {
+          notes.push_back(absl::StrFormat(
+              "ListActivities at %d ran while the events store held %d..%d activities in all "
+              "(CreateActivity runs add to it); its cost grows with that number, see "
+              "bench/README.md",
+              level, store_min, store_max));
+        }
+      }
     }
 
+    for (const std::string& note : notes) std::printf("note: %s\n", note.c_str());
     std::printf("\n");
     int64_t total_errors = 0;
     for (const Run& r : runs) {
       const LoadResult& x = r.result;
       std::string line = absl::StrFormat(
-          "RESULT scenario=%s run=%d qps=%.1f p50_ms=%.4f p90_ms=%.4f p99_ms=%.4f "
-          "max_ms=%.4f cpu_us_per_call=%.2f calls=%d errors=%d",
-          r.scenario->name, r.number, x.qps, x.p50_ms, x.p90_ms, x.p99_ms, x.max_ms,
-          x.cpu_us_per_call, x.calls, x.errors);
-      if (r.baseline) {
-        absl::StrAppend(&line, " role=baseline");
-      } else {
-        const LoadResult& b = runs[r.baseline_run - 1].result;
+          "RESULT scenario=%s run=%d round=%d concurrency=%d role=%s qps=%.1f p50_ms=%.4f "
+          "p90_ms=%.4f p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f calls=%d errors=%d "
+          "activities_in_store=%d",
+          r.scenario->name, r.number, r.round, r.concurrency, RoleName(r.role), x.qps, x.p50_ms,
+          x.p90_ms, x.p99_ms, x.max_ms, x.cpu_us_per_call, x.calls, x.errors,
+          r.activities_in_store);
+      if (r.role == Role::kMeasured) {
+        Ratios ratios = RatiosOf(r, runs);
         absl::StrAppendFormat(&line,
-                              " baseline_run=%d qps_ratio=%.4f p50_ratio=%.4f p99_ratio=%.4f "
-                              "cpu_ratio=%.4f",
-                              r.baseline_run, Ratio(x.qps, b.qps), Ratio(x.p50_ms, b.p50_ms),
-                              Ratio(x.p99_ms, b.p99_ms),
-                              Ratio(x.cpu_us_per_call, b.cpu_us_per_call));
+                              " baseline_runs=%d,%d qps_ratio=%.4f p50_ratio=%.4f "
+                              "p99_ratio=%.4f cpu_ratio=%.4f",
+                              r.before, r.after, ratios.qps, ratios.p50, ratios.p99, ratios.cpu);
       }
       std::printf("%s\n", line.c_str());
       total_errors += x.errors;
     }
+    for (const std::string& line : summary_lines) std::printf("%s\n", line.c_str());
     for (const Run& r : runs) {
       if (r.result.errors == 0) continue;
       std::vector<std::string> codes;
-      for (const auto& [code, n] : r.result.errors_by_code) codes.push_back(absl::StrCat(code, "=", n));
-      std::printf("ERRORS run=%d scenario=%s %s first: %s\n", r.number,
-                  r.scenario->name.c_str(), absl::StrJoin(codes, ",").c_str(),
+      for (const auto& [code, count] : r.result.errors_by_code) {
+        codes.push_back(absl::StrCat(code, "=", count));
+      }
+      std::printf("ERRORS run=%d scenario=%s concurrency=%d %s first: %s\n", r.number,
+                  r.scenario->name.c_str(), r.concurrency, absl::StrJoin(codes, ",").c_str(),
                   r.result.first_error.c_str());
     }
     if (total_errors > 0) {
@@ -402,6 +710,7 @@ int Main() {
     }
     std::fflush(stdout);
   }
+  (*events_server)->Shutdown();
   (*registry_server)->Shutdown();
   (*baseline_server)->Shutdown();
   return exit_code;
@@ -412,8 +721,8 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "sanhak_bench: closed-loop gRPC benchmark of the registry against an empty baseline "
-      "server, both in this process. See bench/README.md.");
+      "sanhak_bench: closed-loop gRPC benchmark of the registry and the events service "
+      "against an empty baseline server, all in this process. See bench/README.md.");
   absl::ParseCommandLine(argc, argv);
   return sanhak::bench::Main();
 }

@@ -1,15 +1,18 @@
 // The benchmark's scenarios: a small table of (name, description, function that issues one
-// asynchronous call). To add one (CreateActivity, ListActivities, GetAggregates, ...), put
-// what it needs into ScenarioContext and append an entry in scenarios.cc.
+// asynchronous call). To add one (GetAggregates, ...), put what it needs into
+// ScenarioContext, fill it in main.cc and append an entry in scenarios.cc.
 #ifndef SANHAK_BENCH_SCENARIOS_H_
 #define SANHAK_BENCH_SCENARIOS_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/load_generator.h"
 #include "sanhak/bench/v1/bench.grpc.pb.h"
+#include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 
 namespace sanhak::bench {
@@ -26,19 +29,31 @@ struct ScenarioContext {
   // One stub per client channel; CallEnv::channel indexes these.
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> baseline_stubs;
   std::vector<std::unique_ptr<registry::v1::RegistryService::Stub>> registry_stubs;
+  std::vector<std::unique_ptr<events::v1::EventsService::Stub>> events_stubs;
   // Councils of the imported data; GetCouncil picks one at random per call.
   std::vector<std::string> council_names;
   // The ListCouncils filter and how many councils it matches.
   registry::v1::ListCouncilsRequest list_councils;
   int list_councils_total = 0;
+  // The councils CreateActivity picks from: every council except the ListActivities one
+  // (so that ListActivities keeps a constant workload), or all when there is only one.
+  std::vector<std::string> create_councils;
+  // The ListActivities request (council filter, page size) and how many activities that
+  // council holds. When `list_activities_exact`, the total must stay exactly that;
+  // otherwise (CreateActivity adds to the same council) it may grow.
+  events::v1::ListActivitiesRequest list_activities;
+  int list_activities_total = 0;
+  bool list_activities_exact = true;
+  // Makes every CreateActivity title unique within the process.
+  std::atomic<int64_t> next_activity{1};
 };
 
 // The baseline: EmptyService.Empty, whose handler does nothing, with a request carrying a
 // council name so it is the size of a GetCouncil request.
 Scenario BaselineScenario(const ScenarioContext& context);
 
-// The scenarios measured against the baseline, in the order they run by default.
-std::vector<Scenario> RegistryScenarios(const ScenarioContext& context);
+// The scenarios measured against the baseline, in their default order.
+std::vector<Scenario> MeasuredScenarios(ScenarioContext& context);
 
 }  // namespace sanhak::bench
 
