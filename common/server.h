@@ -32,6 +32,9 @@ struct ServerOptions {
   absl::Duration health_interval = absl::Seconds(2);
   // One log line per call; the benchmark turns it off for both servers alike.
   bool log_calls = true;
+  // Threads the sync server keeps polling for calls (see server.cc).
+  int min_pollers = 2;
+  int max_pollers = 16;
 };
 
 // Returns OK while the service can do its work (its store answers).
