@@ -41,8 +41,10 @@ FilterSql MakeFilterSql(size_t index_entries, bool has_text) {
     out.from_where = " FROM resources r WHERE r.collection = ?1";
     out.name_column = "r.name";
   } else {
+    // CROSS JOIN fixes the loop order (SQLite's rule for CROSS JOIN): without table
+    // statistics the planner otherwise scanned the whole collection for counts.
     out.from_where =
-        " FROM resource_index i0 JOIN resources r ON r.name = i0.name"
+        " FROM resource_index i0 CROSS JOIN resources r ON r.name = i0.name"
         " WHERE i0.key = ?2 AND i0.value = ?3 AND r.collection = ?1";
     out.name_column = "i0.name";
     param = 4;
