@@ -17,11 +17,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/resource_names.h"
 #include "common/resource_store.h"
@@ -313,6 +315,47 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   if (!status.ok()) return status;
   return response;
 }
+
+// A cache of rendered resources for Get calls, emptied by every commit (the store's
+// generation). A value read while a write committed is not kept, so a hit is never older
+// than the last commit. Does nothing when the store cannot tell its generation.
+template <typename T>
+class ReadCache {
+ public:
+  explicit ReadCache(store::ResourceStore* store, size_t max_entries = 10000)
+      : store_(store), max_entries_(max_entries) {}
+
+  template <typename Load>
+  absl::StatusOr<T> Get(const std::string& name, Load load) {
+    const int64_t generation = store_->generation();
+    if (generation >= 0) {
+      absl::MutexLock lock(&mu_);
+      if (generation_ == generation) {
+        auto it = entries_.find(name);
+        if (it != entries_.end()) return it->second;
+      }
+    }
+    absl::StatusOr<T> loaded = load();
+    if (loaded.ok() && generation >= 0) {
+      absl::MutexLock lock(&mu_);
+      if (store_->generation() == generation) {
+        if (generation_ != generation) {
+          entries_.clear();
+          generation_ = generation;
+        }
+        if (entries_.size() < max_entries_) entries_.emplace(name, *loaded);
+      }
+    }
+    return loaded;
+  }
+
+ private:
+  store::ResourceStore* const store_;
+  const size_t max_entries_;
+  absl::Mutex mu_;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = -1;
+  absl::flat_hash_map<std::string, T> entries_ ABSL_GUARDED_BY(mu_);
+};
 
 // The `add` of ListResources: renders each resource with `out` into the response's
 // repeated field `add` (e.g. &ListCouncilsResponse::add_councils).

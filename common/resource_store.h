@@ -119,6 +119,11 @@ class ResourceStore {
   // OK while the store can serve reads and writes.
   virtual absl::Status Ping() = 0;
 
+  // A number that changes whenever a write commits, for caches of reads: equal
+  // generations mean nothing was written in between. -1 when the backend cannot tell
+  // (other processes may write): then nothing may be cached.
+  virtual int64_t generation() const { return -1; }
+
   // The outbox: every Put and Delete appends a change record in its own transaction.
   // The oldest `limit` records, in sequence order.
   virtual absl::StatusOr<std::vector<OutboxEntry>> ReadOutbox(int limit) = 0;

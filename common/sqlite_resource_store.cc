@@ -463,6 +463,7 @@ int SqliteResourceStore::RunBatch(const std::vector<PendingWrite*>& batch) {
   }
   status = RunPrepared(conn, "COMMIT");
   if (!status.ok()) return fail_all(status);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   return changes;
 }
 

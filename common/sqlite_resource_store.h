@@ -4,6 +4,7 @@
 #ifndef SANHAK_COMMON_SQLITE_RESOURCE_STORE_H_
 #define SANHAK_COMMON_SQLITE_RESOURCE_STORE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,6 +39,9 @@ class SqliteResourceStore : public ResourceStore {
   absl::Status AckOutbox(int64_t up_to_sequence) override;
   absl::StatusOr<int64_t> OutboxBacklog() override;
   void SetCommitListener(std::function<void()> listener) override;
+  // Counts this process's commits. Valid because each service is the only writer of its
+  // database file (deployments run one writer per file; see deploy/).
+  int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
  private:
   // Writes queued for the next group commit (see Write).
@@ -61,6 +65,7 @@ class SqliteResourceStore : public ResourceStore {
   absl::Mutex queue_mu_;
   std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool leader_active_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::atomic<int64_t> generation_{0};
   absl::Mutex listener_mu_;
   std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
   absl::Mutex readers_mu_;

@@ -555,7 +555,9 @@ absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
 
 absl::StatusOr<v1::IndustrialComplex> Registry::GetComplex(
     const v1::GetComplexRequest& request) {
-  return GetByName<v1::IndustrialComplex>(store_, request.name(), kComplexes, ComplexOut);
+  return complexes_.Get(request.name(), [&] {
+    return GetByName<v1::IndustrialComplex>(store_, request.name(), kComplexes, ComplexOut);
+  });
 }
 
 absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
@@ -618,7 +620,9 @@ absl::Status Registry::DeleteComplex(const v1::DeleteComplexRequest& request) {
 // ---------------------------------------------------------------------- councils
 
 absl::StatusOr<v1::Council> Registry::GetCouncil(const v1::GetCouncilRequest& request) {
-  return GetByName<v1::Council>(store_, request.name(), kCouncils, CouncilOut);
+  return councils_.Get(request.name(), [&] {
+    return GetByName<v1::Council>(store_, request.name(), kCouncils, CouncilOut);
+  });
 }
 
 absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
@@ -682,7 +686,10 @@ absl::Status Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request) {
 
 absl::StatusOr<v1::Organization> Registry::GetOrganization(
     const v1::GetOrganizationRequest& request) {
-  return GetByName<v1::Organization>(store_, request.name(), kOrganizations, OrganizationOut);
+  return organizations_.Get(request.name(), [&] {
+    return GetByName<v1::Organization>(store_, request.name(), kOrganizations,
+                                       OrganizationOut);
+  });
 }
 
 absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(

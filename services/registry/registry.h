@@ -18,7 +18,8 @@ using ImportSummary = crud::ImportSummary;
 class Registry {
  public:
   // `store` must outlive the registry.
-  explicit Registry(store::ResourceStore* store) : store_(store) {}
+  explicit Registry(store::ResourceStore* store)
+      : store_(store), councils_(store), complexes_(store), organizations_(store) {}
 
   absl::StatusOr<v1::Field> GetField(const v1::GetFieldRequest& request);
   absl::StatusOr<v1::ListFieldsResponse> ListFields(const v1::ListFieldsRequest& request);
@@ -70,6 +71,11 @@ class Registry {
 
  private:
   store::ResourceStore* store_;
+  // The hottest reads (the events service checks councils and organizations on every
+  // write), answered from memory until the next commit.
+  crud::ReadCache<v1::Council> councils_;
+  crud::ReadCache<v1::IndustrialComplex> complexes_;
+  crud::ReadCache<v1::Organization> organizations_;
 };
 
 }  // namespace sanhak::registry

@@ -1,0 +1,88 @@
+// crud::ReadCache over the real SQLite store: a hit never returns what a later commit
+// changed, and a value read while a write committed is not kept.
+#include <string>
+
+#include "common/crud.h"
+#include "common/sqlite_resource_store.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_support.h"
+
+namespace sanhak::crud {
+namespace {
+
+class ReadCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = store::SqliteResourceStore::Open({dir_.File("c.db"), ""});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  void Write(const std::string& name, const std::string& data) {
+    ASSERT_TRUE(store_
+                    ->Write([&](store::WriteTransaction& tx) {
+                      store::Resource r;
+                      r.name = name;
+                      r.collection = "things";
+                      r.data = data;
+                      return tx.Put(r, {}, "").status();
+                    })
+                    .ok());
+  }
+
+  // Reads through the store, counting loads.
+  absl::StatusOr<std::string> Read(ReadCache<std::string>& cache, const std::string& name) {
+    return cache.Get(name, [&]() -> absl::StatusOr<std::string> {
+      ++loads_;
+      std::string data;
+      absl::Status s = store_->Read([&](store::ReadView& view) {
+        auto got = view.Get(name);
+        if (!got.ok()) return got.status();
+        if (!got->has_value()) return absl::NotFoundError(name);
+        data = (*got)->data;
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return s;
+      return data;
+    });
+  }
+
+  sanhak::testing::TempDir dir_;
+  std::unique_ptr<store::SqliteResourceStore> store_;
+  int loads_ = 0;
+};
+
+TEST_F(ReadCacheTest, HitsUntilTheNextCommit) {
+  Write("things/a", "one");
+  ReadCache<std::string> cache(store_.get());
+  EXPECT_EQ(*Read(cache, "things/a"), "one");
+  EXPECT_EQ(*Read(cache, "things/a"), "one");
+  EXPECT_EQ(loads_, 1);
+  Write("things/b", "unrelated");  // any commit empties the cache
+  Write("things/a", "two");
+  EXPECT_EQ(*Read(cache, "things/a"), "two");
+  EXPECT_EQ(loads_, 2);
+}
+
+TEST_F(ReadCacheTest, AValueReadWhileAWriteCommittedIsNotKept) {
+  Write("things/a", "one");
+  ReadCache<std::string> cache(store_.get());
+  auto read = cache.Get("things/a", [&]() -> absl::StatusOr<std::string> {
+    ++loads_;
+    Write("things/a", "two");  // commits between the load and the caching
+    return std::string("one");
+  });
+  EXPECT_EQ(*read, "one");
+  EXPECT_EQ(*Read(cache, "things/a"), "two");
+  EXPECT_EQ(loads_, 2);
+}
+
+TEST_F(ReadCacheTest, ErrorsAreNotCached) {
+  ReadCache<std::string> cache(store_.get());
+  EXPECT_FALSE(Read(cache, "things/missing").ok());
+  EXPECT_FALSE(Read(cache, "things/missing").ok());
+  EXPECT_EQ(loads_, 2);
+}
+
+}  // namespace
+}  // namespace sanhak::crud
