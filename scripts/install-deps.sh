@@ -13,10 +13,19 @@ packages=(
   libsqlite3-dev libhiredis-dev redis-server
   # tests
   libgtest-dev libgmock-dev
+  # the Kubernetes manifests' test (tests/deploy): Node.js's test runner, npm, and
+  # kubectl (Debian's kubernetes-client) for `kubectl kustomize`
+  nodejs npm kubernetes-client
 )
+
+# A package whose command is already on PATH from another source counts as present: a
+# Node.js that bundles npm conflicts with Debian's npm package, an installed kubectl with
+# kubernetes-client.
+declare -A command_of=([nodejs]=node [npm]=npm [kubernetes-client]=kubectl)
 
 missing=()
 for p in "${packages[@]}"; do
+  if [ -n "${command_of[$p]:-}" ] && command -v "${command_of[$p]}" >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then

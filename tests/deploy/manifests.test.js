@@ -1,0 +1,575 @@
+// Renders every overlay under deploy/overlays with `kubectl kustomize`, validates every
+// object against Kubernetes' own schemas (kubernetes-models) and checks what a reviewer
+// would. Run: node --test manifests.test.js (ctest runs it as deploy_manifests).
+'use strict';
+
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const lib = require('./lib');
+
+const { ROOT, objectId, selectorMatches, quantity } = lib;
+
+// What the suite is (services/*/main.cc, common/server.h, scripts/run.sh).
+const SERVICES = {
+  registry: {
+    port: 50051,
+    healthHeader: 'services/registry/registry_server.h',
+    sqlite: { dbEnv: 'SANHAK_REGISTRY_DB', importEnv: 'SANHAK_REGISTRY_IMPORT',
+      data: 'data/registry.textproto' },
+    calls: ['redis'],
+    env: { SANHAK_REDIS: 'redis' },
+  },
+  events: {
+    port: 50052,
+    healthHeader: 'services/events/events_server.h',
+    sqlite: { dbEnv: 'SANHAK_EVENTS_DB', importEnv: 'SANHAK_EVENTS_IMPORT',
+      data: 'data/events.textproto' },
+    calls: ['registry', 'redis'],
+    env: { SANHAK_REGISTRY: 'registry', SANHAK_REDIS: 'redis' },
+  },
+  analytics: {
+    port: 50053,
+    healthHeader: 'services/analytics/analytics_server.h',
+    calls: ['registry', 'events', 'redis'],
+    env: { SANHAK_REGISTRY: 'registry', SANHAK_EVENTS: 'events', SANHAK_REDIS: 'redis' },
+  },
+};
+const REDIS_PORT = 6379;
+const DRAIN_MS = 10000;
+const CLIENT_LABEL = ['sanhak.kr/client', 'true'];
+const UID = 10001;
+const RUNTIME_PACKAGES = ['libgrpc++1.51', 'libprotobuf32', 'libabsl20220623', 'libhiredis0.14',
+  'libsqlite3-0', 'tzdata', 'ca-certificates'];
+
+// The health service name each server registers (kRegistryServiceName etc.).
+function healthName(service) {
+  const header = fs.readFileSync(path.join(ROOT, SERVICES[service].healthHeader), 'utf8');
+  const match = /ServiceName\[\]\s*=\s*"([^"]+)"/.exec(header);
+  assert.ok(match, `no service name in ${SERVICES[service].healthHeader}`);
+  return match[1];
+}
+
+function memo(fn) {
+  let value;
+  let done = false;
+  return () => {
+    if (!done) {
+      value = fn();
+      done = true;
+    }
+    return value;
+  };
+}
+
+// Fails with every problem listed, not just the first.
+function assertNoProblems(problems, what) {
+  assert.deepEqual(problems, [], `${what}:\n  ${problems.join('\n  ')}`);
+}
+
+// A rendered overlay, indexed for the checks.
+function index(objects) {
+  const of = (kind) => objects.filter((o) => o.kind === kind);
+  const get = (kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const workloads = objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind));
+  const namespaces = of('Namespace');
+  return { objects, of, get, workloads, namespaces };
+}
+
+function podSpec(workload) {
+  return workload.spec.template.spec;
+}
+
+function containersOf(workload) {
+  const spec = podSpec(workload);
+  return [...(spec.initContainers || []), ...spec.containers];
+}
+
+// A container's environment: env entries override envFrom ConfigMaps. Values are
+// {value} or {valueFrom}; a ConfigMap missing from the render is a problem.
+function environment(rendered, container, problems) {
+  const env = {};
+  for (const source of container.envFrom || []) {
+    assert.ok(source.configMapRef, `${container.name}: envFrom other than configMapRef`);
+    const configMap = rendered.get('ConfigMap', source.configMapRef.name);
+    if (!configMap) {
+      problems.push(`${container.name}: ConfigMap ${source.configMapRef.name} is not rendered`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(configMap.data || {})) {
+      env[(source.prefix || '') + key] = { value };
+    }
+  }
+  for (const entry of container.env || []) {
+    env[entry.name] = entry.valueFrom ? { valueFrom: entry.valueFrom } : { value: entry.value };
+  }
+  return env;
+}
+
+// The seconds a preStop hook of the form ["sleep", "N"] waits (0 without one).
+function preStopSeconds(container) {
+  const hook = container.lifecycle && container.lifecycle.preStop;
+  if (!hook) return 0;
+  const command = hook.exec && hook.exec.command;
+  assert.ok(command && command[0] === 'sleep' && command.length === 2,
+    `${container.name}: preStop is not ["sleep", N]`);
+  return Number(command[1]);
+}
+
+const OVERLAYS = lib.overlays();
+
+test('deploy/overlays has dev and prod', () => {
+  assert.ok(OVERLAYS.includes('dev'), `overlays: ${OVERLAYS}`);
+  assert.ok(OVERLAYS.includes('prod'), `overlays: ${OVERLAYS}`);
+});
+
+for (const overlay of OVERLAYS) {
+  describe(`overlay ${overlay}`, () => {
+    const rendered = memo(() => index(lib.render(overlay)));
+    const namespace = () => {
+      const namespaces = rendered().namespaces;
+      assert.equal(namespaces.length, 1, 'one Namespace per overlay');
+      return namespaces[0].metadata.name;
+    };
+    const workload = (name) => {
+      const found = rendered().workloads.filter((w) => w.metadata.name === name);
+      assert.equal(found.length, 1, `one workload named ${name}`);
+      return found[0];
+    };
+
+    test('renders, every object named once', () => {
+      const { objects } = rendered();
+      assert.ok(objects.length > 0);
+      const seen = new Set();
+      for (const o of objects) {
+        assert.ok(o.apiVersion && o.kind && o.metadata && o.metadata.name, JSON.stringify(o));
+        const key = `${o.kind} ${o.metadata.namespace || ''}/${o.metadata.name}`;
+        assert.ok(!seen.has(key), `${key} twice`);
+        seen.add(key);
+      }
+    });
+
+    test("every object is valid against Kubernetes' schemas, with no unknown field", () => {
+      assertNoProblems(rendered().objects.flatMap(lib.schemaProblems), 'schema problems');
+    });
+
+    test('everything is in the overlay namespace, which enforces Pod Security "restricted"', () => {
+      const ns = namespace();
+      const labels = rendered().namespaces[0].metadata.labels || {};
+      assert.equal(labels['pod-security.kubernetes.io/enforce'], 'restricted');
+      for (const o of rendered().objects) {
+        if (o.kind === 'Namespace') continue;
+        assert.equal(o.metadata.namespace, ns, `${objectId(o)} namespace`);
+      }
+    });
+
+    test('the workloads are registry, events, analytics (Deployments) and redis (StatefulSet)', () => {
+      const kinds = Object.fromEntries(rendered().workloads.map((w) => [w.metadata.name, w.kind]));
+      assert.deepEqual(kinds, {
+        registry: 'Deployment', events: 'Deployment', analytics: 'Deployment',
+        redis: 'StatefulSet',
+      });
+    });
+
+    test('selectors match their pod labels, and only their own pods', () => {
+      const { workloads } = rendered();
+      for (const w of workloads) {
+        const selector = w.spec.selector;
+        assert.ok(selector && (selector.matchLabels || selector.matchExpressions),
+          `${objectId(w)} has a selector`);
+        assert.ok(selectorMatches(selector, w.spec.template.metadata.labels),
+          `${objectId(w)}: selector ${JSON.stringify(selector)} does not match its pod labels`);
+        for (const other of workloads) {
+          if (other === w) continue;
+          assert.ok(!selectorMatches(selector, other.spec.template.metadata.labels),
+            `${objectId(w)}: selector also matches ${objectId(other)}'s pods`);
+        }
+      }
+    });
+
+    test('every Service has endpoints: its selector matches pods that serve its ports', () => {
+      const { of, workloads } = rendered();
+      const services = of('Service');
+      assert.deepEqual(services.map((s) => s.metadata.name).sort(),
+        ['analytics', 'events', 'redis', 'registry']);
+      for (const s of services) {
+        assert.ok(s.spec.selector && Object.keys(s.spec.selector).length,
+          `${objectId(s)} has a selector`);
+        const backends = workloads.filter((w) =>
+          selectorMatches({ matchLabels: s.spec.selector }, w.spec.template.metadata.labels));
+        assert.equal(backends.length, 1, `${objectId(s)} selects one workload's pods`);
+        const replicas = backends[0].spec.replicas;
+        assert.ok(replicas === undefined || replicas > 0, `${objectId(s)}: backend has replicas`);
+        const ports = containersOf(backends[0]).flatMap((c) => c.ports || []);
+        for (const port of s.spec.ports) {
+          const target = port.targetPort === undefined ? port.port : port.targetPort;
+          const served = ports.find((p) => (typeof target === 'string'
+            ? p.name === target : p.containerPort === target) &&
+            (p.protocol || 'TCP') === (port.protocol || 'TCP'));
+          assert.ok(served, `${objectId(s)} port ${port.name}: no container port ${target}`);
+        }
+      }
+      for (const name of Object.keys(SERVICES)) {
+        const s = of('Service').find((x) => x.metadata.name === name);
+        const grpc = s.spec.ports.filter((p) => p.name === 'grpc');
+        assert.deepEqual(grpc.map((p) => p.port), [SERVICES[name].port], `${name}: a port named grpc`);
+      }
+      const redis = of('Service').find((x) => x.metadata.name === 'redis');
+      assert.deepEqual(redis.spec.ports.map((p) => p.port), [REDIS_PORT]);
+    });
+
+    test('native gRPC startup, readiness and liveness probes ask the health service at the gRPC port', () => {
+      for (const name of Object.keys(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        assert.equal(podSpec(w).containers.length, 1, `${name}: one container`);
+        const grpc = (container.ports || []).filter((p) => p.name === 'grpc');
+        assert.equal(grpc.length, 1, `${name}: a container port named grpc`);
+        assert.equal(grpc[0].containerPort, SERVICES[name].port, `${name}: grpc port`);
+        for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+          const probe = container[kind];
+          assert.ok(probe, `${name}: ${kind}`);
+          assert.deepEqual(Object.keys(probe).filter((k) =>
+            ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), ['grpc'], `${name}: ${kind} is gRPC`);
+          assert.equal(probe.grpc.port, grpc[0].containerPort, `${name}: ${kind} port`);
+          assert.equal(probe.grpc.service, healthName(name), `${name}: ${kind} service`);
+        }
+      }
+      const [redis] = podSpec(workload('redis')).containers;
+      for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        const probe = redis[kind];
+        assert.ok(probe, `redis: ${kind}`);
+        if (probe.tcpSocket) {
+          assert.ok(probe.tcpSocket.port === REDIS_PORT || redis.ports.some((p) =>
+            p.name === probe.tcpSocket.port && p.containerPort === REDIS_PORT), `redis: ${kind} port`);
+        } else {
+          assert.ok(probe.exec && probe.exec.command.join(' ').includes(`-p ${REDIS_PORT} ping`),
+            `redis: ${kind} pings Redis`);
+        }
+      }
+    });
+
+    test('every container has CPU and memory requests and limits, limits >= requests', () => {
+      const problems = [];
+      for (const w of rendered().workloads) {
+        for (const c of containersOf(w)) {
+          const { requests = {}, limits = {} } = c.resources || {};
+          for (const resource of ['cpu', 'memory']) {
+            if (requests[resource] === undefined) problems.push(`${objectId(w)} ${c.name}: no ${resource} request`);
+            if (limits[resource] === undefined) problems.push(`${objectId(w)} ${c.name}: no ${resource} limit`);
+            if (requests[resource] !== undefined && limits[resource] !== undefined &&
+              quantity(limits[resource]) < quantity(requests[resource])) {
+              problems.push(`${objectId(w)} ${c.name}: ${resource} limit below its request`);
+            }
+          }
+        }
+      }
+      assertNoProblems(problems, 'resources');
+    });
+
+    test('every pod: non-root, read-only root, no privilege, all capabilities dropped, seccomp RuntimeDefault, no API token', () => {
+      const { get } = rendered();
+      const problems = [];
+      for (const w of rendered().workloads) {
+        const spec = podSpec(w);
+        const pod = spec.securityContext || {};
+        const id = objectId(w);
+        for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) {
+          if (spec[field]) problems.push(`${id}: ${field}`);
+        }
+        if (spec.automountServiceAccountToken !== false) problems.push(`${id}: automounts an API token`);
+        const account = spec.serviceAccountName;
+        if (!account || !get('ServiceAccount', account)) problems.push(`${id}: its ServiceAccount is not rendered`);
+        for (const c of containersOf(w)) {
+          const own = c.securityContext || {};
+          const effective = (field) => (own[field] !== undefined ? own[field] : pod[field]);
+          const where = `${id} ${c.name}`;
+          if (effective('runAsNonRoot') !== true) problems.push(`${where}: runAsNonRoot is not true`);
+          const uid = effective('runAsUser');
+          if (!Number.isInteger(uid) || uid === 0) problems.push(`${where}: no non-zero runAsUser`);
+          if (own.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem is writable`);
+          if (own.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation is not false`);
+          if (own.privileged) problems.push(`${where}: privileged`);
+          const caps = own.capabilities || {};
+          if (!(caps.drop || []).includes('ALL')) problems.push(`${where}: capabilities not all dropped`);
+          if ((caps.add || []).length) problems.push(`${where}: adds capabilities ${caps.add}`);
+          const seccomp = effective('seccompProfile');
+          if (!seccomp || seccomp.type !== 'RuntimeDefault') problems.push(`${where}: seccomp is not RuntimeDefault`);
+        }
+      }
+      assertNoProblems(problems, 'security contexts');
+      for (const name of Object.keys(SERVICES)) {
+        const sc = podSpec(workload(name)).securityContext;
+        assert.equal(sc.runAsUser, UID, `${name}: runs as the image's uid`);
+        assert.equal(sc.runAsGroup, UID, `${name}: runs as the image's gid`);
+        assert.equal(sc.fsGroup, UID, `${name}: volumes writable by the image's gid`);
+      }
+    });
+
+    test('graceful termination outlasts preStop plus the drain deadline', () => {
+      const problems = [];
+      for (const name of Object.keys(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, problems);
+        assert.deepEqual(env.SANHAK_DRAIN_MS, { value: String(DRAIN_MS) }, `${name}: SANHAK_DRAIN_MS`);
+        const grace = podSpec(w).terminationGracePeriodSeconds;
+        const needed = preStopSeconds(container) + DRAIN_MS / 1000;
+        assert.ok(Number.isInteger(grace) && grace > needed,
+          `${name}: terminationGracePeriodSeconds ${grace} is not above ${needed}`);
+      }
+      assertNoProblems(problems, 'environment');
+    });
+
+    test('configuration: listen on the gRPC port, call Services the render has, replica from the pod name', () => {
+      const { of } = rendered();
+      const problems = [];
+      for (const [name, service] of Object.entries(SERVICES)) {
+        const [container] = podSpec(workload(name)).containers;
+        const env = environment(rendered(), container, problems);
+        assert.deepEqual(env.SANHAK_LISTEN, { value: `0.0.0.0:${service.port}` }, `${name}: SANHAK_LISTEN`);
+        for (const [variable, target] of Object.entries(service.env)) {
+          const value = env[variable] && env[variable].value;
+          assert.ok(value, `${name}: ${variable} is set`);
+          const [host, port] = value.split(':');
+          const s = of('Service').find((x) => x.metadata.name === host);
+          assert.ok(s, `${name}: ${variable}=${value} names no Service`);
+          assert.equal(host, target, `${name}: ${variable} points at ${target}`);
+          assert.ok(s.spec.ports.some((p) => p.port === Number(port)),
+            `${name}: ${variable}=${value}: Service ${host} has no port ${port}`);
+        }
+      }
+      const [analytics] = podSpec(workload('analytics')).containers;
+      const env = environment(rendered(), analytics, problems);
+      assert.deepEqual(env.SANHAK_REPLICA,
+        { valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, 'analytics: SANHAK_REPLICA');
+      assertNoProblems(problems, 'environment');
+    });
+
+    test('SQLite services: one replica, Recreate, their own ReadWriteOnce claim at the database path', () => {
+      const { get, workloads } = rendered();
+      for (const [name, { sqlite }] of Object.entries(SERVICES)) {
+        if (!sqlite) continue;
+        const w = workload(name);
+        assert.equal(w.spec.replicas, 1, `${name}: replicas is exactly 1 (single-writer SQLite)`);
+        assert.equal(w.spec.strategy && w.spec.strategy.type, 'Recreate', `${name}: strategy Recreate`);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, []);
+        const db = env[sqlite.dbEnv] && env[sqlite.dbEnv].value;
+        assert.ok(db && path.isAbsolute(db), `${name}: ${sqlite.dbEnv} is an absolute path`);
+        const mount = (container.volumeMounts || []).find((m) => m.mountPath === path.dirname(db));
+        assert.ok(mount && !mount.readOnly, `${name}: a writable volume at ${path.dirname(db)}`);
+        const volume = podSpec(w).volumes.find((v) => v.name === mount.name);
+        assert.ok(volume.persistentVolumeClaim, `${name}: ${path.dirname(db)} is a PersistentVolumeClaim`);
+        const claimName = volume.persistentVolumeClaim.claimName;
+        const claim = get('PersistentVolumeClaim', claimName);
+        assert.ok(claim, `${name}: claim ${claimName} is rendered`);
+        assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce'], `${name}: claim is ReadWriteOnce`);
+        for (const other of workloads) {
+          if (other === w) continue;
+          assert.ok(!(podSpec(other).volumes || []).some((v) => v.persistentVolumeClaim &&
+            v.persistentVolumeClaim.claimName === claimName), `${objectId(other)} mounts ${claimName}`);
+        }
+        const imported = env[sqlite.importEnv] && env[sqlite.importEnv].value;
+        assert.equal(imported, `/opt/sanhak/data/${path.basename(sqlite.data)}`, `${name}: ${sqlite.importEnv}`);
+      }
+    });
+
+    test('redis: a StatefulSet with append-only persistence on its own volume, behind a headless Service', () => {
+      const { get } = rendered();
+      const redis = workload('redis');
+      assert.equal(redis.spec.replicas, 1);
+      const service = get('Service', redis.spec.serviceName);
+      assert.ok(service && service.spec.clusterIP === 'None', 'governing Service is headless');
+      const [container] = podSpec(redis).containers;
+      const args = [...(container.command || []), ...(container.args || [])];
+      const flag = (name) => {
+        const i = args.indexOf(name);
+        return i >= 0 ? args[i + 1] : undefined;
+      };
+      assert.equal(flag('--appendonly'), 'yes', 'AOF on');
+      assert.ok(['always', 'everysec'].includes(flag('--appendfsync')), 'AOF fsync policy');
+      const dir = flag('--dir');
+      assert.ok(dir, '--dir is set');
+      const mount = container.volumeMounts.find((m) => m.mountPath === dir);
+      assert.ok(mount, `a volume at ${dir}`);
+      const template = (redis.spec.volumeClaimTemplates || []).find((t) => t.metadata.name === mount.name);
+      assert.ok(template, `${dir} is a volumeClaimTemplate`);
+      assert.deepEqual(template.spec.accessModes, ['ReadWriteOnce']);
+      assert.ok(quantity(template.spec.resources.requests.storage) > 0);
+      assert.ok(container.ports.some((p) => p.containerPort === REDIS_PORT));
+    });
+
+    test('NetworkPolicies: default deny, then exactly the calls the suite makes', () => {
+      const { of, namespaces } = rendered();
+      const ns = namespace();
+      const policies = of('NetworkPolicy');
+      const denyAll = policies.filter((p) => Object.keys(p.spec.podSelector || {}).length === 0 &&
+        !p.spec.ingress && !p.spec.egress &&
+        ['Ingress', 'Egress'].every((t) => (p.spec.policyTypes || []).includes(t)));
+      assert.equal(denyAll.length, 1, 'a default-deny policy (all pods, Ingress and Egress, no rules)');
+      for (const p of policies) {
+        assert.ok(p.spec.policyTypes, `${objectId(p)}: explicit policyTypes`);
+      }
+
+      const namespaceLabels = (name) => {
+        const own = namespaces.find((n) => n.metadata.name === name);
+        return { ...(own && own.metadata.labels), 'kubernetes.io/metadata.name': name };
+      };
+      const pods = rendered().workloads.map((w) => ({
+        id: w.metadata.name,
+        namespace: ns,
+        labels: w.spec.template.metadata.labels,
+        ports: containersOf(w).flatMap((c) => c.ports || []),
+      }));
+      const client = { [CLIENT_LABEL[0]]: CLIENT_LABEL[1] };
+      pods.push(
+        { id: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' },
+          ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' },
+            { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' }] },
+        { id: 'client-here', namespace: ns, labels: client, ports: [] },
+        { id: 'unlabelled-here', namespace: ns, labels: {}, ports: [] },
+        { id: 'client-elsewhere', namespace: 'elsewhere', labels: client,
+          ports: [{ name: 'https', containerPort: 443, protocol: 'TCP' }] },
+        { id: 'unlabelled-elsewhere', namespace: 'elsewhere', labels: {},
+          ports: [{ name: 'https', containerPort: 443, protocol: 'TCP' }] },
+      );
+
+      const portsOf = (id) => pods.find((p) => p.id === id).ports;
+      const expected = new Set();
+      const allow = (from, to) => {
+        for (const p of portsOf(to)) expected.add(`${from} -> ${to}:${p.containerPort}/${p.protocol || 'TCP'}`);
+      };
+      for (const [name, service] of Object.entries(SERVICES)) {
+        for (const callee of service.calls) allow(name, callee);
+        allow(name, 'kube-dns');
+        allow('client-here', name);
+        allow('client-elsewhere', name);
+      }
+      allow('client-here', 'kube-dns');
+
+      const allowed = new Set();
+      for (const from of pods) {
+        for (const to of pods) {
+          if (from === to) continue;
+          for (const p of to.ports) {
+            const port = { port: p.containerPort, protocol: p.protocol || 'TCP' };
+            if (from.namespace !== ns && to.namespace !== ns) continue; // not ours to rule
+            if (lib.connectionAllowed(policies, from, to, port, namespaceLabels)) {
+              allowed.add(`${from.id} -> ${to.id}:${port.port}/${port.protocol}`);
+            }
+          }
+        }
+      }
+      const missing = [...expected].filter((c) => !allowed.has(c)).sort();
+      const extra = [...allowed].filter((c) => !expected.has(c)).sort();
+      assertNoProblems([...missing.map((c) => `blocked: ${c}`), ...extra.map((c) => `allowed: ${c}`)],
+        'connections other than the suite\'s calls');
+    });
+
+    test('images: sanhak/<service> and redis, each at a pinned tag', () => {
+      for (const w of rendered().workloads) {
+        for (const c of containersOf(w)) {
+          const match = /^([^:@]+)(?::([^@]+))?(@sha256:[0-9a-f]{64})?$/.exec(c.image);
+          assert.ok(match && (match[2] || match[3]), `${objectId(w)}: ${c.image} has a tag or digest`);
+          assert.notEqual(match[2], 'latest', `${objectId(w)}: ${c.image} is :latest`);
+          if (SERVICES[w.metadata.name]) assert.equal(match[1], `sanhak/${w.metadata.name}`);
+        }
+      }
+    });
+
+    if (overlay === 'dev') {
+      test('dev: one replica of everything, nothing autoscaled', () => {
+        for (const w of rendered().workloads) {
+          assert.equal(w.spec.replicas, 1, `${objectId(w)}: replicas`);
+        }
+        assert.equal(rendered().of('HorizontalPodAutoscaler').length, 0);
+      });
+    }
+
+    if (overlay === 'prod') {
+      test('prod: a PodDisruptionBudget for each workload, selecting exactly its pods', () => {
+        const { of, workloads } = rendered();
+        const budgets = of('PodDisruptionBudget');
+        for (const w of workloads) {
+          const own = budgets.filter((b) => selectorMatches(b.spec.selector, w.spec.template.metadata.labels));
+          assert.equal(own.length, 1, `${objectId(w)}: one budget`);
+          const others = workloads.filter((x) => x !== w &&
+            selectorMatches(own[0].spec.selector, x.spec.template.metadata.labels));
+          assert.deepEqual(others, [], `${objectId(own[0])} selects other pods too`);
+        }
+        assert.equal(budgets.length, workloads.length, 'no budget without a workload');
+      });
+
+      test('prod: analytics autoscales horizontally (2+ replicas, on CPU) and the HPA owns its replica count', () => {
+        const hpas = rendered().of('HorizontalPodAutoscaler');
+        assert.equal(hpas.length, 1, 'one HorizontalPodAutoscaler');
+        const [hpa] = hpas;
+        assert.equal(hpa.apiVersion, 'autoscaling/v2');
+        assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'analytics' });
+        assert.ok(hpa.spec.minReplicas >= 2, 'minReplicas >= 2');
+        assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas, 'maxReplicas > minReplicas');
+        const cpu = (hpa.spec.metrics || []).find((m) => m.type === 'Resource' && m.resource.name === 'cpu');
+        assert.ok(cpu, 'scales on CPU');
+        const analytics = workload('analytics');
+        assert.equal(analytics.spec.replicas, undefined, 'analytics Deployment leaves replicas to the HPA');
+        for (const c of podSpec(analytics).containers) {
+          assert.ok(c.resources.requests.cpu, `${c.name}: a CPU request for utilization`);
+        }
+        for (const name of ['registry', 'events', 'redis']) {
+          assert.equal(workload(name).spec.replicas, 1, `${name}: still one replica`);
+        }
+      });
+
+      test('prod: analytics replicas repel each other across nodes (pod anti-affinity)', () => {
+        const analytics = workload('analytics');
+        const labels = analytics.spec.template.metadata.labels;
+        const anti = (podSpec(analytics).affinity || {}).podAntiAffinity || {};
+        const terms = [
+          ...(anti.requiredDuringSchedulingIgnoredDuringExecution || []),
+          ...(anti.preferredDuringSchedulingIgnoredDuringExecution || []).map((t) => t.podAffinityTerm),
+        ];
+        assert.ok(terms.some((t) => t.topologyKey === 'kubernetes.io/hostname' &&
+          selectorMatches(t.labelSelector, labels)), 'an anti-affinity term on kubernetes.io/hostname for its own pods');
+      });
+    }
+  });
+}
+
+describe('images (deploy/images)', () => {
+  for (const name of Object.keys(SERVICES)) {
+    test(`${name}.Dockerfile: multi-stage, built by install-deps.sh, slim runtime, non-root`, () => {
+      const file = path.join(ROOT, 'deploy', 'images', `${name}.Dockerfile`);
+      const stages = lib.dockerfile(file);
+      assert.equal(stages.length, 2, 'two stages');
+      const [build, runtime] = stages;
+      const run = (stage) => stage.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
+      assert.equal(build.image, 'debian:bookworm');
+      assert.ok(build.name, 'the build stage is named');
+      assert.match(run(build), /bash scripts\/install-deps\.sh/);
+      assert.match(run(build), new RegExp(`--target sanhak_${name}_server\\b`));
+      assert.equal(runtime.image, 'debian:bookworm-slim');
+      for (const pkg of RUNTIME_PACKAGES) {
+        assert.ok(run(runtime).split(' ').includes(pkg), `runtime installs ${pkg}`);
+      }
+      assert.ok(!/-dev\b/.test(run(runtime)), 'no -dev package at run time');
+      const binary = `/usr/local/bin/sanhak_${name}_server`;
+      assert.ok(runtime.instructions.some((i) => i.op === 'COPY' &&
+        i.args.startsWith(`--from=${build.name} `) && i.args.endsWith(` ${binary}`)), 'copies the binary');
+      const entrypoint = runtime.instructions.filter((i) => i.op === 'ENTRYPOINT');
+      assert.deepEqual(entrypoint.map((i) => JSON.parse(i.args)), [[binary]]);
+      const users = runtime.instructions.filter((i) => i.op === 'USER');
+      assert.deepEqual(users.map((i) => i.args), [`${UID}:${UID}`], 'USER is the fixed numeric uid:gid');
+      assert.ok(runtime.instructions.some((i) => i.op === 'EXPOSE' && i.args === String(SERVICES[name].port)));
+      const { sqlite } = SERVICES[name];
+      if (sqlite) {
+        assert.ok(fs.existsSync(path.join(ROOT, sqlite.data)), `${sqlite.data} exists`);
+        assert.ok(runtime.instructions.some((i) => i.op === 'COPY' &&
+          i.args === `${sqlite.data} /opt/sanhak/data/${path.basename(sqlite.data)}`), `copies ${sqlite.data}`);
+      }
+      const ignore = `${file}.dockerignore`;
+      assert.ok(fs.existsSync(ignore), `${path.basename(ignore)} trims the build context`);
+    });
+  }
+});
