@@ -214,7 +214,13 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     if (!status.ok()) return status;
     status = WriteIndex(name, {});
     if (!status.ok()) return status;
-    return AppendChange(changes::v1::DELETED, **existing, nullptr);
+    // The record carries a revision of its own, newer than the resource's last one, as
+    // the change feed's contract says ("the revision after the change").
+    absl::StatusOr<int64_t> revision = NextRevision();
+    if (!revision.ok()) return revision.status();
+    Resource last = **existing;
+    last.revision = *revision;
+    return AppendChange(changes::v1::DELETED, last, nullptr);
   }
 
   absl::StatusOr<std::optional<RecordedRequest>> FindRequest(

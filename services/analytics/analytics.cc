@@ -1,0 +1,708 @@
+#include "services/analytics/analytics.h"
+
+#include <random>
+#include <set>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/outbox_relay.h"
+#include "common/resource_names.h"
+#include "common/status.h"
+#include "google/protobuf/descriptor.h"
+
+namespace sanhak::analytics {
+namespace {
+
+constexpr char kMirror[] = "sanhak:analytics:mirror";
+constexpr char kApplied[] = "sanhak:analytics:applied";
+constexpr char kEpoch[] = "sanhak:analytics:epoch";
+constexpr char kUseq[] = "sanhak:analytics:useq";
+constexpr char kUpdates[] = "sanhak:analytics:updates";
+constexpr char kLeader[] = "sanhak:analytics:leader";
+constexpr char kRebuildLock[] = "sanhak:analytics:rebuild";
+constexpr char kGroup[] = "analytics";
+constexpr char kTokenVersion[] = "w1";
+
+using redis::Reply;
+
+bool IsError(const Reply& r) { return r.type == Reply::Type::kError; }
+
+absl::Status ReplyError(const Reply& r, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat("redis ", what, ": ", r.str));
+}
+
+int64_t AsInt(const Reply& r) {
+  if (r.type == Reply::Type::kInteger) return r.integer;
+  int64_t v = 0;
+  return absl::SimpleAtoi(r.str, &v) ? v : 0;
+}
+
+// "123-0" -> 123.
+int64_t EntrySequence(const std::string& id) {
+  int64_t v = 0;
+  return absl::SimpleAtoi(id.substr(0, id.find('-')), &v) ? v : -1;
+}
+
+// Fields of a stream entry reply ([id, [k, v, k, v]]) by name.
+std::map<std::string, std::string> EntryFields(const Reply& entry) {
+  std::map<std::string, std::string> out;
+  if (entry.elements.size() < 2) return out;
+  const auto& kv = entry.elements[1].elements;
+  for (size_t i = 0; i + 1 < kv.size(); i += 2) out[kv[i].str] = kv[i + 1].str;
+  return out;
+}
+
+changes::v1::ChangeRecord RecordOf(const std::string& name, const Mirror::Entry& entry) {
+  changes::v1::ChangeRecord record;
+  record.set_resource_name(name);
+  record.set_collection(entry.collection);
+  record.set_kind(entry.deleted ? changes::v1::DELETED : changes::v1::CREATED);
+  record.set_revision(entry.revision);
+  *record.mutable_state() = entry.state;
+  return record;
+}
+
+std::string ChangeStream(const std::string& service) { return ChangeStreamKey(service); }
+
+void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied) {
+  a.mutable_applied_sequences()->clear();
+  for (const auto& [service, seq] : applied) (*a.mutable_applied_sequences())[service] = seq;
+  absl::Time now = absl::Now();
+  a.mutable_computed_time()->set_seconds(absl::ToUnixSeconds(now));
+}
+
+}  // namespace
+
+Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source)
+    : options_(std::move(options)), source_(source) {
+  if (options_.replica_id.empty()) {
+    const_cast<AnalyticsOptions&>(options_).replica_id = GenerateId("replica");
+  }
+  follower_ = std::thread([this] { FollowLoop(); });
+  applier_ = std::thread([this] { ApplyLoop(); });
+}
+
+Analytics::~Analytics() { Stop(); }
+
+void Analytics::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [watcher, state] : watchers_) {
+      watcher->Close(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
+    }
+    watchers_.clear();
+  }
+  if (follower_.joinable()) follower_.join();
+  if (applier_.joinable()) applier_.join();
+}
+
+Analytics::Stats Analytics::stats() {
+  absl::MutexLock lock(&mu_);
+  return {rebuilds_.load(), applied_count_, static_cast<int64_t>(watchers_.size()),
+          redis_reachable_, leader_, ready_};
+}
+
+std::string Analytics::TokenFor(const std::string& epoch, int64_t useq) const {
+  return absl::WebSafeBase64Escape(absl::StrCat(kTokenVersion, "|", epoch, "|", useq));
+}
+
+// ------------------------------------------------------------------ loading and rebuild
+
+absl::Status Analytics::RebuildIntoRedis(redis::Connection& redis) {
+  absl::StatusOr<Reply> lock = redis.Command(
+      {"SET", kRebuildLock, options_.replica_id, "NX", "PX",
+       absl::StrCat(absl::ToInt64Milliseconds(options_.rebuild_deadline * 2))});
+  if (!lock.ok()) return lock.status();
+  if (lock->type == Reply::Type::kNil) {
+    // Another replica is rebuilding: wait for its epoch.
+    absl::Time until = absl::Now() + options_.rebuild_deadline * 2;
+    while (absl::Now() < until) {
+      absl::StatusOr<Reply> epoch = redis.Command({"GET", kEpoch});
+      if (!epoch.ok()) return epoch.status();
+      if (epoch->type == Reply::Type::kString) return absl::OkStatus();
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::UnavailableError("waited too long for another replica's rebuild");
+  }
+  absl::StatusOr<Mirror> mirror = source_->Load(absl::Now() + options_.rebuild_deadline);
+  if (!mirror.ok()) {
+    redis.Command({"DEL", kRebuildLock}).IgnoreError();
+    return mirror.status();
+  }
+  std::vector<std::vector<std::string>> commands = {
+      {"MULTI"}, {"DEL", kMirror, kApplied, kUpdates}, {"SET", kUseq, "0"}};
+  std::vector<std::string> hset = {"HSET", kMirror};
+  for (const auto& [name, entry] : mirror->entries()) {
+    hset.push_back(name);
+    hset.push_back(RecordOf(name, entry).SerializeAsString());
+  }
+  if (hset.size() > 2) commands.push_back(hset);
+  std::string epoch = GenerateId("epoch");
+  commands.push_back({"SET", kEpoch, epoch});
+  commands.push_back({"DEL", kRebuildLock});
+  commands.push_back({"EXEC"});
+  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  if (IsError(replies->back())) return ReplyError(replies->back(), "rebuild");
+  ++rebuilds_;
+  Log(LogLevel::kInfo, "aggregates rebuilt from the services",
+      {{"replica", options_.replica_id}, {"epoch", epoch},
+       {"resources", static_cast<int64_t>(mirror->entries().size())}});
+  return absl::OkStatus();
+}
+
+absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
+  absl::StatusOr<Reply> epoch = redis.Command({"GET", kEpoch});
+  if (!epoch.ok()) return epoch.status();
+  if (epoch->type != Reply::Type::kString) {
+    if (absl::Status s = RebuildIntoRedis(redis); !s.ok()) return s;
+  }
+  // One snapshot: epoch, update counter, mirror and positions as of the same moment.
+  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(
+      {{"MULTI"}, {"GET", kEpoch}, {"GET", kUseq}, {"HGETALL", kMirror}, {"HGETALL", kApplied},
+       {"EXEC"}});
+  if (!replies.ok()) return replies.status();
+  const Reply& exec = replies->back();
+  if (exec.type != Reply::Type::kArray || exec.elements.size() != 4) {
+    return ReplyError(exec, "load");
+  }
+  State loaded;
+  loaded.epoch = exec.elements[0].str;
+  if (loaded.epoch.empty()) return absl::UnavailableError("state vanished while loading");
+  loaded.useq = AsInt(exec.elements[1]);
+  const auto& mirror = exec.elements[2].elements;
+  for (size_t i = 0; i + 1 < mirror.size(); i += 2) {
+    changes::v1::ChangeRecord record;
+    if (record.ParseFromString(mirror[i + 1].str)) loaded.mirror.Apply(record);
+  }
+  const auto& applied = exec.elements[3].elements;
+  for (size_t i = 0; i + 1 < applied.size(); i += 2) {
+    loaded.applied[applied[i].str] = AsInt(applied[i + 1]);
+  }
+  loaded.aggregates = ComputeAggregates(loaded.mirror);
+  Stamp(loaded.aggregates, loaded.applied);
+  loaded.loaded = true;
+
+  absl::MutexLock lock(&mu_);
+  if (!state_.epoch.empty() && state_.epoch != loaded.epoch) {
+    // A new generation: tokens of the old one cannot resume; watchers start again.
+    for (auto& [watcher, ws] : watchers_) {
+      watcher->Close(WithReason(
+          absl::OutOfRangeError("the aggregates were rebuilt; start a new watch"),
+          "RESUME_TOKEN_EXPIRED"));
+    }
+    watchers_.clear();
+  } else if (!state_.epoch.empty() && state_.useq != loaded.useq) {
+    // The state jumps (the follower fell behind trimmed updates, or the applier loaded
+    // on taking over): the watchers would miss or repeat the updates in between, so they
+    // resume from their last token instead.
+    for (auto& [watcher, ws] : watchers_) {
+      watcher->Close(WithReason(
+          absl::UnavailableError("this replica reloaded its state; resume with your last token"),
+          "WATCH_RELOADED"));
+    }
+    watchers_.clear();
+  }
+  state_ = std::move(loaded);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ following updates
+
+absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
+  int64_t useq;
+  {
+    absl::MutexLock lock(&mu_);
+    useq = state_.useq;
+  }
+  absl::StatusOr<Reply> reply = redis.Command({"XREAD", "COUNT", "200", "BLOCK", "500",
+                                               "STREAMS", kUpdates, absl::StrCat(useq, "-0")});
+  if (!reply.ok()) return reply.status();
+  if (IsError(*reply)) return ReplyError(*reply, "XREAD");
+  if (reply->type != Reply::Type::kArray || reply->elements.empty()) return false;
+  const auto& entries = reply->elements[0].elements[1].elements;
+  absl::MutexLock lock(&mu_);
+  for (const Reply& entry : entries) {
+    int64_t seq = EntrySequence(entry.elements[0].str);
+    if (seq != state_.useq + 1) {
+      // A gap: the stream was trimmed or rebuilt under us. Reload.
+      state_.loaded = false;
+      return true;
+    }
+    std::map<std::string, std::string> fields = EntryFields(entry);
+    changes::v1::ChangeRecord record;
+    v1::AggregatesUpdate update;
+    if (!record.ParseFromString(fields["record"]) || !update.ParseFromString(fields["update"])) {
+      state_.loaded = false;
+      return true;
+    }
+    state_.mirror.Apply(record);
+    state_.applied[record.service()] =
+        std::max(state_.applied[record.service()], record.sequence());
+    state_.aggregates = update.aggregates();
+    state_.useq = seq;
+    ++applied_count_;
+    if (update.changed().empty()) continue;
+    v1::AggregatesEvent event;
+    *event.mutable_update() = std::move(update);
+    event.set_resume_token(TokenFor(state_.epoch, seq));
+    absl::Time now = absl::Now();
+    for (auto& [watcher, ws] : watchers_) {
+      watcher->Deliver(event);
+      ws.last_sent = now;
+    }
+  }
+  return true;
+}
+
+void Analytics::SendHeartbeats() {
+  absl::MutexLock lock(&mu_);
+  absl::Time now = absl::Now();
+  v1::AggregatesEvent heartbeat;
+  heartbeat.mutable_heartbeat()->mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+  heartbeat.set_resume_token(TokenFor(state_.epoch, state_.useq));
+  for (auto& [watcher, ws] : watchers_) {
+    if (now - ws.last_sent >= options_.heartbeat_interval) {
+      watcher->Deliver(heartbeat);
+      ws.last_sent = now;
+    }
+  }
+}
+
+void Analytics::FollowLoop() {
+  std::unique_ptr<redis::Connection> redis;
+  absl::Time last_epoch_check = absl::InfinitePast();
+  bool reported_down = false;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    absl::Status status = absl::OkStatus();
+    if (redis == nullptr) {
+      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+      if (connection.ok()) {
+        redis = *std::move(connection);
+      } else {
+        status = connection.status();
+      }
+    }
+    bool needs_load = false;
+    if (status.ok()) {
+      absl::MutexLock lock(&mu_);
+      needs_load = !state_.loaded;
+    }
+    if (status.ok() && !needs_load && absl::Now() - last_epoch_check > absl::Seconds(1)) {
+      absl::StatusOr<Reply> epoch = redis->Command({"GET", kEpoch});
+      if (!epoch.ok()) {
+        status = epoch.status();
+      } else {
+        absl::MutexLock lock(&mu_);
+        needs_load = epoch->type != Reply::Type::kString || epoch->str != state_.epoch;
+        last_epoch_check = absl::Now();
+      }
+    }
+    if (status.ok() && needs_load) status = LoadFromRedis(*redis);
+    if (status.ok()) {
+      absl::StatusOr<bool> followed = FollowOnce(*redis);
+      status = followed.status();
+    }
+    if (!status.ok()) {
+      redis.reset();
+      {
+        absl::MutexLock lock(&mu_);
+        if (redis_reachable_ || !reported_down) {
+          Log(LogLevel::kWarning,
+              "degraded: Redis unreachable; unary reads answer from a rebuild, watchers "
+              "resume later",
+              {{"error", status.ToString()}});
+          reported_down = true;
+        }
+        redis_reachable_ = false;
+        for (auto& [watcher, ws] : watchers_) {
+          watcher->Close(WithReason(
+              absl::UnavailableError("Redis is unreachable; resume with your last token"),
+              "REDIS_UNAVAILABLE"));
+        }
+        watchers_.clear();
+        // Whatever Redis holds when it returns is loaded afresh.
+        state_.loaded = state_.loaded && !state_.epoch.empty() ? state_.loaded : false;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!redis_reachable_ && reported_down) {
+        Log(LogLevel::kInfo, "Redis reachable again; aggregates served from Redis");
+      }
+      redis_reachable_ = true;
+      ready_ = true;
+      reported_down = false;
+    }
+    SendHeartbeats();
+  }
+}
+
+// ------------------------------------------------------------------ applying the feed
+
+absl::Status Analytics::ApplyRecord(redis::Connection& redis, State& working,
+                                    const std::string& stream, const std::string& entry_id,
+                                    const std::string& bytes) {
+  changes::v1::ChangeRecord record;
+  std::vector<std::vector<std::string>> commands = {{"MULTI"}};
+  bool parsed = record.ParseFromString(bytes);
+  bool fresh = parsed && record.sequence() > working.applied[record.service()];
+  v1::Aggregates after;
+  bool xadd = false;
+  if (fresh) {
+    bool changed = working.mirror.Apply(record);
+    working.applied[record.service()] = record.sequence();
+    commands.push_back({"HSET", kApplied, record.service(), absl::StrCat(record.sequence())});
+    if (changed) commands.push_back({"HSET", kMirror, record.resource_name(), bytes});
+    // Every change taken is published, also one that moves no aggregate (its `changed` is
+    // empty and watchers skip it): followers learn the new applied_sequences from it.
+    after = changed ? ComputeAggregates(working.mirror) : working.aggregates;
+    Stamp(after, working.applied);
+    v1::AggregatesUpdate update;
+    update.set_change_id(record.id());
+    update.set_resource_name(record.resource_name());
+    for (std::string& path : ChangedPaths(working.aggregates, after)) {
+      update.add_changed(std::move(path));
+    }
+    *update.mutable_aggregates() = after;
+    const int64_t useq = working.useq + 1;
+    commands.push_back({"XADD", kUpdates, "MAXLEN", absl::StrCat(options_.updates_kept),
+                        absl::StrCat(useq, "-0"), "record", bytes, "update",
+                        update.SerializeAsString()});
+    commands.push_back({"SET", kUseq, absl::StrCat(useq)});
+    xadd = true;
+  }
+  commands.push_back({"XACK", stream, kGroup, entry_id});
+  commands.push_back({"EXEC"});
+  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  const Reply& exec = replies->back();
+  if (exec.type != Reply::Type::kArray) return ReplyError(exec, "apply");
+  for (const Reply& r : exec.elements) {
+    if (IsError(r)) return ReplyError(r, "apply");
+  }
+  if (xadd) {
+    ++working.useq;
+    working.aggregates = std::move(after);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
+  std::vector<std::string> command = {"XREADGROUP", "GROUP", kGroup, options_.replica_id,
+                                      "COUNT", "100", "BLOCK", "200", "STREAMS"};
+  for (const std::string& s : options_.services) command.push_back(ChangeStream(s));
+  for (size_t i = 0; i < options_.services.size(); ++i) command.push_back(">");
+  absl::StatusOr<Reply> reply = redis.Command(command);
+  if (!reply.ok()) return reply.status();
+  if (IsError(*reply)) {
+    if (absl::StrContains(reply->str, "NOGROUP")) {
+      working.loaded = false;  // the streams were lost: reload, recreate groups
+      return absl::OkStatus();
+    }
+    return ReplyError(*reply, "XREADGROUP");
+  }
+  if (reply->type != Reply::Type::kArray) return absl::OkStatus();
+  for (const Reply& stream : reply->elements) {
+    const std::string& key = stream.elements[0].str;
+    for (const Reply& entry : stream.elements[1].elements) {
+      std::map<std::string, std::string> fields = EntryFields(entry);
+      if (absl::Status s = ApplyRecord(redis, working, key, entry.elements[0].str,
+                                       fields["record"]);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Analytics::ApplyLoop() {
+  std::unique_ptr<redis::Connection> redis;
+  State working;
+  bool leader = false;
+  absl::Time lease_renewed = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      leader_ = leader;
+    }
+    absl::Status status = absl::OkStatus();
+    if (redis == nullptr) {
+      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+      if (!connection.ok()) {
+        absl::SleepFor(absl::Milliseconds(200));
+        continue;
+      }
+      redis = *std::move(connection);
+      leader = false;
+    }
+    // The lease: one applier at a time.
+    if (absl::Now() - lease_renewed > options_.lease / 3) {
+      const std::string ms = absl::StrCat(absl::ToInt64Milliseconds(options_.lease));
+      absl::StatusOr<Reply> holder = redis->Command({"GET", kLeader});
+      if (holder.ok() && holder->str == options_.replica_id) {
+        status = redis->Command({"PEXPIRE", kLeader, ms}).status();
+        leader = status.ok();
+      } else if (holder.ok()) {
+        absl::StatusOr<Reply> taken =
+            redis->Command({"SET", kLeader, options_.replica_id, "NX", "PX", ms});
+        status = taken.status();
+        bool was_leader = leader;
+        leader = taken.ok() && taken->type == Reply::Type::kStatus;
+        if (leader && !was_leader) working.loaded = false;
+      } else {
+        status = holder.status();
+      }
+      if (status.ok()) lease_renewed = absl::Now();
+    }
+    if (status.ok() && !leader) {
+      absl::SleepFor(absl::Milliseconds(200));
+      continue;
+    }
+    if (status.ok() && working.loaded) {
+      absl::StatusOr<Reply> epoch = redis->Command({"GET", kEpoch});
+      status = epoch.status();
+      if (status.ok() && (epoch->type != Reply::Type::kString || epoch->str != working.epoch)) {
+        working.loaded = false;
+      }
+    }
+    if (status.ok() && !working.loaded) {
+      // Take over: load the state (rebuilding it if Redis lost it), make sure the groups
+      // exist, then re-apply whatever an earlier leader left pending (idempotent).
+      status = LoadFromRedis(*redis);
+      if (status.ok()) {
+        absl::MutexLock lock(&mu_);
+        working = state_;
+      }
+      for (const std::string& s : options_.services) {
+        if (!status.ok()) break;
+        absl::StatusOr<Reply> created = redis->Command(
+            {"XGROUP", "CREATE", ChangeStream(s), kGroup, "0", "MKSTREAM"});
+        status = created.status();
+        if (status.ok() && IsError(*created) && !absl::StrContains(created->str, "BUSYGROUP")) {
+          status = ReplyError(*created, "XGROUP CREATE");
+        }
+        std::string cursor = "0-0";
+        while (status.ok()) {
+          absl::StatusOr<Reply> claimed =
+              redis->Command({"XAUTOCLAIM", ChangeStream(s), kGroup, options_.replica_id, "0",
+                              cursor, "COUNT", "100"});
+          if (!claimed.ok()) {
+            status = claimed.status();
+            break;
+          }
+          if (IsError(*claimed) || claimed->elements.size() < 2) break;
+          for (const Reply& entry : claimed->elements[1].elements) {
+            if (entry.elements.size() < 2) continue;  // deleted meanwhile
+            std::map<std::string, std::string> fields = EntryFields(entry);
+            status = ApplyRecord(*redis, working, ChangeStream(s), entry.elements[0].str,
+                                 fields["record"]);
+            if (!status.ok()) break;
+          }
+          cursor = claimed->elements[0].str;
+          if (cursor == "0-0") break;
+        }
+      }
+    }
+    if (status.ok() && working.loaded) status = ApplyOnce(*redis, working);
+    if (!status.ok()) {
+      redis.reset();
+      working.loaded = false;
+      leader = false;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+  // Hand the lease over at once rather than letting it expire.
+  if (redis != nullptr && leader) {
+    absl::StatusOr<Reply> holder = redis->Command({"GET", kLeader});
+    if (holder.ok() && holder->str == options_.replica_id) {
+      redis->Command({"DEL", kLeader}).IgnoreError();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ unary reads
+
+absl::Status Analytics::EnsureFreshWithoutRedis() {
+  absl::MutexLock rebuild_lock(&rebuild_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (redis_reachable_ && state_.loaded) return absl::OkStatus();
+  }
+  // Whoever waited on the lock while another call rebuilt uses that rebuild.
+  if (absl::Now() - last_local_rebuild_ < absl::Seconds(2)) return absl::OkStatus();
+  absl::StatusOr<Mirror> mirror = source_->Load(absl::Now() + options_.rebuild_deadline);
+  if (!mirror.ok()) return mirror.status();
+  ++rebuilds_;
+  last_local_rebuild_ = absl::Now();
+  absl::MutexLock lock(&mu_);
+  if (redis_reachable_ && state_.loaded) return absl::OkStatus();
+  state_.mirror = *std::move(mirror);
+  state_.aggregates = ComputeAggregates(state_.mirror);
+  Stamp(state_.aggregates, state_.applied);
+  // Not a Redis generation: the follower loads from Redis when it returns.
+  state_.epoch.clear();
+  state_.loaded = false;
+  Log(LogLevel::kWarning, "degraded: answered from a rebuild from the services");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Aggregates> Analytics::GetAggregates(
+    const v1::GetAggregatesRequest& request) {
+  FieldViolations v;
+  std::set<std::string> wanted;
+  const google::protobuf::Descriptor* d = v1::Aggregates::descriptor();
+  for (int i = 0; i < request.metrics_size(); ++i) {
+    if (d->FindFieldByName(request.metrics(i)) == nullptr) {
+      v.Add(absl::StrCat("metrics[", i, "]"),
+            absl::StrCat("\"", request.metrics(i), "\" is not a field of Aggregates"));
+    }
+    wanted.insert(request.metrics(i));
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  bool fresh;
+  {
+    absl::MutexLock lock(&mu_);
+    fresh = redis_reachable_ && state_.loaded;
+  }
+  if (!fresh) {
+    if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
+  }
+  v1::Aggregates out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = state_.aggregates;
+  }
+  if (!wanted.empty()) {
+    for (int i = 0; i < d->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* f = d->field(i);
+      if (wanted.count(f->name()) == 0) out.GetReflection()->ClearField(&out, f);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::CouncilScorecard> Analytics::GetCouncilScorecard(
+    const v1::GetCouncilScorecardRequest& request) {
+  if (absl::Status s = ParseName(request.council(), "councils", "council").status(); !s.ok()) {
+    return s;
+  }
+  bool fresh;
+  {
+    absl::MutexLock lock(&mu_);
+    fresh = redis_reachable_ && state_.loaded;
+  }
+  if (!fresh) {
+    if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&mu_);
+  return ComputeScorecard(state_.mirror, request.council());
+}
+
+absl::StatusOr<v1::Network> Analytics::GetNetwork(const v1::GetNetworkRequest& request) {
+  if (request.top_complexes() < 0) return InvalidField("top_complexes", "must not be negative");
+  bool fresh;
+  {
+    absl::MutexLock lock(&mu_);
+    fresh = redis_reachable_ && state_.loaded;
+  }
+  if (!fresh) {
+    if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&mu_);
+  return ComputeNetwork(state_.mirror, request.top_complexes());
+}
+
+// ------------------------------------------------------------------ watchers
+
+absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_token) {
+  std::string epoch;
+  int64_t from = 0;
+  if (!resume_token.empty()) {
+    std::string raw;
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(resume_token, &raw)) parts = absl::StrSplit(raw, '|');
+    if (parts.size() != 3 || parts[0] != kTokenVersion || !absl::SimpleAtoi(parts[2], &from) ||
+        from < 0) {
+      return InvalidField("resume_token", "is not a token this service issued");
+    }
+    epoch = parts[1];
+  }
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !redis_reachable_ || !state_.loaded) {
+    return WithReason(absl::UnavailableError("the aggregates stream is unavailable (Redis "
+                                             "unreachable); retry, resuming with your token"),
+                      "REDIS_UNAVAILABLE");
+  }
+  std::vector<v1::AggregatesEvent> events;
+  if (resume_token.empty()) {
+    v1::AggregatesEvent snapshot;
+    *snapshot.mutable_snapshot() = state_.aggregates;
+    snapshot.set_resume_token(TokenFor(state_.epoch, state_.useq));
+    events.push_back(std::move(snapshot));
+  } else {
+    auto expired = [](absl::string_view why) {
+      return WithReason(absl::OutOfRangeError(absl::StrCat(
+                            "resume token too old to resume (", why,
+                            "); start a new watch without a token for a fresh snapshot")),
+                        "RESUME_TOKEN_EXPIRED");
+    };
+    if (epoch != state_.epoch) return expired("the aggregates were rebuilt since");
+    if (from > state_.useq) return expired("it is ahead of this generation");
+    if (from < state_.useq) {
+      absl::MutexLock catchup(&catchup_mu_);
+      if (catchup_redis_ == nullptr) {
+        auto connection =
+            redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+        if (!connection.ok()) return connection.status();
+        catchup_redis_ = *std::move(connection);
+      }
+      absl::StatusOr<Reply> missed = catchup_redis_->Command(
+          {"XRANGE", kUpdates, absl::StrCat(from + 1, "-0"), absl::StrCat(state_.useq, "-0")});
+      if (!missed.ok()) {
+        catchup_redis_.reset();
+        return missed.status();
+      }
+      int64_t expected = from + 1;
+      for (const Reply& entry : missed->elements) {
+        if (EntrySequence(entry.elements[0].str) != expected) break;
+        std::map<std::string, std::string> fields = EntryFields(entry);
+        v1::AggregatesUpdate update;
+        if (!update.ParseFromString(fields["update"])) break;
+        ++expected;
+        if (update.changed().empty()) continue;
+        v1::AggregatesEvent event;
+        *event.mutable_update() = std::move(update);
+        event.set_resume_token(TokenFor(state_.epoch, expected - 1));
+        events.push_back(std::move(event));
+      }
+      if (expected != state_.useq + 1) return expired("the updates after it were trimmed");
+    }
+  }
+  for (const v1::AggregatesEvent& event : events) watcher->Deliver(event);
+  watchers_[watcher] = {absl::Now()};
+  return absl::OkStatus();
+}
+
+void Analytics::Unsubscribe(Watcher* watcher) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(watcher);
+}
+
+}  // namespace sanhak::analytics

@@ -1,0 +1,158 @@
+// The analytics engine: keeps the aggregates in Redis from the change feed and serves
+// them, to unary readers from memory and to watchers as a resumable stream.
+//
+// Redis keys (prefix sanhak:analytics:):
+//   mirror     hash  resource name -> Mirror entry (revision, state): what aggregates
+//                    are computed from
+//   applied    hash  service -> last change sequence applied
+//   epoch      str   id of this generation of state; a rebuild starts a new one
+//   useq       str   number of the last update
+//   updates    stream entries "{useq}-0": the change record applied and the
+//                    AggregatesUpdate it caused; watchers read and resume from it
+//   leader     str   the replica applying the change feed (a lease)
+//   rebuild    str   the replica rebuilding (a lock)
+//
+// One replica at a time (the lease holder) applies the change streams, read with the
+// consumer group "analytics": mirror, applied position, update counter and the update
+// entry are written in one MULTI, so each change is applied once in effect; a change
+// delivered again after a crash is recognised by its sequence (and, in the mirror, by
+// its revision) and changes nothing. Every replica follows the updates stream, so every
+// watcher on every replica sees every update.
+#ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
+#define SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/redis.h"
+#include "sanhak/analytics/v1/analytics.pb.h"
+#include "services/analytics/model.h"
+#include "services/analytics/source_of_truth.h"
+
+namespace sanhak::analytics {
+
+struct AnalyticsOptions {
+  // host:port of Redis.
+  std::string redis_address;
+  // Names this replica in the consumer group and the leader lease; random when empty.
+  std::string replica_id;
+  // Services whose change streams (sanhak:changes:{service}) are applied.
+  std::vector<std::string> services = {"registry", "events"};
+  // A quiet watch stream gets a heartbeat this often (the contract promises <= 30 s).
+  absl::Duration heartbeat_interval = absl::Seconds(25);
+  // Updates kept for resuming; an older token is RESUME_TOKEN_EXPIRED.
+  int64_t updates_kept = 10000;
+  // Bound on one rebuild from the services.
+  absl::Duration rebuild_deadline = absl::Seconds(30);
+  absl::Duration redis_timeout = absl::Seconds(2);
+  absl::Duration lease = absl::Seconds(5);
+  // A watcher that falls this many events behind is closed (UNAVAILABLE) and resumes.
+  size_t max_watcher_backlog = 10000;
+};
+
+class Analytics {
+ public:
+  // Receives a watch stream's events. Implementations must not block.
+  class Watcher {
+   public:
+    virtual ~Watcher() = default;
+    virtual void Deliver(const v1::AggregatesEvent& event) = 0;
+    // Ends the stream with `status` (e.g. UNAVAILABLE when Redis went away).
+    virtual void Close(const absl::Status& status) = 0;
+  };
+
+  // `source` must outlive the engine. Starts its threads.
+  Analytics(AnalyticsOptions options, SourceOfTruth* source);
+  ~Analytics();
+  void Stop();
+
+  absl::StatusOr<v1::Aggregates> GetAggregates(const v1::GetAggregatesRequest& request);
+  absl::StatusOr<v1::CouncilScorecard> GetCouncilScorecard(
+      const v1::GetCouncilScorecardRequest& request);
+  absl::StatusOr<v1::Network> GetNetwork(const v1::GetNetworkRequest& request);
+
+  // Registers `watcher` and delivers, through Deliver and before any live update, what
+  // it must be sent first: a snapshot (no token) or every update after the token. Live
+  // updates follow with nothing lost or repeated in between.
+  absl::Status Subscribe(Watcher* watcher, const std::string& resume_token);
+  // After this returns, `watcher` is never called again.
+  void Unsubscribe(Watcher* watcher);
+
+  struct Stats {
+    int64_t rebuilds = 0;
+    int64_t applied = 0;
+    int64_t watchers = 0;
+    bool redis_reachable = false;
+    bool leader = false;
+    // State has been loaded from Redis at least once since start (readiness).
+    bool ready = false;
+  };
+  Stats stats();
+  const AnalyticsOptions& options() const { return options_; }
+
+ private:
+  // What every replica holds: the mirror as of update `useq` of generation `epoch`.
+  struct State {
+    bool loaded = false;
+    std::string epoch;
+    int64_t useq = 0;
+    Mirror mirror;
+    v1::Aggregates aggregates;
+    std::map<std::string, int64_t> applied;
+  };
+
+  void FollowLoop();
+  void ApplyLoop();
+  // Loads state from Redis, rebuilding it from the services first if Redis lost it.
+  absl::Status LoadFromRedis(redis::Connection& redis);
+  absl::Status RebuildIntoRedis(redis::Connection& redis);
+  // Reads new update entries and delivers them; returns false when none came.
+  absl::StatusOr<bool> FollowOnce(redis::Connection& redis);
+  absl::Status ApplyOnce(redis::Connection& redis, State& working);
+  absl::Status ApplyRecord(redis::Connection& redis, State& working, const std::string& stream,
+                           const std::string& entry_id, const std::string& bytes);
+  // Answers unary reads while Redis is unreachable: a rebuild from the services, at most
+  // one at a time and at most once per few seconds however many calls arrive.
+  absl::Status EnsureFreshWithoutRedis();
+  void SendHeartbeats();
+  std::string TokenFor(const std::string& epoch, int64_t useq) const;
+
+  const AnalyticsOptions options_;
+  SourceOfTruth* const source_;
+
+  absl::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_);
+  bool redis_reachable_ ABSL_GUARDED_BY(mu_) = false;
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool leader_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;
+  struct WatcherState {
+    absl::Time last_sent;
+  };
+  absl::flat_hash_map<Watcher*, WatcherState> watchers_ ABSL_GUARDED_BY(mu_);
+
+  // Serializes rebuilds without Redis (single flight).
+  absl::Mutex rebuild_mu_;
+  absl::Time last_local_rebuild_ ABSL_GUARDED_BY(rebuild_mu_) = absl::InfinitePast();
+  std::atomic<int64_t> rebuilds_{0};
+
+  // For Subscribe's catch-up reads.
+  absl::Mutex catchup_mu_;
+  std::unique_ptr<redis::Connection> catchup_redis_ ABSL_GUARDED_BY(catchup_mu_);
+
+  std::thread follower_;
+  std::thread applier_;
+};
+
+}  // namespace sanhak::analytics
+
+#endif  // SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_

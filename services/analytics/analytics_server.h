@@ -1,0 +1,47 @@
+// The analytics service as a runnable unit: source of truth (the other services), engine,
+// gRPC handler and server runtime. main.cc and the tests start it the same way.
+#ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVER_H_
+#define SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/server.h"
+#include "services/analytics/analytics.h"
+#include "services/analytics/analytics_service.h"
+#include "services/analytics/source_of_truth.h"
+
+namespace sanhak::analytics {
+
+inline constexpr char kAnalyticsServiceName[] = "sanhak.analytics.v1.AnalyticsService";
+
+struct AnalyticsConfig {
+  ServerOptions server;
+  std::string registry_address = "127.0.0.1:50051";
+  std::string events_address = "127.0.0.1:50052";
+  AnalyticsOptions engine;
+};
+
+class AnalyticsServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<AnalyticsServer>> Start(const AnalyticsConfig& config);
+  ~AnalyticsServer() { Shutdown(); }
+
+  int port() const { return server_->port(); }
+  std::string address() const { return server_->address(); }
+  Analytics& analytics() { return *analytics_; }
+  void Shutdown();
+
+ private:
+  AnalyticsServer() = default;
+
+  std::unique_ptr<GrpcSourceOfTruth> source_;
+  std::unique_ptr<Analytics> analytics_;
+  std::unique_ptr<AnalyticsGrpcService> service_;
+  std::unique_ptr<GrpcServer> server_;
+};
+
+}  // namespace sanhak::analytics
+
+#endif  // SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVER_H_

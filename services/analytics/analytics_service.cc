@@ -1,0 +1,166 @@
+#include "services/analytics/analytics_service.h"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "common/status.h"
+
+namespace sanhak::analytics {
+namespace {
+
+template <typename T, typename Response>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
+                                absl::StatusOr<T> result, Response* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcReply(std::move(result), response));
+  return reactor;
+}
+
+// One watch stream. The engine delivers events from its thread; gRPC completes writes
+// on its own; a mutex orders the two. Writes go one at a time from a queue.
+class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
+                     public Analytics::Watcher {
+ public:
+  WatchReactor(Analytics* analytics, size_t max_backlog)
+      : analytics_(analytics), max_backlog_(max_backlog) {}
+
+  void Begin(const std::string& resume_token) {
+    // The engine delivers the snapshot (or the missed updates) through Deliver before
+    // any live update.
+    {
+      absl::MutexLock lock(&mu_);
+      subscribing_ = true;
+    }
+    absl::Status status = analytics_->Subscribe(this, resume_token);
+    {
+      absl::MutexLock lock(&mu_);
+      subscribing_ = false;
+    }
+    if (!status.ok()) {
+      subscribed_ = false;
+      absl::MutexLock lock(&mu_);
+      FinishLocked(ToGrpcStatus(status));
+    }
+  }
+
+  void Deliver(const v1::AggregatesEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) return;
+    // What the subscription delivers (the snapshot, or every update missed) is owed in
+    // any case: the backlog limit counts what queues up beyond it, or a watcher more than
+    // max_backlog_ behind could never resume.
+    if (subscribing_) ++catch_up_;
+    if (queue_.size() >= max_backlog_ + catch_up_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "this watcher fell too far behind; resume with your last "
+                                "token"));
+      return;
+    }
+    queue_.push_back(event);
+    WriteNextLocked();
+  }
+
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(ToGrpcStatus(status));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      // The client is gone (or the call was cancelled): nothing more can be written.
+      if (!finishing_) {
+        finishing_ = true;
+        pending_finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+      }
+      DoFinishLocked();
+      return;
+    }
+    queue_.pop_front();
+    catch_up_ = std::min(catch_up_, queue_.size());
+    if (finishing_ && queue_.empty()) {
+      DoFinishLocked();
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (subscribed_) analytics_->Unsubscribe(this);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty() || finished_) return;
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  // Ends the stream once what was queued before is written (a heartbeat or update
+  // queued before an error still reaches the client).
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finishing_) return;
+    finishing_ = true;
+    pending_finish_ = std::move(status);
+    // While a write is out, OnWriteDone finishes once the queue is drained (or the
+    // write fails).
+    if (!writing_) DoFinishLocked();
+  }
+
+  void DoFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(*pending_finish_);
+  }
+
+  Analytics* const analytics_;
+  const size_t max_backlog_;
+  bool subscribed_ = true;
+  absl::Mutex mu_;
+  std::deque<v1::AggregatesEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool subscribing_ ABSL_GUARDED_BY(mu_) = false;
+  // Events of the subscription still queued.
+  size_t catch_up_ ABSL_GUARDED_BY(mu_) = 0;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AnalyticsGrpcService::GetAggregates(
+    grpc::CallbackServerContext* context, const v1::GetAggregatesRequest* request,
+    v1::Aggregates* response) {
+  return Reply(context, analytics_->GetAggregates(*request), response);
+}
+
+grpc::ServerUnaryReactor* AnalyticsGrpcService::GetCouncilScorecard(
+    grpc::CallbackServerContext* context, const v1::GetCouncilScorecardRequest* request,
+    v1::CouncilScorecard* response) {
+  return Reply(context, analytics_->GetCouncilScorecard(*request), response);
+}
+
+grpc::ServerUnaryReactor* AnalyticsGrpcService::GetNetwork(grpc::CallbackServerContext* context,
+                                                           const v1::GetNetworkRequest* request,
+                                                           v1::Network* response) {
+  return Reply(context, analytics_->GetNetwork(*request), response);
+}
+
+grpc::ServerWriteReactor<v1::AggregatesEvent>* AnalyticsGrpcService::WatchAggregates(
+    grpc::CallbackServerContext* context, const v1::WatchAggregatesRequest* request) {
+  auto* reactor = new WatchReactor(analytics_, analytics_->options().max_watcher_backlog);
+  reactor->Begin(request->resume_token());
+  return reactor;
+}
+
+}  // namespace sanhak::analytics

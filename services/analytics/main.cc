@@ -1,0 +1,51 @@
+// sanhak analytics: parse flags, start the server, wait for SIGINT/SIGTERM, drain.
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/log.h"
+#include "common/server_flags.h"
+#include "services/analytics/analytics_server.h"
+
+ABSL_FLAG(std::string, registry, sanhak::EnvOr("SANHAK_REGISTRY", "127.0.0.1:50051"),
+          "host:port of the registry service (env SANHAK_REGISTRY)");
+ABSL_FLAG(std::string, events, sanhak::EnvOr("SANHAK_EVENTS", "127.0.0.1:50052"),
+          "host:port of the events service (env SANHAK_EVENTS)");
+ABSL_FLAG(std::string, redis, sanhak::EnvOr("SANHAK_REDIS", "127.0.0.1:6379"),
+          "host:port of Redis (env SANHAK_REDIS)");
+ABSL_FLAG(std::string, replica, sanhak::EnvOr("SANHAK_REPLICA", ""),
+          "this replica's name in the consumer group; random when empty (env "
+          "SANHAK_REPLICA, e.g. the pod name)");
+
+int main(int argc, char** argv) {
+  sanhak::BlockTerminationSignals();
+  absl::SetProgramUsageMessage("sanhak analytics service");
+  absl::ParseCommandLine(argc, argv);
+
+  sanhak::analytics::AnalyticsConfig config;
+  config.server = sanhak::ServerOptionsFromFlags();
+  config.registry_address = absl::GetFlag(FLAGS_registry);
+  config.events_address = absl::GetFlag(FLAGS_events);
+  config.engine.redis_address = absl::GetFlag(FLAGS_redis);
+  config.engine.replica_id = absl::GetFlag(FLAGS_replica);
+
+  auto server = sanhak::analytics::AnalyticsServer::Start(config);
+  if (!server.ok()) {
+    sanhak::Log(sanhak::LogLevel::kError, "start failed",
+                {{"error", server.status().ToString()}});
+    return 1;
+  }
+  sanhak::Log(sanhak::LogLevel::kInfo, "serving",
+              {{"service", std::string(sanhak::analytics::kAnalyticsServiceName)},
+               {"address", (*server)->address()},
+               {"redis", config.engine.redis_address}});
+  std::printf("analytics listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+
+  int signal = sanhak::WaitForTerminationSignal();
+  sanhak::Log(sanhak::LogLevel::kInfo, "shutting down", {{"signal", int64_t{signal}}});
+  (*server)->Shutdown();
+  sanhak::Log(sanhak::LogLevel::kInfo, "stopped");
+  return 0;
+}
