@@ -30,6 +30,9 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "grpcpp/grpcpp.h"
+#include "bench/redis_process.h"
+#include "bench/watch_latency.h"
+#include "services/analytics/analytics_server.h"
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
 
@@ -63,8 +66,22 @@ ABSL_FLAG(int, list_page_size, 10, "page_size of ListCouncils and ListActivities
 ABSL_FLAG(int, list_activities, 50,
           "activities created, before measuring, for the council ListActivities filters by");
 ABSL_FLAG(std::string, redis, "",
-          "host:port of Redis for the events change feed (the relay then runs, as in "
-          "production); empty: change records stay in the outbox table");
+          "host:port of an existing Redis for the change feed (registry and events relay their "
+          "outbox to it, analytics consumes it); empty: start a private redis-server");
+ABSL_FLAG(std::string, redis_server, "/usr/bin/redis-server",
+          "the redis-server binary started (free loopback port, --save \"\" --appendonly no, "
+          "killed at exit) when --redis is empty");
+ABSL_FLAG(std::string, aggregates_metrics, "",
+          "GetAggregates scenario: comma-separated metrics asked for (empty: all of Aggregates)");
+ABSL_FLAG(bool, watch, true, "run the open-loop WatchLatency measurement after the rounds");
+ABSL_FLAG(int, watchers, 1000, "WatchLatency: WatchAggregates streams on the one replica");
+ABSL_FLAG(double, write_rate, 500, "WatchLatency: CreateActivity calls started per second");
+ABSL_FLAG(double, watch_duration_s, 5, "WatchLatency: seconds of writing, per phase");
+ABSL_FLAG(double, watch_drain_s, 10,
+          "WatchLatency: after the last acknowledgement, at most this long for the updates "
+          "still on their way (a pair not received by then is a miss)");
+ABSL_FLAG(double, watch_setup_s, 30,
+          "WatchLatency: at most this long for every watcher's snapshot");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the random choices (councils asked for, created for)");
 
 namespace sanhak::bench {
@@ -256,6 +273,33 @@ absl::Status SeedListActivities(ScenarioContext& context, uint64_t seed, int cou
   return absl::OkStatus();
 }
 
+// Waits (at most 60 s) until the analytics replica answers GetAggregates with every council
+// and at least the `activities` seeded, i.e. it has caught up with the change feed.
+absl::Status WaitForAnalytics(const ScenarioContext& context, int activities,
+                              std::string* ready) {
+  const absl::Time start = absl::Now();
+  const absl::Time until = start + absl::Seconds(60);
+  std::string last;
+  while (absl::Now() < until) {
+    analytics::v1::Aggregates aggregates;
+    grpc::Status s = context.analytics_stubs[0]->GetAggregates(
+        SetupContext().get(), analytics::v1::GetAggregatesRequest(), &aggregates);
+    if (s.ok() && aggregates.councils() == static_cast<int64_t>(context.council_names.size()) &&
+        aggregates.activities() >= activities) {
+      *ready = absl::StrFormat("caught up after %.1fs (%d councils, %d activities)",
+                               absl::ToDoubleSeconds(absl::Now() - start), aggregates.councils(),
+                               aggregates.activities());
+      return absl::OkStatus();
+    }
+    last = s.ok() ? absl::StrFormat("%d councils, %d activities", aggregates.councils(),
+                                    aggregates.activities())
+                  : absl::StrCat(s.error_code(), ": ", s.error_message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("analytics did not catch up within 60 s; last GetAggregates: ", last));
+}
+
 // How many activities the events store holds, through the API (outside measured windows).
 int64_t ActivitiesInStore(ev1::EventsService::Stub& stub) {
   ev1::ListActivitiesRequest request;
@@ -324,6 +368,7 @@ Spread SpreadOf(std::vector<double> v) {
 double AimFor(const std::string& scenario) {
   if (scenario == "GetCouncil") return 0.8;
   if (scenario == "CreateActivity") return 0.25;
+  if (scenario == "GetAggregates") return 0.7;
   return 0;
 }
 
@@ -385,6 +430,23 @@ int Main() {
   TempDir dir;
   if (dir.path().empty()) return Fail("cannot create a temporary directory");
 
+  // Redis for the change feed: registry and events relay their outbox to it, analytics
+  // consumes it. Declared before the servers, so it outlives them.
+  RedisProcess redis_process;
+  std::string redis_address = absl::GetFlag(FLAGS_redis);
+  std::string redis_note;
+  if (redis_address.empty()) {
+    if (absl::Status s = redis_process.Start(absl::GetFlag(FLAGS_redis_server), dir.path());
+        !s.ok()) {
+      return Fail(absl::StrCat("redis-server: ", s.ToString()));
+    }
+    redis_address = redis_process.address();
+    redis_note = absl::StrCat("private ", absl::GetFlag(FLAGS_redis_server), " at ",
+                              redis_address, " (--save \"\" --appendonly no, killed at exit)");
+  } else {
+    redis_note = absl::StrCat("existing Redis at ", redis_address, " (--redis)");
+  }
+
   // The same runtime and options for every server; only the hosted service differs.
   ServerOptions server_options;
   server_options.listen_address = "127.0.0.1:0";
@@ -401,6 +463,7 @@ int Main() {
   registry_config.server = server_options;
   registry_config.database_path = dir.path() + "/registry.db";
   registry_config.import_path = data;
+  registry_config.redis_address = redis_address;
   auto registry_server = registry::RegistryServer::Start(registry_config);
   if (!registry_server.ok()) {
     return Fail(absl::StrCat("registry: ", registry_server.status().ToString()));
@@ -410,10 +473,32 @@ int Main() {
   events_config.server = server_options;
   events_config.database_path = dir.path() + "/events.db";
   events_config.registry_address = (*registry_server)->address();
-  events_config.redis_address = absl::GetFlag(FLAGS_redis);
+  events_config.redis_address = redis_address;
   auto events_server = events::EventsServer::Start(events_config);
   if (!events_server.ok()) {
     return Fail(absl::StrCat("events: ", events_server.status().ToString()));
+  }
+  analytics::AnalyticsConfig analytics_config;
+  analytics_config.server = server_options;
+  analytics_config.registry_address = (*registry_server)->address();
+  analytics_config.events_address = (*events_server)->address();
+  analytics_config.engine.redis_address = redis_address;
+  auto analytics_server = analytics::AnalyticsServer::Start(analytics_config);
+  if (!analytics_server.ok()) {
+    return Fail(absl::StrCat("analytics: ", analytics_server.status().ToString()));
+  }
+  const bool watch = absl::GetFlag(FLAGS_watch);
+  WatchOptions watch_options;
+  watch_options.watchers = absl::GetFlag(FLAGS_watchers);
+  watch_options.write_rate = absl::GetFlag(FLAGS_write_rate);
+  watch_options.duration = absl::Seconds(absl::GetFlag(FLAGS_watch_duration_s));
+  watch_options.drain_limit = absl::Seconds(absl::GetFlag(FLAGS_watch_drain_s));
+  watch_options.setup_limit = absl::Seconds(absl::GetFlag(FLAGS_watch_setup_s));
+  watch_options.call_deadline = load.call_deadline;
+  if (watch && (watch_options.watchers < 1 || watch_options.write_rate <= 0 ||
+                watch_options.duration <= absl::ZeroDuration() ||
+                watch_options.drain_limit < absl::ZeroDuration())) {
+    return Fail("--watchers must be >= 1, --write_rate and --watch_duration_s > 0");
   }
 
   int exit_code = 0;
@@ -422,6 +507,8 @@ int Main() {
     auto baseline_channels = Connect((*baseline_server)->address(), load.channels, 0);
     auto registry_channels = Connect((*registry_server)->address(), load.channels, 1);
     auto events_channels = Connect((*events_server)->address(), load.channels, 2);
+    auto analytics_channels = Connect((*analytics_server)->address(), load.channels, 3);
+    if (!analytics_channels.ok()) return Fail(analytics_channels.status().ToString());
     if (!baseline_channels.ok()) return Fail(baseline_channels.status().ToString());
     if (!registry_channels.ok()) return Fail(registry_channels.status().ToString());
     if (!events_channels.ok()) return Fail(events_channels.status().ToString());
@@ -429,6 +516,8 @@ int Main() {
       context.baseline_stubs.push_back(v1::EmptyService::NewStub((*baseline_channels)[i]));
       context.registry_stubs.push_back(rv1::RegistryService::NewStub((*registry_channels)[i]));
       context.events_stubs.push_back(ev1::EventsService::NewStub((*events_channels)[i]));
+      context.analytics_stubs.push_back(
+          analytics::v1::AnalyticsService::NewStub((*analytics_channels)[i]));
     }
     absl::StatusOr<std::vector<std::string>> names = CouncilNames(*context.registry_stubs[0]);
     if (!names.ok()) return Fail(names.status().ToString());
@@ -443,6 +532,14 @@ int Main() {
       return Fail(s.ToString());
     }
     absl::StatusOr<std::string> events_holds = (*events_server)->Describe();
+    for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_aggregates_metrics), ',',
+                                              absl::SkipWhitespace())) {
+      context.get_aggregates.add_metrics(std::string(m));
+    }
+    std::string analytics_ready;
+    if (absl::Status s = WaitForAnalytics(context, list_activities, &analytics_ready); !s.ok()) {
+      return Fail(s.ToString());
+    }
 
     Scenario baseline = BaselineScenario(context);
     std::vector<Scenario> all = MeasuredScenarios(context);
@@ -464,13 +561,15 @@ int Main() {
       }
     }
     if (selected.empty()) return Fail("--scenarios selects nothing");
+    const double watch_estimate_s =
+        watch ? 2 * (absl::ToDoubleSeconds(watch_options.duration) + 3) : 0;
 
     const int n = static_cast<int>(selected.size());
     const int measured_runs = rounds * static_cast<int>(levels.size()) * (2 * n + 1);
     const int warmup_runs = initial_warmup > absl::ZeroDuration() ? n + 1 : 0;
     const double estimate_s =
         measured_runs * absl::ToDoubleSeconds(load.warmup + load.duration) +
-        warmup_runs * absl::ToDoubleSeconds(initial_warmup);
+        warmup_runs * absl::ToDoubleSeconds(initial_warmup) + watch_estimate_s;
 
     const auto& imported = (*registry_server)->import_summary();
     std::printf("sanhak_bench  gRPC %s, %u CPUs\n", grpc::Version().c_str(),
@@ -496,6 +595,11 @@ int Main() {
     std::printf("            after setup holds %s\n",
                 events_holds.ok() ? events_holds->c_str()
                                   : events_holds.status().ToString().c_str());
+    std::printf("  analytics %s at %s, one replica, consuming the change feed; %s\n",
+                analytics::kAnalyticsServiceName, (*analytics_server)->address().c_str(),
+                analytics_ready.c_str());
+    std::printf("  redis     %s; registry and events relay their outbox to it\n",
+                redis_note.c_str());
     std::printf("load: closed loop over %d channels per server (callback API), concurrency %s; "
                 "%d rounds; per run warm-up %.2fs + measured %.2fs; call deadline %.0fs\n",
                 load.channels, absl::StrJoin(levels, ", ").c_str(), rounds,
@@ -669,6 +773,90 @@ int Main() {
     }
 
     for (const std::string& note : notes) std::printf("note: %s\n", note.c_str());
+
+    // ------------------------------------------------------------------ WatchLatency
+    bool watch_failed = false;
+    if (watch) {
+      // Watchers spread over enough connections that none carries more than 100 streams.
+      const int watch_channels =
+          std::max(load.channels, (watch_options.watchers + 99) / 100);
+      auto channels = Connect((*analytics_server)->address(), watch_channels, 4);
+      if (!channels.ok()) return Fail(channels.status().ToString());
+      std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> watch_stubs;
+      for (auto& channel : *channels) {
+        watch_stubs.push_back(analytics::v1::AnalyticsService::NewStub(channel));
+      }
+      std::printf("\nWatchLatency: open loop, CreateActivity at %.0f/s for %.1fs (spread over "
+                  "%d events connections), watchers on the one analytics replica over %d "
+                  "connections (callback API, one reactor per stream); latency = watcher "
+                  "receive time - CreateActivity acknowledgement time, over every (write, "
+                  "watcher) pair, matched by AggregatesUpdate.resource_name; updates not "
+                  "received %.0fs after the last acknowledgement are misses\n",
+                  watch_options.write_rate, absl::ToDoubleSeconds(watch_options.duration),
+                  load.channels, watch_channels, absl::ToDoubleSeconds(watch_options.drain_limit));
+      std::printf("watchers  ready  setup s  writes  rate/s  ack p50  ack p99      p50 ms   "
+                  "p90 ms   p99 ms   max ms  pairs recv/expected  writes seen by all  drain s  "
+                  "cpu s  aim (p99 < 50 ms)\n");
+      std::vector<int> phases = {1};
+      if (watch_options.watchers != 1) phases.push_back(watch_options.watchers);
+      std::vector<std::string> watch_lines;
+      for (int watchers : phases) {
+        WatchOptions options = watch_options;
+        options.watchers = watchers;
+        WatchResult r = RunWatchLatency(watch_stubs, context.events_stubs,
+                                        context.create_councils, &context.next_activity,
+                                        options);
+        const bool complete = r.complete();
+        watch_failed = watch_failed || !complete;
+        std::string aim = r.pairs_received == 0
+                              ? "n/a"
+                              : (r.p99_ms < 50 ? "met" : "MISSED");
+        if (!complete) {
+          absl::StrAppendFormat(&aim, "; INCOMPLETE: %d pairs missed",
+                                r.pairs_expected - r.pairs_received);
+        }
+        std::printf("%8d %6d %8.2f %7lld %7.1f %8.2f %8.2f  %10.2f %8.2f %8.2f %8.2f  "
+                    "%9lld/%-9lld  %8lld/%-8lld  %7.2f %6.2f  %s\n",
+                    r.watchers, r.watchers_ready, r.setup_seconds,
+                    static_cast<long long>(r.writes), r.achieved_rate, r.ack_p50_ms,
+                    r.ack_p99_ms, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms,
+                    static_cast<long long>(r.pairs_received),
+                    static_cast<long long>(r.pairs_expected),
+                    static_cast<long long>(r.writes_seen_by_all),
+                    static_cast<long long>(r.writes - r.write_errors), r.drain_seconds,
+                    r.cpu_seconds, aim.c_str());
+        if (r.watchers_ready < r.watchers) {
+          std::printf("  %d of %d watchers had no snapshot within %.0fs; nothing was written\n",
+                      r.watchers - r.watchers_ready, r.watchers,
+                      absl::ToDoubleSeconds(options.setup_limit));
+        }
+        if (r.watchers_failed > 0) {
+          std::printf("  %d watchers were ended by the server; first: %s\n", r.watchers_failed,
+                      r.first_watcher_error.c_str());
+        }
+        if (r.write_errors > 0) {
+          std::printf("  %lld CreateActivity calls failed; first: %s\n",
+                      static_cast<long long>(r.write_errors), r.first_write_error.c_str());
+        }
+        watch_lines.push_back(absl::StrFormat(
+            "RESULT scenario=WatchLatency watchers=%d role=watch target_write_rate=%.1f "
+            "write_rate=%.1f writes=%d write_errors=%d ack_p50_ms=%.4f ack_p99_ms=%.4f "
+            "p50_ms=%.4f p90_ms=%.4f p99_ms=%.4f max_ms=%.4f min_ms=%.4f pairs_expected=%d "
+            "pairs_received=%d pairs_missed=%d writes_seen_by_all=%d "
+            "fraction_seen_by_all=%.6f watchers_ready=%d watchers_failed=%d setup_s=%.3f "
+            "drain_s=%.3f cpu_s=%.3f complete=%d",
+            r.watchers, options.write_rate, r.achieved_rate, r.writes, r.write_errors,
+            r.ack_p50_ms, r.ack_p99_ms, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms, r.min_ms,
+            r.pairs_expected, r.pairs_received, r.pairs_expected - r.pairs_received,
+            r.writes_seen_by_all,
+            r.writes > r.write_errors
+                ? static_cast<double>(r.writes_seen_by_all) / (r.writes - r.write_errors)
+                : 0.0,
+            r.watchers_ready, r.watchers_failed, r.setup_seconds, r.drain_seconds,
+            r.cpu_seconds, complete ? 1 : 0));
+      }
+      for (const std::string& line : watch_lines) summary_lines.push_back(line);
+    }
     std::printf("\n");
     int64_t total_errors = 0;
     for (const Run& r : runs) {
@@ -701,15 +889,21 @@ int Main() {
                   r.scenario->name.c_str(), r.concurrency, absl::StrJoin(codes, ",").c_str(),
                   r.result.first_error.c_str());
     }
+    if (watch_failed) {
+      std::printf("FAILED: WatchLatency: not every watcher received every acknowledged write "
+                  "(or writes/watchers failed), see above\n");
+      exit_code = 1;
+    }
     if (total_errors > 0) {
       std::printf("FAILED: %lld calls ended in error; the figures above are not valid\n",
                   static_cast<long long>(total_errors));
       exit_code = 1;
-    } else {
+    } else if (!watch_failed) {
       std::printf("OK: no call ended in error\n");
     }
     std::fflush(stdout);
   }
+  (*analytics_server)->Shutdown();
   (*events_server)->Shutdown();
   (*registry_server)->Shutdown();
   (*baseline_server)->Shutdown();

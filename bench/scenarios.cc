@@ -5,12 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace sanhak::bench {
 namespace {
 
 namespace rv1 = ::sanhak::registry::v1;
 namespace ev1 = ::sanhak::events::v1;
+namespace av1 = ::sanhak::analytics::v1;
 
 grpc::Status Wrong(const std::string& what) {
   return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("bench check: ", what));
@@ -169,6 +171,39 @@ std::vector<Scenario> MeasuredScenarios(ScenarioContext& c) {
              },
              std::move(done));
        }});
+
+  if (!c.analytics_stubs.empty()) {
+    const std::string metrics =
+        c.get_aggregates.metrics().empty()
+            ? std::string("all of Aggregates")
+            : absl::StrCat("metrics=", absl::StrJoin(c.get_aggregates.metrics(), ","));
+    scenarios.push_back(
+        {"GetAggregates",
+         absl::StrFormat("AnalyticsService/GetAggregates (%s) on the one analytics replica, "
+                         "kept in Redis from the change feed and answered from memory",
+                         metrics),
+         [&c](const CallEnv& env, DoneFn done) {
+           av1::AnalyticsService::Stub* stub = c.analytics_stubs[env.channel].get();
+           StartUnary<av1::GetAggregatesRequest, av1::Aggregates>(
+               env, c.get_aggregates,
+               [stub](auto* ctx, auto* req, auto* resp, auto cb) {
+                 stub->async()->GetAggregates(ctx, req, resp, std::move(cb));
+               },
+               [&c](const av1::GetAggregatesRequest& req, const av1::Aggregates& aggregates) {
+                 const bool all = req.metrics().empty() ||
+                                  std::find(req.metrics().begin(), req.metrics().end(),
+                                            "councils") != req.metrics().end();
+                 if (all && aggregates.councils() !=
+                                static_cast<int64_t>(c.council_names.size())) {
+                   return Wrong(absl::StrFormat("aggregates count %d councils, the registry "
+                                                "holds %d",
+                                                aggregates.councils(), c.council_names.size()));
+                 }
+                 return grpc::Status::OK;
+               },
+               std::move(done));
+         }});
+  }
 
   return scenarios;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/load_generator.h"
+#include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/bench/v1/bench.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
@@ -30,6 +31,10 @@ struct ScenarioContext {
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> baseline_stubs;
   std::vector<std::unique_ptr<registry::v1::RegistryService::Stub>> registry_stubs;
   std::vector<std::unique_ptr<events::v1::EventsService::Stub>> events_stubs;
+  // Empty when no analytics replica runs (GetAggregates then cannot be selected).
+  std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> analytics_stubs;
+  // The GetAggregates request (metrics; empty = all of Aggregates).
+  analytics::v1::GetAggregatesRequest get_aggregates;
   // Councils of the imported data; GetCouncil picks one at random per call.
   std::vector<std::string> council_names;
   // The ListCouncils filter and how many councils it matches.

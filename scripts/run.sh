@@ -3,17 +3,20 @@
 #   redis     a local redis-server (AOF on, var/redis/), the change feed's transport
 #   registry  var/registry.db, loaded (idempotently) with data/registry.textproto
 #   events    var/events.db, loaded (idempotently) with data/events.textproto
+#   analytics aggregates in Redis, fed by the change feed, streamed to watchers
 # Ctrl-C stops every process it started, cleanly; running it again reuses the data.
 #
 # Environment: SANHAK_VAR (default var), SANHAK_REGISTRY_LISTEN (127.0.0.1:50051),
-# SANHAK_EVENTS_LISTEN (127.0.0.1:50052), SANHAK_REDIS_PORT (6380).
+# SANHAK_EVENTS_LISTEN (127.0.0.1:50052), SANHAK_ANALYTICS_LISTEN (127.0.0.1:50053),
+# SANHAK_REDIS_PORT (6380).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh sanhak_registry_server sanhak_events_server
+bash scripts/build.sh sanhak_registry_server sanhak_events_server sanhak_analytics_server
 
 var="${SANHAK_VAR:-var}"
 registry_listen="${SANHAK_REGISTRY_LISTEN:-127.0.0.1:50051}"
 events_listen="${SANHAK_EVENTS_LISTEN:-127.0.0.1:50052}"
+analytics_listen="${SANHAK_ANALYTICS_LISTEN:-127.0.0.1:50053}"
 redis_port="${SANHAK_REDIS_PORT:-6380}"
 redis="127.0.0.1:${redis_port}"
 mkdir -p "$var/redis" "$var/logs"
@@ -62,6 +65,12 @@ wait_port "$registry_listen" "${pids[-1]}" registry
   --redis="$redis" 2>>"$var/logs/events.log" &
 pids+=($!)
 wait_port "$events_listen" "${pids[-1]}" events
+
+./build/services/analytics/sanhak_analytics_server --listen="$analytics_listen" \
+  --registry="$registry_listen" --events="$events_listen" --redis="$redis" \
+  --replica=local 2>>"$var/logs/analytics.log" &
+pids+=($!)
+wait_port "$analytics_listen" "${pids[-1]}" analytics
 
 echo "sanhak is up (logs in $var/logs/); Ctrl-C stops it"
 # Runs until Ctrl-C, or until any process exits on its own.
