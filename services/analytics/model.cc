@@ -115,16 +115,16 @@ void AddOutcome(v1::OutcomeSums& sums, const ev1::Outcome& o) {
 // Everything the computations need, parsed once.
 struct World {
   explicit World(const Mirror& m)
-      : fields(m.Live<rv1::Field>("fields")),
-        regions(m.Live<rv1::Region>("regions")),
-        complexes(m.Live<rv1::IndustrialComplex>("complexes")),
-        councils(m.Live<rv1::Council>("councils")),
-        organizations(m.Live<rv1::Organization>("organizations")),
-        memberships(m.Live<rv1::Membership>("memberships")),
-        figures(m.Live<rv1::ReportedFigure>("reportedFigures")),
-        activities(m.Live<ev1::Activity>("activities")),
-        registrations(m.Live<ev1::Registration>("registrations")),
-        outcomes(m.Live<ev1::Outcome>("outcomes")) {}
+      : fields(m.live().fields),
+        regions(m.live().regions),
+        complexes(m.live().complexes),
+        councils(m.live().councils),
+        organizations(m.live().organizations),
+        memberships(m.live().memberships),
+        figures(m.live().figures),
+        activities(m.live().activities),
+        registrations(m.live().registrations),
+        outcomes(m.live().outcomes) {}
 
   std::string RegionLabel(const std::string& name) const {
     auto it = regions.find(name);
@@ -143,16 +143,16 @@ struct World {
     return out;
   }
 
-  std::map<std::string, rv1::Field> fields;
-  std::map<std::string, rv1::Region> regions;
-  std::map<std::string, rv1::IndustrialComplex> complexes;
-  std::map<std::string, rv1::Council> councils;
-  std::map<std::string, rv1::Organization> organizations;
-  std::map<std::string, rv1::Membership> memberships;
-  std::map<std::string, rv1::ReportedFigure> figures;
-  std::map<std::string, ev1::Activity> activities;
-  std::map<std::string, ev1::Registration> registrations;
-  std::map<std::string, ev1::Outcome> outcomes;
+  const std::map<std::string, rv1::Field>& fields;
+  const std::map<std::string, rv1::Region>& regions;
+  const std::map<std::string, rv1::IndustrialComplex>& complexes;
+  const std::map<std::string, rv1::Council>& councils;
+  const std::map<std::string, rv1::Organization>& organizations;
+  const std::map<std::string, rv1::Membership>& memberships;
+  const std::map<std::string, rv1::ReportedFigure>& figures;
+  const std::map<std::string, ev1::Activity>& activities;
+  const std::map<std::string, ev1::Registration>& registrations;
+  const std::map<std::string, ev1::Outcome>& outcomes;
 };
 
 void Flatten(const std::string& prefix, const v1::MemberCounts& m,
@@ -224,7 +224,35 @@ bool Mirror::Apply(const changes::v1::ChangeRecord& record) {
   entry.deleted = deletion;
   entry.collection = record.collection();
   entry.state = record.state();
+  Index(record.resource_name(), entry);
   return true;
+}
+
+namespace {
+template <typename T>
+void Reindex(std::map<std::string, T>& live, const std::string& name,
+             const Mirror::Entry& entry) {
+  T message;
+  if (entry.deleted || !entry.state.UnpackTo(&message)) {
+    live.erase(name);
+  } else {
+    live[name] = std::move(message);
+  }
+}
+}  // namespace
+
+void Mirror::Index(const std::string& name, const Entry& entry) {
+  const std::string& c = entry.collection;
+  if (c == "fields") Reindex(live_.fields, name, entry);
+  else if (c == "regions") Reindex(live_.regions, name, entry);
+  else if (c == "complexes") Reindex(live_.complexes, name, entry);
+  else if (c == "councils") Reindex(live_.councils, name, entry);
+  else if (c == "organizations") Reindex(live_.organizations, name, entry);
+  else if (c == "memberships") Reindex(live_.memberships, name, entry);
+  else if (c == "reportedFigures") Reindex(live_.figures, name, entry);
+  else if (c == "activities") Reindex(live_.activities, name, entry);
+  else if (c == "registrations") Reindex(live_.registrations, name, entry);
+  else if (c == "outcomes") Reindex(live_.outcomes, name, entry);
 }
 
 void Mirror::Set(const std::string& name, const std::string& collection, int64_t revision,
@@ -235,6 +263,7 @@ void Mirror::Set(const std::string& name, const std::string& collection, int64_t
   entry.deleted = false;
   entry.collection = collection;
   entry.state.PackFrom(state);
+  Index(name, entry);
 }
 
 v1::Aggregates ComputeAggregates(const Mirror& mirror) {

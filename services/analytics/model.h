@@ -14,6 +14,8 @@
 #include "google/protobuf/any.pb.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
 #include "sanhak/changes/v1/changes.pb.h"
+#include "sanhak/events/v1/events.pb.h"
+#include "sanhak/registry/v1/registry.pb.h"
 
 namespace sanhak::analytics {
 
@@ -37,23 +39,34 @@ class Mirror {
   void Set(const std::string& name, const std::string& collection, int64_t revision,
            const google::protobuf::Message& state);
 
-  const std::map<std::string, Entry>& entries() const { return entries_; }
-  void Clear() { entries_.clear(); }
+  // The live resources by collection, parsed once when they change (so computing the
+  // aggregates does not parse the whole mirror again for every change).
+  struct Live {
+    std::map<std::string, registry::v1::Field> fields;
+    std::map<std::string, registry::v1::Region> regions;
+    std::map<std::string, registry::v1::IndustrialComplex> complexes;
+    std::map<std::string, registry::v1::Council> councils;
+    std::map<std::string, registry::v1::Organization> organizations;
+    std::map<std::string, registry::v1::Membership> memberships;
+    std::map<std::string, registry::v1::ReportedFigure> figures;
+    std::map<std::string, events::v1::Activity> activities;
+    std::map<std::string, events::v1::Registration> registrations;
+    std::map<std::string, events::v1::Outcome> outcomes;
+  };
 
-  // The live resources of `collection`, parsed as T, by name.
-  template <typename T>
-  std::map<std::string, T> Live(const std::string& collection) const {
-    std::map<std::string, T> out;
-    for (const auto& [name, entry] : entries_) {
-      if (entry.deleted || entry.collection != collection) continue;
-      T message;
-      if (entry.state.UnpackTo(&message)) out.emplace(name, std::move(message));
-    }
-    return out;
+  const std::map<std::string, Entry>& entries() const { return entries_; }
+  const Live& live() const { return live_; }
+  void Clear() {
+    entries_.clear();
+    live_ = Live();
   }
 
  private:
+  // Brings live_ in line with the entry now held for `name`.
+  void Index(const std::string& name, const Entry& entry);
+
   std::map<std::string, Entry> entries_;
+  Live live_;
 };
 
 // The aggregates of everything in `mirror` (applied_sequences and computed_time are left
