@@ -79,11 +79,15 @@ void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied) {
 
 }  // namespace
 
+namespace {
+AnalyticsOptions WithReplicaId(AnalyticsOptions options) {
+  if (options.replica_id.empty()) options.replica_id = GenerateId("replica");
+  return options;
+}
+}  // namespace
+
 Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source)
-    : options_(std::move(options)), source_(source) {
-  if (options_.replica_id.empty()) {
-    const_cast<AnalyticsOptions&>(options_).replica_id = GenerateId("replica");
-  }
+    : options_(WithReplicaId(std::move(options))), source_(source) {
   follower_ = std::thread([this] { FollowLoop(); });
   applier_ = std::thread([this] { ApplyLoop(); });
 }
@@ -333,9 +337,11 @@ void Analytics::FollowLoop() {
               "REDIS_UNAVAILABLE"));
         }
         watchers_.clear();
-        // Whatever Redis holds when it returns is loaded afresh.
-        state_.loaded = state_.loaded && !state_.epoch.empty() ? state_.loaded : false;
+        // When Redis returns, the epoch check (forced below) reloads unless it kept the
+        // same generation; a state rebuilt without Redis (no epoch) is never followed.
+        if (state_.epoch.empty()) state_.loaded = false;
       }
+      last_epoch_check = absl::InfinitePast();
       absl::SleepFor(absl::Milliseconds(200));
       continue;
     }
