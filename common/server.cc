@@ -202,4 +202,12 @@ int WaitForTerminationSignal() {
   return signal;
 }
 
+int ServeUntilTerminated(const std::function<void()>& shutdown) {
+  int signal = WaitForTerminationSignal();
+  Log(LogLevel::kInfo, "shutting down", {{"signal", int64_t{signal}}});
+  shutdown();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
 }  // namespace sanhak

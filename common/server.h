@@ -93,6 +93,10 @@ void BlockTerminationSignals();
 // Waits for SIGINT or SIGTERM and returns which arrived.
 int WaitForTerminationSignal();
 
+// What every main() does once its server is up: wait for SIGINT/SIGTERM, log it, run
+// `shutdown` (drain), log "stopped". Returns the process exit code.
+int ServeUntilTerminated(const std::function<void()>& shutdown);
+
 }  // namespace sanhak
 
 #endif  // SANHAK_COMMON_SERVER_H_

@@ -43,9 +43,5 @@ int main(int argc, char** argv) {
   std::printf("analytics listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 
-  int signal = sanhak::WaitForTerminationSignal();
-  sanhak::Log(sanhak::LogLevel::kInfo, "shutting down", {{"signal", int64_t{signal}}});
-  (*server)->Shutdown();
-  sanhak::Log(sanhak::LogLevel::kInfo, "stopped");
-  return 0;
+  return sanhak::ServeUntilTerminated([&] { (*server)->Shutdown(); });
 }
