@@ -1,10 +1,13 @@
 #include "services/analytics/model.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status.h"
@@ -16,6 +19,9 @@ namespace {
 
 namespace rv1 = ::sanhak::registry::v1;
 namespace ev1 = ::sanhak::events::v1;
+
+// The reported figure that is set against the number of activities.
+constexpr char kActivitiesMetric[] = "networking_activities";
 
 // An ordered tally with labels, turned into repeated Count.
 class Tally {
@@ -173,39 +179,6 @@ void Flatten(const std::string& prefix, const v1::OutcomeSums& s,
   out[prefix + ".deal_amount_krw"] = s.deal_amount_krw();
 }
 
-std::map<std::string, int64_t> Flatten(const v1::Aggregates& a) {
-  std::map<std::string, int64_t> out;
-  auto counts = [&](const char* name, const auto& list) {
-    for (const v1::Count& c : list) out[absl::StrCat(name, "[", c.key(), "]")] = c.value();
-  };
-  out["councils"] = a.councils();
-  counts("councils_by_field", a.councils_by_field());
-  counts("councils_by_forum_session", a.councils_by_forum_session());
-  counts("councils_by_region", a.councils_by_region());
-  for (const auto& m : a.members_by_council()) {
-    Flatten(absl::StrCat("members_by_council[", m.key(), "].reported"), m.reported(), out);
-    Flatten(absl::StrCat("members_by_council[", m.key(), "].registered"), m.registered(), out);
-  }
-  for (const auto& m : a.members_by_field()) {
-    Flatten(absl::StrCat("members_by_field[", m.key(), "].reported"), m.reported(), out);
-    Flatten(absl::StrCat("members_by_field[", m.key(), "].registered"), m.registered(), out);
-  }
-  out["activities"] = a.activities();
-  counts("activities_by_kind", a.activities_by_kind());
-  counts("activities_by_council", a.activities_by_council());
-  counts("activities_by_month", a.activities_by_month());
-  for (const auto& s : a.outcomes_by_category()) {
-    Flatten(absl::StrCat("outcomes_by_category[", s.category(), "]"), s, out);
-  }
-  Flatten("outcomes_total", a.outcomes_total(), out);
-  out["registrations"] = a.registrations();
-  for (const auto& r : a.reported_vs_counted()) {
-    out[absl::StrCat("reported_vs_counted[", r.metric(), "].reported")] = r.reported();
-    out[absl::StrCat("reported_vs_counted[", r.metric(), "].counted")] = r.counted();
-  }
-  return out;
-}
-
 }  // namespace
 
 bool Mirror::Apply(const changes::v1::ChangeRecord& record) {
@@ -266,9 +239,11 @@ void Mirror::Set(const std::string& name, const std::string& collection, int64_t
   Index(name, entry);
 }
 
-v1::Aggregates ComputeAggregates(const Mirror& mirror) {
-  const World w(mirror);
-  v1::Aggregates a;
+namespace {
+
+// The fields of Aggregates that depend on the registry alone; `activities` is the count
+// reported_vs_counted's "networking_activities" is set against.
+void CountRegistry(const World& w, int64_t activities, v1::Aggregates& a) {
   a.set_councils(static_cast<int64_t>(w.councils.size()));
   Tally by_field, by_session, by_region;
   std::map<std::string, v1::MembersOf> members_by_field;
@@ -298,6 +273,32 @@ v1::Aggregates ComputeAggregates(const Mirror& mirror) {
   by_region.To(a.mutable_councils_by_region());
   for (auto& [field, m] : members_by_field) *a.add_members_by_field() = std::move(m);
 
+  // The program's own figures beside the counts here.
+  int64_t top_fields = 0;
+  for (const auto& [name, f] : w.fields) top_fields += f.parent().empty();
+  const std::map<std::string, int64_t> counted = {
+      {"councils", a.councils()},
+      {"fields", top_fields},
+      {"participating_organizations", static_cast<int64_t>(w.organizations.size())},
+      {kActivitiesMetric, activities},
+  };
+  for (const auto& [name, figure] : w.figures) {
+    v1::ReportedVsCounted* r = a.add_reported_vs_counted();
+    r->set_metric(figure.metric());
+    r->set_reported(figure.value());
+    r->set_reported_approximate(figure.approximate());
+    auto it = counted.find(figure.metric());
+    r->set_counted(it == counted.end() ? 0 : it->second);
+  }
+}
+
+}  // namespace
+
+v1::Aggregates ComputeAggregates(const Mirror& mirror) {
+  const World w(mirror);
+  v1::Aggregates a;
+  CountRegistry(w, static_cast<int64_t>(w.activities.size()), a);
+
   Tally by_kind, by_council, by_month;
   for (const auto& [name, activity] : w.activities) {
     by_kind.Add(ev1::ActivityKind_Name(activity.kind()), "");
@@ -326,24 +327,6 @@ v1::Aggregates ComputeAggregates(const Mirror& mirror) {
   int64_t registrations = 0;
   for (const auto& [name, r] : w.registrations) registrations += r.state() != ev1::CANCELLED;
   a.set_registrations(registrations);
-
-  // The program's own figures beside the counts here.
-  int64_t top_fields = 0;
-  for (const auto& [name, f] : w.fields) top_fields += f.parent().empty();
-  const std::map<std::string, int64_t> counted = {
-      {"councils", a.councils()},
-      {"fields", top_fields},
-      {"participating_organizations", static_cast<int64_t>(w.organizations.size())},
-      {"networking_activities", a.activities()},
-  };
-  for (const auto& [name, figure] : w.figures) {
-    v1::ReportedVsCounted* r = a.add_reported_vs_counted();
-    r->set_metric(figure.metric());
-    r->set_reported(figure.value());
-    r->set_reported_approximate(figure.approximate());
-    auto it = counted.find(figure.metric());
-    r->set_counted(it == counted.end() ? 0 : it->second);
-  }
   return a;
 }
 
@@ -443,19 +426,471 @@ v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes) {
   return network;
 }
 
+std::map<std::string, int64_t> FlattenAggregates(const v1::Aggregates& a,
+                                                 std::map<std::string, std::string>* labels) {
+  std::map<std::string, int64_t> out;
+  auto label = [&](const std::string& entry, const std::string& text) {
+    if (labels != nullptr) (*labels)[entry] = text;
+  };
+  auto counts = [&](const char* name, const auto& list) {
+    for (const v1::Count& c : list) {
+      std::string entry = absl::StrCat(name, "[", c.key(), "]");
+      out[entry] = c.value();
+      label(entry, c.label());
+    }
+  };
+  auto members = [&](const char* name, const auto& list) {
+    for (const v1::MembersOf& m : list) {
+      std::string entry = absl::StrCat(name, "[", m.key(), "]");
+      Flatten(entry + ".reported", m.reported(), out);
+      Flatten(entry + ".registered", m.registered(), out);
+      label(entry, m.label());
+    }
+  };
+  out["councils"] = a.councils();
+  counts("councils_by_field", a.councils_by_field());
+  counts("councils_by_forum_session", a.councils_by_forum_session());
+  counts("councils_by_region", a.councils_by_region());
+  members("members_by_council", a.members_by_council());
+  members("members_by_field", a.members_by_field());
+  out["activities"] = a.activities();
+  counts("activities_by_kind", a.activities_by_kind());
+  counts("activities_by_council", a.activities_by_council());
+  counts("activities_by_month", a.activities_by_month());
+  for (const auto& s : a.outcomes_by_category()) {
+    Flatten(absl::StrCat("outcomes_by_category[", s.category(), "]"), s, out);
+  }
+  Flatten("outcomes_total", a.outcomes_total(), out);
+  out["registrations"] = a.registrations();
+  for (const auto& r : a.reported_vs_counted()) {
+    std::string entry = absl::StrCat("reported_vs_counted[", r.metric(), "]");
+    out[entry + ".reported"] = r.reported();
+    out[entry + ".reported_approximate"] = r.reported_approximate() ? 1 : 0;
+    out[entry + ".counted"] = r.counted();
+  }
+  return out;
+}
+
+namespace {
+
+// "list[key].x" -> "list[key]"; "" for a path without a key.
+std::string EntryOf(const std::string& path) {
+  size_t close = path.find(']');
+  return close == std::string::npos ? "" : path.substr(0, close + 1);
+}
+
+}  // namespace
+
+void DiffAggregates(const v1::Aggregates& before, const v1::Aggregates& after,
+                    v1::AggregatesUpdate* update) {
+  std::map<std::string, std::string> labels, old_labels;
+  const std::map<std::string, int64_t> b = FlattenAggregates(before, &old_labels);
+  const std::map<std::string, int64_t> a = FlattenAggregates(after, &labels);
+  std::set<std::string> changed;
+  std::set<std::string> relabelled;
+  for (const auto& [path, value] : a) {
+    auto it = b.find(path);
+    const std::string entry = EntryOf(path);
+    bool moved = it == b.end() || it->second != value;
+    // A renamed entry (a council's display name) carries its new label on one of its
+    // values, which is not a change of value.
+    if (!moved && !entry.empty() && relabelled.count(entry) == 0) {
+      auto was = old_labels.find(entry);
+      auto is = labels.find(entry);
+      if (was != old_labels.end() && is != labels.end() && was->second != is->second) {
+        relabelled.insert(entry);
+        v1::AggregateValue* v = update->add_values();
+        v->set_path(path);
+        v->set_value(value);
+        v->set_label(is->second);
+      }
+    }
+    if (!moved) continue;
+    changed.insert(path);
+    v1::AggregateValue* v = update->add_values();
+    v->set_path(path);
+    v->set_value(value);
+    if (auto l = labels.find(EntryOf(path)); l != labels.end()) v->set_label(l->second);
+  }
+  std::set<std::string> removed;
+  for (const auto& [path, value] : b) {
+    if (a.count(path) > 0) continue;
+    changed.insert(path);
+    if (std::string entry = EntryOf(path); !entry.empty()) removed.insert(entry);
+  }
+  for (const std::string& path : changed) update->add_changed(path);
+  for (const std::string& entry : removed) update->add_removed(entry);
+}
+
+namespace {
+
+namespace pb = ::google::protobuf;
+
+struct ParsedPath {
+  std::string list;   // field of Aggregates
+  std::string key;    // between [ ], may be empty
+  bool keyed = false;
+  std::vector<std::string> rest;  // field names below
+};
+
+absl::StatusOr<ParsedPath> ParsePath(const std::string& path) {
+  ParsedPath p;
+  size_t end = path.find_first_of("[.");
+  p.list = path.substr(0, end);
+  std::string rest;
+  if (end != std::string::npos && path[end] == '[') {
+    size_t close = path.find(']', end);
+    if (close == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("path \"", path, "\" has no closing ]"));
+    }
+    p.keyed = true;
+    p.key = path.substr(end + 1, close - end - 1);
+    rest = path.substr(close + 1);
+    if (!rest.empty() && rest[0] != '.') {
+      return absl::InvalidArgumentError(absl::StrCat("path \"", path, "\" is malformed"));
+    }
+    if (!rest.empty()) rest = rest.substr(1);
+  } else if (end != std::string::npos) {
+    rest = path.substr(end + 1);
+  }
+  if (!rest.empty()) p.rest = absl::StrSplit(rest, '.');
+  return p;
+}
+
+// The entry of repeated `field` in `parent` whose first field (its key) is `key`; added in
+// key order when `create` and missing. Returns its index, or -1.
+int FindEntry(pb::Message& parent, const pb::FieldDescriptor* field, const std::string& key,
+              bool create) {
+  const pb::Reflection* r = parent.GetReflection();
+  const int n = r->FieldSize(parent, field);
+  const pb::FieldDescriptor* key_field = field->message_type()->field(0);
+  for (int i = 0; i < n; ++i) {
+    const pb::Message& entry = r->GetRepeatedMessage(parent, field, i);
+    if (entry.GetReflection()->GetString(entry, key_field) == key) return i;
+  }
+  if (!create) return -1;
+  pb::Message* added = r->AddMessage(&parent, field);
+  added->GetReflection()->SetString(added, key_field, key);
+  int at = n;
+  while (at > 0) {
+    const pb::Message& prev = r->GetRepeatedMessage(parent, field, at - 1);
+    if (prev.GetReflection()->GetString(prev, key_field) <= key) break;
+    r->SwapElements(&parent, field, at - 1, at);
+    --at;
+  }
+  return at;
+}
+
+absl::Status SetPath(v1::Aggregates& a, const v1::AggregateValue& v) {
+  absl::StatusOr<ParsedPath> p = ParsePath(v.path());
+  if (!p.ok()) return p.status();
+  auto unknown = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path \"", v.path(), "\" names no value of Aggregates"));
+  };
+  const pb::FieldDescriptor* field = a.GetDescriptor()->FindFieldByName(p->list);
+  if (field == nullptr) return unknown();
+  pb::Message* target = &a;
+  if (p->keyed) {
+    if (!field->is_repeated() || field->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      return unknown();
+    }
+    int i = FindEntry(a, field, p->key, /*create=*/true);
+    target = a.GetReflection()->MutableRepeatedMessage(&a, field, i);
+    const pb::FieldDescriptor* label = target->GetDescriptor()->FindFieldByName("label");
+    if (label != nullptr && !v.label().empty()) {
+      target->GetReflection()->SetString(target, label, v.label());
+    }
+    // A keyed count's value is the entry's own "value".
+    if (p->rest.empty()) p->rest.push_back("value");
+  } else if (!p->rest.empty()) {
+    if (field->is_repeated() || field->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      return unknown();
+    }
+    target = a.GetReflection()->MutableMessage(&a, field);
+  } else {
+    p->rest.push_back(p->list);
+  }
+  for (size_t i = 0; i < p->rest.size(); ++i) {
+    const pb::FieldDescriptor* f = target->GetDescriptor()->FindFieldByName(p->rest[i]);
+    if (f == nullptr || f->is_repeated()) return unknown();
+    const pb::Reflection* r = target->GetReflection();
+    if (i + 1 < p->rest.size()) {
+      if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) return unknown();
+      target = r->MutableMessage(target, f);
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT64) {
+      r->SetInt64(target, f, v.value());
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_BOOL) {
+      r->SetBool(target, f, v.value() != 0);
+    } else {
+      return unknown();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveEntry(v1::Aggregates& a, const std::string& entry) {
+  absl::StatusOr<ParsedPath> p = ParsePath(entry);
+  if (!p.ok()) return p.status();
+  const pb::FieldDescriptor* field = a.GetDescriptor()->FindFieldByName(p->list);
+  if (field == nullptr || !p->keyed || !p->rest.empty() || !field->is_repeated() ||
+      field->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", entry, "\" names no entry of Aggregates"));
+  }
+  int i = FindEntry(a, field, p->key, /*create=*/false);
+  if (i < 0) return absl::OkStatus();
+  const pb::Reflection* r = a.GetReflection();
+  for (int j = i; j + 1 < r->FieldSize(a, field); ++j) r->SwapElements(&a, field, j, j + 1);
+  r->RemoveLast(&a, field);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 std::vector<std::string> ChangedPaths(const v1::Aggregates& before,
                                       const v1::Aggregates& after) {
-  std::map<std::string, int64_t> a = Flatten(before), b = Flatten(after);
-  std::vector<std::string> changed;
-  for (const auto& [path, value] : b) {
-    auto it = a.find(path);
-    if (it == a.end() ? value != 0 : it->second != value) changed.push_back(path);
+  v1::AggregatesUpdate update;
+  DiffAggregates(before, after, &update);
+  return {update.changed().begin(), update.changed().end()};
+}
+
+absl::Status ApplyUpdate(const v1::AggregatesUpdate& update, v1::Aggregates& aggregates) {
+  // Checked on a copy first, so a bad update changes nothing.
+  v1::Aggregates next = aggregates;
+  for (const v1::AggregateValue& v : update.values()) {
+    if (absl::Status s = SetPath(next, v); !s.ok()) return s;
   }
-  for (const auto& [path, value] : a) {
-    if (b.count(path) == 0 && value != 0) changed.push_back(path);
+  for (const std::string& entry : update.removed()) {
+    if (absl::Status s = RemoveEntry(next, entry); !s.ok()) return s;
   }
-  std::sort(changed.begin(), changed.end());
-  return changed;
+  for (const auto& [service, sequence] : update.applied_sequences()) {
+    (*next.mutable_applied_sequences())[service] = sequence;
+  }
+  aggregates = std::move(next);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ Aggregator
+
+namespace {
+
+bool IsEventCollection(const std::string& c) {
+  return c == "activities" || c == "registrations" || c == "outcomes";
+}
+
+}  // namespace
+
+void Aggregator::Reset(Mirror mirror) {
+  mirror_ = std::move(mirror);
+  events_ = EventCounts();
+  std::map<std::string, int64_t> moved;
+  const Mirror::Live& live = mirror_.live();
+  for (const auto& [name, a] : live.activities) Contribute(a, +1, moved);
+  for (const auto& [name, r] : live.registrations) Contribute(r, +1, moved);
+  for (const auto& [name, o] : live.outcomes) Contribute(o, +1, moved);
+  RecountRegistryPart();
+  built_ = false;
+}
+
+void Aggregator::RecountRegistryPart() {
+  registry_part_.Clear();
+  CountRegistry(World(mirror_), events_.activities, registry_part_);
+}
+
+void Aggregator::Contribute(const events::v1::Activity& a, int sign,
+                            std::map<std::string, int64_t>& moved) {
+  auto add = [&](int64_t& value, const std::string& path) {
+    value += sign;
+    moved[path] += sign;
+  };
+  add(events_.activities, "activities");
+  const std::string kind = ev1::ActivityKind_Name(a.kind());
+  add(events_.by_kind[kind], absl::StrCat("activities_by_kind[", kind, "]"));
+  for (const std::string& council : a.councils()) {
+    add(events_.by_council[council], absl::StrCat("activities_by_council[", council, "]"));
+  }
+  const std::string month = MonthOf(a);
+  add(events_.by_month[month], absl::StrCat("activities_by_month[", month, "]"));
+}
+
+void Aggregator::Contribute(const events::v1::Registration& r, int sign,
+                            std::map<std::string, int64_t>& moved) {
+  if (r.state() == ev1::CANCELLED) return;
+  events_.registrations += sign;
+  moved["registrations"] += sign;
+}
+
+void Aggregator::Contribute(const events::v1::Outcome& o, int sign,
+                            std::map<std::string, int64_t>& moved) {
+  const std::string category = ev1::OutcomeCategory_Name(o.category());
+  auto add = [&](Sums& sums, const std::string& prefix) {
+    sums.outcomes += sign;
+    sums.total_budget_krw += sign * o.total_budget_krw();
+    sums.national_share_krw += sign * o.national_share_krw();
+    sums.deal_amount_krw += sign * o.deal_amount_krw();
+    moved[prefix + ".outcomes"] += sign;
+    moved[prefix + ".total_budget_krw"] += sign * o.total_budget_krw();
+    moved[prefix + ".national_share_krw"] += sign * o.national_share_krw();
+    moved[prefix + ".deal_amount_krw"] += sign * o.deal_amount_krw();
+  };
+  add(events_.by_category[category], absl::StrCat("outcomes_by_category[", category, "]"));
+  add(events_.total, "outcomes_total");
+}
+
+template <typename T>
+bool Aggregator::ApplyEvent(const std::map<std::string, T>& live,
+                            const changes::v1::ChangeRecord& record,
+                            std::map<std::string, int64_t>& moved) {
+  std::optional<T> old;
+  if (auto it = live.find(record.resource_name()); it != live.end()) old = it->second;
+  if (!mirror_.Apply(record)) return false;
+  if (old.has_value()) Contribute(*old, -1, moved);
+  if (auto it = live.find(record.resource_name()); it != live.end()) {
+    Contribute(it->second, +1, moved);
+  }
+  return true;
+}
+
+bool Aggregator::Apply(const changes::v1::ChangeRecord& record, v1::AggregatesUpdate* update) {
+  const std::string& collection = record.collection();
+  if (!IsEventCollection(collection)) {
+    // Registry changes are rare and the registry small: recount its part and compare the
+    // whole (a council's new name also relabels its activity count).
+    v1::Aggregates before;
+    if (update != nullptr) before = aggregates();
+    if (!mirror_.Apply(record)) return false;
+    RecountRegistryPart();
+    built_ = false;
+    if (update != nullptr) DiffAggregates(before, aggregates(), update);
+    return true;
+  }
+  std::map<std::string, int64_t> moved;
+  const Mirror::Live& live = mirror_.live();
+  bool changed = collection == "activities"      ? ApplyEvent(live.activities, record, moved)
+                 : collection == "registrations" ? ApplyEvent(live.registrations, record, moved)
+                                                 : ApplyEvent(live.outcomes, record, moved);
+  if (!changed) return false;
+  built_ = false;
+  // reported_vs_counted follows the number of activities.
+  const bool activities_moved = moved["activities"] != 0;
+  for (v1::ReportedVsCounted& r : *registry_part_.mutable_reported_vs_counted()) {
+    if (r.metric() != kActivitiesMetric || !activities_moved) continue;
+    r.set_counted(events_.activities);
+    moved[absl::StrCat("reported_vs_counted[", r.metric(), "].counted")] = 1;
+  }
+  if (update == nullptr) return true;
+  // An outcome category that appears or disappears changes all its values (as
+  // DiffAggregates would say), also those that stay zero.
+  for (const auto& [category, sums] : events_.by_category) {
+    const std::string entry = absl::StrCat("outcomes_by_category[", category, "]");
+    auto it = moved.find(entry + ".outcomes");
+    if (it == moved.end() || it->second == 0) continue;
+    const bool before = sums.outcomes - it->second != 0;
+    const bool now = sums.outcomes != 0;
+    if (before == now) continue;
+    for (const char* value : {".outcomes", ".total_budget_krw", ".national_share_krw",
+                              ".deal_amount_krw"}) {
+      if (moved[entry + value] == 0) moved[entry + value] = 1;
+    }
+  }
+  std::set<std::string> removed;
+  for (const auto& [path, net] : moved) {
+    if (net == 0) continue;
+    update->add_changed(path);
+    absl::StatusOr<std::pair<int64_t, bool>> value = EventValue(path);
+    if (!value.ok()) continue;
+    const std::string entry = EntryOf(path);
+    if (!value->second) {
+      // The entry is gone (its count reached zero), as a recount would not list it.
+      removed.insert(entry);
+      continue;
+    }
+    v1::AggregateValue* v = update->add_values();
+    v->set_path(path);
+    v->set_value(value->first);
+    if (absl::StartsWith(path, "activities_by_council[")) {
+      const std::string council = path.substr(22, path.size() - 23);
+      auto c = live.councils.find(council);
+      v->set_label(c == live.councils.end() ? council : c->second.display_name());
+    } else if (!entry.empty() && !absl::StartsWith(path, "outcomes_by_category[") &&
+               !absl::StartsWith(path, "reported_vs_counted[")) {
+      v->set_label(entry.substr(entry.find('[') + 1, entry.size() - entry.find('[') - 2));
+    }
+  }
+  for (const std::string& entry : removed) update->add_removed(entry);
+  return true;
+}
+
+absl::StatusOr<std::pair<int64_t, bool>> Aggregator::EventValue(const std::string& path) const {
+  absl::StatusOr<ParsedPath> p = ParsePath(path);
+  if (!p.ok()) return p.status();
+  auto in = [&](const std::map<std::string, int64_t>& m) -> std::pair<int64_t, bool> {
+    auto it = m.find(p->key);
+    int64_t v = it == m.end() ? 0 : it->second;
+    return {v, v != 0};
+  };
+  auto sum = [&](const Sums& s, const std::string& name) -> int64_t {
+    if (name == "outcomes") return s.outcomes;
+    if (name == "total_budget_krw") return s.total_budget_krw;
+    if (name == "national_share_krw") return s.national_share_krw;
+    return s.deal_amount_krw;
+  };
+  if (p->list == "activities") return std::make_pair(events_.activities, true);
+  if (p->list == "registrations") return std::make_pair(events_.registrations, true);
+  if (p->list == "activities_by_kind") return in(events_.by_kind);
+  if (p->list == "activities_by_council") return in(events_.by_council);
+  if (p->list == "activities_by_month") return in(events_.by_month);
+  if (p->list == "outcomes_total" && p->rest.size() == 1) {
+    return std::make_pair(sum(events_.total, p->rest[0]), true);
+  }
+  if (p->list == "outcomes_by_category" && p->rest.size() == 1) {
+    auto it = events_.by_category.find(p->key);
+    if (it == events_.by_category.end() || it->second.outcomes == 0) {
+      return std::make_pair(int64_t{0}, false);
+    }
+    return std::make_pair(sum(it->second, p->rest[0]), true);
+  }
+  if (p->list == "reported_vs_counted") return std::make_pair(events_.activities, true);
+  return absl::NotFoundError(path);
+}
+
+const v1::Aggregates& Aggregator::aggregates() {
+  if (built_) return built_aggregates_;
+  v1::Aggregates& a = built_aggregates_;
+  a = registry_part_;
+  a.set_activities(events_.activities);
+  auto counts = [](const std::map<std::string, int64_t>& m, auto* out, auto label) {
+    for (const auto& [key, value] : m) {
+      if (value == 0) continue;
+      v1::Count* c = out->Add();
+      c->set_key(key);
+      c->set_label(label(key));
+      c->set_value(value);
+    }
+  };
+  auto same = [](const std::string& key) { return key; };
+  const auto& councils = mirror_.live().councils;
+  counts(events_.by_kind, a.mutable_activities_by_kind(), same);
+  counts(events_.by_council, a.mutable_activities_by_council(), [&](const std::string& key) {
+    auto c = councils.find(key);
+    return c == councils.end() ? key : c->second.display_name();
+  });
+  counts(events_.by_month, a.mutable_activities_by_month(), same);
+  auto to = [](const std::string& category, const Sums& s, v1::OutcomeSums* out) {
+    out->set_category(category);
+    out->set_outcomes(s.outcomes);
+    out->set_total_budget_krw(s.total_budget_krw);
+    out->set_national_share_krw(s.national_share_krw);
+    out->set_deal_amount_krw(s.deal_amount_krw);
+  };
+  for (const auto& [category, sums] : events_.by_category) {
+    if (sums.outcomes != 0) to(category, sums, a.add_outcomes_by_category());
+  }
+  to("ALL", events_.total, a.mutable_outcomes_total());
+  a.set_registrations(events_.registrations);
+  built_ = true;
+  return a;
 }
 
 }  // namespace sanhak::analytics

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -69,8 +70,9 @@ class Mirror {
   Live live_;
 };
 
-// The aggregates of everything in `mirror` (applied_sequences and computed_time are left
-// to the caller).
+// The aggregates of everything in `mirror`, counted afresh (applied_sequences and
+// computed_time are left to the caller). The definition the incremental Aggregator must
+// always agree with.
 v1::Aggregates ComputeAggregates(const Mirror& mirror);
 
 // One council's figures. NOT_FOUND when the mirror holds no such council.
@@ -79,9 +81,84 @@ absl::StatusOr<v1::CouncilScorecard> ComputeScorecard(const Mirror& mirror,
 
 v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes);
 
-// Paths of the values that differ, e.g. "activities", "activities_by_kind[SEMINAR]",
-// "members_by_council[councils/x].registered.companies".
+// Paths of the values that differ, appear or disappear, in order, e.g. "activities",
+// "activities_by_kind[SEMINAR]", "members_by_council[councils/x].registered.companies".
 std::vector<std::string> ChangedPaths(const v1::Aggregates& before, const v1::Aggregates& after);
+
+// The aggregates as path -> value (the paths AggregateValue documents). When `labels` is
+// given it receives each keyed entry's label, by entry ("activities_by_council[councils/x]").
+std::map<std::string, int64_t> FlattenAggregates(
+    const v1::Aggregates& aggregates, std::map<std::string, std::string>* labels = nullptr);
+
+// Fills `update`'s changed, values and removed with what differs from `before` to `after`.
+void DiffAggregates(const v1::Aggregates& before, const v1::Aggregates& after,
+                    v1::AggregatesUpdate* update);
+
+// What a watcher does with an update: sets its values on `aggregates` (adding keyed
+// entries it has not seen, in key order), drops its removed entries, and takes its
+// applied_sequences. INVALID_ARGUMENT for a path that names no value of Aggregates.
+absl::Status ApplyUpdate(const v1::AggregatesUpdate& update, v1::Aggregates& aggregates);
+
+// Keeps the aggregates current one change at a time. The registry's part (councils,
+// members, reported figures: a few hundred values) is recounted when a registry resource
+// changes; the events' part (activities, outcomes, registrations, which grow without
+// bound) moves by each resource's own contribution, so a change costs the same however
+// many activities are held. Equal to ComputeAggregates(mirror()) at every step.
+class Aggregator {
+ public:
+  Aggregator() = default;
+  explicit Aggregator(Mirror mirror) { Reset(std::move(mirror)); }
+
+  // Replaces what is held (a load or a rebuild) and counts it.
+  void Reset(Mirror mirror);
+
+  // Applies a change record to the mirror and the aggregates. Fills `update` (when not
+  // null) with what moved: changed paths, their new values, removed entries. Returns
+  // whether the mirror changed (a record not newer than what is held changes nothing).
+  bool Apply(const changes::v1::ChangeRecord& record, v1::AggregatesUpdate* update);
+
+  const Mirror& mirror() const { return mirror_; }
+  // The aggregates now, built when first asked after a change.
+  const v1::Aggregates& aggregates();
+
+ private:
+  struct Sums {
+    int64_t outcomes = 0;
+    int64_t total_budget_krw = 0;
+    int64_t national_share_krw = 0;
+    int64_t deal_amount_krw = 0;
+  };
+  // The events' part, by contribution. Entries that fall to zero stay (few: kinds,
+  // councils, months, categories) and are left out when built.
+  struct EventCounts {
+    int64_t activities = 0;
+    int64_t registrations = 0;
+    std::map<std::string, int64_t> by_kind, by_council, by_month;
+    std::map<std::string, Sums> by_category;
+    Sums total;
+  };
+  // Adds (sign +1) or takes away (-1) what one live resource contributes, noting each
+  // path it moves in `moved` (path -> net change).
+  void Contribute(const events::v1::Activity& a, int sign, std::map<std::string, int64_t>& moved);
+  void Contribute(const events::v1::Registration& r, int sign,
+                  std::map<std::string, int64_t>& moved);
+  void Contribute(const events::v1::Outcome& o, int sign, std::map<std::string, int64_t>& moved);
+  // Applies an event-side record: takes away the resource's old contribution, adds its new.
+  template <typename T>
+  bool ApplyEvent(const std::map<std::string, T>& live, const changes::v1::ChangeRecord& record,
+                  std::map<std::string, int64_t>& moved);
+  void RecountRegistryPart();
+  // The events' value at `path`, and whether its entry exists.
+  absl::StatusOr<std::pair<int64_t, bool>> EventValue(const std::string& path) const;
+
+  Mirror mirror_;
+  // Fields of Aggregates that depend on the registry alone (reported_vs_counted's
+  // counted activities is filled in when built).
+  v1::Aggregates registry_part_;
+  EventCounts events_;
+  bool built_ = false;
+  v1::Aggregates built_aggregates_;
+};
 
 }  // namespace sanhak::analytics
 

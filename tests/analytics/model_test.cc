@@ -3,6 +3,7 @@
 // ChangedPaths, the scorecard and the network.
 #include "services/analytics/model.h"
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,13 @@ int64_t CountOf(const google::protobuf::RepeatedPtrField<v1::Count>& counts,
   return -1;
 }
 
+// The same values and labels (a client's copy may hold an empty sub-message where the
+// server's has none: no value differs).
+bool SameValues(const v1::Aggregates& a, const v1::Aggregates& b) {
+  std::map<std::string, std::string> la, lb;
+  return FlattenAggregates(a, &la) == FlattenAggregates(b, &lb) && la == lb;
+}
+
 // A small world: 2 fields + 1 sub-field, 2 regions, 2 complexes, 2 councils, an
 // organization and its membership, 2 activities, 2 registrations, 2 outcomes, 2 figures.
 class AnalyticsModelTest : public ::testing::Test {
@@ -168,7 +176,13 @@ class AnalyticsModelTest : public ::testing::Test {
     next_revision_ = rev;
   }
 
-  void Apply(const changes::v1::ChangeRecord& r) { ASSERT_TRUE(mirror_.Apply(r)) << r.resource_name(); }
+  void Apply(const changes::v1::ChangeRecord& r) {
+    ASSERT_TRUE(mirror_.Apply(r)) << r.resource_name();
+    records_.push_back(r);
+  }
+
+  // Every record the fixture applied, in order (to feed an Aggregator from nothing).
+  std::vector<changes::v1::ChangeRecord> records_;
 
   Mirror mirror_;
   int64_t next_revision_ = 0;
@@ -329,6 +343,116 @@ TEST_F(AnalyticsModelTest, ChangedPathsNamesWhatMoved) {
   ASSERT_TRUE(mirror_.Apply(Record("memberships", m2, next_revision_ + 2)));
   EXPECT_THAT(ChangedPaths(after, ComputeAggregates(mirror_)),
               Contains("members_by_council[councils/c2].registered.companies"));
+}
+
+// The incremental aggregates equal a recount after every change of a long random run over
+// every collection (creations, updates, deletions, replays), and a client that applies
+// each update to its copy of the snapshot holds the same aggregates throughout.
+TEST_F(AnalyticsModelTest, AggregatorEqualsRecountAndUpdatesRebuildTheSameCopy) {
+  Aggregator aggregator;
+  v1::Aggregates client = aggregator.aggregates();
+  auto check = [&](const changes::v1::ChangeRecord& r, bool expect_change) {
+    const v1::Aggregates before = aggregator.aggregates();
+    v1::AggregatesUpdate update;
+    ASSERT_EQ(aggregator.Apply(r, &update), expect_change) << r.ShortDebugString();
+    const v1::Aggregates& now = aggregator.aggregates();
+    const v1::Aggregates recount = ComputeAggregates(aggregator.mirror());
+    ASSERT_TRUE(MessageDifferencer::Equals(now, recount))
+        << r.resource_name() << "\nincremental: " << now.ShortDebugString()
+        << "\nrecount: " << recount.ShortDebugString();
+    std::vector<std::string> expected_changed = ChangedPaths(before, now);
+    std::vector<std::string> changed(update.changed().begin(), update.changed().end());
+    std::sort(changed.begin(), changed.end());
+    ASSERT_EQ(changed, expected_changed) << r.resource_name();
+    ASSERT_TRUE(ApplyUpdate(update, client).ok());
+    ASSERT_TRUE(SameValues(client, now))
+        << r.resource_name() << "\nupdate: " << update.ShortDebugString()
+        << "\nclient: " << client.ShortDebugString() << "\nserver: " << now.ShortDebugString();
+  };
+  for (const auto& r : records_) check(r, true);
+
+  std::mt19937 random(20250730);
+  auto pick = [&](int n) { return static_cast<int>(random() % n); };
+  const std::vector<std::string> councils = {"councils/c1", "councils/c2", "councils/c3"};
+  const std::vector<ev1::ActivityKind> kinds = {ev1::SEMINAR, ev1::FORUM,
+                                                ev1::TECHNOLOGY_EXCHANGE};
+  const std::vector<ev1::OutcomeCategory> categories = {ev1::NATIONAL_PROJECT_SELECTED,
+                                                        ev1::EXPORT_DEAL};
+  int64_t revision = next_revision_;
+  std::vector<changes::v1::ChangeRecord> history;
+  for (int step = 0; step < 600; ++step) {
+    changes::v1::ChangeRecord r;
+    const int what = pick(7);
+    const auto kind = pick(4) == 0 ? changes::v1::DELETED : changes::v1::UPDATED;
+    if (what <= 2) {
+      ev1::Activity a = Activity(absl::StrCat("activities/r", pick(12)), kinds[pick(3)],
+                                 {councils[pick(3)]}, pick(2) == 0);
+      if (pick(3) == 0) a.add_councils(councils[pick(3)]);
+      if (pick(4) == 0) a.mutable_start_time()->set_seconds(1700000000 + pick(6) * 2600000);
+      r = Record("activities", a, revision++, kind);
+    } else if (what == 3) {
+      ev1::Registration reg;
+      reg.set_name(absl::StrCat("activities/a1/registrations/x", pick(5)));
+      reg.set_state(pick(3) == 0 ? ev1::CANCELLED : ev1::CHECKED_IN);
+      r = Record("registrations", reg, revision++, kind);
+    } else if (what == 4) {
+      ev1::Outcome o;
+      o.set_name(absl::StrCat("outcomes/r", pick(6)));
+      o.set_council(councils[pick(3)]);
+      o.set_category(categories[pick(2)]);
+      o.set_total_budget_krw(pick(1000));
+      o.set_national_share_krw(pick(500));
+      o.set_deal_amount_krw(pick(2) * 1000);
+      r = Record("outcomes", o, revision++, kind);
+    } else if (what == 5) {
+      rv1::Council c = Council(councils[pick(3)], pick(2) ? "fields/display" : "fields/mobility-automotive",
+                               1 + pick(4));
+      c.set_display_name(absl::StrCat("협의체", pick(3)));
+      c.mutable_reported_members()->set_total(pick(50));
+      r = Record("councils", c, revision++, pick(6) == 0 ? changes::v1::DELETED : changes::v1::UPDATED);
+    } else {
+      rv1::Membership m;
+      m.set_name(absl::StrCat(councils[pick(3)], "/memberships/o1"));
+      m.set_organization("organizations/o1");
+      r = Record("memberships", m, revision++, kind);
+    }
+    check(r, true);
+    history.push_back(r);
+    // A record delivered again (after a crash) changes nothing and moves nothing.
+    if (pick(5) == 0) check(history[pick(static_cast<int>(history.size()))], false);
+  }
+  EXPECT_GT(aggregator.aggregates().activities(), 0);
+}
+
+TEST_F(AnalyticsModelTest, ApplyUpdateRefusesAPathThatNamesNothingAndChangesNothing) {
+  v1::Aggregates a = ComputeAggregates(mirror_);
+  const v1::Aggregates before = a;
+  v1::AggregatesUpdate update;
+  v1::AggregateValue* good = update.add_values();
+  good->set_path("activities");
+  good->set_value(99);
+  update.add_values()->set_path("no_such_metric[x]");
+  absl::Status s = ApplyUpdate(update, a);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("no_such_metric"));
+  EXPECT_TRUE(MessageDifferencer::Equals(a, before));
+
+  v1::AggregatesUpdate add;
+  v1::AggregateValue* month = add.add_values();
+  month->set_path("activities_by_month[2024-01]");
+  month->set_value(3);
+  month->set_label("2024-01");
+  v1::AggregateValue* nested = add.add_values();
+  nested->set_path("members_by_council[councils/c0].registered.universities");
+  nested->set_value(2);
+  add.add_removed("activities_by_kind[SEMINAR]");
+  ASSERT_TRUE(ApplyUpdate(add, a).ok());
+  // New keyed entries land in key order.
+  EXPECT_EQ(a.activities_by_month(0).key(), "2024-01");
+  EXPECT_EQ(a.activities_by_month(0).value(), 3);
+  EXPECT_EQ(a.members_by_council(0).key(), "councils/c0");
+  EXPECT_EQ(a.members_by_council(0).registered().universities(), 2);
+  EXPECT_EQ(CountOf(a.activities_by_kind(), "SEMINAR"), -1);
 }
 
 TEST_F(AnalyticsModelTest, Scorecard) {
