@@ -15,6 +15,9 @@
 #include "common/resource_names.h"
 #include "common/status.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace sanhak::analytics {
 namespace {
@@ -70,11 +73,42 @@ changes::v1::ChangeRecord RecordOf(const std::string& name, const Mirror::Entry&
 
 std::string ChangeStream(const std::string& service) { return ChangeStreamKey(service); }
 
-void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied) {
+void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied, absl::Time when) {
   a.mutable_applied_sequences()->clear();
   for (const auto& [service, seq] : applied) (*a.mutable_applied_sequences())[service] = seq;
-  absl::Time now = absl::Now();
-  a.mutable_computed_time()->set_seconds(absl::ToUnixSeconds(now));
+  if (when == absl::InfinitePast()) when = absl::Now();
+  a.mutable_computed_time()->set_seconds(absl::ToUnixSeconds(when));
+  a.mutable_computed_time()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(when - absl::FromUnixSeconds(
+                                                                absl::ToUnixSeconds(when)))));
+}
+
+// An AggregatesEvent holding `aggregates_bytes` as its snapshot, written field by field so
+// the aggregates are not parsed again.
+std::string SnapshotEventBytes(const std::string& aggregates_bytes, const std::string& token) {
+  namespace io = ::google::protobuf::io;
+  using WF = ::google::protobuf::internal::WireFormatLite;
+  std::string out;
+  {
+    io::StringOutputStream stream(&out);
+    io::CodedOutputStream coded(&stream);
+    coded.WriteTag(WF::MakeTag(v1::AggregatesEvent::kSnapshotFieldNumber,
+                               WF::WIRETYPE_LENGTH_DELIMITED));
+    coded.WriteVarint32(static_cast<uint32_t>(aggregates_bytes.size()));
+    coded.WriteRaw(aggregates_bytes.data(), static_cast<int>(aggregates_bytes.size()));
+    coded.WriteTag(WF::MakeTag(v1::AggregatesEvent::kResumeTokenFieldNumber,
+                               WF::WIRETYPE_LENGTH_DELIMITED));
+    coded.WriteVarint32(static_cast<uint32_t>(token.size()));
+    coded.WriteRaw(token.data(), static_cast<int>(token.size()));
+  }
+  return out;
+}
+
+absl::Status TokenExpired(absl::string_view why) {
+  return WithReason(absl::OutOfRangeError(absl::StrCat(
+                        "resume token too old to resume (", why,
+                        "); start a new watch without a token for a fresh snapshot")),
+                    "RESUME_TOKEN_EXPIRED");
 }
 
 }  // namespace
@@ -99,10 +133,7 @@ void Analytics::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    for (auto& [watcher, state] : watchers_) {
-      watcher->Close(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
-    }
-    watchers_.clear();
+    CloseWatchersLocked(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
   }
   if (follower_.joinable()) follower_.join();
   if (applier_.joinable()) applier_.join();
@@ -116,6 +147,33 @@ Analytics::Stats Analytics::stats() {
 
 std::string Analytics::TokenFor(const std::string& epoch, int64_t useq) const {
   return absl::WebSafeBase64Escape(absl::StrCat(kTokenVersion, "|", epoch, "|", useq));
+}
+
+void Analytics::CloseWatchersLocked(const absl::Status& status) {
+  for (auto& [watcher, ws] : watchers_) watcher->Close(status);
+  watchers_.clear();
+}
+
+void Analytics::StateChangedLocked() {
+  aggregates_bytes_.reset();
+  snapshot_event_.reset();
+}
+
+std::shared_ptr<const std::string> Analytics::AggregatesBytesLocked() {
+  if (aggregates_bytes_ == nullptr) {
+    v1::Aggregates a = state_.aggregator.aggregates();
+    Stamp(a, state_.applied, state_.applied_time);
+    aggregates_bytes_ = std::make_shared<const std::string>(a.SerializeAsString());
+  }
+  return aggregates_bytes_;
+}
+
+Analytics::SharedEvent Analytics::SnapshotEventLocked() {
+  if (snapshot_event_ == nullptr) {
+    snapshot_event_ = std::make_shared<const std::string>(
+        SnapshotEventBytes(*AggregatesBytesLocked(), TokenFor(state_.epoch, state_.useq)));
+  }
+  return snapshot_event_;
 }
 
 // ------------------------------------------------------------------ loading and rebuild
@@ -182,40 +240,36 @@ absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
   loaded.epoch = exec.elements[0].str;
   if (loaded.epoch.empty()) return absl::UnavailableError("state vanished while loading");
   loaded.useq = AsInt(exec.elements[1]);
-  const auto& mirror = exec.elements[2].elements;
-  for (size_t i = 0; i + 1 < mirror.size(); i += 2) {
+  const auto& entries = exec.elements[2].elements;
+  Mirror mirror;
+  for (size_t i = 0; i + 1 < entries.size(); i += 2) {
     changes::v1::ChangeRecord record;
-    if (record.ParseFromString(mirror[i + 1].str)) loaded.mirror.Apply(record);
+    if (record.ParseFromString(entries[i + 1].str)) mirror.Apply(record);
   }
+  loaded.aggregator.Reset(std::move(mirror));
   const auto& applied = exec.elements[3].elements;
   for (size_t i = 0; i + 1 < applied.size(); i += 2) {
     loaded.applied[applied[i].str] = AsInt(applied[i + 1]);
   }
-  loaded.aggregates = ComputeAggregates(loaded.mirror);
-  Stamp(loaded.aggregates, loaded.applied);
+  loaded.applied_time = absl::Now();
   loaded.loaded = true;
 
   absl::MutexLock lock(&mu_);
   if (!state_.epoch.empty() && state_.epoch != loaded.epoch) {
     // A new generation: tokens of the old one cannot resume; watchers start again.
-    for (auto& [watcher, ws] : watchers_) {
-      watcher->Close(WithReason(
-          absl::OutOfRangeError("the aggregates were rebuilt; start a new watch"),
-          "RESUME_TOKEN_EXPIRED"));
-    }
-    watchers_.clear();
+    CloseWatchersLocked(WithReason(
+        absl::OutOfRangeError("the aggregates were rebuilt; start a new watch"),
+        "RESUME_TOKEN_EXPIRED"));
   } else if (!state_.epoch.empty() && state_.useq != loaded.useq) {
     // The state jumps (the follower fell behind trimmed updates, or the applier loaded
     // on taking over): the watchers would miss or repeat the updates in between, so they
     // resume from their last token instead.
-    for (auto& [watcher, ws] : watchers_) {
-      watcher->Close(WithReason(
-          absl::UnavailableError("this replica reloaded its state; resume with your last token"),
-          "WATCH_RELOADED"));
-    }
-    watchers_.clear();
+    CloseWatchersLocked(WithReason(
+        absl::UnavailableError("this replica reloaded its state; resume with your last token"),
+        "WATCH_RELOADED"));
   }
   state_ = std::move(loaded);
+  StateChangedLocked();
   return absl::OkStatus();
 }
 
@@ -227,57 +281,76 @@ absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
     absl::MutexLock lock(&mu_);
     useq = state_.useq;
   }
-  absl::StatusOr<Reply> reply = redis.Command({"XREAD", "COUNT", "200", "BLOCK", "500",
+  absl::StatusOr<Reply> reply = redis.Command({"XREAD", "COUNT", "500", "BLOCK", "500",
                                                "STREAMS", kUpdates, absl::StrCat(useq, "-0")});
   if (!reply.ok()) return reply.status();
   if (IsError(*reply)) return ReplyError(*reply, "XREAD");
   if (reply->type != Reply::Type::kArray || reply->elements.empty()) return false;
-  const auto& entries = reply->elements[0].elements[1].elements;
+  // Parsed before taking the lock, so readers and watchers wait only for the applying.
+  struct Followed {
+    int64_t seq;
+    changes::v1::ChangeRecord record;
+    v1::AggregatesUpdate update;
+  };
+  std::vector<Followed> followed;
+  bool malformed = false;
+  for (const Reply& entry : reply->elements[0].elements[1].elements) {
+    std::map<std::string, std::string> fields = EntryFields(entry);
+    Followed f;
+    f.seq = EntrySequence(entry.elements[0].str);
+    if (!f.record.ParseFromString(fields["record"]) || !f.update.ParseFromString(fields["update"])) {
+      malformed = true;
+      break;
+    }
+    followed.push_back(std::move(f));
+  }
   absl::MutexLock lock(&mu_);
-  for (const Reply& entry : entries) {
-    int64_t seq = EntrySequence(entry.elements[0].str);
-    if (seq != state_.useq + 1) {
+  for (Followed& f : followed) {
+    if (f.seq != state_.useq + 1) {
       // A gap: the stream was trimmed or rebuilt under us. Reload.
       state_.loaded = false;
       return true;
     }
-    std::map<std::string, std::string> fields = EntryFields(entry);
-    changes::v1::ChangeRecord record;
-    v1::AggregatesUpdate update;
-    if (!record.ParseFromString(fields["record"]) || !update.ParseFromString(fields["update"])) {
-      state_.loaded = false;
-      return true;
-    }
-    state_.mirror.Apply(record);
-    state_.applied[record.service()] =
-        std::max(state_.applied[record.service()], record.sequence());
-    state_.aggregates = update.aggregates();
-    state_.useq = seq;
+    state_.aggregator.Apply(f.record, nullptr);
+    state_.applied[f.record.service()] =
+        std::max(state_.applied[f.record.service()], f.record.sequence());
+    state_.useq = f.seq;
+    state_.applied_time = absl::Now();
+    StateChangedLocked();
     ++applied_count_;
-    if (update.changed().empty()) continue;
+    if (f.update.changed().empty()) continue;
     v1::AggregatesEvent event;
-    *event.mutable_update() = std::move(update);
-    event.set_resume_token(TokenFor(state_.epoch, seq));
+    *event.mutable_update() = std::move(f.update);
+    event.set_resume_token(TokenFor(state_.epoch, f.seq));
+    SharedEvent bytes = std::make_shared<const std::string>(event.SerializeAsString());
     absl::Time now = absl::Now();
     for (auto& [watcher, ws] : watchers_) {
-      watcher->Deliver(event);
+      if (ws.catching_up) {
+        ws.held.push_back(bytes);
+      } else {
+        watcher->Deliver(bytes);
+      }
       ws.last_sent = now;
     }
   }
+  if (malformed) state_.loaded = false;
   return true;
 }
 
 void Analytics::SendHeartbeats() {
   absl::MutexLock lock(&mu_);
   absl::Time now = absl::Now();
-  v1::AggregatesEvent heartbeat;
-  heartbeat.mutable_heartbeat()->mutable_time()->set_seconds(absl::ToUnixSeconds(now));
-  heartbeat.set_resume_token(TokenFor(state_.epoch, state_.useq));
+  SharedEvent heartbeat;
   for (auto& [watcher, ws] : watchers_) {
-    if (now - ws.last_sent >= options_.heartbeat_interval) {
-      watcher->Deliver(heartbeat);
-      ws.last_sent = now;
+    if (ws.catching_up || now - ws.last_sent < options_.heartbeat_interval) continue;
+    if (heartbeat == nullptr) {
+      v1::AggregatesEvent event;
+      event.mutable_heartbeat()->mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+      event.set_resume_token(TokenFor(state_.epoch, state_.useq));
+      heartbeat = std::make_shared<const std::string>(event.SerializeAsString());
     }
+    watcher->Deliver(heartbeat);
+    ws.last_sent = now;
   }
 }
 
@@ -331,12 +404,9 @@ void Analytics::FollowLoop() {
           reported_down = true;
         }
         redis_reachable_ = false;
-        for (auto& [watcher, ws] : watchers_) {
-          watcher->Close(WithReason(
-              absl::UnavailableError("Redis is unreachable; resume with your last token"),
-              "REDIS_UNAVAILABLE"));
-        }
-        watchers_.clear();
+        CloseWatchersLocked(WithReason(
+            absl::UnavailableError("Redis is unreachable; resume with your last token"),
+            "REDIS_UNAVAILABLE"));
         // When Redis returns, the epoch check (forced below) reloads unless it kept the
         // same generation; a state rebuilt without Redis (no epoch) is never followed.
         if (state_.epoch.empty()) state_.loaded = false;
@@ -360,57 +430,66 @@ void Analytics::FollowLoop() {
 
 // ------------------------------------------------------------------ applying the feed
 
-absl::Status Analytics::ApplyRecord(redis::Connection& redis, State& working,
-                                    const std::string& stream, const std::string& entry_id,
-                                    const std::string& bytes) {
-  changes::v1::ChangeRecord record;
+absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
+                                   const std::vector<Pending>& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  // The fence: WATCH the lease, confirm it is still ours; if another replica takes it
+  // before EXEC, EXEC writes nothing.
+  absl::StatusOr<std::vector<Reply>> fence = redis.Pipeline({{"WATCH", kLeader}, {"GET", kLeader}});
+  if (!fence.ok()) return fence.status();
+  if ((*fence)[1].str != options_.replica_id) {
+    redis.Command({"UNWATCH"}).IgnoreError();
+    return absl::FailedPreconditionError("the leader lease was lost");
+  }
   std::vector<std::vector<std::string>> commands = {{"MULTI"}};
-  bool parsed = record.ParseFromString(bytes);
-  bool fresh = parsed && record.sequence() > working.applied[record.service()];
-  v1::Aggregates after;
-  bool xadd = false;
-  if (fresh) {
-    bool changed = working.mirror.Apply(record);
+  std::map<std::string, std::vector<std::string>> acks;
+  for (const Pending& p : batch) {
+    acks[p.stream].push_back(p.entry_id);
+    changes::v1::ChangeRecord record;
+    if (!record.ParseFromString(p.record) ||
+        record.sequence() <= working.applied[record.service()]) {
+      continue;  // unreadable, or applied before (a redelivery): only acknowledged
+    }
+    v1::AggregatesUpdate update;
+    const bool changed = working.aggregator.Apply(record, &update);
     working.applied[record.service()] = record.sequence();
     commands.push_back({"HSET", kApplied, record.service(), absl::StrCat(record.sequence())});
-    if (changed) commands.push_back({"HSET", kMirror, record.resource_name(), bytes});
+    if (changed) commands.push_back({"HSET", kMirror, record.resource_name(), p.record});
     // Every change taken is published, also one that moves no aggregate (its `changed` is
-    // empty and watchers skip it): followers learn the new applied_sequences from it.
-    after = changed ? ComputeAggregates(working.mirror) : working.aggregates;
-    Stamp(after, working.applied);
-    v1::AggregatesUpdate update;
+    // empty and watchers skip it): followers learn the new applied positions from it.
     update.set_change_id(record.id());
     update.set_resource_name(record.resource_name());
-    for (std::string& path : ChangedPaths(working.aggregates, after)) {
-      update.add_changed(std::move(path));
+    for (const auto& [service, seq] : working.applied) {
+      (*update.mutable_applied_sequences())[service] = seq;
     }
-    *update.mutable_aggregates() = after;
-    const int64_t useq = working.useq + 1;
+    ++working.useq;
     commands.push_back({"XADD", kUpdates, "MAXLEN", absl::StrCat(options_.updates_kept),
-                        absl::StrCat(useq, "-0"), "record", bytes, "update",
+                        absl::StrCat(working.useq, "-0"), "record", p.record, "update",
                         update.SerializeAsString()});
-    commands.push_back({"SET", kUseq, absl::StrCat(useq)});
-    xadd = true;
   }
-  commands.push_back({"XACK", stream, kGroup, entry_id});
+  commands.push_back({"SET", kUseq, absl::StrCat(working.useq)});
+  for (auto& [stream, ids] : acks) {
+    std::vector<std::string> xack = {"XACK", stream, kGroup};
+    xack.insert(xack.end(), ids.begin(), ids.end());
+    commands.push_back(std::move(xack));
+  }
   commands.push_back({"EXEC"});
   absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
   if (!replies.ok()) return replies.status();
   const Reply& exec = replies->back();
+  if (exec.type == Reply::Type::kNil) {
+    return absl::FailedPreconditionError("the leader lease changed hands during the write");
+  }
   if (exec.type != Reply::Type::kArray) return ReplyError(exec, "apply");
   for (const Reply& r : exec.elements) {
     if (IsError(r)) return ReplyError(r, "apply");
-  }
-  if (xadd) {
-    ++working.useq;
-    working.aggregates = std::move(after);
   }
   return absl::OkStatus();
 }
 
 absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
   std::vector<std::string> command = {"XREADGROUP", "GROUP", kGroup, options_.replica_id,
-                                      "COUNT", "100", "BLOCK", "200", "STREAMS"};
+                                      "COUNT", "200", "BLOCK", "200", "STREAMS"};
   for (const std::string& s : options_.services) command.push_back(ChangeStream(s));
   for (size_t i = 0; i < options_.services.size(); ++i) command.push_back(">");
   absl::StatusOr<Reply> reply = redis.Command(command);
@@ -423,18 +502,15 @@ absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
     return ReplyError(*reply, "XREADGROUP");
   }
   if (reply->type != Reply::Type::kArray) return absl::OkStatus();
+  std::vector<Pending> batch;
   for (const Reply& stream : reply->elements) {
     const std::string& key = stream.elements[0].str;
     for (const Reply& entry : stream.elements[1].elements) {
       std::map<std::string, std::string> fields = EntryFields(entry);
-      if (absl::Status s = ApplyRecord(redis, working, key, entry.elements[0].str,
-                                       fields["record"]);
-          !s.ok()) {
-        return s;
-      }
+      batch.push_back({key, entry.elements[0].str, std::move(fields["record"])});
     }
   }
-  return absl::OkStatus();
+  return ApplyBatch(redis, working, batch);
 }
 
 void Analytics::ApplyLoop() {
@@ -514,13 +590,14 @@ void Analytics::ApplyLoop() {
             break;
           }
           if (IsError(*claimed) || claimed->elements.size() < 2) break;
+          std::vector<Pending> batch;
           for (const Reply& entry : claimed->elements[1].elements) {
             if (entry.elements.size() < 2) continue;  // deleted meanwhile
             std::map<std::string, std::string> fields = EntryFields(entry);
-            status = ApplyRecord(*redis, working, ChangeStream(s), entry.elements[0].str,
-                                 fields["record"]);
-            if (!status.ok()) break;
+            batch.push_back({ChangeStream(s), entry.elements[0].str, std::move(fields["record"])});
           }
+          status = ApplyBatch(*redis, working, batch);
+          if (!status.ok()) break;
           cursor = claimed->elements[0].str;
           if (cursor == "0-0") break;
         }
@@ -559,9 +636,9 @@ absl::Status Analytics::EnsureFreshWithoutRedis() {
   last_local_rebuild_ = absl::Now();
   absl::MutexLock lock(&mu_);
   if (redis_reachable_ && state_.loaded) return absl::OkStatus();
-  state_.mirror = *std::move(mirror);
-  state_.aggregates = ComputeAggregates(state_.mirror);
-  Stamp(state_.aggregates, state_.applied);
+  state_.aggregator.Reset(*std::move(mirror));
+  state_.applied_time = absl::Now();
+  StateChangedLocked();
   // Not a Redis generation: the follower loads from Redis when it returns.
   state_.epoch.clear();
   state_.loaded = false;
@@ -569,7 +646,7 @@ absl::Status Analytics::EnsureFreshWithoutRedis() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Aggregates> Analytics::GetAggregates(
+absl::StatusOr<std::shared_ptr<const std::string>> Analytics::GetAggregatesSerialized(
     const v1::GetAggregatesRequest& request) {
   FieldViolations v;
   std::set<std::string> wanted;
@@ -590,17 +667,26 @@ absl::StatusOr<v1::Aggregates> Analytics::GetAggregates(
   if (!fresh) {
     if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
   }
-  v1::Aggregates out;
+  std::shared_ptr<const std::string> all;
   {
     absl::MutexLock lock(&mu_);
-    out = state_.aggregates;
+    all = AggregatesBytesLocked();
   }
-  if (!wanted.empty()) {
-    for (int i = 0; i < d->field_count(); ++i) {
-      const google::protobuf::FieldDescriptor* f = d->field(i);
-      if (wanted.count(f->name()) == 0) out.GetReflection()->ClearField(&out, f);
-    }
+  if (wanted.empty()) return all;
+  v1::Aggregates out;
+  out.ParseFromString(*all);
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (wanted.count(f->name()) == 0) out.GetReflection()->ClearField(&out, f);
   }
+  return std::make_shared<const std::string>(out.SerializeAsString());
+}
+
+absl::StatusOr<v1::Aggregates> Analytics::GetAggregates(const v1::GetAggregatesRequest& request) {
+  absl::StatusOr<std::shared_ptr<const std::string>> bytes = GetAggregatesSerialized(request);
+  if (!bytes.ok()) return bytes.status();
+  v1::Aggregates out;
+  if (!out.ParseFromString(**bytes)) return absl::InternalError("aggregates unreadable");
   return out;
 }
 
@@ -618,7 +704,7 @@ absl::StatusOr<v1::CouncilScorecard> Analytics::GetCouncilScorecard(
     if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
   }
   absl::MutexLock lock(&mu_);
-  return ComputeScorecard(state_.mirror, request.council());
+  return ComputeScorecard(state_.aggregator.mirror(), request.council());
 }
 
 absl::StatusOr<v1::Network> Analytics::GetNetwork(const v1::GetNetworkRequest& request) {
@@ -632,7 +718,7 @@ absl::StatusOr<v1::Network> Analytics::GetNetwork(const v1::GetNetworkRequest& r
     if (absl::Status s = EnsureFreshWithoutRedis(); !s.ok()) return s;
   }
   absl::MutexLock lock(&mu_);
-  return ComputeNetwork(state_.mirror, request.top_complexes());
+  return ComputeNetwork(state_.aggregator.mirror(), request.top_complexes());
 }
 
 // ------------------------------------------------------------------ watchers
@@ -650,60 +736,76 @@ absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_to
     }
     epoch = parts[1];
   }
-  absl::MutexLock lock(&mu_);
-  if (stopping_ || !redis_reachable_ || !state_.loaded) {
-    return WithReason(absl::UnavailableError("the aggregates stream is unavailable (Redis "
-                                             "unreachable); retry, resuming with your token"),
-                      "REDIS_UNAVAILABLE");
-  }
-  std::vector<v1::AggregatesEvent> events;
-  if (resume_token.empty()) {
-    v1::AggregatesEvent snapshot;
-    *snapshot.mutable_snapshot() = state_.aggregates;
-    snapshot.set_resume_token(TokenFor(state_.epoch, state_.useq));
-    events.push_back(std::move(snapshot));
-  } else {
-    auto expired = [](absl::string_view why) {
-      return WithReason(absl::OutOfRangeError(absl::StrCat(
-                            "resume token too old to resume (", why,
-                            "); start a new watch without a token for a fresh snapshot")),
-                        "RESUME_TOKEN_EXPIRED");
-    };
-    if (epoch != state_.epoch) return expired("the aggregates were rebuilt since");
-    if (from > state_.useq) return expired("it is ahead of this generation");
-    if (from < state_.useq) {
-      absl::MutexLock catchup(&catchup_mu_);
-      if (catchup_redis_ == nullptr) {
-        auto connection =
-            redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
-        if (!connection.ok()) return connection.status();
-        catchup_redis_ = *std::move(connection);
-      }
-      absl::StatusOr<Reply> missed = catchup_redis_->Command(
-          {"XRANGE", kUpdates, absl::StrCat(from + 1, "-0"), absl::StrCat(state_.useq, "-0")});
-      if (!missed.ok()) {
-        catchup_redis_.reset();
-        return missed.status();
-      }
-      int64_t expected = from + 1;
-      for (const Reply& entry : missed->elements) {
-        if (EntrySequence(entry.elements[0].str) != expected) break;
-        std::map<std::string, std::string> fields = EntryFields(entry);
-        v1::AggregatesUpdate update;
-        if (!update.ParseFromString(fields["update"])) break;
-        ++expected;
-        if (update.changed().empty()) continue;
-        v1::AggregatesEvent event;
-        *event.mutable_update() = std::move(update);
-        event.set_resume_token(TokenFor(state_.epoch, expected - 1));
-        events.push_back(std::move(event));
-      }
-      if (expected != state_.useq + 1) return expired("the updates after it were trimmed");
+  int64_t upto;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || !redis_reachable_ || !state_.loaded) {
+      return WithReason(absl::UnavailableError("the aggregates stream is unavailable (Redis "
+                                               "unreachable); retry, resuming with your token"),
+                        "REDIS_UNAVAILABLE");
     }
+    if (resume_token.empty()) {
+      watcher->Deliver(SnapshotEventLocked());
+      watchers_[watcher] = {absl::Now()};
+      return absl::OkStatus();
+    }
+    if (epoch != state_.epoch) return TokenExpired("the aggregates were rebuilt since");
+    if (from > state_.useq) return TokenExpired("it is ahead of this generation");
+    if (from == state_.useq) {
+      watchers_[watcher] = {absl::Now()};
+      return absl::OkStatus();
+    }
+    // Registered now, so nothing published from here on is missed; held back until the
+    // updates before it are delivered.
+    upto = state_.useq;
+    WatcherState& ws = watchers_[watcher];
+    ws.last_sent = absl::Now();
+    ws.catching_up = true;
   }
-  for (const v1::AggregatesEvent& event : events) watcher->Deliver(event);
-  watchers_[watcher] = {absl::Now()};
+  absl::StatusOr<std::vector<SharedEvent>> missed = ReadMissed(epoch, from, upto);
+  absl::MutexLock lock(&mu_);
+  auto it = watchers_.find(watcher);
+  // Closed meanwhile (Redis lost, a reload, shutdown): Close told it why.
+  if (it == watchers_.end()) return absl::OkStatus();
+  if (!missed.ok()) {
+    watchers_.erase(it);
+    return missed.status();
+  }
+  for (SharedEvent& event : *missed) watcher->Deliver(std::move(event));
+  for (SharedEvent& event : it->second.held) watcher->Deliver(std::move(event));
+  it->second.held.clear();
+  it->second.catching_up = false;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Analytics::SharedEvent>> Analytics::ReadMissed(
+    const std::string& epoch, int64_t from, int64_t upto) {
+  absl::MutexLock catchup(&catchup_mu_);
+  if (catchup_redis_ == nullptr) {
+    auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+    if (!connection.ok()) return connection.status();
+    catchup_redis_ = *std::move(connection);
+  }
+  absl::StatusOr<Reply> missed = catchup_redis_->Command(
+      {"XRANGE", kUpdates, absl::StrCat(from + 1, "-0"), absl::StrCat(upto, "-0")});
+  if (!missed.ok()) {
+    catchup_redis_.reset();
+    return missed.status();
+  }
+  std::vector<SharedEvent> events;
+  int64_t expected = from + 1;
+  for (const Reply& entry : missed->elements) {
+    if (EntrySequence(entry.elements[0].str) != expected) break;
+    std::map<std::string, std::string> fields = EntryFields(entry);
+    v1::AggregatesEvent event;
+    if (!event.mutable_update()->ParseFromString(fields["update"])) break;
+    ++expected;
+    if (event.update().changed().empty()) continue;
+    event.set_resume_token(TokenFor(epoch, expected - 1));
+    events.push_back(std::make_shared<const std::string>(event.SerializeAsString()));
+  }
+  if (expected != upto + 1) return TokenExpired("the updates after it were trimmed");
+  return events;
 }
 
 void Analytics::Unsubscribe(Watcher* watcher) {

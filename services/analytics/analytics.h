@@ -8,21 +8,26 @@
 //   epoch      str   id of this generation of state; a rebuild starts a new one
 //   useq       str   number of the last update
 //   updates    stream entries "{useq}-0": the change record applied and the
-//                    AggregatesUpdate it caused; watchers read and resume from it
+//                    AggregatesUpdate it caused (only the values that moved);
+//                    watchers read and resume from it
 //   leader     str   the replica applying the change feed (a lease)
 //   rebuild    str   the replica rebuilding (a lock)
 //
 // One replica at a time (the lease holder) applies the change streams, read with the
-// consumer group "analytics": mirror, applied position, update counter and the update
-// entry are written in one MULTI, so each change is applied once in effect; a change
-// delivered again after a crash is recognised by its sequence (and, in the mirror, by
-// its revision) and changes nothing. Every replica follows the updates stream, so every
-// watcher on every replica sees every update.
+// consumer group "analytics": for each batch read, mirror, applied positions, update
+// counter and update entries are written in one MULTI, fenced by WATCH on the lease (a
+// leader that stalled past its lease and was replaced writes nothing), so each change is
+// applied once in effect; a change delivered again after a crash is recognised by its
+// sequence (and, in the mirror, by its revision) and changes nothing. Every replica
+// follows the updates stream and moves its own aggregates incrementally (Aggregator), so
+// every watcher on every replica sees every update. Each update is serialized once and
+// the same bytes are written to every watcher.
 #ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 #define SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -60,11 +65,14 @@ struct AnalyticsOptions {
 
 class Analytics {
  public:
+  // A serialized AggregatesEvent, shared by every watcher it goes to (serialized once).
+  using SharedEvent = std::shared_ptr<const std::string>;
+
   // Receives a watch stream's events. Implementations must not block.
   class Watcher {
    public:
     virtual ~Watcher() = default;
-    virtual void Deliver(const v1::AggregatesEvent& event) = 0;
+    virtual void Deliver(SharedEvent event) = 0;
     // Ends the stream with `status` (e.g. UNAVAILABLE when Redis went away).
     virtual void Close(const absl::Status& status) = 0;
   };
@@ -75,13 +83,18 @@ class Analytics {
   void Stop();
 
   absl::StatusOr<v1::Aggregates> GetAggregates(const v1::GetAggregatesRequest& request);
+  // The same, serialized: all of the aggregates is serialized once per change and the
+  // bytes shared by every call until the next.
+  absl::StatusOr<std::shared_ptr<const std::string>> GetAggregatesSerialized(
+      const v1::GetAggregatesRequest& request);
   absl::StatusOr<v1::CouncilScorecard> GetCouncilScorecard(
       const v1::GetCouncilScorecardRequest& request);
   absl::StatusOr<v1::Network> GetNetwork(const v1::GetNetworkRequest& request);
 
   // Registers `watcher` and delivers, through Deliver and before any live update, what
-  // it must be sent first: a snapshot (no token) or every update after the token. Live
-  // updates follow with nothing lost or repeated in between.
+  // it must be sent first: a snapshot (no token) or every update after the token (read
+  // from Redis without holding up the other watchers). Live updates follow with nothing
+  // lost or repeated in between.
   absl::Status Subscribe(Watcher* watcher, const std::string& resume_token);
   // After this returns, `watcher` is never called again.
   void Unsubscribe(Watcher* watcher);
@@ -99,14 +112,22 @@ class Analytics {
   const AnalyticsOptions& options() const { return options_; }
 
  private:
-  // What every replica holds: the mirror as of update `useq` of generation `epoch`.
+  // What every replica holds: the mirror and aggregates as of update `useq` of
+  // generation `epoch`.
   struct State {
     bool loaded = false;
     std::string epoch;
     int64_t useq = 0;
-    Mirror mirror;
-    v1::Aggregates aggregates;
+    Aggregator aggregator;
     std::map<std::string, int64_t> applied;
+    // When this replica last moved the aggregates (their computed_time).
+    absl::Time applied_time = absl::InfinitePast();
+  };
+  // A change-stream entry to apply.
+  struct Pending {
+    std::string stream;
+    std::string entry_id;
+    std::string record;
   };
 
   void FollowLoop();
@@ -117,8 +138,20 @@ class Analytics {
   // Reads new update entries and delivers them; returns false when none came.
   absl::StatusOr<bool> FollowOnce(redis::Connection& redis);
   absl::Status ApplyOnce(redis::Connection& redis, State& working);
-  absl::Status ApplyRecord(redis::Connection& redis, State& working, const std::string& stream,
-                           const std::string& entry_id, const std::string& bytes);
+  // Applies `batch` to `working` and writes it to Redis in one fenced MULTI.
+  // FAILED_PRECONDITION when this replica is no longer the leader.
+  absl::Status ApplyBatch(redis::Connection& redis, State& working,
+                          const std::vector<Pending>& batch);
+  // Every update after `from` up to `upto`, read from Redis; OUT_OF_RANGE when trimmed.
+  absl::StatusOr<std::vector<SharedEvent>> ReadMissed(const std::string& epoch, int64_t from,
+                                                     int64_t upto);
+  // The aggregates (serialized) and a snapshot event of them, built at most once per
+  // change.
+  std::shared_ptr<const std::string> AggregatesBytesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  SharedEvent SnapshotEventLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StateChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes every watcher with `status` and forgets them.
+  void CloseWatchersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers unary reads while Redis is unreachable: a rebuild from the services, at most
   // one at a time and at most once per few seconds however many calls arrive.
   absl::Status EnsureFreshWithoutRedis();
@@ -137,7 +170,12 @@ class Analytics {
   int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;
   struct WatcherState {
     absl::Time last_sent;
+    // Catching up (Subscribe is reading what it missed): live events wait here.
+    bool catching_up = false;
+    std::vector<SharedEvent> held;
   };
+  std::shared_ptr<const std::string> aggregates_bytes_ ABSL_GUARDED_BY(mu_);
+  SharedEvent snapshot_event_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Watcher*, WatcherState> watchers_ ABSL_GUARDED_BY(mu_);
 
   // Serializes rebuilds without Redis (single flight).

@@ -3,12 +3,35 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 
 namespace sanhak::analytics {
 namespace {
+
+// A buffer that lends `bytes` to gRPC without copying; the slice keeps them alive until
+// gRPC is done with them.
+grpc::ByteBuffer Lend(std::shared_ptr<const std::string> bytes) {
+  if (bytes->empty()) return grpc::ByteBuffer();
+  auto* held = new std::shared_ptr<const std::string>(std::move(bytes));
+  grpc::Slice slice(
+      const_cast<char*>((*held)->data()), (*held)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, held);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+bool ParseRaw(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return message->ParseFromString(bytes);
+}
 
 template <typename T, typename Response>
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
@@ -20,7 +43,7 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
 
 // One watch stream. The engine delivers events from its thread; gRPC completes writes
 // on its own; a mutex orders the two. Writes go one at a time from a queue.
-class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
+class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public Analytics::Watcher {
  public:
   WatchReactor(Analytics* analytics, size_t max_backlog)
@@ -45,7 +68,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
     }
   }
 
-  void Deliver(const v1::AggregatesEvent& event) override {
+  void Deliver(Analytics::SharedEvent event) override {
     absl::MutexLock lock(&mu_);
     if (finishing_) return;
     // What the subscription delivers (the snapshot, or every update missed) is owed in
@@ -58,7 +81,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
                                 "token"));
       return;
     }
-    queue_.push_back(event);
+    queue_.push_back(std::move(event));
     WriteNextLocked();
   }
 
@@ -102,7 +125,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || queue_.empty() || finished_) return;
     writing_ = true;
-    StartWrite(&queue_.front());
+    // Held until OnWriteDone: gRPC reads the bytes during the write.
+    writing_buffer_ = Lend(queue_.front());
+    StartWrite(&writing_buffer_);
   }
 
   // Ends the stream once what was queued before is written (a heartbeat or update
@@ -126,7 +151,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
   const size_t max_backlog_;
   bool subscribed_ = true;
   absl::Mutex mu_;
-  std::deque<v1::AggregatesEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Analytics::SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer writing_buffer_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool subscribing_ ABSL_GUARDED_BY(mu_) = false;
   // Events of the subscription still queued.
@@ -139,9 +165,23 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::AggregatesEvent>,
 }  // namespace
 
 grpc::ServerUnaryReactor* AnalyticsGrpcService::GetAggregates(
-    grpc::CallbackServerContext* context, const v1::GetAggregatesRequest* request,
-    v1::Aggregates* response) {
-  return Reply(context, analytics_->GetAggregates(*request), response);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  v1::GetAggregatesRequest parsed;
+  if (!ParseRaw(*request, &parsed)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"));
+    return reactor;
+  }
+  absl::StatusOr<std::shared_ptr<const std::string>> bytes =
+      analytics_->GetAggregatesSerialized(parsed);
+  if (!bytes.ok()) {
+    reactor->Finish(ToGrpcStatus(bytes.status()));
+    return reactor;
+  }
+  *response = Lend(*std::move(bytes));
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AnalyticsGrpcService::GetCouncilScorecard(
@@ -156,10 +196,15 @@ grpc::ServerUnaryReactor* AnalyticsGrpcService::GetNetwork(grpc::CallbackServerC
   return Reply(context, analytics_->GetNetwork(*request), response);
 }
 
-grpc::ServerWriteReactor<v1::AggregatesEvent>* AnalyticsGrpcService::WatchAggregates(
-    grpc::CallbackServerContext* context, const v1::WatchAggregatesRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregates(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   auto* reactor = new WatchReactor(analytics_, analytics_->options().max_watcher_backlog);
-  reactor->Begin(request->resume_token());
+  v1::WatchAggregatesRequest parsed;
+  if (!ParseRaw(*request, &parsed)) {
+    reactor->Close(absl::InvalidArgumentError("unreadable request"));
+    return reactor;
+  }
+  reactor->Begin(parsed.resume_token());
   return reactor;
 }
 

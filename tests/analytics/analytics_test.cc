@@ -48,6 +48,14 @@ int64_t ValueOf(const google::protobuf::RepeatedPtrField<v1::Count>& counts,
   return c == nullptr ? 0 : c->value();
 }
 
+// The new value an update carries for `path`; -1 when it carries none.
+int64_t ValueAt(const v1::AggregatesUpdate& update, const std::string& path) {
+  for (const v1::AggregateValue& v : update.values()) {
+    if (v.path() == path) return v.value();
+  }
+  return -1;
+}
+
 const v1::MembersOf* FindMembers(const google::protobuf::RepeatedPtrField<v1::MembersOf>& list,
                                  const std::string& key) {
   for (const auto& m : list) {
@@ -95,7 +103,7 @@ void ExpectNothingSkipped(WatchClient& watch, v1::AnalyticsService::Stub* stub, 
     }
   }
   for (size_t i = 0; i < updates.size(); ++i) {
-    EXPECT_EQ(updates[i].aggregates().activities(), base + 1 + static_cast<int64_t>(i))
+    EXPECT_EQ(ValueAt(updates[i], "activities"), base + 1 + static_cast<int64_t>(i))
         << "update " << i << " (" << updates[i].resource_name() << ") skipped or repeated some";
   }
 }
@@ -438,23 +446,32 @@ TEST_F(AnalyticsTest, AWatcherSeesTheSnapshotThenEachChange) {
   const v1::AggregatesUpdate& update = events[1].update();
   EXPECT_EQ(update.resource_name(), name);
   EXPECT_THAT(update.change_id(), StartsWith("events-"));
-  EXPECT_EQ(update.aggregates().activities(), seeded_activities_ + 1);
+  EXPECT_EQ(ValueAt(update, "activities"), seeded_activities_ + 1);
   EXPECT_THAT(update.changed(), Contains("activities"));
   EXPECT_THAT(update.changed(), Contains("activities_by_kind[TECHNOLOGY_EXCHANGE]"));
   EXPECT_THAT(update.changed(), Contains(absl::StrCat("activities_by_council[", kCouncil, "]")));
   EXPECT_FALSE(events[1].resume_token().empty());
   EXPECT_NE(events[1].resume_token(), snapshot.resume_token());
-  EXPECT_EQ(ValueOf(update.aggregates().activities_by_council(), kCouncil),
+  EXPECT_EQ(ValueAt(update, absl::StrCat("activities_by_council[", kCouncil, "]")),
             ValueOf(snapshot.snapshot().activities_by_council(), kCouncil) + 1);
+  // The update carries only what moved, and the snapshot plus the update is what a
+  // unary read returns afterwards.
+  EXPECT_EQ(update.values_size(), update.changed_size());
+  v1::Aggregates copy = snapshot.snapshot();
+  ASSERT_TRUE(ApplyUpdate(update, copy).ok());
   // Unary reads agree.
   EXPECT_TRUE(WaitForActivities(stub.get(), seeded_activities_ + 1));
+  std::map<std::string, std::string> copy_labels, read_labels;
+  EXPECT_EQ(FlattenAggregates(copy, &copy_labels),
+            FlattenAggregates(MustGetAggregates(stub.get()), &read_labels));
+  EXPECT_EQ(copy_labels, read_labels);
 
   // A deletion moves the count back.
   DeleteActivity(name);
   ASSERT_TRUE(watch.WaitForUpdates(2)) << "no update for the deletion of " << name;
   const v1::AggregatesUpdate deleted = watch.updates()[1];
   EXPECT_EQ(deleted.resource_name(), name);
-  EXPECT_EQ(deleted.aggregates().activities(), seeded_activities_);
+  EXPECT_EQ(ValueAt(deleted, "activities"), seeded_activities_);
   EXPECT_THAT(deleted.changed(), Contains("activities"));
   EXPECT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
   EXPECT_EQ(TrueActivityCount(), seeded_activities_);
@@ -492,7 +509,7 @@ TEST_F(AnalyticsTest, ResumingDeliversExactlyWhatWasMissedThenLiveUpdates) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(events[i].has_update()) << i;
     EXPECT_EQ(events[i].update().resource_name(), i < 3 ? missed[i] : live) << i;
-    EXPECT_EQ(events[i].update().aggregates().activities(), base + i + 1) << i;
+    EXPECT_EQ(ValueAt(events[i].update(), "activities"), base + i + 1) << i;
     EXPECT_THAT(events[i].update().changed(), Contains("activities")) << i;
     EXPECT_TRUE(tokens.insert(events[i].resume_token()).second) << "token repeated at " << i;
   }
@@ -600,7 +617,7 @@ TEST_F(AnalyticsTest, TwoHundredWatchersAllReceiveTheUpdate) {
   for (int i = 0; i < kWatchers; ++i) {
     if (!watchers[i]->WaitForUpdates(1, absl::Seconds(30))) continue;
     const v1::AggregatesUpdate u = watchers[i]->updates()[0];
-    received += u.resource_name() == name && u.aggregates().activities() == seeded_activities_ + 1;
+    received += u.resource_name() == name && ValueAt(u, "activities") == seeded_activities_ + 1;
   }
   EXPECT_EQ(received, kWatchers);
   watchers.clear();
@@ -654,7 +671,7 @@ TEST_F(AnalyticsTest, FlushAllRebuildsTheSameAggregates) {
   const std::string name = CreateActivity("after-flush");
   ASSERT_TRUE(fresh.WaitForUpdates(1));
   EXPECT_EQ(fresh.updates()[0].resource_name(), name);
-  EXPECT_EQ(fresh.updates()[0].aggregates().activities(), seeded_activities_ + 2);
+  EXPECT_EQ(ValueAt(fresh.updates()[0], "activities"), seeded_activities_ + 2);
 }
 
 TEST_F(AnalyticsTest, WithoutRedisReadsAnswerFromARebuildAndWatchersEnd) {
@@ -700,7 +717,7 @@ TEST_F(AnalyticsTest, WithoutRedisReadsAnswerFromARebuildAndWatchersEnd) {
   const std::string after = CreateActivity("after-redis-returned");
   ASSERT_TRUE(again.WaitForUpdates(1)) << (again.status() ? again.status()->error_message() : "");
   EXPECT_EQ(again.updates()[0].resource_name(), after);
-  EXPECT_EQ(again.updates()[0].aggregates().activities(), seeded_activities_ + 2);
+  EXPECT_EQ(ValueAt(again.updates()[0], "activities"), seeded_activities_ + 2);
 }
 
 TEST_F(AnalyticsTest, AReplicaKilledMidStreamLosesAndRepeatsNothing) {
@@ -742,7 +759,7 @@ TEST_F(AnalyticsTest, AReplicaKilledMidStreamLosesAndRepeatsNothing) {
   std::set<std::string> change_ids;
   for (int i = 0; i < kCreates; ++i) {
     EXPECT_EQ(seen[i].resource_name(), created[i]) << i;
-    EXPECT_EQ(seen[i].aggregates().activities(), seeded_activities_ + i + 1) << i;
+    EXPECT_EQ(ValueAt(seen[i], "activities"), seeded_activities_ + i + 1) << i;
     EXPECT_TRUE(change_ids.insert(seen[i].change_id()).second) << seen[i].change_id();
   }
   EXPECT_TRUE(WaitForActivities(second_stub.get(), seeded_activities_ + kCreates));
@@ -797,7 +814,7 @@ TEST_F(AnalyticsTest, TwoReplicasDeliverTheSameUpdates) {
     for (const auto& e : w.events()) {
       if (e.has_update()) {
         out.emplace_back(e.resume_token(), e.update().change_id(),
-                         e.update().aggregates().activities());
+                         ValueAt(e.update(), "activities"));
       }
     }
     return out;
@@ -819,6 +836,38 @@ TEST_F(AnalyticsTest, TwoReplicasDeliverTheSameUpdates) {
 // applied_sequences lets a reader tell whether its write is in: once the analytics group
 // has taken every change record, the aggregates say so, also when the last change moved
 // no aggregate (a title edit).
+// A leader whose lease another replica has taken writes nothing (the write is fenced on
+// the lease), and takes the work up again, losing nothing, once the lease is its own.
+TEST_F(AnalyticsTest, ALeaderThatLostItsLeaseWritesNothing) {
+  AnalyticsServer* server = StartAnalytics([](AnalyticsConfig& c) {
+    c.engine.lease = absl::Seconds(3);
+  });
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+  ASSERT_TRUE(WaitChangesApplied());
+  WatchClient watch(stub.get(), "");
+  ASSERT_TRUE(watch.WaitForSnapshot());
+  auto updates_len = [&]() -> int64_t {
+    auto r = redis_.Command({"XLEN", "sanhak:analytics:updates"});
+    return r ? r->integer : -1;
+  };
+  const int64_t before = updates_len();
+  // Another replica takes the lease (as after this one stalled past it).
+  auto taken = redis_.Command({"SET", "sanhak:analytics:leader", "intruder", "PX", "2000"});
+  ASSERT_TRUE(taken.has_value());
+  const std::string name = CreateActivity("while-fenced");
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_EQ(updates_len(), before) << "a replica without the lease published an update";
+  EXPECT_TRUE(watch.updates().empty());
+  // The lease expires; the replica takes it back and applies the change once.
+  ASSERT_TRUE(watch.WaitForUpdates(1, absl::Seconds(15)))
+      << (watch.status() ? watch.status()->error_message() : "");
+  EXPECT_EQ(watch.updates()[0].resource_name(), name);
+  EXPECT_EQ(ValueAt(watch.updates()[0], "activities"), seeded_activities_ + 1);
+  EXPECT_EQ(updates_len(), before + 1);
+}
+
 TEST_F(AnalyticsTest, AppliedSequencesReachTheLastChangeTaken) {
   AnalyticsServer* server = StartAnalytics();
   ASSERT_NE(server, nullptr);
@@ -888,7 +937,7 @@ TEST_F(AnalyticsTest, AWatcherTooFarBehindIsClosed) {
   const std::vector<v1::AggregatesUpdate> got = slow.updates();
   WatchClient resumed(stub.get(), slow.last_token());
   ASSERT_TRUE(resumed.WaitForUpdates(kCreates - got.size()));
-  EXPECT_EQ(resumed.updates().back().aggregates().activities(), seeded_activities_ + kCreates);
+  EXPECT_EQ(ValueAt(resumed.updates().back(), "activities"), seeded_activities_ + kCreates);
 }
 
 // With few updates kept, changes arriving in bursts must not be skipped by the follower
