@@ -1,0 +1,386 @@
+#include "tools/sanhakctl/client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/dynamic_message.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "sanhak/analytics/v1/analytics.grpc.pb.h"
+#include "sanhak/events/v1/events.grpc.pb.h"
+#include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tools/sanhakctl/errors.h"
+
+namespace sanhak::ctl {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::MethodDescriptor;
+
+std::string ServiceName(Service service) {
+  switch (service) {
+    case Service::kRegistry:
+      return "registry";
+    case Service::kEvents:
+      return "events";
+    case Service::kAnalytics:
+      return "analytics";
+  }
+  return "";
+}
+
+namespace {
+
+const google::protobuf::ServiceDescriptor* ServiceDescriptorOf(Service service) {
+  switch (service) {
+    case Service::kRegistry:
+      return registry::v1::Council::descriptor()->file()->FindServiceByName("RegistryService");
+    case Service::kEvents:
+      return events::v1::Activity::descriptor()->file()->FindServiceByName("EventsService");
+    case Service::kAnalytics:
+      return analytics::v1::Aggregates::descriptor()->file()->FindServiceByName(
+          "AnalyticsService");
+  }
+  return nullptr;
+}
+
+std::vector<Kind> MakeKinds() {
+  const std::vector<std::string> common_output = {"etag", "create_time", "update_time"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> out = common_output;
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  };
+  std::vector<Kind> kinds;
+  kinds.push_back({"field", "fields", Service::kRegistry, "Field", "Fields", "", false,
+                   {"name", "display_name", "english_name", "parent"}, {}, {}});
+  kinds.push_back({"region", "regions", Service::kRegistry, "Region", "Regions", "", false,
+                   {"name", "display_name", "short_name", "english_name"}, {}, {}});
+  kinds.push_back({"figure", "reportedFigures", Service::kRegistry, "ReportedFigure",
+                   "ReportedFigures", "", false,
+                   {"name", "metric", "value", "approximate", "as_of"}, {}, {}});
+  kinds.push_back({"complex", "complexes", Service::kRegistry, "Complex", "Complexes", "", true,
+                   {"name", "display_name", "region", "kind", "council_count"},
+                   with({"council_count"}),
+                   {{"region", "region"}}});
+  kinds.push_back({"organization", "organizations", Service::kRegistry, "Organization",
+                   "Organizations", "", true,
+                   {"name", "display_name", "kind", "home_complex"}, with({}),
+                   {{"home_complex", "complex"}}});
+  kinds.push_back({"council", "councils", Service::kRegistry, "Council", "Councils", "", true,
+                   {"name", "display_name", "field", "forum_session", "regions",
+                    "membership_count"},
+                   with({"regions", "membership_count"}),
+                   {{"field", "field"}, {"complexes", "complex"},
+                    {"host_organization", "organization"}}});
+  kinds.push_back({"membership", "memberships", Service::kRegistry, "Membership", "Memberships",
+                   "councils", true, {"name", "organization", "role", "join_date"}, with({}),
+                   {{"organization", "organization"}}});
+  kinds.push_back({"activity", "activities", Service::kEvents, "Activity", "Activities", "",
+                   true,
+                   {"name", "kind", "title", "start_time", "councils", "registration_count"},
+                   with({"registration_count"}),
+                   {{"councils", "council"}, {"sessions.councils", "council"},
+                    {"sessions.fields", "field"}}});
+  kinds.push_back({"registration", "registrations", Service::kEvents, "Registration",
+                   "Registrations", "activities", true,
+                   {"name", "organization", "person", "state"}, with({"check_in_time"}),
+                   {{"organization", "organization"}}});
+  kinds.push_back({"outcome", "outcomes", Service::kEvents, "Outcome", "Outcomes", "", true,
+                   {"name", "council", "category", "title", "start_date", "total_budget_krw",
+                    "deal_amount_krw"},
+                   with({}),
+                   {{"council", "council"}, {"activity", "activity"}}});
+  return kinds;
+}
+
+// Reference filters and fields: the collection a bare id belongs to.
+std::string CollectionOfField(absl::string_view field) {
+  static const auto* const kCollections = new std::map<std::string, std::string, std::less<>>{
+      {"council", "councils"},         {"councils", "councils"},
+      {"field", "fields"},             {"fields", "fields"},
+      {"region", "regions"},           {"complex", "complexes"},
+      {"complexes", "complexes"},      {"organization", "organizations"},
+      {"home_complex", "complexes"},   {"host_organization", "organizations"},
+      {"activity", "activities"},
+  };
+  auto it = kCollections->find(field);
+  return it == kCollections->end() ? "" : it->second;
+}
+
+}  // namespace
+
+const std::vector<Kind>& Kinds() {
+  static const auto* const kKinds = new std::vector<Kind>(MakeKinds());
+  return *kKinds;
+}
+
+const Kind* FindKind(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  for (const Kind& kind : Kinds()) {
+    if (lower == kind.name || lower == absl::AsciiStrToLower(kind.collection) ||
+        lower == absl::AsciiStrToLower(kind.plural)) {
+      return &kind;
+    }
+  }
+  if (lower == "figures" || lower == "reported_figures") return FindKind("figure");
+  return nullptr;
+}
+
+const MethodDescriptor* MethodOf(const Kind& kind, absl::string_view verb) {
+  const auto* service = ServiceDescriptorOf(kind.service);
+  if (service == nullptr) return nullptr;
+  const std::string& stem = verb == "List" ? kind.plural : kind.singular;
+  return service->FindMethodByName(absl::StrCat(verb, stem));
+}
+
+const Descriptor* ResourceDescriptor(const Kind& kind) {
+  const MethodDescriptor* get = MethodOf(kind, "Get");
+  return get == nullptr ? nullptr : get->output_type();
+}
+
+absl::StatusOr<std::string> ResolveName(const Kind& kind, absl::string_view text) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not a ", kind.name,
+                                                   " name: ", why));
+  };
+  if (text.empty()) return bad("empty");
+  std::vector<std::string> parts = absl::StrSplit(text, '/');
+  for (const auto& p : parts) {
+    if (p.empty()) return bad("empty segment");
+  }
+  if (kind.parent_collection.empty()) {
+    if (parts.size() == 1) return absl::StrCat(kind.collection, "/", text);
+    if (parts.size() == 2 && parts[0] == kind.collection) return std::string(text);
+    return bad(absl::StrCat("expected ", kind.collection, "/{id} or a bare id"));
+  }
+  if (parts.size() == 2) {
+    return absl::StrCat(kind.parent_collection, "/", parts[0], "/", kind.collection, "/",
+                        parts[1]);
+  }
+  if (parts.size() == 4 && parts[0] == kind.parent_collection && parts[2] == kind.collection) {
+    return std::string(text);
+  }
+  return bad(absl::StrCat("expected ", kind.parent_collection, "/{id}/", kind.collection,
+                          "/{id} or PARENT/ID"));
+}
+
+std::string IdOf(absl::string_view name) {
+  const size_t slash = name.rfind('/');
+  return std::string(slash == absl::string_view::npos ? name : name.substr(slash + 1));
+}
+
+std::string ParentOf(absl::string_view name) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  if (parts.size() < 4) return "";
+  return absl::StrCat(parts[0], "/", parts[1]);
+}
+
+Client::Client(Targets targets) : targets_(std::move(targets)) {}
+
+std::string Client::Address(Service service) const {
+  switch (service) {
+    case Service::kRegistry:
+      return targets_.registry;
+    case Service::kEvents:
+      return targets_.events;
+    case Service::kAnalytics:
+      return targets_.analytics;
+  }
+  return "";
+}
+
+std::shared_ptr<grpc::Channel> Client::Channel(Service service) {
+  auto& channel = channels_[service];
+  if (channel == nullptr) {
+    grpc::ChannelArguments args;
+    // Fail fast when a service is down instead of waiting out the whole deadline in
+    // reconnect backoff: a second attempt comes quickly.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channel = grpc::CreateCustomChannel(Address(service), grpc::InsecureChannelCredentials(),
+                                        args);
+  }
+  return channel;
+}
+
+std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + targets_.timeout));
+  return context;
+}
+
+std::unique_ptr<Message> Client::NewMessage(const Descriptor* type) {
+  const Message* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
+  return std::unique_ptr<Message>(prototype->New());
+}
+
+absl::Status Client::Call(Service service, const MethodDescriptor* method,
+                          const Message& request, Message* response) {
+  std::string bytes;
+  if (!request.SerializeToString(&bytes)) return absl::InternalError("request does not serialize");
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  grpc::GenericStub stub(Channel(service));
+  auto context = NewContext();
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(context.get(),
+                 absl::StrCat("/", method->service()->full_name(), "/", method->name()),
+                 grpc::StubOptions(), &request_buffer, &response_buffer,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (!status.ok()) {
+    absl::Status out = FromGrpc(status);
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      // Say which service, since one command may talk to several.
+      absl::Status annotated(out.code(), absl::StrCat(ServiceName(service), " at ",
+                                                      Address(service), ": ", out.message()));
+      out.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+        annotated.SetPayload(url, payload);
+      });
+      return annotated;
+    }
+    return out;
+  }
+  std::vector<grpc::Slice> slices;
+  if (!response_buffer.Dump(&slices).ok()) return absl::InternalError("response unreadable");
+  std::string data;
+  for (const auto& s : slices) data.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  if (!response->ParseFromString(data)) return absl::InternalError("response does not parse");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Message>> Client::Get(const Kind& kind, const std::string& name) {
+  const MethodDescriptor* method = MethodOf(kind, "Get");
+  auto request = NewMessage(method->input_type());
+  if (absl::Status s = SetFieldFromText(*request, "name", name); !s.ok()) return s;
+  auto response = NewMessage(method->output_type());
+  if (absl::Status s = Call(kind.service, method, *request, response.get()); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Message>>> Client::List(
+    const Kind& kind, const std::map<std::string, std::string>& filters, int limit,
+    int* total) {
+  const MethodDescriptor* method = MethodOf(kind, "List");
+  auto request = NewMessage(method->input_type());
+  const Descriptor* in = method->input_type();
+  if (!kind.parent_collection.empty() && filters.count("parent") == 0) {
+    SetFieldFromText(*request, "parent", absl::StrCat(kind.parent_collection, "/-"));
+  }
+  for (const auto& [field, value] : filters) {
+    if (in->FindFieldByName(field) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("list ", kind.plural, " has no filter --", field));
+    }
+    if (field == "parent" && !absl::StrContains(value, '/')) {
+      SetFieldFromText(*request, "parent", absl::StrCat(kind.parent_collection, "/", value));
+      continue;
+    }
+    if (absl::Status s = SetFieldFromText(*request, field, value); !s.ok()) return s;
+  }
+  const FieldDescriptor* items = nullptr;
+  for (int i = 0; i < method->output_type()->field_count(); ++i) {
+    const FieldDescriptor* f = method->output_type()->field(i);
+    if (f->is_repeated() && f->type() == FieldDescriptor::TYPE_MESSAGE) items = f;
+  }
+  std::vector<std::unique_ptr<Message>> out;
+  std::string token;
+  const int page = limit > 0 && limit < 1000 ? limit : 1000;
+  SetFieldFromText(*request, "page_size", absl::StrCat(page));
+  while (true) {
+    SetFieldFromText(*request, "page_token", token);
+    auto response = NewMessage(method->output_type());
+    if (absl::Status s = Call(kind.service, method, *request, response.get()); !s.ok()) return s;
+    const auto* r = response->GetReflection();
+    if (total != nullptr) {
+      *total = r->GetInt32(*response, response->GetDescriptor()->FindFieldByName("total_size"));
+    }
+    const int n = r->FieldSize(*response, items);
+    for (int i = 0; i < n; ++i) {
+      if (limit > 0 && static_cast<int>(out.size()) >= limit) return out;
+      auto item = NewMessage(items->message_type());
+      item->CopyFrom(r->GetRepeatedMessage(*response, items, i));
+      out.push_back(std::move(item));
+    }
+    token = r->GetString(*response, response->GetDescriptor()->FindFieldByName("next_page_token"));
+    if (token.empty() || (limit > 0 && static_cast<int>(out.size()) >= limit)) return out;
+  }
+}
+
+absl::Status SetFieldFromText(Message& message, absl::string_view field_name,
+                              absl::string_view text) {
+  const FieldDescriptor* field = message.GetDescriptor()->FindFieldByName(std::string(field_name));
+  if (field == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no field ", field_name, " in ",
+                                                   message.GetDescriptor()->name()));
+  }
+  const auto* r = message.GetReflection();
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", field_name, "=", text, ": ", what));
+  };
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string value(text);
+      const std::string collection = CollectionOfField(field_name);
+      if (!collection.empty() && !value.empty() && !absl::StrContains(value, '/')) {
+        value = absl::StrCat(collection, "/", value);
+      }
+      r->SetString(&message, field, value);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT32: {
+      int32_t v;
+      if (!absl::SimpleAtoi(text, &v)) return bad("not an integer");
+      r->SetInt32(&message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t v;
+      if (!absl::SimpleAtoi(text, &v)) return bad("not an integer");
+      r->SetInt64(&message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      bool v;
+      if (!absl::SimpleAtob(text, &v)) return bad("not true or false");
+      r->SetBool(&message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* type = field->enum_type();
+      const std::string upper = absl::AsciiStrToUpper(text);
+      for (int i = 0; i < type->value_count(); ++i) {
+        const auto* value = type->value(i);
+        if (value->name() == upper || absl::EndsWith(value->name(), "_" + upper)) {
+          r->SetEnum(&message, field, value);
+          return absl::OkStatus();
+        }
+      }
+      std::string names;
+      for (int i = 1; i < type->value_count(); ++i) {
+        absl::StrAppend(&names, i > 1 ? ", " : "", type->value(i)->name());
+      }
+      return bad(absl::StrCat("expected one of ", names));
+    }
+    default:
+      return bad("cannot be set from text");
+  }
+}
+
+}  // namespace sanhak::ctl

@@ -1,0 +1,831 @@
+#include "tools/sanhakctl/commands.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/type/date.pb.h"
+#include "sanhak/analytics/v1/analytics.grpc.pb.h"
+#include "sanhak/events/v1/events.pb.h"
+#include "tools/sanhakctl/display.h"
+#include "tools/sanhakctl/errors.h"
+#include "tools/sanhakctl/records.h"
+#include "tools/sanhakctl/transfer.h"
+#include "tools/sanhakctl/watch.h"
+
+namespace sanhak::ctl {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::MethodDescriptor;
+
+namespace {
+
+absl::TimeZone Korea() {
+  static const absl::TimeZone* const kZone = [] {
+    auto* zone = new absl::TimeZone;
+    if (!absl::LoadTimeZone("Asia/Seoul", zone)) *zone = absl::FixedTimeZone(9 * 3600);
+    return zone;
+  }();
+  return *kZone;
+}
+
+std::string ScalarText(const Message& m, const FieldDescriptor* f, int index) {
+  const auto* r = m.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return absl::StrCat(rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return absl::StrCat(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "yes" : "";
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* v = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
+      return v->number() == 0 ? "" : v->name();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      const std::string type = sub.GetDescriptor()->full_name();
+      if (type == "google.protobuf.Timestamp") {
+        const auto& ts = static_cast<const google::protobuf::Timestamp&>(sub);
+        if (ts.seconds() == 0 && ts.nanos() == 0) return "";
+        return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(ts.seconds()), Korea());
+      }
+      if (type == "google.type.Date") {
+        const auto& d = static_cast<const google::type::Date&>(sub);
+        if (d.year() == 0) return "";
+        if (d.month() == 0) return absl::StrCat(d.year());
+        if (d.day() == 0) return absl::StrFormat("%04d-%02d", d.year(), d.month());
+        return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+      }
+      if (type == "sanhak.events.v1.Person") {
+        const auto& p = static_cast<const events::v1::Person&>(sub);
+        return p.affiliation().empty() ? p.display_name()
+                                       : absl::StrCat(p.display_name(), " (", p.affiliation(), ")");
+      }
+      if (type == "sanhak.registry.v1.MemberComposition") {
+        return absl::StrCat(CellText(sub, "total"));
+      }
+      if (type == "sanhak.events.v1.Place") {
+        std::vector<std::string> parts;
+        for (const char* name : {"venue", "city", "country"}) {
+          std::string t = CellText(sub, name);
+          if (!t.empty()) parts.push_back(t);
+        }
+        return absl::StrJoin(parts, ", ");
+      }
+      return ToJson(sub);
+    }
+  }
+  return "";
+}
+
+// Whether `field` of `m` holds anything worth a row in `get`'s view.
+bool HasValue(const Message& m, const FieldDescriptor* f) {
+  if (f->is_repeated()) return m.GetReflection()->FieldSize(m, f) > 0;
+  if (f->has_presence()) return m.GetReflection()->HasField(m, f);
+  return !ScalarText(m, f, 0).empty();
+}
+
+absl::StatusOr<std::string> ReadFileText(const std::string& path) {
+  if (path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class Runner {
+ public:
+  Runner(const Options& options, std::ostream& out, std::ostream& err)
+      : options_(options), client_(options.targets), out_(out), err_(err) {}
+
+  absl::Status Dispatch(const std::vector<std::string>& args) {
+    const std::string& command = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (options_.output != "table" && options_.output != "json") {
+      return absl::InvalidArgumentError("--output must be table or json");
+    }
+    if (command == "get") return Get(rest);
+    if (command == "list") return List(rest);
+    if (command == "create") return Create(rest);
+    if (command == "update") return Update(rest);
+    if (command == "delete") return Delete(rest);
+    if (command == "scorecard") return Scorecard(rest);
+    if (command == "network") return Network(rest);
+    if (command == "agenda") return Agenda(rest);
+    if (command == "aggregates") return AggregatesCommand(rest);
+    if (command == "summary") return Summary(rest);
+    if (command == "watch") return WatchCommand(rest);
+    if (command == "export") return ExportCommand(rest);
+    if (command == "import") return ImportCommand(rest);
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown command \"", command, "\" (sanhakctl --help lists them)"));
+  }
+
+ private:
+  bool json() const { return options_.output == "json"; }
+
+  absl::StatusOr<const Kind*> KindArg(const std::vector<std::string>& args, size_t want,
+                                      absl::string_view usage) {
+    if (args.size() != want) {
+      return absl::InvalidArgumentError(absl::StrCat("usage: sanhakctl ", usage));
+    }
+    const Kind* kind = FindKind(args[0]);
+    if (kind == nullptr) {
+      std::vector<std::string> names;
+      for (const Kind& k : Kinds()) names.push_back(k.name);
+      return absl::InvalidArgumentError(absl::StrCat("unknown kind \"", args[0],
+                                                     "\"; one of ", absl::StrJoin(names, ", ")));
+    }
+    return kind;
+  }
+
+  // `get`'s view of one resource: field, value.
+  void PrintResource(const Message& m) {
+    if (json()) {
+      out_ << ToJson(m) << "\n";
+      return;
+    }
+    Table table({"FIELD", "VALUE"});
+    const Descriptor* d = m.GetDescriptor();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const FieldDescriptor* f = d->field(i);
+      if (!HasValue(m, f)) continue;
+      if (f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        const int n = m.GetReflection()->FieldSize(m, f);
+        for (int k = 0; k < n; ++k) {
+          table.AddRow({absl::StrCat(f->name(), "[", k, "]"), ScalarText(m, f, k)});
+        }
+        continue;
+      }
+      table.AddRow({f->name(), CellText(m, f->name())});
+    }
+    out_ << table.Render();
+  }
+
+  absl::Status Get(const std::vector<std::string>& args) {
+    auto kind = KindArg(args, 2, "get KIND NAME");
+    if (!kind.ok()) return kind.status();
+    auto name = ResolveName(**kind, args[1]);
+    if (!name.ok()) return name.status();
+    auto resource = client_.Get(**kind, *name);
+    if (!resource.ok()) return resource.status();
+    PrintResource(**resource);
+    return absl::OkStatus();
+  }
+
+  absl::Status List(const std::vector<std::string>& args) {
+    auto kind = KindArg(args, 1, "list KIND [--FILTER=VALUE ...] [--limit=N]");
+    if (!kind.ok()) return kind.status();
+    int total = 0;
+    auto items = client_.List(**kind, options_.filters, options_.limit, &total);
+    if (!items.ok()) return items.status();
+    if (json()) {
+      // The List response's JSON with every page merged.
+      const MethodDescriptor* method = MethodOf(**kind, "List");
+      auto response = Client::NewMessage(method->output_type());
+      const Descriptor* d = response->GetDescriptor();
+      for (int i = 0; i < d->field_count(); ++i) {
+        const FieldDescriptor* f = d->field(i);
+        if (f->is_repeated()) {
+          for (const auto& item : *items) {
+            response->GetReflection()->AddMessage(response.get(), f)->CopyFrom(*item);
+          }
+        }
+      }
+      response->GetReflection()->SetInt32(response.get(), d->FindFieldByName("total_size"),
+                                          total);
+      out_ << ToJson(*response) << "\n";
+      return absl::OkStatus();
+    }
+    std::vector<std::string> headers;
+    for (const auto& c : (*kind)->columns) headers.push_back(absl::AsciiStrToUpper(c));
+    Table table(headers);
+    table.set_max_cell_width(options_.max_width);
+    const Descriptor* d = ResourceDescriptor(**kind);
+    for (size_t i = 0; i < (*kind)->columns.size(); ++i) {
+      const FieldDescriptor* f = d->FindFieldByName((*kind)->columns[i]);
+      if (f != nullptr && !f->is_repeated() &&
+          (f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
+           f->cpp_type() == FieldDescriptor::CPPTYPE_INT64)) {
+        table.AlignRight(i);
+      }
+    }
+    for (const auto& item : *items) {
+      std::vector<std::string> row;
+      for (const auto& c : (*kind)->columns) row.push_back(CellText(*item, c));
+      table.AddRow(std::move(row));
+    }
+    out_ << table.Render();
+    if (options_.stdout_tty) {
+      out_ << items->size() << " of " << total << " " << (*kind)->plural << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> ResourceText() {
+    if (!options_.json.empty() && !options_.file.empty()) {
+      return absl::InvalidArgumentError("give the resource with --json or -f, not both");
+    }
+    if (!options_.json.empty()) return options_.json;
+    if (!options_.file.empty()) return ReadFileText(options_.file);
+    return absl::InvalidArgumentError("give the resource as JSON: --json='{...}' or -f FILE");
+  }
+
+  // The resource of `kind` from --json / -f, named `name` when given.
+  absl::StatusOr<std::unique_ptr<Message>> ResourceArg(const Kind& kind) {
+    auto text = ResourceText();
+    if (!text.ok()) return text.status();
+    auto resource = Client::NewMessage(ResourceDescriptor(kind));
+    if (absl::Status s = FromJson(*text, resource.get()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("the ", kind.name, " JSON: ", s.message()));
+    }
+    return resource;
+  }
+
+  static const FieldDescriptor* ResourceFieldOf(const Descriptor* request,
+                                                const Descriptor* resource) {
+    for (int i = 0; i < request->field_count(); ++i) {
+      if (request->field(i)->message_type() == resource) return request->field(i);
+    }
+    return nullptr;
+  }
+
+  absl::Status Create(const std::vector<std::string>& args) {
+    if (args.size() != 1 && args.size() != 2) {
+      return absl::InvalidArgumentError(
+          "usage: sanhakctl create KIND [NAME] (--json='{...}' | -f FILE)");
+    }
+    auto kind = KindArg({args[0]}, 1, "create KIND [NAME]");
+    if (!kind.ok()) return kind.status();
+    if (!(*kind)->writable) {
+      return absl::InvalidArgumentError(
+          absl::StrCat((*kind)->plural, " are reference data, loaded by the registry's importer"));
+    }
+    auto resource = ResourceArg(**kind);
+    if (!resource.ok()) return resource.status();
+    Message& r = **resource;
+    const FieldDescriptor* name_field = r.GetDescriptor()->FindFieldByName("name");
+    std::string name = r.GetReflection()->GetString(r, name_field);
+    if (args.size() == 2) {
+      auto resolved = ResolveName(**kind, args[1]);
+      if (!resolved.ok()) return resolved.status();
+      name = *resolved;
+    } else if (!name.empty()) {
+      auto resolved = ResolveName(**kind, name);
+      if (!resolved.ok()) return resolved.status();
+      name = *resolved;
+    }
+    const MethodDescriptor* method = MethodOf(**kind, "Create");
+    auto request = Client::NewMessage(method->input_type());
+    const Descriptor* in = method->input_type();
+    if (!(*kind)->parent_collection.empty()) {
+      if (name.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("create ", (*kind)->name,
+                                                       " needs its NAME (PARENT/ID)"));
+      }
+      SetFieldFromText(*request, "parent", ParentOf(name));
+      if ((*kind)->name == "membership" && r.GetReflection()->GetString(
+                                               r, r.GetDescriptor()->FindFieldByName(
+                                                      "organization")).empty()) {
+        r.GetReflection()->SetString(&r, r.GetDescriptor()->FindFieldByName("organization"),
+                                     absl::StrCat("organizations/", IdOf(name)));
+      }
+    }
+    if (!name.empty()) {
+      r.GetReflection()->SetString(&r, name_field, name);
+      const FieldDescriptor* id = in->FindFieldByName((*kind)->name + "_id");
+      if (id != nullptr) SetFieldFromText(*request, id->name(), IdOf(name));
+    }
+    if (!options_.request_id.empty()) {
+      SetFieldFromText(*request, "request_id", options_.request_id);
+    }
+    request->GetReflection()
+        ->MutableMessage(request.get(), ResourceFieldOf(in, r.GetDescriptor()))
+        ->CopyFrom(r);
+    auto response = Client::NewMessage(method->output_type());
+    if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
+        !s.ok()) {
+      return s;
+    }
+    if (!json()) out_ << "created " << CellText(*response, "name") << "\n";
+    PrintResource(*response);
+    return absl::OkStatus();
+  }
+
+  // Top-level fields named in the JSON object `text` (JSON or proto names).
+  static absl::StatusOr<std::vector<std::string>> FieldsIn(absl::string_view text,
+                                                          const Descriptor* type) {
+    google::protobuf::Struct s;
+    if (absl::Status st = FromJson(text, &s); !st.ok()) return st;
+    std::vector<std::string> out;
+    for (const auto& [key, value] : s.fields()) {
+      const FieldDescriptor* f = type->FindFieldByName(key);
+      if (f == nullptr) f = type->FindFieldByCamelcaseName(key);
+      if (f == nullptr) continue;
+      if (f->name() == "name" || f->name() == "etag") continue;
+      out.push_back(f->name());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  absl::Status Update(const std::vector<std::string>& args) {
+    auto kind = KindArg(args, 2, "update KIND NAME (--json='{...}' | -f FILE) [--update_mask=a,b]");
+    if (!kind.ok()) return kind.status();
+    if (!(*kind)->writable) {
+      return absl::InvalidArgumentError(absl::StrCat((*kind)->plural, " are reference data"));
+    }
+    auto name = ResolveName(**kind, args[1]);
+    if (!name.ok()) return name.status();
+    auto text = ResourceText();
+    if (!text.ok()) return text.status();
+    auto resource = ResourceArg(**kind);
+    if (!resource.ok()) return resource.status();
+    Message& r = **resource;
+    const Descriptor* d = r.GetDescriptor();
+    r.GetReflection()->SetString(&r, d->FindFieldByName("name"), *name);
+    std::vector<std::string> mask;
+    if (!options_.update_mask.empty()) {
+      mask = absl::StrSplit(options_.update_mask, ',', absl::SkipEmpty());
+    } else {
+      auto fields = FieldsIn(*text, d);
+      if (!fields.ok()) return fields.status();
+      mask = *fields;
+    }
+    if (mask.empty()) {
+      return absl::InvalidArgumentError("nothing to update: the JSON names no field");
+    }
+    const FieldDescriptor* etag_field = d->FindFieldByName("etag");
+    std::string etag = r.GetReflection()->GetString(r, etag_field);
+    if (etag.empty()) etag = options_.etag;
+    if (etag.empty()) {
+      // Read-modify-write: the etag of the current state, so a concurrent change between
+      // this read and the write is still refused (ABORTED).
+      auto current = client_.Get(**kind, *name);
+      if (!current.ok()) return current.status();
+      etag = (*current)->GetReflection()->GetString(**current, etag_field);
+    }
+    r.GetReflection()->SetString(&r, etag_field, etag);
+    const MethodDescriptor* method = MethodOf(**kind, "Update");
+    auto request = Client::NewMessage(method->input_type());
+    const Descriptor* in = method->input_type();
+    request->GetReflection()->MutableMessage(request.get(), ResourceFieldOf(in, d))->CopyFrom(r);
+    google::protobuf::FieldMask field_mask;
+    for (const auto& p : mask) field_mask.add_paths(std::string(absl::StripAsciiWhitespace(p)));
+    request->GetReflection()
+        ->MutableMessage(request.get(), in->FindFieldByName("update_mask"))
+        ->CopyFrom(field_mask);
+    auto response = Client::NewMessage(method->output_type());
+    if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
+        !s.ok()) {
+      return s;
+    }
+    if (!json()) out_ << "updated " << *name << " (" << absl::StrJoin(mask, ", ") << ")\n";
+    PrintResource(*response);
+    return absl::OkStatus();
+  }
+
+  absl::Status Delete(const std::vector<std::string>& args) {
+    auto kind = KindArg(args, 2, "delete KIND NAME [--etag=ETAG]");
+    if (!kind.ok()) return kind.status();
+    if (!(*kind)->writable) {
+      return absl::InvalidArgumentError(absl::StrCat((*kind)->plural, " are reference data"));
+    }
+    auto name = ResolveName(**kind, args[1]);
+    if (!name.ok()) return name.status();
+    const MethodDescriptor* method = MethodOf(**kind, "Delete");
+    auto request = Client::NewMessage(method->input_type());
+    SetFieldFromText(*request, "name", *name);
+    if (!options_.etag.empty()) SetFieldFromText(*request, "etag", options_.etag);
+    auto response = Client::NewMessage(method->output_type());
+    if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
+        !s.ok()) {
+      return s;
+    }
+    if (json()) {
+      out_ << "{}\n";
+    } else {
+      out_ << "deleted " << *name << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  const MethodDescriptor* AnalyticsMethod(absl::string_view name) {
+    return analytics::v1::Aggregates::descriptor()
+        ->file()
+        ->FindServiceByName("AnalyticsService")
+        ->FindMethodByName(std::string(name));
+  }
+
+  absl::Status Scorecard(const std::vector<std::string>& args) {
+    if (args.size() != 1) return absl::InvalidArgumentError("usage: sanhakctl scorecard COUNCIL");
+    auto name = ResolveName(*FindKind("council"), args[0]);
+    if (!name.ok()) return name.status();
+    analytics::v1::GetCouncilScorecardRequest request;
+    request.set_council(*name);
+    analytics::v1::CouncilScorecard card;
+    if (absl::Status s = client_.Call(Service::kAnalytics, AnalyticsMethod("GetCouncilScorecard"),
+                                      request, &card);
+        !s.ok()) {
+      return s;
+    }
+    if (json()) {
+      out_ << ToJson(card) << "\n";
+      return absl::OkStatus();
+    }
+    auto members = [](const analytics::v1::MemberCounts& m) {
+      return absl::StrFormat("%d (기업 %d, 학교 %d, 연구소 %d, 지원기관 %d, 기타 %d)", m.total(),
+                             m.companies(), m.universities(), m.research_institutes(),
+                             m.support_agencies(), m.others());
+    };
+    Table t({"COUNCIL", card.council()});
+    t.AddRow({"name", card.display_name()});
+    t.AddRow({"field", card.field()});
+    t.AddRow({"regions", absl::StrJoin(card.regions(), ", ")});
+    t.AddRow({"reported members", members(card.reported_members())});
+    t.AddRow({"registered members", members(card.registered_members())});
+    t.AddRow({"activities", absl::StrCat(card.activities())});
+    for (const auto& c : card.activities_by_kind()) {
+      t.AddRow({absl::StrCat("  ", c.key()), absl::StrCat(c.value())});
+    }
+    t.AddRow({"registrations", absl::StrCat(card.registrations())});
+    t.AddRow({"outcomes", absl::StrCat(card.outcomes())});
+    for (const auto& o : card.outcomes_by_category()) {
+      t.AddRow({absl::StrCat("  ", o.category()),
+                absl::StrCat(o.outcomes(), ", budget ", FormatKrw(o.total_budget_krw()))});
+    }
+    t.AddRow({"total budget", FormatKrw(card.total_budget_krw())});
+    t.AddRow({"national share", FormatKrw(card.national_share_krw())});
+    t.AddRow({"deals", FormatKrw(card.deal_amount_krw())});
+    out_ << t.Render();
+    return absl::OkStatus();
+  }
+
+  absl::Status Network(const std::vector<std::string>& args) {
+    if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl network [--top=N]");
+    analytics::v1::GetNetworkRequest request;
+    request.set_top_complexes(options_.top);
+    analytics::v1::Network network;
+    if (absl::Status s =
+            client_.Call(Service::kAnalytics, AnalyticsMethod("GetNetwork"), request, &network);
+        !s.ok()) {
+      return s;
+    }
+    if (json()) {
+      out_ << ToJson(network) << "\n";
+      return absl::OkStatus();
+    }
+    Table links({"REGION A", "REGION B", "COUNCILS", "NAMES"});
+    links.AlignRight(2);
+    links.set_max_cell_width(options_.max_width * 2);
+    for (const auto& l : network.links()) {
+      links.AddRow({l.region_a(), l.region_b(), absl::StrCat(l.councils_size()),
+                    absl::StrJoin(l.councils(), ", ")});
+    }
+    out_ << links.Render() << "\n";
+    Table hubs({"HUB COMPLEX", "NAME", "COUNCILS"});
+    hubs.AlignRight(2);
+    for (const auto& c : network.hub_complexes()) {
+      hubs.AddRow({c.key(), c.label(), absl::StrCat(c.value())});
+    }
+    out_ << hubs.Render() << "\n";
+    Table regions({"HUB REGION", "NAME", "COUNCILS"});
+    regions.AlignRight(2);
+    for (const auto& c : network.hub_regions()) {
+      regions.AddRow({c.key(), c.label(), absl::StrCat(c.value())});
+    }
+    out_ << regions.Render();
+    return absl::OkStatus();
+  }
+
+  absl::Status Agenda(const std::vector<std::string>& args) {
+    if (args.size() != 1) return absl::InvalidArgumentError("usage: sanhakctl agenda ACTIVITY");
+    const Kind& kind = *FindKind("activity");
+    auto name = ResolveName(kind, args[0]);
+    if (!name.ok()) return name.status();
+    auto resource = client_.Get(kind, *name);
+    if (!resource.ok()) return resource.status();
+    events::v1::Activity activity;
+    activity.CopyFrom(**resource);
+    if (json()) {
+      events::v1::Activity agenda;
+      agenda.set_name(activity.name());
+      agenda.set_title(activity.title());
+      *agenda.mutable_sessions() = activity.sessions();
+      *agenda.mutable_timetable() = activity.timetable();
+      agenda.set_press_open_until_slot(activity.press_open_until_slot());
+      out_ << ToJson(agenda) << "\n";
+      return absl::OkStatus();
+    }
+    out_ << activity.title() << "\n";
+    const std::string when = CellText(activity, "start_time");
+    const std::string place = CellText(activity, "place");
+    if (!when.empty() || !place.empty()) out_ << when << (place.empty() ? "" : "  ") << place << "\n";
+    out_ << "\n";
+    std::map<int, const events::v1::ForumSession*> sessions;
+    for (const auto& s : activity.sessions()) sessions[s.number()] = &s;
+    absl::TimeZone zone = Korea();
+    if (!activity.time_zone().empty()) absl::LoadTimeZone(activity.time_zone(), &zone);
+    Table t({"TIME", "SLOT", "TITLE", "KIND", "LEAD", "NOTE"});
+    t.set_max_cell_width(options_.max_width);
+    bool press_open = !activity.press_open_until_slot().empty();
+    for (const auto& slot : activity.timetable()) {
+      std::vector<std::string> leads;
+      for (int lead : slot.leads()) leads.push_back(events::v1::SlotLead_Name(lead));
+      std::string title = slot.title();
+      auto session = sessions.find(slot.session_number());
+      if (slot.session_number() > 0 && session != sessions.end()) {
+        title = absl::StrCat(title, " — ", session->second->councils_size(), " councils");
+      }
+      std::string note = slot.note();
+      if (press_open) {
+        note = absl::StrCat(note, note.empty() ? "" : "; ", "press open");
+        if (slot.id() == activity.press_open_until_slot()) press_open = false;
+      }
+      t.AddRow({absl::StrCat(
+                    absl::FormatTime("%H:%M", absl::FromUnixSeconds(slot.start_time().seconds()),
+                                     zone),
+                    "-",
+                    absl::FormatTime("%H:%M", absl::FromUnixSeconds(slot.end_time().seconds()),
+                                     zone)),
+                slot.id(), title, events::v1::SlotKind_Name(slot.kind()),
+                absl::StrJoin(leads, ", "), note});
+    }
+    out_ << t.Render();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<analytics::v1::Aggregates> FetchAggregates() {
+    analytics::v1::GetAggregatesRequest request;
+    analytics::v1::Aggregates aggregates;
+    if (absl::Status s = client_.Call(Service::kAnalytics, AnalyticsMethod("GetAggregates"),
+                                      request, &aggregates);
+        !s.ok()) {
+      return s;
+    }
+    return aggregates;
+  }
+
+  absl::Status AggregatesCommand(const std::vector<std::string>& args) {
+    if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl aggregates");
+    auto aggregates = FetchAggregates();
+    if (!aggregates.ok()) return aggregates.status();
+    if (json()) {
+      out_ << ToJson(*aggregates) << "\n";
+      return absl::OkStatus();
+    }
+    out_ << SummaryLine(TotalsOf(*aggregates)) << "\n\n";
+    auto counts = [&](absl::string_view title,
+                      const google::protobuf::RepeatedPtrField<analytics::v1::Count>& list) {
+      Table t({std::string(title), "NAME", "COUNT"});
+      t.AlignRight(2);
+      t.set_max_cell_width(options_.max_width);
+      for (const auto& c : list) t.AddRow({c.key(), c.label(), absl::StrCat(c.value())});
+      out_ << t.Render() << "\n";
+    };
+    counts("FIELD", aggregates->councils_by_field());
+    counts("REGION", aggregates->councils_by_region());
+    counts("ACTIVITY KIND", aggregates->activities_by_kind());
+    counts("MONTH", aggregates->activities_by_month());
+    Table o({"OUTCOME CATEGORY", "OUTCOMES", "BUDGET", "NATIONAL", "DEALS"});
+    for (size_t i = 1; i < 5; ++i) o.AlignRight(i);
+    for (const auto& s : aggregates->outcomes_by_category()) {
+      o.AddRow({s.category(), absl::StrCat(s.outcomes()), FormatKrw(s.total_budget_krw()),
+                FormatKrw(s.national_share_krw()), FormatKrw(s.deal_amount_krw())});
+    }
+    out_ << o.Render();
+    return absl::OkStatus();
+  }
+
+  WatchConfig MakeWatchConfig(bool summary_only) {
+    WatchConfig config;
+    config.summary_only = summary_only;
+    config.json = json();
+    config.terminal = options_.stdout_tty && !json();
+    config.max_updates = options_.max_updates;
+    config.duration = options_.duration;
+    return config;
+  }
+
+  absl::Status Summary(const std::vector<std::string>& args) {
+    if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl summary [--watch]");
+    if (options_.watch) return Watch(client_, MakeWatchConfig(true), out_, err_);
+    auto aggregates = FetchAggregates();
+    if (!aggregates.ok()) return aggregates.status();
+    if (json()) {
+      out_ << ToJson(*aggregates) << "\n";
+    } else {
+      out_ << SummaryLine(TotalsOf(*aggregates)) << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WatchCommand(const std::vector<std::string>& args) {
+    if (!args.empty()) {
+      return absl::InvalidArgumentError("usage: sanhakctl watch [--max_updates=N] [--duration=D]");
+    }
+    return Watch(client_, MakeWatchConfig(false), out_, err_);
+  }
+
+  TransferConfig MakeTransferConfig(absl::string_view path) {
+    TransferConfig config;
+    config.format = options_.format;
+    if (config.format.empty()) config.format = absl::EndsWith(path, ".csv") ? "csv" : "jsonl";
+    config.batch_size = options_.batch_size > 0 ? options_.batch_size : 500;
+    config.terminal = options_.stderr_tty;
+    return config;
+  }
+
+  absl::Status ExportCommand(const std::vector<std::string>& args) {
+    if (!args.empty()) {
+      return absl::InvalidArgumentError(
+          "usage: sanhakctl export [--format=jsonl|csv] [--out=FILE]");
+    }
+    TransferConfig config = MakeTransferConfig(options_.out);
+    if (config.format != "jsonl" && config.format != "csv") {
+      return absl::InvalidArgumentError("--format must be jsonl or csv");
+    }
+    std::ostringstream buffer;
+    auto count = ctl::Export(client_, config, buffer, err_);
+    if (!count.ok()) return count.status();
+    if (options_.out.empty() || options_.out == "-") {
+      out_ << buffer.str();
+    } else {
+      std::ofstream file(options_.out, std::ios::binary | std::ios::trunc);
+      file << buffer.str();
+      if (!file.flush()) {
+        return absl::InvalidArgumentError(absl::StrCat("cannot write ", options_.out));
+      }
+    }
+    err_ << "exported " << *count << " records\n";
+    return absl::OkStatus();
+  }
+
+  absl::Status ImportCommand(const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+      return absl::InvalidArgumentError(
+          "usage: sanhakctl import FILE|- [--format=jsonl|csv] [--batch_size=N]");
+    }
+    TransferConfig config = MakeTransferConfig(args[0]);
+    if (config.format != "jsonl" && config.format != "csv") {
+      return absl::InvalidArgumentError("--format must be jsonl or csv");
+    }
+    auto text = ReadFileText(args[0]);
+    if (!text.ok()) return text.status();
+    auto stats = ctl::Import(client_, *text, config, err_);
+    if (!stats.ok()) return stats.status();
+    out_ << "imported: " << stats->created << " created, " << stats->updated << " updated, "
+         << stats->unchanged << " unchanged, " << stats->checked << " reference records checked\n";
+    return absl::OkStatus();
+  }
+
+  const Options& options_;
+  Client client_;
+  std::ostream& out_;
+  std::ostream& err_;
+};
+
+}  // namespace
+
+std::string CellText(const Message& message, const std::string& path) {
+  const Message* m = &message;
+  std::vector<std::string> parts = absl::StrSplit(path, '.');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(parts[i]);
+    if (f == nullptr) return "";
+    const bool last = i + 1 == parts.size();
+    if (!last) {
+      if (f->is_repeated() || f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) return "";
+      m = &m->GetReflection()->GetMessage(*m, f);
+      continue;
+    }
+    if (f->is_repeated()) {
+      std::vector<std::string> items;
+      const int n = m->GetReflection()->FieldSize(*m, f);
+      for (int k = 0; k < n; ++k) items.push_back(ScalarText(*m, f, k));
+      return absl::StrJoin(items, ", ");
+    }
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !m->GetReflection()->HasField(*m, f)) {
+      return "";
+    }
+    if (f->has_presence() && f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE &&
+        !m->GetReflection()->HasField(*m, f)) {
+      return "";
+    }
+    return ScalarText(*m, f, 0);
+  }
+  return "";
+}
+
+std::string FormatKrw(int64_t krw) {
+  constexpr int64_t kEok = 100000000;
+  constexpr int64_t kMan = 10000;
+  const char* sign = krw < 0 ? "-" : "";
+  const int64_t v = krw < 0 ? -krw : krw;
+  if (v >= kEok) {
+    if (v % kEok == 0) return absl::StrCat(sign, v / kEok, "억원");
+    std::string text = absl::StrFormat("%.2f", static_cast<double>(v) / kEok);
+    while (text.back() == '0') text.pop_back();
+    if (text.back() == '.') text.pop_back();
+    return absl::StrCat(sign, text, "억원");
+  }
+  if (v >= kMan && v % kMan == 0) return absl::StrCat(sign, v / kMan, "만원");
+  return absl::StrCat(sign, v, "원");
+}
+
+std::string Usage() {
+  return R"(sanhakctl: the command-line client of the sanhak suite
+
+usage: sanhakctl [flags] COMMAND [ARGS]
+
+Resources (KIND: council, complex, organization, membership, activity, registration,
+outcome; read-only reference data: field, region, figure). NAME is a full name
+(councils/x, councils/x/memberships/y) or a bare id (x; PARENT/ID for memberships and
+registrations).
+  get KIND NAME                       one resource
+  list KIND [--FILTER=V] [--limit=N]  every page; filters are the List request's fields:
+                                      --field --region --complex --forum_session --query
+                                      --kind --council --organization --role --state
+                                      --category --parent
+  create KIND [NAME] --json='{...}'   the resource in protobuf JSON (or -f FILE, - = stdin)
+  update KIND NAME --json='{...}'     update_mask = --update_mask or the fields in the JSON;
+                                      etag from the JSON, --etag, or read first
+  delete KIND NAME [--etag=E]
+
+Analytics:
+  scorecard COUNCIL                   one council's figures
+  network [--top=N]                   regions joined by councils, hub complexes and regions
+  agenda ACTIVITY                     a forum's timetable, in order
+  aggregates                          every aggregate, once
+  summary [--watch]                   councils, organizations, activities, outcomes, funding;
+                                      --watch follows changes as they stream in
+  watch [--max_updates=N] [--duration=D]
+                                      the aggregates stream, redrawn in place on a terminal,
+                                      one line per change otherwise; resumes after a
+                                      disconnect
+
+Data:
+  export [--format=jsonl|csv] [--out=FILE]
+  import FILE|- [--format=jsonl|csv] [--batch_size=N]
+                                      idempotent: creates what is missing, updates what
+                                      differs; a bad record stops it ("line N: ...") before
+                                      anything of its batch is written
+
+Flags: --output=table|json  --timeout=10s (deadline of every call)
+  --target=HOST:PORT (the service the command talks to)
+  --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,
+  SANHAK_EVENTS_TARGET, SANHAK_ANALYTICS_TARGET; defaults 127.0.0.1:50051/50052/50053)
+  --max_width=48 (cells wider are cut with …)
+
+Exit codes:
+  0 ok
+  1 any other error
+  2 bad input: usage, unreadable input, INVALID_ARGUMENT, OUT_OF_RANGE
+  3 not found (NOT_FOUND)
+  4 conflict: ALREADY_EXISTS, ABORTED (stale etag), FAILED_PRECONDITION
+  5 unavailable: UNAVAILABLE, DEADLINE_EXCEEDED
+)";
+}
+
+int Run(const std::vector<std::string>& args, const Options& options, std::ostream& out,
+        std::ostream& err) {
+  if (args.empty() || args[0] == "help") {
+    (args.empty() ? err : out) << Usage();
+    return args.empty() ? kExitBadInput : kExitOk;
+  }
+  Runner runner(options, out, err);
+  absl::Status status = runner.Dispatch(args);
+  out.flush();
+  if (status.ok()) return kExitOk;
+  err << "sanhakctl " << args[0] << ": " << FormatError(status);
+  return ExitCodeFor(status);
+}
+
+}  // namespace sanhak::ctl

@@ -1,0 +1,74 @@
+// sanhakctl's commands. main.cc parses flags into Options and calls Run; everything else
+// lives here so tests can link it. Errors are absl::Status until Run turns them into a
+// message on `err` and an exit code (errors.h).
+#ifndef SANHAK_TOOLS_SANHAKCTL_COMMANDS_H_
+#define SANHAK_TOOLS_SANHAKCTL_COMMANDS_H_
+
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "tools/sanhakctl/client.h"
+
+namespace sanhak::ctl {
+
+struct Options {
+  Targets targets;
+  // "table" or "json".
+  std::string output = "table";
+  // The resource for create/update: JSON text, or a file to read it from ("-" = stdin).
+  std::string json;
+  std::string file;
+  // update: comma-separated field paths; empty = the fields present in the JSON.
+  std::string update_mask;
+  // update/delete: the etag to send; update reads the current one when neither this nor
+  // the JSON gives it.
+  std::string etag;
+  std::string request_id;
+  // list: at most this many rows (0 = all pages).
+  int limit = 0;
+  // list: List request fields, e.g. {"field", "future-mobility"}.
+  std::map<std::string, std::string> filters;
+  // Cells longer than this many columns are cut with an ellipsis (0 = never).
+  int max_width = 48;
+  // network: hub complexes to show.
+  int top = 10;
+  // watch/summary: stop after this many updates (0 = never) or after this long.
+  int max_updates = 0;
+  absl::Duration duration = absl::InfiniteDuration();
+  // summary: follow the aggregates stream instead of printing once.
+  bool watch = false;
+  // import/export: "jsonl" or "csv" (import: guessed from the file name when empty).
+  std::string format;
+  // export: write here instead of stdout.
+  std::string out;
+  // import: records validated together before any of them is written.
+  int batch_size = 500;
+  // Whether stdout / stderr are terminals (in-place views, progress bars); main.cc asks
+  // isatty, tests set them.
+  bool stdout_tty = false;
+  bool stderr_tty = false;
+};
+
+// Runs `args` (the command and its positional arguments); returns the exit code.
+int Run(const std::vector<std::string>& args, const Options& options, std::ostream& out,
+        std::ostream& err);
+
+// The --help text: commands, flags in brief, exit codes.
+std::string Usage();
+
+// A field of `message` as a table cell: enums by name, timestamps in Korea time
+// ("2025-07-30 10:00"), dates as "2025-07-30" ("2025-01" without a day), repeated values
+// joined by ", ", a person as "name (affiliation)". `path` may name a nested field
+// ("place.city").
+std::string CellText(const google::protobuf::Message& message, const std::string& path);
+
+// A KRW amount for people: "1.2억원", "3,500만원", "900원".
+std::string FormatKrw(int64_t krw);
+
+}  // namespace sanhak::ctl
+
+#endif  // SANHAK_TOOLS_SANHAKCTL_COMMANDS_H_

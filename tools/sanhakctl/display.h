@@ -1,0 +1,61 @@
+// Text layout for a terminal: the display width of UTF-8 text (Hangul and CJK take two
+// columns, combining marks none), cells truncated to a width with an ellipsis, and
+// aligned tables built on both, so Korean names line up with ASCII ones.
+#ifndef SANHAK_TOOLS_SANHAKCTL_DISPLAY_H_
+#define SANHAK_TOOLS_SANHAKCTL_DISPLAY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace sanhak::ctl {
+
+// Columns one code point occupies: 2 for East Asian Wide and Fullwidth (Hangul Jamo and
+// syllables, CJK ideographs and punctuation, fullwidth forms), 0 for combining marks and
+// zero-width characters, 1 otherwise.
+int CodePointWidth(char32_t c);
+
+// Decodes UTF-8; malformed bytes become U+FFFD, one per byte.
+std::vector<char32_t> DecodeUtf8(absl::string_view text);
+
+// Columns `text` occupies on a terminal (tabs and newlines count as one column).
+int DisplayWidth(absl::string_view text);
+
+// `text` cut to at most `width` columns, ending in "…" when cut; never splits a code
+// point, and drops a wide character that would straddle the limit.
+std::string TruncateToWidth(absl::string_view text, int width);
+
+// `text` padded with spaces to `width` columns (left-aligned), or right-aligned.
+std::string PadToWidth(absl::string_view text, int width, bool right_align = false);
+
+// A table of text cells rendered with columns aligned by display width.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  // Right-aligns column `column` (numbers).
+  void AlignRight(size_t column);
+  // Cuts cells of every column to at most `width` columns (0 = no limit). The last
+  // column is never padded, so long text there costs no trailing spaces.
+  void set_max_cell_width(int width) { max_cell_width_ = width; }
+  size_t size() const { return rows_.size(); }
+
+  // The header row, then one line per row; columns separated by two spaces, trailing
+  // spaces removed.
+  std::string Render() const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<bool> right_;
+  int max_cell_width_ = 0;
+};
+
+// Newlines and tabs in a cell become spaces, so a row stays one line.
+std::string OneLine(absl::string_view text);
+
+}  // namespace sanhak::ctl
+
+#endif  // SANHAK_TOOLS_SANHAKCTL_DISPLAY_H_

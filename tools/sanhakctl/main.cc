@@ -1,0 +1,199 @@
+// sanhakctl: flags in, commands.cc out. Flags may come before or after the command;
+// unknown flags and bad values are usage errors (exit 2), not abseil's exit 1.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "tools/sanhakctl/client.h"
+#include "tools/sanhakctl/commands.h"
+#include "tools/sanhakctl/errors.h"
+
+ABSL_FLAG(std::string, target, "", "host:port of the service the command talks to");
+ABSL_FLAG(std::string, registry_target, "", "registry host:port (SANHAK_REGISTRY_TARGET)");
+ABSL_FLAG(std::string, events_target, "", "events host:port (SANHAK_EVENTS_TARGET)");
+ABSL_FLAG(std::string, analytics_target, "", "analytics host:port (SANHAK_ANALYTICS_TARGET)");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline of every call");
+ABSL_FLAG(std::string, output, "table", "table or json");
+ABSL_FLAG(std::string, json, "", "create/update: the resource as JSON");
+ABSL_FLAG(std::string, file, "", "create/update: a file holding the resource JSON (- = stdin)");
+ABSL_FLAG(std::string, update_mask, "", "update: comma-separated fields");
+ABSL_FLAG(std::string, etag, "", "update/delete: the etag");
+ABSL_FLAG(std::string, request_id, "", "create: idempotency key");
+ABSL_FLAG(int, limit, 0, "list: at most this many rows");
+ABSL_FLAG(int, max_width, 48, "cut table cells wider than this (0 = never)");
+ABSL_FLAG(int, top, 10, "network: hub complexes");
+ABSL_FLAG(int, max_updates, 0, "watch/summary: stop after this many updates");
+ABSL_FLAG(absl::Duration, duration, absl::InfiniteDuration(), "watch/summary: stop after");
+ABSL_FLAG(bool, watch, false, "summary: follow changes");
+ABSL_FLAG(std::string, format, "", "import/export: jsonl or csv");
+ABSL_FLAG(std::string, out, "", "export: output file");
+ABSL_FLAG(int, batch_size, 500, "import: records checked together before writing");
+// List filters: each maps to the List request field of the same name.
+ABSL_FLAG(std::string, field, "", "list filter");
+ABSL_FLAG(std::string, region, "", "list filter");
+ABSL_FLAG(std::string, complex, "", "list filter");
+ABSL_FLAG(std::string, forum_session, "", "list filter");
+ABSL_FLAG(std::string, query, "", "list filter");
+ABSL_FLAG(std::string, kind, "", "list filter");
+ABSL_FLAG(std::string, council, "", "list filter");
+ABSL_FLAG(std::string, organization, "", "list filter");
+ABSL_FLAG(std::string, role, "", "list filter");
+ABSL_FLAG(std::string, state, "", "list filter");
+ABSL_FLAG(std::string, category, "", "list filter");
+ABSL_FLAG(std::string, parent, "", "list filter");
+
+namespace {
+
+using sanhak::ctl::kExitBadInput;
+
+// Parses argv into flags (set through abseil's registry) and positional arguments.
+// Returns false after printing why.
+bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool& help) {
+  bool flags_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (flags_done || arg == "-" || arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    std::string body = arg.substr(absl::StartsWith(arg, "--") ? 2 : 1);
+    std::string name = body, value;
+    bool has_value = false;
+    if (size_t eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    if (name == "help" || name == "h") {
+      help = true;
+      continue;
+    }
+    if (name == "f") name = "file";
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no") && !has_value) {
+      absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
+      if (negated != nullptr && negated->IsOfType<bool>()) {
+        flag = negated;
+        value = "false";
+        has_value = true;
+      }
+    }
+    if (flag == nullptr) {
+      std::cerr << "sanhakctl: unknown flag " << arg << " (sanhakctl --help lists them)\n";
+      return false;
+    }
+    if (!has_value) {
+      if (flag->IsOfType<bool>()) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        std::cerr << "sanhakctl: flag " << arg << " needs a value\n";
+        return false;
+      }
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::cerr << "sanhakctl: bad value for --" << name << ": " << error << "\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string FromEnv(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args;
+  bool help = false;
+  if (!ParseArgs(argc, argv, args, help)) return kExitBadInput;
+  if (help) {
+    std::cout << sanhak::ctl::Usage();
+    return sanhak::ctl::kExitOk;
+  }
+
+  sanhak::ctl::Options options;
+  sanhak::ctl::Targets& t = options.targets;
+  t.registry = FromEnv("SANHAK_REGISTRY_TARGET", t.registry);
+  t.events = FromEnv("SANHAK_EVENTS_TARGET", t.events);
+  t.analytics = FromEnv("SANHAK_ANALYTICS_TARGET", t.analytics);
+  // --target goes to the one service the command talks to.
+  if (const std::string target = absl::GetFlag(FLAGS_target); !target.empty() && !args.empty()) {
+    const std::string& command = args[0];
+    if (command == "import" || command == "export") {
+      std::cerr << "sanhakctl: " << command << " talks to registry and events: use "
+                << "--registry_target and --events_target\n";
+      return kExitBadInput;
+    }
+    sanhak::ctl::Service service = sanhak::ctl::Service::kAnalytics;
+    if (command == "agenda") {
+      service = sanhak::ctl::Service::kEvents;
+    } else if ((command == "get" || command == "list" || command == "create" ||
+                command == "update" || command == "delete") && args.size() > 1) {
+      const sanhak::ctl::Kind* kind = sanhak::ctl::FindKind(args[1]);
+      if (kind != nullptr) service = kind->service;
+    }
+    switch (service) {
+      case sanhak::ctl::Service::kRegistry: t.registry = target; break;
+      case sanhak::ctl::Service::kEvents: t.events = target; break;
+      case sanhak::ctl::Service::kAnalytics: t.analytics = target; break;
+    }
+  }
+  if (auto v = absl::GetFlag(FLAGS_registry_target); !v.empty()) t.registry = v;
+  if (auto v = absl::GetFlag(FLAGS_events_target); !v.empty()) t.events = v;
+  if (auto v = absl::GetFlag(FLAGS_analytics_target); !v.empty()) t.analytics = v;
+  t.timeout = absl::GetFlag(FLAGS_timeout);
+
+  options.output = absl::GetFlag(FLAGS_output);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.file = absl::GetFlag(FLAGS_file);
+  options.update_mask = absl::GetFlag(FLAGS_update_mask);
+  options.etag = absl::GetFlag(FLAGS_etag);
+  options.request_id = absl::GetFlag(FLAGS_request_id);
+  options.limit = absl::GetFlag(FLAGS_limit);
+  options.max_width = absl::GetFlag(FLAGS_max_width);
+  options.top = absl::GetFlag(FLAGS_top);
+  options.max_updates = absl::GetFlag(FLAGS_max_updates);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.watch = absl::GetFlag(FLAGS_watch);
+  options.format = absl::GetFlag(FLAGS_format);
+  options.out = absl::GetFlag(FLAGS_out);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  const std::pair<const char*, std::string> filters[] = {
+      {"field", absl::GetFlag(FLAGS_field)},
+      {"region", absl::GetFlag(FLAGS_region)},
+      {"complex", absl::GetFlag(FLAGS_complex)},
+      {"forum_session", absl::GetFlag(FLAGS_forum_session)},
+      {"query", absl::GetFlag(FLAGS_query)},
+      {"kind", absl::GetFlag(FLAGS_kind)},
+      {"council", absl::GetFlag(FLAGS_council)},
+      {"organization", absl::GetFlag(FLAGS_organization)},
+      {"role", absl::GetFlag(FLAGS_role)},
+      {"state", absl::GetFlag(FLAGS_state)},
+      {"category", absl::GetFlag(FLAGS_category)},
+      {"parent", absl::GetFlag(FLAGS_parent)},
+  };
+  for (const auto& [name, value] : filters) {
+    if (!value.empty()) options.filters[name] = value;
+  }
+  options.stdout_tty = isatty(STDOUT_FILENO) != 0;
+  options.stderr_tty = isatty(STDERR_FILENO) != 0;
+  return sanhak::ctl::Run(args, options, std::cout, std::cerr);
+}
