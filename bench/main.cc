@@ -75,7 +75,12 @@ ABSL_FLAG(std::string, aggregates_metrics, "",
           "GetAggregates scenario: comma-separated metrics asked for (empty: all of Aggregates)");
 ABSL_FLAG(bool, watch, true, "run the open-loop WatchLatency measurement after the rounds");
 ABSL_FLAG(int, watchers, 1000, "WatchLatency: WatchAggregates streams on the one replica");
-ABSL_FLAG(double, write_rate, 500, "WatchLatency: CreateActivity calls started per second");
+ABSL_FLAG(double, write_rate, 500,
+          "WatchLatency: CreateActivity calls started per second (the 1-watcher phase)");
+ABSL_FLAG(double, fanout_write_rate, 50,
+          "WatchLatency: CreateActivity calls per second in the --watchers phase (every write "
+          "goes to every watcher: 1,000 watchers x 50/s = 50,000 deliveries/s, the watchers' "
+          "client side running in this same process)");
 ABSL_FLAG(double, watch_duration_s, 5, "WatchLatency: seconds of writing, per phase");
 ABSL_FLAG(double, watch_drain_s, 10,
           "WatchLatency: after the last acknowledgement, at most this long for the updates "
@@ -96,6 +101,17 @@ class EmptyServiceImpl final : public v1::EmptyService::Service {
   grpc::Status Empty(grpc::ServerContext*, const v1::EmptyRequest*,
                      v1::EmptyResponse*) override {
     return grpc::Status::OK;
+  }
+};
+
+// The same empty handler on gRPC's callback API (as analytics serves), measured as a
+// scenario: how much of a callback-API service's distance from the baseline is the API's.
+class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService {
+  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
+                                  v1::EmptyResponse*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 };
 
@@ -286,9 +302,10 @@ absl::Status WaitForAnalytics(const ScenarioContext& context, int activities,
         SetupContext().get(), analytics::v1::GetAggregatesRequest(), &aggregates);
     if (s.ok() && aggregates.councils() == static_cast<int64_t>(context.council_names.size()) &&
         aggregates.activities() >= activities) {
-      *ready = absl::StrFormat("caught up after %.1fs (%d councils, %d activities)",
-                               absl::ToDoubleSeconds(absl::Now() - start), aggregates.councils(),
-                               aggregates.activities());
+      *ready = absl::StrFormat(
+          "caught up after %.1fs (%d councils, %d activities; all of Aggregates is %d bytes)",
+          absl::ToDoubleSeconds(absl::Now() - start), aggregates.councils(),
+          aggregates.activities(), aggregates.ByteSizeLong());
       return absl::OkStatus();
     }
     last = s.ok() ? absl::StrFormat("%d councils, %d activities", aggregates.councils(),
@@ -459,6 +476,13 @@ int Main() {
   if (!baseline_server.ok()) {
     return Fail(absl::StrCat("baseline server: ", baseline_server.status().ToString()));
   }
+  EmptyCallbackServiceImpl empty_callback_service;
+  auto callback_server = GrpcServer::Start(
+      server_options,
+      {{&empty_callback_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
+  if (!callback_server.ok()) {
+    return Fail(absl::StrCat("callback baseline server: ", callback_server.status().ToString()));
+  }
   registry::RegistryConfig registry_config;
   registry_config.server = server_options;
   registry_config.database_path = dir.path() + "/registry.db";
@@ -508,12 +532,15 @@ int Main() {
     auto registry_channels = Connect((*registry_server)->address(), load.channels, 1);
     auto events_channels = Connect((*events_server)->address(), load.channels, 2);
     auto analytics_channels = Connect((*analytics_server)->address(), load.channels, 3);
+    auto callback_channels = Connect((*callback_server)->address(), load.channels, 4);
+    if (!callback_channels.ok()) return Fail(callback_channels.status().ToString());
     if (!analytics_channels.ok()) return Fail(analytics_channels.status().ToString());
     if (!baseline_channels.ok()) return Fail(baseline_channels.status().ToString());
     if (!registry_channels.ok()) return Fail(registry_channels.status().ToString());
     if (!events_channels.ok()) return Fail(events_channels.status().ToString());
     for (int i = 0; i < load.channels; ++i) {
       context.baseline_stubs.push_back(v1::EmptyService::NewStub((*baseline_channels)[i]));
+      context.callback_stubs.push_back(v1::EmptyService::NewStub((*callback_channels)[i]));
       context.registry_stubs.push_back(rv1::RegistryService::NewStub((*registry_channels)[i]));
       context.events_stubs.push_back(ev1::EventsService::NewStub((*events_channels)[i]));
       context.analytics_stubs.push_back(
@@ -786,23 +813,28 @@ int Main() {
       for (auto& channel : *channels) {
         watch_stubs.push_back(analytics::v1::AnalyticsService::NewStub(channel));
       }
-      std::printf("\nWatchLatency: open loop, CreateActivity at %.0f/s for %.1fs (spread over "
+      std::printf("\nWatchLatency: open loop, CreateActivity at %.0f/s (1 watcher) and %.0f/s "
+                  "(%d watchers) for %.1fs (spread over "
                   "%d events connections), watchers on the one analytics replica over %d "
                   "connections (callback API, one reactor per stream); latency = watcher "
                   "receive time - CreateActivity acknowledgement time, over every (write, "
                   "watcher) pair, matched by AggregatesUpdate.resource_name; updates not "
                   "received %.0fs after the last acknowledgement are misses\n",
-                  watch_options.write_rate, absl::ToDoubleSeconds(watch_options.duration),
+                  watch_options.write_rate, absl::GetFlag(FLAGS_fanout_write_rate),
+                  watch_options.watchers, absl::ToDoubleSeconds(watch_options.duration),
                   load.channels, watch_channels, absl::ToDoubleSeconds(watch_options.drain_limit));
       std::printf("watchers  ready  setup s  writes  rate/s  ack p50  ack p99      p50 ms   "
                   "p90 ms   p99 ms   max ms  pairs recv/expected  writes seen by all  drain s  "
                   "cpu s  aim (p99 < 50 ms)\n");
-      std::vector<int> phases = {1};
-      if (watch_options.watchers != 1) phases.push_back(watch_options.watchers);
+      std::vector<std::pair<int, double>> phases = {{1, watch_options.write_rate}};
+      if (watch_options.watchers != 1) {
+        phases.push_back({watch_options.watchers, absl::GetFlag(FLAGS_fanout_write_rate)});
+      }
       std::vector<std::string> watch_lines;
-      for (int watchers : phases) {
+      for (auto [watchers, rate] : phases) {
         WatchOptions options = watch_options;
         options.watchers = watchers;
+        options.write_rate = rate;
         WatchResult r = RunWatchLatency(watch_stubs, context.events_stubs,
                                         context.create_councils, &context.next_activity,
                                         options);

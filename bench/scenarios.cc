@@ -24,27 +24,44 @@ const std::string& RandomCouncil(const ScenarioContext& c, const CallEnv& env) {
 
 }  // namespace
 
+namespace {
+
+// EmptyService.Empty on `stubs`, the request carrying a random council name.
+IssueFn EmptyCall(const ScenarioContext& c,
+                  const std::vector<std::unique_ptr<v1::EmptyService::Stub>>& stubs) {
+  return [&c, &stubs](const CallEnv& env, DoneFn done) {
+    v1::EmptyRequest request;
+    request.set_name(RandomCouncil(c, env));
+    v1::EmptyService::Stub* stub = stubs[env.channel].get();
+    StartUnary<v1::EmptyRequest, v1::EmptyResponse>(
+        env, std::move(request),
+        [stub](auto* ctx, auto* req, auto* resp, auto cb) {
+          stub->async()->Empty(ctx, req, resp, std::move(cb));
+        },
+        [](const v1::EmptyRequest&, const v1::EmptyResponse&) { return grpc::Status::OK; },
+        std::move(done));
+  };
+}
+
+}  // namespace
+
 Scenario BaselineScenario(const ScenarioContext& c) {
-  return {
-      "Empty",
-      "sanhak.bench.v1.EmptyService/Empty (handler does nothing), request name = a random "
-      "council name",
-      [&c](const CallEnv& env, DoneFn done) {
-        v1::EmptyRequest request;
-        request.set_name(RandomCouncil(c, env));
-        v1::EmptyService::Stub* stub = c.baseline_stubs[env.channel].get();
-        StartUnary<v1::EmptyRequest, v1::EmptyResponse>(
-            env, std::move(request),
-            [stub](auto* ctx, auto* req, auto* resp, auto cb) {
-              stub->async()->Empty(ctx, req, resp, std::move(cb));
-            },
-            [](const v1::EmptyRequest&, const v1::EmptyResponse&) { return grpc::Status::OK; },
-            std::move(done));
-      }};
+  return {"Empty",
+          "sanhak.bench.v1.EmptyService/Empty (handler does nothing), request name = a random "
+          "council name",
+          EmptyCall(c, c.baseline_stubs)};
 }
 
 std::vector<Scenario> MeasuredScenarios(ScenarioContext& c) {
   std::vector<Scenario> scenarios;
+
+  if (!c.callback_stubs.empty()) {
+    scenarios.push_back(
+        {"EmptyCallback",
+         "the same empty handler served on gRPC's callback API (as analytics is): what the "
+         "API itself costs against the baseline's sync server",
+         EmptyCall(c, c.callback_stubs)});
+  }
 
   scenarios.push_back(
       {"GetCouncil",

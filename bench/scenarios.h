@@ -29,6 +29,8 @@ struct Scenario {
 struct ScenarioContext {
   // One stub per client channel; CallEnv::channel indexes these.
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> baseline_stubs;
+  // The same empty handler served on the callback API (scenario EmptyCallback).
+  std::vector<std::unique_ptr<v1::EmptyService::Stub>> callback_stubs;
   std::vector<std::unique_ptr<registry::v1::RegistryService::Stub>> registry_stubs;
   std::vector<std::unique_ptr<events::v1::EventsService::Stub>> events_stubs;
   // Empty when no analytics replica runs (GetAggregates then cannot be selected).
