@@ -84,6 +84,16 @@ TEST(TableTest, TruncatesWideCells) {
   EXPECT_EQ(out.find("공단"), std::string::npos) << out;
 }
 
+TEST(TableTest, KeepsWholeColumnsUncut) {
+  Table t({"NAME", "B"});
+  t.set_max_cell_width(5);
+  t.KeepWhole(0);
+  t.AddRow({"councils/long-name", "협의체이름"});
+  const std::string out = t.Render();
+  EXPECT_NE(out.find("councils/long-name"), std::string::npos) << out;
+  EXPECT_NE(out.find("협의…"), std::string::npos) << out;
+}
+
 TEST(TableTest, NoTrailingSpacesAndOneLinePerRow) {
   Table t({"A", "B"});
   t.AddRow({"line\nbreak", ""});

@@ -228,6 +228,7 @@ class Runner {
     for (const auto& c : (*kind)->columns) headers.push_back(absl::AsciiStrToUpper(c));
     Table table(headers);
     table.set_max_cell_width(options_.max_width);
+    table.KeepWhole(0);
     const Descriptor* d = ResourceDescriptor(**kind);
     for (size_t i = 0; i < (*kind)->columns.size(); ++i) {
       const FieldDescriptor* f = d->FindFieldByName((*kind)->columns[i]);

@@ -148,11 +148,17 @@ void Table::AlignRight(size_t column) {
   right_[column] = true;
 }
 
+void Table::KeepWhole(size_t column) {
+  if (whole_.size() <= column) whole_.resize(column + 1, false);
+  whole_[column] = true;
+}
+
 std::string Table::Render() const {
   const size_t columns = headers_.size();
   auto cell = [&](const std::vector<std::string>& row, size_t i) {
     std::string text = i < row.size() ? OneLine(row[i]) : "";
-    if (max_cell_width_ > 0) text = TruncateToWidth(text, max_cell_width_);
+    const bool whole = i < whole_.size() && whole_[i];
+    if (max_cell_width_ > 0 && !whole) text = TruncateToWidth(text, max_cell_width_);
     return text;
   };
   std::vector<int> widths(columns, 0);

@@ -37,6 +37,8 @@ class Table {
   void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
   // Right-aligns column `column` (numbers).
   void AlignRight(size_t column);
+  // Never cuts column `column` (resource names must stay usable as arguments).
+  void KeepWhole(size_t column);
   // Cuts cells of every column to at most `width` columns (0 = no limit). The last
   // column is never padded, so long text there costs no trailing spaces.
   void set_max_cell_width(int width) { max_cell_width_ = width; }
@@ -50,6 +52,7 @@ class Table {
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
   std::vector<bool> right_;
+  std::vector<bool> whole_;
   int max_cell_width_ = 0;
 };
 

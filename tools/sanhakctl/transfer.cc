@@ -342,9 +342,9 @@ absl::StatusOr<int> Export(Client& client, const TransferConfig& config, std::os
       ++count;
     }
     if (config.terminal) {
-      progress << "\rexport: " << count << " records (" << kind.plural << ")        ";
+      progress << "\rexport: " << count << " records (" << kind.collection << ")        ";
     } else {
-      progress << "export: " << kind.plural << " " << items->size() << "\n";
+      progress << "export: " << kind.collection << " " << items->size() << "\n";
     }
     progress.flush();
   }

@@ -1,5 +1,6 @@
 #include "tools/sanhakctl/watch.h"
 
+#include <algorithm>
 #include <deque>
 #include <ostream>
 
@@ -160,7 +161,13 @@ class Watcher {
       case av1::AggregatesEvent::kUpdate: {
         ++updates_;
         if (!have_snapshot_) break;
-        if (absl::Status s = analytics::ApplyUpdate(event.update(), aggregates_); !s.ok()) {
+        if (event.update().values_size() == 0 && event.update().changed_size() > 0) {
+          // A server from before updates carried their values: read the aggregates.
+          if (absl::Status s = Refetch(); !s.ok()) {
+            err_ << "watch: cannot read the aggregates (" << s.message() << ")\n";
+          }
+        } else if (absl::Status s = analytics::ApplyUpdate(event.update(), aggregates_);
+                   !s.ok()) {
           // The copy can no longer be trusted: start over from a snapshot.
           err_ << "watch: cannot apply update (" << s.message() << "); taking a new snapshot\n";
           token_.clear();
@@ -184,12 +191,42 @@ class Watcher {
     return absl::OkStatus();
   }
 
+  absl::Status Refetch() {
+    const auto* method = av1::Aggregates::descriptor()
+                             ->file()
+                             ->FindServiceByName("AnalyticsService")
+                             ->FindMethodByName("GetAggregates");
+    av1::Aggregates fresh;
+    if (absl::Status s = client_.Call(Service::kAnalytics, method, av1::GetAggregatesRequest(),
+                                      &fresh);
+        !s.ok()) {
+      return s;
+    }
+    aggregates_ = std::move(fresh);
+    return absl::OkStatus();
+  }
+
   static std::string Clock() {
     return absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone());
   }
 
   void Show(bool snapshot) {
     const Totals totals = TotalsOf(aggregates_);
+    if (config_.terminal && config_.summary_only) {
+      // A few lines redrawn where they stand (cursor up over the last drawing, clear to
+      // the end), so what was printed before them (run.sh's addresses) stays visible.
+      std::string view;
+      if (lines_drawn_ > 0) absl::StrAppend(&view, "\033[", lines_drawn_, "F\033[J");
+      absl::StrAppend(&view, Clock(), " ", SummaryLine(totals), "\n");
+      lines_drawn_ = 1;
+      if (!snapshot && !recent_.empty()) {
+        absl::StrAppend(&view, "  last change: ", TruncateToWidth(recent_.back(), 100), "\n");
+        lines_drawn_ = 2;
+      }
+      out_ << view;
+      out_.flush();
+      return;
+    }
     if (config_.terminal) {
       // Cursor home and clear: the view is redrawn in place.
       std::string view = "\033[H\033[2J";
@@ -245,6 +282,8 @@ class Watcher {
   std::deque<std::string> recent_;
   Totals last_totals_;
   int updates_ = 0;
+  // Lines of the last in-place summary, to move back over.
+  int lines_drawn_ = 0;
 };
 
 }  // namespace

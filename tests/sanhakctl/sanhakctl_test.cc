@@ -1,0 +1,557 @@
+// The real sanhakctl binary (SANHAKCTL_PATH) against real servers: registry, events and
+// analytics in process on loopback ports, a real redis-server, SQLite in a temp dir, the
+// registry and events seeded from data/. Each case runs the binary as a child process
+// and checks its stdout, stderr and exit code.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "sanhak/analytics/v1/analytics.pb.h"
+#include "sanhak/events/v1/events.grpc.pb.h"
+#include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "sanhak/registry/v1/registry_data.pb.h"
+#include "services/analytics/analytics_server.h"
+#include "services/events/events_server.h"
+#include "services/registry/registry_server.h"
+#include "tests/support/redis_server.h"
+#include "tests/support/test_support.h"
+#include "tools/sanhakctl/display.h"
+
+namespace sanhak::ctl {
+namespace {
+
+using ::sanhak::testing::TempDir;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// Polls `done` until it holds or `limit` passes; returns its last value.
+bool WaitUntil(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(30)) {
+  const absl::Time until = absl::Now() + limit;
+  while (!done()) {
+    if (absl::Now() > until) return done();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// A sanhakctl child process with stdout and stderr going to files.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const std::string& out, const std::string& err)
+      : out_(out), err_(err) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int in = open("/dev/null", O_RDONLY);
+      dup2(o, 1);
+      dup2(e, 2);
+      dup2(in, 0);
+      std::vector<char*> argv;
+      static std::string path = SANHAKCTL_PATH;
+      argv.push_back(path.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(path.c_str(), argv.data());
+      _exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // The exit code, or -1 when it has not exited within `limit` (then it is killed).
+  int Wait(absl::Duration limit = absl::Seconds(60)) {
+    int status = 0;
+    const bool done = WaitUntil(
+        [&] {
+          if (exited_) return true;
+          if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            exited_ = true;
+            code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          }
+          return exited_;
+        },
+        limit);
+    return done ? code_ : -1;
+  }
+  std::string out() const { return ReadAll(out_); }
+  std::string err() const { return ReadAll(err_); }
+
+ private:
+  std::string out_, err_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+class SanhakctlTest : public ::testing::Test {
+ protected:
+  static constexpr char kForum[] = "activities/development-forum-2025";
+  static constexpr char kCouncil[] = "councils/special-purpose-ships";
+
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start()) << redis_.Log();
+    registry_ = StartRegistry(dir_.File("registry.db"),
+                              sanhak::testing::SourceDir() + "/data/registry.textproto",
+                              redis_.address());
+    ASSERT_NE(registry_, nullptr);
+    events_ = StartEvents(dir_.File("events.db"), registry_->address(),
+                          sanhak::testing::SourceDir() + "/data/events.textproto",
+                          redis_.address());
+    ASSERT_NE(events_, nullptr);
+    analytics_port_ = sanhak::testing::FreePort();
+    StartAnalytics();
+    events_stub_ = events::v1::EventsService::NewStub(
+        sanhak::testing::Connect(events_->address()));
+  }
+
+  void TearDown() override {
+    if (analytics_ != nullptr) analytics_->Shutdown();
+    if (events_ != nullptr) events_->Shutdown();
+    if (registry_ != nullptr) registry_->Shutdown();
+  }
+
+  static std::unique_ptr<registry::RegistryServer> StartRegistry(const std::string& db,
+                                                                 const std::string& seed,
+                                                                 const std::string& redis) {
+    registry::RegistryConfig rc;
+    rc.server.listen_address = "127.0.0.1:0";
+    rc.server.log_calls = false;
+    rc.server.drain_deadline = absl::Seconds(2);
+    rc.database_path = db;
+    rc.import_path = seed;
+    rc.redis_address = redis;
+    auto registry = registry::RegistryServer::Start(rc);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    return registry.ok() ? *std::move(registry) : nullptr;
+  }
+
+  static std::unique_ptr<events::EventsServer> StartEvents(const std::string& db,
+                                                           const std::string& registry,
+                                                           const std::string& seed,
+                                                           const std::string& redis) {
+    events::EventsConfig ec;
+    ec.server.listen_address = "127.0.0.1:0";
+    ec.server.log_calls = false;
+    ec.server.drain_deadline = absl::Seconds(2);
+    ec.database_path = db;
+    ec.registry_address = registry;
+    ec.import_path = seed;
+    ec.redis_address = redis;
+    auto events = events::EventsServer::Start(ec);
+    EXPECT_TRUE(events.ok()) << events.status();
+    return events.ok() ? *std::move(events) : nullptr;
+  }
+
+  // (Re)starts analytics on its fixed port, so a client keeps its target across restarts.
+  void StartAnalytics() {
+    analytics::AnalyticsConfig config;
+    config.server.listen_address = absl::StrCat("127.0.0.1:", analytics_port_);
+    config.server.log_calls = false;
+    config.server.drain_deadline = absl::Seconds(1);
+    config.registry_address = registry_->address();
+    config.events_address = events_->address();
+    config.engine.redis_address = redis_.address();
+    config.engine.replica_id = "replica-ctl";
+    auto server = analytics::AnalyticsServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    analytics_ = *std::move(server);
+    ASSERT_TRUE(WaitUntil([&] { return analytics_->analytics().stats().redis_reachable; }))
+        << "analytics did not load its state from Redis";
+  }
+
+  std::vector<std::string> TargetFlags(const std::string& registry, const std::string& events) {
+    return {"--registry_target=" + registry, "--events_target=" + events,
+            absl::StrCat("--analytics_target=127.0.0.1:", analytics_port_), "--timeout=10s"};
+  }
+
+  // Runs sanhakctl against the fixture's servers (or `registry`/`events` when given).
+  Result Ctl(std::vector<std::string> args, const std::string& registry = "",
+             const std::string& events = "") {
+    for (const auto& f : TargetFlags(registry.empty() ? registry_->address() : registry,
+                                     events.empty() ? events_->address() : events)) {
+      args.push_back(f);
+    }
+    const std::string n = absl::StrCat(runs_++);
+    Process p(args, dir_.File("out" + n), dir_.File("err" + n));
+    const int code = p.Wait();
+    return {code, p.out(), p.err()};
+  }
+
+  std::unique_ptr<Process> Spawn(std::vector<std::string> args) {
+    for (const auto& f : TargetFlags(registry_->address(), events_->address())) args.push_back(f);
+    const std::string n = absl::StrCat(runs_++);
+    return std::make_unique<Process>(args, dir_.File("out" + n), dir_.File("err" + n));
+  }
+
+  void CreateActivity(const std::string& id) {
+    events::v1::CreateActivityRequest request;
+    request.set_activity_id(id);
+    request.mutable_activity()->set_kind(events::v1::SEMINAR);
+    request.mutable_activity()->set_title("세미나 " + id);
+    request.mutable_activity()->add_councils(kCouncil);
+    events::v1::Activity out;
+    grpc::Status status =
+        events_stub_->CreateActivity(sanhak::testing::Context().get(), request, &out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  int64_t ActivityCount() {
+    events::v1::ListActivitiesRequest request;
+    request.set_page_size(1);
+    events::v1::ListActivitiesResponse response;
+    EXPECT_TRUE(
+        events_stub_->ListActivities(sanhak::testing::Context().get(), request, &response).ok());
+    return response.total_size();
+  }
+
+  TempDir dir_;
+  sanhak::testing::RedisServer redis_;
+  std::unique_ptr<registry::RegistryServer> registry_;
+  std::unique_ptr<events::EventsServer> events_;
+  std::unique_ptr<analytics::AnalyticsServer> analytics_;
+  std::unique_ptr<events::v1::EventsService::Stub> events_stub_;
+  int analytics_port_ = 0;
+  int runs_ = 0;
+};
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+TEST_F(SanhakctlTest, ListCouncilsShowsEveryCouncilWithKoreanAligned) {
+  Result r = Ctl({"list", "councils"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 26u) << r.out;  // header + 25 councils
+  const auto column = [](const std::string& line, const std::string& needle) {
+    const size_t at = line.find(needle);
+    return at == std::string::npos ? -1 : DisplayWidth(line.substr(0, at));
+  };
+  const int field_column = column(lines[0], "FIELD");
+  ASSERT_GT(field_column, 0);
+  bool korean = false;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(column(lines[i], " fields/") + 1, field_column) << lines[i];
+    korean |= DisplayWidth(lines[i]) < static_cast<int>(lines[i].size());
+  }
+  EXPECT_TRUE(korean) << "no Korean display names in\n" << r.out;
+}
+
+TEST_F(SanhakctlTest, ListFiltersAndLimit) {
+  Result r = Ctl({"list", "councils", "--query=모빌리티", "--output=json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  registry::v1::ListCouncilsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &response).ok()) << r.out;
+  EXPECT_GT(response.councils_size(), 0);
+  EXPECT_LT(response.councils_size(), 25);
+  Result limited = Ctl({"list", "complexes", "--limit=3"});
+  ASSERT_EQ(limited.code, 0) << limited.err;
+  EXPECT_EQ(Lines(limited.out).size(), 4u) << limited.out;
+  Result bad = Ctl({"list", "councils", "--state=REGISTERED"});
+  EXPECT_EQ(bad.code, 2) << bad.err;
+}
+
+TEST_F(SanhakctlTest, GetUnknownIsNotFound) {
+  Result r = Ctl({"get", "council", "no-such-council"});
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "NOT_FOUND")) << r.err;
+}
+
+TEST_F(SanhakctlTest, UsageErrorsAreBadInput) {
+  EXPECT_EQ(Ctl({"frobnicate"}).code, 2);
+  EXPECT_EQ(Ctl({"get", "council"}).code, 2);
+  EXPECT_EQ(Ctl({"get", "planet", "x"}).code, 2);
+  EXPECT_EQ(Ctl({"list", "councils", "--no_such_flag"}).code, 2);
+  EXPECT_EQ(Ctl({"list", "councils", "--timeout=soon"}).code, 2);
+  Result help = Ctl({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_TRUE(absl::StrContains(help.out, "Exit codes")) << help.out;
+}
+
+TEST_F(SanhakctlTest, CreateWithBadFieldIsBadInputAndNamesTheField) {
+  Result r = Ctl({"create", "council", "councils/bad-council",
+                  R"(--json={"displayName":"잘못된 협의체","field":"fields/no-such-field",)"
+                  R"("complexes":["complexes/no-such-complex"]})"});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "INVALID_ARGUMENT")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "  council.")) << "no field violation shown:\n" << r.err;
+  Result json = Ctl({"create", "council", "--json={not json"});
+  EXPECT_EQ(json.code, 2) << json.err;
+}
+
+TEST_F(SanhakctlTest, CreateUpdateDeleteWithEtags) {
+  Result created = Ctl({"create", "organization", "ctl-test-org",
+                        R"(--json={"displayName":"시험기관","kind":"COMPANY"})", "--output=json"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  registry::v1::Organization org;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(created.out, &org).ok()) << created.out;
+  EXPECT_EQ(org.name(), "organizations/ctl-test-org");
+  EXPECT_EQ(Ctl({"create", "organization", "ctl-test-org",
+                 R"(--json={"displayName":"시험기관","kind":"COMPANY"})"})
+                .code,
+            4);
+
+  Result updated = Ctl({"update", "organization", "ctl-test-org",
+                        R"(--json={"description":"갱신"})", "--output=json"});
+  ASSERT_EQ(updated.code, 0) << updated.err;
+  registry::v1::Organization after;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(updated.out, &after).ok());
+  EXPECT_EQ(after.description(), "갱신");
+  EXPECT_EQ(after.display_name(), "시험기관");  // outside the mask: kept
+
+  // The etag read at create time is stale now.
+  Result stale = Ctl({"update", "organization", "ctl-test-org",
+                      R"(--json={"description":"늦은 갱신"})", "--etag=" + org.etag()});
+  EXPECT_EQ(stale.code, 4) << stale.err;
+  EXPECT_TRUE(absl::StrContains(stale.err, "ETAG_MISMATCH")) << stale.err;
+
+  EXPECT_EQ(Ctl({"delete", "organization", "ctl-test-org"}).code, 0);
+  EXPECT_EQ(Ctl({"get", "organization", "ctl-test-org"}).code, 3);
+}
+
+TEST_F(SanhakctlTest, UnavailableServicesExitFive) {
+  const std::string closed = absl::StrCat("127.0.0.1:", sanhak::testing::FreePort());
+  Result registry = Ctl({"list", "councils", "--timeout=3s"}, closed);
+  EXPECT_EQ(registry.code, 5) << registry.err;
+  EXPECT_TRUE(absl::StrContains(registry.err, "registry")) << registry.err;
+  Result events = Ctl({"get", "activity", kForum, "--timeout=3s"}, "", closed);
+  EXPECT_EQ(events.code, 5) << events.err;
+  // --target names the command's service.
+  Result target = Ctl({"get", "council", kCouncil, "--timeout=3s", "--target=" + closed});
+  EXPECT_EQ(target.code, 0) << "per-service flags win over --target: " << target.err;
+}
+
+TEST_F(SanhakctlTest, JsonOutputParsesBack) {
+  Result r = Ctl({"get", "council", kCouncil, "--output=json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  registry::v1::Council council;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &council).ok()) << r.out;
+  EXPECT_EQ(council.name(), kCouncil);
+  EXPECT_FALSE(council.display_name().empty());
+  Result table = Ctl({"get", "council", "special-purpose-ships"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_TRUE(absl::StrContains(table.out, council.display_name())) << table.out;
+}
+
+TEST_F(SanhakctlTest, AgendaListsTheForumTimetableInOrder) {
+  Result r = Ctl({"agenda", "development-forum-2025"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  size_t header = 0;
+  while (header < lines.size() && !absl::StartsWith(lines[header], "TIME")) ++header;
+  ASSERT_LT(header, lines.size()) << r.out;
+  std::vector<std::string> slots(lines.begin() + header + 1, lines.end());
+  ASSERT_EQ(slots.size(), 12u) << r.out;
+  for (size_t i = 1; i < slots.size(); ++i) {
+    EXPECT_LE(slots[i - 1].substr(0, 5), slots[i].substr(0, 5)) << r.out;
+  }
+  Result json = Ctl({"agenda", kForum, "--output=json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  events::v1::Activity agenda;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &agenda).ok());
+  ASSERT_EQ(agenda.timetable_size(), 12);
+  for (int i = 1; i < agenda.timetable_size(); ++i) {
+    EXPECT_LE(agenda.timetable(i - 1).end_time().seconds(),
+              agenda.timetable(i).start_time().seconds());
+  }
+}
+
+TEST_F(SanhakctlTest, ScorecardAndNetwork) {
+  Result r = Ctl({"scorecard", "special-purpose-ships", "--output=json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  analytics::v1::CouncilScorecard card;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &card).ok()) << r.out;
+  EXPECT_EQ(card.council(), kCouncil);
+  Result table = Ctl({"scorecard", kCouncil});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_TRUE(absl::StrContains(table.out, card.display_name())) << table.out;
+  EXPECT_EQ(Ctl({"scorecard", "no-such-council"}).code, 3);
+
+  Result network = Ctl({"network", "--output=json", "--top=3"});
+  ASSERT_EQ(network.code, 0) << network.err;
+  analytics::v1::Network n;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(network.out, &n).ok());
+  EXPECT_GT(n.links_size(), 0);
+  EXPECT_LE(n.hub_complexes_size(), 3);
+  Result network_table = Ctl({"network"});
+  ASSERT_EQ(network_table.code, 0);
+  EXPECT_TRUE(absl::StrContains(network_table.out, "HUB COMPLEX")) << network_table.out;
+}
+
+// A registry seed with the reference data only (fields, regions, figures): an empty
+// suite that can still hold councils.
+std::string ReferenceOnlySeed(const TempDir& dir) {
+  registry::v1::RegistryData data;
+  const std::string text = ReadAll(sanhak::testing::SourceDir() + "/data/registry.textproto");
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &data));
+  data.clear_complexes();
+  data.clear_organizations();
+  data.clear_councils();
+  data.clear_memberships();
+  std::string out;
+  google::protobuf::TextFormat::PrintToString(data, &out);
+  const std::string path = dir.File("reference.textproto");
+  WriteAll(path, out);
+  return path;
+}
+
+TEST_F(SanhakctlTest, ExportThenImportIntoAnEmptySuiteReproducesTheData) {
+  const std::string exported = dir_.File("all.jsonl");
+  Result e = Ctl({"export", "--out=" + exported});
+  ASSERT_EQ(e.code, 0) << e.err;
+  const std::string original = ReadAll(exported);
+  EXPECT_TRUE(absl::StrContains(original, "\"kind\":\"council\"")) << original.substr(0, 500);
+
+  TempDir fresh_dir;
+  auto registry = StartRegistry(fresh_dir.File("registry.db"), ReferenceOnlySeed(fresh_dir), "");
+  ASSERT_NE(registry, nullptr);
+  auto events = StartEvents(fresh_dir.File("events.db"), registry->address(), "", "");
+  ASSERT_NE(events, nullptr);
+  Result empty = Ctl({"list", "councils"}, registry->address(), events->address());
+  ASSERT_EQ(Lines(empty.out).size(), 1u) << empty.out;
+
+  Result first = Ctl({"import", exported}, registry->address(), events->address());
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_TRUE(absl::StrContains(first.out, " 0 updated")) << first.out;
+  EXPECT_TRUE(absl::StrContains(first.err, "import: ")) << "no progress lines:\n" << first.err;
+
+  const std::string again = fresh_dir.File("again.jsonl");
+  Result e2 = Ctl({"export", "--out=" + again}, registry->address(), events->address());
+  ASSERT_EQ(e2.code, 0) << e2.err;
+  EXPECT_EQ(ReadAll(again), original);
+
+  Result second = Ctl({"import", exported}, registry->address(), events->address());
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_TRUE(absl::StrContains(second.out, "imported: 0 created, 0 updated")) << second.out;
+
+  // CSV carries the same data: importing it changes nothing either.
+  const std::string csv = fresh_dir.File("all.csv");
+  Result c = Ctl({"export", "--out=" + csv}, registry->address(), events->address());
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_TRUE(absl::StartsWith(ReadAll(csv), "kind,name,resource\n"));
+  Result third = Ctl({"import", csv}, registry->address(), events->address());
+  ASSERT_EQ(third.code, 0) << third.err;
+  EXPECT_TRUE(absl::StrContains(third.out, "imported: 0 created, 0 updated")) << third.out;
+
+  events->Shutdown();
+  registry->Shutdown();
+}
+
+TEST_F(SanhakctlTest, ImportUpdatesOnlyWhatDiffers) {
+  const std::string path = dir_.File("one.jsonl");
+  Result e = Ctl({"get", "council", kCouncil, "--output=json"});
+  ASSERT_EQ(e.code, 0);
+  registry::v1::Council council;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(e.out, &council).ok());
+  council.set_description("가져오기로 바뀐 설명");
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(council, &json).ok());
+  WriteAll(path, absl::StrCat("{\"kind\":\"council\",\"resource\":", json, "}\n"));
+  Result first = Ctl({"import", path});
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_TRUE(absl::StrContains(first.out, "0 created, 1 updated, 0 unchanged")) << first.out;
+  Result second = Ctl({"import", path});
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_TRUE(absl::StrContains(second.out, "0 created, 0 updated, 1 unchanged")) << second.out;
+}
+
+TEST_F(SanhakctlTest, BadRowReportsItsLineAndWritesNothingOfTheBatch) {
+  const std::string path = dir_.File("bad.jsonl");
+  WriteAll(path,
+           "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/import-new\","
+           "\"displayName\":\"새 기관\",\"kind\":\"COMPANY\"}}\n"
+           "\n"
+           "{\"kind\":\"council\",\"resource\":{\"name\":\"councils/import-bad\","
+           "\"displayName\":\"나쁜 협의체\",\"field\":\"fields/display\","
+           "\"complexes\":[\"complexes/no-such-complex\"]}}\n");
+  Result r = Ctl({"import", path});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "line 3: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "complexes/no-such-complex")) << r.err;
+  EXPECT_EQ(Ctl({"get", "organization", "import-new"}).code, 3)
+      << "the batch's good row was written";
+
+  WriteAll(path, "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/x\"}}\n"
+                 "{\"kind\":\"planet\",\"resource\":{}}\n");
+  Result kind = Ctl({"import", path});
+  EXPECT_EQ(kind.code, 2);
+  EXPECT_TRUE(absl::StrContains(kind.err, "line 2: unknown kind")) << kind.err;
+  EXPECT_EQ(Ctl({"get", "organization", "x"}).code, 3);
+}
+
+TEST_F(SanhakctlTest, WatchSeesChangesAndResumesAfterAnAnalyticsRestart) {
+  const int64_t before = ActivityCount();
+  auto watch = Spawn({"watch", "--max_updates=2", "--duration=90s"});
+  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(watch->out(), "snapshot"); }))
+      << watch->out() << watch->err();
+  CreateActivity("ctl-watch-1");
+  const std::string first = absl::StrCat("activities ", before, "→", before + 1);
+  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(watch->out(), first); }))
+      << watch->out() << watch->err();
+
+  analytics_->Shutdown();
+  analytics_.reset();
+  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(watch->err(), "disconnected"); }))
+      << watch->err();
+  // Written while analytics is down: the resumed stream must still deliver it.
+  CreateActivity("ctl-watch-2");
+  StartAnalytics();
+  const std::string second = absl::StrCat("activities ", before + 1, "→", before + 2);
+  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(watch->out(), second); }))
+      << watch->out() << watch->err();
+  EXPECT_EQ(watch->Wait(), 0) << watch->err();
+  EXPECT_TRUE(absl::StrContains(watch->err(), "reconnected")) << watch->err();
+  // One snapshot only: the stream resumed rather than starting over.
+  EXPECT_EQ(Lines(watch->out()).size(), 3u) << watch->out();
+}
+
+TEST_F(SanhakctlTest, SummaryWatchPrintsALineWhenTotalsMove) {
+  const int64_t before = ActivityCount();
+  auto summary = Spawn({"summary", "--watch", "--max_updates=1", "--duration=60s"});
+  ASSERT_TRUE(WaitUntil([&] { return !summary->out().empty(); })) << summary->err();
+  EXPECT_TRUE(absl::StrContains(summary->out(), "councils 25 ")) << summary->out();
+  CreateActivity("ctl-summary-1");
+  EXPECT_EQ(summary->Wait(), 0) << summary->err();
+  std::vector<std::string> lines = Lines(summary->out());
+  ASSERT_EQ(lines.size(), 2u) << summary->out();
+  EXPECT_TRUE(absl::StrContains(lines[1], absl::StrCat("activities ", before + 1, " ")))
+      << lines[1];
+}
+
+}  // namespace
+}  // namespace sanhak::ctl
