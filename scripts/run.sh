@@ -11,7 +11,7 @@
 # SANHAK_REDIS_PORT (6380).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh sanhak_registry_server sanhak_events_server sanhak_analytics_server
+bash scripts/build.sh sanhak_registry_server sanhak_events_server sanhak_analytics_server sanhakctl
 
 var="${SANHAK_VAR:-var}"
 registry_listen="${SANHAK_REGISTRY_LISTEN:-127.0.0.1:50051}"
@@ -25,6 +25,7 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo "stopping..."
+  if [[ -n "${summary_pid:-}" ]]; then kill -TERM "$summary_pid" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "stopped"
@@ -73,6 +74,11 @@ pids+=($!)
 wait_port "$analytics_listen" "${pids[-1]}" analytics
 
 echo "sanhak is up (logs in $var/logs/); Ctrl-C stops it"
+# The live summary (councils, organizations, activities, outcomes, funding), redrawn as
+# changes stream in. Not in pids: its ending or failing never stops the suite.
+./build/tools/sanhakctl/sanhakctl summary --watch --analytics_target="$analytics_listen" \
+  2>>"$var/logs/summary.log" &
+summary_pid=$!
 # Runs until Ctrl-C, or until any process exits on its own.
 wait -n "${pids[@]}" || true
 echo "a process exited; see $var/logs/" >&2
