@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -14,16 +15,6 @@
 
 namespace sanhak {
 namespace {
-
-absl::string_view CodeName(grpc::StatusCode code) {
-  static constexpr absl::string_view kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
 
 // Logs one line per call when the status is sent: method, peer, code, latency. Later
 // interceptors (authentication, audit) sit beside this one.
@@ -40,7 +31,7 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
       LogField fields[] = {
           {"method", std::string(info_->method())},
           {"peer", info_->server_context()->peer()},
-          {"code", std::string(CodeName(status.error_code()))},
+          {"code", std::string(GrpcCodeName(status.error_code()))},
           {"latency_ms", latency_ms},
       };
       bool failed = !status.ok();
@@ -68,13 +59,25 @@ class CallLogInterceptorFactory
   }
 };
 
+void LogGrpcMessage(gpr_log_func_args* args) {
+  LogLevel level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
+                   : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
+                                                             : LogLevel::kDebug;
+  Log(level, args->message != nullptr ? args->message : "",
+      {{"source", std::string("grpc")},
+       {"file", std::string(args->file != nullptr ? args->file : "")},
+       {"line", int64_t{args->line}}});
+}
+
 }  // namespace
 
 GrpcServer::GrpcServer(const ServerOptions& options, std::vector<HostedService> services)
     : options_(options), services_(std::move(services)) {}
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const ServerOptions& options, std::vector<HostedService> services) {
+    const ServerOptions& options, std::vector<HostedService> services,
+    metrics::MetricsRegistry* metrics) {
+  RouteGrpcLogsToLog();
   // Both are process-wide switches that must be set before the first server is built.
   grpc::EnableDefaultHealthCheckService(true);
   // Debian's Abseil tracks lock order on every Mutex operation (a debugging aid that was
@@ -97,16 +100,36 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                               options.max_pollers);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   for (const HostedService& s : self->services_) builder.RegisterService(s.service);
-  if (options.log_calls) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-        creators;
-    creators.push_back(std::make_unique<CallLogInterceptorFactory>());
-    builder.experimental().SetInterceptorCreators(std::move(creators));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      creators;
+  const bool metrics_on = !options.metrics_listen_address.empty();
+  if (metrics_on) {
+    if (metrics == nullptr) {
+      self->own_metrics_ = std::make_unique<metrics::MetricsRegistry>();
+      metrics = self->own_metrics_.get();
+    }
+    self->call_metrics_ = std::make_unique<GrpcServerMetrics>(metrics);
+    std::vector<std::string> names;
+    for (const HostedService& s : self->services_) names.push_back(s.name);
+    self->call_metrics_->AddServices(names);
+    // First, so the latency it records includes the other interceptors' work.
+    creators.push_back(self->call_metrics_->NewFactory());
+    self->serving_ = metrics->AddGauge(
+        "sanhak_health_serving",
+        "1 while the service's health check reports SERVING, else 0.", {"service"});
   }
+  if (options.log_calls) creators.push_back(std::make_unique<CallLogInterceptorFactory>());
+  // No interceptor at all when neither is on: the call path stays as gRPC built it.
+  if (!creators.empty()) builder.experimental().SetInterceptorCreators(std::move(creators));
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr || self->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  if (metrics_on) {
+    auto http = metrics::MetricsHttpServer::Start(options.metrics_listen_address, metrics);
+    if (!http.ok()) return http.status();  // the destructor stops the gRPC server
+    self->metrics_http_ = *std::move(http);
   }
   {
     absl::MutexLock lock(&self->mu_);
@@ -143,6 +166,7 @@ void GrpcServer::RunProbes() {
       last_healthy_[i] = healthy;
     }
     health->SetServingStatus(services_[i].name, healthy);
+    if (serving_ != nullptr) serving_->WithLabels({services_[i].name})->Set(healthy ? 1 : 0);
   }
   absl::MutexLock lock(&mu_);
   if (!stopping_) health->SetServingStatus("", all_healthy);
@@ -166,12 +190,18 @@ void GrpcServer::Shutdown() {
     stopping_ = true;
   }
   if (prober_.joinable()) prober_.join();
+  // Start failed before the server was built.
+  if (server_ == nullptr) return;
   // Every service reports NOT_SERVING from here on, so load balancers stop routing here
   // while the calls already running finish.
   server_->GetHealthCheckService()->Shutdown();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_deadline));
   server_->Wait();
+  // Metrics are served through the drain, so a scrape can see it happen.
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
 }
+
+void RouteGrpcLogsToLog() { gpr_set_log_function(&LogGrpcMessage); }
 
 absl::Time DeadlineFor(const grpc::ServerContextBase& context,
                        absl::Duration default_deadline) {

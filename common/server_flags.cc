@@ -24,6 +24,7 @@ ServerOptions ServerOptionsFromFlags() {
   options.default_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_default_deadline_ms));
   options.drain_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_drain_ms));
   options.log_calls = absl::GetFlag(FLAGS_log_calls);
+  options.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
   return options;
 }
 
@@ -40,3 +41,6 @@ ABSL_FLAG(int, drain_ms, sanhak::EnvIntOr("SANHAK_DRAIN_MS", 10000),
           "on SIGTERM, how long in-flight calls may finish (env SANHAK_DRAIN_MS)");
 ABSL_FLAG(bool, log_calls, sanhak::EnvOr("SANHAK_LOG_CALLS", "true") == "true",
           "log one JSON line per call (env SANHAK_LOG_CALLS)");
+ABSL_FLAG(std::string, metrics_listen, sanhak::EnvOr("SANHAK_METRICS_LISTEN", ""),
+          "host:port to serve Prometheus metrics on (GET /metrics); empty serves none "
+          "(env SANHAK_METRICS_LISTEN)");

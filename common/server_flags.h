@@ -15,6 +15,7 @@ ABSL_DECLARE_FLAG(int, max_message_bytes);
 ABSL_DECLARE_FLAG(int, default_deadline_ms);
 ABSL_DECLARE_FLAG(int, drain_ms);
 ABSL_DECLARE_FLAG(bool, log_calls);
+ABSL_DECLARE_FLAG(std::string, metrics_listen);
 
 namespace sanhak {
 

@@ -11,6 +11,8 @@ packages=(
   libabsl-dev grpc-proto
   # storage, cache
   libsqlite3-dev libhiredis-dev redis-server
+  # the /metrics HTTP endpoint
+  libcpp-httplib-dev
   # tests
   libgtest-dev libgmock-dev
   # the Kubernetes manifests' test (tests/deploy): Node.js's test runner, npm, and
