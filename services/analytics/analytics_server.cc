@@ -1,5 +1,7 @@
 #include "services/analytics/analytics_server.h"
 
+#include <optional>
+
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -16,6 +18,7 @@ absl::StatusOr<std::unique_ptr<AnalyticsServer>> AnalyticsServer::Start(
       grpc::CreateChannel(config.events_address, grpc::InsecureChannelCredentials()));
   self->analytics_ = std::make_unique<Analytics>(config.engine, self->source_.get());
   self->service_ = std::make_unique<AnalyticsGrpcService>(self->analytics_.get());
+  self->RegisterEngineMetrics();
   Analytics* engine = self->analytics_.get();
   // Ready once the state has been loaded from Redis; after that, serving means answering:
   // from Redis, or from a rebuild while Redis is away (the engine logs that as degraded).
@@ -24,10 +27,48 @@ absl::StatusOr<std::unique_ptr<AnalyticsServer>> AnalyticsServer::Start(
                          return engine->stats().ready
                                     ? absl::OkStatus()
                                     : absl::UnavailableError("loading the aggregates");
-                       }}});
+                       }}},
+      &self->metrics_);
   if (!server.ok()) return server.status();
   self->server_ = *std::move(server);
   return self;
+}
+
+void AnalyticsServer::RegisterEngineMetrics() {
+  using metrics::MetricType;
+  struct Field {
+    MetricType type;
+    const char* name;
+    const char* help;
+    double (*read)(const Analytics::Stats&);
+  };
+  static constexpr Field kFields[] = {
+      {MetricType::kCounter, "sanhak_analytics_rebuilds_total",
+       "Times the aggregates were rebuilt from the registry and events.",
+       [](const Analytics::Stats& s) -> double { return s.rebuilds; }},
+      {MetricType::kCounter, "sanhak_analytics_applied_total",
+       "Change records applied to the aggregates.",
+       [](const Analytics::Stats& s) -> double { return s.applied; }},
+      {MetricType::kGauge, "sanhak_analytics_watchers", "Open WatchAggregates streams.",
+       [](const Analytics::Stats& s) -> double { return s.watchers; }},
+      {MetricType::kGauge, "sanhak_analytics_redis_reachable", "1 while Redis answers, else 0.",
+       [](const Analytics::Stats& s) -> double { return s.redis_reachable; }},
+      {MetricType::kGauge, "sanhak_analytics_leader",
+       "1 on the replica that applies the change feed, else 0.",
+       [](const Analytics::Stats& s) -> double { return s.leader; }},
+      {MetricType::kGauge, "sanhak_analytics_ready",
+       "1 once the aggregates have been loaded, else 0.",
+       [](const Analytics::Stats& s) -> double { return s.ready; }},
+  };
+  Analytics* engine = analytics_.get();
+  // Each reads one field of stats(): a scrape takes the engine's lock a few times, which
+  // is nothing beside a scrape interval of seconds.
+  for (const Field& f : kFields) {
+    metrics_.AddCallback(f.type, f.name, f.help,
+                         [engine, read = f.read]() -> std::optional<double> {
+                           return read(engine->stats());
+                         });
+  }
 }
 
 void AnalyticsServer::Shutdown() {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "common/server.h"
 #include "services/analytics/analytics.h"
 #include "services/analytics/analytics_service.h"
@@ -30,12 +31,19 @@ class AnalyticsServer {
 
   int port() const { return server_->port(); }
   std::string address() const { return server_->address(); }
+  // The metrics endpoint ("" when config.server.metrics_listen_address is empty).
+  std::string metrics_address() const { return server_->metrics_address(); }
+  int metrics_port() const { return server_->metrics_port(); }
   Analytics& analytics() { return *analytics_; }
   void Shutdown();
 
  private:
   AnalyticsServer() = default;
+  // The engine's counters, read from Analytics::stats() at scrape time.
+  void RegisterEngineMetrics();
 
+  // Declared first, so it outlives the engine its callbacks read.
+  metrics::MetricsRegistry metrics_;
   std::unique_ptr<GrpcSourceOfTruth> source_;
   std::unique_ptr<Analytics> analytics_;
   std::unique_ptr<AnalyticsGrpcService> service_;

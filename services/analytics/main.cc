@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, replica, sanhak::EnvOr("SANHAK_REPLICA", ""),
 
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
+  // Before anything creates a channel, so gRPC's own messages are JSON lines too.
+  sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak analytics service");
   absl::ParseCommandLine(argc, argv);
 
@@ -39,8 +41,12 @@ int main(int argc, char** argv) {
   sanhak::Log(sanhak::LogLevel::kInfo, "serving",
               {{"service", std::string(sanhak::analytics::kAnalyticsServiceName)},
                {"address", (*server)->address()},
+               {"metrics", (*server)->metrics_address()},
                {"redis", config.engine.redis_address}});
   std::printf("analytics listening on %s\n", (*server)->address().c_str());
+  if (!(*server)->metrics_address().empty()) {
+    std::printf("analytics metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
+  }
   std::fflush(stdout);
 
   return sanhak::ServeUntilTerminated([&] { (*server)->Shutdown(); });

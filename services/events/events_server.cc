@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/outbox_metrics.h"
 #include "common/text_data.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -44,10 +45,12 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   }
   self->service_ =
       std::make_unique<EventsGrpcService>(self->events_.get(), config.server.default_deadline);
+  RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
   store::SqliteResourceStore* raw_store = self->store_.get();
   auto server = GrpcServer::Start(
       config.server,
-      {{self->service_.get(), kEventsServiceName, [raw_store] { return raw_store->Ping(); }}});
+      {{self->service_.get(), kEventsServiceName, [raw_store] { return raw_store->Ping(); }}},
+      &self->metrics_);
   if (!server.ok()) return server.status();
   self->server_ = *std::move(server);
   return self;

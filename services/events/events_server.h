@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "common/outbox_relay.h"
 #include "common/server.h"
 #include "common/sqlite_resource_store.h"
@@ -39,6 +40,9 @@ class EventsServer {
 
   int port() const { return server_->port(); }
   std::string address() const { return server_->address(); }
+  // The metrics endpoint ("" when config.server.metrics_listen_address is empty).
+  std::string metrics_address() const { return server_->metrics_address(); }
+  int metrics_port() const { return server_->metrics_port(); }
   Events& events() { return *events_; }
   store::ResourceStore& store() { return *store_; }
   const crud::ImportSummary& import_summary() const { return import_summary_; }
@@ -49,6 +53,8 @@ class EventsServer {
  private:
   EventsServer() = default;
 
+  // Declared first, so it outlives everything its callbacks read (store, relay).
+  metrics::MetricsRegistry metrics_;
   std::unique_ptr<store::SqliteResourceStore> store_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<GrpcRegistryDirectory> directory_;

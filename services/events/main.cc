@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, import, sanhak::EnvOr("SANHAK_EVENTS_IMPORT", ""),
 
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
+  // Before anything creates a channel, so gRPC's own messages are JSON lines too.
+  sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak events service");
   absl::ParseCommandLine(argc, argv);
 
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   sanhak::Log(sanhak::LogLevel::kInfo, "serving",
               {{"service", std::string(sanhak::events::kEventsServiceName)},
                {"address", (*server)->address()},
+               {"metrics", (*server)->metrics_address()},
                {"db", config.database_path},
                {"registry", config.registry_address},
                {"redis", config.redis_address},
@@ -50,6 +53,9 @@ int main(int argc, char** argv) {
                {"holds", summary.ok() ? *summary : summary.status().ToString()}});
   std::printf("events listening on %s\nholds %s\n", (*server)->address().c_str(),
               summary.ok() ? summary->c_str() : summary.status().ToString().c_str());
+  if (!(*server)->metrics_address().empty()) {
+    std::printf("events metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
+  }
   std::fflush(stdout);
 
   return sanhak::ServeUntilTerminated([&] { (*server)->Shutdown(); });

@@ -19,6 +19,8 @@ ABSL_FLAG(std::string, import, sanhak::EnvOr("SANHAK_REGISTRY_IMPORT", ""),
 
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
+  // Before anything creates a channel, so gRPC's own messages are JSON lines too.
+  sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak registry service");
   absl::ParseCommandLine(argc, argv);
 
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   sanhak::Log(sanhak::LogLevel::kInfo, "serving",
               {{"service", std::string(sanhak::registry::kRegistryServiceName)},
                {"address", (*server)->address()},
+               {"metrics", (*server)->metrics_address()},
                {"db", config.database_path},
                {"imported_created", int64_t{imported.created}},
                {"imported_updated", int64_t{imported.updated}},
@@ -46,6 +49,9 @@ int main(int argc, char** argv) {
                {"holds", summary.ok() ? *summary : summary.status().ToString()}});
   std::printf("registry listening on %s\nholds %s\n", (*server)->address().c_str(),
               summary.ok() ? summary->c_str() : summary.status().ToString().c_str());
+  if (!(*server)->metrics_address().empty()) {
+    std::printf("registry metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
+  }
   std::fflush(stdout);
 
   return sanhak::ServeUntilTerminated([&] { (*server)->Shutdown(); });

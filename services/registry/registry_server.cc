@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/outbox_metrics.h"
 #include "common/text_data.h"
 
 namespace sanhak::registry {
@@ -39,10 +40,12 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     self->import_summary_ = *summary;
   }
   self->service_ = std::make_unique<RegistryGrpcService>(self->registry_.get());
+  RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
   store::SqliteResourceStore* raw_store = self->store_.get();
   auto server = GrpcServer::Start(
       config.server,
-      {{self->service_.get(), kRegistryServiceName, [raw_store] { return raw_store->Ping(); }}});
+      {{self->service_.get(), kRegistryServiceName, [raw_store] { return raw_store->Ping(); }}},
+      &self->metrics_);
   if (!server.ok()) return server.status();
   self->server_ = *std::move(server);
   return self;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "common/outbox_relay.h"
 #include "common/server.h"
 #include "common/sqlite_resource_store.h"
@@ -36,6 +37,9 @@ class RegistryServer {
 
   int port() const { return server_->port(); }
   std::string address() const { return server_->address(); }
+  // The metrics endpoint ("" when config.server.metrics_listen_address is empty).
+  std::string metrics_address() const { return server_->metrics_address(); }
+  int metrics_port() const { return server_->metrics_port(); }
   Registry& registry() { return *registry_; }
   // What the start-up import did (all zero without an import).
   const ImportSummary& import_summary() const { return import_summary_; }
@@ -48,6 +52,8 @@ class RegistryServer {
  private:
   RegistryServer() = default;
 
+  // Declared first, so it outlives everything its callbacks read (store, relay).
+  metrics::MetricsRegistry metrics_;
   std::unique_ptr<store::SqliteResourceStore> store_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<Registry> registry_;

@@ -1,0 +1,410 @@
+// Metrics as Prometheus reads them: the text exposition format (escaping,
+// cumulative histogram buckets, callbacks read at scrape time), the /metrics
+// HTTP endpoint, and a real registry server whose call counters, latency
+// histograms and in-flight gauges are scraped over HTTP after real gRPC calls.
+// Also: gRPC's own log lines come out as JSON.
+#include "common/metrics.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/grpc_metrics.h"
+#include "common/metrics_http.h"
+#include "common/server.h"
+#include "gmock/gmock.h"
+#include "grpc/grpc.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/support/log.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "services/registry/registry_server.h"
+#include "tests/support/test_support.h"
+
+namespace sanhak::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The value of the sample whose name-and-labels part is exactly `series`, or
+// nullopt.
+std::optional<double> Sample(const std::string& text, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, "#")) continue;
+    if (!absl::StartsWith(line, series) || line.size() <= series.size() ||
+        line[series.size()] != ' ') {
+      continue;
+    }
+    absl::string_view value = line.substr(series.size() + 1);
+    double v = 0;
+    if (value == "+Inf") return std::numeric_limits<double>::infinity();
+    if (!absl::SimpleAtod(value, &v)) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+TEST(MetricsTextTest, CountersAndGaugesWithHelpTypeAndLabels) {
+  MetricsRegistry registry;
+  CounterFamily* calls = registry.AddCounter("app_calls_total", "Calls made.", {"method", "code"});
+  GaugeFamily* temperature = registry.AddGauge("app_temperature_celsius", "Now.");
+  calls->WithLabels({"Get", "OK"})->Increment(3);
+  calls->WithLabels({"Get", "NOT_FOUND"})->Increment();
+  temperature->Get()->Set(21.5);
+  temperature->Get()->Add(-1);
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP app_calls_total Calls made.\n"
+            "# TYPE app_calls_total counter\n"
+            "app_calls_total{method=\"Get\",code=\"OK\"} 3\n"
+            "app_calls_total{method=\"Get\",code=\"NOT_FOUND\"} 1\n"
+            "# HELP app_temperature_celsius Now.\n"
+            "# TYPE app_temperature_celsius gauge\n"
+            "app_temperature_celsius 20.5\n");
+}
+
+TEST(MetricsTextTest, EscapesLabelValuesAndHelp) {
+  MetricsRegistry registry;
+  registry.AddCounter("x_total", "Back\\slash and\nnewline, \"quotes\" kept.", {"v"})
+      ->WithLabels({"a\\b \"c\"\nd 모빌리티"})
+      ->Increment();
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("# HELP x_total Back\\\\slash and\\nnewline, \"quotes\" kept.\n"));
+  EXPECT_THAT(text, HasSubstr("x_total{v=\"a\\\\b \\\"c\\\"\\nd 모빌리티\"} 1\n"));
+  // One sample line, not split by the newline in the value.
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+}
+
+TEST(MetricsTextTest, HistogramBucketsAreCumulativeWithInfSumAndCount) {
+  MetricsRegistry registry;
+  HistogramFamily* latency =
+      registry.AddHistogram("op_seconds", "Latency.", {"op"}, {1, 0.1, 10});  // unsorted
+  Histogram* h = latency->WithLabels({"read"});
+  for (double v : {0.05, 0.1, 0.5, 5.0, 50.0}) h->Observe(v);
+
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("# TYPE op_seconds histogram\n"));
+  // le is "less than or equal": 0.1 falls in the 0.1 bucket.
+  EXPECT_EQ(Sample(text, "op_seconds_bucket{op=\"read\",le=\"0.1\"}"), 2);
+  EXPECT_EQ(Sample(text, "op_seconds_bucket{op=\"read\",le=\"1\"}"), 3);
+  EXPECT_EQ(Sample(text, "op_seconds_bucket{op=\"read\",le=\"10\"}"), 4);
+  EXPECT_EQ(Sample(text, "op_seconds_bucket{op=\"read\",le=\"+Inf\"}"), 5);
+  EXPECT_EQ(Sample(text, "op_seconds_count{op=\"read\"}"), 5);
+  EXPECT_DOUBLE_EQ(*Sample(text, "op_seconds_sum{op=\"read\"}"), 55.65);
+  // Buckets come in ascending order of le.
+  EXPECT_LT(text.find("le=\"0.1\""), text.find("le=\"1\""));
+  EXPECT_LT(text.find("le=\"10\""), text.find("le=\"+Inf\""));
+}
+
+TEST(MetricsTextTest, CallbacksAreReadAtScrapeTimeAndMayBeAbsent) {
+  MetricsRegistry registry;
+  std::optional<double> backlog = 7;
+  registry.AddCallback(MetricType::kGauge, "outbox_backlog", "Waiting.",
+                       [&backlog] { return backlog; });
+  registry.AddCallback(MetricType::kCounter, "relayed_total", "Relayed.",
+                       [] { return std::optional<double>(12); });
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("# TYPE outbox_backlog gauge\noutbox_backlog 7\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE relayed_total counter\nrelayed_total 12\n"));
+
+  backlog = 2;
+  EXPECT_EQ(Sample(registry.Render(), "outbox_backlog"), 2);
+  // Unreadable: the family is described, the sample left out (never a made-up
+  // value).
+  backlog = std::nullopt;
+  text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("# TYPE outbox_backlog gauge\n"));
+  EXPECT_EQ(Sample(text, "outbox_backlog"), std::nullopt);
+}
+
+TEST(MetricsTextTest, ANameRegisteredTwiceIsOneFamily) {
+  MetricsRegistry registry;
+  CounterFamily* a = registry.AddCounter("dup_total", "First.", {"k"});
+  CounterFamily* b = registry.AddCounter("dup_total", "Second.", {"k"});
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a->WithLabels({"x"}), b->WithLabels({"x"}));
+  a->WithLabels({"x"})->Increment();
+  std::string text = registry.Render();
+  EXPECT_EQ(text.find("# TYPE dup_total"), text.rfind("# TYPE dup_total"));
+}
+
+TEST(MetricsTextTest, FormatsValuesAsPrometheusDoes) {
+  EXPECT_EQ(FormatValue(0), "0");
+  EXPECT_EQ(FormatValue(42), "42");
+  EXPECT_EQ(FormatValue(-3), "-3");
+  EXPECT_EQ(FormatValue(0.0005), "0.0005");
+  EXPECT_EQ(FormatValue(2.5), "2.5");
+  EXPECT_EQ(FormatValue(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(FormatValue(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(FormatValue(std::nan("")), "NaN");
+}
+
+TEST(MetricsTextTest, ConcurrentUpdatesAreAllCounted) {
+  MetricsRegistry registry;
+  Counter* counter = registry.AddCounter("c_total", "C.")->Get();
+  Gauge* gauge = registry.AddGauge("g", "G.")->Get();
+  Histogram* histogram = registry.AddHistogram("h_seconds", "H.", {}, {0.5})->Get();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        counter->Increment();
+        gauge->Add(1);
+        histogram->Observe(i % 2 == 0 ? 0.25 : 1);
+        gauge->Add(-1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::string text = registry.Render();
+  EXPECT_EQ(Sample(text, "c_total"), 80000);
+  EXPECT_EQ(Sample(text, "g"), 0);
+  EXPECT_EQ(Sample(text, "h_seconds_bucket{le=\"0.5\"}"), 40000);
+  EXPECT_EQ(Sample(text, "h_seconds_count"), 80000);
+  EXPECT_DOUBLE_EQ(*Sample(text, "h_seconds_sum"), 40000 * 0.25 + 40000 * 1.0);
+}
+
+TEST(MetricsHttpServerTest, ServesMetricsOnAFreePortAndNothingElse) {
+  MetricsRegistry registry;
+  registry.AddCounter("served_total", "Served.")->Get()->Increment(5);
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->port(), 0);
+  EXPECT_EQ((*server)->address(), absl::StrCat("127.0.0.1:", (*server)->port()));
+
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result got = client.Get("/metrics");
+  ASSERT_TRUE(got) << httplib::to_string(got.error());
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->get_header_value("Content-Type"), kExpositionContentType);
+  EXPECT_EQ(Sample(got->body, "served_total"), 5);
+
+  httplib::Result other = client.Get("/");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+
+  (*server)->Stop();
+  (*server)->Stop();  // idempotent
+  httplib::Client after("127.0.0.1", (*server)->port());
+  after.set_connection_timeout(1, 0);
+  EXPECT_FALSE(after.Get("/metrics")) << "still serving after Stop";
+}
+
+TEST(MetricsHttpServerTest, StopRightAfterStartReturns) {
+  MetricsRegistry registry;
+  for (int i = 0; i < 20; ++i) {
+    auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+    ASSERT_TRUE(server.ok()) << server.status();
+    (*server)->Stop();
+  }
+}
+
+TEST(MetricsHttpServerTest, ABusyPortOrBadAddressIsAnError) {
+  MetricsRegistry registry;
+  auto first = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = MetricsHttpServer::Start(absl::StrCat("127.0.0.1:", (*first)->port()), &registry);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(MetricsHttpServer::Start("no-port", &registry).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// gRPC's own messages go through Log(): one JSON object on one line.
+TEST(GrpcLogTest, GrpcMessagesBecomeJsonLines) {
+  // gRPC logs nothing before it is initialized (a server or channel does this).
+  grpc_init();
+  sanhak::testing::TempDir dir;
+  std::string path = dir.File("stderr");
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  int file = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(file, 0);
+  dup2(file, STDERR_FILENO);
+  RouteGrpcLogsToLog();
+  gpr_log(GPR_ERROR, "socket \"closed\"\nunexpectedly");
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(file);
+  grpc_shutdown();
+
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_TRUE(absl::StartsWith(text, "{\"ts\":")) << text;
+  EXPECT_TRUE(absl::EndsWith(text, "}\n")) << text;
+  EXPECT_THAT(text, HasSubstr("\"level\":\"error\""));
+  EXPECT_THAT(text, HasSubstr("\"msg\":\"socket \\\"closed\\\"\\nunexpectedly\""));
+  EXPECT_THAT(text, HasSubstr("\"source\":\"grpc\""));
+}
+
+// A registry served over real gRPC with metrics on a free port, scraped over
+// real HTTP.
+class RegistryMetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry::RegistryConfig config;
+    config.server.listen_address = "127.0.0.1:0";
+    config.server.metrics_listen_address = "127.0.0.1:0";
+    config.server.log_calls = false;
+    config.server.drain_deadline = absl::Seconds(2);
+    config.database_path = dir_.File("registry.db");
+    auto server = registry::RegistryServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_GT(server_->metrics_port(), 0);
+    ASSERT_NE(server_->metrics_port(), server_->port());
+    channel_ = sanhak::testing::Connect(server_->address());
+    stub_ = registry::v1::RegistryService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  std::string Scrape() {
+    httplib::Client client("127.0.0.1", server_->metrics_port());
+    httplib::Result got = client.Get("/metrics");
+    EXPECT_TRUE(got) << httplib::to_string(got.error());
+    if (!got) return "";
+    EXPECT_EQ(got->status, 200);
+    return got->body;
+  }
+
+  // A sample's value, 0 when the series is not there yet.
+  static double Value(const std::string& text, const std::string& series) {
+    return Sample(text, series).value_or(0);
+  }
+
+  static std::string Method(absl::string_view type, absl::string_view service,
+                            absl::string_view method) {
+    return absl::StrCat("grpc_type=\"", type, "\",grpc_service=\"", service, "\",grpc_method=\"",
+                        method, "\"");
+  }
+
+  sanhak::testing::TempDir dir_;
+  std::unique_ptr<registry::RegistryServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<registry::v1::RegistryService::Stub> stub_;
+};
+
+TEST_F(RegistryMetricsTest, CountsCallsByMethodAndCode) {
+  const std::string list = Method("unary", registry::kRegistryServiceName, "ListCouncils");
+  const std::string get = Method("unary", registry::kRegistryServiceName, "GetCouncil");
+  std::string before = Scrape();
+  // Every method of the service is there from the start, with zero OK calls.
+  EXPECT_EQ(
+      Sample(before, absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"OK\"}")),
+      0);
+
+  for (int i = 0; i < 3; ++i) {
+    registry::v1::ListCouncilsResponse response;
+    grpc::Status status = stub_->ListCouncils(sanhak::testing::Context().get(),
+                                              registry::v1::ListCouncilsRequest(), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  registry::v1::GetCouncilRequest missing;
+  missing.set_name("councils/no-such-council");
+  registry::v1::Council council;
+  grpc::Status status = stub_->GetCouncil(sanhak::testing::Context().get(), missing, &council);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  std::string after = Scrape();
+  auto moved = [&](const std::string& series) {
+    return Value(after, series) - Value(before, series);
+  };
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handled_total{", list, ",grpc_code=\"OK\"}")),
+            3);
+  EXPECT_EQ(
+      moved(absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"NOT_FOUND\"}")),
+      1);
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"OK\"}")), 0);
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_started_total{", list, "}")), 3);
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_started_total{", get, "}")), 1);
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handling_seconds_count{", list, "}")), 3);
+  EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handling_seconds_count{", get, "}")), 1);
+  EXPECT_EQ(
+      moved(absl::StrCat("sanhak_grpc_server_handling_seconds_bucket{", list, ",le=\"+Inf\"}")), 3);
+  EXPECT_GT(Value(after, absl::StrCat("sanhak_grpc_server_handling_seconds_sum{", list, "}")), 0);
+  EXPECT_EQ(Sample(after, absl::StrCat("sanhak_grpc_server_in_flight{", list, "}")), 0);
+  EXPECT_EQ(Sample(after, absl::StrCat("sanhak_grpc_server_in_flight{", get, "}")), 0);
+
+  // The service's own metrics sit beside the call metrics.
+  EXPECT_EQ(Sample(after, "sanhak_outbox_backlog"), 0);
+  EXPECT_EQ(Sample(after, absl::StrCat("sanhak_health_serving{service=\"",
+                                       registry::kRegistryServiceName, "\"}")),
+            1);
+  // No Redis configured: nothing relays, so no relay metrics.
+  EXPECT_THAT(after, Not(HasSubstr("sanhak_outbox_relayed_total")));
+}
+
+TEST_F(RegistryMetricsTest, OutboxBacklogFollowsWrites) {
+  // Without Redis every change record stays in the outbox: one per write.
+  registry::v1::CreateOrganizationRequest create;
+  create.set_organization_id("kicox");
+  create.mutable_organization()->set_display_name("한국산업단지공단");
+  create.mutable_organization()->set_kind(registry::v1::GOVERNMENT);
+  registry::v1::Organization created;
+  grpc::Status status =
+      stub_->CreateOrganization(sanhak::testing::Context().get(), create, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(Value(Scrape(), "sanhak_outbox_backlog"), 1);
+}
+
+TEST_F(RegistryMetricsTest, AStreamIsInFlightUntilItEnds) {
+  const std::string watch =
+      absl::StrCat("sanhak_grpc_server_in_flight{",
+                   Method("server_stream", "grpc.health.v1.Health", "Watch"), "}");
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  auto reader = health->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse first;
+  ASSERT_TRUE(reader->Read(&first));  // the stream is open on the server now
+  EXPECT_EQ(Value(Scrape(), watch), 1);
+
+  context.TryCancel();
+  reader->Finish().IgnoreError();
+  // The server learns of the cancellation asynchronously.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (Value(Scrape(), watch) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  std::string after = Scrape();
+  EXPECT_EQ(Value(after, watch), 0) << after;
+  // Handled once, with whatever status the health service ends a cancelled
+  // watch with (gRPC 1.51's default health service sends UNKNOWN "OnCancel()").
+  EXPECT_EQ(
+      Value(after, absl::StrCat("sanhak_grpc_server_handling_seconds_count{",
+                                Method("server_stream", "grpc.health.v1.Health", "Watch"), "}")),
+      1)
+      << after;
+}
+
+TEST_F(RegistryMetricsTest, ShutdownStopsTheMetricsEndpoint) {
+  int port = server_->metrics_port();
+  server_->Shutdown();
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1, 0);
+  EXPECT_FALSE(client.Get("/metrics"));
+}
+
+}  // namespace
+}  // namespace sanhak::metrics
