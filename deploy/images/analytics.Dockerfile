@@ -23,11 +23,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
 
 FROM debian:bookworm-slim
 # Runtime libraries of the build's -dev packages (gRPC 1.51, protobuf 3.21, Abseil,
-# hiredis, SQLite), time zones for IANA names, CA certificates.
+# hiredis, SQLite, cpp-httplib for /metrics), time zones for IANA names, CA certificates.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libhiredis0.14 \
-      libsqlite3-0 tzdata ca-certificates \
+      libsqlite3-0 libcpp-httplib0.11 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed, non-root uid/gid (the manifests' runAsUser/runAsGroup/fsGroup: 10001).
 RUN groupadd --gid 10001 sanhak \
@@ -36,9 +36,12 @@ RUN groupadd --gid 10001 sanhak \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/sanhak
 COPY --from=build /src/build/services/analytics/sanhak_analytics_server /usr/local/bin/sanhak_analytics_server
 # analytics imports nothing: it rebuilds from registry and events.
-ENV SANHAK_LISTEN=0.0.0.0:50053
+ENV SANHAK_LISTEN=0.0.0.0:50053 \
+    SANHAK_METRICS_LISTEN=0.0.0.0:9453
 WORKDIR /var/lib/sanhak
 USER 10001:10001
 EXPOSE 50053
+# Prometheus metrics (GET /metrics).
+EXPOSE 9453
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sanhak_analytics_server"]

@@ -23,11 +23,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
 
 FROM debian:bookworm-slim
 # Runtime libraries of the build's -dev packages (gRPC 1.51, protobuf 3.21, Abseil,
-# hiredis, SQLite), time zones for IANA names, CA certificates.
+# hiredis, SQLite, cpp-httplib for /metrics), time zones for IANA names, CA certificates.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libhiredis0.14 \
-      libsqlite3-0 tzdata ca-certificates \
+      libsqlite3-0 libcpp-httplib0.11 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed, non-root uid/gid (the manifests' runAsUser/runAsGroup/fsGroup: 10001).
 RUN groupadd --gid 10001 sanhak \
@@ -37,10 +37,13 @@ RUN groupadd --gid 10001 sanhak \
 COPY --from=build /src/build/services/events/sanhak_events_server /usr/local/bin/sanhak_events_server
 COPY data/events.textproto /opt/sanhak/data/events.textproto
 ENV SANHAK_LISTEN=0.0.0.0:50052 \
+    SANHAK_METRICS_LISTEN=0.0.0.0:9452 \
     SANHAK_EVENTS_DB=/var/lib/sanhak/events.db \
     SANHAK_EVENTS_IMPORT=/opt/sanhak/data/events.textproto
 WORKDIR /var/lib/sanhak
 USER 10001:10001
 EXPOSE 50052
+# Prometheus metrics (GET /metrics).
+EXPOSE 9452
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sanhak_events_server"]

@@ -23,11 +23,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
 
 FROM debian:bookworm-slim
 # Runtime libraries of the build's -dev packages (gRPC 1.51, protobuf 3.21, Abseil,
-# hiredis, SQLite), time zones for IANA names, CA certificates.
+# hiredis, SQLite, cpp-httplib for /metrics), time zones for IANA names, CA certificates.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libhiredis0.14 \
-      libsqlite3-0 tzdata ca-certificates \
+      libsqlite3-0 libcpp-httplib0.11 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed, non-root uid/gid (the manifests' runAsUser/runAsGroup/fsGroup: 10001).
 RUN groupadd --gid 10001 sanhak \
@@ -37,10 +37,13 @@ RUN groupadd --gid 10001 sanhak \
 COPY --from=build /src/build/services/registry/sanhak_registry_server /usr/local/bin/sanhak_registry_server
 COPY data/registry.textproto /opt/sanhak/data/registry.textproto
 ENV SANHAK_LISTEN=0.0.0.0:50051 \
+    SANHAK_METRICS_LISTEN=0.0.0.0:9451 \
     SANHAK_REGISTRY_DB=/var/lib/sanhak/registry.db \
     SANHAK_REGISTRY_IMPORT=/opt/sanhak/data/registry.textproto
 WORKDIR /var/lib/sanhak
 USER 10001:10001
 EXPOSE 50051
+# Prometheus metrics (GET /metrics).
+EXPOSE 9451
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sanhak_registry_server"]

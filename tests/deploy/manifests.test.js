@@ -15,6 +15,7 @@ const { ROOT, objectId, selectorMatches, quantity } = lib;
 const SERVICES = {
   registry: {
     port: 50051,
+    metricsPort: 9451,
     healthHeader: 'services/registry/registry_server.h',
     sqlite: { dbEnv: 'SANHAK_REGISTRY_DB', importEnv: 'SANHAK_REGISTRY_IMPORT',
       data: 'data/registry.textproto' },
@@ -23,6 +24,7 @@ const SERVICES = {
   },
   events: {
     port: 50052,
+    metricsPort: 9452,
     healthHeader: 'services/events/events_server.h',
     sqlite: { dbEnv: 'SANHAK_EVENTS_DB', importEnv: 'SANHAK_EVENTS_IMPORT',
       data: 'data/events.textproto' },
@@ -31,6 +33,7 @@ const SERVICES = {
   },
   analytics: {
     port: 50053,
+    metricsPort: 9453,
     healthHeader: 'services/analytics/analytics_server.h',
     calls: ['registry', 'events', 'redis'],
     env: { SANHAK_REGISTRY: 'registry', SANHAK_EVENTS: 'events', SANHAK_REDIS: 'redis' },
@@ -39,9 +42,12 @@ const SERVICES = {
 const REDIS_PORT = 6379;
 const DRAIN_MS = 10000;
 const CLIENT_LABEL = ['sanhak.kr/client', 'true'];
+// Prometheus runs in this namespace (common/metrics_http.h serves GET /metrics).
+const MONITORING_NAMESPACE = 'monitoring';
+const METRICS_PATH = '/metrics';
 const UID = 10001;
 const RUNTIME_PACKAGES = ['libgrpc++1.51', 'libprotobuf32', 'libabsl20220623', 'libhiredis0.14',
-  'libsqlite3-0', 'tzdata', 'ca-certificates'];
+  'libsqlite3-0', 'libcpp-httplib0.11', 'tzdata', 'ca-certificates'];
 
 // The health service name each server registers (kRegistryServiceName etc.).
 function healthName(service) {
@@ -401,6 +407,34 @@ for (const overlay of OVERLAYS) {
       assert.ok(container.ports.some((p) => p.containerPort === REDIS_PORT));
     });
 
+    test('metrics: a named metrics port on each service\'s container and Service, served where the pod is told to listen and scrape', () => {
+      const { of } = rendered();
+      const problems = [];
+      for (const [name, service] of Object.entries(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const declared = (container.ports || []).filter((p) => p.name === 'metrics');
+        assert.equal(declared.length, 1, `${name}: a container port named metrics`);
+        assert.equal(declared[0].containerPort, service.metricsPort, `${name}: metrics port`);
+        assert.equal(declared[0].protocol || 'TCP', 'TCP', `${name}: metrics over TCP`);
+        assert.notEqual(declared[0].containerPort, service.port, `${name}: metrics apart from gRPC`);
+        const env = environment(rendered(), container, problems);
+        assert.deepEqual(env.SANHAK_METRICS_LISTEN, { value: `0.0.0.0:${service.metricsPort}` },
+          `${name}: SANHAK_METRICS_LISTEN serves the declared port`);
+        const s = of('Service').find((x) => x.metadata.name === name);
+        const exposed = s.spec.ports.filter((p) => p.name === 'metrics');
+        assert.equal(exposed.length, 1, `${name}: Service port named metrics`);
+        assert.equal(exposed[0].port, service.metricsPort, `${name}: Service metrics port`);
+        assert.ok(exposed[0].targetPort === 'metrics' || exposed[0].targetPort === service.metricsPort,
+          `${name}: Service metrics port targets the container's`);
+        const annotations = w.spec.template.metadata.annotations || {};
+        assert.equal(annotations['prometheus.io/scrape'], 'true', `${name}: prometheus.io/scrape`);
+        assert.equal(annotations['prometheus.io/port'], String(service.metricsPort), `${name}: prometheus.io/port`);
+        assert.equal(annotations['prometheus.io/path'], METRICS_PATH, `${name}: prometheus.io/path`);
+      }
+      assertNoProblems(problems, 'environment');
+    });
+
     test('NetworkPolicies: default deny, then exactly the calls the suite makes', () => {
       const { of, namespaces } = rendered();
       const ns = namespace();
@@ -434,18 +468,30 @@ for (const overlay of OVERLAYS) {
           ports: [{ name: 'https', containerPort: 443, protocol: 'TCP' }] },
         { id: 'unlabelled-elsewhere', namespace: 'elsewhere', labels: {},
           ports: [{ name: 'https', containerPort: 443, protocol: 'TCP' }] },
+        { id: 'prometheus', namespace: MONITORING_NAMESPACE, labels: { 'app.kubernetes.io/name': 'prometheus' },
+          ports: [{ name: 'web', containerPort: 9090, protocol: 'TCP' }] },
+        { id: 'unlabelled-in-monitoring', namespace: MONITORING_NAMESPACE, labels: {}, ports: [] },
       );
 
       const portsOf = (id) => pods.find((p) => p.id === id).ports;
       const expected = new Set();
-      const allow = (from, to) => {
-        for (const p of portsOf(to)) expected.add(`${from} -> ${to}:${p.containerPort}/${p.protocol || 'TCP'}`);
+      // `from` may reach `to` on its ports named `names` (all of them when not given).
+      const allow = (from, to, names) => {
+        for (const p of portsOf(to)) {
+          if (names && !names.includes(p.name)) continue;
+          expected.add(`${from} -> ${to}:${p.containerPort}/${p.protocol || 'TCP'}`);
+        }
       };
       for (const [name, service] of Object.entries(SERVICES)) {
-        for (const callee of service.calls) allow(name, callee);
+        // Services and clients call the gRPC port; only Prometheus scrapes metrics.
+        for (const callee of service.calls) allow(name, callee, SERVICES[callee] ? ['grpc'] : undefined);
         allow(name, 'kube-dns');
-        allow('client-here', name);
-        allow('client-elsewhere', name);
+        allow('client-here', name, ['grpc']);
+        allow('client-elsewhere', name, ['grpc']);
+        // Any pod of the monitoring namespace may scrape (the namespace is the boundary),
+        // and may not call the gRPC port for that.
+        allow('prometheus', name, ['metrics']);
+        allow('unlabelled-in-monitoring', name, ['metrics']);
       }
       allow('client-here', 'kube-dns');
 
