@@ -8,7 +8,9 @@
 #
 # Environment: SANHAK_VAR (default var), SANHAK_REGISTRY_LISTEN (127.0.0.1:50051),
 # SANHAK_EVENTS_LISTEN (127.0.0.1:50052), SANHAK_ANALYTICS_LISTEN (127.0.0.1:50053),
-# SANHAK_REDIS_PORT (6380).
+# SANHAK_REDIS_PORT (6380); Prometheus metrics (GET /metrics) on
+# SANHAK_REGISTRY_METRICS_LISTEN (127.0.0.1:9451), SANHAK_EVENTS_METRICS_LISTEN
+# (127.0.0.1:9452), SANHAK_ANALYTICS_METRICS_LISTEN (127.0.0.1:9453).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh sanhak_registry_server sanhak_events_server sanhak_analytics_server sanhakctl
@@ -17,6 +19,9 @@ var="${SANHAK_VAR:-var}"
 registry_listen="${SANHAK_REGISTRY_LISTEN:-127.0.0.1:50051}"
 events_listen="${SANHAK_EVENTS_LISTEN:-127.0.0.1:50052}"
 analytics_listen="${SANHAK_ANALYTICS_LISTEN:-127.0.0.1:50053}"
+registry_metrics="${SANHAK_REGISTRY_METRICS_LISTEN:-127.0.0.1:9451}"
+events_metrics="${SANHAK_EVENTS_METRICS_LISTEN:-127.0.0.1:9452}"
+analytics_metrics="${SANHAK_ANALYTICS_METRICS_LISTEN:-127.0.0.1:9453}"
 redis_port="${SANHAK_REDIS_PORT:-6380}"
 redis="127.0.0.1:${redis_port}"
 mkdir -p "$var/redis" "$var/logs"
@@ -57,19 +62,19 @@ echo "redis listening on $redis"
 
 ./build/services/registry/sanhak_registry_server --listen="$registry_listen" \
   --db="$var/registry.db" --import=data/registry.textproto --redis="$redis" \
-  2>>"$var/logs/registry.log" &
+  --metrics_listen="$registry_metrics" 2>>"$var/logs/registry.log" &
 pids+=($!)
 wait_port "$registry_listen" "${pids[-1]}" registry
 
 ./build/services/events/sanhak_events_server --listen="$events_listen" \
   --db="$var/events.db" --registry="$registry_listen" --import=data/events.textproto \
-  --redis="$redis" 2>>"$var/logs/events.log" &
+  --redis="$redis" --metrics_listen="$events_metrics" 2>>"$var/logs/events.log" &
 pids+=($!)
 wait_port "$events_listen" "${pids[-1]}" events
 
 ./build/services/analytics/sanhak_analytics_server --listen="$analytics_listen" \
   --registry="$registry_listen" --events="$events_listen" --redis="$redis" \
-  --replica=local 2>>"$var/logs/analytics.log" &
+  --replica=local --metrics_listen="$analytics_metrics" 2>>"$var/logs/analytics.log" &
 pids+=($!)
 wait_port "$analytics_listen" "${pids[-1]}" analytics
 
