@@ -141,8 +141,16 @@ void Analytics::Stop() {
 
 Analytics::Stats Analytics::stats() {
   absl::MutexLock lock(&mu_);
-  return {rebuilds_.load(), applied_count_, static_cast<int64_t>(watchers_.size()),
-          redis_reachable_, leader_, ready_};
+  Stats stats;
+  stats.rebuilds = rebuilds_.load();
+  stats.applied = applied_count_;
+  stats.watchers = static_cast<int64_t>(watchers_.size());
+  stats.redis_reachable = redis_reachable_;
+  stats.leader = leader_;
+  stats.ready = ready_;
+  stats.stream_lag = stream_lag_;
+  stats.useq = state_.useq;
+  return stats;
 }
 
 std::string Analytics::TokenFor(const std::string& epoch, int64_t useq) const {
@@ -378,13 +386,30 @@ void Analytics::FollowLoop() {
       needs_load = !state_.loaded;
     }
     if (status.ok() && !needs_load && absl::Now() - last_epoch_check > absl::Seconds(1)) {
-      absl::StatusOr<Reply> epoch = redis->Command({"GET", kEpoch});
-      if (!epoch.ok()) {
-        status = epoch.status();
+      // With the epoch, the newest entry of each change stream: how far this replica's
+      // aggregates trail the writes (the stream lag).
+      std::vector<std::vector<std::string>> commands = {{"GET", kEpoch}};
+      for (const std::string& service : options_.services) {
+        commands.push_back({"XREVRANGE", ChangeStream(service), "+", "-", "COUNT", "1"});
+      }
+      absl::StatusOr<std::vector<Reply>> replies = redis->Pipeline(commands);
+      if (!replies.ok()) {
+        status = replies.status();
       } else {
+        const Reply& epoch = (*replies)[0];
         absl::MutexLock lock(&mu_);
-        needs_load = epoch->type != Reply::Type::kString || epoch->str != state_.epoch;
+        needs_load = epoch.type != Reply::Type::kString || epoch.str != state_.epoch;
         last_epoch_check = absl::Now();
+        int64_t lag = 0;
+        for (size_t i = 0; i < options_.services.size(); ++i) {
+          const Reply& newest = (*replies)[i + 1];
+          if (newest.type != Reply::Type::kArray || newest.elements.empty()) continue;
+          const int64_t last = EntrySequence(newest.elements[0].elements[0].str);
+          auto applied = state_.applied.find(options_.services[i]);
+          lag += std::max<int64_t>(
+              0, last - (applied == state_.applied.end() ? 0 : applied->second));
+        }
+        stream_lag_ = lag;
       }
     }
     if (status.ok() && needs_load) status = LoadFromRedis(*redis);

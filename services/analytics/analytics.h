@@ -107,6 +107,11 @@ class Analytics {
     bool leader = false;
     // State has been loaded from Redis at least once since start (readiness).
     bool ready = false;
+    // Change records in the services' streams not yet in this replica's aggregates (as
+    // of the last check, once a second).
+    int64_t stream_lag = 0;
+    // Updates applied in this generation (the resume position of a watcher now).
+    int64_t useq = 0;
   };
   Stats stats();
   const AnalyticsOptions& options() const { return options_; }
@@ -168,6 +173,7 @@ class Analytics {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t stream_lag_ ABSL_GUARDED_BY(mu_) = 0;
   struct WatcherState {
     absl::Time last_sent;
     // Catching up (Subscribe is reading what it missed): live events wait here.

@@ -860,12 +860,17 @@ TEST_F(AnalyticsTest, ALeaderThatLostItsLeaseWritesNothing) {
   absl::SleepFor(absl::Milliseconds(800));
   EXPECT_EQ(updates_len(), before) << "a replica without the lease published an update";
   EXPECT_TRUE(watch.updates().empty());
+  // The unapplied change shows as stream lag (checked once a second).
+  EXPECT_TRUE(WaitUntil([&] { return server->analytics().stats().stream_lag >= 1; },
+                        absl::Seconds(5)));
   // The lease expires; the replica takes it back and applies the change once.
   ASSERT_TRUE(watch.WaitForUpdates(1, absl::Seconds(15)))
       << (watch.status() ? watch.status()->error_message() : "");
   EXPECT_EQ(watch.updates()[0].resource_name(), name);
   EXPECT_EQ(ValueAt(watch.updates()[0], "activities"), seeded_activities_ + 1);
   EXPECT_EQ(updates_len(), before + 1);
+  EXPECT_TRUE(WaitUntil([&] { return server->analytics().stats().stream_lag == 0; },
+                        absl::Seconds(5)));
 }
 
 TEST_F(AnalyticsTest, AppliedSequencesReachTheLastChangeTaken) {
