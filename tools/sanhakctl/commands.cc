@@ -311,7 +311,7 @@ class Runner {
         return absl::InvalidArgumentError(absl::StrCat("create ", (*kind)->name,
                                                        " needs its NAME (PARENT/ID)"));
       }
-      SetFieldFromText(*request, "parent", ParentOf(name));
+      if (absl::Status s = SetFieldFromText(*request, "parent", ParentOf(name)); !s.ok()) return s;
       if ((*kind)->name == "membership" && r.GetReflection()->GetString(
                                                r, r.GetDescriptor()->FindFieldByName(
                                                       "organization")).empty()) {
@@ -322,10 +322,12 @@ class Runner {
     if (!name.empty()) {
       r.GetReflection()->SetString(&r, name_field, name);
       const FieldDescriptor* id = in->FindFieldByName((*kind)->name + "_id");
-      if (id != nullptr) SetFieldFromText(*request, id->name(), IdOf(name));
+      if (id != nullptr) {
+        if (absl::Status s = SetFieldFromText(*request, id->name(), IdOf(name)); !s.ok()) return s;
+      }
     }
     if (!options_.request_id.empty()) {
-      SetFieldFromText(*request, "request_id", options_.request_id);
+      if (absl::Status s = SetFieldFromText(*request, "request_id", options_.request_id); !s.ok()) return s;
     }
     request->GetReflection()
         ->MutableMessage(request.get(), ResourceFieldOf(in, r.GetDescriptor()))
@@ -423,8 +425,10 @@ class Runner {
     if (!name.ok()) return name.status();
     const MethodDescriptor* method = MethodOf(**kind, "Delete");
     auto request = Client::NewMessage(method->input_type());
-    SetFieldFromText(*request, "name", *name);
-    if (!options_.etag.empty()) SetFieldFromText(*request, "etag", options_.etag);
+    if (absl::Status s = SetFieldFromText(*request, "name", *name); !s.ok()) return s;
+    if (!options_.etag.empty()) {
+      if (absl::Status s = SetFieldFromText(*request, "etag", options_.etag); !s.ok()) return s;
+    }
     auto response = Client::NewMessage(method->output_type());
     if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
         !s.ok()) {

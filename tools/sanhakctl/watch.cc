@@ -1,5 +1,8 @@
 #include "tools/sanhakctl/watch.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <deque>
 #include <ostream>
@@ -206,6 +209,13 @@ class Watcher {
     return absl::OkStatus();
   }
 
+  // The terminal's width in columns (80 when it cannot be told).
+  static int TerminalColumns() {
+    struct winsize size;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 20) return size.ws_col;
+    return 80;
+  }
+
   static std::string Clock() {
     return absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone());
   }
@@ -215,12 +225,18 @@ class Watcher {
     if (config_.terminal && config_.summary_only) {
       // A few lines redrawn where they stand (cursor up over the last drawing, clear to
       // the end), so what was printed before them (run.sh's addresses) stays visible.
+      // Each line is cut to the terminal's width: a line that wrapped would take two rows
+      // and the next redraw would climb one row too few.
+      const int width = TerminalColumns() - 1;
       std::string view;
       if (lines_drawn_ > 0) absl::StrAppend(&view, "\033[", lines_drawn_, "F\033[J");
-      absl::StrAppend(&view, Clock(), " ", SummaryLine(totals), "\n");
+      absl::StrAppend(&view, TruncateToWidth(absl::StrCat(Clock(), " ", SummaryLine(totals)), width),
+                      "\n");
       lines_drawn_ = 1;
       if (!snapshot && !recent_.empty()) {
-        absl::StrAppend(&view, "  last change: ", TruncateToWidth(recent_.back(), 100), "\n");
+        absl::StrAppend(&view,
+                        TruncateToWidth(absl::StrCat("  last change: ", recent_.back()), width),
+                        "\n");
         lines_drawn_ = 2;
       }
       out_ << view;
