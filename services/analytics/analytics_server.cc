@@ -59,6 +59,12 @@ void AnalyticsServer::RegisterEngineMetrics() {
       {MetricType::kGauge, "sanhak_analytics_ready",
        "1 once the aggregates have been loaded, else 0.",
        [](const Analytics::Stats& s) -> double { return s.ready; }},
+      {MetricType::kGauge, "sanhak_analytics_stream_lag",
+       "Change records in the services' Redis Streams not yet in this replica's aggregates.",
+       [](const Analytics::Stats& s) -> double { return s.stream_lag; }},
+      {MetricType::kGauge, "sanhak_analytics_update_sequence",
+       "Updates applied in the current generation of the aggregates.",
+       [](const Analytics::Stats& s) -> double { return s.useq; }},
   };
   Analytics* engine = analytics_.get();
   // Each reads one field of stats(): a scrape takes the engine's lock a few times, which
