@@ -413,17 +413,40 @@ inline void NameFilter(absl::string_view value, absl::string_view collection, ab
   all_of.push_back({std::string(key), std::string(value)});
 }
 
+// A write asked with validate_only runs every check inside its transaction, then returns
+// this from it so the transaction rolls back: checked, nothing kept (AIP-163).
+inline absl::Status ValidatedOnly() {
+  return absl::CancelledError("sanhak: validate_only, rolled back");
+}
+inline bool IsValidatedOnly(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kCancelled &&
+         s.message() == "sanhak: validate_only, rolled back";
+}
+
+// The request's validate_only field (false when it has none).
+inline bool ValidateOnly(const google::protobuf::Message& request) {
+  const auto* field = request.GetDescriptor()->FindFieldByName("validate_only");
+  return field != nullptr &&
+         field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL &&
+         request.GetReflection()->GetBool(request, field);
+}
+
+// Identifies a request for request_id replay: everything but request_id and validate_only
+// (a request checked first with validate_only, then sent, is the same request).
 inline std::string RequestFingerprint(const google::protobuf::Message& request) {
   std::unique_ptr<google::protobuf::Message> copy(request.New());
   copy->CopyFrom(request);
-  const auto* field = copy->GetDescriptor()->FindFieldByName("request_id");
-  if (field != nullptr) copy->GetReflection()->ClearField(copy.get(), field);
+  for (const char* name : {"request_id", "validate_only"}) {
+    const auto* field = copy->GetDescriptor()->FindFieldByName(name);
+    if (field != nullptr) copy->GetReflection()->ClearField(copy.get(), field);
+  }
   return Fingerprint(absl::StrCat(request.GetDescriptor()->full_name(), "|",
                                   DeterministicBytes(*copy)));
 }
 
 // Runs a create at most once per request id: a retry with the same id and request gets
-// the first response; the same id with another request is refused.
+// the first response; the same id with another request is refused. With validate_only
+// set on `request`, everything is checked and the would-be result returned, nothing kept.
 template <typename T, typename Create>
 absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
                              const google::protobuf::Message& request,
@@ -432,6 +455,7 @@ absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
   ValidateText(request_id, "request_id", false, kMaxRequestIdChars, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   const std::string fingerprint = RequestFingerprint(request);
+  const bool validate_only = ValidateOnly(request);
   T result;
   absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
     if (!request_id.empty()) {
@@ -450,10 +474,11 @@ absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
     absl::StatusOr<T> created = create(tx);
     if (!created.ok()) return created.status();
     result = *std::move(created);
+    if (validate_only) return ValidatedOnly();
     if (request_id.empty()) return absl::OkStatus();
     return tx.RecordRequest(request_id, fingerprint, DeterministicBytes(result));
   });
-  if (!status.ok()) return status;
+  if (!status.ok() && !IsValidatedOnly(status)) return status;
   return result;
 }
 
@@ -515,11 +540,12 @@ absl::Status ApplyMask(const T& patch, const FieldMask& mask,
 }
 
 // Update: load, check etag, merge by mask, validate and save via `save`, render by `out`.
+// With `validate_only`, all of that runs and is rolled back: the would-be result.
 template <typename T, typename Save, typename Out>
 absl::StatusOr<T> UpdateResource(store::ResourceStore* store, const T& patch,
                                  const FieldMask& mask, absl::Status name_status,
                                  const std::vector<std::string>& mutable_paths, Save save,
-                                 Out out) {
+                                 Out out, bool validate_only) {
   if (!name_status.ok()) return name_status;
   T result;
   absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
@@ -536,9 +562,9 @@ absl::StatusOr<T> UpdateResource(store::ResourceStore* store, const T& patch,
     absl::StatusOr<T> rendered = out(tx, *saved);
     if (!rendered.ok()) return rendered.status();
     result = *std::move(rendered);
-    return absl::OkStatus();
+    return validate_only ? ValidatedOnly() : absl::OkStatus();
   });
-  if (!status.ok()) return status;
+  if (!status.ok() && !IsValidatedOnly(status)) return status;
   return result;
 }
 

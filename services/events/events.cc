@@ -546,7 +546,8 @@ absl::StatusOr<v1::Activity> Events::UpdateActivity(const v1::UpdateActivityRequ
         if (!prepared.ok()) return prepared.status();
         return Commit(tx, kActivities, *prepared);
       },
-      ActivityOut);
+      ActivityOut,
+      request.validate_only());
 }
 
 absl::Status Events::DeleteActivity(const v1::DeleteActivityRequest& request) {
@@ -646,7 +647,8 @@ absl::StatusOr<v1::Registration> Events::UpdateRegistration(
         if (!prepared.ok()) return prepared.status();
         return Commit(tx, kRegistrations, *prepared);
       },
-      RegistrationOut);
+      RegistrationOut,
+      request.validate_only());
 }
 
 absl::Status Events::DeleteRegistration(const v1::DeleteRegistrationRequest& request) {
@@ -721,7 +723,8 @@ absl::StatusOr<v1::Outcome> Events::UpdateOutcome(const v1::UpdateOutcomeRequest
         if (!prepared.ok()) return prepared.status();
         return Commit(tx, kOutcomes, *prepared);
       },
-      OutcomeOut);
+      OutcomeOut,
+      request.validate_only());
 }
 
 absl::Status Events::DeleteOutcome(const v1::DeleteOutcomeRequest& request) {

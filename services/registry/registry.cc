@@ -598,7 +598,8 @@ absl::StatusOr<v1::IndustrialComplex> Registry::UpdateComplex(
       [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
         return SaveComplex(tx, std::move(c), before, "complex");
       },
-      ComplexOut);
+      ComplexOut,
+      request.validate_only());
 }
 
 absl::Status Registry::DeleteComplex(const v1::DeleteComplexRequest& request) {
@@ -668,7 +669,8 @@ absl::StatusOr<v1::Council> Registry::UpdateCouncil(const v1::UpdateCouncilReque
       [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
         return SaveCouncil(tx, std::move(c), before, "council");
       },
-      CouncilOut);
+      CouncilOut,
+      request.validate_only());
 }
 
 absl::Status Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request) {
@@ -734,7 +736,8 @@ absl::StatusOr<v1::Organization> Registry::UpdateOrganization(
       [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
         return SaveOrganization(tx, std::move(org), before, "organization");
       },
-      OrganizationOut);
+      OrganizationOut,
+      request.validate_only());
 }
 
 absl::Status Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request) {
@@ -816,7 +819,8 @@ absl::StatusOr<v1::Membership> Registry::UpdateMembership(
       [](WriteTransaction& tx, v1::Membership m, const v1::Membership* before) {
         return SaveMembership(tx, std::move(m), before, "membership");
       },
-      MembershipOut);
+      MembershipOut,
+      request.validate_only());
 }
 
 absl::Status Registry::DeleteMembership(const v1::DeleteMembershipRequest& request) {

@@ -469,6 +469,44 @@ TEST_F(EventsApiTest, InvalidActivitiesAreRefusedNamingEachFieldAndWriteNothing)
   EXPECT_EQ(ActivityCount(), 0);
 }
 
+// validate_only (AIP-163) runs the registry check and every rule, answers what the
+// create would return, and keeps nothing: no activity, no registration, no count moved.
+TEST_F(EventsApiTest, ValidateOnlyChecksAgainstTheRegistryAndWritesNothing) {
+  v1::CreateActivityRequest request;
+  *request.mutable_activity() = ValidActivity();
+  request.set_activity_id("checked-only");
+  request.set_validate_only(true);
+  v1::Activity would_be;
+  grpc::Status status = stub_->CreateActivity(Context().get(), request, &would_be);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(would_be.name(), "activities/checked-only");
+  EXPECT_EQ(ActivityCount(), 0);
+
+  request.mutable_activity()->add_councils("councils/atlantis");
+  status = stub_->CreateActivity(Context().get(), request, &would_be);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(status), ElementsAre("activity.councils[2]"));
+
+  v1::Activity a = MustCreateActivity(ValidActivity(), "ships-seminar");
+  v1::CreateRegistrationRequest registration;
+  registration.set_parent(a.name());
+  *registration.mutable_registration() = OrganizationRegistration(kWidetns);
+  registration.set_validate_only(true);
+  v1::Registration r;
+  ASSERT_TRUE(stub_->CreateRegistration(Context().get(), registration, &r).ok());
+  v1::ListRegistrationsRequest list;
+  list.set_parent(a.name());
+  v1::ListRegistrationsResponse listed;
+  ASSERT_TRUE(stub_->ListRegistrations(Context().get(), list, &listed).ok());
+  EXPECT_EQ(listed.total_size(), 0);
+  v1::GetActivityRequest get;
+  get.set_name(a.name());
+  v1::Activity stored;
+  ASSERT_TRUE(stub_->GetActivity(Context().get(), get, &stored).ok());
+  EXPECT_EQ(stored.registration_count(), 0);
+  EXPECT_EQ(stored.etag(), a.etag());
+}
+
 TEST_F(EventsApiTest, CouncilUnknownToTheRegistryIsInvalidArgumentNamingItsIndex) {
   v1::Activity a = ValidActivity();
   a.add_councils("councils/atlantis");

@@ -275,6 +275,64 @@ TEST_F(RegistryApiTest, InvalidCouncilsAreRefusedNamingEachFieldAndWriteNothing)
   EXPECT_EQ(CouncilCount(), 2);
 }
 
+// validate_only (AIP-163): every check runs (rules, references, conflicts, etag) and the
+// answer is what the write would return, but nothing is kept: no council, no change
+// record, and the request_id stays free for the real request.
+TEST_F(RegistryApiTest, ValidateOnlyChecksEverythingAndWritesNothing) {
+  auto create = [&](const v1::Council& council, const std::string& id, v1::Council* out,
+                    const std::string& request_id = "") {
+    v1::CreateCouncilRequest request;
+    *request.mutable_council() = council;
+    request.set_council_id(id);
+    request.set_request_id(request_id);
+    request.set_validate_only(true);
+    return stub_->CreateCouncil(Context().get(), request, out);
+  };
+  v1::Council would_be;
+  grpc::Status status = create(ValidCouncil(), "checked-only", &would_be, "req-check-1");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(would_be.name(), "councils/checked-only");
+  EXPECT_THAT(would_be.regions(), ::testing::Not(::testing::IsEmpty()));
+  EXPECT_EQ(CouncilCount(), 2);
+  v1::GetCouncilRequest get;
+  get.set_name("councils/checked-only");
+  v1::Council missing;
+  EXPECT_EQ(stub_->GetCouncil(Context().get(), get, &missing).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // The refusals are the real ones.
+  v1::Council bad = ValidCouncil();
+  bad.add_complexes("complexes/atlantis");
+  status = create(bad, "checked-only", &would_be);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(status), ElementsAre("council.complexes[2]"));
+  EXPECT_EQ(create(ValidCouncil(), "smart-mobility", &would_be).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+
+  // The same request_id then creates for real, once.
+  v1::Council created;
+  ASSERT_TRUE(Create(ValidCouncil(), "checked-only", &created, "req-check-1").ok());
+  EXPECT_EQ(CouncilCount(), 3);
+
+  // An update checked only: the would-be result, the stored council unchanged.
+  v1::Council before = Get("councils/smart-mobility");
+  v1::UpdateCouncilRequest update;
+  update.mutable_council()->set_name(before.name());
+  update.mutable_council()->set_display_name("검토만");
+  update.mutable_council()->set_etag(before.etag());
+  update.mutable_update_mask()->add_paths("display_name");
+  update.set_validate_only(true);
+  v1::Council updated;
+  ASSERT_TRUE(stub_->UpdateCouncil(Context().get(), update, &updated).ok());
+  EXPECT_EQ(updated.display_name(), "검토만");
+  v1::Council after = Get(before.name());
+  EXPECT_EQ(after.display_name(), before.display_name());
+  EXPECT_EQ(after.etag(), before.etag());
+  update.mutable_council()->set_etag("999");
+  EXPECT_EQ(stub_->UpdateCouncil(Context().get(), update, &updated).error_code(),
+            grpc::StatusCode::ABORTED);
+}
+
 TEST_F(RegistryApiTest, InvalidCouncilIdIsRefused) {
   v1::Council out;
   grpc::Status status = Create(ValidCouncil(), "Not_An_Id", &out);
