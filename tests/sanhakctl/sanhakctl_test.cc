@@ -514,6 +514,25 @@ TEST_F(SanhakctlTest, BadRowReportsItsLineAndWritesNothingOfTheBatch) {
   EXPECT_EQ(Ctl({"get", "organization", "x"}).code, 3);
 }
 
+// A row only the server can judge (a council needs complexes in two regions) is checked
+// by the server (validate_only) before anything of its batch is written.
+TEST_F(SanhakctlTest, ARowTheServerWouldRefuseStopsTheBatchBeforeAnyWrite) {
+  const std::string path = dir_.File("refused.jsonl");
+  WriteAll(path,
+           "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/import-ok\","
+           "\"displayName\":\"괜찮은 기관\",\"kind\":\"COMPANY\"}}\n"
+           "{\"kind\":\"council\",\"resource\":{\"name\":\"councils/import-one-complex\","
+           "\"displayName\":\"단지 하나\",\"field\":\"fields/display\",\"forumSession\":1,"
+           "\"complexes\":[\"complexes/gumi\"]}}\n");
+  Result r = Ctl({"import", path});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "line 2: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "council.complexes")) << r.err;
+  EXPECT_EQ(Ctl({"get", "organization", "import-ok"}).code, 3)
+      << "the batch's good row was written";
+  EXPECT_EQ(Ctl({"get", "council", "import-one-complex"}).code, 3);
+}
+
 TEST_F(SanhakctlTest, WatchSeesChangesAndResumesAfterAnAnalyticsRestart) {
   const int64_t before = ActivityCount();
   auto watch = Spawn({"watch", "--max_updates=2", "--duration=90s"});

@@ -181,6 +181,7 @@ class Importer {
     // 1. Check every record of the batch and read what the server holds; nothing is
     //    written until all of them pass.
     std::vector<std::unique_ptr<Message>> existing(end - start);
+    std::vector<std::vector<std::string>> references(end - start);
     for (size_t i = start; i < end; ++i) {
       Item& item = items[i];
       const Record& record = *item.record;
@@ -194,6 +195,7 @@ class Importer {
         refs.emplace_back(absl::StrCat(item.kind->name, ".name (parent)"), ParentOf(item.name));
       }
       for (const auto& [field, ref] : refs) {
+        references[i - start].push_back(ref);
         const std::string collection = ref.substr(0, ref.find('/'));
         const Kind* kind = FindKind(collection);
         if (kind == nullptr) {
@@ -216,10 +218,31 @@ class Importer {
                                               "load it with the registry's --import)"));
       }
     }
-    // 2. Write.
+    // 2. The server checks each write as it would carry it out (every rule, reference and
+    //    conflict; validate_only), writing nothing: a record it would refuse stops the
+    //    batch before any of it is written. A record that references one this batch
+    //    creates can only be checked once that one exists: just before its own write.
+    std::set<std::string> created_here;
+    for (size_t i = start; i < end; ++i) {
+      if (existing[i - start] == nullptr) created_here.insert(items[i].name);
+    }
+    std::vector<bool> deferred(end - start, false);
+    for (size_t i = start; i < end; ++i) {
+      for (const std::string& ref : references[i - start]) {
+        if (created_here.count(ref) > 0) deferred[i - start] = true;
+      }
+      if (deferred[i - start]) continue;
+      absl::Status s = Write(items[i], existing[i - start].get(), /*validate_only=*/true);
+      if (!s.ok()) return LineError(*items[i].record, s);
+    }
+    // 3. Write.
     for (size_t i = start; i < end; ++i) {
       Item& item = items[i];
-      absl::Status s = Write(item, existing[i - start].get());
+      if (deferred[i - start]) {
+        absl::Status s = Write(item, existing[i - start].get(), /*validate_only=*/true);
+        if (!s.ok()) return LineError(*item.record, s);
+      }
+      absl::Status s = Write(item, existing[i - start].get(), /*validate_only=*/false);
       if (!s.ok()) return LineError(*item.record, s);
       ++done_;
       if (config_.terminal) Bar();
@@ -241,7 +264,13 @@ class Importer {
     progress_.flush();
   }
 
-  absl::Status Write(Item& item, Message* current) {
+  // Sets the request's validate_only field.
+  static void SetValidateOnly(Message& request) {
+    const FieldDescriptor* f = request.GetDescriptor()->FindFieldByName("validate_only");
+    if (f != nullptr) request.GetReflection()->SetBool(&request, f, true);
+  }
+
+  absl::Status Write(Item& item, Message* current, bool validate_only) {
     const Kind& kind = *item.kind;
     if (current != nullptr) {
       ClearOutputOnly(kind, *current);
@@ -259,7 +288,7 @@ class Importer {
         }
       }
       if (differ.empty() || !kind.writable) {
-        ++(kind.writable ? stats_.unchanged : stats_.checked);
+        if (!validate_only) ++(kind.writable ? stats_.unchanged : stats_.checked);
         return absl::OkStatus();
       }
       auto fresh = client_.Get(kind, item.name);
@@ -277,11 +306,12 @@ class Importer {
       request->GetReflection()
           ->MutableMessage(request.get(), method->input_type()->FindFieldByName("update_mask"))
           ->CopyFrom(mask);
+      if (validate_only) SetValidateOnly(*request);
       auto response = Client::NewMessage(method->output_type());
       if (absl::Status s = client_.Call(kind.service, method, *request, response.get()); !s.ok()) {
         return s;
       }
-      ++stats_.updated;
+      if (!validate_only) ++stats_.updated;
       return absl::OkStatus();
     }
     const MethodDescriptor* method = MethodOf(kind, "Create");
@@ -298,15 +328,16 @@ class Importer {
     SetFieldFromText(*request, "request_id",
                      absl::StrFormat("import-%016x-%016x", Fnv(item.name),
                                      Fnv(item.resource->SerializeAsString())));
+    if (validate_only) SetValidateOnly(*request);
     auto response = Client::NewMessage(method->output_type());
     absl::Status s = client_.Call(kind.service, method, *request, response.get());
     if (s.code() == absl::StatusCode::kAlreadyExists) {
       // Another importer got there first; the next run compares it.
-      ++stats_.unchanged;
+      if (!validate_only) ++stats_.unchanged;
       return absl::OkStatus();
     }
     if (!s.ok()) return s;
-    ++stats_.created;
+    if (!validate_only) ++stats_.created;
     return absl::OkStatus();
   }
 
