@@ -514,6 +514,22 @@ TEST_F(SanhakctlTest, BadRowReportsItsLineAndWritesNothingOfTheBatch) {
   EXPECT_EQ(Ctl({"get", "organization", "x"}).code, 3);
 }
 
+// Importing again what was imported and deleted since creates it again (the create's
+// request_id, the same both times, must not make the server answer the old result).
+TEST_F(SanhakctlTest, ReimportAfterADeleteCreatesAgain) {
+  const std::string path = dir_.File("again.jsonl");
+  WriteAll(path,
+           "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/again\","
+           "\"displayName\":\"다시 기관\",\"kind\":\"COMPANY\"}}\n");
+  ASSERT_EQ(Ctl({"import", path}).code, 0);
+  ASSERT_EQ(Ctl({"delete", "organization", "again"}).code, 0);
+  ASSERT_EQ(Ctl({"get", "organization", "again"}).code, 3);
+  Result r = Ctl({"import", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "1 created")) << r.out;
+  EXPECT_EQ(Ctl({"get", "organization", "again"}).code, 0);
+}
+
 // A row only the server can judge (a council needs complexes in two regions) is checked
 // by the server (validate_only) before anything of its batch is written.
 TEST_F(SanhakctlTest, ARowTheServerWouldRefuseStopsTheBatchBeforeAnyWrite) {

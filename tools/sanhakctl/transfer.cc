@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tools/sanhakctl/errors.h"
@@ -320,14 +321,25 @@ class Importer {
     request->GetReflection()
         ->MutableMessage(request.get(), in->FindFieldByName(kind.name))
         ->CopyFrom(*item.resource);
-    if (!kind.parent_collection.empty()) SetFieldFromText(*request, "parent", ParentOf(item.name));
+    if (!kind.parent_collection.empty()) {
+      if (absl::Status s = SetFieldFromText(*request, "parent", ParentOf(item.name)); !s.ok()) {
+        return s;
+      }
+    }
     if (in->FindFieldByName(kind.name + "_id") != nullptr) {
-      SetFieldFromText(*request, kind.name + "_id", IdOf(item.name));
+      if (absl::Status s = SetFieldFromText(*request, kind.name + "_id", IdOf(item.name));
+          !s.ok()) {
+        return s;
+      }
     }
     // Stable across runs, so a create retried after a lost reply returns the first result.
-    SetFieldFromText(*request, "request_id",
-                     absl::StrFormat("import-%016x-%016x", Fnv(item.name),
-                                     Fnv(item.resource->SerializeAsString())));
+    if (absl::Status s = SetFieldFromText(
+            *request, "request_id",
+            absl::StrFormat("import-%016x-%016x", Fnv(item.name),
+                            Fnv(item.resource->SerializeAsString())));
+        !s.ok()) {
+      return s;
+    }
     if (validate_only) SetValidateOnly(*request);
     auto response = Client::NewMessage(method->output_type());
     absl::Status s = client_.Call(kind.service, method, *request, response.get());
@@ -337,7 +349,24 @@ class Importer {
       return absl::OkStatus();
     }
     if (!s.ok()) return s;
-    if (!validate_only) ++stats_.created;
+    if (validate_only) return absl::OkStatus();
+    // The server answers a request_id it has seen with its first result, even when what
+    // that created was deleted since: then the record is created again under a new one.
+    if (auto got = client_.Get(kind, item.name);
+        !got.ok() && got.status().code() == absl::StatusCode::kNotFound) {
+      if (absl::Status s = SetFieldFromText(
+              *request, "request_id",
+              absl::StrFormat("import-%016x-%016x", Fnv(item.name),
+                              static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))));
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status again = client_.Call(kind.service, method, *request, response.get());
+          !again.ok()) {
+        return again;
+      }
+    }
+    ++stats_.created;
     return absl::OkStatus();
   }
 
