@@ -33,6 +33,7 @@
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_support.h"
 
 namespace sanhak::events {
@@ -40,6 +41,7 @@ namespace {
 
 using ::sanhak::testing::Context;
 using ::sanhak::testing::RedisReply;
+using ::sanhak::testing::ServerProcess;
 using ::sanhak::testing::StreamEntry;
 
 constexpr char kEventsStream[] = "sanhak:changes:events";
@@ -56,82 +58,6 @@ bool WaitFor(const std::function<bool()>& done,
 }
 
 std::string EntryId(int64_t sequence) { return std::to_string(sequence) + "-0"; }
-
-// A service binary in its own process on a free port, output appended to `log`.
-class ServerProcess {
- public:
-  ServerProcess(std::string binary, std::vector<std::string> flags, std::string log)
-      : binary_(std::move(binary)), flags_(std::move(flags)), log_(std::move(log)) {}
-  ~ServerProcess() { Kill(); }
-
-  void Start() {
-    port_ = sanhak::testing::FreePort();
-    std::vector<std::string> args = {binary_, "--listen=" + address(), "--drain_ms=1000",
-                                     "--log_calls=false"};
-    args.insert(args.end(), flags_.begin(), flags_.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0) << log_;
-    pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fd);
-    ASSERT_GT(pid_, 0);
-  }
-
-  // Until the process says it listens and health answers SERVING; false on timeout or
-  // if the process died.
-  bool WaitServing(std::chrono::seconds limit = std::chrono::seconds(30)) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (Log().find("listening on") == std::string::npos) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto stub = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(address()));
-    grpc::health::v1::HealthCheckResponse response;
-    auto context = Context(10);
-    context->set_wait_for_ready(true);
-    return stub->Check(context.get(), {}, &response).ok() &&
-           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-  }
-
-  // SIGKILL, then reaps the process.
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string Log() const {
-    std::ifstream in(log_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-
- private:
-  std::string binary_;
-  std::vector<std::string> flags_;
-  std::string log_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
 
 // Clients creating activities: each thread makes up to `per_thread` creates one after
 // the other, or until stopped, keeping the names of the acknowledged ones.
@@ -200,7 +126,7 @@ class ChangeFeedProcessTest : public ::testing::Test {
             "--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto",
             "--redis=" + redis_.address()},
         dir_.File("registry.log"));
-    registry_->Start();
+    ASSERT_TRUE(registry_->Start());
     ASSERT_TRUE(registry_->WaitServing()) << registry_->Log();
   }
 
@@ -211,7 +137,7 @@ class ChangeFeedProcessTest : public ::testing::Test {
                                  "--registry=" + registry_->address(),
                                  "--redis=" + redis_.address(), "--import="},
         log);
-    events->Start();
+    EXPECT_TRUE(events->Start());
     return events;
   }
 
