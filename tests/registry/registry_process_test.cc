@@ -30,6 +30,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_support.h"
 
 namespace sanhak::registry {
@@ -39,94 +40,30 @@ using ::sanhak::testing::Context;
 using ::testing::Contains;
 
 // A registry server process on a free port with its own database file.
-class RegistryProcess {
+class RegistryProcess : public sanhak::testing::ServerProcess {
  public:
   RegistryProcess(const std::string& db, const std::string& log, bool import_seed,
                   int drain_ms = 2000)
-      : db_(db), log_(log), import_seed_(import_seed), drain_ms_(drain_ms) {}
-  ~RegistryProcess() { Kill(SIGKILL); }
+      : ServerProcess(SANHAK_REGISTRY_BINARY, Flags(db, import_seed, drain_ms), log) {}
 
-  void Start() {
-    port_ = sanhak::testing::FreePort();
-    std::vector<std::string> args = {
-        SANHAK_REGISTRY_BINARY, "--listen=127.0.0.1:" + std::to_string(port_),
-        "--db=" + db_, "--drain_ms=" + std::to_string(drain_ms_), "--log_calls=false"};
-    if (import_seed_) {
-      args.push_back("--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto");
-    }
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* out = freopen(log_.c_str(), "a", stdout);
-      FILE* err = freopen(log_.c_str(), "a", stderr);
-      (void)out;
-      (void)err;
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    ASSERT_GT(pid_, 0);
-  }
-
-  // Waits until the process prints that it listens and health says SERVING; false on
-  // timeout or if the process died. (Dialing before the port is open would put the
-  // channel into reconnect backoff and slow every test down.)
-  bool WaitServing(std::chrono::seconds limit = std::chrono::seconds(30)) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (Log().find("listening on") == std::string::npos) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto stub = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(address()));
-    grpc::health::v1::HealthCheckResponse response;
-    auto context = Context(10);
-    context->set_wait_for_ready(true);
-    return stub->Check(context.get(), {}, &response).ok() &&
-           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-  }
-
+  // SIGKILL kills and reaps; any other signal is sent (see WaitExit).
   void Kill(int signal) {
-    if (pid_ > 0) kill(pid_, signal);
-    if (signal == SIGKILL && pid_ > 0) {
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
+    if (signal == SIGKILL) {
+      ServerProcess::Kill();
+    } else {
+      Signal(signal);
     }
-  }
-
-  // The exit status, or -1 if the process is still running after `limit`.
-  int WaitExit(std::chrono::milliseconds limit) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string Log() const {
-    std::ifstream in(log_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
   }
 
  private:
-  std::string db_, log_;
-  bool import_seed_;
-  int drain_ms_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  static std::vector<std::string> Flags(const std::string& db, bool import_seed,
+                                        int drain_ms) {
+    std::vector<std::string> flags = {"--db=" + db, "--drain_ms=" + std::to_string(drain_ms)};
+    if (import_seed) {
+      flags.push_back("--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto");
+    }
+    return flags;
+  }
 };
 
 class RegistryProcessTest : public ::testing::Test {

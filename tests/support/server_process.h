@@ -14,7 +14,8 @@ namespace sanhak::testing {
 
 class ServerProcess {
  public:
-  // `flags` follow --listen, --drain_ms=1000 and --log_calls=false.
+  // `flags` follow --listen, --drain_ms=1000 and --log_calls=false (a flag given again in
+  // `flags` wins).
   ServerProcess(std::string binary, std::vector<std::string> flags, std::string log)
       : binary_(std::move(binary)), flags_(std::move(flags)), log_(std::move(log)) {}
   ~ServerProcess() { Kill(); }
@@ -26,6 +27,11 @@ class ServerProcess {
   bool WaitServing(std::chrono::seconds limit = std::chrono::seconds(30));
   // SIGKILL, then reaps the process.
   void Kill();
+  // Sends `signal` (e.g. SIGTERM) and returns at once; WaitExit() tells the outcome.
+  void Signal(int signal);
+  // The exit status (128 + signal when killed by one), or -1 if the process is still
+  // running after `limit`.
+  int WaitExit(std::chrono::milliseconds limit);
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string Log() const;
