@@ -61,13 +61,14 @@ bool WaitUntil(const std::function<bool()>& done, absl::Duration limit = absl::S
 // A sanhakctl child process with stdout and stderr going to files.
 class Process {
  public:
-  Process(const std::vector<std::string>& args, const std::string& out, const std::string& err)
+  Process(const std::vector<std::string>& args, const std::string& out, const std::string& err,
+          const std::string& in_path = "/dev/null")
       : out_(out), err_(err) {
     pid_ = fork();
     if (pid_ == 0) {
       int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = open("/dev/null", O_RDONLY);
+      int in = open(in_path.c_str(), O_RDONLY);
       dup2(o, 1);
       dup2(e, 2);
       dup2(in, 0);
@@ -212,6 +213,14 @@ class SanhakctlTest : public ::testing::Test {
     return {code, p.out(), p.err()};
   }
 
+  // Runs sanhakctl with exactly `args` (no target flags added), stdin from `in`.
+  Result CtlBare(const std::vector<std::string>& args, const std::string& in = "/dev/null") {
+    const std::string n = absl::StrCat(runs_++);
+    Process p(args, dir_.File("out" + n), dir_.File("err" + n), in);
+    const int code = p.Wait();
+    return {code, p.out(), p.err()};
+  }
+
   std::unique_ptr<Process> Spawn(std::vector<std::string> args) {
     for (const auto& f : TargetFlags(registry_->address(), events_->address())) args.push_back(f);
     const std::string n = absl::StrCat(runs_++);
@@ -334,6 +343,19 @@ TEST_F(SanhakctlTest, CreateUpdateDeleteWithEtags) {
   EXPECT_EQ(after.description(), "갱신");
   EXPECT_EQ(after.display_name(), "시험기관");  // outside the mask: kept
 
+  // The resource from stdin (-f -): read once, used for the mask and the update.
+  const std::string json_path = dir_.File("update.json");
+  WriteAll(json_path, R"({"description":"표준입력"})");
+  std::vector<std::string> from_stdin = {"update", "organization", "ctl-test-org", "--file=-",
+                                         "--output=json"};
+  for (const auto& f : TargetFlags(registry_->address(), events_->address())) {
+    from_stdin.push_back(f);
+  }
+  Result piped = CtlBare(from_stdin, json_path);
+  ASSERT_EQ(piped.code, 0) << piped.err;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(piped.out, &after).ok());
+  EXPECT_EQ(after.description(), "표준입력");
+
   // The etag read at create time is stale now.
   Result stale = Ctl({"update", "organization", "ctl-test-org",
                       R"(--json={"description":"늦은 갱신"})", "--etag=" + org.etag()});
@@ -351,9 +373,15 @@ TEST_F(SanhakctlTest, UnavailableServicesExitFive) {
   EXPECT_TRUE(absl::StrContains(registry.err, "registry")) << registry.err;
   Result events = Ctl({"get", "activity", kForum, "--timeout=3s"}, "", closed);
   EXPECT_EQ(events.code, 5) << events.err;
-  // --target names the command's service.
-  Result target = Ctl({"get", "council", kCouncil, "--timeout=3s", "--target=" + closed});
-  EXPECT_EQ(target.code, 0) << "per-service flags win over --target: " << target.err;
+  // --target names the command's service: the registry for a council.
+  Result target = CtlBare({"get", "council", kCouncil, "--timeout=3s", "--target=" + closed});
+  EXPECT_EQ(target.code, 5) << target.err;
+  Result reached =
+      CtlBare({"get", "council", kCouncil, "--timeout=3s", "--target=" + registry_->address()});
+  EXPECT_EQ(reached.code, 0) << reached.err;
+  // Per-service flags win over --target.
+  Result both = Ctl({"get", "council", kCouncil, "--timeout=3s", "--target=" + closed});
+  EXPECT_EQ(both.code, 0) << both.err;
 }
 
 TEST_F(SanhakctlTest, JsonOutputParsesBack) {
@@ -506,8 +534,11 @@ TEST_F(SanhakctlTest, BadRowReportsItsLineAndWritesNothingOfTheBatch) {
   EXPECT_EQ(Ctl({"get", "organization", "import-new"}).code, 3)
       << "the batch's good row was written";
 
-  WriteAll(path, "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/x\"}}\n"
-                 "{\"kind\":\"planet\",\"resource\":{}}\n");
+  // A valid organization before an unknown kind: the file is refused before any write.
+  WriteAll(path,
+           "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/x\","
+           "\"displayName\":\"엑스\",\"kind\":\"COMPANY\"}}\n"
+           "{\"kind\":\"planet\",\"resource\":{}}\n");
   Result kind = Ctl({"import", path});
   EXPECT_EQ(kind.code, 2);
   EXPECT_TRUE(absl::StrContains(kind.err, "line 2: unknown kind")) << kind.err;

@@ -259,12 +259,10 @@ class Runner {
     return absl::InvalidArgumentError("give the resource as JSON: --json='{...}' or -f FILE");
   }
 
-  // The resource of `kind` from --json / -f, named `name` when given.
-  absl::StatusOr<std::unique_ptr<Message>> ResourceArg(const Kind& kind) {
-    auto text = ResourceText();
-    if (!text.ok()) return text.status();
+  // The resource of `kind` in `text` (what ResourceText read: read once, as -f - is stdin).
+  absl::StatusOr<std::unique_ptr<Message>> ResourceArg(const Kind& kind, const std::string& text) {
     auto resource = Client::NewMessage(ResourceDescriptor(kind));
-    if (absl::Status s = FromJson(*text, resource.get()); !s.ok()) {
+    if (absl::Status s = FromJson(text, resource.get()); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("the ", kind.name, " JSON: ", s.message()));
     }
     return resource;
@@ -289,7 +287,9 @@ class Runner {
       return absl::InvalidArgumentError(
           absl::StrCat((*kind)->plural, " are reference data, loaded by the registry's importer"));
     }
-    auto resource = ResourceArg(**kind);
+    auto text = ResourceText();
+    if (!text.ok()) return text.status();
+    auto resource = ResourceArg(**kind, *text);
     if (!resource.ok()) return resource.status();
     Message& r = **resource;
     const FieldDescriptor* name_field = r.GetDescriptor()->FindFieldByName("name");
@@ -369,7 +369,7 @@ class Runner {
     if (!name.ok()) return name.status();
     auto text = ResourceText();
     if (!text.ok()) return text.status();
-    auto resource = ResourceArg(**kind);
+    auto resource = ResourceArg(**kind, *text);
     if (!resource.ok()) return resource.status();
     Message& r = **resource;
     const Descriptor* d = r.GetDescriptor();

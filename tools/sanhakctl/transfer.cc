@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tools/sanhakctl/errors.h"
@@ -65,16 +64,6 @@ void ValuesAt(const Message& m, absl::string_view path, std::vector<std::string>
   } else if (!r->GetString(m, f).empty()) {
     out.push_back(r->GetString(m, f));
   }
-}
-
-// FNV-1a, for request ids that stay the same from run to run.
-uint64_t Fnv(absl::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 struct Item {
@@ -332,14 +321,8 @@ class Importer {
         return s;
       }
     }
-    // Stable across runs, so a create retried after a lost reply returns the first result.
-    if (absl::Status s = SetFieldFromText(
-            *request, "request_id",
-            absl::StrFormat("import-%016x-%016x", Fnv(item.name),
-                            Fnv(item.resource->SerializeAsString())));
-        !s.ok()) {
-      return s;
-    }
+    // No request_id: the record's own id makes a repeated create ALREADY_EXISTS, which is
+    // what a re-run (or another importer) should find.
     if (validate_only) SetValidateOnly(*request);
     auto response = Client::NewMessage(method->output_type());
     absl::Status s = client_.Call(kind.service, method, *request, response.get());
@@ -349,24 +332,7 @@ class Importer {
       return absl::OkStatus();
     }
     if (!s.ok()) return s;
-    if (validate_only) return absl::OkStatus();
-    // The server answers a request_id it has seen with its first result, even when what
-    // that created was deleted since: then the record is created again under a new one.
-    if (auto got = client_.Get(kind, item.name);
-        !got.ok() && got.status().code() == absl::StatusCode::kNotFound) {
-      if (absl::Status s = SetFieldFromText(
-              *request, "request_id",
-              absl::StrFormat("import-%016x-%016x", Fnv(item.name),
-                              static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))));
-          !s.ok()) {
-        return s;
-      }
-      if (absl::Status again = client_.Call(kind.service, method, *request, response.get());
-          !again.ok()) {
-        return again;
-      }
-    }
-    ++stats_.created;
+    if (!validate_only) ++stats_.created;
     return absl::OkStatus();
   }
 
