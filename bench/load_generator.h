@@ -50,9 +50,9 @@ template <typename Request, typename Response, typename Start, typename Check>
 void StartUnary(const CallEnv& env, Request request, const Start& start, Check check,
                 DoneFn done) {
   // Request and response live in a per-call arena whose first block is part of this
-  // object: parsing a response of a few hundred sub-messages then costs the load
-  // generator one allocation, not hundreds, so the client (which shares the machine with
-  // the servers) takes less from what is measured. Baseline and scenarios alike.
+  // object: parsing a response of a few hundred sub-messages costs the load generator one
+  // allocation, not hundreds. Baseline and scenarios alike. (Its effect on the ratios was
+  // within the run-to-run noise when measured; it keeps the client's share predictable.)
   struct Exchange {
     Exchange() : arena(Options(block, sizeof(block))) {}
     static google::protobuf::ArenaOptions Options(char* block, size_t size) {

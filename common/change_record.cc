@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/time_proto.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -80,11 +81,7 @@ changes::v1::ChangeRecord MakeChangeRecord(absl::string_view service, int64_t se
       record.add_changed_fields(std::move(field));
     }
   }
-  absl::Time now = absl::Now();
-  int64_t seconds = absl::ToUnixSeconds(now);
-  record.mutable_time()->set_seconds(seconds);
-  record.mutable_time()->set_nanos(
-      static_cast<int32_t>((now - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  *record.mutable_time() = ToTimestamp(absl::Now());
   record.set_revision(resource.revision);
   return record;
 }

@@ -28,6 +28,7 @@
 #include "common/resource_names.h"
 #include "common/resource_store.h"
 #include "common/status.h"
+#include "common/time_proto.h"
 #include "common/validation.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/generated_enum_reflection.h"
@@ -67,14 +68,6 @@ inline std::string Path(absl::string_view prefix, absl::string_view field) {
 
 inline std::string Etag(int64_t revision) { return absl::StrCat(revision); }
 
-inline google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp out;
-  int64_t seconds = absl::ToUnixSeconds(t);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
-  return out;
-}
-
 inline absl::Status NotFound(absl::string_view name) {
   return WithReason(absl::NotFoundError(absl::StrCat(name, " does not exist")),
                     "RESOURCE_NOT_FOUND");
@@ -111,8 +104,8 @@ void ClearMeta(T& message) {
 template <typename T>
 void SetMeta(const Resource& resource, T& message) {
   message.set_etag(Etag(resource.revision));
-  *message.mutable_create_time() = ToProto(resource.create_time);
-  *message.mutable_update_time() = ToProto(resource.update_time);
+  *message.mutable_create_time() = ToTimestamp(resource.create_time);
+  *message.mutable_update_time() = ToTimestamp(resource.update_time);
 }
 
 inline std::string SearchText(std::initializer_list<absl::string_view> parts,

@@ -14,6 +14,7 @@
 #include "common/outbox_relay.h"
 #include "common/resource_names.h"
 #include "common/status.h"
+#include "common/time_proto.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -76,11 +77,7 @@ std::string ChangeStream(const std::string& service) { return ChangeStreamKey(se
 void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied, absl::Time when) {
   a.mutable_applied_sequences()->clear();
   for (const auto& [service, seq] : applied) (*a.mutable_applied_sequences())[service] = seq;
-  if (when == absl::InfinitePast()) when = absl::Now();
-  a.mutable_computed_time()->set_seconds(absl::ToUnixSeconds(when));
-  a.mutable_computed_time()->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(when - absl::FromUnixSeconds(
-                                                                absl::ToUnixSeconds(when)))));
+  *a.mutable_computed_time() = ToTimestamp(when == absl::InfinitePast() ? absl::Now() : when);
 }
 
 // An AggregatesEvent holding `aggregates_bytes` as its snapshot, written field by field so
@@ -102,6 +99,15 @@ std::string SnapshotEventBytes(const std::string& aggregates_bytes, const std::s
     coded.WriteRaw(token.data(), static_cast<int>(token.size()));
   }
   return out;
+}
+
+// An update as watchers receive it: serialized once, with the token that resumes after it.
+std::shared_ptr<const std::string> UpdateEventBytes(v1::AggregatesUpdate update,
+                                                    std::string token) {
+  v1::AggregatesEvent event;
+  *event.mutable_update() = std::move(update);
+  event.set_resume_token(std::move(token));
+  return std::make_shared<const std::string>(event.SerializeAsString());
 }
 
 absl::Status TokenExpired(absl::string_view why) {
@@ -327,10 +333,7 @@ absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
     StateChangedLocked();
     ++applied_count_;
     if (f.update.changed().empty()) continue;
-    v1::AggregatesEvent event;
-    *event.mutable_update() = std::move(f.update);
-    event.set_resume_token(TokenFor(state_.epoch, f.seq));
-    SharedEvent bytes = std::make_shared<const std::string>(event.SerializeAsString());
+    SharedEvent bytes = UpdateEventBytes(std::move(f.update), TokenFor(state_.epoch, f.seq));
     absl::Time now = absl::Now();
     for (auto& [watcher, ws] : watchers_) {
       if (ws.catching_up) {
@@ -353,7 +356,7 @@ void Analytics::SendHeartbeats() {
     if (ws.catching_up || now - ws.last_sent < options_.heartbeat_interval) continue;
     if (heartbeat == nullptr) {
       v1::AggregatesEvent event;
-      event.mutable_heartbeat()->mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+      *event.mutable_heartbeat()->mutable_time() = ToTimestamp(now);
       event.set_resume_token(TokenFor(state_.epoch, state_.useq));
       heartbeat = std::make_shared<const std::string>(event.SerializeAsString());
     }
@@ -822,12 +825,11 @@ absl::StatusOr<std::vector<Analytics::SharedEvent>> Analytics::ReadMissed(
   for (const Reply& entry : missed->elements) {
     if (EntrySequence(entry.elements[0].str) != expected) break;
     std::map<std::string, std::string> fields = EntryFields(entry);
-    v1::AggregatesEvent event;
-    if (!event.mutable_update()->ParseFromString(fields["update"])) break;
+    v1::AggregatesUpdate update;
+    if (!update.ParseFromString(fields["update"])) break;
     ++expected;
-    if (event.update().changed().empty()) continue;
-    event.set_resume_token(TokenFor(epoch, expected - 1));
-    events.push_back(std::make_shared<const std::string>(event.SerializeAsString()));
+    if (update.changed().empty()) continue;
+    events.push_back(UpdateEventBytes(std::move(update), TokenFor(epoch, expected - 1)));
   }
   if (expected != upto + 1) return TokenExpired("the updates after it were trimmed");
   return events;

@@ -340,7 +340,7 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
     // Checked in now, or (re-imported) when it was first recorded.
     *r.mutable_check_in_time() = before != nullptr && before->has_check_in_time()
                                      ? before->check_in_time()
-                                     : crud::ToProto(absl::Now());
+                                     : ToTimestamp(absl::Now());
   }
   Prepared<v1::Registration> out;
   out.index = {{"parent", parsed->activity},
