@@ -1,8 +1,10 @@
 #include "common/grpc_metrics.h"
 
 #include <chrono>
+#include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "google/protobuf/descriptor.h"
 
 namespace sanhak {
@@ -89,15 +91,17 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 }  // namespace
 
 absl::string_view GrpcCodeName(grpc::StatusCode code) {
-  // clang-format off
-  static constexpr absl::string_view kNames[kCodes] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  // clang-format on
-  int i = static_cast<int>(code);
-  return i >= 0 && i < kCodes ? kNames[i] : "UNKNOWN";
+  // gRPC's codes are absl's, number for number.
+  const int i = static_cast<int>(code);
+  if (i < 0 || i >= kCodes) return "UNKNOWN";
+  static const auto* const kNames = [] {
+    auto* names = new std::string[kCodes];
+    for (int c = 0; c < kCodes; ++c) {
+      names[c] = absl::StatusCodeToString(static_cast<absl::StatusCode>(c));
+    }
+    return names;
+  }();
+  return kNames[i];
 }
 
 GrpcServerMetrics::GrpcServerMetrics(metrics::MetricsRegistry* registry)

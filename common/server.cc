@@ -195,6 +195,9 @@ void GrpcServer::Shutdown() {
   // Every service reports NOT_SERVING from here on, so load balancers stop routing here
   // while the calls already running finish.
   server_->GetHealthCheckService()->Shutdown();
+  if (serving_ != nullptr) {
+    for (const HostedService& service : services_) serving_->WithLabels({service.name})->Set(0);
+  }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_deadline));
   server_->Wait();
   // Metrics are served through the drain, so a scrape can see it happen.

@@ -357,6 +357,7 @@ TEST_F(RegistryMetricsTest, CountsCallsByMethodAndCode) {
 
 TEST_F(RegistryMetricsTest, OutboxBacklogFollowsWrites) {
   // Without Redis every change record stays in the outbox: one per write.
+  const double before = Value(Scrape(), "sanhak_outbox_backlog");
   registry::v1::CreateOrganizationRequest create;
   create.set_organization_id("kicox");
   create.mutable_organization()->set_display_name("한국산업단지공단");
@@ -365,7 +366,7 @@ TEST_F(RegistryMetricsTest, OutboxBacklogFollowsWrites) {
   grpc::Status status =
       stub_->CreateOrganization(sanhak::testing::Context().get(), create, &created);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_GE(Value(Scrape(), "sanhak_outbox_backlog"), 1);
+  EXPECT_EQ(Value(Scrape(), "sanhak_outbox_backlog"), before + 1);
 }
 
 TEST_F(RegistryMetricsTest, AStreamIsInFlightUntilItEnds) {
