@@ -12,6 +12,7 @@
 #include "tools/sanhakctl/client.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/display.h"
+#include "common/status.h"
 #include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
 #include "tools/sanhakctl/watch.h"
@@ -129,9 +130,9 @@ TEST(FormatErrorTest, ShowsFieldViolationsAndReason) {
   rpc.add_details()->PackFrom(info);
   grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT, "bad council",
                       rpc.SerializeAsString());
-  const absl::Status s = FromGrpc(status);
+  const absl::Status s = FromGrpcStatus(status);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReasonOf(s), "INVALID_ARGUMENT");
+  EXPECT_EQ(GetReason(s), "INVALID_ARGUMENT");
   EXPECT_EQ(FormatError(s),
             "INVALID_ARGUMENT: bad council\n"
             "  council.complexes[2]: complexes/x does not exist\n"
@@ -144,7 +145,7 @@ TEST(FormatErrorTest, StaleEtagSaysWhatToDo) {
   info.set_reason("ETAG_MISMATCH");
   rpc.add_details()->PackFrom(info);
   const absl::Status s =
-      FromGrpc(grpc::Status(grpc::StatusCode::ABORTED, "stale", rpc.SerializeAsString()));
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::ABORTED, "stale", rpc.SerializeAsString()));
   EXPECT_EQ(ExitCodeFor(s), kExitConflict);
   EXPECT_NE(FormatError(s).find("changed since it was read"), std::string::npos);
 }

@@ -14,6 +14,7 @@
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "common/status.h"
 #include "tools/sanhakctl/errors.h"
 
 namespace sanhak::ctl {
@@ -243,7 +244,7 @@ absl::Status Client::Call(Service service, const MethodDescriptor* method,
                  });
   done.WaitForNotification();
   if (!status.ok()) {
-    absl::Status out = FromGrpc(status);
+    absl::Status out = FromGrpcStatus(status);
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       // Say which service, since one command may talk to several.

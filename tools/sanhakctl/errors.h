@@ -25,18 +25,11 @@ inline constexpr int kExitUnavailable = 5;
 int ExitCodeFor(absl::StatusCode code);
 inline int ExitCodeFor(const absl::Status& status) { return ExitCodeFor(status.code()); }
 
-// grpc::Status -> absl::Status keeping the binary details (a google.rpc.Status) as the
-// payload under kRpcStatusPayload, so FormatError can show them later.
-inline constexpr char kRpcStatusPayload[] = "type.googleapis.com/google.rpc.Status";
-absl::Status FromGrpc(const grpc::Status& status);
-
 // "NOT_FOUND: councils/x not found" then one indented line per field violation
 // ("  council.complexes[2]: ...") and the ErrorInfo reason ("  reason: ETAG_MISMATCH"),
-// each line ending in '\n'.
+// each line ending in '\n'. `status` carries its details as common/status.h's
+// FromGrpcStatus leaves them.
 std::string FormatError(const absl::Status& status);
-
-// The ErrorInfo reason carried by `status`, or "".
-std::string ReasonOf(const absl::Status& status);
 
 // The usual name of a code ("NOT_FOUND").
 std::string CodeName(absl::StatusCode code);

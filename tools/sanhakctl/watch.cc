@@ -14,6 +14,7 @@
 #include "services/analytics/model.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/display.h"
+#include "common/status.h"
 #include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
 
@@ -117,7 +118,7 @@ class Watcher {
       }
       grpc::Status status = reader->Finish();
       if (stop || absl::Now() >= end) return absl::OkStatus();
-      const absl::Status s = FromGrpc(status);
+      const absl::Status s = FromGrpcStatus(status);
       switch (s.code()) {
         case absl::StatusCode::kOutOfRange:
           // RESUME_TOKEN_EXPIRED: what was missed is gone; start over from a snapshot.
