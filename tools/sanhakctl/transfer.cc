@@ -263,7 +263,11 @@ class Importer {
   absl::Status Write(Item& item, Message* current, bool validate_only) {
     const Kind& kind = *item.kind;
     if (current != nullptr) {
-      ClearOutputOnly(kind, *current);
+      // Compared without the server-set fields; `current` keeps its etag for the update
+      // (a change by someone else since step 1 then fails ABORTED instead of being lost).
+      std::unique_ptr<Message> compared(current->New());
+      compared->CopyFrom(*current);
+      ClearOutputOnly(kind, *compared);
       // Top-level fields that differ.
       std::vector<std::string> differ;
       const Descriptor* d = current->GetDescriptor();
@@ -273,7 +277,7 @@ class Importer {
         google::protobuf::util::MessageDifferencer diff;
         diff.set_scope(google::protobuf::util::MessageDifferencer::FULL);
         std::vector<const FieldDescriptor*> only = {f};
-        if (!diff.CompareWithFields(*current, *item.resource, only, only)) {
+        if (!diff.CompareWithFields(*compared, *item.resource, only, only)) {
           differ.push_back(f->name());
         }
       }
@@ -281,8 +285,6 @@ class Importer {
         if (!validate_only) ++(kind.writable ? stats_.unchanged : stats_.checked);
         return absl::OkStatus();
       }
-      auto fresh = client_.Get(kind, item.name);
-      if (!fresh.ok()) return fresh.status();
       const MethodDescriptor* method = MethodOf(kind, "Update");
       auto request = Client::NewMessage(method->input_type());
       Message* resource = request->GetReflection()->MutableMessage(
@@ -290,7 +292,7 @@ class Importer {
       resource->CopyFrom(*item.resource);
       const FieldDescriptor* etag = d->FindFieldByName("etag");
       resource->GetReflection()->SetString(resource, etag,
-                                           (*fresh)->GetReflection()->GetString(**fresh, etag));
+                                           current->GetReflection()->GetString(*current, etag));
       google::protobuf::FieldMask mask;
       for (const auto& f : differ) mask.add_paths(f);
       request->GetReflection()
