@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "httplib.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/analytics/analytics_fixture.h"
@@ -598,7 +599,8 @@ TEST_F(AnalyticsTest, AQuietWatcherGetsHeartbeatsCarryingTheCurrentToken) {
 }
 
 TEST_F(AnalyticsTest, TwoHundredWatchersAllReceiveTheUpdate) {
-  AnalyticsServer* server = StartAnalytics();
+  AnalyticsServer* server = StartAnalytics(
+      [](AnalyticsConfig& c) { c.server.metrics_listen_address = "127.0.0.1:0"; });
   ASSERT_NE(server, nullptr);
   auto stub = StubFor(server);
   ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
@@ -612,6 +614,16 @@ TEST_F(AnalyticsTest, TwoHundredWatchersAllReceiveTheUpdate) {
     ASSERT_TRUE(watchers[i]->WaitForSnapshot(absl::Seconds(30))) << "watcher " << i;
   }
   EXPECT_EQ(server->analytics().stats().watchers, kWatchers);
+  // What a monitoring system scrapes says the same.
+  httplib::Client scraper("127.0.0.1", server->metrics_port());
+  httplib::Result scraped = scraper.Get("/metrics");
+  ASSERT_TRUE(scraped) << httplib::to_string(scraped.error());
+  EXPECT_THAT(scraped->body, HasSubstr("\nsanhak_analytics_watchers 200\n"));
+  EXPECT_THAT(scraped->body, HasSubstr("\nsanhak_analytics_ready 1\n"));
+  EXPECT_THAT(scraped->body,
+              HasSubstr("\nsanhak_grpc_server_in_flight{grpc_type=\"server_stream\","
+                        "grpc_service=\"sanhak.analytics.v1.AnalyticsService\","
+                        "grpc_method=\"WatchAggregates\"} 200\n"));
   const std::string name = CreateActivity("seen-by-all");
   int received = 0;
   for (int i = 0; i < kWatchers; ++i) {
