@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -108,14 +109,26 @@ struct OutboxEntry {
   std::string record;
 };
 
+// The work of one write, run inside the store's transaction.
+using WriteFn = absl::AnyInvocable<absl::Status(WriteTransaction&)>;
+// Told the write's outcome once, after the commit (fsync) that holds it, or at once when
+// the write was refused before it ran. Runs on the store's own thread: it must not block.
+using WriteDone = absl::AnyInvocable<void(absl::Status)>;
+
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
   // Runs `fn` on a consistent snapshot.
   virtual absl::Status Read(absl::FunctionRef<absl::Status(ReadView&)> fn) = 0;
-  // Runs `fn` in one transaction, committed (durably) iff `fn` returns OK. Transactions
-  // are serialized.
-  virtual absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) = 0;
+  // Queues `fn` to run in one transaction, committed (durably) iff `fn` returns OK, and
+  // returns at once; `done` gets `fn`'s status once the commit holding it is on disk (or
+  // the commit's failure). Transactions are serialized. When the queue of writes is at
+  // its bound, `done` gets RESOURCE_EXHAUSTED (with RetryInfo) at once and `fn` never runs.
+  // This is what request handlers use: no thread waits for a commit.
+  virtual void WriteAsync(WriteFn fn, WriteDone done) = 0;
+  // WriteAsync, waiting for the outcome: for start-up work (imports) and tests, never a
+  // request handler.
+  absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn);
   // OK while the store can serve reads and writes.
   virtual absl::Status Ping() = 0;
 

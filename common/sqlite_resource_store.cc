@@ -1,10 +1,13 @@
 #include "common/sqlite_resource_store.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/change_record.h"
+#include "common/overload.h"
 
 namespace sanhak::store {
 namespace {
@@ -353,6 +356,7 @@ absl::StatusOr<std::unique_ptr<SqliteResourceStore>> SqliteResourceStore::Open(
   absl::Status status = sqlite::Migrate(**writer, ResourceStoreMigrations());
   if (!status.ok()) return status;
   store->writer_ = std::move(*writer);
+  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
   return store;
 }
 
@@ -399,49 +403,75 @@ absl::Status SqliteResourceStore::Read(absl::FunctionRef<absl::Status(ReadView&)
   return status;
 }
 
-// Group commit: concurrent writes queue up; one of them (the leader) runs the whole queue
-// in one SQLite transaction, each write inside its own savepoint, and commits once. A
-// write that fails rolls back to its savepoint and fails alone. Every write is
-// acknowledged only after the COMMIT (fsync) that holds it, so durability is unchanged;
-// only the number of fsyncs drops under load.
-absl::Status SqliteResourceStore::Write(
-    absl::FunctionRef<absl::Status(WriteTransaction&)> fn) {
-  PendingWrite self{fn};
-  std::vector<PendingWrite*> batch;
+// Group commit: writes queue up; the committer thread runs up to kMaxBatch of them in one
+// SQLite transaction, each inside its own savepoint, and commits once. A write that fails
+// rolls back to its savepoint and fails alone. Every write is told its outcome only after
+// the COMMIT (fsync) that holds it, so durability is that of one transaction per write;
+// only the number of fsyncs drops under load. The queue owns each write (its work and its
+// completion), so no write depends on the frame of the thread that queued it, and however
+// many are queued, each runs exactly once.
+void SqliteResourceStore::WriteAsync(WriteFn fn, WriteDone done) {
+  bool stopping;
   {
     absl::MutexLock lock(&queue_mu_);
-    queue_.push_back(&self);
-    auto turn = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || !leader_active_;
-    };
-    queue_mu_.Await(absl::Condition(&turn));
-    if (self.done) return self.result;
-    leader_active_ = true;
-    size_t n = std::min(queue_.size(), kMaxBatch);
-    batch.assign(queue_.begin(), queue_.begin() + n);
-    queue_.erase(queue_.begin(), queue_.begin() + n);
-  }
-  int changes = RunBatch(batch);
-  {
-    absl::MutexLock lock(&queue_mu_);
-    for (PendingWrite* w : batch) w->done = true;
-    leader_active_ = false;
-  }
-  if (changes > 0) {
-    std::function<void()> listener;
-    {
-      absl::MutexLock lock(&listener_mu_);
-      listener = listener_;
+    stopping = stopping_;
+    if (!stopping && queue_.size() < static_cast<size_t>(options_.max_queued_writes)) {
+      queue_.push_back(PendingWrite{std::move(fn), std::move(done), absl::OkStatus()});
+      return;
     }
-    if (listener) listener();
   }
-  return self.result;
+  // Refused: told at once, outside the lock (`done` may queue another write).
+  if (stopping) return done(absl::UnavailableError("the store is shutting down"));
+  done(Overloaded(absl::StrCat(options_.max_queued_writes,
+                               " writes are already waiting for the store"),
+                  absl::Milliseconds(100)));
 }
 
-int SqliteResourceStore::RunBatch(const std::vector<PendingWrite*>& batch) {
+void SqliteResourceStore::CommitLoop() {
+  std::vector<PendingWrite> batch;
+  while (true) {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      queue_mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping, nothing left
+      size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+    }
+    int changes = RunBatch(batch);
+    if (changes > 0) {
+      std::function<void()> listener;
+      {
+        absl::MutexLock lock(&listener_mu_);
+        listener = listener_;
+      }
+      if (listener) listener();
+    }
+    for (PendingWrite& w : batch) {
+      // The work's captures (request copies) go before its caller hears back.
+      w.fn = nullptr;
+      w.done(std::move(w.result));
+    }
+    batch.clear();
+  }
+}
+
+SqliteResourceStore::~SqliteResourceStore() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+}
+
+int SqliteResourceStore::RunBatch(std::vector<PendingWrite>& batch) {
   sqlite::Connection* conn = writer_.get();
   auto fail_all = [&](const absl::Status& status) {
-    for (PendingWrite* w : batch) w->result = status;
+    for (PendingWrite& w : batch) w.result = status;
     RunPrepared(conn, "ROLLBACK").IgnoreError();
     return 0;
   };
@@ -449,16 +479,16 @@ int SqliteResourceStore::RunBatch(const std::vector<PendingWrite*>& batch) {
   // because another process wrote first.
   absl::Status status = RunPrepared(conn, "BEGIN IMMEDIATE");
   if (!status.ok()) {
-    for (PendingWrite* w : batch) w->result = status;
+    for (PendingWrite& w : batch) w.result = status;
     return 0;
   }
   int changes = 0;
-  for (PendingWrite* w : batch) {
+  for (PendingWrite& w : batch) {
     status = RunPrepared(conn, "SAVEPOINT write");
     if (!status.ok()) return fail_all(status);
     SqliteWriteTransaction tx(conn, options_.service);
-    w->result = w->fn(tx);
-    if (w->result.ok()) {
+    w.result = w.fn(tx);
+    if (w.result.ok()) {
       changes += tx.changes();
     } else {
       status = RunPrepared(conn, "ROLLBACK TO write");

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,9 @@ struct SqliteStoreOptions {
   std::string service;
   // Reader connections kept open at most.
   int max_readers = 8;
+  // Writes queued for the committer at most; beyond it a write is refused at once with
+  // RESOURCE_EXHAUSTED (see WriteAsync). Bounds the memory that waiting writes hold.
+  int max_queued_writes = 4096;
 };
 
 class SqliteResourceStore : public ResourceStore {
@@ -32,8 +36,11 @@ class SqliteResourceStore : public ResourceStore {
   static absl::StatusOr<std::unique_ptr<SqliteResourceStore>> Open(
       const SqliteStoreOptions& options);
 
+  // Stops the committer after the writes already queued are committed.
+  ~SqliteResourceStore() override;
+
   absl::Status Read(absl::FunctionRef<absl::Status(ReadView&)> fn) override;
-  absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) override;
+  void WriteAsync(WriteFn fn, WriteDone done) override;
   absl::Status Ping() override;
   absl::StatusOr<std::vector<OutboxEntry>> ReadOutbox(int limit) override;
   absl::Status AckOutbox(int64_t up_to_sequence) override;
@@ -44,11 +51,12 @@ class SqliteResourceStore : public ResourceStore {
   int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
  private:
-  // Writes queued for the next group commit (see Write).
+  // A write queued for the next group commit. The queue owns it: nothing in it points
+  // into a caller's stack frame.
   struct PendingWrite {
-    absl::FunctionRef<absl::Status(WriteTransaction&)> fn;
+    WriteFn fn;
+    WriteDone done;
     absl::Status result;
-    bool done = false;
   };
   // At most this many writes share one commit, bounding a batch's latency.
   static constexpr size_t kMaxBatch = 256;
@@ -56,15 +64,20 @@ class SqliteResourceStore : public ResourceStore {
   explicit SqliteResourceStore(const SqliteStoreOptions& options) : options_(options) {}
   absl::StatusOr<std::unique_ptr<sqlite::Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::Connection> conn);
-  // Runs `batch` in one transaction; returns the change records committed.
-  int RunBatch(const std::vector<PendingWrite*>& batch);
+  // The committer thread: takes up to kMaxBatch queued writes at a time, commits them
+  // together, then tells each its outcome.
+  void CommitLoop();
+  // Runs `batch` in one transaction, setting each write's result; returns the change
+  // records committed.
+  int RunBatch(std::vector<PendingWrite>& batch);
 
   const SqliteStoreOptions options_;
-  // Used only by the current leader (see Write).
+  // Used only by the committer thread.
   std::unique_ptr<sqlite::Connection> writer_;
   absl::Mutex queue_mu_;
-  std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool leader_active_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::vector<PendingWrite> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread committer_;
   std::atomic<int64_t> generation_{0};
   absl::Mutex listener_mu_;
   std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);

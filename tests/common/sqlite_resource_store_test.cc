@@ -19,6 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/overload.h"
 #include "common/resource_names.h"
 #include "common/resource_store.h"
 #include "gtest/gtest.h"
@@ -82,9 +85,10 @@ class SqliteResourceStoreTest : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
   }
 
-  std::unique_ptr<SqliteResourceStore> OpenStore(int max_readers = 8) {
+  std::unique_ptr<SqliteResourceStore> OpenStore(int max_readers = 8,
+                                                 int max_queued_writes = 4096) {
     absl::StatusOr<std::unique_ptr<SqliteResourceStore>> store =
-        SqliteResourceStore::Open({path_, "test", max_readers});
+        SqliteResourceStore::Open({path_, "test", max_readers, max_queued_writes});
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
   }
@@ -740,6 +744,124 @@ TEST_F(SqliteResourceStoreTest, ConcurrentWritersAreSerialized) {
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "repeated revision";
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kWritesEach));
   EXPECT_EQ(Count("items", {}), kThreads * kWritesEach);
+}
+
+// The group commit takes at most 256 queued writes per transaction. Far more writers than
+// that wait at once here (the first write holds the committer until all have queued), and
+// each writes again as soon as it is answered, so new writes keep arriving while hundreds
+// wait: each write must run exactly once, and every acknowledged one must be stored. (A
+// writer that arrived to a long queue with no leader once led a batch of the first 256
+// without itself, acknowledged its own write unrun, and left its entry dangling in the
+// queue for a later leader to call into a dead stack frame.)
+TEST_F(SqliteResourceStoreTest, FarMoreWritersThanOneBatchEachRunOnceAndAllAreKept) {
+  constexpr int kWriters = 700;
+  constexpr int kWritesEach = 4;
+  constexpr int kWrites = kWriters * kWritesEach;
+  absl::Notification all_started;
+  std::atomic<int> started{0};
+  std::vector<std::atomic<int>> runs(kWrites);
+  std::vector<absl::Status> results(kWrites);
+  std::vector<std::thread> threads;
+  // Holds the committer (or, formerly, the leader) until every writer has queued.
+  std::thread holder([&] {
+    absl::Status s = store_->Write([&](WriteTransaction& tx) {
+      all_started.WaitForNotification();
+      return tx.Put(MakeResource("items/holder", "items", "h"), {}, "").status();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      started.fetch_add(1);
+      for (int k = 0; k < kWritesEach; ++k) {
+        const int i = t * kWritesEach + k;
+        results[i] = store_->Write([&, i](WriteTransaction& tx) {
+          runs[i].fetch_add(1);
+          return tx.Put(MakeResource(absl::StrCat("items/w", i), "items", "x"), {}, "")
+              .status();
+        });
+      }
+    });
+  }
+  while (started.load() < kWriters) std::this_thread::yield();
+  // Started is not queued: give the last threads a moment to reach the queue.
+  absl::SleepFor(absl::Milliseconds(300));
+  all_started.Notify();
+  for (auto& t : threads) t.join();
+  holder.join();
+  int acknowledged_unrun = 0, acknowledged_missing = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+    if (runs[i].load() != 1) ++acknowledged_unrun;
+    if (results[i].ok() && !Get(absl::StrCat("items/w", i)).has_value()) {
+      ++acknowledged_missing;
+    }
+  }
+  EXPECT_EQ(acknowledged_unrun, 0) << "writes that did not run exactly once";
+  EXPECT_EQ(acknowledged_missing, 0) << "acknowledged writes not stored";
+  EXPECT_EQ(Count("items", {}), kWrites + 1);
+}
+
+// Asynchronous writes: `done` hears back only once the write is committed (a new
+// connection reads it), and a queue at its bound refuses at once with RetryInfo, running
+// nothing of the refused writes.
+TEST_F(SqliteResourceStoreTest, QueueAtItsBoundRefusesAtOnceWithRetryInfo) {
+  store_.reset();
+  store_ = OpenStore(8, /*max_queued_writes=*/100);
+  ASSERT_NE(store_, nullptr);
+  absl::Notification release;
+  absl::Notification holding;
+  store_->WriteAsync(
+      [&](WriteTransaction&) {
+        holding.Notify();
+        release.WaitForNotification();
+        return absl::OkStatus();
+      },
+      [](absl::Status s) { EXPECT_TRUE(s.ok()) << s; });
+  holding.WaitForNotification();
+  constexpr int kWrites = 300;
+  absl::Mutex mu;
+  int accepted = 0, refused = 0, committed_and_visible = 0;
+  absl::Notification all_done;
+  std::atomic<int> outstanding{kWrites};
+  for (int i = 0; i < kWrites; ++i) {
+    const std::string name = absl::StrCat("items/a", i);
+    store_->WriteAsync(
+        [&, name](WriteTransaction& tx) {
+          return tx.Put(MakeResource(name, "items", "x"), {}, "").status();
+        },
+        [&, name](absl::Status s) {
+          {
+            absl::MutexLock lock(&mu);
+            if (s.ok()) {
+              ++accepted;
+              // Read through the operator's own connection: committed means on disk.
+              if (QueryOne(path_, absl::StrCat("SELECT count(*) FROM resources WHERE name='",
+                                               name, "'")) == "1") {
+                ++committed_and_visible;
+              }
+            } else {
+              EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+              EXPECT_GT(RetryDelayOf(s), absl::ZeroDuration()) << s;
+              ++refused;
+            }
+          }
+          if (outstanding.fetch_sub(1) == 1) all_done.Notify();
+        });
+  }
+  {
+    // The queue is full while the committer is held: the writes beyond the bound have
+    // already been refused.
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(refused, kWrites - 100);
+    EXPECT_EQ(accepted, 0);
+  }
+  release.Notify();
+  all_done.WaitForNotification();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(accepted, 100);
+  EXPECT_EQ(committed_and_visible, 100);
+  EXPECT_EQ(Count("items", {}), 100);
 }
 
 }  // namespace
