@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,12 @@ using store::IndexEntry;
 using store::ReadView;
 using store::Resource;
 using store::WriteTransaction;
+
+// Told the outcome of an asynchronous operation, once. Writes complete on the store's
+// committer thread (see store::WriteDone): a Done must not block.
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+using StatusDone = absl::AnyInvocable<void(absl::Status)>;
 
 // What an import did.
 struct ImportSummary {
@@ -440,39 +447,44 @@ inline std::string RequestFingerprint(const google::protobuf::Message& request) 
 // Runs a create at most once per request id: a retry with the same id and request gets
 // the first response; the same id with another request is refused. With validate_only
 // set on `request`, everything is checked and the would-be result returned, nothing kept.
+// Returns at once; `done` hears the outcome after the commit. `request` (and so
+// `request_id`) must stay valid until then; `create` is kept until the write has run.
 template <typename T, typename Create>
-absl::StatusOr<T> CreateOnce(store::ResourceStore* store,
-                             const google::protobuf::Message& request,
-                             const std::string& request_id, Create create) {
+void CreateOnce(store::ResourceStore* store, const google::protobuf::Message& request,
+                const std::string& request_id, Create create, Done<T> done) {
   FieldViolations v;
   ValidateText(request_id, "request_id", false, kMaxRequestIdChars, v);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  const std::string fingerprint = RequestFingerprint(request);
-  const bool validate_only = ValidateOnly(request);
-  T result;
-  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
-    if (!request_id.empty()) {
-      auto recorded = tx.FindRequest(request_id);
-      if (!recorded.ok()) return recorded.status();
-      if (recorded->has_value()) {
-        if ((*recorded)->fingerprint != fingerprint) {
-          return InvalidField("request_id", "was already used for a different request");
+  if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
+  auto result = std::make_shared<T>();
+  store->WriteAsync(
+      [result, id = &request_id, fingerprint = RequestFingerprint(request),
+       validate_only = ValidateOnly(request),
+       create = std::move(create)](WriteTransaction& tx) mutable -> absl::Status {
+        const std::string& request_id = *id;
+        if (!request_id.empty()) {
+          auto recorded = tx.FindRequest(request_id);
+          if (!recorded.ok()) return recorded.status();
+          if (recorded->has_value()) {
+            if ((*recorded)->fingerprint != fingerprint) {
+              return InvalidField("request_id", "was already used for a different request");
+            }
+            if (!result->ParseFromString((*recorded)->response)) {
+              return absl::DataLossError("recorded response does not parse");
+            }
+            return absl::OkStatus();
+          }
         }
-        if (!result.ParseFromString((*recorded)->response)) {
-          return absl::DataLossError("recorded response does not parse");
-        }
-        return absl::OkStatus();
-      }
-    }
-    absl::StatusOr<T> created = create(tx);
-    if (!created.ok()) return created.status();
-    result = *std::move(created);
-    if (validate_only) return ValidatedOnly();
-    if (request_id.empty()) return absl::OkStatus();
-    return tx.RecordRequest(request_id, fingerprint, DeterministicBytes(result));
-  });
-  if (!status.ok() && !IsValidatedOnly(status)) return status;
-  return result;
+        absl::StatusOr<T> created = create(tx);
+        if (!created.ok()) return created.status();
+        *result = *std::move(created);
+        if (validate_only) return ValidatedOnly();
+        if (request_id.empty()) return absl::OkStatus();
+        return tx.RecordRequest(request_id, fingerprint, DeterministicBytes(*result));
+      },
+      [result, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok() && !IsValidatedOnly(status)) return done(std::move(status));
+        done(std::move(*result));
+      });
 }
 
 // The id a create uses: the requested one, or a generated one.
@@ -534,48 +546,59 @@ absl::Status ApplyMask(const T& patch, const FieldMask& mask,
 
 // Update: load, check etag, merge by mask, validate and save via `save`, render by `out`.
 // With `validate_only`, all of that runs and is rolled back: the would-be result.
+// Returns at once; `done` hears the outcome after the commit. `patch` and `mask` (parts
+// of the request) must stay valid until then.
 template <typename T, typename Save, typename Out>
-absl::StatusOr<T> UpdateResource(store::ResourceStore* store, const T& patch,
-                                 const FieldMask& mask, absl::Status name_status,
-                                 const std::vector<std::string>& mutable_paths, Save save,
-                                 Out out, bool validate_only) {
-  if (!name_status.ok()) return name_status;
-  T result;
-  absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
-    absl::StatusOr<std::optional<Resource>> found = tx.Get(patch.name());
-    if (!found.ok()) return found.status();
-    if (!found->has_value()) return NotFound(patch.name());
-    if (absl::Status s = CheckEtag(patch.etag(), **found); !s.ok()) return s;
-    absl::StatusOr<T> before = Decode<T>(**found);
-    if (!before.ok()) return before.status();
-    T merged = *before;
-    if (absl::Status s = ApplyMask(patch, mask, mutable_paths, merged); !s.ok()) return s;
-    absl::StatusOr<Resource> saved = save(tx, merged, &*before);
-    if (!saved.ok()) return saved.status();
-    absl::StatusOr<T> rendered = out(tx, *saved);
-    if (!rendered.ok()) return rendered.status();
-    result = *std::move(rendered);
-    return validate_only ? ValidatedOnly() : absl::OkStatus();
-  });
-  if (!status.ok() && !IsValidatedOnly(status)) return status;
-  return result;
+void UpdateResource(store::ResourceStore* store, const T& patch, const FieldMask& mask,
+                    absl::Status name_status, std::vector<std::string> mutable_paths,
+                    Save save, Out out, bool validate_only, Done<T> done) {
+  if (!name_status.ok()) return done(std::move(name_status));
+  auto result = std::make_shared<T>();
+  store->WriteAsync(
+      [result, patch = &patch, mask = &mask, mutable_paths = std::move(mutable_paths),
+       save = std::move(save), out = std::move(out),
+       validate_only](WriteTransaction& tx) mutable -> absl::Status {
+        absl::StatusOr<std::optional<Resource>> found = tx.Get(patch->name());
+        if (!found.ok()) return found.status();
+        if (!found->has_value()) return NotFound(patch->name());
+        if (absl::Status s = CheckEtag(patch->etag(), **found); !s.ok()) return s;
+        absl::StatusOr<T> before = Decode<T>(**found);
+        if (!before.ok()) return before.status();
+        T merged = *before;
+        if (absl::Status s = ApplyMask(*patch, *mask, mutable_paths, merged); !s.ok()) {
+          return s;
+        }
+        absl::StatusOr<Resource> saved = save(tx, merged, &*before);
+        if (!saved.ok()) return saved.status();
+        absl::StatusOr<T> rendered = out(tx, *saved);
+        if (!rendered.ok()) return rendered.status();
+        *result = *std::move(rendered);
+        return validate_only ? ValidatedOnly() : absl::OkStatus();
+      },
+      [result, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok() && !IsValidatedOnly(status)) return done(std::move(status));
+        done(std::move(*result));
+      });
 }
 
-// Delete: load, check etag, refuse while `in_use` says so, delete, then `after`.
+// Delete: load, check etag, refuse while `in_use` says so, delete, then `after`. Returns
+// at once; `done` hears the outcome after the commit.
 template <typename InUse, typename After>
-absl::Status DeleteResource(store::ResourceStore* store, const std::string& name,
-                            const std::string& etag, absl::Status name_status, InUse in_use,
-                            After after) {
-  if (!name_status.ok()) return name_status;
-  return store->Write([&](WriteTransaction& tx) -> absl::Status {
-    absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
-    if (!found.ok()) return found.status();
-    if (!found->has_value()) return NotFound(name);
-    if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
-    if (absl::Status s = in_use(tx); !s.ok()) return s;
-    if (absl::Status s = tx.Delete(name); !s.ok()) return s;
-    return after(tx);
-  });
+void DeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+                    absl::Status name_status, InUse in_use, After after, StatusDone done) {
+  if (!name_status.ok()) return done(std::move(name_status));
+  store->WriteAsync(
+      [name = std::move(name), etag = std::move(etag), in_use = std::move(in_use),
+       after = std::move(after)](WriteTransaction& tx) mutable -> absl::Status {
+        absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+        if (!found.ok()) return found.status();
+        if (!found->has_value()) return NotFound(name);
+        if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
+        if (absl::Status s = in_use(tx, name); !s.ok()) return s;
+        if (absl::Status s = tx.Delete(name); !s.ok()) return s;
+        return after(tx);
+      },
+      std::move(done));
 }
 
 // FAILED_PRECONDITION when any resource of `collection` carries `entry`.

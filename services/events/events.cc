@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/resource_names.h"
 #include "common/status.h"
@@ -72,23 +73,44 @@ std::string Indexed(absl::string_view path, int i) { return absl::StrCat(path, "
 // A name in a request and the field path it was found at.
 using References = std::vector<std::pair<std::string, std::string>>;
 
-// Asks the registry about every referenced name (once each) and adds a violation at each
-// path whose name it does not hold. UNAVAILABLE when it cannot answer.
-absl::Status CheckInRegistry(RegistryDirectory* registry, const References& refs,
-                             absl::Time deadline, FieldViolations& v) {
+// Asks the registry about every referenced name (once each), then tells `next`: OK when
+// it holds them all, INVALID_ARGUMENT with a violation at each path whose name it does
+// not hold, UNAVAILABLE when it cannot answer. Returns at once.
+void CheckInRegistry(RegistryDirectory* registry, References refs, absl::Time deadline,
+                     crud::StatusDone next) {
   std::vector<std::string> names;
   std::set<std::string> seen;
   for (const auto& [path, name] : refs) {
     if (seen.insert(name).second) names.push_back(name);
   }
-  if (names.empty()) return absl::OkStatus();
-  absl::StatusOr<std::vector<std::string>> missing = registry->Missing(names, deadline);
-  if (!missing.ok()) return missing.status();
-  std::set<std::string> absent(missing->begin(), missing->end());
-  for (const auto& [path, name] : refs) {
-    if (absent.count(name) > 0) v.Add(path, absl::StrCat(name, " does not exist in the registry"));
-  }
-  return absl::OkStatus();
+  if (names.empty()) return next(absl::OkStatus());
+  registry->Missing(
+      names, deadline,
+      [refs = std::move(refs), next = std::move(next)](
+          absl::StatusOr<std::vector<std::string>> missing) mutable {
+        if (!missing.ok()) return next(missing.status());
+        std::set<std::string> absent(missing->begin(), missing->end());
+        FieldViolations v;
+        for (const auto& [path, name] : refs) {
+          if (absent.count(name) > 0) {
+            v.Add(path, absl::StrCat(name, " does not exist in the registry"));
+          }
+        }
+        next(v.ToStatus());
+      });
+}
+
+// The same, waiting for the answer: for the import at start-up only.
+absl::Status CheckInRegistryAndWait(RegistryDirectory* registry, References refs,
+                                    absl::Time deadline) {
+  absl::Status result;
+  absl::Notification answered;
+  CheckInRegistry(registry, std::move(refs), deadline, [&](absl::Status s) {
+    result = std::move(s);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return result;
 }
 
 // ------------------------------------------------------------------ activities
@@ -496,35 +518,41 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
       AppendWith(&v1::ListActivitiesResponse::add_activities, ActivityOut));
 }
 
-absl::StatusOr<v1::Activity> Events::CreateActivity(const v1::CreateActivityRequest& request,
-                                                    absl::Time deadline) {
+void Events::CreateActivity(const v1::CreateActivityRequest& request, absl::Time deadline,
+    crud::Done<v1::Activity> done) {
   v1::Activity activity = request.activity();
   FieldViolations v;
   References refs;
   ValidateActivity(activity, "activity", v, refs);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  return CreateOnce<v1::Activity>(
-      store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Activity> {
-        absl::StatusOr<std::string> name =
-            NewName(tx, kActivities, request.activity_id(), "activity_id", "activity");
-        if (!name.ok()) return name.status();
-        activity.set_name(*name);
-        auto prepared = PrepareActivity(activity, "activity");
-        if (!prepared.ok()) return prepared.status();
-        absl::StatusOr<Resource> saved = Commit(tx, kActivities, *prepared);
-        if (!saved.ok()) return saved.status();
-        return ActivityOut(tx, *saved);
+  if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
+  CheckInRegistry(
+      registry_, std::move(refs), deadline,
+      [this, &request, activity = std::move(activity),
+       done = std::move(done)](absl::Status checked) mutable {
+        if (!checked.ok()) return done(std::move(checked));
+        CreateOnce<v1::Activity>(
+            store_, request, request.request_id(),
+            [&request, activity = std::move(activity)](
+                WriteTransaction& tx) mutable -> absl::StatusOr<v1::Activity> {
+              absl::StatusOr<std::string> name =
+                  NewName(tx, kActivities, request.activity_id(), "activity_id", "activity");
+              if (!name.ok()) return name.status();
+              activity.set_name(*name);
+              auto prepared = PrepareActivity(activity, "activity");
+              if (!prepared.ok()) return prepared.status();
+              absl::StatusOr<Resource> saved = Commit(tx, kActivities, *prepared);
+              if (!saved.ok()) return saved.status();
+              return ActivityOut(tx, *saved);
+            },
+            std::move(done));
       });
 }
 
-absl::StatusOr<v1::Activity> Events::UpdateActivity(const v1::UpdateActivityRequest& request,
-                                                    absl::Time deadline) {
+void Events::UpdateActivity(const v1::UpdateActivityRequest& request, absl::Time deadline,
+    crud::Done<v1::Activity> done) {
+  References refs;
   if (Masked(request.update_mask(), "councils")) {
     FieldViolations v;
-    References refs;
     for (int i = 0; i < request.activity().councils_size(); ++i) {
       std::string path = Indexed("activity.councils", i);
       if (!ParseName(request.activity().councils(i), kCouncils, path).ok()) {
@@ -533,28 +561,32 @@ absl::StatusOr<v1::Activity> Events::UpdateActivity(const v1::UpdateActivityRequ
         refs.emplace_back(path, request.activity().councils(i));
       }
     }
-    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-    if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
   }
-  return UpdateResource(
-      store_, request.activity(), request.update_mask(),
-      ParseName(request.activity().name(), kActivities, "activity.name").status(),
-      ActivityMutablePaths(),
-      [](WriteTransaction& tx, v1::Activity a, const v1::Activity*) -> absl::StatusOr<Resource> {
-        auto prepared = PrepareActivity(std::move(a), "activity");
-        if (!prepared.ok()) return prepared.status();
-        return Commit(tx, kActivities, *prepared);
-      },
-      ActivityOut,
-      request.validate_only());
+  CheckInRegistry(
+      registry_, std::move(refs), deadline,
+      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+        if (!checked.ok()) return done(std::move(checked));
+        UpdateResource(
+            store_, request.activity(), request.update_mask(),
+            ParseName(request.activity().name(), kActivities, "activity.name").status(),
+            ActivityMutablePaths(),
+            [](WriteTransaction& tx, v1::Activity a,
+               const v1::Activity*) -> absl::StatusOr<Resource> {
+              auto prepared = PrepareActivity(std::move(a), "activity");
+              if (!prepared.ok()) return prepared.status();
+              return Commit(tx, kActivities, *prepared);
+            },
+            ActivityOut, request.validate_only(), std::move(done));
+      });
 }
 
-absl::Status Events::DeleteActivity(const v1::DeleteActivityRequest& request) {
+void Events::DeleteActivity(const v1::DeleteActivityRequest& request,
+    crud::StatusDone done) {
   const std::string& name = request.name();
-  return DeleteResource(
+  DeleteResource(
       store_, name, request.etag(), ParseName(name, kActivities, "name").status(),
-      [&](WriteTransaction& tx) -> absl::Status {
+      [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileReferenced(tx, name, kRegistrations,
                                                     {"parent", name}, "registrations",
                                                     "ACTIVITY_HAS_REGISTRATIONS");
@@ -564,7 +596,7 @@ absl::Status Events::DeleteActivity(const v1::DeleteActivityRequest& request) {
         return RefusedWhileReferenced(tx, name, kOutcomes, {"activity", name}, "outcomes",
                                       "ACTIVITY_HAS_OUTCOMES");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
 }
 
 // ---------------------------------------------------------------------- registrations
@@ -592,22 +624,24 @@ absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
       AppendWith(&v1::ListRegistrationsResponse::add_registrations, RegistrationOut));
 }
 
-absl::StatusOr<v1::Registration> Events::CreateRegistration(
-    const v1::CreateRegistrationRequest& request, absl::Time deadline) {
+void Events::CreateRegistration(const v1::CreateRegistrationRequest& request, absl::Time deadline,
+    crud::Done<v1::Registration> done) {
   absl::StatusOr<std::string> activity_id = ParseName(request.parent(), kActivities, "parent");
-  if (!activity_id.ok()) return activity_id.status();
+  if (!activity_id.ok()) return done(activity_id.status());
   FieldViolations v;
   References refs;
   ValidateRegistration(request.registration(), "registration", v, refs);
   if (!request.registration_id().empty() && !IsValidId(request.registration_id())) {
     v.Add("registration_id", "must match [a-z][a-z0-9-]{0,62} and not end in '-'");
   }
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  return CreateOnce<v1::Registration>(
+  if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
+  CheckInRegistry(
+      registry_, std::move(refs), deadline,
+      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+    if (!checked.ok()) return done(std::move(checked));
+    CreateOnce<v1::Registration>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Registration> {
+      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Registration> {
         absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
@@ -632,12 +666,14 @@ absl::StatusOr<v1::Registration> Events::CreateRegistration(
         absl::StatusOr<Resource> saved = Commit(tx, kRegistrations, *prepared);
         if (!saved.ok()) return saved.status();
         return RegistrationOut(tx, *saved);
-      });
+      },
+      std::move(done));
+  });
 }
 
-absl::StatusOr<v1::Registration> Events::UpdateRegistration(
-    const v1::UpdateRegistrationRequest& request) {
-  return UpdateResource(
+void Events::UpdateRegistration(const v1::UpdateRegistrationRequest& request,
+    crud::Done<v1::Registration> done) {
+  UpdateResource(
       store_, request.registration(), request.update_mask(),
       ParseRegistrationName(request.registration().name(), "registration.name").status(),
       RegistrationMutablePaths(),
@@ -648,15 +684,16 @@ absl::StatusOr<v1::Registration> Events::UpdateRegistration(
         return Commit(tx, kRegistrations, *prepared);
       },
       RegistrationOut,
-      request.validate_only());
+      request.validate_only(), std::move(done));
 }
 
-absl::Status Events::DeleteRegistration(const v1::DeleteRegistrationRequest& request) {
-  return DeleteResource(
+void Events::DeleteRegistration(const v1::DeleteRegistrationRequest& request,
+    crud::StatusDone done) {
+  DeleteResource(
       store_, request.name(), request.etag(),
       ParseRegistrationName(request.name(), "name").status(),
-      [](WriteTransaction&) { return absl::OkStatus(); },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
+      [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
 }
 
 // ---------------------------------------------------------------------- outcomes
@@ -678,17 +715,19 @@ absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
       AppendWith(&v1::ListOutcomesResponse::add_outcomes, OutcomeOut));
 }
 
-absl::StatusOr<v1::Outcome> Events::CreateOutcome(const v1::CreateOutcomeRequest& request,
-                                                  absl::Time deadline) {
+void Events::CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time deadline,
+    crud::Done<v1::Outcome> done) {
   FieldViolations v;
   References refs;
   ValidateOutcome(request.outcome(), "outcome", v, refs);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  return CreateOnce<v1::Outcome>(
+  if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
+  CheckInRegistry(
+      registry_, std::move(refs), deadline,
+      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+    if (!checked.ok()) return done(std::move(checked));
+    CreateOnce<v1::Outcome>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Outcome> {
+      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Outcome> {
         absl::StatusOr<std::string> name =
             NewName(tx, kOutcomes, request.outcome_id(), "outcome_id", "outcome");
         if (!name.ok()) return name.status();
@@ -699,40 +738,45 @@ absl::StatusOr<v1::Outcome> Events::CreateOutcome(const v1::CreateOutcomeRequest
         absl::StatusOr<Resource> saved = Commit(tx, kOutcomes, *prepared);
         if (!saved.ok()) return saved.status();
         return OutcomeOut(tx, *saved);
+      },
+      std::move(done));
+  });
+}
+
+void Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request, absl::Time deadline,
+    crud::Done<v1::Outcome> done) {
+  References refs;
+  if (Masked(request.update_mask(), "council")) {
+    if (!ParseName(request.outcome().council(), kCouncils, "outcome.council").ok()) {
+      return done(InvalidField("outcome.council", "must be councils/{id}"));
+    }
+    refs.emplace_back("outcome.council", request.outcome().council());
+  }
+  CheckInRegistry(
+      registry_, std::move(refs), deadline,
+      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+        if (!checked.ok()) return done(std::move(checked));
+        UpdateResource(
+            store_, request.outcome(), request.update_mask(),
+            ParseName(request.outcome().name(), kOutcomes, "outcome.name").status(),
+            OutcomeMutablePaths(),
+            [](WriteTransaction& tx, v1::Outcome o,
+               const v1::Outcome*) -> absl::StatusOr<Resource> {
+              auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
+              if (!prepared.ok()) return prepared.status();
+              return Commit(tx, kOutcomes, *prepared);
+            },
+            OutcomeOut, request.validate_only(), std::move(done));
       });
 }
 
-absl::StatusOr<v1::Outcome> Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request,
-                                                  absl::Time deadline) {
-  if (Masked(request.update_mask(), "council")) {
-    FieldViolations v;
-    if (!ParseName(request.outcome().council(), kCouncils, "outcome.council").ok()) {
-      v.Add("outcome.council", "must be councils/{id}");
-    } else {
-      References refs = {{"outcome.council", request.outcome().council()}};
-      if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-    }
-    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  }
-  return UpdateResource(
-      store_, request.outcome(), request.update_mask(),
-      ParseName(request.outcome().name(), kOutcomes, "outcome.name").status(),
-      OutcomeMutablePaths(),
-      [](WriteTransaction& tx, v1::Outcome o, const v1::Outcome*) -> absl::StatusOr<Resource> {
-        auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
-        if (!prepared.ok()) return prepared.status();
-        return Commit(tx, kOutcomes, *prepared);
-      },
-      OutcomeOut,
-      request.validate_only());
-}
-
-absl::Status Events::DeleteOutcome(const v1::DeleteOutcomeRequest& request) {
-  return DeleteResource(
+void Events::DeleteOutcome(const v1::DeleteOutcomeRequest& request,
+    crud::StatusDone done) {
+  DeleteResource(
       store_, request.name(), request.etag(),
       ParseName(request.name(), kOutcomes, "name").status(),
-      [](WriteTransaction&) { return absl::OkStatus(); },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
+      [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
 }
 
 // ---------------------------------------------------------------------- import
@@ -757,8 +801,9 @@ absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
     ValidateOutcome(data.outcomes(i), Indexed("outcomes", i), v, refs);
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = CheckInRegistry(registry_, refs, deadline, v); !s.ok()) return s;
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = CheckInRegistryAndWait(registry_, std::move(refs), deadline); !s.ok()) {
+    return s;
+  }
 
   crud::ImportSummary summary;
   absl::Status status = store_->Write([&](WriteTransaction& tx) -> absl::Status {

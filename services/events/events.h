@@ -21,32 +21,34 @@ class Events {
       : store_(store), registry_(registry) {}
 
   // Every call that names councils or organizations asks the registry by `deadline`; when
-  // it cannot answer the call fails UNAVAILABLE and writes nothing.
+  // it cannot answer the call fails UNAVAILABLE and writes nothing. Reads answer at once.
+  // Writes return at once and tell `done` their outcome after the registry's answer and
+  // the commit; no thread waits for either. The request must stay valid until `done`.
   absl::StatusOr<v1::Activity> GetActivity(const v1::GetActivityRequest& request);
   absl::StatusOr<v1::ListActivitiesResponse> ListActivities(
       const v1::ListActivitiesRequest& request);
-  absl::StatusOr<v1::Activity> CreateActivity(const v1::CreateActivityRequest& request,
-                                              absl::Time deadline);
-  absl::StatusOr<v1::Activity> UpdateActivity(const v1::UpdateActivityRequest& request,
-                                              absl::Time deadline);
-  absl::Status DeleteActivity(const v1::DeleteActivityRequest& request);
+  void CreateActivity(const v1::CreateActivityRequest& request, absl::Time deadline,
+      crud::Done<v1::Activity> done);
+  void UpdateActivity(const v1::UpdateActivityRequest& request, absl::Time deadline,
+      crud::Done<v1::Activity> done);
+  void DeleteActivity(const v1::DeleteActivityRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::Registration> GetRegistration(const v1::GetRegistrationRequest& request);
   absl::StatusOr<v1::ListRegistrationsResponse> ListRegistrations(
       const v1::ListRegistrationsRequest& request);
-  absl::StatusOr<v1::Registration> CreateRegistration(
-      const v1::CreateRegistrationRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::Registration> UpdateRegistration(
-      const v1::UpdateRegistrationRequest& request);
-  absl::Status DeleteRegistration(const v1::DeleteRegistrationRequest& request);
+  void CreateRegistration(const v1::CreateRegistrationRequest& request, absl::Time deadline,
+      crud::Done<v1::Registration> done);
+  void UpdateRegistration(const v1::UpdateRegistrationRequest& request,
+      crud::Done<v1::Registration> done);
+  void DeleteRegistration(const v1::DeleteRegistrationRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::Outcome> GetOutcome(const v1::GetOutcomeRequest& request);
   absl::StatusOr<v1::ListOutcomesResponse> ListOutcomes(const v1::ListOutcomesRequest& request);
-  absl::StatusOr<v1::Outcome> CreateOutcome(const v1::CreateOutcomeRequest& request,
-                                            absl::Time deadline);
-  absl::StatusOr<v1::Outcome> UpdateOutcome(const v1::UpdateOutcomeRequest& request,
-                                            absl::Time deadline);
-  absl::Status DeleteOutcome(const v1::DeleteOutcomeRequest& request);
+  void CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time deadline,
+      crud::Done<v1::Outcome> done);
+  void UpdateOutcome(const v1::UpdateOutcomeRequest& request, absl::Time deadline,
+      crud::Done<v1::Outcome> done);
+  void DeleteOutcome(const v1::DeleteOutcomeRequest& request, crud::StatusDone done);
 
   // Creates or updates every resource of `data` in one transaction, after one round of
   // registry checks; unchanged resources are left alone.

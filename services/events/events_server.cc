@@ -44,7 +44,8 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
     self->import_summary_ = *summary;
   }
   self->service_ =
-      std::make_unique<EventsGrpcService>(self->events_.get(), config.server.default_deadline);
+      std::make_unique<EventsGrpcService>(
+      self->events_.get(), config.server.default_deadline, config.server.max_writes_in_flight);
   RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
   store::SqliteResourceStore* raw_store = self->store_.get();
   auto server = GrpcServer::Start(

@@ -1,93 +1,130 @@
 #include "services/events/events_service.h"
 
+#include <utility>
+
+#include "common/callback_reply.h"
 #include "common/server.h"
-#include "common/status.h"
 
 namespace sanhak::events {
 
-grpc::Status EventsGrpcService::GetActivity(grpc::ServerContext*, const v1::GetActivityRequest* request,
-                                      v1::Activity* response) {
-  return ToGrpcReply(events_->GetActivity(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::GetActivity(grpc::CallbackServerContext* context,
+                                                         const v1::GetActivityRequest* request,
+                                                         v1::Activity* response) {
+  return Reply(context, events_->GetActivity(*request), response);
 }
 
-grpc::Status EventsGrpcService::ListActivities(grpc::ServerContext*, const v1::ListActivitiesRequest* request,
-                                      v1::ListActivitiesResponse* response) {
-  return ToGrpcReply(events_->ListActivities(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::ListActivities(
+    grpc::CallbackServerContext* context, const v1::ListActivitiesRequest* request,
+    v1::ListActivitiesResponse* response) {
+  return Reply(context, events_->ListActivities(*request), response);
 }
 
-grpc::Status EventsGrpcService::CreateActivity(grpc::ServerContext* context,
-                                      const v1::CreateActivityRequest* request,
-                                      v1::Activity* response) {
-  return ToGrpcReply(events_->CreateActivity(*request, DeadlineFor(*context, default_deadline_)),
-                     response);
+grpc::ServerUnaryReactor* EventsGrpcService::CreateActivity(
+    grpc::CallbackServerContext* context, const v1::CreateActivityRequest* request,
+    v1::Activity* response) {
+  return ReplyLater<absl::StatusOr<v1::Activity>>(
+      context, &writes_, response, [&](crud::Done<v1::Activity> done) {
+        events_->CreateActivity(*request, DeadlineFor(*context, default_deadline_),
+                                std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::UpdateActivity(grpc::ServerContext* context,
-                                      const v1::UpdateActivityRequest* request,
-                                      v1::Activity* response) {
-  return ToGrpcReply(events_->UpdateActivity(*request, DeadlineFor(*context, default_deadline_)),
-                     response);
+grpc::ServerUnaryReactor* EventsGrpcService::UpdateActivity(
+    grpc::CallbackServerContext* context, const v1::UpdateActivityRequest* request,
+    v1::Activity* response) {
+  return ReplyLater<absl::StatusOr<v1::Activity>>(
+      context, &writes_, response, [&](crud::Done<v1::Activity> done) {
+        events_->UpdateActivity(*request, DeadlineFor(*context, default_deadline_),
+                                std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::DeleteActivity(grpc::ServerContext*, const v1::DeleteActivityRequest* request,
-                                      google::protobuf::Empty* response) {
-  return ToGrpcReply(events_->DeleteActivity(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::DeleteActivity(
+    grpc::CallbackServerContext* context, const v1::DeleteActivityRequest* request,
+    google::protobuf::Empty* response) {
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    events_->DeleteActivity(*request, std::move(done));
+                                  });
 }
 
-grpc::Status EventsGrpcService::GetRegistration(grpc::ServerContext*, const v1::GetRegistrationRequest* request,
-                                      v1::Registration* response) {
-  return ToGrpcReply(events_->GetRegistration(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::GetRegistration(
+    grpc::CallbackServerContext* context, const v1::GetRegistrationRequest* request,
+    v1::Registration* response) {
+  return Reply(context, events_->GetRegistration(*request), response);
 }
 
-grpc::Status EventsGrpcService::ListRegistrations(grpc::ServerContext*, const v1::ListRegistrationsRequest* request,
-                                      v1::ListRegistrationsResponse* response) {
-  return ToGrpcReply(events_->ListRegistrations(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::ListRegistrations(
+    grpc::CallbackServerContext* context, const v1::ListRegistrationsRequest* request,
+    v1::ListRegistrationsResponse* response) {
+  return Reply(context, events_->ListRegistrations(*request), response);
 }
 
-grpc::Status EventsGrpcService::CreateRegistration(grpc::ServerContext* context,
-                                      const v1::CreateRegistrationRequest* request,
-                                      v1::Registration* response) {
-  return ToGrpcReply(events_->CreateRegistration(*request, DeadlineFor(*context, default_deadline_)),
-                     response);
+grpc::ServerUnaryReactor* EventsGrpcService::CreateRegistration(
+    grpc::CallbackServerContext* context, const v1::CreateRegistrationRequest* request,
+    v1::Registration* response) {
+  return ReplyLater<absl::StatusOr<v1::Registration>>(
+      context, &writes_, response, [&](crud::Done<v1::Registration> done) {
+        events_->CreateRegistration(*request, DeadlineFor(*context, default_deadline_),
+                                    std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::UpdateRegistration(grpc::ServerContext*, const v1::UpdateRegistrationRequest* request,
-                                      v1::Registration* response) {
-  return ToGrpcReply(events_->UpdateRegistration(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::UpdateRegistration(
+    grpc::CallbackServerContext* context, const v1::UpdateRegistrationRequest* request,
+    v1::Registration* response) {
+  return ReplyLater<absl::StatusOr<v1::Registration>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Registration> done) {
+        events_->UpdateRegistration(*request, std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::DeleteRegistration(grpc::ServerContext*, const v1::DeleteRegistrationRequest* request,
-                                      google::protobuf::Empty* response) {
-  return ToGrpcReply(events_->DeleteRegistration(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::DeleteRegistration(
+    grpc::CallbackServerContext* context, const v1::DeleteRegistrationRequest* request,
+    google::protobuf::Empty* response) {
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    events_->DeleteRegistration(*request, std::move(done));
+                                  });
 }
 
-grpc::Status EventsGrpcService::GetOutcome(grpc::ServerContext*, const v1::GetOutcomeRequest* request,
-                                      v1::Outcome* response) {
-  return ToGrpcReply(events_->GetOutcome(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::GetOutcome(grpc::CallbackServerContext* context,
+                                                        const v1::GetOutcomeRequest* request,
+                                                        v1::Outcome* response) {
+  return Reply(context, events_->GetOutcome(*request), response);
 }
 
-grpc::Status EventsGrpcService::ListOutcomes(grpc::ServerContext*, const v1::ListOutcomesRequest* request,
-                                      v1::ListOutcomesResponse* response) {
-  return ToGrpcReply(events_->ListOutcomes(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::ListOutcomes(grpc::CallbackServerContext* context,
+                                                          const v1::ListOutcomesRequest* request,
+                                                          v1::ListOutcomesResponse* response) {
+  return Reply(context, events_->ListOutcomes(*request), response);
 }
 
-grpc::Status EventsGrpcService::CreateOutcome(grpc::ServerContext* context,
-                                      const v1::CreateOutcomeRequest* request,
-                                      v1::Outcome* response) {
-  return ToGrpcReply(events_->CreateOutcome(*request, DeadlineFor(*context, default_deadline_)),
-                     response);
+grpc::ServerUnaryReactor* EventsGrpcService::CreateOutcome(grpc::CallbackServerContext* context,
+                                                           const v1::CreateOutcomeRequest* request,
+                                                           v1::Outcome* response) {
+  return ReplyLater<absl::StatusOr<v1::Outcome>>(
+      context, &writes_, response, [&](crud::Done<v1::Outcome> done) {
+        events_->CreateOutcome(*request, DeadlineFor(*context, default_deadline_), std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::UpdateOutcome(grpc::ServerContext* context,
-                                      const v1::UpdateOutcomeRequest* request,
-                                      v1::Outcome* response) {
-  return ToGrpcReply(events_->UpdateOutcome(*request, DeadlineFor(*context, default_deadline_)),
-                     response);
+grpc::ServerUnaryReactor* EventsGrpcService::UpdateOutcome(grpc::CallbackServerContext* context,
+                                                           const v1::UpdateOutcomeRequest* request,
+                                                           v1::Outcome* response) {
+  return ReplyLater<absl::StatusOr<v1::Outcome>>(
+      context, &writes_, response, [&](crud::Done<v1::Outcome> done) {
+        events_->UpdateOutcome(*request, DeadlineFor(*context, default_deadline_), std::move(done));
+      });
 }
 
-grpc::Status EventsGrpcService::DeleteOutcome(grpc::ServerContext*, const v1::DeleteOutcomeRequest* request,
-                                      google::protobuf::Empty* response) {
-  return ToGrpcReply(events_->DeleteOutcome(*request), response);
+grpc::ServerUnaryReactor* EventsGrpcService::DeleteOutcome(grpc::CallbackServerContext* context,
+                                                           const v1::DeleteOutcomeRequest* request,
+                                                           google::protobuf::Empty* response) {
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    events_->DeleteOutcome(*request, std::move(done));
+                                  });
 }
 
 }  // namespace sanhak::events

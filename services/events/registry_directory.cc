@@ -1,61 +1,93 @@
 #include "services/events/registry_directory.h"
 
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status.h"
 
 namespace sanhak::events {
 namespace {
 
-// One Get per name, with the caller's deadline. NOT_FOUND is an answer; anything else
-// means the registry could not answer.
-template <typename Request, typename Response, typename Call>
-absl::StatusOr<bool> Exists(const std::string& name, absl::Time deadline, Call call) {
+// The answers to one Missing() call, gathered as the Gets complete; the last one to
+// complete tells `done`.
+class Gathering {
+ public:
+  Gathering(size_t expected, RegistryDirectory::MissingDone done)
+      : remaining_(expected), done_(std::move(done)) {}
+
+  // NOT_FOUND is an answer; anything else means the registry could not answer.
+  void Answer(const std::string& name, const grpc::Status& status) {
+    absl::StatusOr<std::vector<std::string>> outcome;
+    {
+      absl::MutexLock lock(&mu_);
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+        missing_.push_back(name);
+      } else if (!status.ok() && error_.ok()) {
+        error_ = WithReason(absl::UnavailableError(absl::StrCat(
+                                "the registry could not confirm ", name, ": ",
+                                status.error_message())),
+                            "REGISTRY_UNAVAILABLE");
+      }
+      if (--remaining_ > 0) return;
+      if (error_.ok()) {
+        outcome = std::move(missing_);
+      } else {
+        outcome = error_;
+      }
+    }
+    done_(std::move(outcome));
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t remaining_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> missing_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  RegistryDirectory::MissingDone done_;
+};
+
+// One Get in flight: owns what gRPC's callback API needs until the call completes.
+template <typename Request, typename Response>
+struct Lookup {
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(deadline));
   Request request;
-  request.set_name(name);
   Response response;
-  // The callback API with a notification: gRPC 1.51's blocking stubs build a completion
-  // queue per call, which showed in profiles of CreateActivity.
-  grpc::Status status;
-  absl::Notification done;
-  call(&context, &request, &response, [&](grpc::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  if (status.ok()) return true;
-  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return false;
-  return WithReason(absl::UnavailableError(absl::StrCat(
-                        "the registry could not confirm ", name, ": ",
-                        status.error_message())),
-                    "REGISTRY_UNAVAILABLE");
+};
+
+template <typename Request, typename Response, typename Start>
+void Ask(const std::string& name, absl::Time deadline,
+         const std::shared_ptr<Gathering>& gathering, Start start) {
+  auto* lookup = new Lookup<Request, Response>;
+  lookup->context.set_deadline(absl::ToChronoTime(deadline));
+  lookup->request.set_name(name);
+  start(&lookup->context, &lookup->request, &lookup->response,
+        [lookup, name, gathering](grpc::Status status) {
+          delete lookup;
+          gathering->Answer(name, status);
+        });
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> GrpcRegistryDirectory::Missing(
-    const std::vector<std::string>& names, absl::Time deadline) {
-  std::vector<std::string> missing;
+void GrpcRegistryDirectory::Missing(const std::vector<std::string>& names,
+                                    absl::Time deadline, MissingDone done) {
+  if (names.empty()) return done(std::vector<std::string>{});
+  auto gathering = std::make_shared<Gathering>(names.size(), std::move(done));
   for (const std::string& name : names) {
-    absl::StatusOr<bool> exists;
     if (absl::StartsWith(name, "organizations/")) {
-      exists = Exists<registry::v1::GetOrganizationRequest, registry::v1::Organization>(
-          name, deadline, [&](auto* c, auto* req, auto* resp, auto cb) {
+      Ask<registry::v1::GetOrganizationRequest, registry::v1::Organization>(
+          name, deadline, gathering, [&](auto* c, auto* req, auto* resp, auto cb) {
             stub_->async()->GetOrganization(c, req, resp, std::move(cb));
           });
     } else {
-      exists = Exists<registry::v1::GetCouncilRequest, registry::v1::Council>(
-          name, deadline, [&](auto* c, auto* req, auto* resp, auto cb) {
+      Ask<registry::v1::GetCouncilRequest, registry::v1::Council>(
+          name, deadline, gathering, [&](auto* c, auto* req, auto* resp, auto cb) {
             stub_->async()->GetCouncil(c, req, resp, std::move(cb));
           });
     }
-    if (!exists.ok()) return exists.status();
-    if (!*exists) missing.push_back(name);
   }
-  return missing;
 }
 
 }  // namespace sanhak::events

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
@@ -18,10 +19,12 @@ namespace sanhak::events {
 class RegistryDirectory {
  public:
   virtual ~RegistryDirectory() = default;
-  // The names (`councils/{id}` or `organizations/{id}`) the registry does not hold.
-  // UNAVAILABLE when the registry cannot answer by `deadline`.
-  virtual absl::StatusOr<std::vector<std::string>> Missing(
-      const std::vector<std::string>& names, absl::Time deadline) = 0;
+  using MissingDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)>;
+  // Tells `done` the names (`councils/{id}` or `organizations/{id}`) the registry does not
+  // hold, or UNAVAILABLE when the registry cannot answer by `deadline`. Returns at once;
+  // `done` runs once, on whichever thread the last answer arrives.
+  virtual void Missing(const std::vector<std::string>& names, absl::Time deadline,
+                       MissingDone done) = 0;
 };
 
 class GrpcRegistryDirectory : public RegistryDirectory {
@@ -29,8 +32,9 @@ class GrpcRegistryDirectory : public RegistryDirectory {
   explicit GrpcRegistryDirectory(std::shared_ptr<grpc::Channel> channel)
       : stub_(registry::v1::RegistryService::NewStub(std::move(channel))) {}
 
-  absl::StatusOr<std::vector<std::string>> Missing(const std::vector<std::string>& names,
-                                                   absl::Time deadline) override;
+  // One Get per name, all in flight at once on gRPC's callback API.
+  void Missing(const std::vector<std::string>& names, absl::Time deadline,
+               MissingDone done) override;
 
  private:
   std::unique_ptr<registry::v1::RegistryService::Stub> stub_;

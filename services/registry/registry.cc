@@ -573,11 +573,11 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
       AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
 }
 
-absl::StatusOr<v1::IndustrialComplex> Registry::CreateComplex(
-    const v1::CreateComplexRequest& request) {
-  return CreateOnce<v1::IndustrialComplex>(
+void Registry::CreateComplex(const v1::CreateComplexRequest& request,
+    crud::Done<v1::IndustrialComplex> done) {
+  CreateOnce<v1::IndustrialComplex>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
+      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
         absl::StatusOr<std::string> name =
             NewName(tx, kComplexes, request.complex_id(), "complex_id", "complex");
         if (!name.ok()) return name.status();
@@ -586,12 +586,13 @@ absl::StatusOr<v1::IndustrialComplex> Registry::CreateComplex(
         absl::StatusOr<Resource> saved = SaveComplex(tx, std::move(c), nullptr, "complex");
         if (!saved.ok()) return saved.status();
         return ComplexOut(tx, *saved);
-      });
+      },
+      std::move(done));
 }
 
-absl::StatusOr<v1::IndustrialComplex> Registry::UpdateComplex(
-    const v1::UpdateComplexRequest& request) {
-  return UpdateResource(
+void Registry::UpdateComplex(const v1::UpdateComplexRequest& request,
+    crud::Done<v1::IndustrialComplex> done) {
+  UpdateResource(
       store_, request.complex(), request.update_mask(),
       ParseName(request.complex().name(), kComplexes, "complex.name").status(),
       ComplexMutablePaths(),
@@ -599,14 +600,16 @@ absl::StatusOr<v1::IndustrialComplex> Registry::UpdateComplex(
         return SaveComplex(tx, std::move(c), before, "complex");
       },
       ComplexOut,
-      request.validate_only());
+      request.validate_only(),
+      std::move(done));
 }
 
-absl::Status Registry::DeleteComplex(const v1::DeleteComplexRequest& request) {
+void Registry::DeleteComplex(const v1::DeleteComplexRequest& request,
+    crud::StatusDone done) {
   const std::string& name = request.name();
-  return DeleteResource(
+  DeleteResource(
       store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
-      [&](WriteTransaction& tx) -> absl::Status {
+      [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileReferenced(tx, name, kCouncils, {"complex", name},
                                                     "councils", "COMPLEX_IN_USE");
             !s.ok()) {
@@ -615,7 +618,8 @@ absl::Status Registry::DeleteComplex(const v1::DeleteComplexRequest& request) {
         return RefusedWhileReferenced(tx, name, kOrganizations, {"complex", name},
                                       "organizations", "COMPLEX_IN_USE");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      std::move(done));
 }
 
 // ---------------------------------------------------------------------- councils
@@ -646,10 +650,11 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
       AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
 }
 
-absl::StatusOr<v1::Council> Registry::CreateCouncil(const v1::CreateCouncilRequest& request) {
-  return CreateOnce<v1::Council>(
+void Registry::CreateCouncil(const v1::CreateCouncilRequest& request,
+    crud::Done<v1::Council> done) {
+  CreateOnce<v1::Council>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
+      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
         absl::StatusOr<std::string> name =
             NewName(tx, kCouncils, request.council_id(), "council_id", "council");
         if (!name.ok()) return name.status();
@@ -658,11 +663,13 @@ absl::StatusOr<v1::Council> Registry::CreateCouncil(const v1::CreateCouncilReque
         absl::StatusOr<Resource> saved = SaveCouncil(tx, std::move(c), nullptr, "council");
         if (!saved.ok()) return saved.status();
         return CouncilOut(tx, *saved);
-      });
+      },
+      std::move(done));
 }
 
-absl::StatusOr<v1::Council> Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request) {
-  return UpdateResource(
+void Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request,
+    crud::Done<v1::Council> done) {
+  UpdateResource(
       store_, request.council(), request.update_mask(),
       ParseName(request.council().name(), kCouncils, "council.name").status(),
       CouncilMutablePaths(),
@@ -670,18 +677,21 @@ absl::StatusOr<v1::Council> Registry::UpdateCouncil(const v1::UpdateCouncilReque
         return SaveCouncil(tx, std::move(c), before, "council");
       },
       CouncilOut,
-      request.validate_only());
+      request.validate_only(),
+      std::move(done));
 }
 
-absl::Status Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request) {
+void Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request,
+    crud::StatusDone done) {
   const std::string& name = request.name();
-  return DeleteResource(
+  DeleteResource(
       store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
-      [&](WriteTransaction& tx) {
+      [](WriteTransaction& tx, const std::string& name) {
         return RefusedWhileReferenced(tx, name, kMemberships, {"parent", name}, "memberships",
                                       "COUNCIL_HAS_MEMBERSHIPS");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      std::move(done));
 }
 
 // ---------------------------------------------------------------------- organizations
@@ -710,11 +720,11 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
       AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
 }
 
-absl::StatusOr<v1::Organization> Registry::CreateOrganization(
-    const v1::CreateOrganizationRequest& request) {
-  return CreateOnce<v1::Organization>(
+void Registry::CreateOrganization(const v1::CreateOrganizationRequest& request,
+    crud::Done<v1::Organization> done) {
+  CreateOnce<v1::Organization>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
+      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
         absl::StatusOr<std::string> name = NewName(
             tx, kOrganizations, request.organization_id(), "organization_id", "org");
         if (!name.ok()) return name.status();
@@ -724,12 +734,13 @@ absl::StatusOr<v1::Organization> Registry::CreateOrganization(
             SaveOrganization(tx, std::move(org), nullptr, "organization");
         if (!saved.ok()) return saved.status();
         return OrganizationOut(tx, *saved);
-      });
+      },
+      std::move(done));
 }
 
-absl::StatusOr<v1::Organization> Registry::UpdateOrganization(
-    const v1::UpdateOrganizationRequest& request) {
-  return UpdateResource(
+void Registry::UpdateOrganization(const v1::UpdateOrganizationRequest& request,
+    crud::Done<v1::Organization> done) {
+  UpdateResource(
       store_, request.organization(), request.update_mask(),
       ParseName(request.organization().name(), kOrganizations, "organization.name").status(),
       OrganizationMutablePaths(),
@@ -737,14 +748,16 @@ absl::StatusOr<v1::Organization> Registry::UpdateOrganization(
         return SaveOrganization(tx, std::move(org), before, "organization");
       },
       OrganizationOut,
-      request.validate_only());
+      request.validate_only(),
+      std::move(done));
 }
 
-absl::Status Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request) {
+void Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request,
+    crud::StatusDone done) {
   const std::string& name = request.name();
-  return DeleteResource(
+  DeleteResource(
       store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
-      [&](WriteTransaction& tx) -> absl::Status {
+      [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s =
                 RefusedWhileReferenced(tx, name, kMemberships, {"organization", name},
                                        "memberships", "ORGANIZATION_IN_USE");
@@ -754,7 +767,8 @@ absl::Status Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& r
         return RefusedWhileReferenced(tx, name, kCouncils, {"host", name},
                                       "councils as their host", "ORGANIZATION_IN_USE");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); });
+      [](WriteTransaction&) { return absl::OkStatus(); },
+      std::move(done));
 }
 
 // ---------------------------------------------------------------------- memberships
@@ -782,21 +796,21 @@ absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
       AppendWith(&v1::ListMembershipsResponse::add_memberships, MembershipOut));
 }
 
-absl::StatusOr<v1::Membership> Registry::CreateMembership(
-    const v1::CreateMembershipRequest& request) {
+void Registry::CreateMembership(const v1::CreateMembershipRequest& request,
+    crud::Done<v1::Membership> done) {
   absl::StatusOr<std::string> council = ParseName(request.parent(), kCouncils, "parent");
-  if (!council.ok()) return council.status();
+  if (!council.ok()) return done(council.status());
   absl::StatusOr<std::string> org =
       ParseName(request.membership().organization(), kOrganizations, "membership.organization");
-  if (!org.ok()) return org.status();
-  return CreateOnce<v1::Membership>(
+  if (!org.ok()) return done(org.status());
+  CreateOnce<v1::Membership>(
       store_, request, request.request_id(),
-      [&](WriteTransaction& tx) -> absl::StatusOr<v1::Membership> {
+      [&request, org = *org](WriteTransaction& tx) -> absl::StatusOr<v1::Membership> {
         absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
         v1::Membership m = request.membership();
-        m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", *org));
+        m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", org));
         absl::StatusOr<std::optional<Resource>> existing = tx.Get(m.name());
         if (!existing.ok()) return existing.status();
         if (existing->has_value()) {
@@ -807,12 +821,13 @@ absl::StatusOr<v1::Membership> Registry::CreateMembership(
         absl::StatusOr<Resource> saved = SaveMembership(tx, std::move(m), nullptr, "membership");
         if (!saved.ok()) return saved.status();
         return MembershipOut(tx, *saved);
-      });
+      },
+      std::move(done));
 }
 
-absl::StatusOr<v1::Membership> Registry::UpdateMembership(
-    const v1::UpdateMembershipRequest& request) {
-  return UpdateResource(
+void Registry::UpdateMembership(const v1::UpdateMembershipRequest& request,
+    crud::Done<v1::Membership> done) {
+  UpdateResource(
       store_, request.membership(), request.update_mask(),
       ParseMembershipName(request.membership().name(), "membership.name").status(),
       MembershipMutablePaths(),
@@ -820,16 +835,20 @@ absl::StatusOr<v1::Membership> Registry::UpdateMembership(
         return SaveMembership(tx, std::move(m), before, "membership");
       },
       MembershipOut,
-      request.validate_only());
+      request.validate_only(),
+      std::move(done));
 }
 
-absl::Status Registry::DeleteMembership(const v1::DeleteMembershipRequest& request) {
+void Registry::DeleteMembership(const v1::DeleteMembershipRequest& request,
+    crud::StatusDone done) {
   const std::string& name = request.name();
   absl::StatusOr<MembershipName> parsed = ParseMembershipName(name, "name");
-  return DeleteResource(
+  std::string organization = parsed.ok() ? parsed->organization : "";
+  DeleteResource(
       store_, name, request.etag(), parsed.status(),
-      [](WriteTransaction&) { return absl::OkStatus(); },
-      [&](WriteTransaction& tx) { return ReindexOrganization(tx, parsed->organization); });
+      [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
+      [organization](WriteTransaction& tx) { return ReindexOrganization(tx, organization); },
+      std::move(done));
 }
 
 // ---------------------------------------------------------------------- figures

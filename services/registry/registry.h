@@ -15,6 +15,8 @@ namespace sanhak::registry {
 
 using ImportSummary = crud::ImportSummary;
 
+// Reads answer at once. Writes (Create, Update, Delete) return at once and tell `done`
+// their outcome after the commit that holds them; the request must stay valid until then.
 class Registry {
  public:
   // `store` must outlive the registry.
@@ -30,33 +32,37 @@ class Registry {
   absl::StatusOr<v1::IndustrialComplex> GetComplex(const v1::GetComplexRequest& request);
   absl::StatusOr<v1::ListComplexesResponse> ListComplexes(
       const v1::ListComplexesRequest& request);
-  absl::StatusOr<v1::IndustrialComplex> CreateComplex(
-      const v1::CreateComplexRequest& request);
-  absl::StatusOr<v1::IndustrialComplex> UpdateComplex(
-      const v1::UpdateComplexRequest& request);
-  absl::Status DeleteComplex(const v1::DeleteComplexRequest& request);
+  void CreateComplex(const v1::CreateComplexRequest& request,
+      crud::Done<v1::IndustrialComplex> done);
+  void UpdateComplex(const v1::UpdateComplexRequest& request,
+      crud::Done<v1::IndustrialComplex> done);
+  void DeleteComplex(const v1::DeleteComplexRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::Council> GetCouncil(const v1::GetCouncilRequest& request);
   absl::StatusOr<v1::ListCouncilsResponse> ListCouncils(const v1::ListCouncilsRequest& request);
-  absl::StatusOr<v1::Council> CreateCouncil(const v1::CreateCouncilRequest& request);
-  absl::StatusOr<v1::Council> UpdateCouncil(const v1::UpdateCouncilRequest& request);
-  absl::Status DeleteCouncil(const v1::DeleteCouncilRequest& request);
+  void CreateCouncil(const v1::CreateCouncilRequest& request,
+      crud::Done<v1::Council> done);
+  void UpdateCouncil(const v1::UpdateCouncilRequest& request,
+      crud::Done<v1::Council> done);
+  void DeleteCouncil(const v1::DeleteCouncilRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::Organization> GetOrganization(const v1::GetOrganizationRequest& request);
   absl::StatusOr<v1::ListOrganizationsResponse> ListOrganizations(
       const v1::ListOrganizationsRequest& request);
-  absl::StatusOr<v1::Organization> CreateOrganization(
-      const v1::CreateOrganizationRequest& request);
-  absl::StatusOr<v1::Organization> UpdateOrganization(
-      const v1::UpdateOrganizationRequest& request);
-  absl::Status DeleteOrganization(const v1::DeleteOrganizationRequest& request);
+  void CreateOrganization(const v1::CreateOrganizationRequest& request,
+      crud::Done<v1::Organization> done);
+  void UpdateOrganization(const v1::UpdateOrganizationRequest& request,
+      crud::Done<v1::Organization> done);
+  void DeleteOrganization(const v1::DeleteOrganizationRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::Membership> GetMembership(const v1::GetMembershipRequest& request);
   absl::StatusOr<v1::ListMembershipsResponse> ListMemberships(
       const v1::ListMembershipsRequest& request);
-  absl::StatusOr<v1::Membership> CreateMembership(const v1::CreateMembershipRequest& request);
-  absl::StatusOr<v1::Membership> UpdateMembership(const v1::UpdateMembershipRequest& request);
-  absl::Status DeleteMembership(const v1::DeleteMembershipRequest& request);
+  void CreateMembership(const v1::CreateMembershipRequest& request,
+      crud::Done<v1::Membership> done);
+  void UpdateMembership(const v1::UpdateMembershipRequest& request,
+      crud::Done<v1::Membership> done);
+  void DeleteMembership(const v1::DeleteMembershipRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::ReportedFigure> GetReportedFigure(
       const v1::GetReportedFigureRequest& request);

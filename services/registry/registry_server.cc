@@ -39,7 +39,8 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     }
     self->import_summary_ = *summary;
   }
-  self->service_ = std::make_unique<RegistryGrpcService>(self->registry_.get());
+  self->service_ = std::make_unique<RegistryGrpcService>(
+      self->registry_.get(), config.server.max_writes_in_flight);
   RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
   store::SqliteResourceStore* raw_store = self->store_.get();
   auto server = GrpcServer::Start(

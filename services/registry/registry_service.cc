@@ -1,137 +1,201 @@
 #include "services/registry/registry_service.h"
 
-#include "common/status.h"
+#include <utility>
+
+#include "common/callback_reply.h"
 
 namespace sanhak::registry {
 
-grpc::Status RegistryGrpcService::GetField(grpc::ServerContext*, const v1::GetFieldRequest* request,
-    v1::Field* response) {
-  return ToGrpcReply(registry_->GetField(*request), response);
+grpc::ServerUnaryReactor* RegistryGrpcService::GetField(grpc::CallbackServerContext* context,
+                                                        const v1::GetFieldRequest* request,
+                                                        v1::Field* response) {
+  return Reply(context, registry_->GetField(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListFields(grpc::ServerContext*, const v1::ListFieldsRequest* request,
-    v1::ListFieldsResponse* response) {
-  return ToGrpcReply(registry_->ListFields(*request), response);
+grpc::ServerUnaryReactor* RegistryGrpcService::ListFields(grpc::CallbackServerContext* context,
+                                                          const v1::ListFieldsRequest* request,
+                                                          v1::ListFieldsResponse* response) {
+  return Reply(context, registry_->ListFields(*request), response);
 }
 
-grpc::Status RegistryGrpcService::GetRegion(grpc::ServerContext*, const v1::GetRegionRequest* request,
-    v1::Region* response) {
-  return ToGrpcReply(registry_->GetRegion(*request), response);
+grpc::ServerUnaryReactor* RegistryGrpcService::GetRegion(grpc::CallbackServerContext* context,
+                                                         const v1::GetRegionRequest* request,
+                                                         v1::Region* response) {
+  return Reply(context, registry_->GetRegion(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListRegions(grpc::ServerContext*, const v1::ListRegionsRequest* request,
-    v1::ListRegionsResponse* response) {
-  return ToGrpcReply(registry_->ListRegions(*request), response);
+grpc::ServerUnaryReactor* RegistryGrpcService::ListRegions(grpc::CallbackServerContext* context,
+                                                           const v1::ListRegionsRequest* request,
+                                                           v1::ListRegionsResponse* response) {
+  return Reply(context, registry_->ListRegions(*request), response);
 }
 
-grpc::Status RegistryGrpcService::GetComplex(grpc::ServerContext*, const v1::GetComplexRequest* request,
-    v1::IndustrialComplex* response) {
-  return ToGrpcReply(registry_->GetComplex(*request), response);
+grpc::ServerUnaryReactor* RegistryGrpcService::GetComplex(grpc::CallbackServerContext* context,
+                                                          const v1::GetComplexRequest* request,
+                                                          v1::IndustrialComplex* response) {
+  return Reply(context, registry_->GetComplex(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListComplexes(grpc::ServerContext*, const v1::ListComplexesRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::ListComplexes(
+    grpc::CallbackServerContext* context, const v1::ListComplexesRequest* request,
     v1::ListComplexesResponse* response) {
-  return ToGrpcReply(registry_->ListComplexes(*request), response);
+  return Reply(context, registry_->ListComplexes(*request), response);
 }
 
-grpc::Status RegistryGrpcService::CreateComplex(grpc::ServerContext*, const v1::CreateComplexRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::CreateComplex(
+    grpc::CallbackServerContext* context, const v1::CreateComplexRequest* request,
     v1::IndustrialComplex* response) {
-  return ToGrpcReply(registry_->CreateComplex(*request), response);
+  return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
+      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
+        registry_->CreateComplex(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::UpdateComplex(grpc::ServerContext*, const v1::UpdateComplexRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::UpdateComplex(
+    grpc::CallbackServerContext* context, const v1::UpdateComplexRequest* request,
     v1::IndustrialComplex* response) {
-  return ToGrpcReply(registry_->UpdateComplex(*request), response);
+  return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
+      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
+        registry_->UpdateComplex(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::DeleteComplex(grpc::ServerContext*, const v1::DeleteComplexRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::DeleteComplex(
+    grpc::CallbackServerContext* context, const v1::DeleteComplexRequest* request,
     google::protobuf::Empty* response) {
-  return ToGrpcReply(registry_->DeleteComplex(*request), response);
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    registry_->DeleteComplex(*request, std::move(done));
+                                  });
 }
 
-grpc::Status RegistryGrpcService::GetCouncil(grpc::ServerContext*, const v1::GetCouncilRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::GetCouncil(grpc::CallbackServerContext* context,
+                                                          const v1::GetCouncilRequest* request,
+                                                          v1::Council* response) {
+  return Reply(context, registry_->GetCouncil(*request), response);
+}
+
+grpc::ServerUnaryReactor* RegistryGrpcService::ListCouncils(grpc::CallbackServerContext* context,
+                                                            const v1::ListCouncilsRequest* request,
+                                                            v1::ListCouncilsResponse* response) {
+  return Reply(context, registry_->ListCouncils(*request), response);
+}
+
+grpc::ServerUnaryReactor* RegistryGrpcService::CreateCouncil(
+    grpc::CallbackServerContext* context, const v1::CreateCouncilRequest* request,
     v1::Council* response) {
-  return ToGrpcReply(registry_->GetCouncil(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Council>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
+        registry_->CreateCouncil(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::ListCouncils(grpc::ServerContext*, const v1::ListCouncilsRequest* request,
-    v1::ListCouncilsResponse* response) {
-  return ToGrpcReply(registry_->ListCouncils(*request), response);
-}
-
-grpc::Status RegistryGrpcService::CreateCouncil(grpc::ServerContext*, const v1::CreateCouncilRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::UpdateCouncil(
+    grpc::CallbackServerContext* context, const v1::UpdateCouncilRequest* request,
     v1::Council* response) {
-  return ToGrpcReply(registry_->CreateCouncil(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Council>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
+        registry_->UpdateCouncil(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::UpdateCouncil(grpc::ServerContext*, const v1::UpdateCouncilRequest* request,
-    v1::Council* response) {
-  return ToGrpcReply(registry_->UpdateCouncil(*request), response);
-}
-
-grpc::Status RegistryGrpcService::DeleteCouncil(grpc::ServerContext*, const v1::DeleteCouncilRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::DeleteCouncil(
+    grpc::CallbackServerContext* context, const v1::DeleteCouncilRequest* request,
     google::protobuf::Empty* response) {
-  return ToGrpcReply(registry_->DeleteCouncil(*request), response);
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    registry_->DeleteCouncil(*request, std::move(done));
+                                  });
 }
 
-grpc::Status RegistryGrpcService::GetOrganization(grpc::ServerContext*, const v1::GetOrganizationRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::GetOrganization(
+    grpc::CallbackServerContext* context, const v1::GetOrganizationRequest* request,
     v1::Organization* response) {
-  return ToGrpcReply(registry_->GetOrganization(*request), response);
+  return Reply(context, registry_->GetOrganization(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListOrganizations(grpc::ServerContext*, const v1::ListOrganizationsRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::ListOrganizations(
+    grpc::CallbackServerContext* context, const v1::ListOrganizationsRequest* request,
     v1::ListOrganizationsResponse* response) {
-  return ToGrpcReply(registry_->ListOrganizations(*request), response);
+  return Reply(context, registry_->ListOrganizations(*request), response);
 }
 
-grpc::Status RegistryGrpcService::CreateOrganization(grpc::ServerContext*, const v1::CreateOrganizationRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::CreateOrganization(
+    grpc::CallbackServerContext* context, const v1::CreateOrganizationRequest* request,
     v1::Organization* response) {
-  return ToGrpcReply(registry_->CreateOrganization(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Organization>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
+        registry_->CreateOrganization(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::UpdateOrganization(grpc::ServerContext*, const v1::UpdateOrganizationRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::UpdateOrganization(
+    grpc::CallbackServerContext* context, const v1::UpdateOrganizationRequest* request,
     v1::Organization* response) {
-  return ToGrpcReply(registry_->UpdateOrganization(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Organization>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
+        registry_->UpdateOrganization(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::DeleteOrganization(grpc::ServerContext*, const v1::DeleteOrganizationRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::DeleteOrganization(
+    grpc::CallbackServerContext* context, const v1::DeleteOrganizationRequest* request,
     google::protobuf::Empty* response) {
-  return ToGrpcReply(registry_->DeleteOrganization(*request), response);
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    registry_->DeleteOrganization(*request, std::move(done));
+                                  });
 }
 
-grpc::Status RegistryGrpcService::GetMembership(grpc::ServerContext*, const v1::GetMembershipRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::GetMembership(
+    grpc::CallbackServerContext* context, const v1::GetMembershipRequest* request,
     v1::Membership* response) {
-  return ToGrpcReply(registry_->GetMembership(*request), response);
+  return Reply(context, registry_->GetMembership(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListMemberships(grpc::ServerContext*, const v1::ListMembershipsRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::ListMemberships(
+    grpc::CallbackServerContext* context, const v1::ListMembershipsRequest* request,
     v1::ListMembershipsResponse* response) {
-  return ToGrpcReply(registry_->ListMemberships(*request), response);
+  return Reply(context, registry_->ListMemberships(*request), response);
 }
 
-grpc::Status RegistryGrpcService::CreateMembership(grpc::ServerContext*, const v1::CreateMembershipRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::CreateMembership(
+    grpc::CallbackServerContext* context, const v1::CreateMembershipRequest* request,
     v1::Membership* response) {
-  return ToGrpcReply(registry_->CreateMembership(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Membership>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Membership> done) {
+        registry_->CreateMembership(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::UpdateMembership(grpc::ServerContext*, const v1::UpdateMembershipRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::UpdateMembership(
+    grpc::CallbackServerContext* context, const v1::UpdateMembershipRequest* request,
     v1::Membership* response) {
-  return ToGrpcReply(registry_->UpdateMembership(*request), response);
+  return ReplyLater<absl::StatusOr<v1::Membership>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Membership> done) {
+        registry_->UpdateMembership(*request, std::move(done));
+      });
 }
 
-grpc::Status RegistryGrpcService::DeleteMembership(grpc::ServerContext*, const v1::DeleteMembershipRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::DeleteMembership(
+    grpc::CallbackServerContext* context, const v1::DeleteMembershipRequest* request,
     google::protobuf::Empty* response) {
-  return ToGrpcReply(registry_->DeleteMembership(*request), response);
+  return ReplyLater<absl::Status>(context, &writes_, response,
+                                  [this, request](crud::StatusDone done) {
+                                    registry_->DeleteMembership(*request, std::move(done));
+                                  });
 }
 
-grpc::Status RegistryGrpcService::GetReportedFigure(grpc::ServerContext*, const v1::GetReportedFigureRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::GetReportedFigure(
+    grpc::CallbackServerContext* context, const v1::GetReportedFigureRequest* request,
     v1::ReportedFigure* response) {
-  return ToGrpcReply(registry_->GetReportedFigure(*request), response);
+  return Reply(context, registry_->GetReportedFigure(*request), response);
 }
 
-grpc::Status RegistryGrpcService::ListReportedFigures(grpc::ServerContext*, const v1::ListReportedFiguresRequest* request,
+grpc::ServerUnaryReactor* RegistryGrpcService::ListReportedFigures(
+    grpc::CallbackServerContext* context, const v1::ListReportedFiguresRequest* request,
     v1::ListReportedFiguresResponse* response) {
-  return ToGrpcReply(registry_->ListReportedFigures(*request), response);
+  return Reply(context, registry_->ListReportedFigures(*request), response);
 }
 
 }  // namespace sanhak::registry

@@ -1,73 +1,104 @@
-// The registry's gRPC edge: each handler hands the request to Registry and converts the
-// result once, with ToGrpcReply. No logic lives here.
+// The registry's gRPC edge, on gRPC's callback API: each handler hands the request to
+// Registry and converts the result once (common/callback_reply.h). Reads answer on the
+// thread that received the call; writes answer when their commit is on disk, with at
+// most `max_writes_in_flight` of them admitted at once. No logic lives here.
 #ifndef SANHAK_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 #define SANHAK_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 
+#include "common/overload.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 #include "services/registry/registry.h"
 
 namespace sanhak::registry {
 
-class RegistryGrpcService final : public v1::RegistryService::Service {
+class RegistryGrpcService final : public v1::RegistryService::CallbackService {
  public:
   // `registry` must outlive the service.
-  explicit RegistryGrpcService(Registry* registry) : registry_(registry) {}
+  RegistryGrpcService(Registry* registry, int max_writes_in_flight)
+      : registry_(registry), writes_(max_writes_in_flight) {}
 
-  grpc::Status GetField(grpc::ServerContext* context, const v1::GetFieldRequest* request,
-      v1::Field* response) override;
-  grpc::Status ListFields(grpc::ServerContext* context, const v1::ListFieldsRequest* request,
-      v1::ListFieldsResponse* response) override;
-  grpc::Status GetRegion(grpc::ServerContext* context, const v1::GetRegionRequest* request,
-      v1::Region* response) override;
-  grpc::Status ListRegions(grpc::ServerContext* context, const v1::ListRegionsRequest* request,
-      v1::ListRegionsResponse* response) override;
-  grpc::Status GetComplex(grpc::ServerContext* context, const v1::GetComplexRequest* request,
-      v1::IndustrialComplex* response) override;
-  grpc::Status ListComplexes(grpc::ServerContext* context, const v1::ListComplexesRequest* request,
-      v1::ListComplexesResponse* response) override;
-  grpc::Status CreateComplex(grpc::ServerContext* context, const v1::CreateComplexRequest* request,
-      v1::IndustrialComplex* response) override;
-  grpc::Status UpdateComplex(grpc::ServerContext* context, const v1::UpdateComplexRequest* request,
-      v1::IndustrialComplex* response) override;
-  grpc::Status DeleteComplex(grpc::ServerContext* context, const v1::DeleteComplexRequest* request,
-      google::protobuf::Empty* response) override;
-  grpc::Status GetCouncil(grpc::ServerContext* context, const v1::GetCouncilRequest* request,
-      v1::Council* response) override;
-  grpc::Status ListCouncils(grpc::ServerContext* context, const v1::ListCouncilsRequest* request,
-      v1::ListCouncilsResponse* response) override;
-  grpc::Status CreateCouncil(grpc::ServerContext* context, const v1::CreateCouncilRequest* request,
-      v1::Council* response) override;
-  grpc::Status UpdateCouncil(grpc::ServerContext* context, const v1::UpdateCouncilRequest* request,
-      v1::Council* response) override;
-  grpc::Status DeleteCouncil(grpc::ServerContext* context, const v1::DeleteCouncilRequest* request,
-      google::protobuf::Empty* response) override;
-  grpc::Status GetOrganization(grpc::ServerContext* context, const v1::GetOrganizationRequest* request,
-      v1::Organization* response) override;
-  grpc::Status ListOrganizations(grpc::ServerContext* context, const v1::ListOrganizationsRequest* request,
-      v1::ListOrganizationsResponse* response) override;
-  grpc::Status CreateOrganization(grpc::ServerContext* context, const v1::CreateOrganizationRequest* request,
-      v1::Organization* response) override;
-  grpc::Status UpdateOrganization(grpc::ServerContext* context, const v1::UpdateOrganizationRequest* request,
-      v1::Organization* response) override;
-  grpc::Status DeleteOrganization(grpc::ServerContext* context, const v1::DeleteOrganizationRequest* request,
-      google::protobuf::Empty* response) override;
-  grpc::Status GetMembership(grpc::ServerContext* context, const v1::GetMembershipRequest* request,
-      v1::Membership* response) override;
-  grpc::Status ListMemberships(grpc::ServerContext* context, const v1::ListMembershipsRequest* request,
-      v1::ListMembershipsResponse* response) override;
-  grpc::Status CreateMembership(grpc::ServerContext* context, const v1::CreateMembershipRequest* request,
-      v1::Membership* response) override;
-  grpc::Status UpdateMembership(grpc::ServerContext* context, const v1::UpdateMembershipRequest* request,
-      v1::Membership* response) override;
-  grpc::Status DeleteMembership(grpc::ServerContext* context, const v1::DeleteMembershipRequest* request,
-      google::protobuf::Empty* response) override;
-  grpc::Status GetReportedFigure(grpc::ServerContext* context, const v1::GetReportedFigureRequest* request,
-      v1::ReportedFigure* response) override;
-  grpc::Status ListReportedFigures(grpc::ServerContext* context, const v1::ListReportedFiguresRequest* request,
-      v1::ListReportedFiguresResponse* response) override;
+  grpc::ServerUnaryReactor* GetField(grpc::CallbackServerContext* context,
+                                     const v1::GetFieldRequest* request,
+                                     v1::Field* response) override;
+  grpc::ServerUnaryReactor* ListFields(grpc::CallbackServerContext* context,
+                                       const v1::ListFieldsRequest* request,
+                                       v1::ListFieldsResponse* response) override;
+  grpc::ServerUnaryReactor* GetRegion(grpc::CallbackServerContext* context,
+                                      const v1::GetRegionRequest* request,
+                                      v1::Region* response) override;
+  grpc::ServerUnaryReactor* ListRegions(grpc::CallbackServerContext* context,
+                                        const v1::ListRegionsRequest* request,
+                                        v1::ListRegionsResponse* response) override;
+  grpc::ServerUnaryReactor* GetComplex(grpc::CallbackServerContext* context,
+                                       const v1::GetComplexRequest* request,
+                                       v1::IndustrialComplex* response) override;
+  grpc::ServerUnaryReactor* ListComplexes(grpc::CallbackServerContext* context,
+                                          const v1::ListComplexesRequest* request,
+                                          v1::ListComplexesResponse* response) override;
+  grpc::ServerUnaryReactor* CreateComplex(grpc::CallbackServerContext* context,
+                                          const v1::CreateComplexRequest* request,
+                                          v1::IndustrialComplex* response) override;
+  grpc::ServerUnaryReactor* UpdateComplex(grpc::CallbackServerContext* context,
+                                          const v1::UpdateComplexRequest* request,
+                                          v1::IndustrialComplex* response) override;
+  grpc::ServerUnaryReactor* DeleteComplex(grpc::CallbackServerContext* context,
+                                          const v1::DeleteComplexRequest* request,
+                                          google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* GetCouncil(grpc::CallbackServerContext* context,
+                                       const v1::GetCouncilRequest* request,
+                                       v1::Council* response) override;
+  grpc::ServerUnaryReactor* ListCouncils(grpc::CallbackServerContext* context,
+                                         const v1::ListCouncilsRequest* request,
+                                         v1::ListCouncilsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateCouncil(grpc::CallbackServerContext* context,
+                                          const v1::CreateCouncilRequest* request,
+                                          v1::Council* response) override;
+  grpc::ServerUnaryReactor* UpdateCouncil(grpc::CallbackServerContext* context,
+                                          const v1::UpdateCouncilRequest* request,
+                                          v1::Council* response) override;
+  grpc::ServerUnaryReactor* DeleteCouncil(grpc::CallbackServerContext* context,
+                                          const v1::DeleteCouncilRequest* request,
+                                          google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* GetOrganization(grpc::CallbackServerContext* context,
+                                            const v1::GetOrganizationRequest* request,
+                                            v1::Organization* response) override;
+  grpc::ServerUnaryReactor* ListOrganizations(grpc::CallbackServerContext* context,
+                                              const v1::ListOrganizationsRequest* request,
+                                              v1::ListOrganizationsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateOrganization(grpc::CallbackServerContext* context,
+                                               const v1::CreateOrganizationRequest* request,
+                                               v1::Organization* response) override;
+  grpc::ServerUnaryReactor* UpdateOrganization(grpc::CallbackServerContext* context,
+                                               const v1::UpdateOrganizationRequest* request,
+                                               v1::Organization* response) override;
+  grpc::ServerUnaryReactor* DeleteOrganization(grpc::CallbackServerContext* context,
+                                               const v1::DeleteOrganizationRequest* request,
+                                               google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* GetMembership(grpc::CallbackServerContext* context,
+                                          const v1::GetMembershipRequest* request,
+                                          v1::Membership* response) override;
+  grpc::ServerUnaryReactor* ListMemberships(grpc::CallbackServerContext* context,
+                                            const v1::ListMembershipsRequest* request,
+                                            v1::ListMembershipsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateMembership(grpc::CallbackServerContext* context,
+                                             const v1::CreateMembershipRequest* request,
+                                             v1::Membership* response) override;
+  grpc::ServerUnaryReactor* UpdateMembership(grpc::CallbackServerContext* context,
+                                             const v1::UpdateMembershipRequest* request,
+                                             v1::Membership* response) override;
+  grpc::ServerUnaryReactor* DeleteMembership(grpc::CallbackServerContext* context,
+                                             const v1::DeleteMembershipRequest* request,
+                                             google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* GetReportedFigure(grpc::CallbackServerContext* context,
+                                              const v1::GetReportedFigureRequest* request,
+                                              v1::ReportedFigure* response) override;
+  grpc::ServerUnaryReactor* ListReportedFigures(grpc::CallbackServerContext* context,
+                                                const v1::ListReportedFiguresRequest* request,
+                                                v1::ListReportedFiguresResponse* response) override;
 
  private:
   Registry* registry_;
+  AdmissionGate writes_;
 };
 
 }  // namespace sanhak::registry
