@@ -26,8 +26,12 @@ namespace sanhak {
 struct ServerOptions {
   // host:port; port 0 lets the kernel pick one (tests).
   std::string listen_address = "127.0.0.1:0";
-  // Largest request or response accepted, in bytes.
+  // Largest response sent, in bytes.
   int max_message_bytes = 4 * 1024 * 1024;
+  // Largest request accepted, in bytes. gRPC opens a stream's flow-control window to the
+  // whole announced length of a message, so this bounds what one stalled, half-sent
+  // request can make the server hold.
+  int max_request_bytes = 1024 * 1024;
   // Deadline for work a call causes when the caller sent none (see DeadlineFor).
   absl::Duration default_deadline = absl::Seconds(30);
   // How long in-flight calls may run on after shutdown starts before they are cancelled.
@@ -39,9 +43,40 @@ struct ServerOptions {
   // host:port of the Prometheus endpoint (GET /metrics); port 0 picks a free port. Empty
   // serves no metrics and records none (no interceptor on the call path).
   std::string metrics_listen_address;
-  // Threads the sync server keeps polling for calls (see server.cc).
-  int min_pollers = 2;
-  int max_pollers = 16;
+  // Threads the sync server keeps polling for calls. Only reflection still runs on the
+  // sync API (every service and health are callback services), so two suffice.
+  int min_pollers = 1;
+  int max_pollers = 2;
+
+  // Load limits: what one caller, or many, can make the process hold. Each is enforced
+  // by gRPC's transport or by admission in the handlers; beyond it a caller is refused
+  // (RESOURCE_EXHAUSTED with RetryInfo, or the stream or connection closed), never queued
+  // without bound.
+  // Streams (calls) open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+  int max_concurrent_streams = 64;
+  // Memory gRPC may use for every connection's buffers together (its resource quota);
+  // under pressure it shrinks flow-control windows, so stalled senders cannot pile up
+  // half-received messages. Keep it well inside the container's memory limit.
+  int64_t memory_quota_bytes = int64_t{256} << 20;
+  // Writes (and calls to other services that writes cause) admitted at once; beyond it a
+  // write is refused at once with RESOURCE_EXHAUSTED and RetryInfo.
+  int max_writes_in_flight = 1024;
+  // Largest header block (metadata) a caller may send.
+  int max_metadata_bytes = 16 * 1024;
+  // The server pings an idle connection this often and drops it when no answer comes
+  // within keepalive_timeout: dead peers free their resources.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // A client may ping at most this often (keepalive enforcement); a client that pings
+  // faster is sent GOAWAY after two strikes.
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  // A connection with no call open for this long is closed.
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // Every connection is closed after this age (with GOAWAY, so clients reconnect and
+  // load spreads over replicas); calls still open get max_connection_age_grace to end.
+  // Watch streams resume with their token on a new connection.
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Minutes(5);
 };
 
 // Returns OK while the service can do its work (its store answers).

@@ -21,10 +21,14 @@ ServerOptions ServerOptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   options.default_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_default_deadline_ms));
   options.drain_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_drain_ms));
   options.log_calls = absl::GetFlag(FLAGS_log_calls);
   options.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.memory_quota_bytes = int64_t{absl::GetFlag(FLAGS_memory_quota_mb)} << 20;
+  options.max_writes_in_flight = absl::GetFlag(FLAGS_max_writes_in_flight);
   return options;
 }
 
@@ -33,7 +37,9 @@ ServerOptions ServerOptionsFromFlags() {
 ABSL_FLAG(std::string, listen, sanhak::EnvOr("SANHAK_LISTEN", "127.0.0.1:50051"),
           "host:port to serve gRPC on; port 0 picks a free one (env SANHAK_LISTEN)");
 ABSL_FLAG(int, max_message_bytes, sanhak::EnvIntOr("SANHAK_MAX_MESSAGE_BYTES", 4 << 20),
-          "largest request or response accepted (env SANHAK_MAX_MESSAGE_BYTES)");
+          "largest response sent (env SANHAK_MAX_MESSAGE_BYTES)");
+ABSL_FLAG(int, max_request_bytes, sanhak::EnvIntOr("SANHAK_MAX_REQUEST_BYTES", 1 << 20),
+          "largest request accepted (env SANHAK_MAX_REQUEST_BYTES)");
 ABSL_FLAG(int, default_deadline_ms, sanhak::EnvIntOr("SANHAK_DEFAULT_DEADLINE_MS", 30000),
           "deadline for work caused by a call that carries none (env "
           "SANHAK_DEFAULT_DEADLINE_MS)");
@@ -44,3 +50,11 @@ ABSL_FLAG(bool, log_calls, sanhak::EnvOr("SANHAK_LOG_CALLS", "true") == "true",
 ABSL_FLAG(std::string, metrics_listen, sanhak::EnvOr("SANHAK_METRICS_LISTEN", ""),
           "host:port to serve Prometheus metrics on (GET /metrics); empty serves none "
           "(env SANHAK_METRICS_LISTEN)");
+ABSL_FLAG(int, max_concurrent_streams, sanhak::EnvIntOr("SANHAK_MAX_CONCURRENT_STREAMS", 64),
+          "calls open at once on one connection (env SANHAK_MAX_CONCURRENT_STREAMS)");
+ABSL_FLAG(int, memory_quota_mb, sanhak::EnvIntOr("SANHAK_MEMORY_QUOTA_MB", 256),
+          "memory gRPC may use for all connections' buffers, in MiB; keep well inside the "
+          "container's limit (env SANHAK_MEMORY_QUOTA_MB)");
+ABSL_FLAG(int, max_writes_in_flight, sanhak::EnvIntOr("SANHAK_MAX_WRITES_IN_FLIGHT", 1024),
+          "writes admitted at once; beyond it RESOURCE_EXHAUSTED with RetryInfo (env "
+          "SANHAK_MAX_WRITES_IN_FLIGHT)");

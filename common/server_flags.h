@@ -12,10 +12,14 @@
 
 ABSL_DECLARE_FLAG(std::string, listen);
 ABSL_DECLARE_FLAG(int, max_message_bytes);
+ABSL_DECLARE_FLAG(int, max_request_bytes);
 ABSL_DECLARE_FLAG(int, default_deadline_ms);
 ABSL_DECLARE_FLAG(int, drain_ms);
 ABSL_DECLARE_FLAG(bool, log_calls);
 ABSL_DECLARE_FLAG(std::string, metrics_listen);
+ABSL_DECLARE_FLAG(int, max_concurrent_streams);
+ABSL_DECLARE_FLAG(int, memory_quota_mb);
+ABSL_DECLARE_FLAG(int, max_writes_in_flight);
 
 namespace sanhak {
 

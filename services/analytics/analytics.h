@@ -61,6 +61,9 @@ struct AnalyticsOptions {
   absl::Duration lease = absl::Seconds(5);
   // A watcher that falls this many events behind is closed (UNAVAILABLE) and resumes.
   size_t max_watcher_backlog = 10000;
+  // Watch streams open at once in this process; one more is refused RESOURCE_EXHAUSTED
+  // with RetryInfo. With max_watcher_backlog this bounds what watchers can hold.
+  int64_t max_watchers = 20000;
 };
 
 class Analytics {

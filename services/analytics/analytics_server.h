@@ -17,7 +17,16 @@ namespace sanhak::analytics {
 
 inline constexpr char kAnalyticsServiceName[] = "sanhak.analytics.v1.AnalyticsService";
 
+// Analytics' requests are tiny and its watch streams long-lived and many: a client may
+// hold many watches on one connection, and no request needs more than 64 KiB.
+inline constexpr int kAnalyticsMaxConcurrentStreams = 1024;
+inline constexpr int kAnalyticsMaxRequestBytes = 64 * 1024;
+
 struct AnalyticsConfig {
+  AnalyticsConfig() {
+    server.max_concurrent_streams = kAnalyticsMaxConcurrentStreams;
+    server.max_request_bytes = kAnalyticsMaxRequestBytes;
+  }
   ServerOptions server;
   std::string registry_address = "127.0.0.1:50051";
   std::string events_address = "127.0.0.1:50052";

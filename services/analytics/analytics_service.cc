@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -46,8 +47,9 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public Analytics::Watcher {
  public:
-  WatchReactor(Analytics* analytics, size_t max_backlog)
-      : analytics_(analytics), max_backlog_(max_backlog) {}
+  // `gate` (when not null) admitted this watcher; it is left when the stream is done.
+  WatchReactor(Analytics* analytics, size_t max_backlog, AdmissionGate* gate)
+      : analytics_(analytics), max_backlog_(max_backlog), gate_(gate) {}
 
   void Begin(const std::string& resume_token) {
     // The engine delivers the snapshot (or the missed updates) through Deliver before
@@ -118,6 +120,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void OnDone() override {
     if (subscribed_) analytics_->Unsubscribe(this);
+    if (gate_ != nullptr) gate_->Leave();
     delete this;
   }
 
@@ -155,6 +158,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   Analytics* const analytics_;
   const size_t max_backlog_;
+  AdmissionGate* const gate_;
   bool subscribed_ = true;
   absl::Mutex mu_;
   std::deque<Analytics::SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
@@ -204,7 +208,14 @@ grpc::ServerUnaryReactor* AnalyticsGrpcService::GetNetwork(grpc::CallbackServerC
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregates(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
-  auto* reactor = new WatchReactor(analytics_, analytics_->options().max_watcher_backlog);
+  if (!watchers_.TryEnter()) {
+    auto* refused = new WatchReactor(analytics_, 0, nullptr);
+    refused->Close(Overloaded(absl::StrCat(watchers_.limit(), " watchers are already open"),
+                              absl::Seconds(1)));
+    return refused;
+  }
+  auto* reactor =
+      new WatchReactor(analytics_, analytics_->options().max_watcher_backlog, &watchers_);
   v1::WatchAggregatesRequest parsed;
   if (!ParseRaw(*request, &parsed)) {
     reactor->Close(absl::InvalidArgumentError("unreadable request"));

@@ -7,6 +7,7 @@
 #ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
 #define SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
 
+#include "common/overload.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "services/analytics/analytics.h"
 
@@ -18,7 +19,8 @@ class AnalyticsGrpcService final
               v1::AnalyticsService::CallbackService>> {
  public:
   // `analytics` must outlive the service.
-  explicit AnalyticsGrpcService(Analytics* analytics) : analytics_(analytics) {}
+  explicit AnalyticsGrpcService(Analytics* analytics)
+      : analytics_(analytics), watchers_(analytics->options().max_watchers) {}
 
   // GetAggregatesRequest in, Aggregates out.
   grpc::ServerUnaryReactor* GetAggregates(grpc::CallbackServerContext* context,
@@ -36,6 +38,8 @@ class AnalyticsGrpcService final
 
  private:
   Analytics* analytics_;
+  // Admits at most options().max_watchers watch streams at once.
+  AdmissionGate watchers_;
 };
 
 }  // namespace sanhak::analytics

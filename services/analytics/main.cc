@@ -17,12 +17,23 @@ ABSL_FLAG(std::string, redis, sanhak::EnvOr("SANHAK_REDIS", "127.0.0.1:6379"),
 ABSL_FLAG(std::string, replica, sanhak::EnvOr("SANHAK_REPLICA", ""),
           "this replica's name in the consumer group; random when empty (env "
           "SANHAK_REPLICA, e.g. the pod name)");
+ABSL_FLAG(int, max_watchers, sanhak::EnvIntOr("SANHAK_MAX_WATCHERS", 20000),
+          "watch streams open at once; one more is refused RESOURCE_EXHAUSTED (env "
+          "SANHAK_MAX_WATCHERS)");
 
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
   sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak analytics service");
+  // Analytics' own defaults for two shared flags (see AnalyticsConfig); the environment
+  // and the command line still win.
+  absl::SetFlag(&FLAGS_max_concurrent_streams,
+                sanhak::EnvIntOr("SANHAK_MAX_CONCURRENT_STREAMS",
+                                 sanhak::analytics::kAnalyticsMaxConcurrentStreams));
+  absl::SetFlag(&FLAGS_max_request_bytes,
+                sanhak::EnvIntOr("SANHAK_MAX_REQUEST_BYTES",
+                                 sanhak::analytics::kAnalyticsMaxRequestBytes));
   absl::ParseCommandLine(argc, argv);
 
   sanhak::analytics::AnalyticsConfig config;
@@ -31,6 +42,7 @@ int main(int argc, char** argv) {
   config.events_address = absl::GetFlag(FLAGS_events);
   config.engine.redis_address = absl::GetFlag(FLAGS_redis);
   config.engine.replica_id = absl::GetFlag(FLAGS_replica);
+  config.engine.max_watchers = absl::GetFlag(FLAGS_max_watchers);
 
   auto server = sanhak::analytics::AnalyticsServer::Start(config);
   if (!server.ok()) {
