@@ -34,6 +34,8 @@ class ServerProcess {
   int WaitExit(std::chrono::milliseconds limit);
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The running process's id, -1 when none (to read its /proc entries).
+  pid_t pid() const { return pid_; }
   std::string Log() const;
 
  private:
