@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/validation.h"
 
 namespace sanhak {
 namespace {
@@ -24,13 +26,58 @@ absl::string_view LevelName(LogLevel level) {
   return "info";
 }
 
+// Keys are names chosen in code; bounded all the same.
+constexpr size_t kMaxLogKeyBytes = 128;
+// Room kept at the end of a line for "fields_dropped" and the closing brace.
+constexpr size_t kLineTailBytes = 48;
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no
+// overlong forms, no surrogates, nothing past U+10FFFF), or 0 if there is none.
+size_t Utf8SequenceLength(absl::string_view text) {
+  const unsigned char c = text[0];
+  size_t length;
+  unsigned char low = 0x80, high = 0xbf;  // Allowed range of the second byte.
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    length = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    length = 3;
+    if (c == 0xe0) low = 0xa0;
+    if (c == 0xed) high = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    length = 4;
+    if (c == 0xf0) low = 0x90;
+    if (c == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    const unsigned char b = text[k];
+    if (b < (k == 1 ? low : 0x80) || b > (k == 1 ? high : 0xbf)) return 0;
+  }
+  return length;
+}
+
 }  // namespace
 
 void SetMinLogLevel(LogLevel level) { min_level.store(static_cast<int>(level)); }
 
 void AppendJsonString(std::string* out, absl::string_view text) {
   out->push_back('"');
-  for (unsigned char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = text[i];
+    if (c >= 0x80) {
+      // UTF-8 (Korean names) passes through unchanged; anything else becomes U+FFFD.
+      const size_t length = Utf8SequenceLength(text.substr(i));
+      if (length == 0) {
+        out->append("\ufffd");
+      } else {
+        out->append(text.data() + i, length);
+        i += length - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -41,7 +88,6 @@ void AppendJsonString(std::string* out, absl::string_view text) {
         if (c < 0x20) {
           absl::StrAppendFormat(out, "\\u%04x", c);
         } else {
-          // UTF-8 (Korean names) passes through unchanged.
           out->push_back(static_cast<char>(c));
         }
     }
@@ -58,19 +104,32 @@ void Log(LogLevel level, absl::string_view message,
   line.append(",\"level\":");
   AppendJsonString(&line, LevelName(level));
   line.append(",\"msg\":");
-  AppendJsonString(&line, message);
+  // Escaping grows a cut message at most 6-fold (control bytes as \u00XX): 12 KB, within
+  // the line's bound.
+  AppendJsonString(&line, Abbreviate(message, kMaxLogValueBytes));
+  std::string field;
+  int dropped = 0;
   for (const auto& [key, value] : fields) {
-    line.push_back(',');
-    AppendJsonString(&line, key);
-    line.push_back(':');
+    field.assign(",");
+    AppendJsonString(&field, Abbreviate(key, kMaxLogKeyBytes));
+    field.push_back(':');
     if (const auto* s = std::get_if<std::string>(&value)) {
-      AppendJsonString(&line, *s);
+      AppendJsonString(&field, Abbreviate(*s, kMaxLogValueBytes));
     } else if (const auto* i = std::get_if<int64_t>(&value)) {
-      absl::StrAppend(&line, *i);
+      absl::StrAppend(&field, *i);
+    } else if (const double d = std::get<double>(value); std::isfinite(d)) {
+      absl::StrAppendFormat(&field, "%.3f", d);
     } else {
-      absl::StrAppendFormat(&line, "%.3f", std::get<double>(value));
+      // JSON has no NaN or infinity.
+      field.append("null");
     }
+    if (line.size() + field.size() + kLineTailBytes > kMaxLogLineBytes) {
+      ++dropped;
+      continue;
+    }
+    line.append(field);
   }
+  if (dropped > 0) absl::StrAppend(&line, ",\"fields_dropped\":", dropped);
   line.append("}\n");
   // One write per line; short writes to stderr are not retried (logging must not block).
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

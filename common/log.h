@@ -19,15 +19,24 @@ using LogField = std::pair<absl::string_view, LogValue>;
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
+// Bounds on one line. Values often come from callers (a peer, an error message quoting a
+// request), and a shipper may refuse or split a multi-megabyte line.
+inline constexpr size_t kMaxLogValueBytes = 2048;
+inline constexpr size_t kMaxLogLineBytes = 16384;
+
 // Writes {"ts":..., "level":..., "msg":..., fields...} as one line. Thread-safe: each line
 // is written with a single write() so lines from concurrent threads never interleave.
+// The message and each text value beyond kMaxLogValueBytes are cut on a UTF-8 boundary and
+// end in "…(N bytes)"; a field that would take the line past kMaxLogLineBytes is left out
+// and counted in "fields_dropped". Every line is valid JSON in valid UTF-8.
 void Log(LogLevel level, absl::string_view message,
          std::initializer_list<LogField> fields = {});
 
 // Lines below `level` are dropped. Set once at start-up; kInfo by default.
 void SetMinLogLevel(LogLevel level);
 
-// Appends `text` to `out` as a JSON string literal, quotes included.
+// Appends `text` to `out` as a JSON string literal, quotes included. Bytes that are not
+// valid UTF-8 become U+FFFD, so the line stays parseable whatever `text` holds.
 void AppendJsonString(std::string* out, absl::string_view text);
 
 }  // namespace sanhak

@@ -33,14 +33,14 @@ absl::StatusOr<std::string> ParseName(absl::string_view name, absl::string_view 
   if (name.empty()) return InvalidField(std::string(field), "is required");
   std::string prefix = absl::StrCat(collection, "/");
   if (!absl::StartsWith(name, prefix)) {
-    return InvalidField(std::string(field),
-                        absl::StrCat("must look like ", collection, "/{id}, got \"", name, "\""));
+    return InvalidField(std::string(field), absl::StrCat("must look like ", collection,
+                                                         "/{id}, got ", QuoteValue(name)));
   }
   absl::string_view id = name.substr(prefix.size());
   if (!IsValidId(id)) {
     return InvalidField(std::string(field),
-                        absl::StrCat("id \"", id,
-                                     "\" must match [a-z][a-z0-9-]{0,62} and not end in '-'"));
+                        absl::StrCat("id ", QuoteValue(id),
+                                     " must match [a-z][a-z0-9-]{0,62} and not end in '-'"));
   }
   return std::string(id);
 }

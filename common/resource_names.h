@@ -14,7 +14,8 @@ namespace sanhak {
 bool IsValidId(absl::string_view id);
 
 // "councils/x" with collection "councils" -> "x". INVALID_ARGUMENT naming `field` when
-// the name is empty, of another collection, or has an invalid id.
+// the name is empty, of another collection, or has an invalid id; the error quotes at most
+// a short prefix of the name (QuoteValue), however long it is.
 absl::StatusOr<std::string> ParseName(absl::string_view name, absl::string_view collection,
                                       absl::string_view field);
 

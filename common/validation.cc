@@ -56,6 +56,25 @@ bool IsValidUtf8(absl::string_view text) {
   return true;
 }
 
+absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  // text[end] is the first byte left out; while it continues a character begun before
+  // it, move the cut back to that character's lead byte (at most 3 steps in UTF-8).
+  for (int step = 0; step < 3 && end > 0; ++step) {
+    if ((static_cast<unsigned char>(text[end]) >> 6) != 0x2) break;
+    --end;
+  }
+  return text.substr(0, end);
+}
+
+std::string Abbreviate(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::string marker = absl::StrCat("\u2026(", text.size(), " bytes)");
+  size_t room = max_bytes > marker.size() ? max_bytes - marker.size() : 0;
+  return absl::StrCat(Utf8Prefix(text, room), marker);
+}
+
 size_t Utf8Length(absl::string_view text) {
   size_t n = 0;
   for (unsigned char c : text) n += (c >> 6) != 0x2;

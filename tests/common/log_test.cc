@@ -1,9 +1,21 @@
 // Log lines are parsed as JSON by shippers, so every string must come out as a valid JSON
-// literal: escapes where JSON requires them, Korean text left readable.
+// literal: escapes where JSON requires them, Korean text left readable; and a line stays
+// one bounded line whatever a caller managed to put into it.
 #include "common/log.h"
 
-#include <string>
+#include <unistd.h>
 
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/validation.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace sanhak {
@@ -13,6 +25,88 @@ std::string Json(absl::string_view text) {
   std::string out;
   AppendJsonString(&out, text);
   return out;
+}
+
+// What Log() writes to stderr while `write` runs, read back from a temporary file that
+// stands in for fd 2.
+template <typename Write>
+std::string CaptureStderr(Write write) {
+  std::fflush(stderr);
+  FILE* file = std::tmpfile();
+  EXPECT_NE(file, nullptr);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(::fileno(file), STDERR_FILENO);
+  write();
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::string out;
+  std::rewind(file);
+  char buffer[1 << 16];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) out.append(buffer, n);
+  std::fclose(file);
+  return out;
+}
+
+// One log line parsed as a JSON object, as a shipper would (protobuf's JSON parser).
+google::protobuf::Struct ParseLine(const std::string& line) {
+  google::protobuf::Struct parsed;
+  auto status = google::protobuf::util::JsonStringToMessage(line, &parsed);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in " << line.substr(0, 200);
+  return parsed;
+}
+
+TEST(LogTest, FourMegabyteFieldIsOneBoundedJsonLine) {
+  const std::string huge(4 * 1024 * 1024, 'a');
+  const std::string out = CaptureStderr(
+      [&] { Log(LogLevel::kInfo, "rpc", {{"error", huge}, {"code", int64_t{3}}}); });
+  ASSERT_TRUE(absl::EndsWith(out, "\n"));
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LT(out.size(), 20u * 1024);
+  google::protobuf::Struct line = ParseLine(lines[0]);
+  EXPECT_EQ(line.fields().at("msg").string_value(), "rpc");
+  EXPECT_EQ(line.fields().at("code").number_value(), 3);
+  const std::string& error = line.fields().at("error").string_value();
+  EXPECT_LE(error.size(), kMaxLogValueBytes);
+  EXPECT_TRUE(absl::StartsWith(error, "aaaa"));
+  EXPECT_TRUE(absl::EndsWith(error, "\u2026(4194304 bytes)")) << error.substr(error.size() - 40);
+}
+
+TEST(LogTest, LongMessageAndKoreanValueAreCutOnCharacters) {
+  std::string korean;
+  for (int i = 0; i < 400000; ++i) korean += "협의회";
+  const std::string out =
+      CaptureStderr([&] { Log(LogLevel::kWarning, korean, {{"name", korean}}); });
+  EXPECT_LT(out.size(), 20u * 1024);
+  EXPECT_TRUE(IsValidUtf8(out));
+  google::protobuf::Struct line = ParseLine(out);
+  EXPECT_TRUE(absl::StartsWith(line.fields().at("msg").string_value(), "협의회협의회"));
+  EXPECT_TRUE(absl::EndsWith(line.fields().at("name").string_value(), "(3600000 bytes)"));
+}
+
+TEST(LogTest, ControlCharactersCannotPushALinePastItsBound) {
+  // Escaped as \u00XX, every byte of these values grows six-fold.
+  const std::string controls(1 << 20, '\x01');
+  const std::string out = CaptureStderr([&] {
+    Log(LogLevel::kError, controls,
+        {{"a", controls}, {"b", controls}, {"c", controls}, {"d", int64_t{7}}});
+  });
+  EXPECT_LE(out.size(), kMaxLogLineBytes);
+  google::protobuf::Struct line = ParseLine(out);
+  // Fields that did not fit are counted, not silently lost.
+  ASSERT_TRUE(line.fields().contains("fields_dropped"));
+  EXPECT_GE(line.fields().at("fields_dropped").number_value(), 1);
+}
+
+TEST(LogTest, InvalidUtf8AndNonFiniteNumbersStillParse) {
+  const std::string out = CaptureStderr([&] {
+    Log(LogLevel::kInfo, "bad \xff\xfe bytes",
+        {{"peer", std::string("ipv4:\xc3(")}, {"ratio", std::numeric_limits<double>::quiet_NaN()}});
+  });
+  EXPECT_TRUE(IsValidUtf8(out));
+  google::protobuf::Struct line = ParseLine(out);
+  EXPECT_EQ(line.fields().at("msg").string_value(), "bad \ufffd\ufffd bytes");
+  EXPECT_EQ(line.fields().at("peer").string_value(), "ipv4:\ufffd(");
 }
 
 TEST(AppendJsonStringTest, PlainTextIsQuoted) {

@@ -7,6 +7,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
 
@@ -64,6 +66,36 @@ TEST(ParseNameTest, ErrorsNameTheGivenField) {
         << bad;
     EXPECT_NE(id.status().message().find("membership.council"), absl::string_view::npos);
   }
+}
+
+TEST(ParseNameTest, ErrorQuotesOnlyAPrefixOfALongName) {
+  // A 32 KB name once came back whole in the error, past what a client accepts in trailers.
+  const std::string long_id = std::string(32 * 1024, 'a');
+  // Each bad name and the size of what its error quotes: the id, or the whole name.
+  const std::vector<std::pair<std::string, size_t>> cases = {
+      {"councils/" + long_id, 32768}, {"regions/" + long_id, 32776}, {long_id, 32768}};
+  for (const auto& [bad, quoted_size] : cases) {
+    absl::StatusOr<std::string> id = ParseName(bad, "councils", "name");
+    ASSERT_FALSE(id.ok());
+    EXPECT_EQ(ViolatedFields(id.status()), std::vector<std::string>{"name"});
+    const std::string description =
+        GetBadRequest(id.status()).field_violations(0).description();
+    EXPECT_LT(description.size(), 200u) << description.size();
+    EXPECT_LT(id.status().message().size(), 256u);
+    // Still says what is wrong, and how long the value was.
+    EXPECT_TRUE(absl::StrContains(description, "aaaa")) << description;
+    EXPECT_TRUE(absl::StrContains(description, absl::StrCat("(", quoted_size, " bytes)")))
+        << description;
+  }
+}
+
+TEST(ParseNameTest, ShortNamesAreQuotedWhole) {
+  absl::StatusOr<std::string> id = ParseName("regions/seoul", "councils", "name");
+  EXPECT_EQ(GetBadRequest(id.status()).field_violations(0).description(),
+            "must look like councils/{id}, got \"regions/seoul\"");
+  id = ParseName("councils/Bad", "councils", "name");
+  EXPECT_EQ(GetBadRequest(id.status()).field_violations(0).description(),
+            "id \"Bad\" must match [a-z][a-z0-9-]{0,62} and not end in '-'");
 }
 
 TEST(ParseNameTest, OtherCollectionPrefixIsNotEnough) {

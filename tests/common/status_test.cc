@@ -8,6 +8,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/validation.h"
 #include "google/protobuf/any.pb.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -27,6 +33,92 @@ google::rpc::Status ParseDetails(const grpc::Status& status) {
   google::rpc::Status rpc_status;
   EXPECT_TRUE(rpc_status.ParseFromString(status.error_details()));
   return rpc_status;
+}
+
+// What the client receives in the trailers, before percent-encoding (grpc-message) and
+// base64 (grpc-status-details-bin).
+size_t WireBytes(const grpc::Status& status) {
+  return status.error_message().size() + status.error_details().size();
+}
+
+// The count of the final "and N more" entry; 0 when there is none.
+int MoreOf(const google::rpc::BadRequest& bad_request) {
+  if (bad_request.field_violations_size() == 0) return 0;
+  const auto& last = bad_request.field_violations(bad_request.field_violations_size() - 1);
+  absl::string_view text = last.description();
+  int n = 0;
+  if (!last.field().empty() || !absl::ConsumePrefix(&text, "and ") ||
+      !absl::ConsumeSuffix(&text, " more") || !absl::SimpleAtoi(text, &n)) {
+    return 0;
+  }
+  return n;
+}
+
+google::rpc::BadRequest BadRequestOnWire(const grpc::Status& status) {
+  google::rpc::BadRequest bad_request;
+  // Named, not a temporary: a range-for over a temporary's member would dangle.
+  const google::rpc::Status rpc_status = ParseDetails(status);
+  for (const google::protobuf::Any& any : rpc_status.details()) {
+    if (any.Is<google::rpc::BadRequest>()) {
+      EXPECT_TRUE(any.UnpackTo(&bad_request));
+    }
+  }
+  return bad_request;
+}
+
+TEST(QuoteValueTest, ShortValueIsQuotedWhole) {
+  EXPECT_EQ(QuoteValue("councils/x"), "\"councils/x\"");
+  EXPECT_EQ(QuoteValue(""), "\"\"");
+  EXPECT_EQ(QuoteValue(std::string(kMaxQuotedBytes, 'a')),
+            absl::StrCat("\"", std::string(kMaxQuotedBytes, 'a'), "\""));
+}
+
+TEST(QuoteValueTest, LongValueIsAShortPrefixAndItsSize) {
+  std::string name = "councils/" + std::string(32 * 1024, 'a');
+  std::string quoted = QuoteValue(name);
+  EXPECT_LE(quoted.size(), kMaxQuotedBytes + 32);
+  EXPECT_TRUE(absl::StartsWith(quoted, "\"councils/aaa")) << quoted;
+  EXPECT_TRUE(absl::EndsWith(quoted, "\"\u2026(32777 bytes)")) << quoted;
+}
+
+TEST(QuoteValueTest, CutsOnACharacterBoundary) {
+  // 3-byte characters: 64 bytes would end inside the 22nd.
+  std::string korean;
+  for (int i = 0; i < 100; ++i) korean += "미";
+  std::string quoted = QuoteValue(korean);
+  EXPECT_TRUE(IsValidUtf8(quoted)) << quoted;
+  std::string twenty_one;
+  for (int i = 0; i < 21; ++i) twenty_one += "미";
+  EXPECT_EQ(quoted, absl::StrCat("\"", twenty_one, "\"\u2026(300 bytes)"));
+}
+
+TEST(FieldViolationsTest, KeepsTheFirstViolationsAndCountsTheRest) {
+  FieldViolations violations;
+  for (int i = 0; i < 20000; ++i) {
+    violations.Add("update_mask", absl::StrCat("\"bogus_", i, "\" is not a field"));
+  }
+  EXPECT_EQ(violations.size(), 20000);
+  absl::Status status = violations.ToStatus();
+  google::rpc::BadRequest bad_request = GetBadRequest(status);
+  ASSERT_EQ(bad_request.field_violations_size(), kMaxViolations + 1);
+  EXPECT_EQ(bad_request.field_violations(0).description(), "\"bogus_0\" is not a field");
+  EXPECT_EQ(bad_request.field_violations(kMaxViolations - 1).description(),
+            "\"bogus_19\" is not a field");
+  EXPECT_EQ(MoreOf(bad_request), 20000 - kMaxViolations);
+  EXPECT_TRUE(absl::EndsWith(status.message(), "; and 19980 more")) << status.message();
+  EXPECT_LT(status.message().size(), 2048u);
+}
+
+TEST(FieldViolationsTest, CutsLongFieldsAndDescriptions) {
+  FieldViolations violations;
+  violations.Add(std::string(10000, 'f'), std::string(100000, 'd'));
+  google::rpc::BadRequest bad_request = GetBadRequest(violations.ToStatus());
+  ASSERT_EQ(bad_request.field_violations_size(), 1);
+  EXPECT_LE(bad_request.field_violations(0).field().size(), kMaxViolationFieldBytes);
+  EXPECT_LE(bad_request.field_violations(0).description().size(),
+            kMaxViolationDescriptionBytes);
+  EXPECT_TRUE(absl::EndsWith(bad_request.field_violations(0).description(),
+                             "\u2026(100000 bytes)"));
 }
 
 TEST(FieldViolationsTest, EmptyIsOk) {
@@ -160,6 +252,109 @@ TEST(ToGrpcStatusTest, StatusWithoutDetailsStillHasRpcStatus) {
   EXPECT_EQ(rpc_status.code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
   EXPECT_EQ(rpc_status.message(), "councils/x does not exist");
   EXPECT_EQ(rpc_status.details_size(), 0);
+}
+
+TEST(ToGrpcStatusTest, LongMessageIsCut) {
+  // As a handler would build it without quoting: NotFound of a 32 KB name.
+  std::string name = "councils/" + std::string(32 * 1024, 'a');
+  absl::Status status =
+      WithReason(absl::NotFoundError(absl::StrCat(name, " does not exist")), "NOT_FOUND_HERE");
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  EXPECT_EQ(grpc_status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LE(grpc_status.error_message().size(), kMaxErrorMessageBytes);
+  EXPECT_LE(grpc_status.error_details().size(), kMaxErrorDetailsBytes);
+  EXPECT_TRUE(absl::StartsWith(grpc_status.error_message(), "councils/aaa"));
+  EXPECT_TRUE(absl::EndsWith(grpc_status.error_message(), "\u2026(32792 bytes)"))
+      << grpc_status.error_message();
+  google::rpc::Status rpc_status = ParseDetails(grpc_status);
+  EXPECT_EQ(rpc_status.message(), grpc_status.error_message());
+  EXPECT_EQ(GetReason(FromGrpcStatus(grpc_status)), "NOT_FOUND_HERE");
+}
+
+TEST(ToGrpcStatusTest, LongKoreanMessageIsCutOnACharacterBoundary) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += "협의회";
+  grpc::Status grpc_status = ToGrpcStatus(absl::InvalidArgumentError(text));
+  EXPECT_LE(grpc_status.error_message().size(), kMaxErrorMessageBytes);
+  EXPECT_TRUE(IsValidUtf8(grpc_status.error_message()));
+  // A proto3 string with invalid UTF-8 would not parse on the client.
+  EXPECT_EQ(ParseDetails(grpc_status).message(), grpc_status.error_message());
+}
+
+TEST(ToGrpcStatusTest, TwentyThousandViolationsFitAndAreCounted) {
+  FieldViolations violations;
+  for (int i = 0; i < 20000; ++i) {
+    violations.Add(absl::StrCat("update_mask.paths[", i, "]"),
+                   absl::StrCat("\"", std::string(200, 'x'), i,
+                                "\" is not a field that can be updated"));
+  }
+  grpc::Status grpc_status = ToGrpcStatus(violations.ToStatus("BAD_MASK"));
+  EXPECT_EQ(grpc_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LE(grpc_status.error_message().size(), kMaxErrorMessageBytes);
+  EXPECT_LE(grpc_status.error_details().size(), kMaxErrorDetailsBytes);
+  google::rpc::BadRequest bad_request = BadRequestOnWire(grpc_status);
+  const int kept = bad_request.field_violations_size() - 1;
+  ASSERT_GE(kept, 1);
+  EXPECT_EQ(bad_request.field_violations(0).field(), "update_mask.paths[0]");
+  // Every violation is either on the wire or in the count, none twice.
+  EXPECT_EQ(kept + MoreOf(bad_request), 20000);
+  EXPECT_EQ(GetReason(FromGrpcStatus(grpc_status)), "BAD_MASK");
+}
+
+TEST(ToGrpcStatusTest, BoundsABadRequestNotBuiltByFieldViolations) {
+  // The edge must hold whatever built the status.
+  google::rpc::BadRequest raw;
+  for (int i = 0; i < 5000; ++i) {
+    auto* v = raw.add_field_violations();
+    v->set_field(std::string(1000, 'f'));
+    v->set_description(std::string(1000, 'd'));
+  }
+  absl::Status status = WithReason(absl::InvalidArgumentError("bad"), "RAW");
+  status.SetPayload("type.googleapis.com/google.rpc.BadRequest",
+                    absl::Cord(raw.SerializeAsString()));
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  EXPECT_LE(WireBytes(grpc_status), kMaxErrorMessageBytes + kMaxErrorDetailsBytes);
+  google::rpc::BadRequest bad_request = BadRequestOnWire(grpc_status);
+  const int kept = bad_request.field_violations_size() - 1;
+  EXPECT_GE(kept, 1);
+  EXPECT_LE(kept, kMaxViolations);
+  EXPECT_EQ(kept + MoreOf(bad_request), 5000);
+  for (int i = 0; i < kept; ++i) {
+    EXPECT_LE(bad_request.field_violations(i).field().size(), kMaxViolationFieldBytes);
+    EXPECT_LE(bad_request.field_violations(i).description().size(),
+              kMaxViolationDescriptionBytes);
+  }
+  EXPECT_EQ(GetReason(FromGrpcStatus(grpc_status)), "RAW");
+}
+
+TEST(ToGrpcStatusTest, OversizedOtherDetailIsDroppedSmallOneKept) {
+  google::rpc::DebugInfo debug;
+  debug.set_detail(std::string(100000, 'x'));
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(1);
+  absl::Status status = WithReason(absl::ResourceExhaustedError("busy"), "OVERLOADED");
+  status.SetPayload("type.googleapis.com/google.rpc.DebugInfo",
+                    absl::Cord(debug.SerializeAsString()));
+  status.SetPayload("type.googleapis.com/google.rpc.RetryInfo",
+                    absl::Cord(retry.SerializeAsString()));
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  EXPECT_LE(grpc_status.error_details().size(), kMaxErrorDetailsBytes);
+  std::vector<std::string> types;
+  const google::rpc::Status rpc_status = ParseDetails(grpc_status);
+  for (const auto& any : rpc_status.details()) types.push_back(any.type_url());
+  EXPECT_EQ(types, (std::vector<std::string>{"type.googleapis.com/google.rpc.ErrorInfo",
+                                             "type.googleapis.com/google.rpc.RetryInfo"}));
+}
+
+TEST(ToGrpcStatusTest, SmallErrorsPassUnchanged) {
+  // The bounds must not touch an ordinary error.
+  FieldViolations violations;
+  violations.Add("council.display_name", "is required");
+  absl::Status status = violations.ToStatus("BAD_COUNCIL");
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(status));
+  EXPECT_EQ(back.message(), status.message());
+  EXPECT_EQ(GetBadRequest(back).SerializeAsString(), GetBadRequest(status).SerializeAsString());
+  EXPECT_EQ(GetReason(back), "BAD_COUNCIL");
 }
 
 TEST(FromGrpcStatusTest, RoundTrips) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/status.h"
 #include "google/type/date.pb.h"
 #include "gtest/gtest.h"
@@ -117,6 +118,51 @@ TEST(Utf8Test, LengthCountsCharacters) {
   EXPECT_EQ(Utf8Length("미래모빌리티"), 6u);
   EXPECT_EQ(Utf8Length("미래 AI"), 5u);
   EXPECT_EQ(Utf8Length("\xf0\x9f\x9a\x97"), 1u);
+}
+
+TEST(Utf8PrefixTest, ShortTextIsWhole) {
+  EXPECT_EQ(Utf8Prefix("abc", 3), "abc");
+  EXPECT_EQ(Utf8Prefix("abc", 100), "abc");
+  EXPECT_EQ(Utf8Prefix("abcdef", 3), "abc");
+  EXPECT_EQ(Utf8Prefix("abc", 0), "");
+}
+
+TEST(Utf8PrefixTest, NeverSplitsACharacter) {
+  const std::string car = "\xf0\x9f\x9a\x97";  // 🚗, four bytes.
+  const std::string text = "a미래" + car + "b";    // 1 + 3 + 3 + 4 + 1 bytes.
+  const std::vector<std::string> expected = {
+      "", "a", "a", "a", "a미", "a미", "a미", "a미래", "a미래", "a미래", "a미래",
+      "a미래" + car, "a미래" + car + "b"};
+  for (size_t max = 0; max <= text.size(); ++max) {
+    EXPECT_EQ(Utf8Prefix(text, max), expected[max]) << max;
+    EXPECT_TRUE(IsValidUtf8(Utf8Prefix(text, max))) << max;
+  }
+}
+
+TEST(AbbreviateTest, FitsAndSaysHowLongTheTextWas) {
+  EXPECT_EQ(Abbreviate("short", 64), "short");
+  std::string text(4 * 1024 * 1024, 'x');
+  std::string cut = Abbreviate(text, 64);
+  EXPECT_LE(cut.size(), 64u);
+  EXPECT_TRUE(absl::StartsWith(cut, "xxxx"));
+  EXPECT_TRUE(absl::EndsWith(cut, "\u2026(4194304 bytes)")) << cut;
+}
+
+TEST(AbbreviateTest, KoreanStaysValidUtf8) {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "산학연";
+  for (size_t max : {32, 33, 34, 35, 64, 100, 2048}) {
+    std::string cut = Abbreviate(text, max);
+    EXPECT_LE(cut.size(), max);
+    EXPECT_TRUE(IsValidUtf8(cut)) << max;
+    EXPECT_TRUE(absl::EndsWith(cut, "\u2026(9000 bytes)")) << cut;
+  }
+}
+
+TEST(AbbreviateTest, AppliedTwiceChangesNothing) {
+  // A value cut where it is quoted must not be cut again, with a second marker, at the edge.
+  std::string once = Abbreviate(std::string(10000, 'a'), 256);
+  EXPECT_EQ(Abbreviate(once, 256), once);
 }
 
 TEST(ValidateTextTest, Required) {
