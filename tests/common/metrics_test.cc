@@ -2,11 +2,13 @@
 // cumulative histogram buckets, callbacks read at scrape time), the /metrics
 // HTTP endpoint, and a real registry server whose call counters, latency
 // histograms and in-flight gauges are scraped over HTTP after real gRPC calls.
-// Also: gRPC's own log lines come out as JSON.
+// Also: a caller cannot add series by calling made-up methods, and gRPC's own
+// log lines come out as JSON.
 #include "common/metrics.h"
 
 #include <fcntl.h>
 #include <unistd.h>
+
 
 #include <cstdio>
 #include <fstream>
@@ -20,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/grpc_metrics.h"
 #include "common/metrics_http.h"
@@ -28,6 +31,8 @@
 #include "grpc/grpc.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/support/log.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
@@ -56,6 +61,30 @@ std::optional<double> Sample(const std::string& text, const std::string& series)
     return v;
   }
   return std::nullopt;
+}
+
+// The number of samples in an exposition (lines that are not comments).
+int SampleCount(const std::string& text) {
+  int count = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, "#")) ++count;
+  }
+  return count;
+}
+
+// The sum of the samples of `name` whose labels include every one of `labels`
+// (each `key="value"`).
+double SumOf(const std::string& text, absl::string_view name,
+             const std::vector<std::string>& labels) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, absl::StrCat(name, "{"))) continue;
+    bool all = true;
+    for (const std::string& label : labels) all = all && absl::StrContains(line, label);
+    double v = 0;
+    if (all && absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
 }
 
 TEST(MetricsTextTest, CountersAndGaugesWithHelpTypeAndLabels) {
@@ -397,6 +426,48 @@ TEST_F(RegistryMetricsTest, AStreamIsInFlightUntilItEnds) {
                                 Method("server_stream", "grpc.health.v1.Health", "Watch"), "}")),
       1)
       << after;
+}
+
+// Calls to methods the server does not have are counted, all under one label
+// set: what a caller names cannot add series.
+TEST_F(RegistryMetricsTest, UnknownMethodsShareOneSeries) {
+  grpc::GenericStub generic(channel_);
+  const int before = SampleCount(Scrape());
+  for (int i = 0; i < 1000; ++i) {
+    std::string method;
+    switch (i % 3) {
+      case 0: method = absl::StrCat("/", registry::kRegistryServiceName, "/NoSuch", i); break;
+      case 1: method = absl::StrCat("/attacker.Service", i, "/Call"); break;
+      default: method = absl::StrCat("/x.Y/", std::string(200, 'a'), i); break;
+    }
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+  }
+  std::string after = Scrape();
+  // One label set of started, in flight, the histogram (14 buckets, +Inf, sum,
+  // count) and handled with OK and UNIMPLEMENTED: 21 samples, not 21 per name.
+  EXPECT_LE(SampleCount(after) - before, 25) << after.substr(0, 4000);
+  EXPECT_THAT(after, Not(HasSubstr("NoSuch")));
+  EXPECT_THAT(after, Not(HasSubstr("attacker")));
+  const std::vector<std::string> unknown = {"grpc_service=\"unknown\"",
+                                            "grpc_method=\"unknown\""};
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_started_total", unknown), 1000);
+  std::vector<std::string> unimplemented = unknown;
+  unimplemented.push_back("grpc_code=\"UNIMPLEMENTED\"");
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_handled_total", unimplemented), 1000);
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_in_flight", unknown), 0);
 }
 
 TEST_F(RegistryMetricsTest, ShutdownStopsTheMetricsEndpoint) {
