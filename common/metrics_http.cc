@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/process_metrics.h"
 #include "httplib.h"
 
 namespace sanhak::metrics {
@@ -76,6 +77,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", listen_address, " for metrics"));
   }
+  AddProcessMetrics(registry);
   MetricsHttpServer* raw = self.get();
   self->thread_ = std::thread([raw] {
     if (!raw->http_->listen_after_bind()) {

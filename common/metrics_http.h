@@ -22,8 +22,9 @@ namespace sanhak::metrics {
 class MetricsHttpServer {
  public:
   // Listens on `listen_address` (host:port; port 0 picks a free one) and serves
-  // `registry`, which must outlive the server. Returns once the server accepts
-  // connections.
+  // `registry`, which must outlive the server. Also registers the process's
+  // standard figures in `registry` (AddProcessMetrics): a process that serves
+  // metrics serves those. Returns once the server accepts connections.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& listen_address,
                                                                   MetricsRegistry* registry);
 

@@ -2,11 +2,12 @@
 // cumulative histogram buckets, callbacks read at scrape time), the /metrics
 // HTTP endpoint, and a real registry server whose call counters, latency
 // histograms and in-flight gauges are scraped over HTTP after real gRPC calls.
-// Also: a caller cannot add series by calling made-up methods, and gRPC's own
-// log lines come out as JSON.
+// Also: a caller cannot add series by calling made-up methods, the process_*
+// figures and build info, and gRPC's own log lines come out as JSON.
 #include "common/metrics.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 
@@ -468,6 +469,58 @@ TEST_F(RegistryMetricsTest, UnknownMethodsShareOneSeries) {
   unimplemented.push_back("grpc_code=\"UNIMPLEMENTED\"");
   EXPECT_EQ(SumOf(after, "sanhak_grpc_server_handled_total", unimplemented), 1000);
   EXPECT_EQ(SumOf(after, "sanhak_grpc_server_in_flight", unknown), 0);
+}
+
+// The standard process_* figures (as Prometheus's client libraries name them)
+// and the build's versions.
+TEST_F(RegistryMetricsTest, ProcessFiguresAndBuildInfo) {
+  rusage usage_before{};
+  getrusage(RUSAGE_SELF, &usage_before);
+  const double now = absl::ToUnixMicros(absl::Now()) / 1e6;
+  std::string text = Scrape();
+  rusage usage_after{};
+  getrusage(RUSAGE_SELF, &usage_after);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+
+  EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE process_resident_memory_bytes gauge\n"));
+  // The server runs in this process: its CPU time is this process's, to the
+  // kernel's tick (10 ms).
+  std::optional<double> cpu = Sample(text, "process_cpu_seconds_total");
+  ASSERT_TRUE(cpu.has_value()) << text;
+  EXPECT_GE(*cpu, seconds(usage_before.ru_utime) + seconds(usage_before.ru_stime) - 0.05);
+  EXPECT_LE(*cpu, seconds(usage_after.ru_utime) + seconds(usage_after.ru_stime) + 0.05);
+
+  std::optional<double> resident = Sample(text, "process_resident_memory_bytes");
+  std::optional<double> virtual_bytes = Sample(text, "process_virtual_memory_bytes");
+  ASSERT_TRUE(resident.has_value() && virtual_bytes.has_value()) << text;
+  EXPECT_GT(*resident, 1 << 20);
+  EXPECT_LE(*resident, usage_after.ru_maxrss * 1024.0);  // never above the peak
+  EXPECT_GT(*virtual_bytes, *resident);
+
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  EXPECT_EQ(Sample(text, "process_max_fds"), static_cast<double>(files.rlim_cur));
+  std::optional<double> open_fds = Sample(text, "process_open_fds");
+  ASSERT_TRUE(open_fds.has_value()) << text;
+  // stdin/out/err, the database, the sockets of the servers and the channel.
+  EXPECT_GE(*open_fds, 6);
+  EXPECT_LT(*open_fds, files.rlim_cur);
+
+  std::optional<double> start = Sample(text, "process_start_time_seconds");
+  ASSERT_TRUE(start.has_value()) << text;
+  EXPECT_LE(*start, now + 1);
+  EXPECT_GT(*start, now - 24 * 3600);  // the test binary started today
+  std::optional<double> threads = Sample(text, "process_threads");
+  ASSERT_TRUE(threads.has_value()) << text;
+  EXPECT_GE(*threads, 2);
+
+  EXPECT_THAT(text, HasSubstr("# TYPE sanhak_build_info gauge\n"));
+  EXPECT_EQ(SumOf(text, "sanhak_build_info",
+                  {absl::StrCat("grpc_version=\"", grpc::Version(), "\"")}),
+            1)
+      << text;
+  EXPECT_THAT(text, Not(HasSubstr("sanhak_build_info{version=\"\"")));
 }
 
 TEST_F(RegistryMetricsTest, ShutdownStopsTheMetricsEndpoint) {
