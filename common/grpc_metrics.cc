@@ -15,6 +15,20 @@ using grpc::experimental::ServerRpcInfo;
 
 constexpr int kCodes = 17;
 
+// The services grpc::ServerBuilder adds to every GrpcServer (the default health
+// service and the reflection plugin), which need not be in the generated
+// descriptor pool.
+struct RuntimeMethod {
+  const char* full_name;
+  ServerRpcInfo::Type type;
+};
+constexpr RuntimeMethod kRuntimeMethods[] = {
+    {"/grpc.health.v1.Health/Check", ServerRpcInfo::Type::UNARY},
+    {"/grpc.health.v1.Health/Watch", ServerRpcInfo::Type::SERVER_STREAMING},
+    {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     ServerRpcInfo::Type::BIDI_STREAMING},
+};
+
 absl::string_view TypeName(ServerRpcInfo::Type type) {
   switch (type) {
     case ServerRpcInfo::Type::UNARY: return "unary";
@@ -80,8 +94,7 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 
   grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
     return new MetricsInterceptor(
-        metrics_,
-        metrics_->SeriesFor(info->method() != nullptr ? info->method() : "unknown", info->type()));
+        metrics_, metrics_->SeriesFor(info->method() != nullptr ? info->method() : "", info->type()));
   }
 
  private:
@@ -139,29 +152,33 @@ std::unique_ptr<GrpcServerMetrics::MethodSeries> GrpcServerMetrics::NewSeries(
   return series;
 }
 
+void GrpcServerMetrics::AddMethod(const std::string& full_method, ServerRpcInfo::Type type) {
+  if (!known_.contains(full_method)) known_.emplace(full_method, NewSeries(full_method, type));
+}
+
 void GrpcServerMetrics::AddServices(const std::vector<std::string>& service_names) {
   const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
   for (const std::string& service_name : service_names) {
     const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(service_name);
-    if (service == nullptr) continue;  // resolved on first call instead
+    // A service without a generated descriptor counts as unknown; every
+    // service here is generated.
+    if (service == nullptr) continue;
     for (int i = 0; i < service->method_count(); ++i) {
       const google::protobuf::MethodDescriptor& method = *service->method(i);
-      std::string full = "/" + service->full_name() + "/" + method.name();
-      if (known_.contains(full)) continue;
-      known_.emplace(full, NewSeries(full, TypeOf(method)));
+      AddMethod("/" + service->full_name() + "/" + method.name(), TypeOf(method));
     }
   }
+  for (const RuntimeMethod& method : kRuntimeMethods) AddMethod(method.full_name, method.type);
 }
 
-GrpcServerMetrics::MethodSeries* GrpcServerMetrics::SeriesFor(
-    absl::string_view full_method, grpc::experimental::ServerRpcInfo::Type type) {
+GrpcServerMetrics::MethodSeries* GrpcServerMetrics::SeriesFor(absl::string_view full_method,
+                                                              ServerRpcInfo::Type type) {
   if (auto it = known_.find(full_method); it != known_.end()) return it->second.get();
+  size_t i = static_cast<size_t>(type);
   absl::MutexLock lock(&mu_);
-  auto it = others_.find(full_method);
-  if (it == others_.end()) {
-    it = others_.emplace(std::string(full_method), NewSeries(full_method, type)).first;
-  }
-  return it->second.get();
+  if (i >= unknown_.size()) i = 0;
+  if (unknown_[i] == nullptr) unknown_[i] = NewSeries("/unknown/unknown", type);
+  return unknown_[i].get();
 }
 
 metrics::Counter* GrpcServerMetrics::HandledCounter(MethodSeries* series, grpc::StatusCode code) {

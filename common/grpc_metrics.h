@@ -7,6 +7,10 @@
 //   sanhak_grpc_server_in_flight{grpc_type,grpc_service,grpc_method} (gauge)
 // A call is in flight from its start until its status is sent, so a watch
 // stream counts for as long as it runs. Recorded by a server interceptor.
+// Calls to a method the server does not serve are all labelled
+// grpc_service="unknown", grpc_method="unknown": a method name is the caller's
+// to choose, and a series per name would let any caller grow the exposition
+// (and this process's memory) without bound.
 #ifndef SANHAK_COMMON_GRPC_METRICS_H_
 #define SANHAK_COMMON_GRPC_METRICS_H_
 
@@ -38,9 +42,11 @@ class GrpcServerMetrics {
 
   // Resolves the series of every method of the named services (e.g.
   // "sanhak.registry.v1.RegistryService", looked up in the generated descriptor
-  // pool) so their calls take no lock, and so their zero counts are scraped
-  // before the first call. Call before the server starts; methods not named
-  // here still work, behind a lock.
+  // pool), and of the services gRPC serves in every GrpcServer (health,
+  // reflection), so their calls take no lock and their zero counts are scraped
+  // before the first call. These are the methods counted under their own
+  // names; a call to any other counts as unknown. Call before the server
+  // starts.
   void AddServices(const std::vector<std::string>& service_names);
 
   // An interceptor factory recording into this object, which must outlive the
@@ -56,6 +62,8 @@ class GrpcServerMetrics {
     std::array<std::atomic<metrics::Counter*>, 17> handled;
     std::vector<std::string> labels;  // grpc_type, grpc_service, grpc_method
   };
+  // The series of a method added by AddServices, else the unknown method's of
+  // `type`.
   MethodSeries* SeriesFor(absl::string_view full_method,
                           grpc::experimental::ServerRpcInfo::Type type);
   metrics::Counter* HandledCounter(MethodSeries* series, grpc::StatusCode code);
@@ -63,6 +71,7 @@ class GrpcServerMetrics {
  private:
   std::unique_ptr<MethodSeries> NewSeries(absl::string_view full_method,
                                           grpc::experimental::ServerRpcInfo::Type type);
+  void AddMethod(const std::string& full_method, grpc::experimental::ServerRpcInfo::Type type);
 
   metrics::CounterFamily* const started_;
   metrics::CounterFamily* const handled_;
@@ -72,9 +81,10 @@ class GrpcServerMetrics {
   // Filled by AddServices before serving, read-only afterwards: no lock on
   // lookups.
   absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> known_;
-  // Methods first seen while serving (health, reflection).
+  // The unknown method's series, one per call type, made on first use (an
+  // ordinary server sees none).
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> others_ ABSL_GUARDED_BY(mu_);
+  std::array<std::unique_ptr<MethodSeries>, 4> unknown_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sanhak

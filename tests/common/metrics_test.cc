@@ -2,11 +2,19 @@
 // cumulative histogram buckets, callbacks read at scrape time), the /metrics
 // HTTP endpoint, and a real registry server whose call counters, latency
 // histograms and in-flight gauges are scraped over HTTP after real gRPC calls.
-// Also: gRPC's own log lines come out as JSON.
+// Also: the endpoint keeps serving while hostile clients hold connections, a
+// caller cannot add series by calling made-up methods, the process_* figures and
+// build info, and gRPC's own log lines come out as JSON.
 #include "common/metrics.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <fstream>
@@ -20,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/grpc_metrics.h"
 #include "common/metrics_http.h"
@@ -28,6 +37,8 @@
 #include "grpc/grpc.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/support/log.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
@@ -57,6 +68,123 @@ std::optional<double> Sample(const std::string& text, const std::string& series)
   }
   return std::nullopt;
 }
+
+// The number of samples in an exposition (lines that are not comments).
+int SampleCount(const std::string& text) {
+  int count = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, "#")) ++count;
+  }
+  return count;
+}
+
+// The sum of the samples of `name` whose labels include every one of `labels`
+// (each `key="value"`).
+double SumOf(const std::string& text, absl::string_view name,
+             const std::vector<std::string>& labels) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, absl::StrCat(name, "{"))) continue;
+    bool all = true;
+    for (const std::string& label : labels) all = all && absl::StrContains(line, label);
+    double v = 0;
+    if (all && absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
+}
+
+// GET /metrics with a client that gives up after 1 s without a connection or
+// without a byte of the answer: what a scrape during an attack must meet.
+httplib::Result QuickScrape(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(1, 0);
+  client.set_write_timeout(1, 0);
+  return client.Get("/metrics");
+}
+
+// A plain TCP connection to 127.0.0.1:`port`, or -1.
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the server has given up on `fd`: closed or reset it, or answered
+// (an error status) where the client had not finished its request. Does not
+// block.
+bool ServerGaveUp(int fd) {
+  char c;
+  ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// Hostile HTTP clients: `trickling` connections that send a request head one
+// byte a second, and `silent` ones that connect and send nothing. A connection
+// the server drops is opened again, so the attack lasts for as long as the
+// object lives.
+class SlowClients {
+ public:
+  SlowClients(int port, int trickling, int silent) : port_(port) {
+    for (int i = 0; i < trickling + silent; ++i) {
+      conns_.push_back({ConnectTcp(port_), i < trickling, 0});
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SlowClients() {
+    stop_.Notify();
+    thread_.join();
+    for (const Conn& c : conns_) {
+      if (c.fd >= 0) close(c.fd);
+    }
+  }
+  // How many times the server dropped one of the connections.
+  int dropped() const { return dropped_.load(); }
+
+ private:
+  struct Conn {
+    int fd;
+    bool trickling;
+    size_t sent;
+  };
+
+  void Run() {
+    // Never ends: an 8 KB header line would hit a size bound instead of a time
+    // bound.
+    const std::string head = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    while (!stop_.HasBeenNotified()) {
+      for (Conn& c : conns_) {
+        if (c.fd < 0 || ServerGaveUp(c.fd)) {
+          if (c.fd >= 0) {
+            close(c.fd);
+            ++dropped_;
+          }
+          c.fd = ConnectTcp(port_);
+          c.sent = 0;
+        }
+        if (c.fd >= 0 && c.trickling) {
+          char byte = c.sent < head.size() ? head[c.sent] : 'a';
+          if (send(c.fd, &byte, 1, MSG_NOSIGNAL) == 1) ++c.sent;
+        }
+      }
+      stop_.WaitForNotificationWithTimeout(absl::Seconds(1));
+    }
+  }
+
+  const int port_;
+  std::vector<Conn> conns_;
+  std::atomic<int> dropped_{0};
+  absl::Notification stop_;
+  std::thread thread_;
+};
 
 TEST(MetricsTextTest, CountersAndGaugesWithHelpTypeAndLabels) {
   MetricsRegistry registry;
@@ -204,6 +332,37 @@ TEST(MetricsHttpServerTest, ServesMetricsOnAFreePortAndNothingElse) {
   EXPECT_FALSE(after.Get("/metrics")) << "still serving after Stop";
 }
 
+TEST(MetricsHttpServerTest, AnswersHeadAndRefusesOtherMethodsAndGarbage) {
+  MetricsRegistry registry;
+  registry.AddCounter("served_total", "Served.")->Get()->Increment(5);
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result head = client.Head("/metrics");
+  ASSERT_TRUE(head) << httplib::to_string(head.error());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  httplib::Result get = client.Get("/metrics?x=1");  // a query changes nothing
+  ASSERT_TRUE(get) << httplib::to_string(get.error());
+  EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(get->body.size()));
+  httplib::Result post = client.Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(post) << httplib::to_string(post.error());
+  EXPECT_EQ(post->status, 405);
+
+  int fd = ConnectTcp((*server)->port());
+  ASSERT_GE(fd, 0);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  const std::string garbage = "HELLO\r\n\r\n";
+  ASSERT_EQ(send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(garbage.size()));
+  char buffer[256];
+  ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+  close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_TRUE(absl::StartsWith(absl::string_view(buffer, n), "HTTP/1.1 400 ")) << buffer;
+}
+
 TEST(MetricsHttpServerTest, StopRightAfterStartReturns) {
   MetricsRegistry registry;
   for (int i = 0; i < 20; ++i) {
@@ -221,6 +380,89 @@ TEST(MetricsHttpServerTest, ABusyPortOrBadAddressIsAnError) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(MetricsHttpServer::Start("no-port", &registry).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A request head that never ends holds a connection for a bounded time, however
+// steadily its bytes come.
+TEST(MetricsHttpServerTest, ASlowRequestIsCutOff) {
+  MetricsRegistry registry;
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  int fd = ConnectTcp((*server)->port());
+  ASSERT_GE(fd, 0);
+  const std::string head = "GET /metrics HTTP/1.1\r\nX-Slow: ";
+  bool cut = false;
+  // 60 bytes, one each 200 ms: 12 s, far beyond any sensible time for a head,
+  // and each gap far below any per-read timeout.
+  for (int i = 0; i < 60 && !cut; ++i) {
+    char byte = i < static_cast<int>(head.size()) ? head[i] : 'a';
+    cut = send(fd, &byte, 1, MSG_NOSIGNAL) != 1 || ServerGaveUp(fd);
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  close(fd);
+  EXPECT_TRUE(cut) << "a request head trickling in for 12 s still holds its connection";
+}
+
+// A request head beyond the size bound is refused: the server neither buffers
+// it nor waits for its end.
+TEST(MetricsHttpServerTest, AnOversizedRequestIsRefused) {
+  MetricsRegistry registry;
+  registry.AddCounter("x_total", "X.")->Get()->Increment();
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  int fd = ConnectTcp((*server)->port());
+  ASSERT_GE(fd, 0);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  // One 1 MB header line with no end, sent as fast as the server takes it.
+  std::string head = "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'a');
+  size_t sent = 0;
+  while (sent < head.size()) {
+    ssize_t n = send(fd, head.data() + sent, head.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server closed: refused
+    sent += n;
+  }
+  // The answer, if any, is an error status, and then the connection ends.
+  std::string answer;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) answer.append(buffer, n);
+  const bool ended = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  close(fd);
+  EXPECT_TRUE(ended) << "the server is still waiting for the end of a 1 MB head";
+  EXPECT_THAT(answer, Not(HasSubstr("x_total"))) << answer;
+  if (!answer.empty()) {
+    EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 4")) << answer;
+  }
+
+  // The endpoint still serves.
+  httplib::Result got = QuickScrape((*server)->port());
+  ASSERT_TRUE(got) << httplib::to_string(got.error());
+  EXPECT_EQ(Sample(got->body, "x_total"), 1);
+  EXPECT_EQ(Sample(got->body, "sanhak_metrics_connections_dropped_total{reason=\"too_large\"}"),
+            1);
+}
+
+// Far more idle connections than the endpoint keeps: a scrape made after them is
+// still served.
+TEST(MetricsHttpServerTest, ManyIdleConnectionsDoNotShutOutAScrape) {
+  MetricsRegistry registry;
+  registry.AddCounter("x_total", "X.")->Get()->Increment();
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::vector<int> idle;
+  for (int i = 0; i < 300; ++i) {
+    int fd = ConnectTcp((*server)->port());
+    if (fd >= 0) idle.push_back(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    httplib::Result got = QuickScrape((*server)->port());
+    ASSERT_TRUE(got) << "scrape " << i << ": " << httplib::to_string(got.error());
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(Sample(got->body, "x_total"), 1);
+    EXPECT_GT(Sample(got->body, "sanhak_metrics_connections_dropped_total{reason=\"evicted\"}"), 0);
+  }
+  for (int fd : idle) close(fd);
 }
 
 // gRPC's own messages go through Log(): one JSON object on one line.
@@ -397,6 +639,117 @@ TEST_F(RegistryMetricsTest, AStreamIsInFlightUntilItEnds) {
                                 Method("server_stream", "grpc.health.v1.Health", "Watch"), "}")),
       1)
       << after;
+}
+
+// Slow and silent clients on the service's metrics port (the service's own
+// settings): every scrape made meanwhile is answered within a second.
+TEST_F(RegistryMetricsTest, ScrapesSucceedWhileSlowClientsHoldConnections) {
+  SlowClients attack(server_->metrics_port(), /*trickling=*/8, /*silent=*/4);
+  absl::SleepFor(absl::Milliseconds(500));  // they hold their connections now
+  for (int i = 0; i < 6; ++i) {
+    httplib::Result got = QuickScrape(server_->metrics_port());
+    ASSERT_TRUE(got) << "scrape " << i << ": " << httplib::to_string(got.error());
+    EXPECT_EQ(got->status, 200);
+    EXPECT_THAT(got->body, HasSubstr("sanhak_grpc_server_started_total{"));
+    absl::SleepFor(absl::Seconds(1));
+  }
+  // The endpoint dropped them (each lasts a few seconds at most) and says so.
+  EXPECT_GT(attack.dropped(), 0);
+  EXPECT_GT(Value(Scrape(), "sanhak_metrics_connections_dropped_total{reason=\"slow\"}"), 0);
+}
+
+// Calls to methods the server does not have are counted, all under one label
+// set: what a caller names cannot add series.
+TEST_F(RegistryMetricsTest, UnknownMethodsShareOneSeries) {
+  grpc::GenericStub generic(channel_);
+  const int before = SampleCount(Scrape());
+  for (int i = 0; i < 1000; ++i) {
+    std::string method;
+    switch (i % 3) {
+      case 0: method = absl::StrCat("/", registry::kRegistryServiceName, "/NoSuch", i); break;
+      case 1: method = absl::StrCat("/attacker.Service", i, "/Call"); break;
+      default: method = absl::StrCat("/x.Y/", std::string(200, 'a'), i); break;
+    }
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+  }
+  std::string after = Scrape();
+  // One label set of started, in flight, the histogram (14 buckets, +Inf, sum,
+  // count) and handled with OK and UNIMPLEMENTED: 21 samples, not 21 per name.
+  EXPECT_LE(SampleCount(after) - before, 25) << after.substr(0, 4000);
+  EXPECT_THAT(after, Not(HasSubstr("NoSuch")));
+  EXPECT_THAT(after, Not(HasSubstr("attacker")));
+  const std::vector<std::string> unknown = {"grpc_service=\"unknown\"",
+                                            "grpc_method=\"unknown\""};
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_started_total", unknown), 1000);
+  std::vector<std::string> unimplemented = unknown;
+  unimplemented.push_back("grpc_code=\"UNIMPLEMENTED\"");
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_handled_total", unimplemented), 1000);
+  EXPECT_EQ(SumOf(after, "sanhak_grpc_server_in_flight", unknown), 0);
+}
+
+// The standard process_* figures (as Prometheus's client libraries name them)
+// and the build's versions.
+TEST_F(RegistryMetricsTest, ProcessFiguresAndBuildInfo) {
+  rusage usage_before{};
+  getrusage(RUSAGE_SELF, &usage_before);
+  const double now = absl::ToUnixMicros(absl::Now()) / 1e6;
+  std::string text = Scrape();
+  rusage usage_after{};
+  getrusage(RUSAGE_SELF, &usage_after);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+
+  EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE process_resident_memory_bytes gauge\n"));
+  // The server runs in this process: its CPU time is this process's, to the
+  // kernel's tick (10 ms).
+  std::optional<double> cpu = Sample(text, "process_cpu_seconds_total");
+  ASSERT_TRUE(cpu.has_value()) << text;
+  EXPECT_GE(*cpu, seconds(usage_before.ru_utime) + seconds(usage_before.ru_stime) - 0.05);
+  EXPECT_LE(*cpu, seconds(usage_after.ru_utime) + seconds(usage_after.ru_stime) + 0.05);
+
+  std::optional<double> resident = Sample(text, "process_resident_memory_bytes");
+  std::optional<double> virtual_bytes = Sample(text, "process_virtual_memory_bytes");
+  ASSERT_TRUE(resident.has_value() && virtual_bytes.has_value()) << text;
+  EXPECT_GT(*resident, 1 << 20);
+  EXPECT_LE(*resident, usage_after.ru_maxrss * 1024.0);  // never above the peak
+  EXPECT_GT(*virtual_bytes, *resident);
+
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  EXPECT_EQ(Sample(text, "process_max_fds"), static_cast<double>(files.rlim_cur));
+  std::optional<double> open_fds = Sample(text, "process_open_fds");
+  ASSERT_TRUE(open_fds.has_value()) << text;
+  // stdin/out/err, the database, the sockets of the servers and the channel.
+  EXPECT_GE(*open_fds, 6);
+  EXPECT_LT(*open_fds, files.rlim_cur);
+
+  std::optional<double> start = Sample(text, "process_start_time_seconds");
+  ASSERT_TRUE(start.has_value()) << text;
+  EXPECT_LE(*start, now + 1);
+  EXPECT_GT(*start, now - 24 * 3600);  // the test binary started today
+  std::optional<double> threads = Sample(text, "process_threads");
+  ASSERT_TRUE(threads.has_value()) << text;
+  EXPECT_GE(*threads, 2);
+
+  EXPECT_THAT(text, HasSubstr("# TYPE sanhak_build_info gauge\n"));
+  EXPECT_EQ(SumOf(text, "sanhak_build_info",
+                  {absl::StrCat("grpc_version=\"", grpc::Version(), "\"")}),
+            1)
+      << text;
+  EXPECT_THAT(text, Not(HasSubstr("sanhak_build_info{version=\"\"")));
 }
 
 TEST_F(RegistryMetricsTest, ShutdownStopsTheMetricsEndpoint) {
