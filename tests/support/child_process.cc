@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -76,11 +77,24 @@ int StatusOf(int wait_status) {
 
 // PR_SET_PDEATHSIG fires when the *thread* that forked ends, not the process: a child
 // forked on a test's short-lived thread would be killed as that thread returns. So every
-// fork happens on this one thread, which lives as long as the process.
+// fork happens on one thread per process, which lives as long as the process.
 class Forker {
  public:
+  // This process's forker. A fork of the test process (a death test) inherits none of
+  // its parent's threads and maybe a held mutex: it gets a forker of its own.
   static Forker& Get() {
-    static Forker* const forker = new Forker();
+    static std::atomic<Forker*> current{nullptr};
+    const pid_t self = getpid();
+    Forker* forker = current.load();
+    while (forker == nullptr || forker->owner_ != self) {
+      auto* fresh = new Forker(self);
+      if (current.compare_exchange_strong(forker, fresh)) {
+        // The one it replaces belongs to the parent's memory image: left alone.
+        std::thread([fresh] { fresh->Loop(); }).detach();
+        return *fresh;
+      }
+      delete fresh;  // another thread installed one first: `forker` now holds it
+    }
     return *forker;
   }
 
@@ -92,7 +106,7 @@ class Forker {
   }
 
  private:
-  Forker() { std::thread([this] { Loop(); }).detach(); }
+  explicit Forker(pid_t owner) : owner_(owner) {}
 
   [[noreturn]] void Loop() {
     while (true) {
@@ -108,6 +122,7 @@ class Forker {
     }
   }
 
+  const pid_t owner_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;

@@ -235,6 +235,24 @@ TEST(ChildProcessTest, ReportsTheExitStatusAndOutlivesTheThreadThatStartedIt) {
   EXPECT_EQ(said, "said");
 }
 
+// A fork of the test process (gtest's "fast" death tests) has none of its parent's
+// threads, the forking one included: it must still start children.
+TEST(ChildProcessDeathTest, StartsChildrenInAForkOfTheTestProcess) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  ChildProcess before;
+  ASSERT_TRUE(before.Start({"/bin/true"}).ok());
+  EXPECT_EQ(before.WaitExit(absl::Seconds(10)), 0);
+  EXPECT_EXIT(
+      {
+        alarm(30);  // a hang fails the test instead of stalling the run
+        ChildProcess child;
+        _exit(child.Start({"/bin/sh", "-c", "exit 7"}).ok()
+                  ? child.WaitExit(absl::Seconds(10))
+                  : 99);
+      },
+      ::testing::ExitedWithCode(7), "");
+}
+
 // A service child binds 127.0.0.1:0 and says where: no port is picked before the bind.
 TEST(ServerProcessTest, ServesWhereThePrintedAddressSaysAcrossRestarts) {
   TempDir dir;
