@@ -3,7 +3,6 @@
 // generator and reports every scenario as ratios to the empty handler at the same
 // concurrency: the median over several rounds of short interleaved runs, each scenario run
 // compared with the baseline runs just before and just after it. See bench/README.md.
-#include <stdlib.h>
 #include <sys/vfs.h>
 
 #include <algorithm>
@@ -30,11 +29,12 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "grpcpp/grpcpp.h"
-#include "bench/redis_process.h"
 #include "bench/watch_latency.h"
 #include "services/analytics/analytics_server.h"
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
+#include "tests/support/redis_process.h"
+#include "tests/support/temp_dir.h"
 
 #ifndef SANHAK_SOURCE_DIR
 #define SANHAK_SOURCE_DIR "."
@@ -69,7 +69,7 @@ ABSL_FLAG(std::string, redis, "",
           "host:port of an existing Redis for the change feed (registry and events relay their "
           "outbox to it, analytics consumes it); empty: start a private redis-server");
 ABSL_FLAG(std::string, redis_server, "/usr/bin/redis-server",
-          "the redis-server binary started (free loopback port, --save \"\" --appendonly no, "
+          "the redis-server binary started (a reserved loopback port, --save \"\" --appendonly no, "
           "killed at exit) when --redis is empty");
 ABSL_FLAG(std::string, aggregates_metrics, "",
           "GetAggregates scenario: comma-separated metrics asked for (empty: all of Aggregates)");
@@ -113,25 +113,6 @@ class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService 
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-};
-
-// A fresh directory for the registry's database, removed at exit.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base ? base : "/tmp") +
-                          "/sanhak-bench-XXXXXX";
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 int Fail(const std::string& message) {
@@ -444,17 +425,20 @@ int Main() {
     return Fail(absl::StrCat("no registry data at ", data, " (pass --data=FILE)"));
   }
 
-  TempDir dir;
+  // The registry's database and the private Redis's log, removed at exit.
+  sanhak::testing::TempDir dir("sanhak-bench");
   if (dir.path().empty()) return Fail("cannot create a temporary directory");
 
   // Redis for the change feed: registry and events relay their outbox to it, analytics
   // consumes it. Declared before the servers, so it outlives them.
-  RedisProcess redis_process;
+  sanhak::testing::RedisOptions redis_options;
+  redis_options.binary = absl::GetFlag(FLAGS_redis_server);
+  redis_options.dir = dir.path();
+  sanhak::testing::RedisProcess redis_process(redis_options);
   std::string redis_address = absl::GetFlag(FLAGS_redis);
   std::string redis_note;
   if (redis_address.empty()) {
-    if (absl::Status s = redis_process.Start(absl::GetFlag(FLAGS_redis_server), dir.path());
-        !s.ok()) {
+    if (absl::Status s = redis_process.Start(); !s.ok()) {
       return Fail(absl::StrCat("redis-server: ", s.ToString()));
     }
     redis_address = redis_process.address();

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_metrics.h"
 #include "grpcpp/grpcpp.h"
 
 namespace sanhak::bench {
@@ -202,7 +203,8 @@ WatchResult RunWatchLatency(
       if (result.first_write_error.empty()) {
         result.first_write_error =
             w->status.ok() ? "a created activity has no name"
-                           : absl::StrCat(w->status.error_code(), ": ", w->status.error_message());
+                           : absl::StrCat(GrpcCodeName(w->status.error_code()), ": ",
+                                          w->status.error_message());
       }
       continue;
     }
@@ -244,7 +246,7 @@ WatchResult RunWatchLatency(
       ++result.watchers_failed;  // the server ended it before we did
       if (result.first_watcher_error.empty()) {
         grpc::Status s = w->status();
-        result.first_watcher_error = absl::StrCat(s.error_code(), ": ", s.error_message());
+        result.first_watcher_error = absl::StrCat(GrpcCodeName(s.error_code()), ": ", s.error_message());
       }
     }
     w->Cancel();

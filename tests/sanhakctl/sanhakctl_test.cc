@@ -2,11 +2,6 @@
 // analytics in process on loopback ports, a real redis-server, SQLite in a temp dir, the
 // registry and events seeded from data/. Each case runs the binary as a child process
 // and checks its stdout, stderr and exit code.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -29,6 +24,8 @@
 #include "services/analytics/analytics_server.h"
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
+#include "tests/support/child_process.h"
+#include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/test_support.h"
 #include "tools/sanhakctl/display.h"
@@ -64,53 +61,25 @@ class Process {
   Process(const std::vector<std::string>& args, const std::string& out, const std::string& err,
           const std::string& in_path = "/dev/null")
       : out_(out), err_(err) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = open(in_path.c_str(), O_RDONLY);
-      dup2(o, 1);
-      dup2(e, 2);
-      dup2(in, 0);
-      std::vector<char*> argv;
-      static std::string path = SANHAKCTL_PATH;
-      argv.push_back(path.data());
-      std::vector<std::string> copy = args;
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(path.c_str(), argv.data());
-      _exit(127);
-    }
+    std::vector<std::string> argv = {SANHAKCTL_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    sanhak::testing::ChildStreams streams;
+    streams.stdin_path = in_path;
+    streams.stdout_path = out;
+    streams.stderr_path = err;
+    streams.truncate = true;
+    absl::Status started = child_.Start(argv, streams);
+    EXPECT_TRUE(started.ok()) << started;
   }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // The exit code, or -1 when it has not exited within `limit` (then it is killed).
-  int Wait(absl::Duration limit = absl::Seconds(60)) {
-    int status = 0;
-    const bool done = WaitUntil(
-        [&] {
-          if (exited_) return true;
-          if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            exited_ = true;
-            code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-          }
-          return exited_;
-        },
-        limit);
-    return done ? code_ : -1;
-  }
+  // The exit code, or -1 when it has not exited within `limit` (it is killed with this
+  // object).
+  int Wait(absl::Duration limit = absl::Seconds(60)) { return child_.WaitExit(limit); }
   std::string out() const { return ReadAll(out_); }
   std::string err() const { return ReadAll(err_); }
 
  private:
   std::string out_, err_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int code_ = -1;
+  sanhak::testing::ChildProcess child_;
 };
 
 struct Result {
@@ -134,7 +103,10 @@ class SanhakctlTest : public ::testing::Test {
                           sanhak::testing::SourceDir() + "/data/events.textproto",
                           redis_.address());
     ASSERT_NE(events_, nullptr);
-    analytics_port_ = sanhak::testing::FreePort();
+    absl::StatusOr<sanhak::testing::ReservedPort> port = sanhak::testing::ReservedPort::Pick();
+    ASSERT_TRUE(port.ok()) << port.status();
+    analytics_port_ = port->port();
+    analytics_port_held_ = *std::move(port);
     StartAnalytics();
     events_stub_ = events::v1::EventsService::NewStub(
         sanhak::testing::Connect(events_->address()));
@@ -189,6 +161,13 @@ class SanhakctlTest : public ::testing::Test {
     config.engine.redis_address = redis_.address();
     config.engine.replica_id = "replica-ctl";
     auto server = analytics::AnalyticsServer::Start(config);
+    // The port is reserved (tests/support/ports.h), yet a process outside the reservations
+    // may hold it a moment after a restart: wait for it, bounded, rather than move (the
+    // clients know this port).
+    for (int i = 0; !server.ok() && i < 50; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      server = analytics::AnalyticsServer::Start(config);
+    }
     ASSERT_TRUE(server.ok()) << server.status();
     analytics_ = *std::move(server);
     ASSERT_TRUE(WaitUntil([&] { return analytics_->analytics().stats().redis_reachable; }))
@@ -255,6 +234,7 @@ class SanhakctlTest : public ::testing::Test {
   std::unique_ptr<analytics::AnalyticsServer> analytics_;
   std::unique_ptr<events::v1::EventsService::Stub> events_stub_;
   int analytics_port_ = 0;
+  sanhak::testing::ReservedPort analytics_port_held_;
   int runs_ = 0;
 };
 
@@ -367,7 +347,10 @@ TEST_F(SanhakctlTest, CreateUpdateDeleteWithEtags) {
 }
 
 TEST_F(SanhakctlTest, UnavailableServicesExitFive) {
-  const std::string closed = absl::StrCat("127.0.0.1:", sanhak::testing::FreePort());
+  // Reserved, so no other test's server listens there while this one runs.
+  absl::StatusOr<sanhak::testing::ReservedPort> unused = sanhak::testing::ReservedPort::Pick();
+  ASSERT_TRUE(unused.ok()) << unused.status();
+  const std::string closed = unused->address();
   Result registry = Ctl({"list", "councils", "--timeout=3s"}, closed);
   EXPECT_EQ(registry.code, 5) << registry.err;
   EXPECT_TRUE(absl::StrContains(registry.err, "registry")) << registry.err;

@@ -1,17 +1,9 @@
 #include "tests/support/redis_server.h"
 
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/time.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-#include <thread>
-
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace sanhak::testing {
@@ -48,68 +40,34 @@ RedisReply Convert(const redisReply* r) {
   return out;
 }
 
+RedisOptions OptionsIn(const std::string& dir) {
+  RedisOptions options;
+  options.binary = kRedisServer;
+  options.dir = dir;
+  return options;
+}
+
 }  // namespace
 
-RedisServer::RedisServer() : port_(FreePort()) {}
+RedisServer::RedisServer() : process_(OptionsIn(dir_.path())) {
+  if (absl::Status s = process_.Reserve(); !s.ok()) error_ = s.ToString();
+}
 
 RedisServer::~RedisServer() { Kill(); }
 
-std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(port_); }
-
 std::string RedisServer::Log() const {
-  std::ifstream in(dir_.File("redis.log"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::string log = process_.Log();
+  return error_.empty() ? log : error_ + "\n" + log;
 }
 
 bool RedisServer::Start(std::chrono::seconds limit) {
-  if (pid_ > 0) return true;
-  // Everything the child needs is prepared before fork: after it, only exec.
-  std::vector<std::string> args = {kRedisServer,    "--port",        std::to_string(port_),
-                                   "--bind",        "127.0.0.1",     "--save",
-                                   "",              "--appendonly",  "no",
-                                   "--daemonize",   "no",            "--dir",
-                                   dir_.path(),     "--protected-mode", "no"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int log = open(dir_.File("redis.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) return false;
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Dies with the test, even on a crash.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(log, STDOUT_FILENO);
-    dup2(log, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(log);
-  if (pid < 0) return false;
-  pid_ = pid;
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    std::optional<RedisReply> pong = Command({"PING"});
-    if (pong.has_value() && pong->str == "PONG") return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  process_.options().start_limit = absl::FromChrono(limit);
+  absl::Status s = process_.Start();
+  error_ = s.ok() ? "" : s.ToString();
+  return s.ok();
 }
 
-void RedisServer::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void RedisServer::Kill() { process_.Kill(); }
 
 bool RedisServer::Restart() {
   Kill();
@@ -118,7 +76,7 @@ bool RedisServer::Restart() {
 
 std::optional<RedisReply> RedisServer::Command(const std::vector<std::string>& args) const {
   timeval timeout{5, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeout);
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port(), timeout);
   if (c == nullptr) return std::nullopt;
   if (c->err) {
     redisFree(c);

@@ -1,6 +1,7 @@
-// A real redis-server for the change feed tests: a child process on 127.0.0.1 and a free
-// port, persisting nothing (so a restart comes back empty), with a few client calls the
-// tests need (any command, a whole stream read back).
+// A real redis-server for the change feed tests: RedisProcess (a child process on
+// 127.0.0.1 and a reserved port, persisting nothing, so a restart comes back empty) in a
+// temp dir of its own, with a few client calls the tests need (any command, a whole
+// stream read back).
 #ifndef SANHAK_TESTS_SUPPORT_REDIS_SERVER_H_
 #define SANHAK_TESTS_SUPPORT_REDIS_SERVER_H_
 
@@ -12,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/test_support.h"
+#include "tests/support/redis_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace sanhak::testing {
 
@@ -33,26 +35,27 @@ struct StreamEntry {
 
 class RedisServer {
  public:
-  // Picks the port; Start() runs the server.
+  // Reserves the port (see RedisProcess); Start() runs the server.
   RedisServer();
   // Kills the server.
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  // Starts redis-server (again) on this object's port and waits until PING answers;
-  // false when it exits or does not answer within `limit` (Log() says why).
+  // Starts redis-server and waits until it answers; false when it does not within
+  // `limit` (Log() says why). The first start moves to a fresh port if its port turns
+  // out taken; a start after Kill() keeps the port (see RedisProcess).
   bool Start(std::chrono::seconds limit = std::chrono::seconds(10));
   // SIGKILL, then reaps the process. Nothing survives: nothing is persisted.
   void Kill();
   // Kill() if running, then Start() on the same port: an empty Redis.
   bool Restart();
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_.running(); }
 
-  int port() const { return port_; }
+  int port() const { return process_.port(); }
   // "127.0.0.1:{port}".
-  std::string address() const;
-  // The server's log file.
+  std::string address() const { return process_.address(); }
+  // Why the last start failed, if it did, then the server's log.
   std::string Log() const;
 
   // One command on a fresh connection; nullopt when Redis cannot be reached or the
@@ -64,8 +67,8 @@ class RedisServer {
 
  private:
   TempDir dir_;
-  int port_;
-  pid_t pid_ = -1;
+  RedisProcess process_;
+  std::string error_;
 };
 
 }  // namespace sanhak::testing

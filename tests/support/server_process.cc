@@ -1,56 +1,77 @@
 #include "tests/support/server_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/test_support.h"
 
 namespace sanhak::testing {
+namespace {
+
+std::string ReadFrom(const std::string& path, std::streamoff offset) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(offset);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
 
 bool ServerProcess::Start() {
-  port_ = FreePort();
-  std::vector<std::string> args = {binary_, "--listen=" + address(), "--drain_ms=1000",
+  if (child_.running()) return true;
+  address_.clear();
+  metrics_address_.clear();
+  std::ifstream existing(log_, std::ios::binary | std::ios::ate);
+  log_offset_ = existing ? static_cast<std::streamoff>(existing.tellg()) : 0;
+  std::vector<std::string> args = {binary_, "--listen=127.0.0.1:0", "--drain_ms=1000",
                                    "--log_calls=false"};
   args.insert(args.end(), flags_.begin(), flags_.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ == 0) {
-    // Dies with the test, so a failed test leaves no server behind.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
+  ChildStreams streams;
+  streams.stdout_path = log_;
+  absl::Status started = child_.Start(args, streams);
+  if (!started.ok()) {
+    std::ofstream(log_, std::ios::app) << "ServerProcess: " << started << "\n";
   }
-  close(fd);
-  return pid_ > 0;
+  return started.ok();
+}
+
+bool ServerProcess::WaitListening(std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (address_.empty()) {
+    // Whole lines only: a line still being written could hold half a port number.
+    const std::string text = ReadFrom(log_, log_offset_);
+    std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+    lines.pop_back();
+    for (absl::string_view line : lines) {
+      // The JSON log lines are not what main.cc prints to stdout.
+      if (absl::StartsWith(line, "{")) continue;
+      std::vector<absl::string_view> listening = absl::StrSplit(line, " listening on ");
+      if (listening.size() == 2 && address_.empty()) {
+        address_ = std::string(absl::StripAsciiWhitespace(listening[1]));
+      }
+      std::vector<absl::string_view> metrics = absl::StrSplit(line, " metrics on http://");
+      if (metrics.size() == 2 && metrics_address_.empty()) {
+        metrics_address_ = std::string(absl::StripSuffix(
+            absl::StripAsciiWhitespace(metrics[1]), "/metrics"));
+      }
+    }
+    if (!address_.empty()) break;
+    if (child_.Poll().has_value() || !child_.running()) return false;
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 bool ServerProcess::WaitServing(std::chrono::seconds limit) {
   auto until = std::chrono::steady_clock::now() + limit;
-  while (Log().find("listening on") == std::string::npos) {
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  if (!WaitListening(limit)) return false;
   // A service may listen before it serves (analytics loads its state first): ask until
   // it says SERVING.
   auto stub = grpc::health::v1::Health::NewStub(Connect(address()));
@@ -62,40 +83,20 @@ bool ServerProcess::WaitServing(std::chrono::seconds limit) {
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
       return true;
     }
+    if (child_.Poll().has_value()) return false;
     if (std::chrono::steady_clock::now() > until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
-void ServerProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void ServerProcess::Kill() { child_.Kill(); }
 
-void ServerProcess::Signal(int signal) {
-  if (pid_ > 0) kill(pid_, signal);
-}
+void ServerProcess::Signal(int signal) { child_.Signal(signal); }
 
 int ServerProcess::WaitExit(std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (pid_ > 0 && std::chrono::steady_clock::now() < until) {
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return -1;
+  return child_.WaitExit(absl::FromChrono(limit));
 }
 
-std::string ServerProcess::Log() const {
-  std::ifstream in(log_);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string ServerProcess::Log() const { return ReadFrom(log_, 0); }
 
 }  // namespace sanhak::testing

@@ -1,29 +1,36 @@
-// A service binary run as its own process on a free port, for tests that must crash it
-// (kill -9) or watch it end: output appended to a log file, health-checked once it says
-// it listens, killed with the test process if that dies first.
+// A service binary run as its own process, for tests that must crash it (kill -9) or
+// watch it end: output appended to a log file, health-checked once it says it listens,
+// killed with the test process if that dies first.
+//
+// It listens on 127.0.0.1:0, a port the kernel hands it at bind time, and the test learns
+// the port from what the process prints ("registry listening on 127.0.0.1:PORT",
+// services/*/main.cc): no port is picked beforehand, so none can be taken in between.
 #ifndef SANHAK_TESTS_SUPPORT_SERVER_PROCESS_H_
 #define SANHAK_TESTS_SUPPORT_SERVER_PROCESS_H_
 
-#include <sys/types.h>
-
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/child_process.h"
 
 namespace sanhak::testing {
 
 class ServerProcess {
  public:
-  // `flags` follow --listen, --drain_ms=1000 and --log_calls=false (a flag given again in
-  // `flags` wins).
+  // `flags` follow --listen=127.0.0.1:0, --drain_ms=1000 and --log_calls=false (a flag
+  // given again in `flags` wins).
   ServerProcess(std::string binary, std::vector<std::string> flags, std::string log)
       : binary_(std::move(binary)), flags_(std::move(flags)), log_(std::move(log)) {}
   ~ServerProcess() { Kill(); }
 
-  // Starts it on a new free port (again after Kill()). False if it could not be forked.
+  // Starts it (again after Kill(), on a new port). False if it could not be started.
   bool Start();
-  // Until the process says it listens and health answers SERVING; false on timeout or
-  // if the process died.
+  // Until the process says where it listens; false on timeout or if it ended.
+  bool WaitListening(std::chrono::seconds limit = std::chrono::seconds(30));
+  // WaitListening(), then until health answers SERVING; false on timeout or if the
+  // process ended.
   bool WaitServing(std::chrono::seconds limit = std::chrono::seconds(30));
   // SIGKILL, then reaps the process.
   void Kill();
@@ -33,17 +40,26 @@ class ServerProcess {
   // running after `limit`.
   int WaitExit(std::chrono::milliseconds limit);
 
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // "127.0.0.1:{port}" as the process printed it; known once WaitListening() (or
+  // WaitServing()) returned true, empty before.
+  const std::string& address() const { return address_; }
+  // Where it serves /metrics ("NAME metrics on http://ADDRESS/metrics"), when it was given
+  // --metrics_listen (127.0.0.1:0 works); known with address(), empty otherwise.
+  const std::string& metrics_address() const { return metrics_address_; }
   // The running process's id, -1 when none (to read its /proc entries).
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
+  // Everything in the log file (every start).
   std::string Log() const;
 
  private:
   std::string binary_;
   std::vector<std::string> flags_;
   std::string log_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  ChildProcess child_;
+  // Where this start's output begins in the log: an earlier start's lines do not count.
+  std::streamoff log_offset_ = 0;
+  std::string address_;
+  std::string metrics_address_;
 };
 
 }  // namespace sanhak::testing

@@ -1,28 +1,10 @@
 #include "tests/support/test_support.h"
 
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 
 #include "google/rpc/status.pb.h"
 
 namespace sanhak::testing {
-
-TempDir::TempDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/sanhak-test-XXXXXX";
-  char* made = mkdtemp(pattern.data());
-  path_ = made != nullptr ? made : "";
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-}
 
 std::string SourceDir() { return SANHAK_SOURCE_DIR; }
 
@@ -63,20 +45,6 @@ std::vector<std::string> ViolatedFields(const grpc::Status& status) {
   google::rpc::BadRequest bad_request = BadRequestOf(status);
   for (const auto& v : bad_request.field_violations()) fields.push_back(v.field());
   return fields;
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
 }
 
 }  // namespace sanhak::testing

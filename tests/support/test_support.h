@@ -1,5 +1,7 @@
-// Shared pieces of the integration tests: temp dirs, a free loopback port, a started
-// registry with a client stub, and readers for the rich error details of a grpc::Status.
+// Shared pieces of the integration tests: temp dirs, client channels and deadlines, and
+// readers for the rich error details of a grpc::Status. Servers in process listen on
+// 127.0.0.1:0 and report their port; children get theirs as server_process.h and
+// redis_process.h say; a port no server listens on is a ReservedPort (ports.h).
 #ifndef SANHAK_TESTS_SUPPORT_TEST_SUPPORT_H_
 #define SANHAK_TESTS_SUPPORT_TEST_SUPPORT_H_
 
@@ -9,21 +11,9 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/support/temp_dir.h"
 
 namespace sanhak::testing {
-
-// A fresh directory under $TEST_TMPDIR or /tmp, removed with everything in it on
-// destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // The repository's source root (for data/ files), from the SANHAK_SOURCE_DIR compile
 // definition.
@@ -39,9 +29,6 @@ google::rpc::BadRequest BadRequestOf(const grpc::Status& status);
 std::string ReasonOf(const grpc::Status& status);
 // The `field` of every field violation, in order.
 std::vector<std::string> ViolatedFields(const grpc::Status& status);
-
-// A free TCP port on 127.0.0.1 at the time of the call.
-int FreePort();
 
 }  // namespace sanhak::testing
 
