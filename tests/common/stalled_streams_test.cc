@@ -1,0 +1,297 @@
+// Stalled half-sent streams against the registry binary (issue #9, observation 2): a
+// caller opens many gRPC calls that each announce a 4 MB message, sends 3.9 MB of it as
+// far as flow control lets it, and stops, never finishing a message. Nothing in gRPC's
+// defaults bounds what the server holds for such streams; the server's load limits must.
+//
+// Budgets, as an operator would check them (deploy/base/registry.yaml):
+//  - resident memory stays below the container's 512 MiB limit, and grows by less than
+//    300 MiB over the idle process: the server's gRPC resource quota is 256 MiB (every
+//    connection's buffers together), plus 44 MiB for what the quota does not account
+//    (per-stream and per-connection bookkeeping, allocator slack);
+//  - threads stay below 64: in-flight work is bounded by limits and memory, not threads;
+//  - a normal GetCouncil on a new connection during the attack answers within 1 s;
+//  - once the attack's sockets close, memory does not keep growing and calls still work.
+//
+// Like registry_process_test, links no server code: it runs the real binary.
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/http2_stall.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_support.h"
+
+namespace sanhak::registry {
+namespace {
+
+using sanhak::testing::StallAttack;
+using sanhak::testing::StallOptions;
+using sanhak::testing::StallStats;
+
+constexpr int64_t kMiB = 1 << 20;
+// The registry container's memory limit (deploy/base/registry.yaml).
+constexpr int64_t kContainerLimit = 512 * kMiB;
+// The gRPC resource quota (256 MiB) plus 44 MiB it does not account; see the header.
+constexpr int64_t kGrowthBudget = 300 * kMiB;
+constexpr int kThreadBudget = 64;
+// After the attack ends: more than this between two samples 2 s apart is still growing.
+constexpr int64_t kSettledSlack = 16 * kMiB;
+
+struct Figures {
+  bool alive = false;
+  int64_t rss = 0;  // bytes
+  int threads = 0;
+};
+
+Figures Read(pid_t pid) {
+  Figures f;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    fields >> key;
+    if (key == "State:") {
+      std::string state;
+      fields >> state;
+      f.alive = state != "Z" && state != "X";
+    } else if (key == "VmRSS:") {
+      int64_t kb = 0;
+      fields >> kb;
+      f.rss = kb * 1024;
+    } else if (key == "Threads:") {
+      fields >> f.threads;
+    }
+  }
+  return f;
+}
+
+// The pid of our child that runs `binary` (ServerProcess does not expose it).
+pid_t ChildRunning(const std::string& binary) {
+  char real_binary[4096];
+  if (realpath(binary.c_str(), real_binary) == nullptr) return -1;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* entry = readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != getpid()) continue;
+    char exe[4096];
+    const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe,
+                               sizeof(exe) - 1);
+    if (n <= 0) continue;
+    exe[n] = '\0';
+    if (std::string(exe) == real_binary) {
+      found = pid;
+      break;
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
+std::string Mb(int64_t bytes) {
+  std::ostringstream out;
+  out.precision(1);
+  out << std::fixed << static_cast<double>(bytes) / kMiB << " MiB";
+  return out.str();
+}
+
+// Samples a process every 20 ms on a thread of its own, keeping the peaks (threads
+// come and go faster than the test's own steps).
+class Sampler {
+ public:
+  explicit Sampler(pid_t pid) : pid_(pid), peak_(Read(pid)) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        Figures now = Read(pid_);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!now.alive) died_ = true;
+          peak_.rss = std::max(peak_.rss, now.rss);
+          peak_.threads = std::max(peak_.threads, now.threads);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~Sampler() {
+    stop_ = true;
+    thread_.join();
+  }
+  Figures peak() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+  bool died() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return died_;
+  }
+
+ private:
+  const pid_t pid_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  Figures peak_;
+  bool died_ = false;
+  std::thread thread_;
+};
+
+class StalledStreamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<sanhak::testing::ServerProcess>(
+        SANHAK_REGISTRY_BINARY,
+        std::vector<std::string>{
+            "--db=" + dir_.File("r.db"),
+            "--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto"},
+        dir_.File("r.log"));
+    ASSERT_TRUE(server_->Start());
+    ASSERT_TRUE(server_->WaitServing()) << server_->Log();
+    pid_ = ChildRunning(SANHAK_REGISTRY_BINARY);
+    ASSERT_GT(pid_, 0);
+    const std::string address = server_->address();
+    port_ = std::atoi(address.substr(address.rfind(':') + 1).c_str());
+    // The first calls allocate what every later call reuses; the baseline includes it.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(GetCouncil(5).ok());
+    baseline_ = Read(pid_);
+    ASSERT_TRUE(baseline_.alive);
+  }
+
+  // GetCouncil on a connection of its own (a local subchannel pool, so no connection
+  // this process already has is reused), with a deadline of `seconds`.
+  grpc::Status GetCouncil(double seconds) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = v1::RegistryService::NewStub(grpc::CreateCustomChannel(
+        server_->address(), grpc::InsecureChannelCredentials(), args));
+    v1::GetCouncilRequest request;
+    request.set_name("councils/display");
+    v1::Council council;
+    auto status = stub->GetCouncil(sanhak::testing::Context(seconds).get(), request, &council);
+    if (status.ok() && council.display_name() != "디스플레이") {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "wrong council: " + council.name());
+    }
+    return status;
+  }
+
+  // Runs `connections` x `streams` stalled streams, holds them about 5 s, then closes
+  // them, checking the budgets in the header throughout.
+  void Attack(int connections, int streams) {
+    StallOptions options;
+    options.streams = streams;
+    Sampler sampler(pid_);
+    StallStats during;
+    {
+      StallAttack attack(port_, connections, options);
+      // Bounded: a connection that cannot connect ends its thread, so this ends too.
+      const auto connect_until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (attack.connected() < connections &&
+             std::chrono::steady_clock::now() < connect_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      EXPECT_EQ(attack.connected(), connections) << ToString(attack.Total());
+      const auto hold_start = std::chrono::steady_clock::now();
+      int calls = 0;
+      // About 5 s; longer only by the two calls' time (each at most its 1 s deadline).
+      while (std::chrono::steady_clock::now() < hold_start + std::chrono::seconds(5) ||
+             calls < 2) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        ASSERT_FALSE(sampler.died()) << "the registry died during the attack; "
+                                     << ToString(attack.Total()) << "\n"
+                                     << server_->Log();
+        // A normal call, once the attack is in place (2 s) and again near its end (4 s).
+        if (std::chrono::steady_clock::now() >=
+            hold_start + std::chrono::seconds(2 + 2 * calls)) {
+          const auto start = std::chrono::steady_clock::now();
+          grpc::Status status = GetCouncil(1);
+          EXPECT_TRUE(status.ok())
+              << "GetCouncil during the attack: " << status.error_code() << " "
+              << status.error_message() << " after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count()
+              << " ms";
+          ++calls;
+        }
+      }
+      during = attack.Total();
+      attack.Stop();
+    }
+    const Figures peak = sampler.peak();
+    std::cout << connections << " x " << streams << " stalled streams: " << ToString(during)
+              << "\n  registry RSS " << Mb(baseline_.rss) << " -> peak " << Mb(peak.rss)
+              << " (+" << Mb(peak.rss - baseline_.rss) << "), threads " << baseline_.threads
+              << " -> peak " << peak.threads << std::endl;
+    // The attack did what it says: it reached the server and sent into its windows.
+    EXPECT_GT(during.opened, 0);
+    EXPECT_GT(during.bytes_accepted, 0);
+
+    EXPECT_LT(peak.rss - baseline_.rss, kGrowthBudget)
+        << "from " << Mb(baseline_.rss) << " to " << Mb(peak.rss);
+
+    // Sockets closed: what the streams held is released (or at least no longer grows),
+    // and the server still answers.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    Figures after = Read(pid_);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    Figures settled = Read(pid_);
+    const Figures overall = sampler.peak();
+    std::cout << "  after close: RSS " << Mb(after.rss) << ", 2 s later " << Mb(settled.rss)
+              << ", threads " << settled.threads << "; peak over the whole run RSS "
+              << Mb(overall.rss) << ", threads " << overall.threads << std::endl;
+    ASSERT_TRUE(settled.alive) << server_->Log();
+    // The container limit and the thread budget hold throughout, closing included.
+    EXPECT_LT(overall.rss, kContainerLimit) << Mb(overall.rss);
+    EXPECT_LT(overall.threads, kThreadBudget);
+    EXPECT_LT(settled.rss - after.rss, kSettledSlack)
+        << Mb(after.rss) << " then " << Mb(settled.rss);
+    grpc::Status status = GetCouncil(1);
+    EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  }
+
+  sanhak::testing::TempDir dir_;
+  std::unique_ptr<sanhak::testing::ServerProcess> server_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  Figures baseline_;
+};
+
+// Few connections, many bytes: what the transport holds for half-received messages.
+TEST_F(StalledStreamsTest, TwoConnectionsOfSixtyStalledStreamsStayWithinTheMemoryBudget) {
+  Attack(2, 60);
+}
+
+// Many connections and streams: what the runtime spends per stream (threads, memory).
+TEST_F(StalledStreamsTest, FiftyConnectionsOfAHundredStalledStreamsStayWithinBudgets) {
+  Attack(50, 100);
+}
+
+}  // namespace
+}  // namespace sanhak::registry
