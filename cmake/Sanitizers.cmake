@@ -45,10 +45,13 @@ endif()
 # gtest_discover_tests cannot carry an ENVIRONMENT property of more than one variable.
 # Options already in the caller's environment come after ours, so they win.
 #  - abort_on_error / halt_on_error: the first report kills the process.
-#  - log_path: every report also lands in SANHAK_SANITIZER_REPORTS as
-#    report.<program>.<pid>, so one in a child process that a test kills with SIGKILL
-#    or whose exit status it never reads still fails the run: scripts/test.sh fails when
-#    that directory is not empty after ctest, and prints what it holds.
+#  - log_path: every ASan, LeakSanitizer and TSan report lands in
+#    SANHAK_SANITIZER_REPORTS as report.<program>.<pid> (instead of stderr), so one in a
+#    child process that a test kills with SIGKILL or whose exit status it never reads
+#    still fails the run: scripts/test.sh fails when that directory is not empty after
+#    ctest, and prints what it holds. GCC 12's UBSan ignores log_path and writes to
+#    stderr; it aborts the process, so a report in a server fails the test that needs
+#    that server, but one in a server the test no longer talks to goes unseen.
 #  - detect_leaks: LeakSanitizer at the exit of every ASan process.
 #  - detect_stack_use_after_return: a pointer into a returned frame (a queued write
 #    whose caller has gone) is reported, not silently reused.
