@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Builds and runs every test (GoogleTest under ctest). Exits non-zero when any fails.
+# Builds and runs every test (GoogleTest under ctest). Exits non-zero when any test fails
+# or any sanitizer reports anything, in the test or in a process it started.
+#
+# Passes (SANHAK_TEST_PASSES, default "asan tsan"):
+#   asan   build-asan/: every test, built with AddressSanitizer, LeakSanitizer and
+#          UndefinedBehaviorSanitizer (-DSANHAK_SANITIZE=address,undefined)
+#   tsan   build-tsan/: the tests labelled `tsan` (tests/CMakeLists.txt), built with
+#          ThreadSanitizer (-DSANHAK_SANITIZE=thread; see cmake/TsanAbseil.cmake)
+#   plain  build/: every test in the build scripts/run.sh runs
+# The asan pass runs every test the plain one does, on the same code, and also fails on
+# memory errors, leaks and undefined behaviour; so by default the plain build is left to
+# scripts/run.sh, which keeps CI (two cores, no ccache) well inside its time limit.
+# Arguments go to every pass's ctest, e.g. `bash scripts/test.sh -R Sqlite`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+bash scripts/install-deps.sh
 
 # The deployment manifests' test (tests/deploy) runs on the npm packages its
 # package-lock.json pins: installed with `npm ci` when node_modules does not hold that
@@ -31,5 +43,47 @@ if ! cmp -s "$deploy_tests/package-lock.json" "$deploy_tests/node_modules/.sanha
   cp "$deploy_tests/package-lock.json" "$deploy_tests/node_modules/.sanhak-lock.json"
 fi
 
-cd build
-ctest --output-on-failure -j"$(nproc)" --timeout 600 "$@"
+jobs=$(nproc)
+build_type=${CMAKE_BUILD_TYPE:-RelWithDebInfo}
+
+# run_pass NAME DIR SANITIZE BUILD_TARGET CTEST_ARGS...: configures and builds DIR, runs
+# ctest there, then fails the pass if any report file was written (cmake/Sanitizers.cmake
+# points every sanitizer's log_path into DIR/sanitizer-reports).
+run_pass() {
+  local name=$1 dir=$2 sanitize=$3 target=$4
+  shift 4
+  local start=$SECONDS status=0
+  echo "== $name: building $dir"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$build_type" -DSANHAK_SANITIZE="$sanitize" >/dev/null
+  cmake --build "$dir" -j"$jobs" --target "$target" -- --no-print-directory
+  echo "== $name: testing (built in $((SECONDS - start)) s)"
+  rm -rf "$dir/sanitizer-reports"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 "$@") || status=1
+  local reports
+  reports=$(find "$dir/sanitizer-reports" -type f 2>/dev/null | sort)
+  if [ -n "$reports" ]; then
+    status=1
+    echo "== $name: sanitizer reports (program.pid in each name):" >&2
+    local r
+    for r in $reports; do
+      echo "--- $r" >&2
+      cat "$r" >&2
+    done
+  fi
+  echo "== $name: $([ $status -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - start)) s"
+  return $status
+}
+
+failed=()
+for pass in ${SANHAK_TEST_PASSES:-asan tsan}; do
+  case "$pass" in
+    plain) run_pass plain build "" all "$@" || failed+=(plain) ;;
+    asan) run_pass asan build-asan address,undefined all "$@" || failed+=(asan) ;;
+    tsan) run_pass tsan build-tsan thread sanhak_tsan_tests -L tsan "$@" || failed+=(tsan) ;;
+    *) echo "test.sh: unknown pass '$pass' in SANHAK_TEST_PASSES (plain, asan, tsan)" >&2; exit 2 ;;
+  esac
+done
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "test.sh: failed: ${failed[*]}" >&2
+  exit 1
+fi
