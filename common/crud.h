@@ -530,8 +530,12 @@ absl::Status ApplyMask(const T& patch, const FieldMask& mask,
       bool allowed = std::find(mutable_paths.begin(), mutable_paths.end(), top) !=
                      mutable_paths.end();
       if (!allowed || !FieldMaskUtil::IsValidPath<T>(path)) {
-        v.Add("update_mask", absl::StrCat("\"", path, "\" is not a field that can be updated; "
-                                          "updatable: ", absl::StrJoin(mutable_paths, ", ")));
+        // The caller's path is quoted by a short prefix only, and the list of what can be
+        // updated is said once, so a mask of thousands of bad paths makes a small error.
+        v.Add("update_mask",
+              v.empty() ? absl::StrCat(QuoteValue(path), " is not a field that can be updated; "
+                                       "updatable: ", absl::StrJoin(mutable_paths, ", "))
+                        : absl::StrCat(QuoteValue(path), " is not a field that can be updated"));
       }
     }
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;

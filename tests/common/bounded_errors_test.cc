@@ -126,10 +126,10 @@ TEST_F(BoundedErrorsTest, TwentyThousandBadMaskPathsGetASmallCountedError) {
 }
 
 TEST_F(BoundedErrorsTest, LongMaskPathsGetASmallError) {
-  // Few violations, each quoting a 40 KB path.
+  // Few violations, each quoting a 40 KB path (the request stays under the 1 MiB limit).
   v1::UpdateCouncilRequest request;
   request.mutable_council()->set_name(kCouncil);
-  for (int i = 0; i < 50; ++i) {
+  for (int i = 0; i < 20; ++i) {
     request.mutable_update_mask()->add_paths(absl::StrCat(i, std::string(40 * 1024, 'p')));
   }
   v1::Council council;
@@ -138,7 +138,9 @@ TEST_F(BoundedErrorsTest, LongMaskPathsGetASmallError) {
       << status.error_message().substr(0, 200);
   EXPECT_LT(TrailerBytes(status), kPeerHeaderLimit / 2);
   google::rpc::BadRequest bad_request = BadRequestOf(status);
-  EXPECT_EQ(bad_request.field_violations_size() - 1 + MoreOf(bad_request), 50);
+  EXPECT_EQ(bad_request.field_violations_size() - (MoreOf(bad_request) > 0 ? 1 : 0) +
+                MoreOf(bad_request),
+            20);
   ExpectChannelStillAnswers();
 }
 
