@@ -682,7 +682,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> Analytics::GetAggregatesSeria
   for (int i = 0; i < request.metrics_size(); ++i) {
     if (d->FindFieldByName(request.metrics(i)) == nullptr) {
       v.Add(absl::StrCat("metrics[", i, "]"),
-            absl::StrCat("\"", request.metrics(i), "\" is not a field of Aggregates"));
+            absl::StrCat(QuoteValue(request.metrics(i)), " is not a field of Aggregates"));
     }
     wanted.insert(request.metrics(i));
   }

@@ -636,7 +636,7 @@ absl::Status RemoveEntry(v1::Aggregates& a, const std::string& entry) {
   if (field == nullptr || !p->keyed || !p->rest.empty() || !field->is_repeated() ||
       field->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", entry, "\" names no entry of Aggregates"));
+        absl::StrCat(QuoteValue(entry), " names no entry of Aggregates"));
   }
   int i = FindEntry(a, field, p->key, /*create=*/false);
   if (i < 0) return absl::OkStatus();

@@ -132,7 +132,7 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
     if (!ParseName(a.councils(i), kCouncils, path).ok()) {
       v.Add(path, "must be councils/{id}");
     } else if (!councils.insert(a.councils(i)).second) {
-      v.Add(path, absl::StrCat(a.councils(i), " is listed twice"));
+      v.Add(path, absl::StrCat(QuoteValue(a.councils(i)), " is listed twice"));
     } else {
       refs.emplace_back(path, a.councils(i));
     }
@@ -141,7 +141,7 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
   if (a.time_zone().empty()) a.set_time_zone(kDefaultTimeZone);
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(a.time_zone(), &zone)) {
-    v.Add(Path(prefix, "time_zone"), absl::StrCat("\"", a.time_zone(), "\" is not an IANA time zone"));
+    v.Add(Path(prefix, "time_zone"), absl::StrCat(QuoteValue(a.time_zone()), " is not an IANA time zone"));
   }
   const bool timed = IsSet(a.start_time()) || IsSet(a.end_time());
   if (timed && !(IsSet(a.start_time()) && IsSet(a.end_time()))) {
@@ -175,7 +175,7 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
     for (int j = 0; j < s.councils_size(); ++j) {
       if (councils.count(s.councils(j)) == 0) {
         v.Add(Indexed(Path(path, "councils"), j),
-              absl::StrCat(s.councils(j), " is not one of the activity's councils"));
+              absl::StrCat(QuoteValue(s.councils(j)), " is not one of the activity's councils"));
       }
     }
   }
