@@ -531,7 +531,10 @@ TEST_F(AnalyticsTest, ATokenOlderThanTheKeptUpdatesIsExpired) {
   ASSERT_TRUE(WaitChangesApplied());
 
   WatchClient live(stub.get(), "");
-  ASSERT_TRUE(live.WaitForSnapshot());
+  ASSERT_TRUE(live.WaitForSnapshot())
+      << (live.status() ? live.status()->error_message() : "still open") << "; "
+      << live.events().size() << " events, first: "
+      << (live.events().empty() ? "none" : live.events().front().ShortDebugString().substr(0, 300));
   const std::string old_token = live.last_token();
   for (int i = 0; i < 5; ++i) CreateActivity(absl::StrCat("expiring-", i));
   ASSERT_TRUE(live.WaitForUpdates(5));
