@@ -8,7 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_metrics.h"
 
 namespace sanhak::bench {
 namespace {
@@ -32,9 +34,15 @@ struct Slot {
   // the call it belongs to.
   std::unique_ptr<grpc::ClientContext> retired;
   Clock::time_point started;
+  // Latencies of the calls completing in the window: every call, or with
+  // refusals_expected the admitted ones.
   std::vector<int64_t> latencies_ns;
   int64_t measured_calls = 0;
+  int64_t measured_refused = 0;
+  int64_t measured_errors = 0;
   int64_t errors = 0;
+  int64_t refused = 0;
+  std::map<std::string, int64_t> refused_by_code;
   std::map<std::string, int64_t> errors_by_code;
   std::string first_error;
 };
@@ -61,9 +69,11 @@ class Runner {
     for (Slot& slot : slots_) Issue(slot);
 
     std::this_thread::sleep_until(measure_start_);
-    double cpu_start = CpuSeconds();
+    const double cpu_start = CpuSeconds();
+    const double server_cpu_start = ServerCpuSeconds();
     std::this_thread::sleep_until(measure_end_);
-    double cpu_end = CpuSeconds();
+    const double cpu_end = CpuSeconds();
+    const double server_cpu_end = ServerCpuSeconds();
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Runner::AllDone));
@@ -71,18 +81,32 @@ class Runner {
 
     LoadResult result;
     std::vector<int64_t> all;
+    int64_t measured_errors = 0;
     for (Slot& slot : slots_) {
       all.insert(all.end(), slot.latencies_ns.begin(), slot.latencies_ns.end());
+      result.calls += slot.measured_calls;
+      result.refused += slot.measured_refused;
+      measured_errors += slot.measured_errors;
       result.errors += slot.errors;
+      result.refused_total += slot.refused;
       for (const auto& [code, n] : slot.errors_by_code) result.errors_by_code[code] += n;
+      for (const auto& [code, n] : slot.refused_by_code) result.refused_by_code[code] += n;
       if (result.first_error.empty()) result.first_error = slot.first_error;
       slot.context.reset();
       slot.retired.reset();
     }
-    result.calls = static_cast<int64_t>(all.size());
+    result.admitted = result.calls - result.refused - measured_errors;
     result.seconds = absl::ToDoubleSeconds(options_.duration);
-    result.qps = result.seconds > 0 ? result.calls / result.seconds : 0;
-    result.cpu_us_per_call = result.calls > 0 ? (cpu_end - cpu_start) * 1e6 / result.calls : 0;
+    if (result.seconds > 0) {
+      result.qps = result.calls / result.seconds;
+      result.admitted_qps = result.admitted / result.seconds;
+      result.refused_qps = result.refused / result.seconds;
+    }
+    if (result.calls > 0) {
+      const double server_cpu = server_cpu_end - server_cpu_start;
+      result.cpu_us_per_call = (cpu_end - cpu_start + server_cpu) * 1e6 / result.calls;
+      result.server_cpu_us_per_call = server_cpu * 1e6 / result.calls;
+    }
     if (!all.empty()) {
       std::sort(all.begin(), all.end());
       // Nearest rank: the smallest latency at least p of the calls did not exceed.
@@ -109,17 +133,35 @@ class Runner {
     issue_(env, [this, &slot](grpc::Status status) { Done(slot, status); });
   }
 
+  double ServerCpuSeconds() const {
+    return options_.server_cpu_seconds ? options_.server_cpu_seconds() : 0;
+  }
+
   void Done(Slot& slot, const grpc::Status& status) {
     Clock::time_point ended = Clock::now();
+    const grpc::StatusCode code = status.error_code();
+    const bool refused = options_.refusals_expected &&
+                         (code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                          code == grpc::StatusCode::UNAVAILABLE);
+    const bool error = !status.ok() && !refused;
     if (ended >= measure_start_ && ended < measure_end_) {
-      slot.latencies_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(ended - slot.started).count());
+      ++slot.measured_calls;
+      if (refused) ++slot.measured_refused;
+      if (error) ++slot.measured_errors;
+      if (!options_.refusals_expected || status.ok()) {
+        slot.latencies_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(ended - slot.started)
+                .count());
+      }
     }
-    if (!status.ok()) {
+    if (refused) {
+      ++slot.refused;
+      ++slot.refused_by_code[std::string(GrpcCodeName(code))];
+    } else if (error) {
       ++slot.errors;
-      ++slot.errors_by_code[StatusCodeName(status.error_code())];
+      ++slot.errors_by_code[std::string(GrpcCodeName(code))];
       if (slot.first_error.empty()) {
-        slot.first_error = StatusCodeName(status.error_code()) + ": " + status.error_message();
+        slot.first_error = absl::StrCat(GrpcCodeName(code), ": ", status.error_message());
       }
     }
     if (ended >= measure_end_) {
@@ -146,17 +188,6 @@ class Runner {
 LoadResult RunClosedLoop(const IssueFn& issue, const LoadOptions& options) {
   Runner runner(issue, options);
   return runner.Run();
-}
-
-std::string StatusCodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",          "CANCELLED",        "UNKNOWN",      "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",  "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "CODE_" + std::to_string(i);
 }
 
 }  // namespace sanhak::bench
