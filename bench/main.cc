@@ -272,11 +272,13 @@ absl::Status SeedListActivities(ScenarioContext& context, uint64_t seed, int cou
   ev1::ListActivitiesResponse response;
   grpc::Status s = stub.ListActivities(SetupContext().get(), context.list_activities, &response);
   if (!s.ok()) return FromGrpc(s, "ListActivities");
-  if (response.total_size() != count) {
+  // More than created when the events service already held some for that council (servers
+  // kept across runs, --load); nothing else adds to it while measuring.
+  if (response.total_size() < count) {
     return absl::InternalError(absl::StrFormat("created %d activities for %s, it lists %d",
                                                count, council, response.total_size()));
   }
-  context.list_activities_total = count;
+  context.list_activities_total = response.total_size();
   return absl::OkStatus();
 }
 

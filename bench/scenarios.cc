@@ -157,7 +157,7 @@ std::vector<Scenario> MeasuredScenarios(ScenarioContext& c) {
   if (!c.callback_stubs.empty()) {
     scenarios.push_back(
         {"EmptyCallback",
-         "the same empty handler served on gRPC's callback API (as analytics is): what the "
+         "the same empty handler served on gRPC's callback API (as every service now is): what the "
          "API itself costs against the baseline's sync server",
          EmptyCall(c, c.callback_stubs)});
   }
