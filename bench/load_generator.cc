@@ -3,19 +3,38 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_metrics.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/alarm.h"
 
 namespace sanhak::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The google.rpc.RetryInfo delay in a status's details; negative when it carries none.
+absl::Duration RetryDelay(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) {
+    return -absl::InfiniteDuration();
+  }
+  for (const google::protobuf::Any& any : details.details()) {
+    google::rpc::RetryInfo info;
+    if (any.UnpackTo(&info)) {
+      return absl::Seconds(info.retry_delay().seconds()) +
+             absl::Nanoseconds(info.retry_delay().nanos());
+    }
+  }
+  return -absl::InfiniteDuration();
+}
 
 double CpuSeconds() {
   rusage usage{};
@@ -33,6 +52,9 @@ struct Slot {
   // Kept one call longer than needed: a context is never destroyed inside the callback of
   // the call it belongs to.
   std::unique_ptr<grpc::ClientContext> retired;
+  // The back-off timer after a refusal (honor_retry_info), likewise kept one wait longer.
+  std::unique_ptr<grpc::Alarm> alarm;
+  std::unique_ptr<grpc::Alarm> retired_alarm;
   Clock::time_point started;
   // Latencies of the calls completing in the window: every call, or with
   // refusals_expected the admitted ones.
@@ -43,6 +65,7 @@ struct Slot {
   int64_t errors = 0;
   int64_t refused = 0;
   std::map<std::string, int64_t> refused_by_code;
+  int64_t refused_with_retry_info = 0;
   std::map<std::string, int64_t> errors_by_code;
   std::string first_error;
 };
@@ -89,11 +112,14 @@ class Runner {
       measured_errors += slot.measured_errors;
       result.errors += slot.errors;
       result.refused_total += slot.refused;
+      result.refused_with_retry_info += slot.refused_with_retry_info;
       for (const auto& [code, n] : slot.errors_by_code) result.errors_by_code[code] += n;
       for (const auto& [code, n] : slot.refused_by_code) result.refused_by_code[code] += n;
       if (result.first_error.empty()) result.first_error = slot.first_error;
       slot.context.reset();
       slot.retired.reset();
+      slot.alarm.reset();
+      slot.retired_alarm.reset();
     }
     result.admitted = result.calls - result.refused - measured_errors;
     result.seconds = absl::ToDoubleSeconds(options_.duration);
@@ -154,9 +180,15 @@ class Runner {
                 .count());
       }
     }
+    absl::Duration backoff = absl::ZeroDuration();
     if (refused) {
       ++slot.refused;
       ++slot.refused_by_code[std::string(GrpcCodeName(code))];
+      const absl::Duration delay = RetryDelay(status);
+      if (delay >= absl::ZeroDuration()) {
+        ++slot.refused_with_retry_info;
+        if (options_.honor_retry_info) backoff = delay;
+      }
     } else if (error) {
       ++slot.errors;
       ++slot.errors_by_code[std::string(GrpcCodeName(code))];
@@ -164,12 +196,20 @@ class Runner {
         slot.first_error = absl::StrCat(GrpcCodeName(code), ": ", status.error_message());
       }
     }
-    if (ended >= measure_end_) {
+    const Clock::time_point next = ended + absl::ToChronoNanoseconds(backoff);
+    if (next >= measure_end_) {
       absl::MutexLock lock(&mu_);
       --active_;
       return;
     }
-    Issue(slot);
+    if (backoff <= absl::ZeroDuration()) {
+      Issue(slot);
+      return;
+    }
+    slot.retired_alarm = std::move(slot.alarm);
+    slot.alarm = std::make_unique<grpc::Alarm>();
+    slot.alarm->Set(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(backoff),
+                    [this, &slot](bool) { Issue(slot); });
   }
 
   bool AllDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; }

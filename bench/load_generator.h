@@ -94,6 +94,9 @@ struct LoadOptions {
   // expected to answer beyond their bound, counted apart from errors; latency percentiles
   // are then over the admitted (OK) calls only. A refused slot issues its next call at once.
   bool refusals_expected = false;
+  // With refusals_expected: a refused slot waits the google.rpc.RetryInfo delay the refusal
+  // carries (a well-behaved client) before its next call, instead of calling again at once.
+  bool honor_retry_info = false;
   // When set: CPU seconds the server process has used so far (separate-process mode), so
   // that CPU per call covers client and server; unset: the servers run in this process.
   std::function<double()> server_cpu_seconds;
@@ -116,13 +119,15 @@ struct LoadResult {
   double server_cpu_us_per_call = 0;
   // With refusals_expected: calls completing in the window that were admitted (OK) and
   // refused (RESOURCE_EXHAUSTED, UNAVAILABLE), per second; refusals over the whole run by
-  // code. Without: admitted = calls - errors in the window, no refusals.
+  // code, and how many of them carried a RetryInfo. Without: admitted = calls - errors in
+  // the window, no refusals.
   int64_t admitted = 0;
   int64_t refused = 0;
   double admitted_qps = 0;
   double refused_qps = 0;
   int64_t refused_total = 0;
   std::map<std::string, int64_t> refused_by_code;
+  int64_t refused_with_retry_info = 0;
   // Calls that ended non-OK, over the whole run (warm-up included).
   int64_t errors = 0;
   std::map<std::string, int64_t> errors_by_code;

@@ -130,6 +130,10 @@ ABSL_FLAG(bool, overload, true,
 ABSL_FLAG(std::string, overload_list, "128,512", "overload scenario: calls in flight");
 ABSL_FLAG(int, overload_channels, 8,
           "overload scenario: client connections per server the calls are spread over");
+ABSL_FLAG(std::string, overload_clients, "at_once,retry_info",
+          "overload scenario: how a refused caller goes on, each a run of its own: at_once (calls "
+          "again at once, a hostile caller), retry_info (waits the RetryInfo delay the refusal "
+          "carries, a well-behaved one)");
 ABSL_FLAG(int, overload_rounds, 1,
           "overload scenario: runs of each (write, level); the report gives the median");
 
@@ -391,7 +395,8 @@ absl::Status StartServeChild(const ServerSetup& setup, const std::string& server
       std::string text((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
       return absl::InternalError(absl::StrCat("the --serve child exited with status ",
                                               child->exit_status(), " before serving: ",
-                                              text.substr(text.size() > 2000 ? text.size() - 2000 : 0)));
+                                              text.substr(text.size() > 2000 ? text.size() - 2000
+                                                                             : 0)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -571,7 +576,9 @@ int Main() {
   const bool separate = absl::GetFlag(FLAGS_separate_process);
   const std::string server_cpus = absl::GetFlag(FLAGS_server_cpus);
   const std::string client_cpus = absl::GetFlag(FLAGS_client_cpus);
-  if (!load_flag.empty() && separate) return Fail("--load and --separate_process exclude each other");
+  if (!load_flag.empty() && separate) {
+    return Fail("--load and --separate_process exclude each other");
+  }
   if (!server_cpus.empty() && !separate) {
     return Fail("--server_cpus needs --separate_process (or --serve)");
   }
@@ -698,6 +705,15 @@ int Main() {
       if (!parsed.ok()) return Fail(parsed.status().ToString());
       overload_levels = *parsed;
     }
+    std::vector<bool> overload_honor;  // per client kind: honor RetryInfo?
+    for (absl::string_view kind :
+         absl::StrSplit(absl::GetFlag(FLAGS_overload_clients), ',', absl::SkipWhitespace())) {
+      if (kind != "at_once" && kind != "retry_info") {
+        return Fail(absl::StrCat("--overload_clients: ", kind, " is not at_once or retry_info"));
+      }
+      overload_honor.push_back(kind == "retry_info");
+    }
+    if (overload_honor.empty()) overload_levels.clear();
     const int overload_channels = absl::GetFlag(FLAGS_overload_channels);
     const int overload_rounds = absl::GetFlag(FLAGS_overload_rounds);
     if (overload_channels < 1 || overload_rounds < 1) {
@@ -710,6 +726,7 @@ int Main() {
     const int measured_runs = rounds * static_cast<int>(levels.size()) * (2 * n + 1);
     const int warmup_runs = initial_warmup > absl::ZeroDuration() ? n + 1 : 0;
     const int overload_runs = overload_rounds * static_cast<int>(overload_levels.size()) *
+                              static_cast<int>(overload_honor.size()) *
                               (addresses.events.empty() ? 1 : 2);
     const double estimate_s =
         (measured_runs + overload_runs) * absl::ToDoubleSeconds(load.warmup + load.duration) +
@@ -1028,79 +1045,90 @@ int Main() {
         return Fail(s.ToString());
       }
       std::vector<Scenario> overload = OverloadScenarios(oc);
-      std::printf("\noverload: closed loop at %s calls in flight over %d connections per "
-                  "server, %d run(s) each of warm-up %.2fs + measured %.2fs; a refusal "
-                  "(RESOURCE_EXHAUSTED or UNAVAILABLE) is counted apart from errors and its "
-                  "slot calls again at once (no back-off); the servers admit %s at once; "
-                  "latencies are of admitted calls\n",
-                  absl::StrJoin(overload_levels, ", ").c_str(), overload_channels,
-                  overload_rounds, absl::ToDoubleSeconds(load.warmup),
-                  absl::ToDoubleSeconds(load.duration),
-                  load_flag.empty()
-                      ? absl::StrCat("max_writes_in_flight=", setup.max_writes_in_flight,
-                                     " writes")
-                            .c_str()
-                      : "as many writes as they were started with");
+      std::printf(
+          "\noverload: closed loop at %s calls in flight over %d connections per "
+          "server, %d run(s) each of warm-up %.2fs + measured %.2fs; a refusal "
+          "(RESOURCE_EXHAUSTED or UNAVAILABLE) is counted apart from errors; client "
+          "at_once: a refused slot calls again at once; retry_info: it waits the "
+          "RetryInfo delay first; the servers admit %s at once; latencies are of "
+          "admitted calls\n",
+          absl::StrJoin(overload_levels, ", ").c_str(), overload_channels, overload_rounds,
+          absl::ToDoubleSeconds(load.warmup), absl::ToDoubleSeconds(load.duration),
+          load_flag.empty()
+              ? absl::StrCat("max_writes_in_flight=", setup.max_writes_in_flight, " writes").c_str()
+              : "as many writes as they were started with");
       for (const Scenario& s : overload) {
         std::printf("  %-18s %s\n", s.name.c_str(), s.description.c_str());
       }
-      std::printf("scenario            conc  admitted/s  refused/s  refused  p50 ms   p99 ms   "
-                  "max ms  cpu us/c  errors  refusals (whole run, by code)\n");
+      std::printf(
+          "scenario            conc  client      admitted/s  refused/s  refused  p50 ms  "
+          " p99 ms   max ms  cpu us/c  errors  refusals (whole run, by code; with "
+          "RetryInfo)\n");
       for (const Scenario& s : overload) {
         for (int level : overload_levels) {
-          std::vector<double> admitted, refused, fraction, p50, p99;
-          for (int round = 1; round <= overload_rounds; ++round) {
-            LoadOptions options = load;
-            options.concurrency = level;
-            options.channels = overload_channels;
-            options.refusals_expected = true;
-            options.seed = load.seed + 7919 * round + level;
-            const LoadResult r = RunClosedLoop(s.issue, options);
-            std::vector<std::string> codes;
-            for (const auto& [code, count] : r.refused_by_code) {
-              codes.push_back(absl::StrCat(code, "=", count));
-            }
-            const double refused_fraction =
-                r.calls > 0 ? static_cast<double>(r.refused) / r.calls : 0;
-            std::printf("%-18s %5d  %10.0f %10.0f  %6.1f%% %7.3f %8.3f %8.3f %9.1f %7lld  %s\n",
-                        s.name.c_str(), level, r.admitted_qps, r.refused_qps,
-                        100 * refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
-                        static_cast<long long>(r.errors),
-                        codes.empty() ? "none" : absl::StrJoin(codes, ",").c_str());
-            std::fflush(stdout);
-            admitted.push_back(r.admitted_qps);
-            refused.push_back(r.refused_qps);
-            fraction.push_back(refused_fraction);
-            p50.push_back(r.p50_ms);
-            p99.push_back(r.p99_ms);
-            overload_errors += r.errors;
-            summary_lines.push_back(absl::StrFormat(
-                "RESULT scenario=Overload/%s round=%d concurrency=%d channels=%d role=overload "
-                "admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
-                "p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f server_cpu_us_per_call=%.2f "
-                "calls=%d admitted=%d refused=%d refused_total=%d errors=%d refusals=%s",
-                s.name, round, level, overload_channels, r.admitted_qps, r.refused_qps,
-                refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
-                r.server_cpu_us_per_call, r.calls, r.admitted, r.refused, r.refused_total,
-                r.errors, codes.empty() ? "none" : absl::StrJoin(codes, ",")));
-            if (r.errors > 0) {
-              std::vector<std::string> errors;
-              for (const auto& [code, count] : r.errors_by_code) {
-                errors.push_back(absl::StrCat(code, "=", count));
+          for (bool honor : overload_honor) {
+            const char* client = honor ? "retry_info" : "at_once";
+            std::vector<double> admitted, refused, fraction, p50, p99;
+            for (int round = 1; round <= overload_rounds; ++round) {
+              LoadOptions options = load;
+              options.concurrency = level;
+              options.channels = overload_channels;
+              options.refusals_expected = true;
+              options.honor_retry_info = honor;
+              options.seed = load.seed + 7919 * round + level;
+              const LoadResult r = RunClosedLoop(s.issue, options);
+              std::vector<std::string> codes;
+              for (const auto& [code, count] : r.refused_by_code) {
+                codes.push_back(absl::StrCat(code, "=", count));
               }
-              overload_error_lines.push_back(absl::StrFormat(
-                  "ERRORS overload scenario=%s concurrency=%d %s first: %s", s.name, level,
-                  absl::StrJoin(errors, ","), r.first_error));
+              const double refused_fraction =
+                  r.calls > 0 ? static_cast<double>(r.refused) / r.calls : 0;
+              std::printf(
+                  "%-18s %5d  %-10s %10.0f %10.0f  %6.1f%% %7.3f %8.3f %8.3f %9.1f %7lld  "
+                  "%s; %lld\n",
+                  s.name.c_str(), level, client, r.admitted_qps, r.refused_qps,
+                  100 * refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
+                  static_cast<long long>(r.errors),
+                  codes.empty() ? "none" : absl::StrJoin(codes, ",").c_str(),
+                  static_cast<long long>(r.refused_with_retry_info));
+              std::fflush(stdout);
+              admitted.push_back(r.admitted_qps);
+              refused.push_back(r.refused_qps);
+              fraction.push_back(refused_fraction);
+              p50.push_back(r.p50_ms);
+              p99.push_back(r.p99_ms);
+              overload_errors += r.errors;
+              summary_lines.push_back(absl::StrFormat(
+                  "RESULT scenario=Overload/%s round=%d concurrency=%d channels=%d client=%s "
+                  "role=overload "
+                  "admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
+                  "p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f server_cpu_us_per_call=%.2f "
+                  "calls=%d admitted=%d refused=%d refused_total=%d refused_with_retry_info=%d "
+                  "errors=%d refusals=%s",
+                  s.name, round, level, overload_channels, client, r.admitted_qps, r.refused_qps,
+                  refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
+                  r.server_cpu_us_per_call, r.calls, r.admitted, r.refused, r.refused_total,
+                  r.refused_with_retry_info, r.errors,
+                  codes.empty() ? "none" : absl::StrJoin(codes, ",")));
+              if (r.errors > 0) {
+                std::vector<std::string> errors;
+                for (const auto& [code, count] : r.errors_by_code) {
+                  errors.push_back(absl::StrCat(code, "=", count));
+                }
+                overload_error_lines.push_back(absl::StrFormat(
+                    "ERRORS overload scenario=%s concurrency=%d client=%s %s first: %s", s.name,
+                    level, client, absl::StrJoin(errors, ","), r.first_error));
+              }
             }
-          }
-          if (overload_rounds > 1) {
-            summary_lines.push_back(absl::StrFormat(
-                "RESULT scenario=Overload/%s concurrency=%d channels=%d role=summary runs=%d "
-                "admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
-                "p99_ms=%.4f",
-                s.name, level, overload_channels, overload_rounds, SpreadOf(admitted).median,
-                SpreadOf(refused).median, SpreadOf(fraction).median, SpreadOf(p50).median,
-                SpreadOf(p99).median));
+            if (overload_rounds > 1) {
+              summary_lines.push_back(absl::StrFormat(
+                  "RESULT scenario=Overload/%s concurrency=%d channels=%d client=%s role=summary "
+                  "runs=%d admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
+                  "p99_ms=%.4f",
+                  s.name, level, overload_channels, client, overload_rounds,
+                  SpreadOf(admitted).median, SpreadOf(refused).median, SpreadOf(fraction).median,
+                  SpreadOf(p50).median, SpreadOf(p99).median));
+            }
           }
         }
       }

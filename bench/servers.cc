@@ -222,8 +222,9 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
       "API, gRPC's defaults, nothing of the suite's runtime",
       a.echo));
   const auto& imported = s.registry->import_summary();
-  d.push_back(absl::StrFormat("  registry  %s at %s, fresh SQLite %s", registry::kRegistryServiceName,
-                              a.registry, registry_config.database_path));
+  d.push_back(absl::StrFormat("  registry  %s at %s, fresh SQLite %s",
+                              registry::kRegistryServiceName, a.registry,
+                              registry_config.database_path));
   d.push_back(absl::StrFormat("            imported %s (created %d, updated %d, unchanged %d); "
                               "holds %s",
                               setup.data, imported.created, imported.updated, imported.unchanged,
