@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
+#include "bench/bare_echo_server.h"
 #include "bench/load_generator.h"
 #include "bench/scenarios.h"
 #include "common/log.h"
@@ -101,6 +102,9 @@ ABSL_FLAG(bool, separate_process, false,
 ABSL_FLAG(bool, serve, false,
           "start the servers, print their addresses (a line 'SERVING name=host:port,...') and "
           "serve until SIGTERM/SIGINT; no load");
+ABSL_FLAG(bool, serve_bare, false,
+          "start the bare echo server alone, print 'SERVING echo=host:port' and serve until "
+          "SIGTERM/SIGINT (--separate_process runs it in a process of its own)");
 ABSL_FLAG(std::string, load, "",
           "drive servers started elsewhere instead of starting any: "
           "'baseline=H:P,registry=H:P[,callback=H:P][,echo=H:P][,events=H:P][,analytics=H:P]' "
@@ -346,22 +350,23 @@ std::string LoadAverage() {
   return in ? absl::StrCat(one, " ", five, " ", fifteen) : "unknown";
 }
 
-// Starts this program with --serve (and the server flags) as a child whose output goes to
-// files in `dir`, and waits (at most 120 s: the import and every server's start) for its
-// "SERVING ..." line. The lines before it describe the servers.
+// Starts this program with --serve (and the server flags), or with --serve_bare when
+// `bare`, as a child whose output goes to files in `dir`, and waits (at most 120 s: the
+// import and every server's start) for its "SERVING ..." line. The lines before it
+// describe the servers.
 absl::Status StartServeChild(const ServerSetup& setup, const std::string& server_cpus,
-                             const sanhak::testing::TempDir& dir,
+                             bool bare, const sanhak::testing::TempDir& dir,
                              sanhak::testing::ChildProcess* child, ServerAddresses* addresses,
                              std::vector<std::string>* lines) {
   if (dir.path().empty()) return absl::InternalError("cannot create a temporary directory");
   std::error_code error;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
   if (error) return absl::InternalError(absl::StrCat("/proc/self/exe: ", error.message()));
-  const std::string out = dir.File("serve.out");
-  const std::string err = dir.File("serve.err");
+  const std::string out = dir.File(bare ? "serve_bare.out" : "serve.out");
+  const std::string err = dir.File(bare ? "serve_bare.err" : "serve.err");
   std::vector<std::string> argv = {
       self,
-      "--serve",
+      bare ? "--serve_bare" : "--serve",
       absl::StrCat("--data=", setup.data),
       absl::StrCat("--redis=", setup.redis),
       absl::StrCat("--redis_server=", setup.redis_server),
@@ -587,6 +592,7 @@ int Main() {
   // The --serve child's output files; removed at exit.
   sanhak::testing::TempDir serve_dir("sanhak-bench-serve");
   sanhak::testing::ChildProcess child;
+  sanhak::testing::ChildProcess bare_child;
   ServerAddresses addresses;
   std::vector<std::string> server_lines;
   std::string mode;
@@ -600,15 +606,34 @@ int Main() {
     mode = "servers started elsewhere (--load); CPU per call is this process's only";
     server_lines.push_back(absl::StrCat("  ", FormatAddresses(addresses)));
   } else if (separate) {
-    absl::Status s = StartServeChild(setup, server_cpus, serve_dir, &child, &addresses,
-                                     &server_lines);
+    absl::Status s = StartServeChild(setup, server_cpus, /*bare=*/false, serve_dir, &child,
+                                     &addresses, &server_lines);
     if (!s.ok()) return Fail(s.ToString());
+    // The bare echo server in a process of its own: gRPC's pollers are process-wide, so in
+    // the suite's process the suite servers' threads would poll its connections too.
+    ServerAddresses bare_addresses;
+    std::vector<std::string> bare_lines;
+    s = StartServeChild(setup, server_cpus, /*bare=*/true, serve_dir, &bare_child,
+                        &bare_addresses, &bare_lines);
+    if (!s.ok()) return Fail(s.ToString());
+    addresses.echo = bare_addresses.echo;
+    // The suite process's own echo server is not driven in this mode.
+    server_lines.erase(std::remove_if(server_lines.begin(), server_lines.end(),
+                                      [](const std::string& line) {
+                                        return absl::StartsWith(line, "  echo ");
+                                      }),
+                       server_lines.end());
+    for (std::string& line : bare_lines) server_lines.push_back(std::move(line));
     const int pid = child.pid();
-    load.server_cpu_seconds = [pid] { return ProcessCpuSeconds(pid); };
+    const int bare_pid = bare_child.pid();
+    load.server_cpu_seconds = [pid, bare_pid] {
+      return ProcessCpuSeconds(pid) + ProcessCpuSeconds(bare_pid);
+    };
     mode = absl::StrFormat(
-        "separate processes: servers in pid %d (this program with --serve, CPUs %s), load "
-        "generator in pid %d (CPUs %s); CPU per call sums both",
-        pid, server_cpus.empty() ? "not bound" : server_cpus, getpid(),
+        "separate processes: suite servers in pid %d (this program with --serve), the bare "
+        "echo server alone in pid %d (--serve_bare), both on CPUs %s; load generator in pid "
+        "%d (CPUs %s); CPU per call sums the three",
+        pid, bare_pid, server_cpus.empty() ? "not bound" : server_cpus, getpid(),
         client_cpus.empty() ? "not bound" : client_cpus);
   } else {
     absl::StatusOr<std::unique_ptr<BenchServers>> started = BenchServers::Start(setup);
@@ -1186,9 +1211,10 @@ int Main() {
     std::fflush(stdout);
   }
   if (local != nullptr) local->Shutdown();
-  if (child.running()) {
-    child.Signal(SIGTERM);
-    if (child.WaitExit(absl::Seconds(20)) < 0) child.Kill();
+  for (sanhak::testing::ChildProcess* c : {&child, &bare_child}) {
+    if (!c->running()) continue;
+    c->Signal(SIGTERM);
+    if (c->WaitExit(absl::Seconds(20)) < 0) c->Kill();
   }
   return exit_code;
 }
@@ -1210,6 +1236,24 @@ int Serve() {
   return ServeUntilTerminated([&] { (*servers)->Shutdown(); });
 }
 
+// --serve_bare: the bare echo server alone, until SIGTERM or SIGINT.
+int ServeBare() {
+  BlockTerminationSignals();
+  if (absl::Status s = PinToCpus(absl::GetFlag(FLAGS_server_cpus)); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  absl::StatusOr<std::unique_ptr<BareEchoServer>> server = BareEchoServer::Start();
+  if (!server.ok()) return Fail(server.status().ToString());
+  ServerAddresses addresses;
+  addresses.echo = (*server)->address();
+  std::printf("  echo      sanhak.bench.echo.EchoService at %s in a process of its own (pid %d): "
+              "bare grpc::ServerBuilder, callback API, gRPC's defaults\n",
+              addresses.echo.c_str(), getpid());
+  std::printf("SERVING %s\n", FormatAddresses(addresses).c_str());
+  std::fflush(stdout);
+  return ServeUntilTerminated([&] { (*server)->Shutdown(); });
+}
+
 }  // namespace
 }  // namespace sanhak::bench
 
@@ -1220,5 +1264,6 @@ int main(int argc, char** argv) {
       "in one process or (--separate_process) two. See bench/README.md.");
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_serve)) return sanhak::bench::Serve();
+  if (absl::GetFlag(FLAGS_serve_bare)) return sanhak::bench::ServeBare();
   return sanhak::bench::Main();
 }
