@@ -3,17 +3,38 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_metrics.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/alarm.h"
 
 namespace sanhak::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The google.rpc.RetryInfo delay in a status's details; negative when it carries none.
+absl::Duration RetryDelay(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) {
+    return -absl::InfiniteDuration();
+  }
+  for (const google::protobuf::Any& any : details.details()) {
+    google::rpc::RetryInfo info;
+    if (any.UnpackTo(&info)) {
+      return absl::Seconds(info.retry_delay().seconds()) +
+             absl::Nanoseconds(info.retry_delay().nanos());
+    }
+  }
+  return -absl::InfiniteDuration();
+}
 
 double CpuSeconds() {
   rusage usage{};
@@ -31,10 +52,20 @@ struct Slot {
   // Kept one call longer than needed: a context is never destroyed inside the callback of
   // the call it belongs to.
   std::unique_ptr<grpc::ClientContext> retired;
+  // The back-off timer after a refusal (honor_retry_info), likewise kept one wait longer.
+  std::unique_ptr<grpc::Alarm> alarm;
+  std::unique_ptr<grpc::Alarm> retired_alarm;
   Clock::time_point started;
+  // Latencies of the calls completing in the window: every call, or with
+  // refusals_expected the admitted ones.
   std::vector<int64_t> latencies_ns;
   int64_t measured_calls = 0;
+  int64_t measured_refused = 0;
+  int64_t measured_errors = 0;
   int64_t errors = 0;
+  int64_t refused = 0;
+  std::map<std::string, int64_t> refused_by_code;
+  int64_t refused_with_retry_info = 0;
   std::map<std::string, int64_t> errors_by_code;
   std::string first_error;
 };
@@ -61,9 +92,11 @@ class Runner {
     for (Slot& slot : slots_) Issue(slot);
 
     std::this_thread::sleep_until(measure_start_);
-    double cpu_start = CpuSeconds();
+    const double cpu_start = CpuSeconds();
+    const double server_cpu_start = ServerCpuSeconds();
     std::this_thread::sleep_until(measure_end_);
-    double cpu_end = CpuSeconds();
+    const double cpu_end = CpuSeconds();
+    const double server_cpu_end = ServerCpuSeconds();
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Runner::AllDone));
@@ -71,18 +104,35 @@ class Runner {
 
     LoadResult result;
     std::vector<int64_t> all;
+    int64_t measured_errors = 0;
     for (Slot& slot : slots_) {
       all.insert(all.end(), slot.latencies_ns.begin(), slot.latencies_ns.end());
+      result.calls += slot.measured_calls;
+      result.refused += slot.measured_refused;
+      measured_errors += slot.measured_errors;
       result.errors += slot.errors;
+      result.refused_total += slot.refused;
+      result.refused_with_retry_info += slot.refused_with_retry_info;
       for (const auto& [code, n] : slot.errors_by_code) result.errors_by_code[code] += n;
+      for (const auto& [code, n] : slot.refused_by_code) result.refused_by_code[code] += n;
       if (result.first_error.empty()) result.first_error = slot.first_error;
       slot.context.reset();
       slot.retired.reset();
+      slot.alarm.reset();
+      slot.retired_alarm.reset();
     }
-    result.calls = static_cast<int64_t>(all.size());
+    result.admitted = result.calls - result.refused - measured_errors;
     result.seconds = absl::ToDoubleSeconds(options_.duration);
-    result.qps = result.seconds > 0 ? result.calls / result.seconds : 0;
-    result.cpu_us_per_call = result.calls > 0 ? (cpu_end - cpu_start) * 1e6 / result.calls : 0;
+    if (result.seconds > 0) {
+      result.qps = result.calls / result.seconds;
+      result.admitted_qps = result.admitted / result.seconds;
+      result.refused_qps = result.refused / result.seconds;
+    }
+    if (result.calls > 0) {
+      const double server_cpu = server_cpu_end - server_cpu_start;
+      result.cpu_us_per_call = (cpu_end - cpu_start + server_cpu) * 1e6 / result.calls;
+      result.server_cpu_us_per_call = server_cpu * 1e6 / result.calls;
+    }
     if (!all.empty()) {
       std::sort(all.begin(), all.end());
       // Nearest rank: the smallest latency at least p of the calls did not exceed.
@@ -109,25 +159,57 @@ class Runner {
     issue_(env, [this, &slot](grpc::Status status) { Done(slot, status); });
   }
 
+  double ServerCpuSeconds() const {
+    return options_.server_cpu_seconds ? options_.server_cpu_seconds() : 0;
+  }
+
   void Done(Slot& slot, const grpc::Status& status) {
     Clock::time_point ended = Clock::now();
+    const grpc::StatusCode code = status.error_code();
+    const bool refused = options_.refusals_expected &&
+                         (code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                          code == grpc::StatusCode::UNAVAILABLE);
+    const bool error = !status.ok() && !refused;
     if (ended >= measure_start_ && ended < measure_end_) {
-      slot.latencies_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(ended - slot.started).count());
-    }
-    if (!status.ok()) {
-      ++slot.errors;
-      ++slot.errors_by_code[StatusCodeName(status.error_code())];
-      if (slot.first_error.empty()) {
-        slot.first_error = StatusCodeName(status.error_code()) + ": " + status.error_message();
+      ++slot.measured_calls;
+      if (refused) ++slot.measured_refused;
+      if (error) ++slot.measured_errors;
+      if (!options_.refusals_expected || status.ok()) {
+        slot.latencies_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(ended - slot.started)
+                .count());
       }
     }
-    if (ended >= measure_end_) {
+    absl::Duration backoff = absl::ZeroDuration();
+    if (refused) {
+      ++slot.refused;
+      ++slot.refused_by_code[std::string(GrpcCodeName(code))];
+      const absl::Duration delay = RetryDelay(status);
+      if (delay >= absl::ZeroDuration()) {
+        ++slot.refused_with_retry_info;
+        if (options_.honor_retry_info) backoff = delay;
+      }
+    } else if (error) {
+      ++slot.errors;
+      ++slot.errors_by_code[std::string(GrpcCodeName(code))];
+      if (slot.first_error.empty()) {
+        slot.first_error = absl::StrCat(GrpcCodeName(code), ": ", status.error_message());
+      }
+    }
+    const Clock::time_point next = ended + absl::ToChronoNanoseconds(backoff);
+    if (next >= measure_end_) {
       absl::MutexLock lock(&mu_);
       --active_;
       return;
     }
-    Issue(slot);
+    if (backoff <= absl::ZeroDuration()) {
+      Issue(slot);
+      return;
+    }
+    slot.retired_alarm = std::move(slot.alarm);
+    slot.alarm = std::make_unique<grpc::Alarm>();
+    slot.alarm->Set(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(backoff),
+                    [this, &slot](bool) { Issue(slot); });
   }
 
   bool AllDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; }
@@ -146,17 +228,6 @@ class Runner {
 LoadResult RunClosedLoop(const IssueFn& issue, const LoadOptions& options) {
   Runner runner(issue, options);
   return runner.Run();
-}
-
-std::string StatusCodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",          "CANCELLED",        "UNKNOWN",      "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",  "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "CODE_" + std::to_string(i);
 }
 
 }  // namespace sanhak::bench

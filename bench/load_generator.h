@@ -90,6 +90,16 @@ struct LoadOptions {
   // Each call's deadline; also bounds how long a run can overrun its duration.
   absl::Duration call_deadline = absl::Seconds(10);
   uint64_t seed = 1;
+  // The overload scenario: RESOURCE_EXHAUSTED and UNAVAILABLE are refusals the servers are
+  // expected to answer beyond their bound, counted apart from errors; latency percentiles
+  // are then over the admitted (OK) calls only. A refused slot issues its next call at once.
+  bool refusals_expected = false;
+  // With refusals_expected: a refused slot waits the google.rpc.RetryInfo delay the refusal
+  // carries (a well-behaved client) before its next call, instead of calling again at once.
+  bool honor_retry_info = false;
+  // When set: CPU seconds the server process has used so far (separate-process mode), so
+  // that CPU per call covers client and server; unset: the servers run in this process.
+  std::function<double()> server_cpu_seconds;
 };
 
 struct LoadResult {
@@ -101,9 +111,23 @@ struct LoadResult {
   double p90_ms = 0;
   double p99_ms = 0;
   double max_ms = 0;
-  // Process CPU (user + system, client and in-process servers together) spent inside the
-  // measured window, per measured call.
+  // CPU (user + system) spent inside the measured window, per measured call: this
+  // process (client, and the servers when they run in it) plus, in separate-process mode,
+  // the server process; server_cpu_us_per_call is the server process's share (0 when the
+  // servers run in this process).
   double cpu_us_per_call = 0;
+  double server_cpu_us_per_call = 0;
+  // With refusals_expected: calls completing in the window that were admitted (OK) and
+  // refused (RESOURCE_EXHAUSTED, UNAVAILABLE), per second; refusals over the whole run by
+  // code, and how many of them carried a RetryInfo. Without: admitted = calls - errors in
+  // the window, no refusals.
+  int64_t admitted = 0;
+  int64_t refused = 0;
+  double admitted_qps = 0;
+  double refused_qps = 0;
+  int64_t refused_total = 0;
+  std::map<std::string, int64_t> refused_by_code;
+  int64_t refused_with_retry_info = 0;
   // Calls that ended non-OK, over the whole run (warm-up included).
   int64_t errors = 0;
   std::map<std::string, int64_t> errors_by_code;
@@ -114,9 +138,6 @@ struct LoadResult {
 // and returns what was measured. Returns after at most warmup + duration + call_deadline
 // (plus scheduling slack).
 LoadResult RunClosedLoop(const IssueFn& issue, const LoadOptions& options);
-
-// "OK", "NOT_FOUND", ...
-std::string StatusCodeName(grpc::StatusCode code);
 
 }  // namespace sanhak::bench
 

@@ -1,13 +1,19 @@
-// sanhak_bench: starts an empty baseline server, the registry and the events service in
-// this process, on the same server runtime and options, drives each with a closed-loop load
-// generator and reports every scenario as ratios to the empty handler at the same
-// concurrency: the median over several rounds of short interleaved runs, each scenario run
-// compared with the baseline runs just before and just after it. See bench/README.md.
-#include <sys/vfs.h>
+// sanhak_bench: starts an empty baseline server on the suite's runtime, a bare gRPC echo
+// server, the registry, the events and the analytics service, in this process or in a
+// child (--separate_process, the child being this program with --serve), drives each with
+// a closed-loop load generator and reports every scenario as ratios to the empty handler
+// and to the bare echo server at the same concurrency: the median over several rounds of
+// short interleaved runs, each scenario run compared with the baseline runs just before and
+// just after it. Then the overload scenario: writes beyond what the servers admit.
+// See bench/README.md.
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -24,16 +30,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "bench/bare_echo_server.h"
 #include "bench/load_generator.h"
 #include "bench/scenarios.h"
 #include "common/log.h"
+#include "bench/servers.h"
+#include "bench/watch_latency.h"
 #include "common/server.h"
 #include "grpcpp/grpcpp.h"
-#include "bench/watch_latency.h"
-#include "services/analytics/analytics_server.h"
-#include "services/events/events_server.h"
-#include "services/registry/registry_server.h"
-#include "tests/support/redis_process.h"
+#include "tests/support/child_process.h"
 #include "tests/support/temp_dir.h"
 
 #ifndef SANHAK_SOURCE_DIR
@@ -89,49 +95,61 @@ ABSL_FLAG(double, watch_setup_s, 30,
           "WatchLatency: at most this long for every watcher's snapshot");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the random choices (councils asked for, created for)");
 
+// Where the servers run.
+ABSL_FLAG(bool, separate_process, false,
+          "start the servers in a child process (this program with --serve) and drive them "
+          "from this one; CPU per call then sums both processes");
+ABSL_FLAG(bool, serve, false,
+          "start the servers, print their addresses (a line 'SERVING name=host:port,...') and "
+          "serve until SIGTERM/SIGINT; no load");
+ABSL_FLAG(bool, serve_bare, false,
+          "start the bare echo server alone, print 'SERVING echo=host:port' and serve until "
+          "SIGTERM/SIGINT (--separate_process runs it in a process of its own)");
+ABSL_FLAG(std::string, load, "",
+          "drive servers started elsewhere instead of starting any: "
+          "'baseline=H:P,registry=H:P[,callback=H:P][,echo=H:P][,events=H:P][,analytics=H:P]' "
+          "(what --serve prints); scenarios whose server is not named are left out");
+ABSL_FLAG(std::string, server_cpus, "",
+          "CPU list (e.g. 0 or 0-1) the server process is bound to (--serve, "
+          "--separate_process); empty: not bound");
+ABSL_FLAG(std::string, client_cpus, "",
+          "CPU list this (load generating) process is bound to; empty: not bound");
+// The suite servers' options (the bare echo server takes gRPC's defaults).
+ABSL_FLAG(int, max_writes_in_flight, 256,
+          "ServerOptions::max_writes_in_flight of the suite servers: writes admitted at once, "
+          "beyond it refused with RESOURCE_EXHAUSTED (the services' default is 1024; lower here "
+          "so that the overload scenario's highest level meets the bound)");
+ABSL_FLAG(int, max_concurrent_streams, 64,
+          "ServerOptions::max_concurrent_streams of the suite servers (per connection; the "
+          "services' default is 64)");
+ABSL_FLAG(bool, server_log_calls, false,
+          "the suite servers log one line per call (the binaries' default; off here)");
+ABSL_FLAG(bool, server_metrics, false,
+          "the suite servers record call metrics and serve them on 127.0.0.1:0 (the binaries "
+          "serve them when --metrics_listen is set; off here)");
+// The overload scenario.
+ABSL_FLAG(bool, overload, true,
+          "after the rounds: the overload scenario (CreateActivity and CreateOrganization at "
+          "--overload_list calls in flight, refusals counted apart from errors)");
+ABSL_FLAG(std::string, overload_list, "128,512", "overload scenario: calls in flight");
+ABSL_FLAG(int, overload_channels, 8,
+          "overload scenario: client connections per server the calls are spread over");
+ABSL_FLAG(std::string, overload_clients, "at_once,retry_info",
+          "overload scenario: how a refused caller goes on, each a run of its own: at_once (calls "
+          "again at once, a hostile caller), retry_info (waits the RetryInfo delay the refusal "
+          "carries, a well-behaved one)");
+ABSL_FLAG(int, overload_rounds, 1,
+          "overload scenario: runs of each (write, level); the report gives the median");
+
 namespace sanhak::bench {
 namespace {
 
 namespace rv1 = ::sanhak::registry::v1;
 namespace ev1 = ::sanhak::events::v1;
 
-constexpr char kBaselineServiceName[] = "sanhak.bench.v1.EmptyService";
-
-class EmptyServiceImpl final : public v1::EmptyService::Service {
-  grpc::Status Empty(grpc::ServerContext*, const v1::EmptyRequest*,
-                     v1::EmptyResponse*) override {
-    return grpc::Status::OK;
-  }
-};
-
-// The same empty handler on gRPC's callback API (as analytics serves), measured as a
-// scenario: how much of a callback-API service's distance from the baseline is the API's.
-class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService {
-  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
-                                  v1::EmptyResponse*) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
-
 int Fail(const std::string& message) {
   std::fprintf(stderr, "sanhak_bench: %s\n", message.c_str());
   return 2;
-}
-
-// The name of the file system a path is on, as far as it matters for fsync.
-std::string FileSystemType(const std::string& path) {
-  struct statfs fs {};
-  if (statfs(path.c_str(), &fs) != 0) return "unknown file system";
-  switch (static_cast<unsigned long>(fs.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs: fsync costs nothing here";
-    case 0x794C7630: return "overlayfs";
-    default: return absl::StrFormat("file system 0x%x", static_cast<unsigned long>(fs.f_type));
-  }
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const std::string& address,
@@ -262,11 +280,13 @@ absl::Status SeedListActivities(ScenarioContext& context, uint64_t seed, int cou
   ev1::ListActivitiesResponse response;
   grpc::Status s = stub.ListActivities(SetupContext().get(), context.list_activities, &response);
   if (!s.ok()) return FromGrpc(s, "ListActivities");
-  if (response.total_size() != count) {
+  // More than created when the events service already held some for that council (servers
+  // kept across runs, --load); nothing else adds to it while measuring.
+  if (response.total_size() < count) {
     return absl::InternalError(absl::StrFormat("created %d activities for %s, it lists %d",
                                                count, council, response.total_size()));
   }
-  context.list_activities_total = count;
+  context.list_activities_total = response.total_size();
   return absl::OkStatus();
 }
 
@@ -305,6 +325,115 @@ int64_t ActivitiesInStore(ev1::EventsService::Stub& stub) {
   ev1::ListActivitiesResponse response;
   grpc::Status s = stub.ListActivities(SetupContext().get(), request, &response);
   return s.ok() ? response.total_size() : -1;
+}
+
+// The second baseline's scenario name (see scenarios.cc).
+constexpr char kBareScenario[] = "BareEcho";
+
+ServerSetup SetupFromFlags() {
+  ServerSetup setup;
+  setup.data = absl::GetFlag(FLAGS_data);
+  setup.redis = absl::GetFlag(FLAGS_redis);
+  setup.redis_server = absl::GetFlag(FLAGS_redis_server);
+  setup.max_writes_in_flight = absl::GetFlag(FLAGS_max_writes_in_flight);
+  setup.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  setup.log_calls = absl::GetFlag(FLAGS_server_log_calls);
+  setup.metrics = absl::GetFlag(FLAGS_server_metrics);
+  return setup;
+}
+
+// The 1-minute load average, for the header: on a shared machine it says how much else ran.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? absl::StrCat(one, " ", five, " ", fifteen) : "unknown";
+}
+
+// Starts this program with --serve (and the server flags), or with --serve_bare when
+// `bare`, as a child whose output goes to files in `dir`, and waits (at most 120 s: the
+// import and every server's start) for its "SERVING ..." line. The lines before it
+// describe the servers.
+absl::Status StartServeChild(const ServerSetup& setup, const std::string& server_cpus,
+                             bool bare, const sanhak::testing::TempDir& dir,
+                             sanhak::testing::ChildProcess* child, ServerAddresses* addresses,
+                             std::vector<std::string>* lines) {
+  if (dir.path().empty()) return absl::InternalError("cannot create a temporary directory");
+  std::error_code error;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) return absl::InternalError(absl::StrCat("/proc/self/exe: ", error.message()));
+  const std::string out = dir.File(bare ? "serve_bare.out" : "serve.out");
+  const std::string err = dir.File(bare ? "serve_bare.err" : "serve.err");
+  std::vector<std::string> argv = {
+      self,
+      bare ? "--serve_bare" : "--serve",
+      absl::StrCat("--data=", setup.data),
+      absl::StrCat("--redis=", setup.redis),
+      absl::StrCat("--redis_server=", setup.redis_server),
+      absl::StrCat("--max_writes_in_flight=", setup.max_writes_in_flight),
+      absl::StrCat("--max_concurrent_streams=", setup.max_concurrent_streams),
+      absl::StrCat("--server_log_calls=", setup.log_calls ? "true" : "false"),
+      absl::StrCat("--server_metrics=", setup.metrics ? "true" : "false"),
+      absl::StrCat("--server_cpus=", server_cpus),
+  };
+  sanhak::testing::ChildStreams streams;
+  streams.stdout_path = out;
+  streams.stderr_path = err;
+  streams.truncate = true;
+  if (absl::Status s = child->Start(argv, streams); !s.ok()) return s;
+  const absl::Time until = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < until) {
+    std::ifstream in(out);
+    std::vector<std::string> seen;
+    for (std::string line; std::getline(in, line);) {
+      if (absl::StartsWith(line, "SERVING ")) {
+        absl::StatusOr<ServerAddresses> parsed = ParseAddresses(line.substr(8));
+        if (!parsed.ok()) return parsed.status();
+        *addresses = *parsed;
+        *lines = std::move(seen);
+        return absl::OkStatus();
+      }
+      seen.push_back(line);
+    }
+    if (child->Poll().has_value()) {
+      std::ifstream e(err);
+      std::string text((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
+      return absl::InternalError(absl::StrCat("the --serve child exited with status ",
+                                              child->exit_status(), " before serving: ",
+                                              text.substr(text.size() > 2000 ? text.size() - 2000
+                                                                             : 0)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError("the --serve child printed no SERVING line within 120 s");
+}
+
+template <typename Service>
+absl::Status AddStubs(const std::string& address, int channels, int server,
+                      std::vector<std::unique_ptr<typename Service::Stub>>* stubs) {
+  if (address.empty()) return absl::OkStatus();
+  auto connected = Connect(address, channels, server);
+  if (!connected.ok()) return connected.status();
+  for (auto& channel : *connected) stubs->push_back(Service::NewStub(channel));
+  return absl::OkStatus();
+}
+
+// Stubs on `channels` connections to each server that runs. `first_server` keeps the
+// connections of different calls of this apart (distinct channel args).
+absl::Status ConnectAll(const ServerAddresses& a, int channels, int first_server,
+                        ScenarioContext& c) {
+  int server = first_server;
+  for (absl::Status s : {
+           AddStubs<v1::EmptyService>(a.baseline, channels, server++, &c.baseline_stubs),
+           AddStubs<v1::EmptyService>(a.callback, channels, server++, &c.callback_stubs),
+           AddStubs<echo::EchoService>(a.echo, channels, server++, &c.echo_stubs),
+           AddStubs<rv1::RegistryService>(a.registry, channels, server++, &c.registry_stubs),
+           AddStubs<ev1::EventsService>(a.events, channels, server++, &c.events_stubs),
+           AddStubs<analytics::v1::AnalyticsService>(a.analytics, channels, server++,
+                                                     &c.analytics_stubs)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 enum class Role { kWarmup, kBaseline, kMeasured };
@@ -370,6 +499,25 @@ double AimFor(const std::string& scenario) {
   return 0;
 }
 
+// The aims as QPS ratios to the bare echo server (measured in separate-process mode).
+double BareAimFor(const std::string& scenario) {
+  if (scenario == "GetCouncil") return 0.8;
+  return 0;
+}
+
+// A measured run's QPS ratio to the BareEcho run of the same round and level, each taken
+// against its own Empty neighbours (so a drift of the machine between the two cancels);
+// 0 when that round has no BareEcho run.
+double BareRatioOf(const Run& run, const std::vector<Run>& runs) {
+  for (const Run& b : runs) {
+    if (b.role == Role::kMeasured && b.round == run.round && b.concurrency == run.concurrency &&
+        b.scenario->name == kBareScenario) {
+      return Ratio(RatiosOf(run, runs).qps, RatiosOf(b, runs).qps);
+    }
+  }
+  return 0;
+}
+
 void PrintRunLine(const Run& run) {
   const LoadResult& r = run.result;
   std::printf("%4d %5s %5d  %-15s %8lld %9.0f %8.3f %8.3f %8.3f %8.3f %9.1f %7lld\n",
@@ -380,23 +528,24 @@ void PrintRunLine(const Run& run) {
   std::fflush(stdout);
 }
 
-absl::StatusOr<std::vector<int>> ConcurrencyLevels() {
+// A comma-separated list of positive numbers (flag `name`).
+absl::StatusOr<std::vector<int>> ParseLevels(absl::string_view name, absl::string_view text) {
   std::vector<int> levels;
-  if (int single = absl::GetFlag(FLAGS_concurrency); single > 0) {
-    levels.push_back(single);
-    return levels;
-  }
-  for (absl::string_view part :
-       absl::StrSplit(absl::GetFlag(FLAGS_concurrency_list), ',', absl::SkipWhitespace())) {
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     int level = 0;
     if (!absl::SimpleAtoi(part, &level) || level < 1) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--concurrency_list: ", part, " is not a positive number"));
+          absl::StrCat(name, ": ", part, " is not a positive number"));
     }
     levels.push_back(level);
   }
-  if (levels.empty()) return absl::InvalidArgumentError("--concurrency_list is empty");
+  if (levels.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " is empty"));
   return levels;
+}
+
+absl::StatusOr<std::vector<int>> ConcurrencyLevels() {
+  if (int single = absl::GetFlag(FLAGS_concurrency); single > 0) return std::vector<int>{single};
+  return ParseLevels("--concurrency_list", absl::GetFlag(FLAGS_concurrency_list));
 }
 
 int Main() {
@@ -421,81 +570,83 @@ int Main() {
     return Fail("--channels, --rounds, --list_activities and --list_page_size must be >= 1, "
                 "--duration_s and --deadline_s > 0, --warmup_s and --initial_warmup_s >= 0");
   }
-  if (!std::filesystem::exists(data)) {
+  if (absl::GetFlag(FLAGS_load).empty() && !std::filesystem::exists(data)) {
     return Fail(absl::StrCat("no registry data at ", data, " (pass --data=FILE)"));
   }
 
-  // The registry's database and the private Redis's log, removed at exit.
-  sanhak::testing::TempDir dir("sanhak-bench");
-  if (dir.path().empty()) return Fail("cannot create a temporary directory");
-
-  // Redis for the change feed: registry and events relay their outbox to it, analytics
-  // consumes it. Declared before the servers, so it outlives them.
-  sanhak::testing::RedisOptions redis_options;
-  redis_options.binary = absl::GetFlag(FLAGS_redis_server);
-  redis_options.dir = dir.path();
-  sanhak::testing::RedisProcess redis_process(redis_options);
-  std::string redis_address = absl::GetFlag(FLAGS_redis);
-  std::string redis_note;
-  if (redis_address.empty()) {
-    if (absl::Status s = redis_process.Start(); !s.ok()) {
-      return Fail(absl::StrCat("redis-server: ", s.ToString()));
+  // The servers: in this process, in a child started with --serve (separate-process
+  // mode), or started elsewhere (--load).
+  const ServerSetup setup = SetupFromFlags();
+  const std::string load_flag = absl::GetFlag(FLAGS_load);
+  const bool separate = absl::GetFlag(FLAGS_separate_process);
+  const std::string server_cpus = absl::GetFlag(FLAGS_server_cpus);
+  const std::string client_cpus = absl::GetFlag(FLAGS_client_cpus);
+  if (!load_flag.empty() && separate) {
+    return Fail("--load and --separate_process exclude each other");
+  }
+  if (!server_cpus.empty() && !separate) {
+    return Fail("--server_cpus needs --separate_process (or --serve)");
+  }
+  if (absl::Status s = PinToCpus(client_cpus); !s.ok()) return Fail(s.ToString());
+  std::unique_ptr<BenchServers> local;
+  // The --serve child's output files; removed at exit.
+  sanhak::testing::TempDir serve_dir("sanhak-bench-serve");
+  sanhak::testing::ChildProcess child;
+  sanhak::testing::ChildProcess bare_child;
+  ServerAddresses addresses;
+  std::vector<std::string> server_lines;
+  std::string mode;
+  if (!load_flag.empty()) {
+    absl::StatusOr<ServerAddresses> parsed = ParseAddresses(load_flag);
+    if (!parsed.ok()) return Fail(parsed.status().ToString());
+    addresses = *parsed;
+    if (addresses.baseline.empty() || addresses.registry.empty()) {
+      return Fail("--load needs at least baseline=HOST:PORT and registry=HOST:PORT");
     }
-    redis_address = redis_process.address();
-    redis_note = absl::StrCat("private ", absl::GetFlag(FLAGS_redis_server), " at ",
-                              redis_address, " (--save \"\" --appendonly no, killed at exit)");
+    mode = "servers started elsewhere (--load); CPU per call is this process's only";
+    server_lines.push_back(absl::StrCat("  ", FormatAddresses(addresses)));
+  } else if (separate) {
+    absl::Status s = StartServeChild(setup, server_cpus, /*bare=*/false, serve_dir, &child,
+                                     &addresses, &server_lines);
+    if (!s.ok()) return Fail(s.ToString());
+    // The bare echo server in a process of its own: gRPC's pollers are process-wide, so in
+    // the suite's process the suite servers' threads would poll its connections too.
+    ServerAddresses bare_addresses;
+    std::vector<std::string> bare_lines;
+    s = StartServeChild(setup, server_cpus, /*bare=*/true, serve_dir, &bare_child,
+                        &bare_addresses, &bare_lines);
+    if (!s.ok()) return Fail(s.ToString());
+    addresses.echo = bare_addresses.echo;
+    // The suite process's own echo server is not driven in this mode.
+    server_lines.erase(std::remove_if(server_lines.begin(), server_lines.end(),
+                                      [](const std::string& line) {
+                                        return absl::StartsWith(line, "  echo ");
+                                      }),
+                       server_lines.end());
+    for (std::string& line : bare_lines) server_lines.push_back(std::move(line));
+    const int pid = child.pid();
+    const int bare_pid = bare_child.pid();
+    load.server_cpu_seconds = [pid, bare_pid] {
+      return ProcessCpuSeconds(pid) + ProcessCpuSeconds(bare_pid);
+    };
+    mode = absl::StrFormat(
+        "separate processes: suite servers in pid %d (this program with --serve), the bare "
+        "echo server alone in pid %d (--serve_bare), both on CPUs %s; load generator in pid "
+        "%d (CPUs %s); CPU per call sums the three",
+        pid, bare_pid, server_cpus.empty() ? "not bound" : server_cpus, getpid(),
+        client_cpus.empty() ? "not bound" : client_cpus);
   } else {
-    redis_note = absl::StrCat("existing Redis at ", redis_address, " (--redis)");
+    absl::StatusOr<std::unique_ptr<BenchServers>> started = BenchServers::Start(setup);
+    if (!started.ok()) return Fail(started.status().ToString());
+    local = *std::move(started);
+    addresses = local->addresses();
+    server_lines = local->description();
+    mode = absl::StrFormat("in-process: load generator and servers share this process (CPUs "
+                           "%s)",
+                           client_cpus.empty() ? "not bound" : client_cpus);
   }
-
-  // The same runtime and options for every server; only the hosted service differs.
-  ServerOptions server_options;
-  server_options.listen_address = "127.0.0.1:0";
-  server_options.log_calls = false;
-  server_options.drain_deadline = absl::Seconds(2);
-
-  EmptyServiceImpl empty_service;
-  auto baseline_server = GrpcServer::Start(
-      server_options, {{&empty_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
-  if (!baseline_server.ok()) {
-    return Fail(absl::StrCat("baseline server: ", baseline_server.status().ToString()));
-  }
-  EmptyCallbackServiceImpl empty_callback_service;
-  auto callback_server = GrpcServer::Start(
-      server_options,
-      {{&empty_callback_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
-  if (!callback_server.ok()) {
-    return Fail(absl::StrCat("callback baseline server: ", callback_server.status().ToString()));
-  }
-  registry::RegistryConfig registry_config;
-  registry_config.server = server_options;
-  registry_config.database_path = dir.path() + "/registry.db";
-  registry_config.import_path = data;
-  registry_config.redis_address = redis_address;
-  auto registry_server = registry::RegistryServer::Start(registry_config);
-  if (!registry_server.ok()) {
-    return Fail(absl::StrCat("registry: ", registry_server.status().ToString()));
-  }
-  absl::StatusOr<std::string> holds = (*registry_server)->Describe();
-  events::EventsConfig events_config;
-  events_config.server = server_options;
-  events_config.database_path = dir.path() + "/events.db";
-  events_config.registry_address = (*registry_server)->address();
-  events_config.redis_address = redis_address;
-  auto events_server = events::EventsServer::Start(events_config);
-  if (!events_server.ok()) {
-    return Fail(absl::StrCat("events: ", events_server.status().ToString()));
-  }
-  analytics::AnalyticsConfig analytics_config;
-  analytics_config.server = server_options;
-  analytics_config.registry_address = (*registry_server)->address();
-  analytics_config.events_address = (*events_server)->address();
-  analytics_config.engine.redis_address = redis_address;
-  auto analytics_server = analytics::AnalyticsServer::Start(analytics_config);
-  if (!analytics_server.ok()) {
-    return Fail(absl::StrCat("analytics: ", analytics_server.status().ToString()));
-  }
-  const bool watch = absl::GetFlag(FLAGS_watch);
+  const bool watch = absl::GetFlag(FLAGS_watch) && !addresses.analytics.empty() &&
+                     !addresses.events.empty();
   WatchOptions watch_options;
   watch_options.watchers = absl::GetFlag(FLAGS_watchers);
   watch_options.write_rate = absl::GetFlag(FLAGS_write_rate);
@@ -512,50 +663,45 @@ int Main() {
   int exit_code = 0;
   {
     ScenarioContext context;
-    auto baseline_channels = Connect((*baseline_server)->address(), load.channels, 0);
-    auto registry_channels = Connect((*registry_server)->address(), load.channels, 1);
-    auto events_channels = Connect((*events_server)->address(), load.channels, 2);
-    auto analytics_channels = Connect((*analytics_server)->address(), load.channels, 3);
-    auto callback_channels = Connect((*callback_server)->address(), load.channels, 4);
-    if (!callback_channels.ok()) return Fail(callback_channels.status().ToString());
-    if (!analytics_channels.ok()) return Fail(analytics_channels.status().ToString());
-    if (!baseline_channels.ok()) return Fail(baseline_channels.status().ToString());
-    if (!registry_channels.ok()) return Fail(registry_channels.status().ToString());
-    if (!events_channels.ok()) return Fail(events_channels.status().ToString());
-    for (int i = 0; i < load.channels; ++i) {
-      context.baseline_stubs.push_back(v1::EmptyService::NewStub((*baseline_channels)[i]));
-      context.callback_stubs.push_back(v1::EmptyService::NewStub((*callback_channels)[i]));
-      context.registry_stubs.push_back(rv1::RegistryService::NewStub((*registry_channels)[i]));
-      context.events_stubs.push_back(ev1::EventsService::NewStub((*events_channels)[i]));
-      context.analytics_stubs.push_back(
-          analytics::v1::AnalyticsService::NewStub((*analytics_channels)[i]));
+    context.run_tag = absl::StrFormat(
+        "%06x", static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()) ^ getpid()) & 0xffffff);
+    if (absl::Status s = ConnectAll(addresses, load.channels, 0, context); !s.ok()) {
+      return Fail(s.ToString());
     }
     absl::StatusOr<std::vector<std::string>> names = CouncilNames(*context.registry_stubs[0]);
     if (!names.ok()) return Fail(names.status().ToString());
-    if (names->empty()) return Fail(absl::StrCat(data, " holds no councils"));
+    if (names->empty()) return Fail("the registry holds no councils");
     context.council_names = *std::move(names);
     std::string filter_note;
     if (absl::Status s = ResolveListFilter(context, &filter_note); !s.ok()) {
       return Fail(s.ToString());
     }
-    if (absl::Status s = SeedListActivities(context, load.seed, list_activities, page_size);
-        !s.ok()) {
-      return Fail(s.ToString());
+    if (!context.events_stubs.empty()) {
+      if (absl::Status s = SeedListActivities(context, load.seed, list_activities, page_size);
+          !s.ok()) {
+        return Fail(s.ToString());
+      }
     }
-    absl::StatusOr<std::string> events_holds = (*events_server)->Describe();
     for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_aggregates_metrics), ',',
                                               absl::SkipWhitespace())) {
       context.get_aggregates.add_metrics(std::string(m));
     }
     std::string analytics_ready;
-    if (absl::Status s = WaitForAnalytics(context, list_activities, &analytics_ready); !s.ok()) {
-      return Fail(s.ToString());
+    if (!context.analytics_stubs.empty()) {
+      if (absl::Status s = WaitForAnalytics(context, list_activities, &analytics_ready);
+          !s.ok()) {
+        return Fail(s.ToString());
+      }
     }
 
     Scenario baseline = BaselineScenario(context);
     std::vector<Scenario> all = MeasuredScenarios(context);
     std::vector<const Scenario*> selected;
     std::string wanted = absl::GetFlag(FLAGS_scenarios);
+    const Scenario* bare = nullptr;
+    for (const Scenario& s : all) {
+      if (s.name == kBareScenario) bare = &s;
+    }
     if (wanted.empty()) {
       for (const Scenario& s : all) selected.push_back(&s);
     } else {
@@ -565,52 +711,60 @@ int Main() {
         if (it == all.end()) {
           std::vector<std::string> known;
           for (const Scenario& s : all) known.push_back(s.name);
-          return Fail(absl::StrCat("unknown scenario ", name, "; known: ",
-                                   absl::StrJoin(known, ",")));
+          return Fail(absl::StrCat("unknown scenario ", name, " (or its server does not run); "
+                                   "known: ", absl::StrJoin(known, ",")));
         }
         selected.push_back(&*it);
       }
+      // The bare baseline runs whenever its server does, like Empty: every ratio to it
+      // needs a BareEcho run in the same round.
+      if (bare != nullptr && std::find(selected.begin(), selected.end(), bare) == selected.end()) {
+        selected.insert(selected.begin(), bare);
+      }
     }
     if (selected.empty()) return Fail("--scenarios selects nothing");
+    std::vector<int> overload_levels;
+    if (absl::GetFlag(FLAGS_overload)) {
+      absl::StatusOr<std::vector<int>> parsed =
+          ParseLevels("--overload_list", absl::GetFlag(FLAGS_overload_list));
+      if (!parsed.ok()) return Fail(parsed.status().ToString());
+      overload_levels = *parsed;
+    }
+    std::vector<bool> overload_honor;  // per client kind: honor RetryInfo?
+    for (absl::string_view kind :
+         absl::StrSplit(absl::GetFlag(FLAGS_overload_clients), ',', absl::SkipWhitespace())) {
+      if (kind != "at_once" && kind != "retry_info") {
+        return Fail(absl::StrCat("--overload_clients: ", kind, " is not at_once or retry_info"));
+      }
+      overload_honor.push_back(kind == "retry_info");
+    }
+    if (overload_honor.empty()) overload_levels.clear();
+    const int overload_channels = absl::GetFlag(FLAGS_overload_channels);
+    const int overload_rounds = absl::GetFlag(FLAGS_overload_rounds);
+    if (overload_channels < 1 || overload_rounds < 1) {
+      return Fail("--overload_channels and --overload_rounds must be >= 1");
+    }
     const double watch_estimate_s =
         watch ? 2 * (absl::ToDoubleSeconds(watch_options.duration) + 3) : 0;
 
     const int n = static_cast<int>(selected.size());
     const int measured_runs = rounds * static_cast<int>(levels.size()) * (2 * n + 1);
     const int warmup_runs = initial_warmup > absl::ZeroDuration() ? n + 1 : 0;
+    const int overload_runs = overload_rounds * static_cast<int>(overload_levels.size()) *
+                              static_cast<int>(overload_honor.size()) *
+                              (addresses.events.empty() ? 1 : 2);
     const double estimate_s =
-        measured_runs * absl::ToDoubleSeconds(load.warmup + load.duration) +
+        (measured_runs + overload_runs) * absl::ToDoubleSeconds(load.warmup + load.duration) +
         warmup_runs * absl::ToDoubleSeconds(initial_warmup) + watch_estimate_s;
 
-    const auto& imported = (*registry_server)->import_summary();
-    std::printf("sanhak_bench  gRPC %s, %u CPUs\n", grpc::Version().c_str(),
-                std::thread::hardware_concurrency());
-    std::printf("servers: in this process, all started by sanhak::GrpcServer::Start with the "
-                "same ServerOptions (listen 127.0.0.1:0, log_calls=false)\n");
-    std::printf("  baseline  %s at %s\n", kBaselineServiceName,
-                (*baseline_server)->address().c_str());
-    std::printf("  registry  %s at %s, fresh SQLite %s\n", registry::kRegistryServiceName,
-                (*registry_server)->address().c_str(), registry_config.database_path.c_str());
-    std::printf("            imported %s (created %d, updated %d, unchanged %d); holds %s\n",
-                data.c_str(), imported.created, imported.updated, imported.unchanged,
-                holds.ok() ? holds->c_str() : holds.status().ToString().c_str());
-    std::printf("  events    %s at %s, fresh SQLite %s (%s), registry at %s, %s\n",
-                events::kEventsServiceName, (*events_server)->address().c_str(),
-                events_config.database_path.c_str(), FileSystemType(dir.path()).c_str(),
-                events_config.registry_address.c_str(),
-                events_config.redis_address.empty()
-                    ? "no Redis (change records stay in the outbox)"
-                    : absl::StrCat("change feed relayed to Redis at ",
-                                   events_config.redis_address)
-                          .c_str());
-    std::printf("            after setup holds %s\n",
-                events_holds.ok() ? events_holds->c_str()
-                                  : events_holds.status().ToString().c_str());
-    std::printf("  analytics %s at %s, one replica, consuming the change feed; %s\n",
-                analytics::kAnalyticsServiceName, (*analytics_server)->address().c_str(),
-                analytics_ready.c_str());
-    std::printf("  redis     %s; registry and events relay their outbox to it\n",
-                redis_note.c_str());
+    std::printf("sanhak_bench  gRPC %s, %u CPUs, load average %s\n", grpc::Version().c_str(),
+                std::thread::hardware_concurrency(), LoadAverage().c_str());
+    std::printf("mode: %s\n", mode.c_str());
+    std::printf("servers:\n");
+    for (const std::string& line : server_lines) std::printf("%s\n", line.c_str());
+    if (!analytics_ready.empty()) {
+      std::printf("  analytics %s\n", analytics_ready.c_str());
+    }
     std::printf("load: closed loop over %d channels per server (callback API), concurrency %s; "
                 "%d rounds; per run warm-up %.2fs + measured %.2fs; call deadline %.0fs\n",
                 load.channels, absl::StrJoin(levels, ", ").c_str(), rounds,
@@ -631,7 +785,7 @@ int Main() {
                           .c_str()
                     : "no initial warm-up");
     std::printf("expected run time: about %.0fs (%d runs)\n\n", estimate_s,
-                measured_runs + warmup_runs);
+                measured_runs + warmup_runs + overload_runs);
 
     std::printf(" run round  conc  scenario           calls       QPS   p50 ms   p90 ms   p99 ms "
                 "  max ms  cpu us/c  errors\n");
@@ -639,7 +793,8 @@ int Main() {
     auto execute = [&](Run run, const LoadOptions& options) -> const Run& {
       run.number = static_cast<int>(runs.size()) + 1;
       run.concurrency = options.concurrency;
-      run.activities_in_store = ActivitiesInStore(*context.events_stubs[0]);
+      run.activities_in_store =
+          context.events_stubs.empty() ? -1 : ActivitiesInStore(*context.events_stubs[0]);
       run.result = RunClosedLoop(run.scenario->issue, options);
       PrintRunLine(run);
       runs.push_back(std::move(run));
@@ -698,8 +853,12 @@ int Main() {
     std::printf("  baseline      = mean of the Empty runs right before and right after the "
                 "scenario run, same round and concurrency\n");
     std::printf("  absolute      = medians of the scenario's own runs\n");
+    std::printf("  bare r.       = QPS ratio / BareEcho's QPS ratio in the same round and "
+                "level: QPS relative to the bare gRPC echo server (nothing of the suite's "
+                "runtime)\n");
     std::printf("scenario         conc  QPS ratio [min-max]    p50 ratio [min-max]  p99 ratio "
-                "[min-max]  cpu r.       QPS   p50 ms   p99 ms  aim (QPS ratio)\n");
+                "[min-max]  cpu r.       QPS   p50 ms   p99 ms  bare r. [min-max]    aim (QPS "
+                "ratio)\n");
     std::vector<std::string> summary_lines;
     std::vector<std::string> notes;
     for (int level : levels) {
@@ -728,7 +887,7 @@ int Main() {
           baseline.name, level, base_qps.size(), bq.median, bq.min, bq.max, bp50.median,
           bp99.median, nb.min, nb.max));
       for (const Scenario* s : selected) {
-        std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99;
+        std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99, bare_r;
         int64_t store_min = -1, store_max = -1;
         int64_t errors = 0;
         for (const Run& r : runs) {
@@ -737,6 +896,7 @@ int Main() {
           if (r.role != Role::kMeasured) continue;
           Ratios x = RatiosOf(r, runs);
           qps_r.push_back(x.qps);
+          if (double b = BareRatioOf(r, runs); b > 0) bare_r.push_back(b);
           p50_r.push_back(x.p50);
           p99_r.push_back(x.p99);
           cpu_r.push_back(x.cpu);
@@ -751,17 +911,25 @@ int Main() {
         }
         const Spread q = SpreadOf(qps_r), l50 = SpreadOf(p50_r), l99 = SpreadOf(p99_r),
                      c = SpreadOf(cpu_r), aq = SpreadOf(qps), a50 = SpreadOf(p50),
-                     a99 = SpreadOf(p99);
+                     a99 = SpreadOf(p99), br = SpreadOf(bare_r);
         std::string aim;
         if (double target = AimFor(s->name); target > 0) {
-          aim = absl::StrFormat(">= %.2f %s", target, q.median >= target ? "met" : "MISSED");
+          aim = absl::StrFormat(">= %.2f of Empty %s", target,
+                                q.median >= target ? "met" : "MISSED");
         }
+        if (double target = BareAimFor(s->name); target > 0 && !bare_r.empty()) {
+          absl::StrAppendFormat(&aim, "%s>= %.2f of bare %s", aim.empty() ? "" : "; ", target,
+                                br.median >= target ? "met" : "MISSED");
+        }
+        const std::string bare_column =
+            bare_r.empty() ? std::string(19, ' ')
+                           : absl::StrFormat("%5.3f [%5.3f-%5.3f]", br.median, br.min, br.max);
         if (errors > 0) absl::StrAppend(&aim, aim.empty() ? "" : "; ", errors, " ERRORS");
         std::printf("%-15s %5d  %5.3f [%5.3f-%5.3f]  %5.2f [%5.2f-%5.2f]  %5.2f [%5.2f-%5.2f]  "
-                    "%5.2f %9.0f %8.3f %8.3f  %s\n",
+                    "%5.2f %9.0f %8.3f %8.3f  %s  %s\n",
                     s->name.c_str(), level, q.median, q.min, q.max, l50.median, l50.min,
                     l50.max, l99.median, l99.min, l99.max, c.median, aq.median, a50.median,
-                    a99.median, aim.c_str());
+                    a99.median, bare_column.c_str(), aim.c_str());
         summary_lines.push_back(absl::StrFormat(
             "RESULT scenario=%s concurrency=%d role=summary rounds=%d qps_ratio=%.4f "
             "qps_ratio_min=%.4f qps_ratio_max=%.4f p50_ratio=%.4f p50_ratio_min=%.4f "
@@ -773,6 +941,12 @@ int Main() {
         absl::StrAppendFormat(&summary_lines.back(),
                               " activities_in_store_min=%d activities_in_store_max=%d",
                               store_min, store_max);
+        if (!bare_r.empty()) {
+          absl::StrAppendFormat(&summary_lines.back(),
+                                " bare_qps_ratio=%.4f bare_qps_ratio_min=%.4f "
+                                "bare_qps_ratio_max=%.4f",
+                                br.median, br.min, br.max);
+        }
         if (s->name == "ListActivities") {
           notes.push_back(absl::StrFormat(
               "ListActivities at %d ran while the events store held %d..%d activities in all "
@@ -791,7 +965,7 @@ int Main() {
       // Watchers spread over enough connections that none carries more than 100 streams.
       const int watch_channels =
           std::max(load.channels, (watch_options.watchers + 99) / 100);
-      auto channels = Connect((*analytics_server)->address(), watch_channels, 4);
+      auto channels = Connect(addresses.analytics, watch_channels, 20);
       if (!channels.ok()) return Fail(channels.status().ToString());
       std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> watch_stubs;
       for (auto& channel : *channels) {
@@ -876,23 +1050,135 @@ int Main() {
       }
       for (const std::string& line : watch_lines) summary_lines.push_back(line);
     }
+    // ------------------------------------------------------------------ overload
+    // Writes beyond what the servers admit: each admitted write is acknowledged after its
+    // commit, the rest are refused at once (RESOURCE_EXHAUSTED with RetryInfo, or
+    // UNAVAILABLE). Own connections, so the levels are spread as the issue's test spreads
+    // them (8 connections), apart from the rounds' channels.
+    int64_t overload_errors = 0;
+    std::vector<std::string> overload_error_lines;
+    if (!overload_levels.empty()) {
+      ScenarioContext oc;
+      oc.run_tag = absl::StrCat(context.run_tag, "o");
+      oc.next_activity.store(1000000000);
+      oc.council_names = context.council_names;
+      oc.create_councils = context.create_councils;
+      ServerAddresses writers;
+      writers.registry = addresses.registry;
+      writers.events = addresses.events;
+      if (absl::Status s = ConnectAll(writers, overload_channels, 40, oc); !s.ok()) {
+        return Fail(s.ToString());
+      }
+      std::vector<Scenario> overload = OverloadScenarios(oc);
+      std::printf(
+          "\noverload: closed loop at %s calls in flight over %d connections per "
+          "server, %d run(s) each of warm-up %.2fs + measured %.2fs; a refusal "
+          "(RESOURCE_EXHAUSTED or UNAVAILABLE) is counted apart from errors; client "
+          "at_once: a refused slot calls again at once; retry_info: it waits the "
+          "RetryInfo delay first; the servers admit %s at once; latencies are of "
+          "admitted calls\n",
+          absl::StrJoin(overload_levels, ", ").c_str(), overload_channels, overload_rounds,
+          absl::ToDoubleSeconds(load.warmup), absl::ToDoubleSeconds(load.duration),
+          load_flag.empty()
+              ? absl::StrCat("max_writes_in_flight=", setup.max_writes_in_flight, " writes").c_str()
+              : "as many writes as they were started with");
+      for (const Scenario& s : overload) {
+        std::printf("  %-18s %s\n", s.name.c_str(), s.description.c_str());
+      }
+      std::printf(
+          "scenario            conc  client      admitted/s  refused/s  refused  p50 ms  "
+          " p99 ms   max ms  cpu us/c  errors  refusals (whole run, by code; with "
+          "RetryInfo)\n");
+      for (const Scenario& s : overload) {
+        for (int level : overload_levels) {
+          for (bool honor : overload_honor) {
+            const char* client = honor ? "retry_info" : "at_once";
+            std::vector<double> admitted, refused, fraction, p50, p99;
+            for (int round = 1; round <= overload_rounds; ++round) {
+              LoadOptions options = load;
+              options.concurrency = level;
+              options.channels = overload_channels;
+              options.refusals_expected = true;
+              options.honor_retry_info = honor;
+              options.seed = load.seed + 7919 * round + level;
+              const LoadResult r = RunClosedLoop(s.issue, options);
+              std::vector<std::string> codes;
+              for (const auto& [code, count] : r.refused_by_code) {
+                codes.push_back(absl::StrCat(code, "=", count));
+              }
+              const double refused_fraction =
+                  r.calls > 0 ? static_cast<double>(r.refused) / r.calls : 0;
+              std::printf(
+                  "%-18s %5d  %-10s %10.0f %10.0f  %6.1f%% %7.3f %8.3f %8.3f %9.1f %7lld  "
+                  "%s; %lld\n",
+                  s.name.c_str(), level, client, r.admitted_qps, r.refused_qps,
+                  100 * refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
+                  static_cast<long long>(r.errors),
+                  codes.empty() ? "none" : absl::StrJoin(codes, ",").c_str(),
+                  static_cast<long long>(r.refused_with_retry_info));
+              std::fflush(stdout);
+              admitted.push_back(r.admitted_qps);
+              refused.push_back(r.refused_qps);
+              fraction.push_back(refused_fraction);
+              p50.push_back(r.p50_ms);
+              p99.push_back(r.p99_ms);
+              overload_errors += r.errors;
+              summary_lines.push_back(absl::StrFormat(
+                  "RESULT scenario=Overload/%s round=%d concurrency=%d channels=%d client=%s "
+                  "role=overload "
+                  "admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
+                  "p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f server_cpu_us_per_call=%.2f "
+                  "calls=%d admitted=%d refused=%d refused_total=%d refused_with_retry_info=%d "
+                  "errors=%d refusals=%s",
+                  s.name, round, level, overload_channels, client, r.admitted_qps, r.refused_qps,
+                  refused_fraction, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_call,
+                  r.server_cpu_us_per_call, r.calls, r.admitted, r.refused, r.refused_total,
+                  r.refused_with_retry_info, r.errors,
+                  codes.empty() ? "none" : absl::StrJoin(codes, ",")));
+              if (r.errors > 0) {
+                std::vector<std::string> errors;
+                for (const auto& [code, count] : r.errors_by_code) {
+                  errors.push_back(absl::StrCat(code, "=", count));
+                }
+                overload_error_lines.push_back(absl::StrFormat(
+                    "ERRORS overload scenario=%s concurrency=%d client=%s %s first: %s", s.name,
+                    level, client, absl::StrJoin(errors, ","), r.first_error));
+              }
+            }
+            if (overload_rounds > 1) {
+              summary_lines.push_back(absl::StrFormat(
+                  "RESULT scenario=Overload/%s concurrency=%d channels=%d client=%s role=summary "
+                  "runs=%d admitted_qps=%.1f refused_qps=%.1f refused_fraction=%.4f p50_ms=%.4f "
+                  "p99_ms=%.4f",
+                  s.name, level, overload_channels, client, overload_rounds,
+                  SpreadOf(admitted).median, SpreadOf(refused).median, SpreadOf(fraction).median,
+                  SpreadOf(p50).median, SpreadOf(p99).median));
+            }
+          }
+        }
+      }
+    }
+
     std::printf("\n");
     int64_t total_errors = 0;
     for (const Run& r : runs) {
       const LoadResult& x = r.result;
       std::string line = absl::StrFormat(
           "RESULT scenario=%s run=%d round=%d concurrency=%d role=%s qps=%.1f p50_ms=%.4f "
-          "p90_ms=%.4f p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f calls=%d errors=%d "
-          "activities_in_store=%d",
+          "p90_ms=%.4f p99_ms=%.4f max_ms=%.4f cpu_us_per_call=%.2f server_cpu_us_per_call=%.2f "
+          "calls=%d errors=%d activities_in_store=%d",
           r.scenario->name, r.number, r.round, r.concurrency, RoleName(r.role), x.qps, x.p50_ms,
-          x.p90_ms, x.p99_ms, x.max_ms, x.cpu_us_per_call, x.calls, x.errors,
-          r.activities_in_store);
+          x.p90_ms, x.p99_ms, x.max_ms, x.cpu_us_per_call, x.server_cpu_us_per_call, x.calls,
+          x.errors, r.activities_in_store);
       if (r.role == Role::kMeasured) {
         Ratios ratios = RatiosOf(r, runs);
         absl::StrAppendFormat(&line,
                               " baseline_runs=%d,%d qps_ratio=%.4f p50_ratio=%.4f "
                               "p99_ratio=%.4f cpu_ratio=%.4f",
                               r.before, r.after, ratios.qps, ratios.p50, ratios.p99, ratios.cpu);
+        if (double b = BareRatioOf(r, runs); b > 0) {
+          absl::StrAppendFormat(&line, " bare_qps_ratio=%.4f", b);
+        }
       }
       std::printf("%s\n", line.c_str());
       total_errors += x.errors;
@@ -913,6 +1199,8 @@ int Main() {
                   "(or writes/watchers failed), see above\n");
       exit_code = 1;
     }
+    for (const std::string& line : overload_error_lines) std::printf("%s\n", line.c_str());
+    total_errors += overload_errors;
     if (total_errors > 0) {
       std::printf("FAILED: %lld calls ended in error; the figures above are not valid\n",
                   static_cast<long long>(total_errors));
@@ -922,11 +1210,48 @@ int Main() {
     }
     std::fflush(stdout);
   }
-  (*analytics_server)->Shutdown();
-  (*events_server)->Shutdown();
-  (*registry_server)->Shutdown();
-  (*baseline_server)->Shutdown();
+  if (local != nullptr) local->Shutdown();
+  for (sanhak::testing::ChildProcess* c : {&child, &bare_child}) {
+    if (!c->running()) continue;
+    c->Signal(SIGTERM);
+    if (c->WaitExit(absl::Seconds(20)) < 0) c->Kill();
+  }
   return exit_code;
+}
+
+// --serve: the servers alone, until SIGTERM or SIGINT; the parent (--separate_process) or
+// a person (--load) reads their addresses from the SERVING line.
+int Serve() {
+  // First, before any thread starts: the signal wait must be the only receiver.
+  BlockTerminationSignals();
+  SetMinLogLevel(LogLevel::kWarning);
+  if (absl::Status s = PinToCpus(absl::GetFlag(FLAGS_server_cpus)); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  absl::StatusOr<std::unique_ptr<BenchServers>> servers = BenchServers::Start(SetupFromFlags());
+  if (!servers.ok()) return Fail(servers.status().ToString());
+  for (const std::string& line : (*servers)->description()) std::printf("%s\n", line.c_str());
+  std::printf("SERVING %s\n", FormatAddresses((*servers)->addresses()).c_str());
+  std::fflush(stdout);
+  return ServeUntilTerminated([&] { (*servers)->Shutdown(); });
+}
+
+// --serve_bare: the bare echo server alone, until SIGTERM or SIGINT.
+int ServeBare() {
+  BlockTerminationSignals();
+  if (absl::Status s = PinToCpus(absl::GetFlag(FLAGS_server_cpus)); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  absl::StatusOr<std::unique_ptr<BareEchoServer>> server = BareEchoServer::Start();
+  if (!server.ok()) return Fail(server.status().ToString());
+  ServerAddresses addresses;
+  addresses.echo = (*server)->address();
+  std::printf("  echo      sanhak.bench.echo.EchoService at %s in a process of its own (pid %d): "
+              "bare grpc::ServerBuilder, callback API, gRPC's defaults\n",
+              addresses.echo.c_str(), getpid());
+  std::printf("SERVING %s\n", FormatAddresses(addresses).c_str());
+  std::fflush(stdout);
+  return ServeUntilTerminated([&] { (*server)->Shutdown(); });
 }
 
 }  // namespace
@@ -934,8 +1259,11 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "sanhak_bench: closed-loop gRPC benchmark of the registry and the events service "
-      "against an empty baseline server, all in this process. See bench/README.md.");
+      "sanhak_bench: closed-loop gRPC benchmark of the registry, events and analytics "
+      "services against an empty handler on the same runtime and a bare gRPC echo server, "
+      "in one process or (--separate_process) two. See bench/README.md.");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_serve)) return sanhak::bench::Serve();
+  if (absl::GetFlag(FLAGS_serve_bare)) return sanhak::bench::ServeBare();
   return sanhak::bench::Main();
 }

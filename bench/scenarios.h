@@ -15,6 +15,7 @@
 #include "sanhak/bench/v1/bench.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "sanhak_bench_echo.grpc.pb.h"
 
 namespace sanhak::bench {
 
@@ -31,6 +32,8 @@ struct ScenarioContext {
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> baseline_stubs;
   // The same empty handler served on the callback API (scenario EmptyCallback).
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> callback_stubs;
+  // The bare echo server (scenario BareEcho), nothing of the suite's runtime in it.
+  std::vector<std::unique_ptr<echo::EchoService::Stub>> echo_stubs;
   std::vector<std::unique_ptr<registry::v1::RegistryService::Stub>> registry_stubs;
   std::vector<std::unique_ptr<events::v1::EventsService::Stub>> events_stubs;
   // Empty when no analytics replica runs (GetAggregates then cannot be selected).
@@ -53,14 +56,24 @@ struct ScenarioContext {
   bool list_activities_exact = true;
   // Makes every CreateActivity title unique within the process.
   std::atomic<int64_t> next_activity{1};
+  // Makes every CreateOrganization id unique: "bench-{run_tag}-{n}" (run_tag differs
+  // between runs, so a registry kept across runs (--load) never sees an id twice).
+  std::string run_tag;
+  std::atomic<int64_t> next_organization{1};
 };
 
 // The baseline: EmptyService.Empty, whose handler does nothing, with a request carrying a
 // council name so it is the size of a GetCouncil request.
 Scenario BaselineScenario(const ScenarioContext& context);
 
-// The scenarios measured against the baseline, in their default order.
+// The scenarios measured against the baseline, in their default order; those whose server
+// the context has no stubs for are left out.
 std::vector<Scenario> MeasuredScenarios(ScenarioContext& context);
+
+// The overload scenario's writes: CreateActivity (events) and CreateOrganization
+// (registry), as far as the context has stubs for them. Run with
+// LoadOptions::refusals_expected.
+std::vector<Scenario> OverloadScenarios(ScenarioContext& context);
 
 }  // namespace sanhak::bench
 

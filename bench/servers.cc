@@ -1,0 +1,296 @@
+#include "bench/servers.h"
+
+#include <sched.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/bare_echo_server.h"
+#include "common/server.h"
+#include "sanhak/bench/v1/bench.grpc.pb.h"
+#include "services/analytics/analytics_server.h"
+#include "services/events/events_server.h"
+#include "services/registry/registry_server.h"
+#include "tests/support/redis_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace sanhak::bench {
+namespace {
+
+constexpr char kBaselineServiceName[] = "sanhak.bench.v1.EmptyService";
+
+class EmptyServiceImpl final : public v1::EmptyService::Service {
+  grpc::Status Empty(grpc::ServerContext*, const v1::EmptyRequest*,
+                     v1::EmptyResponse*) override {
+    return grpc::Status::OK;
+  }
+};
+
+// The same empty handler on gRPC's callback API (as every service now serves), measured as
+// a scenario: how much of a callback-API service's distance from the baseline is the API's.
+class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService {
+  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
+                                  v1::EmptyResponse*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+// The name of the file system a path is on, as far as it matters for fsync.
+std::string FileSystemType(const std::string& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) != 0) return "unknown file system";
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0xEF53: return "ext4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs: fsync costs nothing here";
+    case 0x794C7630: return "overlayfs";
+    default: return absl::StrFormat("file system 0x%x", static_cast<unsigned long>(fs.f_type));
+  }
+}
+
+}  // namespace
+
+std::string FormatAddresses(const ServerAddresses& a) {
+  std::vector<std::string> parts;
+  auto add = [&](const char* key, const std::string& value) {
+    if (!value.empty()) parts.push_back(absl::StrCat(key, "=", value));
+  };
+  add("baseline", a.baseline);
+  add("callback", a.callback);
+  add("echo", a.echo);
+  add("registry", a.registry);
+  add("events", a.events);
+  add("analytics", a.analytics);
+  return absl::StrJoin(parts, ",");
+}
+
+absl::StatusOr<ServerAddresses> ParseAddresses(absl::string_view text) {
+  ServerAddresses a;
+  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    std::string* slot = kv.first == "baseline"    ? &a.baseline
+                        : kv.first == "callback"  ? &a.callback
+                        : kv.first == "echo"      ? &a.echo
+                        : kv.first == "registry"  ? &a.registry
+                        : kv.first == "events"    ? &a.events
+                        : kv.first == "analytics" ? &a.analytics
+                                                  : nullptr;
+    if (slot == nullptr || kv.second.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "server address '", part,
+          "' is not NAME=HOST:PORT with NAME one of baseline, callback, echo, registry, events, "
+          "analytics"));
+    }
+    *slot = kv.second;
+  }
+  return a;
+}
+
+struct BenchServers::Impl {
+  // Declared first, destroyed last: the servers' files and Redis outlive the servers.
+  std::unique_ptr<sanhak::testing::TempDir> dir;
+  std::unique_ptr<sanhak::testing::RedisProcess> redis;
+  EmptyServiceImpl empty_service;
+  EmptyCallbackServiceImpl empty_callback_service;
+  std::unique_ptr<GrpcServer> baseline;
+  std::unique_ptr<GrpcServer> callback;
+  std::unique_ptr<BareEchoServer> echo;
+  std::unique_ptr<registry::RegistryServer> registry;
+  std::unique_ptr<events::EventsServer> events;
+  std::unique_ptr<analytics::AnalyticsServer> analytics;
+};
+
+absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSetup& setup) {
+  std::unique_ptr<BenchServers> self(new BenchServers);
+  self->impl_ = std::make_unique<Impl>();
+  Impl& s = *self->impl_;
+  std::vector<std::string>& d = self->description_;
+
+  // The databases and the private Redis's log, removed at exit.
+  s.dir = std::make_unique<sanhak::testing::TempDir>("sanhak-bench");
+  if (s.dir->path().empty()) return absl::InternalError("cannot create a temporary directory");
+
+  // Redis for the change feed: registry and events relay their outbox to it, analytics
+  // consumes it.
+  std::string redis_address = setup.redis;
+  std::string redis_note;
+  if (redis_address.empty()) {
+    sanhak::testing::RedisOptions redis_options;
+    redis_options.binary = setup.redis_server;
+    redis_options.dir = s.dir->path();
+    s.redis = std::make_unique<sanhak::testing::RedisProcess>(redis_options);
+    if (absl::Status st = s.redis->Start(); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("redis-server: ", st.message()));
+    }
+    redis_address = s.redis->address();
+    redis_note = absl::StrCat("private ", setup.redis_server, " at ", redis_address,
+                              " (--save \"\" --appendonly no, killed at exit)");
+  } else {
+    redis_note = absl::StrCat("existing Redis at ", redis_address, " (--redis)");
+  }
+
+  // The same runtime and options for every suite server; only the hosted service differs.
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.log_calls = setup.log_calls;
+  options.metrics_listen_address = setup.metrics ? "127.0.0.1:0" : "";
+  options.drain_deadline = absl::Seconds(2);
+  options.max_writes_in_flight = setup.max_writes_in_flight;
+  options.max_concurrent_streams = setup.max_concurrent_streams;
+
+  auto baseline = GrpcServer::Start(
+      options, {{&s.empty_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
+  if (!baseline.ok()) return absl::Status(baseline.status().code(), absl::StrCat(
+      "baseline server: ", baseline.status().message()));
+  s.baseline = *std::move(baseline);
+  auto callback = GrpcServer::Start(
+      options,
+      {{&s.empty_callback_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
+  if (!callback.ok()) return absl::Status(callback.status().code(), absl::StrCat(
+      "callback baseline server: ", callback.status().message()));
+  s.callback = *std::move(callback);
+  auto echo = BareEchoServer::Start();
+  if (!echo.ok()) return echo.status();
+  s.echo = *std::move(echo);
+
+  registry::RegistryConfig registry_config;
+  registry_config.server = options;
+  registry_config.database_path = s.dir->File("registry.db");
+  registry_config.import_path = setup.data;
+  registry_config.redis_address = redis_address;
+  auto registry = registry::RegistryServer::Start(registry_config);
+  if (!registry.ok()) return absl::Status(registry.status().code(), absl::StrCat(
+      "registry: ", registry.status().message()));
+  s.registry = *std::move(registry);
+  absl::StatusOr<std::string> holds = s.registry->Describe();
+
+  events::EventsConfig events_config;
+  events_config.server = options;
+  events_config.database_path = s.dir->File("events.db");
+  events_config.registry_address = s.registry->address();
+  events_config.redis_address = redis_address;
+  auto events = events::EventsServer::Start(events_config);
+  if (!events.ok()) return absl::Status(events.status().code(), absl::StrCat(
+      "events: ", events.status().message()));
+  s.events = *std::move(events);
+
+  analytics::AnalyticsConfig analytics_config;
+  analytics_config.server = options;
+  analytics_config.registry_address = s.registry->address();
+  analytics_config.events_address = s.events->address();
+  analytics_config.engine.redis_address = redis_address;
+  auto analytics = analytics::AnalyticsServer::Start(analytics_config);
+  if (!analytics.ok()) return absl::Status(analytics.status().code(), absl::StrCat(
+      "analytics: ", analytics.status().message()));
+  s.analytics = *std::move(analytics);
+
+  ServerAddresses& a = self->addresses_;
+  a.baseline = s.baseline->address();
+  a.callback = s.callback->address();
+  a.echo = s.echo->address();
+  a.registry = s.registry->address();
+  a.events = s.events->address();
+  a.analytics = s.analytics->address();
+
+  d.push_back(absl::StrFormat(
+      "suite servers started by sanhak::GrpcServer::Start with the same ServerOptions (listen "
+      "127.0.0.1:0, log_calls=%s, metrics %s, max_concurrent_streams=%d per connection, "
+      "max_writes_in_flight=%d)",
+      setup.log_calls ? "true" : "false", setup.metrics ? "on (127.0.0.1:0)" : "off",
+      setup.max_concurrent_streams, setup.max_writes_in_flight));
+  d.push_back(absl::StrFormat("  baseline  %s at %s (sync API)", kBaselineServiceName,
+                              a.baseline));
+  d.push_back(absl::StrFormat("  callback  %s at %s (callback API)", kBaselineServiceName,
+                              a.callback));
+  d.push_back(absl::StrFormat(
+      "  echo      sanhak.bench.echo.EchoService at %s: bare grpc::ServerBuilder, callback "
+      "API, gRPC's defaults, nothing of the suite's runtime",
+      a.echo));
+  const auto& imported = s.registry->import_summary();
+  d.push_back(absl::StrFormat("  registry  %s at %s, fresh SQLite %s",
+                              registry::kRegistryServiceName, a.registry,
+                              registry_config.database_path));
+  d.push_back(absl::StrFormat("            imported %s (created %d, updated %d, unchanged %d); "
+                              "holds %s",
+                              setup.data, imported.created, imported.updated, imported.unchanged,
+                              holds.ok() ? *holds : holds.status().ToString()));
+  d.push_back(absl::StrFormat(
+      "  events    %s at %s, fresh SQLite %s (%s), registry at %s, change feed relayed to "
+      "Redis",
+      events::kEventsServiceName, a.events, events_config.database_path,
+      FileSystemType(s.dir->path()), events_config.registry_address));
+  d.push_back(absl::StrFormat("  analytics %s at %s, one replica, consuming the change feed",
+                              analytics::kAnalyticsServiceName, a.analytics));
+  d.push_back(absl::StrFormat("  redis     %s; registry and events relay their outbox to it",
+                              redis_note));
+  return self;
+}
+
+BenchServers::~BenchServers() { Shutdown(); }
+
+void BenchServers::Shutdown() {
+  if (impl_ == nullptr) return;
+  if (impl_->analytics) impl_->analytics->Shutdown();
+  if (impl_->events) impl_->events->Shutdown();
+  if (impl_->registry) impl_->registry->Shutdown();
+  if (impl_->echo) impl_->echo->Shutdown();
+  if (impl_->callback) impl_->callback->Shutdown();
+  if (impl_->baseline) impl_->baseline->Shutdown();
+}
+
+double ProcessCpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces; the fields after its ')' are fixed:
+  // state is field 3, utime and stime fields 14 and 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
+  double utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
+      !absl::SimpleAtod(fields[12], &stime)) {
+    return 0;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+absl::Status PinToCpus(absl::string_view cpus) {
+  if (cpus.empty()) return absl::OkStatus();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (absl::string_view part : absl::StrSplit(cpus, ',', absl::SkipWhitespace())) {
+    std::pair<absl::string_view, absl::string_view> range =
+        absl::StrSplit(part, absl::MaxSplits('-', 1));
+    int first = 0, last = 0;
+    if (!absl::SimpleAtoi(range.first, &first) ||
+        !absl::SimpleAtoi(range.second.empty() ? range.first : range.second, &last) ||
+        first < 0 || last < first || last >= CPU_SETSIZE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CPU list '", cpus, "': '", part, "' is not N or N-M"));
+    }
+    for (int cpu = first; cpu <= last; ++cpu) CPU_SET(cpu, &set);
+  }
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sched_setaffinity(", cpus, "): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sanhak::bench
