@@ -79,7 +79,11 @@ for pass in ${SANHAK_TEST_PASSES:-asan tsan}; do
   case "$pass" in
     plain) run_pass plain build "" all "$@" || failed+=(plain) ;;
     asan) run_pass asan build-asan address,undefined all "$@" || failed+=(asan) ;;
-    tsan) run_pass tsan build-tsan thread sanhak_tsan_tests -L tsan "$@" || failed+=(tsan) ;;
+    # LogTest reads protobuf Maps (google.protobuf.Struct) that Debian's uninstrumented
+    # libprotobuf built: under TSan that crosses a header/library mismatch and crashes in
+    # Map::at (a SEGV, not a race). It has no concurrency to check; the asan pass runs it.
+    tsan) run_pass tsan build-tsan thread sanhak_tsan_tests -L tsan -E '^LogTest[.]' "$@" ||
+            failed+=(tsan) ;;
     *) echo "test.sh: unknown pass '$pass' in SANHAK_TEST_PASSES (plain, asan, tsan)" >&2; exit 2 ;;
   esac
 done
