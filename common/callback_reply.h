@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/crud.h"
+#include "absl/strings/str_cat.h"
 #include "common/overload.h"
 #include "common/status.h"
 #include "grpcpp/server_context.h"

@@ -179,6 +179,18 @@ std::string GetReason(const absl::Status& status) {
   return info.reason();
 }
 
+int OmittedViolations(const google::rpc::BadRequest& bad_request) {
+  if (bad_request.field_violations_size() == 0) return 0;
+  const auto& last = bad_request.field_violations(bad_request.field_violations_size() - 1);
+  absl::string_view text = last.description();
+  int n = 0;
+  if (!last.field().empty() || !absl::ConsumePrefix(&text, "and ") ||
+      !absl::ConsumeSuffix(&text, " more") || !absl::SimpleAtoi(text, &n)) {
+    return 0;
+  }
+  return n;
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const std::string message = Abbreviate(status.message(), kMaxErrorMessageBytes);

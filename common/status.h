@@ -79,6 +79,9 @@ absl::Status WithReason(absl::Status status, absl::string_view reason);
 // Reads back the details attached above (for tests and clients of absl::Status).
 google::rpc::BadRequest GetBadRequest(const absl::Status& status);
 std::string GetReason(const absl::Status& status);
+// How many violations a bounded BadRequest left out: N of its final {"", "and N more"}
+// entry, 0 when it has none (for clients and tests reading a capped error).
+int OmittedViolations(const google::rpc::BadRequest& bad_request);
 
 // The one place an absl::Status becomes a grpc::Status: same code and message, details
 // serialized as google.rpc.Status into the binary error details trailer. Whatever built

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/callback_reply.h"
 #include "common/status.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
@@ -32,14 +33,6 @@ bool ParseRaw(const grpc::ByteBuffer& buffer, google::protobuf::Message* message
   std::string bytes;
   for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return message->ParseFromString(bytes);
-}
-
-template <typename T, typename Response>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
-                                absl::StatusOr<T> result, Response* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcReply(std::move(result), response));
-  return reactor;
 }
 
 // One watch stream. The engine delivers events from its thread; gRPC completes writes

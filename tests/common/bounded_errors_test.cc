@@ -34,17 +34,8 @@ size_t TrailerBytes(const grpc::Status& status) {
   return message + details;
 }
 
-// The count of the final "and N more" violation; 0 when there is none.
 int MoreOf(const google::rpc::BadRequest& bad_request) {
-  if (bad_request.field_violations_size() == 0) return 0;
-  const auto& last = bad_request.field_violations(bad_request.field_violations_size() - 1);
-  absl::string_view text = last.description();
-  int n = 0;
-  if (!last.field().empty() || !absl::ConsumePrefix(&text, "and ") ||
-      !absl::ConsumeSuffix(&text, " more") || !absl::SimpleAtoi(text, &n)) {
-    return 0;
-  }
-  return n;
+  return OmittedViolations(bad_request);
 }
 
 class BoundedErrorsTest : public RegistryFixture {

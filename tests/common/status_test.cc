@@ -41,17 +41,8 @@ size_t WireBytes(const grpc::Status& status) {
   return status.error_message().size() + status.error_details().size();
 }
 
-// The count of the final "and N more" entry; 0 when there is none.
 int MoreOf(const google::rpc::BadRequest& bad_request) {
-  if (bad_request.field_violations_size() == 0) return 0;
-  const auto& last = bad_request.field_violations(bad_request.field_violations_size() - 1);
-  absl::string_view text = last.description();
-  int n = 0;
-  if (!last.field().empty() || !absl::ConsumePrefix(&text, "and ") ||
-      !absl::ConsumeSuffix(&text, " more") || !absl::SimpleAtoi(text, &n)) {
-    return 0;
-  }
-  return n;
+  return OmittedViolations(bad_request);
 }
 
 google::rpc::BadRequest BadRequestOnWire(const grpc::Status& status) {
