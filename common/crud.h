@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/page_token.h"
 #include "common/resource_names.h"
 #include "common/resource_store.h"
 #include "common/status.h"
@@ -259,8 +260,11 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   absl::StatusOr<int> size = PageSize(spec.page_size);
   if (!size.ok()) v.Add("page_size", "must not be negative");
   ValidateText(raw_query, "query", false, kMaxQueryChars, v);
-  std::string fingerprint = Fingerprint(absl::StrCat(spec.query.collection, "|",
-                                                     spec.filter_key, "|", raw_query));
+  // The filters themselves, length-prefixed so no two sets of filters read alike: the
+  // token's MAC binds them, so a token is honoured only by the query that issued it.
+  std::string fingerprint =
+      absl::StrCat(spec.query.collection.size(), ":", spec.query.collection,
+                   spec.filter_key.size(), ":", spec.filter_key, raw_query.size(), ":", raw_query);
   absl::StatusOr<std::string> after = DecodePageToken(spec.page_token, fingerprint);
   if (!after.ok()) {
     google::rpc::BadRequest bad_request = GetBadRequest(after.status());

@@ -15,7 +15,6 @@ namespace {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 1000;
-constexpr absl::string_view kTokenVersion = "p1";
 
 }  // namespace
 
@@ -76,29 +75,6 @@ std::string Fingerprint(absl::string_view text) {
     hash *= 1099511628211ull;
   }
   return absl::StrFormat("%016x", hash);
-}
-
-std::string EncodePageToken(absl::string_view after_name, absl::string_view fingerprint) {
-  return absl::WebSafeBase64Escape(
-      absl::StrCat(kTokenVersion, "\n", fingerprint, "\n", after_name));
-}
-
-absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
-                                            absl::string_view fingerprint) {
-  if (token.empty()) return std::string();
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) {
-    return InvalidField("page_token", "is not a token this service issued");
-  }
-  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits('\n', 2));
-  if (parts.size() != 3 || parts[0] != kTokenVersion) {
-    return InvalidField("page_token", "is not a token this service issued");
-  }
-  if (parts[1] != fingerprint) {
-    return InvalidField("page_token",
-                        "was issued for a request with other filters; start again without it");
-  }
-  return parts[2];
 }
 
 }  // namespace sanhak

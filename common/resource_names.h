@@ -32,16 +32,10 @@ std::string NormalizeSearchText(absl::string_view text);
 // 1000. INVALID_ARGUMENT (field "page_size") when negative.
 absl::StatusOr<int> PageSize(int requested);
 
-// A stable fingerprint of a request's filters (FNV-1a), so a page token is only accepted
-// by the query that issued it.
+// A stable 64-bit fingerprint (FNV-1a) of a request, so a retried request_id is told
+// apart from a different request reusing it. Not a MAC: page tokens sign their filters
+// (common/page_token.h).
 std::string Fingerprint(absl::string_view text);
-
-// Opaque page tokens: the last name returned and the filters' fingerprint.
-std::string EncodePageToken(absl::string_view after_name, absl::string_view fingerprint);
-// The `after_name` of a token; "" for an empty token. INVALID_ARGUMENT (field
-// "page_token") when malformed or issued for other filters.
-absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
-                                            absl::string_view fingerprint);
 
 }  // namespace sanhak
 

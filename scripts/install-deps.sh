@@ -11,6 +11,8 @@ packages=(
   libabsl-dev grpc-proto
   # storage, cache
   libsqlite3-dev libhiredis-dev redis-server
+  # page token MACs (HMAC-SHA256)
+  libssl-dev
   # the /metrics HTTP endpoint
   libcpp-httplib-dev
   # tests

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/outbox_metrics.h"
+#include "common/page_token.h"
 #include "common/text_data.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -19,6 +20,12 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   std::unique_ptr<EventsServer> self(new EventsServer());
   auto store = store::SqliteResourceStore::Open({config.database_path, "events"});
   if (!store.ok()) return store.status();
+  if (absl::Status s = InstallPageTokenKeyFile(config.page_token_key_path.empty()
+                                                   ? config.database_path + ".token-key"
+                                                   : config.page_token_key_path);
+      !s.ok()) {
+    return s;
+  }
   self->store_ = *std::move(store);
   if (!config.redis_address.empty()) {
     RelayOptions relay;

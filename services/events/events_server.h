@@ -28,6 +28,9 @@ struct EventsConfig {
   std::string import_path;
   // host:port of Redis for the change feed; empty keeps change records in the outbox.
   std::string redis_address;
+  // The key page tokens are signed with (common/page_token.h), created on first start;
+  // empty means database_path + ".token-key". Replicas serving one data set share it.
+  std::string page_token_key_path;
 };
 
 // Reads an EventsData text-format file; errors name the line and column.

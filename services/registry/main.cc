@@ -17,6 +17,10 @@ ABSL_FLAG(std::string, import, sanhak::EnvOr("SANHAK_REGISTRY_IMPORT", ""),
           "RegistryData text file to import at start, idempotently (env "
           "SANHAK_REGISTRY_IMPORT)");
 
+ABSL_FLAG(std::string, page_token_key, sanhak::EnvOr("SANHAK_REGISTRY_PAGE_TOKEN_KEY", ""),
+          "file holding the key page tokens are signed with, created (0600) when missing; "
+          "empty: the database path + \".token-key\" (env SANHAK_REGISTRY_PAGE_TOKEN_KEY)");
+
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
@@ -29,6 +33,7 @@ int main(int argc, char** argv) {
   config.database_path = absl::GetFlag(FLAGS_db);
   config.import_path = absl::GetFlag(FLAGS_import);
   config.redis_address = absl::GetFlag(FLAGS_redis);
+  config.page_token_key_path = absl::GetFlag(FLAGS_page_token_key);
 
   auto server = sanhak::registry::RegistryServer::Start(config);
   if (!server.ok()) {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/outbox_metrics.h"
+#include "common/page_token.h"
 #include "common/text_data.h"
 
 namespace sanhak::registry {
@@ -18,6 +19,12 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   std::unique_ptr<RegistryServer> self(new RegistryServer());
   auto store = store::SqliteResourceStore::Open({config.database_path, "registry"});
   if (!store.ok()) return store.status();
+  if (absl::Status s = InstallPageTokenKeyFile(config.page_token_key_path.empty()
+                                                   ? config.database_path + ".token-key"
+                                                   : config.page_token_key_path);
+      !s.ok()) {
+    return s;
+  }
   self->store_ = *std::move(store);
   if (!config.redis_address.empty()) {
     RelayOptions relay;

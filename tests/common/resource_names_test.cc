@@ -1,4 +1,4 @@
-// Resource names, ids, page sizes, page tokens and search text as every List and Get
+// Resource names, ids, page sizes, request fingerprints and search text as every List and Get
 // handler relies on them.
 #include "common/resource_names.h"
 
@@ -159,49 +159,6 @@ TEST(FingerprintTest, StableAndDistinguishing) {
   EXPECT_EQ(Fingerprint("region=seoul"), Fingerprint("region=seoul"));
   EXPECT_NE(Fingerprint("region=seoul"), Fingerprint("region=busan"));
   EXPECT_NE(Fingerprint(""), Fingerprint(" "));
-}
-
-TEST(PageTokenTest, RoundTrip) {
-  const std::string fp = Fingerprint("filter");
-  for (const char* after : {"councils/a", "councils/smart-green-mobility", "x/y\nz", ""}) {
-    std::string token = EncodePageToken(after, fp);
-    EXPECT_FALSE(token.empty());
-    absl::StatusOr<std::string> back = DecodePageToken(token, fp);
-    ASSERT_TRUE(back.ok()) << back.status();
-    EXPECT_EQ(*back, after);
-  }
-}
-
-TEST(PageTokenTest, TokenIsOpaqueAndUrlSafe) {
-  std::string token = EncodePageToken("councils/a", Fingerprint("f"));
-  EXPECT_EQ(token.find("councils/a"), std::string::npos);
-  EXPECT_EQ(token.find_first_of("+/=\n "), std::string::npos) << token;
-}
-
-TEST(PageTokenTest, EmptyTokenIsFirstPage) {
-  absl::StatusOr<std::string> after = DecodePageToken("", Fingerprint("anything"));
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(*after, "");
-}
-
-TEST(PageTokenTest, RejectedForOtherFilters) {
-  std::string token = EncodePageToken("councils/a", Fingerprint("region=seoul"));
-  absl::StatusOr<std::string> after = DecodePageToken(token, Fingerprint("region=busan"));
-  ASSERT_FALSE(after.ok());
-  EXPECT_EQ(after.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ViolatedFields(after.status()), std::vector<std::string>{"page_token"});
-}
-
-TEST(PageTokenTest, RejectsGarbage) {
-  const std::string fp = Fingerprint("f");
-  // Not base64, base64 of the wrong shape, and a raw (unencoded) after_name.
-  for (const char* garbage : {"!!!not a token!!!", "abcd", "councils/a", "cDEKZm9v", "%%"}) {
-    absl::StatusOr<std::string> after = DecodePageToken(garbage, fp);
-    ASSERT_FALSE(after.ok()) << garbage;
-    EXPECT_EQ(after.status().code(), absl::StatusCode::kInvalidArgument) << garbage;
-    EXPECT_EQ(ViolatedFields(after.status()), std::vector<std::string>{"page_token"})
-        << garbage;
-  }
 }
 
 }  // namespace
