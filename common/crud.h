@@ -252,6 +252,22 @@ struct ListSpec {
   std::function<bool(const Resource&)> keep;
 };
 
+// The bytes one page carries at most, besides its first resource: well inside the 4 MiB
+// a gRPC client accepts by default, even if rendering doubled each resource, so a page
+// of up to 1000 resources always arrives. A page ends early (with a next_page_token)
+// when the next resource would pass it. Every resource fits alone: the validation
+// bounds keep each far smaller.
+inline constexpr size_t kMaxPageBytes = 1 << 20;
+
+// Adds `r`'s share (stored bytes, its name, and room for the output-only fields) to
+// `bytes` when it fits in the page or is the page's first; false when the page is full.
+inline bool PageHasRoomFor(const Resource& r, size_t& bytes) {
+  const size_t cost = r.data.size() + r.name.size() + 64;
+  if (bytes > 0 && bytes + cost > kMaxPageBytes) return false;
+  bytes += cost;
+  return true;
+}
+
 // Runs a List: validates paging and query text, then fills `response` via `add`.
 template <typename Response, typename Add>
 absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spec,
@@ -283,18 +299,26 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
     if (!spec.keep) {
       absl::StatusOr<store::ListResult> page = view.List(spec.query);
       if (!page.ok()) return page.status();
+      size_t bytes = 0;
+      const std::string* last = nullptr;
+      bool full = false;
       for (const Resource& r : page->resources) {
+        if (!PageHasRoomFor(r, bytes)) {
+          full = true;
+          break;
+        }
         if (absl::Status s = add(view, r, response); !s.ok()) return s;
+        last = &r.name;
       }
-      if (page->more) {
-        response.set_next_page_token(
-            EncodePageToken(page->resources.back().name, fingerprint));
+      if (full || page->more) {
+        response.set_next_page_token(EncodePageToken(*last, fingerprint));
       }
       response.set_total_size(static_cast<int32_t>(page->total));
       return absl::OkStatus();
     }
     // Scan every candidate: those after the token fill the page, all count.
     int64_t total = 0, on_page = 0;
+    size_t bytes = 0;
     std::string last;
     bool more = false;
     const std::string after_name = spec.query.after_name;
@@ -303,7 +327,7 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       if (!spec.keep(r)) return absl::OkStatus();
       ++total;
       if (r.name <= after_name) return absl::OkStatus();
-      if (on_page == *size) {
+      if (on_page == *size || more || !PageHasRoomFor(r, bytes)) {
         more = true;
         return absl::OkStatus();
       }

@@ -153,10 +153,33 @@ Analytics::Stats Analytics::stats() {
   stats.watchers = static_cast<int64_t>(watchers_.size());
   stats.redis_reachable = redis_reachable_;
   stats.leader = leader_;
-  stats.ready = ready_;
+  stats.ready = ServingLocked().ok();
   stats.stream_lag = stream_lag_;
   stats.useq = state_.useq;
   return stats;
+}
+
+absl::Status Analytics::Serving() {
+  absl::MutexLock lock(&mu_);
+  return ServingLocked();
+}
+
+absl::Status Analytics::ServingLocked() {
+  if (!ready_) return absl::UnavailableError("loading the aggregates");
+  if (redis_reachable_ && state_.loaded) return absl::OkStatus();
+  // Reads answer from a rebuild from the services now: only as well as the last one went.
+  if (!source_status_.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot rebuild the aggregates from the services: ", source_status_.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Mirror> Analytics::LoadFromServices() {
+  absl::StatusOr<Mirror> mirror = source_->Load(absl::Now() + options_.rebuild_deadline);
+  absl::MutexLock lock(&mu_);
+  source_status_ = mirror.status();
+  return mirror;
 }
 
 std::string Analytics::TokenFor(const std::string& epoch, int64_t useq) const {
@@ -208,7 +231,7 @@ absl::Status Analytics::RebuildIntoRedis(redis::Connection& redis) {
     }
     return absl::UnavailableError("waited too long for another replica's rebuild");
   }
-  absl::StatusOr<Mirror> mirror = source_->Load(absl::Now() + options_.rebuild_deadline);
+  absl::StatusOr<Mirror> mirror = LoadFromServices();
   if (!mirror.ok()) {
     redis.Command({"DEL", kRebuildLock}).IgnoreError();
     return mirror.status();
@@ -658,7 +681,7 @@ absl::Status Analytics::EnsureFreshWithoutRedis() {
   }
   // Whoever waited on the lock while another call rebuilt uses that rebuild.
   if (absl::Now() - last_local_rebuild_ < absl::Seconds(2)) return absl::OkStatus();
-  absl::StatusOr<Mirror> mirror = source_->Load(absl::Now() + options_.rebuild_deadline);
+  absl::StatusOr<Mirror> mirror = LoadFromServices();
   if (!mirror.ok()) return mirror.status();
   ++rebuilds_;
   last_local_rebuild_ = absl::Now();

@@ -102,13 +102,18 @@ class Analytics {
   // After this returns, `watcher` is never called again.
   void Unsubscribe(Watcher* watcher);
 
+  // OK while the main calls can be answered: the state is loaded and followed in Redis,
+  // or (Redis away or emptied) the last rebuild from the services succeeded. Otherwise
+  // UNAVAILABLE saying why; health reports NOT_SERVING and the ready metric 0 meanwhile.
+  absl::Status Serving();
+
   struct Stats {
     int64_t rebuilds = 0;
     int64_t applied = 0;
     int64_t watchers = 0;
     bool redis_reachable = false;
     bool leader = false;
-    // State has been loaded from Redis at least once since start (readiness).
+    // Serving().ok(): loaded from Redis at least once since start, and able to answer.
     bool ready = false;
     // Change records in the services' streams not yet in this replica's aggregates (as
     // of the last check, once a second).
@@ -158,6 +163,9 @@ class Analytics {
   std::shared_ptr<const std::string> AggregatesBytesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SharedEvent SnapshotEventLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StateChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ServingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loads the mirror from the services and remembers whether that worked (Serving).
+  absl::StatusOr<Mirror> LoadFromServices();
   // Closes every watcher with `status` and forgets them.
   void CloseWatchersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers unary reads while Redis is unreachable: a rebuild from the services, at most
@@ -173,6 +181,9 @@ class Analytics {
   State state_ ABSL_GUARDED_BY(mu_);
   bool redis_reachable_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  // The outcome of the last load from the services (a rebuild into Redis or a local
+  // one): when Redis cannot serve the state, it decides whether this replica can answer.
+  absl::Status source_status_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;

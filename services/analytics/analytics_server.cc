@@ -21,13 +21,11 @@ absl::StatusOr<std::unique_ptr<AnalyticsServer>> AnalyticsServer::Start(
   self->RegisterEngineMetrics();
   Analytics* engine = self->analytics_.get();
   // Ready once the state has been loaded from Redis; after that, serving means answering:
-  // from Redis, or from a rebuild while Redis is away (the engine logs that as degraded).
+  // from Redis, or from a rebuild while Redis is away or emptied (the engine logs that as
+  // degraded) — NOT_SERVING when that rebuild fails.
   auto server = GrpcServer::Start(
-      config.server, {{self->service_.get(), kAnalyticsServiceName, [engine] {
-                         return engine->stats().ready
-                                    ? absl::OkStatus()
-                                    : absl::UnavailableError("loading the aggregates");
-                       }}},
+      config.server, {{self->service_.get(), kAnalyticsServiceName,
+                       [engine] { return engine->Serving(); }}},
       &self->metrics_);
   if (!server.ok()) return server.status();
   self->server_ = *std::move(server);

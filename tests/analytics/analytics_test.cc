@@ -17,6 +17,7 @@
 #include "httplib.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/analytics/analytics_fixture.h"
 
 namespace sanhak::analytics {
@@ -733,6 +734,61 @@ TEST_F(AnalyticsTest, WithoutRedisReadsAnswerFromARebuildAndWatchersEnd) {
   ASSERT_TRUE(again.WaitForUpdates(1)) << (again.status() ? again.status()->error_message() : "");
   EXPECT_EQ(again.updates()[0].resource_name(), after);
   EXPECT_EQ(ValueAt(again.updates()[0], "activities"), seeded_activities_ + 2);
+}
+
+// The observation: a replica whose Redis state is gone and that cannot rebuild it
+// from the services answered UNAVAILABLE to every call while health said SERVING and
+// sanhak_analytics_ready was 1. Health must say what the calls will meet.
+TEST_F(AnalyticsTest, HealthIsNotServingWhileNoRebuildCanAnswer) {
+  AnalyticsServer* server = StartAnalytics([](AnalyticsConfig& config) {
+    config.server.health_interval = absl::Milliseconds(100);
+    config.engine.rebuild_deadline = absl::Seconds(2);
+  });
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+  auto health = grpc::health::v1::Health::NewStub(sanhak::testing::Connect(server->address()));
+  auto health_of = [&] {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(kAnalyticsServiceName);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = health->Check(Context().get(), request, &response);
+    return status.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return health_of() == grpc::health::v1::HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(server->analytics().stats().ready);
+
+  // The source of truth goes away, then the state in Redis: nothing can rebuild it.
+  const std::string events_address = events_->address();
+  events_->Shutdown();
+  events_.reset();
+  auto flushed = redis_.Command({"FLUSHALL"});
+  ASSERT_TRUE(flushed.has_value());
+
+  EXPECT_TRUE(WaitUntil(
+      [&] { return health_of() == grpc::health::v1::HealthCheckResponse::NOT_SERVING; }))
+      << "health still says " << health_of();
+  EXPECT_FALSE(server->analytics().stats().ready);
+  v1::Aggregates aggregates;
+  grpc::Status refused = GetAggregates(stub.get(), &aggregates);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+
+  // The events service returns where it was: the rebuild succeeds and health follows.
+  events::EventsConfig ec;
+  ec.server.listen_address = events_address;
+  ec.server.log_calls = false;
+  ec.server.drain_deadline = absl::Seconds(2);
+  ec.database_path = dir_.File("events.db");
+  ec.registry_address = registry_->address();
+  ec.redis_address = redis_.address();
+  auto events = events::EventsServer::Start(ec);
+  ASSERT_TRUE(events.ok()) << events.status();
+  events_ = *std::move(events);
+  EXPECT_TRUE(WaitUntil(
+      [&] { return health_of() == grpc::health::v1::HealthCheckResponse::SERVING; },
+      absl::Seconds(30)));
+  EXPECT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+  EXPECT_TRUE(server->analytics().stats().ready);
 }
 
 TEST_F(AnalyticsTest, AReplicaKilledMidStreamLosesAndRepeatsNothing) {
