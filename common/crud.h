@@ -55,11 +55,20 @@ template <typename T>
 using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 using StatusDone = absl::AnyInvocable<void(absl::Status)>;
 
-// What an import did.
+// What an import did, one count per entry of the data file.
 struct ImportSummary {
+  // Absent and never imported: created from the file.
   int created = 0;
+  // Still as the last import left it, and the file now says otherwise: the file's version
+  // replaced it.
   int updated = 0;
+  // Already as the file says.
   int unchanged = 0;
+  // Left as the API left it: changed or deleted through the API since the last import
+  // (a deleted record stays deleted), or created through the API under a name the file
+  // also uses (in a database from before import marks: any record that differs from the
+  // file).
+  int kept = 0;
 };
 
 inline constexpr size_t kMaxNameChars = 200;
@@ -646,55 +655,168 @@ inline absl::Status RefusedWhileReferenced(ReadView& view, absl::string_view nam
                     reason);
 }
 
-// Stores `prepared` unless the stored copy is identical. Counts what happened.
+// ------------------------------------------------------------------------ import
+//
+// An import (at every start) never overrides the API. Per entry of the data file it
+// reads the stored record under that name and the store's import mark for the name (the
+// revision the last import left there; see WriteTransaction::GetImportMark):
+//
+//   no mark, absent               created from the file, marked
+//   mark, absent                  deleted through the API: stays deleted
+//   mark == stored revision       as the last import left it: the file's version when it
+//                                 differs, marked again
+//   mark != stored revision       changed through the API: kept as it is
+//   no mark, present              created through the API, or a database from before
+//                                 marks: kept, unless identical to the file (then marked)
+
+// What an import does with one entry, judged by DecideImport.
+enum class ImportAction {
+  kCreate,
+  kApply,
+  kAdopt,
+  kKeep,
+};
+
+inline ImportAction DecideImport(const std::optional<Resource>& stored,
+                                 std::optional<int64_t> mark) {
+  if (!mark.has_value()) return stored.has_value() ? ImportAction::kAdopt : ImportAction::kCreate;
+  if (!stored.has_value()) return ImportAction::kKeep;
+  return stored->revision == *mark ? ImportAction::kApply : ImportAction::kKeep;
+}
+
+// The transaction an import hands to its Prepare and After functions. A write an import
+// makes to another record (an After hook re-deriving a council from a complex the file
+// changed) moves that record's revision; were its mark left behind, the next import
+// would take the import's own write for an edit through the API and stop applying the
+// file to it. So a Put of a record still as the last import left it (mark == revision)
+// moves its mark along; a Put of any other record leaves its mark, and so its owner,
+// alone. Everything else passes through.
+class ImportingTransaction final : public WriteTransaction {
+ public:
+  explicit ImportingTransaction(WriteTransaction& tx) : tx_(tx) {}
+
+  absl::StatusOr<std::optional<Resource>> Get(absl::string_view name) override {
+    return tx_.Get(name);
+  }
+  absl::StatusOr<store::ListResult> List(const store::ListQuery& query) override {
+    return tx_.List(query);
+  }
+  absl::StatusOr<int64_t> Count(absl::string_view collection,
+                                const std::vector<IndexEntry>& all_of) override {
+    return tx_.Count(collection, all_of);
+  }
+  absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index,
+                               absl::string_view search_text) override {
+    absl::StatusOr<std::optional<Resource>> stored = tx_.Get(resource.name);
+    if (!stored.ok()) return stored.status();
+    absl::StatusOr<std::optional<int64_t>> mark = tx_.GetImportMark(resource.name);
+    if (!mark.ok()) return mark.status();
+    absl::StatusOr<Resource> saved = tx_.Put(std::move(resource), index, search_text);
+    if (!saved.ok()) return saved;
+    if (stored->has_value() && mark->has_value() && **mark == (*stored)->revision) {
+      if (absl::Status s = tx_.SetImportMark(saved->name, saved->revision); !s.ok()) return s;
+    }
+    return saved;
+  }
+  absl::Status Reindex(absl::string_view name, const std::vector<IndexEntry>& index,
+                       absl::string_view search_text) override {
+    return tx_.Reindex(name, index, search_text);
+  }
+  // No import deletes today. A record an import deleted would keep its mark and so count
+  // as deleted through the API: the next import would not bring it back.
+  absl::Status Delete(absl::string_view name) override { return tx_.Delete(name); }
+  absl::StatusOr<std::optional<store::RecordedRequest>> FindRequest(
+      absl::string_view request_id) override {
+    return tx_.FindRequest(request_id);
+  }
+  absl::Status RecordRequest(absl::string_view request_id, absl::string_view fingerprint,
+                             absl::string_view response) override {
+    return tx_.RecordRequest(request_id, fingerprint, response);
+  }
+  absl::StatusOr<std::optional<int64_t>> GetImportMark(absl::string_view name) override {
+    return tx_.GetImportMark(name);
+  }
+  absl::Status SetImportMark(absl::string_view name, int64_t revision) override {
+    return tx_.SetImportMark(name, revision);
+  }
+
+ private:
+  WriteTransaction& tx_;
+};
+
+// Applies one prepared entry as `action` (from DecideImport on `stored` and its mark)
+// allows, marks what the import leaves, and counts it. True when it wrote the resource.
 template <typename T>
 absl::StatusOr<bool> Upsert(WriteTransaction& tx, absl::string_view collection,
-                            const Prepared<T>& prepared, ImportSummary& summary) {
-  absl::StatusOr<std::optional<Resource>> existing = tx.Get(prepared.message.name());
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    if ((*existing)->collection != collection) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(prepared.message.name(), " already names a ", (*existing)->collection));
+                            const Prepared<T>& prepared, const std::optional<Resource>& stored,
+                            ImportAction action, ImportSummary& summary) {
+  const std::string& name = prepared.message.name();
+  if (stored.has_value() && stored->data == DeterministicBytes(prepared.message)) {
+    ++summary.unchanged;
+    // A record identical to the file is the import's from now on (kAdopt), so a later
+    // change of the file reaches it.
+    if (action == ImportAction::kAdopt) {
+      if (absl::Status s = tx.SetImportMark(name, stored->revision); !s.ok()) return s;
     }
-    if ((*existing)->data == DeterministicBytes(prepared.message)) {
-      ++summary.unchanged;
+    return false;
+  }
+  switch (action) {
+    case ImportAction::kCreate:
+      ++summary.created;
+      break;
+    case ImportAction::kApply:
+      ++summary.updated;
+      break;
+    case ImportAction::kAdopt:
+    case ImportAction::kKeep:
+      ++summary.kept;
       return false;
-    }
-    ++summary.updated;
-  } else {
-    ++summary.created;
   }
   absl::StatusOr<Resource> saved = Commit(tx, collection, prepared);
   if (!saved.ok()) return saved.status();
+  if (absl::Status s = tx.SetImportMark(name, saved->revision); !s.ok()) return s;
   return true;
 }
 
-// Imports the resources of one repeated field: prepares each (with its index as the
-// error prefix), upserts it, then lets `after` refresh dependents of a changed one.
+// Imports the resources of one repeated field (see the table above): prepares each entry
+// it may write (with its index as the error prefix), upserts it, then lets `after`
+// refresh dependents of a changed one. An entry the API changed or deleted is neither
+// prepared nor validated: the data file cannot make it valid or invalid, and what it
+// names may since have been deleted through the API.
 template <typename T, typename Prepare, typename After>
 absl::Status ImportAll(WriteTransaction& tx, absl::string_view collection,
                        absl::string_view list_name,
                        const google::protobuf::RepeatedPtrField<T>& items, Prepare prepare,
                        After after, ImportSummary& summary) {
+  ImportingTransaction importing(tx);
   for (int i = 0; i < items.size(); ++i) {
     std::string prefix = absl::StrCat(list_name, "[", i, "]");
+    absl::StatusOr<std::optional<Resource>> stored = tx.Get(items[i].name());
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value() && (*stored)->collection != collection) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(items[i].name(), " already names a ", (*stored)->collection));
+    }
+    absl::StatusOr<std::optional<int64_t>> mark = tx.GetImportMark(items[i].name());
+    if (!mark.ok()) return mark.status();
+    const ImportAction action = DecideImport(*stored, *mark);
+    if (action == ImportAction::kKeep) {
+      ++summary.kept;
+      continue;
+    }
     std::optional<T> before;
-    absl::StatusOr<std::optional<Resource>> existing = tx.Get(items[i].name());
-    if (!existing.ok()) return existing.status();
-    if (existing->has_value()) {
-      absl::StatusOr<T> decoded = Decode<T>(**existing);
+    if (stored->has_value()) {
+      absl::StatusOr<T> decoded = Decode<T>(**stored);
       if (!decoded.ok()) return decoded.status();
       before = *std::move(decoded);
     }
-    absl::StatusOr<Prepared<T>> prepared = prepare(tx, items[i], prefix);
+    absl::StatusOr<Prepared<T>> prepared = prepare(importing, items[i], prefix);
     if (!prepared.ok()) return prepared.status();
-    absl::StatusOr<bool> changed = Upsert(tx, collection, *prepared, summary);
+    absl::StatusOr<bool> changed = Upsert(tx, collection, *prepared, *stored, action, summary);
     if (!changed.ok()) return changed.status();
     if (*changed) {
-      if (absl::Status s = after(tx, before ? &*before : nullptr, prepared->message); !s.ok()) {
-        return s;
-      }
+      absl::Status s = after(importing, before ? &*before : nullptr, prepared->message);
+      if (!s.ok()) return s;
     }
   }
   return absl::OkStatus();

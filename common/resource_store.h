@@ -100,6 +100,22 @@ class WriteTransaction : public virtual ReadView {
   virtual absl::Status RecordRequest(absl::string_view request_id,
                                      absl::string_view fingerprint,
                                      absl::string_view response) = 0;
+
+  // Import marks: per resource name, the revision an import (crud::ImportAll) last left
+  // there. They let the next import tell a record still as the import left it (its
+  // revision equals the mark) from one the API changed (another revision), deleted (a
+  // mark, no resource) or never imported (no mark). Revisions never repeat, so a record
+  // deleted and created again under the same name never matches its old mark.
+  //
+  // A mark is not a resource: no read view lists it, setting one appends no change
+  // record, and Put and Delete leave marks alone (a deleted record's mark stays, which is
+  // how it is told from a record that never existed). Marks are written and rolled back
+  // with the transaction like everything else in it, and are kept across restarts.
+  //
+  // The mark of `name`; nullopt when no import has marked it.
+  virtual absl::StatusOr<std::optional<int64_t>> GetImportMark(absl::string_view name) = 0;
+  // Sets (inserts or replaces) the mark of `name`, whether or not `name` exists.
+  virtual absl::Status SetImportMark(absl::string_view name, int64_t revision) = 0;
 };
 
 // A change record waiting in the outbox to be relayed.

@@ -251,6 +251,25 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     return stmt->Run();
   }
 
+  absl::StatusOr<std::optional<int64_t>> GetImportMark(absl::string_view name) override {
+    absl::StatusOr<sqlite::Statement> stmt =
+        conn_->Prepare("SELECT revision FROM import_marks WHERE name = ?1");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, name);
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::nullopt;
+    return stmt->Int(0);
+  }
+
+  absl::Status SetImportMark(absl::string_view name, int64_t revision) override {
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
+        "INSERT OR REPLACE INTO import_marks(name, revision) VALUES(?1, ?2)");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, name).Bind(2, revision);
+    return stmt->Run();
+  }
+
   absl::Status DeleteOutboxUpTo(int64_t sequence) {
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare("DELETE FROM outbox WHERE sequence <= ?1");
@@ -343,6 +362,11 @@ const std::vector<std::string>& ResourceStoreMigrations() {
       "INSERT INTO counters VALUES('revision', 0);"
       "INSERT INTO counters VALUES('outbox', 0);"
       "CREATE TABLE outbox(sequence INTEGER PRIMARY KEY, record BLOB NOT NULL)",
+      // 2: import marks (WriteTransaction::GetImportMark). A database from before them
+      // starts with none: its next import marks the records identical to its data file
+      // and leaves the others as they are.
+      "CREATE TABLE import_marks(name TEXT PRIMARY KEY, revision INTEGER NOT NULL)"
+      " WITHOUT ROWID",
   };
   return *migrations;
 }

@@ -573,6 +573,104 @@ TEST_F(SqliteResourceStoreTest, DataSurvivesReopen) {
   EXPECT_TRUE(status.ok()) << status;
 }
 
+// Import marks (what the last import left, WriteTransaction::GetImportMark): kept across
+// restarts, written and rolled back with their transaction, outliving the resource they
+// mark, and invisible to the change feed.
+class ImportMarkTest : public SqliteResourceStoreTest {
+ protected:
+  std::optional<int64_t> Mark(const std::string& name) {
+    std::optional<int64_t> out;
+    absl::Status status = store_->Write([&](WriteTransaction& tx) {
+      absl::StatusOr<std::optional<int64_t>> mark = tx.GetImportMark(name);
+      if (!mark.ok()) return mark.status();
+      out = *mark;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return out;
+  }
+
+  absl::Status SetMark(const std::string& name, int64_t revision) {
+    return store_->Write(
+        [&](WriteTransaction& tx) { return tx.SetImportMark(name, revision); });
+  }
+};
+
+TEST_F(ImportMarkTest, AbsentUntilSetThenReplaced) {
+  EXPECT_FALSE(Mark("councils/a").has_value());
+  ASSERT_TRUE(SetMark("councils/a", 7).ok());
+  EXPECT_EQ(Mark("councils/a"), 7);
+  ASSERT_TRUE(SetMark("councils/a", 9).ok());
+  EXPECT_EQ(Mark("councils/a"), 9);
+  EXPECT_FALSE(Mark("councils/b").has_value());
+}
+
+TEST_F(ImportMarkTest, SurviveReopen) {
+  absl::StatusOr<Resource> put = Put(MakeResource("councils/a", "councils", "imported"));
+  ASSERT_TRUE(put.ok());
+  ASSERT_TRUE(SetMark("councils/a", put->revision).ok());
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(Mark("councils/a"), put->revision);
+}
+
+TEST_F(ImportMarkTest, RolledBackWithAFailedWrite) {
+  ASSERT_TRUE(SetMark("councils/a", 1).ok());
+  absl::Status status = store_->Write([](WriteTransaction& tx) {
+    if (absl::Status s = tx.SetImportMark("councils/a", 2); !s.ok()) return s;
+    if (absl::Status s = tx.SetImportMark("councils/b", 3); !s.ok()) return s;
+    // Read back inside the transaction: what it wrote so far.
+    absl::StatusOr<std::optional<int64_t>> mark = tx.GetImportMark("councils/a");
+    if (!mark.ok()) return mark.status();
+    EXPECT_EQ(*mark, 2);
+    return absl::AbortedError("changed my mind");
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Mark("councils/a"), 1);
+  EXPECT_FALSE(Mark("councils/b").has_value());
+}
+
+TEST_F(ImportMarkTest, OutliveTheResourceAndAppendNoChangeRecord) {
+  absl::StatusOr<Resource> put = Put(MakeResource("councils/a", "councils", "imported"));
+  ASSERT_TRUE(put.ok());
+  absl::StatusOr<int64_t> backlog = store_->OutboxBacklog();
+  ASSERT_TRUE(backlog.ok());
+  ASSERT_TRUE(SetMark("councils/a", put->revision).ok());
+  absl::StatusOr<int64_t> after_mark = store_->OutboxBacklog();
+  ASSERT_TRUE(after_mark.ok());
+  EXPECT_EQ(*after_mark, *backlog);
+
+  // A Put elsewhere moves the revision, not the mark; a Delete leaves the mark in place,
+  // so the next import can tell a deleted record from one that never existed.
+  absl::StatusOr<Resource> edited = Put(MakeResource("councils/a", "councils", "edited"));
+  ASSERT_TRUE(edited.ok());
+  EXPECT_EQ(Mark("councils/a"), put->revision);
+  ASSERT_TRUE(store_->Write([](WriteTransaction& tx) { return tx.Delete("councils/a"); }).ok());
+  EXPECT_FALSE(Get("councils/a").has_value());
+  EXPECT_EQ(Mark("councils/a"), put->revision);
+  // Not a resource: no collection lists it.
+  ListQuery query;
+  query.collection = "import_marks";
+  EXPECT_EQ(List(query).total, 0);
+}
+
+TEST_F(ImportMarkTest, ADatabaseFromBeforeMarksIsMigratedWithNone) {
+  absl::StatusOr<Resource> put = Put(MakeResource("councils/a", "councils", "old"));
+  ASSERT_TRUE(put.ok());
+  store_.reset();
+  // The schema as the release before marks left it.
+  ExecRaw(path_, "DROP TABLE import_marks; PRAGMA user_version=1");
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"),
+            absl::StrCat(ResourceStoreMigrations().size()));
+  EXPECT_TRUE(Get("councils/a").has_value());
+  EXPECT_FALSE(Mark("councils/a").has_value());
+  ASSERT_TRUE(SetMark("councils/a", put->revision).ok());
+  EXPECT_EQ(Mark("councils/a"), put->revision);
+}
+
 TEST_F(SqliteResourceStoreTest, FileIsInWalMode) {
   ASSERT_TRUE(Put(MakeResource("councils/a", "councils", "x")).ok());
   // journal_mode=WAL is persistent in the file, so any new connection reports it.

@@ -348,5 +348,86 @@ TEST_F(EventsSeedTest, ImportingTheEventsDataTwiceChangesNothing) {
   EXPECT_EQ(Activity(kForum).SerializeAsString(), forum_bytes);
 }
 
+// Issue #10, observation 1: an import (at every start) creates what is missing and never
+// undoes what the API changed, deleted or created; a changed data file still reaches the
+// records nobody touched since the last import.
+TEST_F(EventsSeedTest, ImportsNeverOverrideWhatTheApiChanged) {
+  const std::string edited = "activities/petrochemical-ncc-joint-planning";
+  const std::string untouched = "activities/advanced-manufacturing-ax-joint-planning";
+  const std::string deleted = "outcomes/boat-show-export-channels";
+  const std::string made = "activities/made-by-api";
+
+  v1::UpdateActivityRequest retitle;
+  retitle.mutable_activity()->set_name(edited);
+  retitle.mutable_activity()->set_title("API가 바꾼 제목");
+  retitle.mutable_update_mask()->add_paths("title");
+  v1::Activity retitled;
+  grpc::Status status = stub_->UpdateActivity(Context().get(), retitle, &retitled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::DeleteOutcomeRequest remove;
+  remove.set_name(deleted);
+  google::protobuf::Empty empty;
+  status = stub_->DeleteOutcome(Context().get(), remove, &empty);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::CreateActivityRequest create;
+  create.set_activity_id("made-by-api");
+  create.mutable_activity()->set_kind(v1::SEMINAR);
+  create.mutable_activity()->set_title("API가 만든 세미나");
+  create.mutable_activity()->add_councils("councils/special-purpose-ships");
+  v1::Activity created;
+  status = stub_->CreateActivity(Context().get(), create, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::map<std::string, std::string> before = Etags();
+
+  auto outcome_exists = [&](const std::string& name) {
+    v1::GetOutcomeRequest get;
+    get.set_name(name);
+    v1::Outcome out;
+    grpc::Status got = stub_->GetOutcome(Context().get(), get, &out);
+    EXPECT_TRUE(got.ok() || got.error_code() == grpc::StatusCode::NOT_FOUND)
+        << got.error_message();
+    return got.ok();
+  };
+
+  // The same data file, as at a restart.
+  StopEvents();
+  StartEvents(EventsSeedPath());
+  ASSERT_NE(events_, nullptr);
+  EXPECT_EQ(events_->import_summary().created, 0);
+  EXPECT_EQ(events_->import_summary().updated, 0);
+  EXPECT_EQ(events_->import_summary().kept, 2);  // the retitled activity, the outcome
+  EXPECT_EQ(events_->import_summary().unchanged, 7);
+  EXPECT_EQ(Activity(edited).title(), "API가 바꾼 제목");
+  EXPECT_FALSE(outcome_exists(deleted));
+  EXPECT_EQ(Etags(), before);
+
+  // A changed data file: it retitles the edited activity and the untouched one, changes
+  // the deleted outcome and names the API-made activity.
+  absl::StatusOr<v1::EventsData> data = LoadEventsData(EventsSeedPath());
+  ASSERT_TRUE(data.ok()) << data.status();
+  for (v1::Activity& a : *data->mutable_activities()) {
+    if (a.name() == edited || a.name() == untouched) a.set_title("파일이 바꾼 제목");
+  }
+  for (v1::Outcome& o : *data->mutable_outcomes()) {
+    if (o.name() == deleted) o.set_title("파일이 바꾼 성과");
+  }
+  v1::Activity* also_in_file = data->add_activities();
+  also_in_file->set_name(made);
+  also_in_file->set_kind(v1::SEMINAR);
+  also_in_file->set_title("파일의 세미나");
+  also_in_file->add_councils("councils/display");
+  absl::StatusOr<crud::ImportSummary> changed =
+      events_->events().Import(*data, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->created, 0);
+  EXPECT_EQ(changed->updated, 1);  // the untouched activity
+  EXPECT_EQ(changed->kept, 3);     // the retitled and API-made activities, the outcome
+  EXPECT_EQ(Activity(untouched).title(), "파일이 바꾼 제목");
+  EXPECT_EQ(Activity(edited).title(), "API가 바꾼 제목");
+  EXPECT_EQ(Activity(made).title(), "API가 만든 세미나");
+  EXPECT_EQ(Activity(made).etag(), created.etag());
+  EXPECT_FALSE(outcome_exists(deleted));
+}
+
 }  // namespace
 }  // namespace sanhak::events

@@ -240,6 +240,57 @@ TEST_F(RegistryProcessTest, KillDashNineLosesNoAcknowledgedCreate) {
   EXPECT_EQ(councils.total_size(), 25);
 }
 
+// Issue #10, observation 1, as an operator meets it: what sanhakctl wrote to seeded
+// records survives a restart that imports the same data file again.
+TEST_F(RegistryProcessTest, ARestartKeepsWhatTheApiChangedInSeededRecords) {
+  const std::string db = dir_.File("r.db");
+  const std::string ships = "councils/special-purpose-ships";
+  const std::string kicox = "organizations/kicox";
+  {
+    RegistryProcess server(db, dir_.File("r.log"), true);
+    server.Start();
+    ASSERT_TRUE(server.WaitServing()) << server.Log();
+    auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(server.address()));
+    v1::UpdateCouncilRequest rename;
+    rename.mutable_council()->set_name(ships);
+    rename.mutable_council()->set_display_name("특수목적선 협의체 (API)");
+    rename.mutable_update_mask()->add_paths("display_name");
+    v1::Council renamed;
+    grpc::Status status = stub->UpdateCouncil(Context().get(), rename, &renamed);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    // kicox hosts no council and has no membership in the data file, so it can be
+    // deleted as seeded.
+    v1::DeleteOrganizationRequest remove;
+    remove.set_name(kicox);
+    google::protobuf::Empty empty;
+    status = stub->DeleteOrganization(Context().get(), remove, &empty);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    server.Kill(SIGTERM);
+    ASSERT_EQ(server.WaitExit(std::chrono::seconds(10)), 0) << server.Log();
+  }
+
+  RegistryProcess restarted(db, dir_.File("r2.log"), true);
+  restarted.Start();
+  ASSERT_TRUE(restarted.WaitServing()) << restarted.Log();
+  // The start-up log says what the import left as the API made it.
+  EXPECT_THAT(restarted.Log(), ::testing::HasSubstr("\"imported_kept\":2"));
+  auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(restarted.address()));
+  v1::GetCouncilRequest get_council;
+  get_council.set_name(ships);
+  v1::Council council;
+  ASSERT_TRUE(stub->GetCouncil(Context().get(), get_council, &council).ok());
+  EXPECT_EQ(council.display_name(), "특수목적선 협의체 (API)");
+  v1::GetOrganizationRequest get_org;
+  get_org.set_name(kicox);
+  v1::Organization org;
+  EXPECT_EQ(stub->GetOrganization(Context().get(), get_org, &org).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // The rest of the seed is still there.
+  v1::ListCouncilsResponse councils;
+  ASSERT_TRUE(stub->ListCouncils(Context().get(), {}, &councils).ok());
+  EXPECT_EQ(councils.total_size(), 25);
+}
+
 TEST_F(RegistryProcessTest, SigtermTurnsHealthNotServingThenExitsCleanly) {
   RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), false, /*drain_ms=*/1500);
   server.Start();

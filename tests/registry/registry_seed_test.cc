@@ -3,6 +3,7 @@
 // quoted from shared/seed (press release, forum plan, cards, reference table 3).
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -233,6 +234,110 @@ TEST_F(RegistrySeedTest, ImportingTwiceChangesNothing) {
   for (size_t i = 0; i < after.size(); ++i) {
     EXPECT_EQ(after[i].etag(), before[i].etag()) << after[i].name();
   }
+}
+
+// Issue #10, observation 1: what callers wrote through the API survives every later
+// import, of the same data file and of a changed one; a changed file still reaches the
+// records nobody touched since the last import.
+TEST_F(RegistrySeedTest, ImportsNeverOverrideWhatTheApiChanged) {
+  const std::string ships = "councils/special-purpose-ships";
+  const std::string untouched = "councils/future-mobility-automotive-convergence";
+  const std::string kicox = "organizations/kicox";
+  const std::string made = "organizations/made-by-api";
+  const int seeded = server_->import_summary().created;
+
+  v1::UpdateCouncilRequest rename;
+  rename.mutable_council()->set_name(ships);
+  rename.mutable_council()->set_display_name("API가 바꾼 이름");
+  rename.mutable_update_mask()->add_paths("display_name");
+  v1::Council renamed;
+  ASSERT_TRUE(stub_->UpdateCouncil(Context().get(), rename, &renamed).ok());
+  // kicox hosts no council and has no membership in the data file: deletable as it is.
+  v1::DeleteOrganizationRequest remove;
+  remove.set_name(kicox);
+  google::protobuf::Empty empty;
+  grpc::Status deleted = stub_->DeleteOrganization(Context().get(), remove, &empty);
+  ASSERT_TRUE(deleted.ok()) << deleted.error_message();
+  v1::CreateOrganizationRequest create;
+  create.set_organization_id("made-by-api");
+  create.mutable_organization()->set_display_name("API가 만든 기관");
+  create.mutable_organization()->set_kind(v1::COMPANY);
+  v1::Organization created;
+  ASSERT_TRUE(stub_->CreateOrganization(Context().get(), create, &created).ok());
+  const std::string untouched_etag = Council(untouched).etag();
+
+  auto organization_exists = [&](const std::string& name) {
+    v1::GetOrganizationRequest get;
+    get.set_name(name);
+    v1::Organization out;
+    grpc::Status status = stub_->GetOrganization(Context().get(), get, &out);
+    EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND)
+        << status.error_message();
+    return status.ok() ? std::optional<v1::Organization>(out) : std::nullopt;
+  };
+
+  // The same data file again: nothing the API did is undone.
+  auto data = LoadRegistryData(SeedPath());
+  ASSERT_TRUE(data.ok()) << data.status();
+  auto same = server_->registry().Import(*data);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->created, 0);
+  EXPECT_EQ(same->updated, 0);
+  EXPECT_EQ(same->kept, 2);  // the renamed council, the deleted organization
+  EXPECT_EQ(same->unchanged, seeded - 2);
+  EXPECT_EQ(Council(ships).display_name(), "API가 바꾼 이름");
+  EXPECT_EQ(Council(ships).etag(), renamed.etag());
+  EXPECT_FALSE(organization_exists(kicox).has_value());
+  ASSERT_TRUE(organization_exists(made).has_value());
+  EXPECT_EQ(organization_exists(made)->etag(), created.etag());
+  EXPECT_EQ(Council(untouched).etag(), untouched_etag);
+
+  // A changed data file: it renames the edited council, changes the deleted organization,
+  // names the API-made one, moves a complex (which changes the regions of three councils,
+  // the renamed one among them) and describes a council nobody touched.
+  auto find = [](auto* items, const std::string& name) {
+    for (auto& item : *items) {
+      if (item.name() == name) return &item;
+    }
+    ADD_FAILURE() << name << " is not in the data file";
+    return static_cast<decltype(&*items->begin())>(nullptr);
+  };
+  find(data->mutable_councils(), ships)->set_display_name("파일이 바꾼 이름");
+  find(data->mutable_councils(), untouched)->set_description("파일이 바꾼 설명");
+  find(data->mutable_organizations(), kicox)->set_display_name("한국산업단지공단 (개명)");
+  find(data->mutable_complexes(), "complexes/gunsan")->set_region("regions/chungnam");
+  v1::Organization* also_in_file = data->add_organizations();
+  also_in_file->set_name(made);
+  also_in_file->set_display_name("파일의 기관");
+  also_in_file->set_kind(v1::RESEARCH_INSTITUTE);
+  auto changed = server_->registry().Import(*data);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->created, 0);
+  EXPECT_EQ(changed->updated, 2);  // the complex, the untouched council
+  EXPECT_EQ(changed->kept, 3);     // the renamed council, kicox, the API-made organization
+  EXPECT_EQ(Council(ships).display_name(), "API가 바꾼 이름");
+  EXPECT_FALSE(organization_exists(kicox).has_value());
+  EXPECT_EQ(organization_exists(made)->display_name(), "API가 만든 기관");
+  v1::Council described = Council(untouched);
+  EXPECT_EQ(described.description(), "파일이 바꾼 설명");
+  EXPECT_THAT(described.regions(), ::testing::Contains("regions/chungnam"));
+  // What the import derived for the renamed council (its regions) follows its complexes.
+  EXPECT_THAT(Council(ships).regions(), ::testing::Contains("regions/chungnam"));
+
+  // The import's own writes are not mistaken for the API's: the council whose regions
+  // it moved takes the next change of the file too, and a third import changes nothing.
+  find(data->mutable_councils(), "councils/digital-manufacturing-convergence")
+      ->set_description("또 바뀐 설명");
+  auto third = server_->registry().Import(*data);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->updated, 1);
+  EXPECT_EQ(third->kept, 3);
+  EXPECT_EQ(Council("councils/digital-manufacturing-convergence").description(),
+            "또 바뀐 설명");
+  auto fourth = server_->registry().Import(*data);
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  EXPECT_EQ(fourth->created + fourth->updated, 0);
+  EXPECT_EQ(fourth->kept, 3);
 }
 
 TEST_F(RegistrySeedTest, ABadBundleIsRefusedWholeAndNamesTheEntry) {
