@@ -11,6 +11,8 @@ packages=(
   libabsl-dev grpc-proto
   # storage, cache
   libsqlite3-dev libhiredis-dev redis-server
+  # the IANA time zone names (tzdata.zi) and zone files the services accept
+  tzdata
   # the /metrics HTTP endpoint
   libcpp-httplib-dev
   # tests
