@@ -74,8 +74,9 @@ constexpr char kDefaultTimeZone[] = "Asia/Seoul";
 //   + sessions 50 x (title 803 + fields 20 x 73 + councils 50 x 75 + 10)       ~ 301 KB
 //   + timetable 200 x (id 65 + times 2 x 17 + title 803 + note 803 + leads 12 + 10)
 //                                                                              ~ 346 KB
-//   = under 700 KB, a sixth of 4 MiB: any page holds at least one activity, and the
-//   size-paged readers (analytics rebuild, export) always make progress.
+//   = under 700 KB, a sixth of the 4 MiB response limit (--max_message_bytes): any page
+//   holds at least one activity, and size-paged readers always make progress; and under
+//   the 1 MiB request limit (--max_request_bytes), so the largest valid one can be sent.
 //   outcome: title 803 + description 32,003 + counts 50 x (metric 803 + 13)   ~  74 KB
 //   registration: three person texts 3 x 803 + names, state, times            ~   3 KB
 constexpr int kMaxActivityCouncils = 50;
