@@ -380,7 +380,9 @@ void ValidateRegistration(const v1::Registration& r, absl::string_view prefix,
   if (!v1::RegistrationState_IsValid(r.state())) {
     v.Add(Path(prefix, "state"), "is not a known state");
   }
-  if (r.has_check_in_time()) ValidateTimestamp(r.check_in_time(), Path(prefix, "check_in_time"), v);
+  if (r.has_check_in_time()) {
+    ValidateTimestamp(r.check_in_time(), Path(prefix, "check_in_time"), v);
+  }
 }
 
 // Which state changes a registration may make.
