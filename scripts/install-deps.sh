@@ -13,6 +13,8 @@ packages=(
   libsqlite3-dev libhiredis-dev redis-server
   # page token MACs (HMAC-SHA256)
   libssl-dev
+  # the IANA time zone names (tzdata.zi) and zone files the services accept
+  tzdata
   # the /metrics HTTP endpoint
   libcpp-httplib-dev
   # tests

@@ -1,6 +1,7 @@
 #include "services/analytics/model.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <set>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status.h"
+#include "common/time_zones.h"
 #include "sanhak/events/v1/events.pb.h"
 #include "sanhak/registry/v1/registry.pb.h"
 
@@ -56,15 +58,14 @@ void AddMembers(v1::MemberCounts& to, const rv1::MemberComposition& m) {
   to.set_others(to.others() + m.others());
 }
 
+// In int64 throughout: a field's sum of councils' counts may exceed int32.
 void AddMembers(v1::MemberCounts& to, const v1::MemberCounts& m) {
-  rv1::MemberComposition as_composition;
-  as_composition.set_total(static_cast<int32_t>(m.total()));
-  as_composition.set_companies(static_cast<int32_t>(m.companies()));
-  as_composition.set_universities(static_cast<int32_t>(m.universities()));
-  as_composition.set_research_institutes(static_cast<int32_t>(m.research_institutes()));
-  as_composition.set_support_agencies(static_cast<int32_t>(m.support_agencies()));
-  as_composition.set_others(static_cast<int32_t>(m.others()));
-  AddMembers(to, as_composition);
+  to.set_total(to.total() + m.total());
+  to.set_companies(to.companies() + m.companies());
+  to.set_universities(to.universities() + m.universities());
+  to.set_research_institutes(to.research_institutes() + m.research_institutes());
+  to.set_support_agencies(to.support_agencies() + m.support_agencies());
+  to.set_others(to.others() + m.others());
 }
 
 void CountMember(v1::MemberCounts& to, rv1::OrganizationKind kind) {
@@ -104,19 +105,35 @@ std::string Label(const std::map<std::string, rv1::Field>& fields, const std::st
 
 std::string MonthOf(const ev1::Activity& a) {
   if (a.start_time().seconds() == 0 && a.start_time().nanos() == 0) return "undated";
-  absl::TimeZone zone;
-  if (!absl::LoadTimeZone(a.time_zone().empty() ? "Asia/Seoul" : a.time_zone(), &zone)) {
-    zone = absl::UTCTimeZone();
-  }
+  // Only a name the tz database declares reaches the zone loader (which caches every name
+  // it is given); the events service accepts no other, a record from before it checked
+  // counts in UTC.
+  absl::TimeZone zone =
+      FindTimeZone(a.time_zone().empty() ? "Asia/Seoul" : a.time_zone())
+          .value_or(absl::UTCTimeZone());
   return absl::FormatTime("%Y-%m", absl::FromUnixSeconds(a.start_time().seconds()), zone);
 }
 
-void AddOutcome(v1::OutcomeSums& sums, const ev1::Outcome& o) {
-  sums.set_outcomes(sums.outcomes() + 1);
-  sums.set_total_budget_krw(sums.total_budget_krw() + o.total_budget_krw());
-  sums.set_national_share_krw(sums.national_share_krw() + o.national_share_krw());
-  sums.set_deal_amount_krw(sums.deal_amount_krw() + o.deal_amount_krw());
-}
+// Outcomes and their amounts, summed exactly (see SaturatedSum).
+struct OutcomeTotals {
+  int64_t outcomes = 0;
+  absl::int128 total_budget_krw = 0;
+  absl::int128 national_share_krw = 0;
+  absl::int128 deal_amount_krw = 0;
+
+  void Add(const ev1::Outcome& o) {
+    ++outcomes;
+    total_budget_krw += o.total_budget_krw();
+    national_share_krw += o.national_share_krw();
+    deal_amount_krw += o.deal_amount_krw();
+  }
+  void To(v1::OutcomeSums& sums) const {
+    sums.set_outcomes(outcomes);
+    sums.set_total_budget_krw(SaturatedSum(total_budget_krw));
+    sums.set_national_share_krw(SaturatedSum(national_share_krw));
+    sums.set_deal_amount_krw(SaturatedSum(deal_amount_krw));
+  }
+};
 
 // Everything the computations need, parsed once.
 struct World {
@@ -180,6 +197,14 @@ void Flatten(const std::string& prefix, const v1::OutcomeSums& s,
 }
 
 }  // namespace
+
+int64_t SaturatedSum(absl::int128 sum) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  if (sum > kMax) return kMax;
+  if (sum < kMin) return kMin;
+  return static_cast<int64_t>(sum);
+}
 
 bool Mirror::Apply(const changes::v1::ChangeRecord& record) {
   const bool deletion = record.kind() == changes::v1::DELETED;
@@ -313,15 +338,18 @@ v1::Aggregates ComputeAggregates(const Mirror& mirror) {
   by_council.To(a.mutable_activities_by_council());
   by_month.To(a.mutable_activities_by_month());
 
-  std::map<std::string, v1::OutcomeSums> by_category;
+  std::map<std::string, OutcomeTotals> by_category;
+  OutcomeTotals total;
   for (const auto& [name, o] : w.outcomes) {
-    std::string category = ev1::OutcomeCategory_Name(o.category());
-    v1::OutcomeSums& sums = by_category[category];
-    sums.set_category(category);
-    AddOutcome(sums, o);
-    AddOutcome(*a.mutable_outcomes_total(), o);
+    by_category[ev1::OutcomeCategory_Name(o.category())].Add(o);
+    total.Add(o);
   }
-  for (auto& [category, sums] : by_category) *a.add_outcomes_by_category() = std::move(sums);
+  for (const auto& [category, sums] : by_category) {
+    v1::OutcomeSums* out = a.add_outcomes_by_category();
+    out->set_category(category);
+    sums.To(*out);
+  }
+  total.To(*a.mutable_outcomes_total());
   a.mutable_outcomes_total()->set_category("ALL");
 
   int64_t registrations = 0;
@@ -366,20 +394,24 @@ absl::StatusOr<v1::CouncilScorecard> ComputeScorecard(const Mirror& mirror,
     registrations += activities.count(activity) > 0 && r.state() != ev1::CANCELLED;
   }
   card.set_registrations(registrations);
-  std::map<std::string, v1::OutcomeSums> by_category;
-  v1::OutcomeSums total;
+  std::map<std::string, OutcomeTotals> by_category;
+  OutcomeTotals total;
   for (const auto& [name, o] : w.outcomes) {
     if (o.council() != council) continue;
-    std::string category = ev1::OutcomeCategory_Name(o.category());
-    by_category[category].set_category(category);
-    AddOutcome(by_category[category], o);
-    AddOutcome(total, o);
+    by_category[ev1::OutcomeCategory_Name(o.category())].Add(o);
+    total.Add(o);
   }
-  for (auto& [category, sums] : by_category) *card.add_outcomes_by_category() = sums;
-  card.set_outcomes(total.outcomes());
-  card.set_total_budget_krw(total.total_budget_krw());
-  card.set_national_share_krw(total.national_share_krw());
-  card.set_deal_amount_krw(total.deal_amount_krw());
+  for (const auto& [category, sums] : by_category) {
+    v1::OutcomeSums* out = card.add_outcomes_by_category();
+    out->set_category(category);
+    sums.To(*out);
+  }
+  v1::OutcomeSums sums;
+  total.To(sums);
+  card.set_outcomes(sums.outcomes());
+  card.set_total_budget_krw(sums.total_budget_krw());
+  card.set_national_share_krw(sums.national_share_krw());
+  card.set_deal_amount_krw(sums.deal_amount_krw());
   return card;
 }
 
@@ -684,7 +716,7 @@ bool IsEventCollection(const std::string& c) {
 void Aggregator::Reset(Mirror mirror) {
   mirror_ = std::move(mirror);
   events_ = EventCounts();
-  std::map<std::string, int64_t> moved;
+  Moved moved;
   const Mirror::Live& live = mirror_.live();
   for (const auto& [name, a] : live.activities) Contribute(a, +1, moved);
   for (const auto& [name, r] : live.registrations) Contribute(r, +1, moved);
@@ -699,7 +731,7 @@ void Aggregator::RecountRegistryPart() {
 }
 
 void Aggregator::Contribute(const events::v1::Activity& a, int sign,
-                            std::map<std::string, int64_t>& moved) {
+                            Moved& moved) {
   auto add = [&](int64_t& value, const std::string& path) {
     value += sign;
     moved[path] += sign;
@@ -715,24 +747,28 @@ void Aggregator::Contribute(const events::v1::Activity& a, int sign,
 }
 
 void Aggregator::Contribute(const events::v1::Registration& r, int sign,
-                            std::map<std::string, int64_t>& moved) {
+                            Moved& moved) {
   if (r.state() == ev1::CANCELLED) return;
   events_.registrations += sign;
   moved["registrations"] += sign;
 }
 
 void Aggregator::Contribute(const events::v1::Outcome& o, int sign,
-                            std::map<std::string, int64_t>& moved) {
+                            Moved& moved) {
   const std::string category = ev1::OutcomeCategory_Name(o.category());
   auto add = [&](Sums& sums, const std::string& prefix) {
+    // In 128 bits: sign * INT64_MIN, or a sum of large amounts, overflows int64.
+    const absl::int128 total = absl::int128(sign) * o.total_budget_krw();
+    const absl::int128 national = absl::int128(sign) * o.national_share_krw();
+    const absl::int128 deal = absl::int128(sign) * o.deal_amount_krw();
     sums.outcomes += sign;
-    sums.total_budget_krw += sign * o.total_budget_krw();
-    sums.national_share_krw += sign * o.national_share_krw();
-    sums.deal_amount_krw += sign * o.deal_amount_krw();
+    sums.total_budget_krw += total;
+    sums.national_share_krw += national;
+    sums.deal_amount_krw += deal;
     moved[prefix + ".outcomes"] += sign;
-    moved[prefix + ".total_budget_krw"] += sign * o.total_budget_krw();
-    moved[prefix + ".national_share_krw"] += sign * o.national_share_krw();
-    moved[prefix + ".deal_amount_krw"] += sign * o.deal_amount_krw();
+    moved[prefix + ".total_budget_krw"] += total;
+    moved[prefix + ".national_share_krw"] += national;
+    moved[prefix + ".deal_amount_krw"] += deal;
   };
   add(events_.by_category[category], absl::StrCat("outcomes_by_category[", category, "]"));
   add(events_.total, "outcomes_total");
@@ -741,7 +777,7 @@ void Aggregator::Contribute(const events::v1::Outcome& o, int sign,
 template <typename T>
 bool Aggregator::ApplyEvent(const std::map<std::string, T>& live,
                             const changes::v1::ChangeRecord& record,
-                            std::map<std::string, int64_t>& moved) {
+                            Moved& moved) {
   std::optional<T> old;
   if (auto it = live.find(record.resource_name()); it != live.end()) old = it->second;
   if (!mirror_.Apply(record)) return false;
@@ -765,7 +801,7 @@ bool Aggregator::Apply(const changes::v1::ChangeRecord& record, v1::AggregatesUp
     if (update != nullptr) DiffAggregates(before, aggregates(), update);
     return true;
   }
-  std::map<std::string, int64_t> moved;
+  Moved moved;
   const Mirror::Live& live = mirror_.live();
   bool changed = collection == "activities"      ? ApplyEvent(live.activities, record, moved)
                  : collection == "registrations" ? ApplyEvent(live.registrations, record, moved)
@@ -832,9 +868,9 @@ absl::StatusOr<std::pair<int64_t, bool>> Aggregator::EventValue(const std::strin
   };
   auto sum = [&](const Sums& s, const std::string& name) -> int64_t {
     if (name == "outcomes") return s.outcomes;
-    if (name == "total_budget_krw") return s.total_budget_krw;
-    if (name == "national_share_krw") return s.national_share_krw;
-    return s.deal_amount_krw;
+    if (name == "total_budget_krw") return SaturatedSum(s.total_budget_krw);
+    if (name == "national_share_krw") return SaturatedSum(s.national_share_krw);
+    return SaturatedSum(s.deal_amount_krw);
   };
   if (p->list == "activities") return std::make_pair(events_.activities, true);
   if (p->list == "registrations") return std::make_pair(events_.registrations, true);
@@ -880,9 +916,9 @@ const v1::Aggregates& Aggregator::aggregates() {
   auto to = [](const std::string& category, const Sums& s, v1::OutcomeSums* out) {
     out->set_category(category);
     out->set_outcomes(s.outcomes);
-    out->set_total_budget_krw(s.total_budget_krw);
-    out->set_national_share_krw(s.national_share_krw);
-    out->set_deal_amount_krw(s.deal_amount_krw);
+    out->set_total_budget_krw(SaturatedSum(s.total_budget_krw));
+    out->set_national_share_krw(SaturatedSum(s.national_share_krw));
+    out->set_deal_amount_krw(SaturatedSum(s.deal_amount_krw));
   };
   for (const auto& [category, sums] : events_.by_category) {
     if (sums.outcomes != 0) to(category, sums, a.add_outcomes_by_category());

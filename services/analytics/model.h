@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
@@ -81,6 +82,13 @@ absl::StatusOr<v1::CouncilScorecard> ComputeScorecard(const Mirror& mirror,
 
 v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes);
 
+// A sum of amounts as reported: exact while it fits in int64, else the nearest int64
+// bound. Sums are kept in 128 bits, which no number of int64 amounts the store can hold
+// overflows, and cut only here, where they become int64 fields: the events service caps
+// an amount at 10^15 KRW, so a total past 9.2 x 10^18 takes over 9,000 outcomes at that
+// cap; it is then reported as 9,223,372,036,854,775,807, never wrapped to a negative.
+int64_t SaturatedSum(absl::int128 sum);
+
 // Paths of the values that differ, appear or disappear, in order, e.g. "activities",
 // "activities_by_kind[SEMINAR]", "members_by_council[councils/x].registered.companies".
 std::vector<std::string> ChangedPaths(const v1::Aggregates& before, const v1::Aggregates& after);
@@ -122,11 +130,14 @@ class Aggregator {
   const v1::Aggregates& aggregates();
 
  private:
+  // Net changes of the paths one change moves. 128 bits: an amount's change (old taken
+  // away, new added) may exceed int64.
+  using Moved = std::map<std::string, absl::int128>;
   struct Sums {
     int64_t outcomes = 0;
-    int64_t total_budget_krw = 0;
-    int64_t national_share_krw = 0;
-    int64_t deal_amount_krw = 0;
+    absl::int128 total_budget_krw = 0;
+    absl::int128 national_share_krw = 0;
+    absl::int128 deal_amount_krw = 0;
   };
   // The events' part, by contribution. Entries that fall to zero stay (few: kinds,
   // councils, months, categories) and are left out when built.
@@ -139,14 +150,14 @@ class Aggregator {
   };
   // Adds (sign +1) or takes away (-1) what one live resource contributes, noting each
   // path it moves in `moved` (path -> net change).
-  void Contribute(const events::v1::Activity& a, int sign, std::map<std::string, int64_t>& moved);
+  void Contribute(const events::v1::Activity& a, int sign, Moved& moved);
   void Contribute(const events::v1::Registration& r, int sign,
-                  std::map<std::string, int64_t>& moved);
-  void Contribute(const events::v1::Outcome& o, int sign, std::map<std::string, int64_t>& moved);
+                  Moved& moved);
+  void Contribute(const events::v1::Outcome& o, int sign, Moved& moved);
   // Applies an event-side record: takes away the resource's old contribution, adds its new.
   template <typename T>
   bool ApplyEvent(const std::map<std::string, T>& live, const changes::v1::ChangeRecord& record,
-                  std::map<std::string, int64_t>& moved);
+                  Moved& moved);
   void RecountRegistryPart();
   // The events' value at `path`, and whether its entry exists.
   absl::StatusOr<std::pair<int64_t, bool>> EventValue(const std::string& path) const;

@@ -1,6 +1,7 @@
 #include "services/events/events.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -18,6 +19,8 @@
 #include "absl/time/clock.h"
 #include "common/resource_names.h"
 #include "common/status.h"
+#include "common/time_proto.h"
+#include "common/time_zones.h"
 #include "common/validation.h"
 
 namespace sanhak::events {
@@ -62,7 +65,50 @@ constexpr char kCouncils[] = "councils";
 constexpr char kOrganizations[] = "organizations";
 constexpr char kDefaultTimeZone[] = "Asia/Seoul";
 
+// Bounds of what a caller sends (each stated in events.proto). Together they keep the
+// largest valid resource far inside one gRPC message (4 MiB by default), counting 4 bytes
+// a character and a few bytes of tag and length a field:
+//   activity: title, organizer, venue, city 4 x 800 B + description 32,000 B + time zone,
+//     country, press slot, name, etag, times < 1 KB                            ~  36 KB
+//   + councils 50 x 75 B                                                       ~   4 KB
+//   + sessions 50 x (title 803 + fields 20 x 73 + councils 50 x 75 + 10)       ~ 301 KB
+//   + timetable 200 x (id 65 + times 2 x 17 + title 803 + note 803 + leads 12 + 10)
+//                                                                              ~ 346 KB
+//   = under 700 KB, a sixth of the 4 MiB response limit (--max_message_bytes): any page
+//   holds at least one activity, and size-paged readers always make progress; and under
+//   the 1 MiB request limit (--max_request_bytes), so the largest valid one can be sent.
+//   outcome: title 803 + description 32,003 + counts 50 x (metric 803 + 13)   ~  74 KB
+//   registration: three person texts 3 x 803 + names, state, times            ~   3 KB
+constexpr int kMaxActivityCouncils = 50;
+constexpr int kMaxSessions = 50;
+constexpr int kMaxSessionFields = 20;
+constexpr int kMaxSessionCouncils = kMaxActivityCouncils;
+constexpr int kMaxTimetableSlots = 200;
+constexpr int kMaxSlotLeads = 10;
+constexpr int kMaxOutcomeCounts = 50;
+// Attendance as reported: no event of the program comes near; a larger figure is a typo.
+constexpr int64_t kMaxReportedAttendance = 10'000'000;
+// KRW: 1,000조원, above Korea's whole national budget (about 650조원); an outcome's amount
+// beyond it is a mistake. Sums of amounts are kept exactly (see the analytics model).
+constexpr int64_t kMaxAmountKrw = 1'000'000'000'000'000;
+// An outcome count (tasks planned, companies met, ...).
+constexpr int64_t kMaxCountValue = 1'000'000'000;
+
 bool IsSet(const Timestamp& t) { return t.seconds() != 0 || t.nanos() != 0; }
+
+// Each timestamp a caller sets, within google.protobuf.Timestamp's range; false when any
+// is not (so no time arithmetic runs on it).
+bool ValidTimestamps(std::initializer_list<std::pair<const Timestamp*, std::string>> stamps,
+                     FieldViolations& v) {
+  bool valid = true;
+  for (const auto& [t, path] : stamps) {
+    if (!IsValidTimestamp(*t)) {
+      ValidateTimestamp(*t, path, v);
+      valid = false;
+    }
+  }
+  return valid;
+}
 
 absl::Time FromProto(const Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
@@ -123,8 +169,21 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
     v.Add(Path(prefix, "kind"), "must name the kind of activity");
   }
   ValidateText(a.title(), Path(prefix, "title"), true, kMaxNameChars, v);
-  ValidateText(a.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateText(a.description(), Path(prefix, "description"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
   ValidateText(a.organizer(), Path(prefix, "organizer"), false, kMaxNameChars, v);
+  ValidateText(a.place().venue(), Path(prefix, "place.venue"), false, kMaxNameChars, v);
+  ValidateText(a.place().city(), Path(prefix, "place.city"), false, kMaxNameChars, v);
+  ValidateText(a.press_open_until_slot(), Path(prefix, "press_open_until_slot"), false,
+               kMaxNameChars, v);
+  // Every list is bounded before it is walked: a 20,000-entry list costs one violation.
+  const bool lists_fit = a.councils_size() <= kMaxActivityCouncils &&
+                         a.sessions_size() <= kMaxSessions &&
+                         a.timetable_size() <= kMaxTimetableSlots;
+  ValidateListSize(a.councils_size(), kMaxActivityCouncils, Path(prefix, "councils"), v);
+  ValidateListSize(a.sessions_size(), kMaxSessions, Path(prefix, "sessions"), v);
+  ValidateListSize(a.timetable_size(), kMaxTimetableSlots, Path(prefix, "timetable"), v);
+  if (!lists_fit) return;
   if (a.councils_size() == 0) v.Add(Path(prefix, "councils"), "at least one council");
   std::set<std::string> councils;
   for (int i = 0; i < a.councils_size(); ++i) {
@@ -139,12 +198,14 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
   }
 
   if (a.time_zone().empty()) a.set_time_zone(kDefaultTimeZone);
-  absl::TimeZone zone;
-  if (!absl::LoadTimeZone(a.time_zone(), &zone)) {
-    v.Add(Path(prefix, "time_zone"), absl::StrCat(QuoteValue(a.time_zone()), " is not an IANA time zone"));
-  }
+  ValidateTimeZone(a.time_zone(), Path(prefix, "time_zone"), v);
   const bool timed = IsSet(a.start_time()) || IsSet(a.end_time());
-  if (timed && !(IsSet(a.start_time()) && IsSet(a.end_time()))) {
+  const bool times_valid = ValidTimestamps({{&a.start_time(), Path(prefix, "start_time")},
+                                            {&a.end_time(), Path(prefix, "end_time")}},
+                                           v);
+  if (!times_valid) {
+    // Named above; the order checks below need both in range.
+  } else if (timed && !(IsSet(a.start_time()) && IsSet(a.end_time()))) {
     v.Add(Path(prefix, IsSet(a.start_time()) ? "end_time" : "start_time"),
           "start and end are set together, or neither (undated)");
   } else if (timed && FromProto(a.end_time()) <= FromProto(a.start_time())) {
@@ -155,9 +216,8 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
                            !absl::ascii_isupper(country[1]))) {
     v.Add(Path(prefix, "place.country"), "must be an ISO 3166-1 alpha-2 code, e.g. KR");
   }
-  if (a.reported_attendance() < 0) {
-    v.Add(Path(prefix, "reported_attendance"), "must not be negative");
-  }
+  ValidateNonNegative(a.reported_attendance(), kMaxReportedAttendance,
+                      Path(prefix, "reported_attendance"), v);
 
   std::set<int> session_numbers;
   for (int i = 0; i < a.sessions_size(); ++i) {
@@ -167,6 +227,11 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
       v.Add(Path(path, "number"), "must be 1 or more and unique within the activity");
     }
     ValidateText(s.title(), Path(path, "title"), true, kMaxNameChars, v);
+    ValidateListSize(s.fields_size(), kMaxSessionFields, Path(path, "fields"), v);
+    ValidateListSize(s.councils_size(), kMaxSessionCouncils, Path(path, "councils"), v);
+    if (s.fields_size() > kMaxSessionFields || s.councils_size() > kMaxSessionCouncils) {
+      continue;
+    }
     for (int j = 0; j < s.fields_size(); ++j) {
       if (!ParseName(s.fields(j), "fields", "f").ok()) {
         v.Add(Indexed(Path(path, "fields"), j), "must be fields/{id}");
@@ -193,6 +258,7 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
     }
     ValidateText(slot.title(), Path(path, "title"), true, kMaxNameChars, v);
     ValidateText(slot.note(), Path(path, "note"), false, kMaxNameChars, v);
+    ValidateListSize(slot.leads_size(), kMaxSlotLeads, Path(path, "leads"), v);
     if (slot.kind() == v1::SLOT_KIND_UNSPECIFIED || !v1::SlotKind_IsValid(slot.kind())) {
       v.Add(Path(path, "kind"), "must name the kind of slot");
     }
@@ -203,10 +269,15 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
     if (!IsSet(slot.start_time()) || !IsSet(slot.end_time())) {
       v.Add(Path(path, "start_time"), "a slot has a start and an end");
       slots_valid = false;
+    } else if (!ValidTimestamps({{&slot.start_time(), Path(path, "start_time")},
+                                 {&slot.end_time(), Path(path, "end_time")}},
+                                v)) {
+      slots_valid = false;
     } else if (FromProto(slot.end_time()) <= FromProto(slot.start_time())) {
       v.Add(Path(path, "end_time"), "must be after start_time");
       slots_valid = false;
-    } else if (!timed || FromProto(slot.start_time()) < FromProto(a.start_time()) ||
+    } else if (!timed || !times_valid ||
+               FromProto(slot.start_time()) < FromProto(a.start_time()) ||
                FromProto(slot.end_time()) > FromProto(a.end_time())) {
       v.Add(path, "must lie within the activity's start and end");
     }
@@ -309,6 +380,9 @@ void ValidateRegistration(const v1::Registration& r, absl::string_view prefix,
   if (!v1::RegistrationState_IsValid(r.state())) {
     v.Add(Path(prefix, "state"), "is not a known state");
   }
+  if (r.has_check_in_time()) {
+    ValidateTimestamp(r.check_in_time(), Path(prefix, "check_in_time"), v);
+  }
 }
 
 // Which state changes a registration may make.
@@ -395,7 +469,8 @@ void ValidateOutcome(const v1::Outcome& o, absl::string_view prefix, FieldViolat
     v.Add(Path(prefix, "category"), "must name the category of outcome");
   }
   ValidateText(o.title(), Path(prefix, "title"), true, kMaxNameChars, v);
-  ValidateText(o.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateText(o.description(), Path(prefix, "description"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
   ValidateDate(o.start_date(), Path(prefix, "start_date"), v);
   ValidateDate(o.end_date(), Path(prefix, "end_date"), v);
   if (o.has_end_date() && o.end_date().year() != 0) {
@@ -409,7 +484,7 @@ void ValidateOutcome(const v1::Outcome& o, absl::string_view prefix, FieldViolat
        {std::tuple{o.has_total_budget_krw(), o.total_budget_krw(), "total_budget_krw"},
         {o.has_national_share_krw(), o.national_share_krw(), "national_share_krw"},
         {o.has_deal_amount_krw(), o.deal_amount_krw(), "deal_amount_krw"}}) {
-    if (has && value < 0) v.Add(Path(prefix, name), "must not be negative");
+    if (has) ValidateNonNegative(value, kMaxAmountKrw, Path(prefix, name), v);
   }
   if (o.has_total_budget_krw() && o.has_national_share_krw() &&
       o.national_share_krw() > o.total_budget_krw()) {
@@ -417,13 +492,17 @@ void ValidateOutcome(const v1::Outcome& o, absl::string_view prefix, FieldViolat
           absl::StrCat("the national share ", o.national_share_krw(),
                        " exceeds the total budget ", o.total_budget_krw()));
   }
+  ValidateListSize(o.counts_size(), kMaxOutcomeCounts, Path(prefix, "counts"), v);
+  if (o.counts_size() > kMaxOutcomeCounts) return;
   std::set<std::string> metrics;
   for (int i = 0; i < o.counts_size(); ++i) {
     std::string path = Indexed(Path(prefix, "counts"), i);
     if (o.counts(i).metric().empty() || !metrics.insert(o.counts(i).metric()).second) {
       v.Add(Path(path, "metric"), "is required and unique within the outcome");
+    } else {
+      ValidateText(o.counts(i).metric(), Path(path, "metric"), true, kMaxNameChars, v);
     }
-    if (o.counts(i).value() < 0) v.Add(Path(path, "value"), "must not be negative");
+    ValidateNonNegative(o.counts(i).value(), kMaxCountValue, Path(path, "value"), v);
   }
 }
 
@@ -499,7 +578,10 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
   NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
   EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   const bool from = IsSet(request.start_time()), to = IsSet(request.end_time());
-  if (from && to && FromProto(request.end_time()) <= FromProto(request.start_time())) {
+  if (!ValidTimestamps({{&request.start_time(), "start_time"}, {&request.end_time(), "end_time"}},
+                       v)) {
+    // Named; no comparison of out-of-range times.
+  } else if (from && to && FromProto(request.end_time()) <= FromProto(request.start_time())) {
     v.Add("end_time", "must be after start_time");
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;

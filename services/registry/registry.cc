@@ -67,6 +67,19 @@ constexpr char kOrganizations[] = "organizations";
 constexpr char kMemberships[] = "memberships";
 constexpr char kFigures[] = "reportedFigures";
 
+// Bounds of what a caller sends (each stated in registry.proto). With 200-character names
+// and 8,000-character texts (4 bytes a character at most) the largest resource is a
+// council: display name 803 B + description and outcome summary 2 x 32,003 B + 100
+// complexes and their derived regions 2 x 100 x 75 B + field, host, dates, counts < 1 KB,
+// under 82 KB; a complex with 50 aliases is under 42 KB: far inside one 4 MiB gRPC
+// message, so any page of a List holds at least one.
+constexpr int kMaxCouncilComplexes = 100;
+constexpr int kMaxComplexAliases = 50;
+// Members reported by kind: the largest council has a few hundred.
+constexpr int32_t kMaxReportedMembers = 10'000'000;
+// A reported figure (a count or an amount in KRW): as an outcome's amount at most.
+constexpr int64_t kMaxFigureValue = 1'000'000'000'000'000;
+
 // ------------------------------------------------------------------ fields, regions
 
 absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field,
@@ -113,9 +126,10 @@ absl::StatusOr<Prepared<v1::ReportedFigure>> PrepareFigure(v1::ReportedFigure fi
   absl::StatusOr<std::string> id = ParseName(figure.name(), kFigures, Path(prefix, "name"));
   if (!id.ok()) return id.status();
   ValidateText(figure.metric(), Path(prefix, "metric"), true, kMaxNameChars, v);
-  if (figure.value() < 0) v.Add(Path(prefix, "value"), "must not be negative");
+  ValidateNonNegative(figure.value(), kMaxFigureValue, Path(prefix, "value"), v);
   ValidateDate(figure.as_of(), Path(prefix, "as_of"), v);
-  ValidateText(figure.source(), Path(prefix, "source"), false, kMaxTextChars, v);
+  ValidateText(figure.source(), Path(prefix, "source"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::ReportedFigure> out;
   out.index.push_back({"metric", figure.metric()});
@@ -137,8 +151,9 @@ absl::StatusOr<Prepared<v1::IndustrialComplex>> PrepareComplex(ReadView& view,
   if (c.kind() == v1::COMPLEX_KIND_UNSPECIFIED || !v1::ComplexKind_IsValid(c.kind())) {
     v.Add(Path(prefix, "kind"), "must be NATIONAL, GENERAL, URBAN_HIGH_TECH or AGRO_INDUSTRIAL");
   }
+  ValidateListSize(c.aliases_size(), kMaxComplexAliases, Path(prefix, "aliases"), v);
   absl::flat_hash_set<std::string> seen;
-  for (int i = 0; i < c.aliases_size(); ++i) {
+  for (int i = 0; i < c.aliases_size() && i < kMaxComplexAliases; ++i) {
     std::string field = absl::StrCat(Path(prefix, "aliases"), "[", i, "]");
     ValidateText(c.aliases(i), field, true, kMaxNameChars, v);
     if (!seen.insert(c.aliases(i)).second) v.Add(field, "is listed twice");
@@ -171,7 +186,8 @@ absl::StatusOr<Prepared<v1::Organization>> PrepareOrganization(ReadView& view,
   FieldViolations v;
   ValidateText(org.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
   ValidateText(org.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
-  ValidateText(org.description(), Path(prefix, "description"), false, kMaxTextChars, v);
+  ValidateText(org.description(), Path(prefix, "description"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
   if (org.kind() == v1::ORGANIZATION_KIND_UNSPECIFIED ||
       !v1::OrganizationKind_IsValid(org.kind())) {
     v.Add(Path(prefix, "kind"),
@@ -229,8 +245,15 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
   Prepared<v1::Council> out;
   std::vector<std::string> search_parts;
   ValidateText(c.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
-  ValidateText(c.description(), Path(prefix, "description"), false, kMaxTextChars, v);
-  ValidateText(c.outcome_summary(), Path(prefix, "outcome_summary"), false, kMaxTextChars, v);
+  ValidateText(c.description(), Path(prefix, "description"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
+  ValidateText(c.outcome_summary(), Path(prefix, "outcome_summary"), false, kMaxTextChars, v,
+               TextForm::kMultiline);
+  // Bounded before the complexes are looked up, one read each.
+  if (c.complexes_size() > kMaxCouncilComplexes) {
+    ValidateListSize(c.complexes_size(), kMaxCouncilComplexes, Path(prefix, "complexes"), v);
+    return v.ToStatus();
+  }
   search_parts = {c.display_name(), c.description(), c.outcome_summary()};
 
   // The field and its ancestors: a council of a sub-field is found by its parent field.
@@ -311,7 +334,7 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
                              {m.research_institutes(), "research_institutes"},
                              {m.support_agencies(), "support_agencies"},
                              {m.others(), "others"}}) {
-    if (count < 0) v.Add(Path(mp, name), "must not be negative");
+    ValidateNonNegative(count, kMaxReportedMembers, Path(mp, name), v);
   }
   int64_t parts = int64_t{m.companies()} + m.universities() + m.research_institutes() +
                   m.support_agencies() + m.others();

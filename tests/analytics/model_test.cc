@@ -3,6 +3,7 @@
 // ChangedPaths, the scorecard and the network.
 #include "services/analytics/model.h"
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -486,6 +487,61 @@ TEST_F(AnalyticsModelTest, Network) {
   EXPECT_EQ(n.hub_complexes(0).value(), 2);
   EXPECT_EQ(ComputeNetwork(mirror_, 1).hub_complexes_size(), 1);
   EXPECT_EQ(n.hub_regions_size(), 2);
+}
+
+// Observation 4 of issue #10: two outcomes of total_budget_krw = INT64_MAX (accepted before
+// the events service capped amounts, so a store may still hold them) summed to -2, a
+// signed overflow. Sums are exact in 128 bits and reported saturated at INT64_MAX, in the
+// recount, the scorecard and the incremental aggregator alike; taking the big ones away
+// again gives the exact small sum back.
+TEST_F(AnalyticsModelTest, HugeAmountsSaturateInsteadOfWrapping) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  Aggregator aggregator(mirror_);
+  std::vector<changes::v1::ChangeRecord> big;
+  for (const char* name : {"outcomes/huge-1", "outcomes/huge-2"}) {
+    ev1::Outcome o;
+    o.set_name(name);
+    o.set_council("councils/c1");
+    o.set_category(ev1::NATIONAL_PROJECT_SELECTED);
+    o.set_total_budget_krw(kMax);
+    o.set_national_share_krw(kMax);
+    big.push_back(Record("outcomes", o, next_revision_++));
+    aggregator.Apply(big.back(), nullptr);
+    Apply(big.back());
+  }
+  const v1::Aggregates recount = ComputeAggregates(mirror_);
+  EXPECT_EQ(recount.outcomes_total().total_budget_krw(), kMax);
+  EXPECT_EQ(recount.outcomes_total().national_share_krw(), kMax);
+  EXPECT_EQ(recount.outcomes_total().deal_amount_krw(), 30);  // untouched, exact
+  EXPECT_EQ(recount.outcomes_total().outcomes(), 4);
+  EXPECT_TRUE(MessageDifferencer::Equals(aggregator.aggregates(), recount))
+      << aggregator.aggregates().ShortDebugString();
+  absl::StatusOr<v1::CouncilScorecard> card = ComputeScorecard(mirror_, "councils/c1");
+  ASSERT_TRUE(card.ok());
+  EXPECT_EQ(card->total_budget_krw(), kMax);
+  EXPECT_EQ(card->outcomes(), 3);
+
+  for (const auto& record : big) {
+    changes::v1::ChangeRecord gone = record;
+    gone.set_kind(changes::v1::DELETED);
+    gone.set_revision(next_revision_++);
+    v1::AggregatesUpdate update;
+    ASSERT_TRUE(aggregator.Apply(gone, &update));
+    Apply(gone);
+  }
+  EXPECT_EQ(aggregator.aggregates().outcomes_total().total_budget_krw(), 100);
+  EXPECT_EQ(aggregator.aggregates().outcomes_total().national_share_krw(), 60);
+  EXPECT_TRUE(MessageDifferencer::Equals(aggregator.aggregates(), ComputeAggregates(mirror_)));
+}
+
+TEST(SaturatedSumTest, ExactInsideInt64BoundsOutside) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(SaturatedSum(0), 0);
+  EXPECT_EQ(SaturatedSum(absl::int128(kMax)), kMax);
+  EXPECT_EQ(SaturatedSum(absl::int128(kMax) + kMax), kMax);
+  EXPECT_EQ(SaturatedSum(absl::int128(kMin) - 1), kMin);
+  EXPECT_EQ(SaturatedSum(absl::int128(-5)), -5);
 }
 
 }  // namespace

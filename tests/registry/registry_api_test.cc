@@ -1,11 +1,16 @@
 // Every registry method over real gRPC on loopback, against a real SQLite file: what
 // succeeds, what each kind of bad input gets back, and that a refused call writes nothing.
 #include <algorithm>
+#include <climits>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/registry/registry_fixture.h"
@@ -792,6 +797,82 @@ TEST_F(RegistryApiTest, MembershipsCrud) {
   v1::ListOrganizationsResponse orgs;
   ASSERT_TRUE(stub_->ListOrganizations(Context().get(), by_council, &orgs).ok());
   EXPECT_EQ(orgs.organizations_size(), 0);
+}
+
+// ------------------------------------------------- issue #10: names, bounds, numbers
+
+// Observation 7: display names took NUL, control characters, U+202E and a lone BOM. Each is
+// refused naming the field, Hangul is not, and the listing is as it was.
+TEST_F(RegistryApiTest, SpoofingCharactersInNamesAreRefusedAndWriteNothing) {
+  const v1::ListCouncilsResponse before = List({});
+  for (const std::string& name :
+       {std::string("경기+울산\0모빌리티", 20), std::string("경기+울산\x07"),
+        std::string("경기\u202E울산"), std::string("\uFEFF"), std::string("경기\u2066울산"),
+        std::string("경기\u0085울산"), std::string("경기\n울산")}) {
+    v1::Council council = ValidCouncil();
+    council.set_display_name(name);
+    v1::Council out;
+    grpc::Status status = Create(council, "spoofed", &out);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << absl::CEscape(name);
+    EXPECT_THAT(ViolatedFields(status), ElementsAre("council.display_name"))
+        << absl::CEscape(name) << ": " << status.error_message();
+  }
+  // An update is held to the same rule.
+  v1::UpdateCouncilRequest update;
+  *update.mutable_council() = Get("councils/manufacturing-dx");
+  update.mutable_council()->set_display_name("첨단제조\u202E디지털전환");
+  update.mutable_update_mask()->add_paths("display_name");
+  v1::Council updated;
+  grpc::Status status = stub_->UpdateCouncil(Context().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(status), ElementsAre("council.display_name"));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(List({}), before));
+
+  // Hangul, and line breaks in a description, are fine.
+  v1::Council korean = ValidCouncil();
+  korean.set_description("수소 모빌리티 실증\n부품 국산화");
+  v1::Council created;
+  ASSERT_TRUE(Create(korean, "korean", &created).ok());
+  EXPECT_EQ(created.display_name(), "경기+울산 미래모빌리티");
+}
+
+// Observation 3 (registry side): every list and count a caller sends has a maximum.
+TEST_F(RegistryApiTest, OversizedListsAndCountsAreRefusedNamingTheField) {
+  const v1::ListCouncilsResponse before = List({});
+  struct Case {
+    std::string label;
+    std::function<void(v1::Council&)> spoil;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"101 complexes",
+       [](v1::Council& c) {
+         for (int i = 0; i < 99; ++i) c.add_complexes(absl::StrCat("complexes/c-", i));
+       },
+       "council.complexes"},
+      {"members above 10,000,000",
+       [](v1::Council& c) { c.mutable_reported_members()->set_others(10'000'001); },
+       "council.reported_members.others"},
+      {"description of 8,001 characters",
+       [](v1::Council& c) { c.set_description(std::string(8001, 'a')); },
+       "council.description"},
+      {"launch date month INT_MAX",
+       [](v1::Council& c) {
+         c.mutable_launch_date()->set_year(2024);
+         c.mutable_launch_date()->set_month(INT_MAX);
+       },
+       "council.launch_date"},
+  };
+  for (const Case& c : cases) {
+    v1::Council council = ValidCouncil();
+    c.spoil(council);
+    v1::Council out;
+    grpc::Status status = Create(council, "oversized", &out);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.label;
+    EXPECT_THAT(ViolatedFields(status), Contains(c.field)) << c.label << ": "
+                                                           << status.error_message();
+  }
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(List({}), before));
 }
 
 }  // namespace
