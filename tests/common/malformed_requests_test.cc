@@ -6,6 +6,7 @@
 // a service is covered without touching this test. The bytes go through a generic stub
 // (raw ByteBuffers) to the real registry, events and analytics servers, in process over
 // loopback gRPC (tests/analytics/analytics_fixture.h starts all three, and Redis).
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -213,6 +214,12 @@ Outcome Call(grpc::Channel* channel, const MethodDescriptor& method, const std::
 
 class MalformedRequestsTest : public analytics::AnalyticsFixture {
  protected:
+  // The parent that lists every child, by list request type.
+  inline static const std::map<std::string, std::string> kAllParents = {
+      {"sanhak.registry.v1.ListMembershipsRequest", "councils/-"},
+      {"sanhak.events.v1.ListRegistrationsRequest", "activities/-"},
+  };
+
   struct Target {
     const ServiceDescriptor* service;
     std::shared_ptr<grpc::Channel> channel;
@@ -239,9 +246,17 @@ class MalformedRequestsTest : public analytics::AnalyticsFixture {
     for (int i = 0; i < target.service->method_count(); ++i) {
       const MethodDescriptor& method = *target.service->method(i);
       if (method.name().rfind("List", 0) != 0) continue;
-      Outcome listed = Call(target.channel.get(), method, "");
+      // A list of children may need a parent: "councils/-" lists every council's.
+      std::string request;
+      const FieldDescriptor* parent = method.input_type()->FindFieldByName("parent");
+      const auto wildcard = kAllParents.find(method.input_type()->full_name());
+      if (parent != nullptr && wildcard != kAllParents.end()) {
+        request = LengthDelimited(*parent, wildcard->second);
+      }
+      Outcome listed = Call(target.channel.get(), method, request);
       EXPECT_TRUE(listed.status.ok())
-          << method.full_name() << ": " << listed.status.error_message();
+          << method.full_name() << ": " << listed.status.error_message()
+          << " (if it needs a parent, add the one that lists all to kAllParents)";
       std::unique_ptr<Message> response = NewMessage(method.output_type());
       EXPECT_TRUE(response->ParseFromString(listed.response)) << method.full_name();
       if (const FieldDescriptor* token =
