@@ -153,7 +153,7 @@ namespace parsed_internal {
 std::vector<int> MethodIndexes(absl::string_view service_name,
                                const std::vector<Binding>& bindings) {
   auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "ServeParsed(%s): %s\n", std::string(service_name).c_str(), why.c_str());
+    std::fprintf(stderr, "ParsedService::Serve(%s): %s\n", std::string(service_name).c_str(), why.c_str());
     std::abort();
   };
   const google::protobuf::ServiceDescriptor* service =

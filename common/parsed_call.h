@@ -63,7 +63,7 @@ bool ParseRequest(grpc::ByteBuffer* bytes, google::protobuf::Message* request);
 absl::Status UnreadableRequest(const google::protobuf::Descriptor& type,
                                const grpc::ByteBuffer& bytes);
 
-// The state of one unary call served by ServeParsed, as gRPC's allocator hook sees it:
+// The state of one unary call served by ParsedService::Serve, as gRPC's allocator hook sees it:
 // the request's and the response's bytes.
 class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
@@ -81,7 +81,7 @@ class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::Byte
   grpc::ByteBuffer response_bytes_;
 };
 
-// Ends a unary call with `status`. For a call served by ServeParsed it serializes the
+// Ends a unary call with `status`. For a call served by ParsedService::Serve it serializes the
 // response first; any other call (a typed callback method) is finished as it is.
 inline void FinishUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
                         grpc::Status status) {
@@ -204,7 +204,7 @@ grpc::internal::MethodHandler* StreamHandler(
       });
 }
 
-// What ServeParsed needs of one method: which it is, and its handler.
+// What ParsedService::Serve needs of one method: which it is, and its handler.
 struct Binding {
   const google::protobuf::Descriptor* request;
   const google::protobuf::Descriptor* response;  // null: answers with bytes
