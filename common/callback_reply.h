@@ -1,7 +1,8 @@
 // How a unary handler on gRPC's callback API answers: at once with a result it has, or
 // later, when asynchronous work (a commit, a call to another service) tells its outcome.
-// Either way the status is converted exactly once, by ToGrpcReply (common/status.h), and
-// no thread waits for anything.
+// Either way the status is converted exactly once, by ToGrpcReply (common/status.h), the
+// call ends through FinishUnary (common/parsed_call.h: a method served as bytes gets its
+// response serialized there), and no thread waits for anything.
 #ifndef SANHAK_COMMON_CALLBACK_REPLY_H_
 #define SANHAK_COMMON_CALLBACK_REPLY_H_
 
@@ -12,6 +13,7 @@
 #include "absl/time/time.h"
 #include "absl/strings/str_cat.h"
 #include "common/overload.h"
+#include "common/parsed_call.h"
 #include "common/status.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
@@ -26,7 +28,7 @@ template <typename Result, typename Response>
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, Result result,
                                 Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcReply(std::move(result), response));
+  FinishUnary(context, reactor, ToGrpcReply(std::move(result), response));
   return reactor;
 }
 
@@ -40,15 +42,16 @@ grpc::ServerUnaryReactor* ReplyLater(grpc::CallbackServerContext* context, Admis
                                      Response* response, Start start) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!gate->TryEnter()) {
-    reactor->Finish(ToGrpcStatus(
-        Overloaded(absl::StrCat(gate->limit(), " writes are already in flight"),
-                   kOverloadRetryDelay)));
+    FinishUnary(context, reactor,
+                ToGrpcStatus(Overloaded(absl::StrCat(gate->limit(), " writes are already in flight"),
+                                        kOverloadRetryDelay)));
     return reactor;
   }
-  start([reactor, response, gate](T outcome) {
+  // `context` too lives until the call is finished.
+  start([context, reactor, response, gate](T outcome) {
     grpc::Status status = ToGrpcReply(std::move(outcome), response);
     gate->Leave();
-    reactor->Finish(status);
+    FinishUnary(context, reactor, std::move(status));
   });
   return reactor;
 }

@@ -27,14 +27,6 @@ grpc::ByteBuffer Lend(std::shared_ptr<const std::string> bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-bool ParseRaw(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return false;
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return message->ParseFromString(bytes);
-}
-
 // One watch stream. The engine delivers events from its thread; gRPC completes writes
 // on its own; a mutex orders the two. Writes go one at a time from a queue.
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
@@ -167,24 +159,20 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* AnalyticsGrpcService::GetAggregates(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+AnalyticsGrpcService::AnalyticsGrpcService(Analytics* analytics)
+    : analytics_(analytics), watchers_(analytics->options().max_watchers) {
+  Serve(v1::AnalyticsService::service_full_name(), this,
+        &AnalyticsGrpcService::GetAggregatesBytes, &AnalyticsGrpcService::GetCouncilScorecard,
+        &AnalyticsGrpcService::GetNetwork, &AnalyticsGrpcService::WatchAggregatesBytes);
+}
+
+grpc::ServerUnaryReactor* AnalyticsGrpcService::GetAggregatesBytes(
+    grpc::CallbackServerContext* context, const v1::GetAggregatesRequest* request,
     grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  v1::GetAggregatesRequest parsed;
-  if (!ParseRaw(*request, &parsed)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"));
-    return reactor;
-  }
   absl::StatusOr<std::shared_ptr<const std::string>> bytes =
-      analytics_->GetAggregatesSerialized(parsed);
-  if (!bytes.ok()) {
-    reactor->Finish(ToGrpcStatus(bytes.status()));
-    return reactor;
-  }
-  *response = Lend(*std::move(bytes));
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+      analytics_->GetAggregatesSerialized(*request);
+  if (!bytes.ok()) return Reply(context, bytes.status(), response);
+  return Reply(context, absl::StatusOr<grpc::ByteBuffer>(Lend(*std::move(bytes))), response);
 }
 
 grpc::ServerUnaryReactor* AnalyticsGrpcService::GetCouncilScorecard(
@@ -199,8 +187,8 @@ grpc::ServerUnaryReactor* AnalyticsGrpcService::GetNetwork(grpc::CallbackServerC
   return Reply(context, analytics_->GetNetwork(*request), response);
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregates(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregatesBytes(
+    grpc::CallbackServerContext* context, v1::WatchAggregatesRequest request) {
   if (!watchers_.TryEnter()) {
     auto* refused = new WatchReactor(analytics_, 0, nullptr);
     refused->Close(Overloaded(absl::StrCat(watchers_.limit(), " watchers are already open"),
@@ -209,12 +197,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregate
   }
   auto* reactor =
       new WatchReactor(analytics_, analytics_->options().max_watcher_backlog, &watchers_);
-  v1::WatchAggregatesRequest parsed;
-  if (!ParseRaw(*request, &parsed)) {
-    reactor->Close(absl::InvalidArgumentError("unreadable request"));
-    return reactor;
-  }
-  reactor->Begin(parsed.resume_token());
+  reactor->Begin(request.resume_token());
   return reactor;
 }
 

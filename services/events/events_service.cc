@@ -7,6 +7,20 @@
 
 namespace sanhak::events {
 
+EventsGrpcService::EventsGrpcService(Events* events, absl::Duration default_deadline,
+                                     int max_writes_in_flight)
+    : events_(events), default_deadline_(default_deadline), writes_(max_writes_in_flight) {
+  Serve(v1::EventsService::service_full_name(), this,
+        &EventsGrpcService::GetActivity, &EventsGrpcService::ListActivities,
+        &EventsGrpcService::CreateActivity, &EventsGrpcService::UpdateActivity,
+        &EventsGrpcService::DeleteActivity, &EventsGrpcService::GetRegistration,
+        &EventsGrpcService::ListRegistrations, &EventsGrpcService::CreateRegistration,
+        &EventsGrpcService::UpdateRegistration, &EventsGrpcService::DeleteRegistration,
+        &EventsGrpcService::GetOutcome, &EventsGrpcService::ListOutcomes,
+        &EventsGrpcService::CreateOutcome, &EventsGrpcService::UpdateOutcome,
+        &EventsGrpcService::DeleteOutcome);
+}
+
 grpc::ServerUnaryReactor* EventsGrpcService::GetActivity(grpc::CallbackServerContext* context,
                                                          const v1::GetActivityRequest* request,
                                                          v1::Activity* response) {

@@ -2,23 +2,24 @@
 // with the deadline of the registry calls it causes derived from the caller's, and
 // converts the result once (common/callback_reply.h). Writes answer when the registry has
 // answered and their commit is on disk, with at most `max_writes_in_flight` of them
-// admitted at once; no thread waits for either.
+// admitted at once; no thread waits for either. gRPC hands every request over as bytes,
+// parsed by common/parsed_call.h, so unreadable ones get INVALID_ARGUMENT.
 #ifndef SANHAK_SERVICES_EVENTS_EVENTS_SERVICE_H_
 #define SANHAK_SERVICES_EVENTS_EVENTS_SERVICE_H_
 
 #include "absl/time/time.h"
 #include "common/overload.h"
+#include "common/parsed_call.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "services/events/events.h"
 
 namespace sanhak::events {
 
-class EventsGrpcService final : public v1::EventsService::CallbackService {
+class EventsGrpcService final : public ParsedService<v1::EventsService::CallbackService> {
  public:
   // `events` must outlive the service. `default_deadline` bounds registry calls made for
   // a caller that sent no deadline.
-  EventsGrpcService(Events* events, absl::Duration default_deadline, int max_writes_in_flight)
-      : events_(events), default_deadline_(default_deadline), writes_(max_writes_in_flight) {}
+  EventsGrpcService(Events* events, absl::Duration default_deadline, int max_writes_in_flight);
 
   grpc::ServerUnaryReactor* GetActivity(grpc::CallbackServerContext* context,
                                         const v1::GetActivityRequest* request,

@@ -6,6 +6,24 @@
 
 namespace sanhak::registry {
 
+RegistryGrpcService::RegistryGrpcService(Registry* registry, int max_writes_in_flight)
+    : registry_(registry), writes_(max_writes_in_flight) {
+  Serve(v1::RegistryService::service_full_name(), this,
+        &RegistryGrpcService::GetField, &RegistryGrpcService::ListFields,
+        &RegistryGrpcService::GetRegion, &RegistryGrpcService::ListRegions,
+        &RegistryGrpcService::GetComplex, &RegistryGrpcService::ListComplexes,
+        &RegistryGrpcService::CreateComplex, &RegistryGrpcService::UpdateComplex,
+        &RegistryGrpcService::DeleteComplex, &RegistryGrpcService::GetCouncil,
+        &RegistryGrpcService::ListCouncils, &RegistryGrpcService::CreateCouncil,
+        &RegistryGrpcService::UpdateCouncil, &RegistryGrpcService::DeleteCouncil,
+        &RegistryGrpcService::GetOrganization, &RegistryGrpcService::ListOrganizations,
+        &RegistryGrpcService::CreateOrganization, &RegistryGrpcService::UpdateOrganization,
+        &RegistryGrpcService::DeleteOrganization, &RegistryGrpcService::GetMembership,
+        &RegistryGrpcService::ListMemberships, &RegistryGrpcService::CreateMembership,
+        &RegistryGrpcService::UpdateMembership, &RegistryGrpcService::DeleteMembership,
+        &RegistryGrpcService::GetReportedFigure, &RegistryGrpcService::ListReportedFigures);
+}
+
 grpc::ServerUnaryReactor* RegistryGrpcService::GetField(grpc::CallbackServerContext* context,
                                                         const v1::GetFieldRequest* request,
                                                         v1::Field* response) {

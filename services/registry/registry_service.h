@@ -1,21 +1,23 @@
 // The registry's gRPC edge, on gRPC's callback API: each handler hands the request to
 // Registry and converts the result once (common/callback_reply.h). Reads answer on the
 // thread that received the call; writes answer when their commit is on disk, with at
-// most `max_writes_in_flight` of them admitted at once. No logic lives here.
+// most `max_writes_in_flight` of them admitted at once. gRPC hands every request over as
+// bytes, parsed by common/parsed_call.h, so unreadable ones get INVALID_ARGUMENT. No logic
+// lives here.
 #ifndef SANHAK_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 #define SANHAK_SERVICES_REGISTRY_REGISTRY_SERVICE_H_
 
 #include "common/overload.h"
+#include "common/parsed_call.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 #include "services/registry/registry.h"
 
 namespace sanhak::registry {
 
-class RegistryGrpcService final : public v1::RegistryService::CallbackService {
+class RegistryGrpcService final : public ParsedService<v1::RegistryService::CallbackService> {
  public:
   // `registry` must outlive the service.
-  RegistryGrpcService(Registry* registry, int max_writes_in_flight)
-      : registry_(registry), writes_(max_writes_in_flight) {}
+  RegistryGrpcService(Registry* registry, int max_writes_in_flight);
 
   grpc::ServerUnaryReactor* GetField(grpc::CallbackServerContext* context,
                                      const v1::GetFieldRequest* request,
