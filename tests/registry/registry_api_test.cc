@@ -507,7 +507,7 @@ TEST_F(RegistryApiTest, EveryDeleteChecksItsEtag) {
   {
     v1::DeleteCouncilRequest del;
     del.set_name("councils/smart-mobility");
-    del.set_etag("1");
+    del.set_etag("0");
     grpc::Status status = stub_->DeleteCouncil(Context().get(), del, &empty);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
     EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
@@ -517,7 +517,7 @@ TEST_F(RegistryApiTest, EveryDeleteChecksItsEtag) {
   {
     v1::DeleteOrganizationRequest del;
     del.set_name("organizations/kicox");
-    del.set_etag("1");
+    del.set_etag("0");
     grpc::Status status = stub_->DeleteOrganization(Context().get(), del, &empty);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
     EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
@@ -539,7 +539,7 @@ TEST_F(RegistryApiTest, EveryDeleteChecksItsEtag) {
     ASSERT_TRUE(stub_->CreateComplex(Context().get(), create, &spare).ok());
     v1::DeleteComplexRequest del;
     del.set_name(spare.name());
-    del.set_etag("1");
+    del.set_etag("0");
     grpc::Status status = stub_->DeleteComplex(Context().get(), del, &empty);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
     EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
@@ -549,7 +549,7 @@ TEST_F(RegistryApiTest, EveryDeleteChecksItsEtag) {
   {
     v1::DeleteMembershipRequest del;
     del.set_name("councils/manufacturing-dx/memberships/widetns");
-    del.set_etag("1");
+    del.set_etag("0");
     grpc::Status status = stub_->DeleteMembership(Context().get(), del, &empty);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
     EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
