@@ -90,6 +90,31 @@ inline absl::Status NotFound(absl::string_view name) {
                     "RESOURCE_NOT_FOUND");
 }
 
+// ---------------------------------------------------------------- soft delete (AIP-164)
+
+// Whether `message` is soft-deleted: it has an output-only `delete_time` and it is set.
+// Resources without the field are never soft-deleted (they are deleted for good).
+inline bool IsDeleted(const google::protobuf::Message& message) {
+  const auto* field = message.GetDescriptor()->FindFieldByName("delete_time");
+  return field != nullptr && message.GetReflection()->HasField(message, field);
+}
+
+// The stored resource is soft-deleted. Decoding is the only way to tell: the store keeps
+// no flag of its own (a soft delete is a Put), so an index rebuilt by re-preparing a
+// resource cannot lose it.
+template <typename T>
+bool StoredDeleted(const Resource& resource) {
+  T message;
+  return message.ParseFromString(resource.data) && IsDeleted(message);
+}
+
+// The refusal of a write that would touch or newly name a soft-deleted resource.
+inline absl::Status Deleted(absl::string_view name, absl::string_view what) {
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        name, " is deleted; ", what, " (undelete it first)")),
+                    "RESOURCE_DELETED");
+}
+
 inline std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
   {
@@ -275,6 +300,18 @@ inline bool PageHasRoomFor(const Resource& r, size_t& bytes) {
   if (bytes > 0 && bytes + cost > kMaxPageBytes) return false;
   bytes += cost;
   return true;
+}
+
+// Leaves soft-deleted resources of type T out of a List unless `show_deleted` (AIP-164).
+// Such a list scans its candidates (see ListSpec::keep); `show_deleted` is part of the
+// filter key, so a page token does not move between the two views.
+template <typename T>
+void HideDeleted(bool show_deleted, ListSpec& spec) {
+  absl::StrAppend(&spec.filter_key, "|show_deleted=", show_deleted ? 1 : 0);
+  if (show_deleted) return;
+  spec.keep = [before = std::move(spec.keep)](const Resource& r) {
+    return !StoredDeleted<T>(r) && (!before || before(r));
+  };
 }
 
 // Runs a List: validates paging and query text, then fills `response` via `add`.
@@ -508,6 +545,19 @@ void CreateOnce(store::ResourceStore* store, const google::protobuf::Message& re
             if (!result->ParseFromString((*recorded)->response)) {
               return absl::DataLossError("recorded response does not parse");
             }
+            // The first response is replayed only while what it created is live: a
+            // replay must not hand out a resource that is gone (or soft-deleted) as if
+            // this request had just made it, nor create it a second time.
+            absl::StatusOr<std::optional<Resource>> now = tx.Get(result->name());
+            if (!now.ok()) return now.status();
+            if (!now->has_value() || StoredDeleted<T>(**now)) {
+              return WithReason(
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "request_id ", QuoteValue(request_id), " created ", result->name(),
+                      ", which has since been deleted; a request_id never creates twice: "
+                      "use a new one")),
+                  "RESOURCE_DELETED");
+            }
             return absl::OkStatus();
           }
         }
@@ -640,6 +690,102 @@ void DeleteResource(store::ResourceStore* store, std::string name, std::string e
         return after(tx);
       },
       std::move(done));
+}
+
+// Soft delete (AIP-164): load, refuse an already deleted one (NOT_FOUND), check etag,
+// refuse while `in_use` says so, then store it again with delete_time set through `save`
+// (the service's validate-index-commit, as an update uses), so its change record carries
+// the deleted state. Returns at once; `done` hears the outcome after the commit.
+template <typename T, typename InUse, typename Save>
+void SoftDeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+                        absl::Status name_status, InUse in_use, Save save, StatusDone done) {
+  if (!name_status.ok()) return done(std::move(name_status));
+  store->WriteAsync(
+      [name = std::move(name), etag = std::move(etag), in_use = std::move(in_use),
+       save = std::move(save)](WriteTransaction& tx) mutable -> absl::Status {
+        absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+        if (!found.ok()) return found.status();
+        if (!found->has_value()) return NotFound(name);
+        absl::StatusOr<T> before = Decode<T>(**found);
+        if (!before.ok()) return before.status();
+        if (IsDeleted(*before)) {
+          return WithReason(absl::NotFoundError(absl::StrCat(name, " is already deleted")),
+                            "RESOURCE_DELETED");
+        }
+        if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
+        if (absl::Status s = in_use(tx, name); !s.ok()) return s;
+        T deleted = *before;
+        *deleted.mutable_delete_time() = ToTimestamp(absl::Now());
+        return save(tx, std::move(deleted), &*before).status();
+      },
+      std::move(done));
+}
+
+// Undelete (AIP-164): load, refuse a live one (ALREADY_EXISTS), check etag, clear
+// delete_time, let `check` refuse it (e.g. it names what is itself deleted), store it
+// through `save`, render it with `out`.
+template <typename T, typename Check, typename Save, typename Out>
+void UndeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+                      absl::Status name_status, Check check, Save save, Out out,
+                      Done<T> done) {
+  if (!name_status.ok()) return done(std::move(name_status));
+  auto result = std::make_shared<T>();
+  store->WriteAsync(
+      [result, name = std::move(name), etag = std::move(etag), check = std::move(check),
+       save = std::move(save), out = std::move(out)](WriteTransaction& tx) mutable
+      -> absl::Status {
+        absl::StatusOr<std::optional<Resource>> found = tx.Get(name);
+        if (!found.ok()) return found.status();
+        if (!found->has_value()) return NotFound(name);
+        absl::StatusOr<T> before = Decode<T>(**found);
+        if (!before.ok()) return before.status();
+        if (!IsDeleted(*before)) {
+          return WithReason(absl::AlreadyExistsError(absl::StrCat(name, " is not deleted")),
+                            "ALREADY_EXISTS");
+        }
+        if (absl::Status s = CheckEtag(etag, **found); !s.ok()) return s;
+        T live = *before;
+        live.clear_delete_time();
+        if (absl::Status s = check(tx, live); !s.ok()) return s;
+        absl::StatusOr<Resource> saved = save(tx, std::move(live), &*before);
+        if (!saved.ok()) return saved.status();
+        absl::StatusOr<T> rendered = out(tx, *saved);
+        if (!rendered.ok()) return rendered.status();
+        *result = *std::move(rendered);
+        return absl::OkStatus();
+      },
+      [result, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok()) return done(std::move(status));
+        done(std::move(*result));
+      });
+}
+
+// How many live (not soft-deleted) resources of `collection`, of type T, carry `entry`.
+template <typename T>
+absl::StatusOr<int64_t> CountLive(ReadView& view, absl::string_view collection,
+                                  IndexEntry entry) {
+  int64_t n = 0;
+  absl::Status status = ForEach(view, collection, {std::move(entry)}, [&](const Resource& r) {
+    n += !StoredDeleted<T>(r);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return n;
+}
+
+// FAILED_PRECONDITION when a live resource of type T in `collection` carries `entry`;
+// soft-deleted ones keep their references resolvable and do not hold it back.
+template <typename T>
+absl::Status RefusedWhileLiveReferenced(ReadView& view, absl::string_view name,
+                                        absl::string_view collection, IndexEntry entry,
+                                        absl::string_view what, absl::string_view reason) {
+  absl::StatusOr<int64_t> n = CountLive<T>(view, collection, std::move(entry));
+  if (!n.ok()) return n.status();
+  if (*n == 0) return absl::OkStatus();
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        name, " is still referenced by ", *n, " ", what,
+                        "; remove those first")),
+                    reason);
 }
 
 // FAILED_PRECONDITION when any resource of `collection` carries `entry`.

@@ -269,11 +269,14 @@ namespace {
 // The fields of Aggregates that depend on the registry alone; `activities` is the count
 // reported_vs_counted's "networking_activities" is set against.
 void CountRegistry(const World& w, int64_t activities, v1::Aggregates& a) {
-  a.set_councils(static_cast<int64_t>(w.councils.size()));
   Tally by_field, by_session, by_region;
   std::map<std::string, v1::MembersOf> members_by_field;
   const std::map<std::string, v1::MemberCounts> registered = w.Registered();
+  int64_t councils = 0;
   for (const auto& [name, c] : w.councils) {
+    // A soft-deleted council is kept (what names it still resolves) but counts no more.
+    if (c.has_delete_time()) continue;
+    ++councils;
     v1::MembersOf* members = a.add_members_by_council();
     members->set_key(name);
     members->set_label(c.display_name());
@@ -293,6 +296,7 @@ void CountRegistry(const World& w, int64_t activities, v1::Aggregates& a) {
     }
     for (const std::string& region : c.regions()) by_region.Add(region, w.RegionLabel(region));
   }
+  a.set_councils(councils);
   by_field.To(a.mutable_councils_by_field());
   by_session.To(a.mutable_councils_by_forum_session());
   by_region.To(a.mutable_councils_by_region());
@@ -304,7 +308,10 @@ void CountRegistry(const World& w, int64_t activities, v1::Aggregates& a) {
   const std::map<std::string, int64_t> counted = {
       {"councils", a.councils()},
       {"fields", top_fields},
-      {"participating_organizations", static_cast<int64_t>(w.organizations.size())},
+      {"participating_organizations",
+       static_cast<int64_t>(std::count_if(
+           w.organizations.begin(), w.organizations.end(),
+           [](const auto& entry) { return !entry.second.has_delete_time(); }))},
       {kActivitiesMetric, activities},
   };
   for (const auto& [name, figure] : w.figures) {
@@ -421,6 +428,7 @@ v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes) {
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> links;
   Tally complexes, regions;
   for (const auto& [name, c] : w.councils) {
+    if (c.has_delete_time()) continue;  // the network of live councils
     std::vector<std::string> rs(c.regions().begin(), c.regions().end());
     std::sort(rs.begin(), rs.end());
     for (size_t i = 0; i < rs.size(); ++i) {

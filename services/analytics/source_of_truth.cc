@@ -69,6 +69,15 @@ absl::StatusOr<Mirror> GrpcSourceOfTruth::Load(absl::Time deadline) {
   memberships.set_parent("councils/-");
   ev1::ListRegistrationsRequest registrations;
   registrations.set_parent("activities/-");
+  // Soft-deleted complexes, councils and organizations too, with their delete_time, as
+  // the change feed carries them: activities and outcomes may still name them (a deleted
+  // council's scorecard resolves), and the counts leave them out themselves.
+  rv1::ListComplexesRequest complexes;
+  complexes.set_show_deleted(true);
+  rv1::ListCouncilsRequest councils;
+  councils.set_show_deleted(true);
+  rv1::ListOrganizationsRequest organizations;
+  organizations.set_show_deleted(true);
   for (absl::Status s : {
            LoadAll(mirror, "fields", rv1::ListFieldsRequest(), deadline,
                    &rv1::ListFieldsResponse::fields,
@@ -76,13 +85,13 @@ absl::StatusOr<Mirror> GrpcSourceOfTruth::Load(absl::Time deadline) {
            LoadAll(mirror, "regions", rv1::ListRegionsRequest(), deadline,
                    &rv1::ListRegionsResponse::regions,
                    [r](auto* c, const auto& q, auto* p) { return r->ListRegions(c, q, p); }),
-           LoadAll(mirror, "complexes", rv1::ListComplexesRequest(), deadline,
+           LoadAll(mirror, "complexes", complexes, deadline,
                    &rv1::ListComplexesResponse::complexes,
                    [r](auto* c, const auto& q, auto* p) { return r->ListComplexes(c, q, p); }),
-           LoadAll(mirror, "councils", rv1::ListCouncilsRequest(), deadline,
+           LoadAll(mirror, "councils", councils, deadline,
                    &rv1::ListCouncilsResponse::councils,
                    [r](auto* c, const auto& q, auto* p) { return r->ListCouncils(c, q, p); }),
-           LoadAll(mirror, "organizations", rv1::ListOrganizationsRequest(), deadline,
+           LoadAll(mirror, "organizations", organizations, deadline,
                    &rv1::ListOrganizationsResponse::organizations,
                    [r](auto* c, const auto& q, auto* p) {
                      return r->ListOrganizations(c, q, p);

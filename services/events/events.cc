@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -121,28 +122,43 @@ using References = std::vector<std::pair<std::string, std::string>>;
 
 // Asks the registry about every referenced name (once each), then tells `next`: OK when
 // it holds them all, INVALID_ARGUMENT with a violation at each path whose name it does
-// not hold, UNAVAILABLE when it cannot answer. Returns at once.
+// not hold, UNAVAILABLE when it cannot answer. With `refuse_deleted`, a name the registry
+// holds soft-deleted is FAILED_PRECONDITION (reason RESOURCE_DELETED) naming it and its
+// path: what already names a deleted council keeps resolving, but no write may newly
+// name one. Returns at once.
 void CheckInRegistry(RegistryDirectory* registry, References refs, absl::Time deadline,
-                     crud::StatusDone next) {
+                     crud::StatusDone next, bool refuse_deleted = true) {
   std::vector<std::string> names;
   std::set<std::string> seen;
   for (const auto& [path, name] : refs) {
     if (seen.insert(name).second) names.push_back(name);
   }
   if (names.empty()) return next(absl::OkStatus());
-  registry->Missing(
+  registry->Check(
       names, deadline,
-      [refs = std::move(refs), next = std::move(next)](
-          absl::StatusOr<std::vector<std::string>> missing) mutable {
-        if (!missing.ok()) return next(missing.status());
-        std::set<std::string> absent(missing->begin(), missing->end());
+      [refs = std::move(refs), next = std::move(next), refuse_deleted](
+          absl::StatusOr<RegistryDirectory::Answer> answer) mutable {
+        if (!answer.ok()) return next(answer.status());
+        std::set<std::string> absent(answer->missing.begin(), answer->missing.end());
+        std::set<std::string> deleted(answer->deleted.begin(), answer->deleted.end());
         FieldViolations v;
+        std::vector<std::string> deleted_refs;
         for (const auto& [path, name] : refs) {
           if (absent.count(name) > 0) {
             v.Add(path, absl::StrCat(name, " does not exist in the registry"));
+          } else if (refuse_deleted && deleted.count(name) > 0) {
+            deleted_refs.push_back(absl::StrCat(path, " names ", name));
           }
         }
-        next(v.ToStatus());
+        if (absl::Status s = v.ToStatus(); !s.ok()) return next(std::move(s));
+        if (!deleted_refs.empty()) {
+          return next(WithReason(
+              absl::FailedPreconditionError(absl::StrCat(
+                  absl::StrJoin(deleted_refs, ", "),
+                  ", deleted in the registry; a write may not name a deleted resource")),
+              "RESOURCE_DELETED"));
+        }
+        next(absl::OkStatus());
       });
 }
 
@@ -151,10 +167,15 @@ absl::Status CheckInRegistryAndWait(RegistryDirectory* registry, References refs
                                     absl::Time deadline) {
   absl::Status result;
   absl::Notification answered;
-  CheckInRegistry(registry, std::move(refs), deadline, [&](absl::Status s) {
-    result = std::move(s);
-    answered.Notify();
-  });
+  // The import keeps what it stored naming councils that were deleted since: a deleted
+  // council still resolves.
+  CheckInRegistry(
+      registry, std::move(refs), deadline,
+      [&](absl::Status s) {
+        result = std::move(s);
+        answered.Notify();
+      },
+      /*refuse_deleted=*/false);
   answered.WaitForNotification();
   return result;
 }

@@ -10,20 +10,23 @@
 namespace sanhak::events {
 namespace {
 
-// The answers to one Missing() call, gathered as the Gets complete; the last one to
+// The answers to one Check() call, gathered as the Gets complete; the last one to
 // complete tells `done`.
 class Gathering {
  public:
-  Gathering(size_t expected, RegistryDirectory::MissingDone done)
+  Gathering(size_t expected, RegistryDirectory::CheckDone done)
       : remaining_(expected), done_(std::move(done)) {}
 
-  // NOT_FOUND is an answer; anything else means the registry could not answer.
-  void Answer(const std::string& name, const grpc::Status& status) {
-    absl::StatusOr<std::vector<std::string>> outcome;
+  // NOT_FOUND is an answer; anything else means the registry could not answer. `deleted`:
+  // the resource came back with delete_time set.
+  void Answer(const std::string& name, const grpc::Status& status, bool deleted) {
+    absl::StatusOr<RegistryDirectory::Answer> outcome;
     {
       absl::MutexLock lock(&mu_);
       if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-        missing_.push_back(name);
+        answer_.missing.push_back(name);
+      } else if (status.ok() && deleted) {
+        answer_.deleted.push_back(name);
       } else if (!status.ok() && error_.ok()) {
         error_ = WithReason(absl::UnavailableError(absl::StrCat(
                                 "the registry could not confirm ", name, ": ",
@@ -32,7 +35,7 @@ class Gathering {
       }
       if (--remaining_ > 0) return;
       if (error_.ok()) {
-        outcome = std::move(missing_);
+        outcome = std::move(answer_);
       } else {
         outcome = error_;
       }
@@ -43,9 +46,9 @@ class Gathering {
  private:
   absl::Mutex mu_;
   size_t remaining_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> missing_ ABSL_GUARDED_BY(mu_);
+  RegistryDirectory::Answer answer_ ABSL_GUARDED_BY(mu_);
   absl::Status error_ ABSL_GUARDED_BY(mu_);
-  RegistryDirectory::MissingDone done_;
+  RegistryDirectory::CheckDone done_;
 };
 
 // One Get in flight: owns what gRPC's callback API needs until the call completes.
@@ -64,16 +67,17 @@ void Ask(const std::string& name, absl::Time deadline,
   lookup->request.set_name(name);
   start(&lookup->context, &lookup->request, &lookup->response,
         [lookup, name, gathering](grpc::Status status) {
+          const bool deleted = status.ok() && lookup->response.has_delete_time();
           delete lookup;
-          gathering->Answer(name, status);
+          gathering->Answer(name, status, deleted);
         });
 }
 
 }  // namespace
 
-void GrpcRegistryDirectory::Missing(const std::vector<std::string>& names,
-                                    absl::Time deadline, MissingDone done) {
-  if (names.empty()) return done(std::vector<std::string>{});
+void GrpcRegistryDirectory::Check(const std::vector<std::string>& names,
+                                  absl::Time deadline, CheckDone done) {
+  if (names.empty()) return done(Answer{});
   auto gathering = std::make_shared<Gathering>(names.size(), std::move(done));
   for (const std::string& name : names) {
     if (absl::StartsWith(name, "organizations/")) {

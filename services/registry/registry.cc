@@ -49,6 +49,7 @@ using crud::Path;
 using crud::Plain;
 using crud::Prepared;
 using crud::Reference;
+using crud::RefusedWhileLiveReferenced;
 using crud::RefusedWhileReferenced;
 using crud::SearchText;
 using crud::SetMeta;
@@ -171,7 +172,9 @@ absl::StatusOr<Prepared<v1::IndustrialComplex>> PrepareComplex(ReadView& view,
 absl::StatusOr<v1::IndustrialComplex> ComplexOut(ReadView& view, const Resource& resource) {
   absl::StatusOr<v1::IndustrialComplex> c = Decode<v1::IndustrialComplex>(resource);
   if (!c.ok()) return c;
-  absl::StatusOr<int64_t> councils = view.Count(kCouncils, {{"complex", resource.name}});
+  // A soft-deleted council keeps naming its complexes but no longer takes part.
+  absl::StatusOr<int64_t> councils =
+      crud::CountLive<v1::Council>(view, kCouncils, {"complex", resource.name});
   if (!councils.ok()) return councils.status();
   c->set_council_count(static_cast<int32_t>(*councils));
   SetMeta(resource, *c);
@@ -544,6 +547,56 @@ absl::StatusOr<Resource> SaveMembership(WriteTransaction& tx, v1::Membership m,
   return saved;
 }
 
+// ------------------------------------------------------------------ soft delete
+
+// Whether a stored complex, council or organization is soft-deleted.
+bool IsStoredDeleted(const Resource& r) {
+  if (r.collection == kComplexes) return crud::StoredDeleted<v1::IndustrialComplex>(r);
+  if (r.collection == kCouncils) return crud::StoredDeleted<v1::Council>(r);
+  if (r.collection == kOrganizations) return crud::StoredDeleted<v1::Organization>(r);
+  return false;
+}
+
+// (field path, resource name) of each reference a write would store.
+using Refs = std::vector<std::pair<std::string, std::string>>;
+
+// A write may not name a soft-deleted resource: references stay resolvable so that what
+// already named it keeps working, but nothing new may come to depend on it. Live
+// resources never hold such a reference (deletes are refused while they do), so every
+// reference of a saved resource is checked, not only new ones. Missing names are left to
+// the Prepare functions' field violations.
+absl::Status RefuseDeletedReferences(ReadView& view, const Refs& refs) {
+  for (const auto& [path, name] : refs) {
+    if (name.empty()) continue;
+    absl::StatusOr<std::optional<Resource>> found = view.Get(name);
+    if (!found.ok()) return found.status();
+    if (found->has_value() && IsStoredDeleted(**found)) {
+      return crud::Deleted(name, absl::StrCat(path, " may not name it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+Refs CouncilRefs(const v1::Council& c, absl::string_view prefix) {
+  Refs refs;
+  for (int i = 0; i < c.complexes_size(); ++i) {
+    refs.emplace_back(absl::StrCat(Path(prefix, "complexes"), "[", i, "]"), c.complexes(i));
+  }
+  refs.emplace_back(Path(prefix, "host_organization"), c.host_organization());
+  return refs;
+}
+
+Refs OrganizationRefs(const v1::Organization& org, absl::string_view prefix) {
+  return {{Path(prefix, "home_complex"), org.home_complex()}};
+}
+
+// The update guard: a soft-deleted resource is read-only until undeleted.
+template <typename T>
+absl::Status RefuseIfDeleted(const T* before) {
+  if (before == nullptr || !crud::IsDeleted(*before)) return absl::OkStatus();
+  return crud::Deleted(before->name(), "it cannot be updated");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------- fields, regions
@@ -591,6 +644,7 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
   NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
   EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  crud::HideDeleted<v1::IndustrialComplex>(request.show_deleted(), spec);
   return ListResources<v1::ListComplexesResponse>(
       store_, std::move(spec), request.query(),
       AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
@@ -606,6 +660,7 @@ void Registry::CreateComplex(const v1::CreateComplexRequest& request,
         if (!name.ok()) return name.status();
         v1::IndustrialComplex c = request.complex();
         c.set_name(*name);
+        c.clear_delete_time();  // output only
         absl::StatusOr<Resource> saved = SaveComplex(tx, std::move(c), nullptr, "complex");
         if (!saved.ok()) return saved.status();
         return ComplexOut(tx, *saved);
@@ -619,7 +674,9 @@ void Registry::UpdateComplex(const v1::UpdateComplexRequest& request,
       store_, request.complex(), request.update_mask(),
       ParseName(request.complex().name(), kComplexes, "complex.name").status(),
       ComplexMutablePaths(),
-      [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
+      [](WriteTransaction& tx, v1::IndustrialComplex c,
+         const v1::IndustrialComplex* before) -> absl::StatusOr<Resource> {
+        if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
         return SaveComplex(tx, std::move(c), before, "complex");
       },
       ComplexOut,
@@ -630,19 +687,34 @@ void Registry::UpdateComplex(const v1::UpdateComplexRequest& request,
 void Registry::DeleteComplex(const v1::DeleteComplexRequest& request,
     crud::StatusDone done) {
   const std::string& name = request.name();
-  DeleteResource(
+  // Soft delete: deleted councils and organizations keep naming it.
+  crud::SoftDeleteResource<v1::IndustrialComplex>(
       store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
-        if (absl::Status s = RefusedWhileReferenced(tx, name, kCouncils, {"complex", name},
-                                                    "councils", "COMPLEX_IN_USE");
+        if (absl::Status s = RefusedWhileLiveReferenced<v1::Council>(
+                tx, name, kCouncils, {"complex", name}, "councils", "COMPLEX_IN_USE");
             !s.ok()) {
           return s;
         }
-        return RefusedWhileReferenced(tx, name, kOrganizations, {"complex", name},
-                                      "organizations", "COMPLEX_IN_USE");
+        return RefusedWhileLiveReferenced<v1::Organization>(
+            tx, name, kOrganizations, {"complex", name}, "organizations", "COMPLEX_IN_USE");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); },
+      [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
+        return SaveComplex(tx, std::move(c), before, "complex");
+      },
       std::move(done));
+}
+
+void Registry::UndeleteComplex(const v1::UndeleteComplexRequest& request,
+    crud::Done<v1::IndustrialComplex> done) {
+  const std::string& name = request.name();
+  crud::UndeleteResource<v1::IndustrialComplex>(
+      store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      [](WriteTransaction&, const v1::IndustrialComplex&) { return absl::OkStatus(); },
+      [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
+        return SaveComplex(tx, std::move(c), before, "complex");
+      },
+      ComplexOut, std::move(done));
 }
 
 // ---------------------------------------------------------------------- councils
@@ -668,6 +740,7 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
     spec.query.all_of.push_back({"session", absl::StrCat(request.forum_session())});
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  crud::HideDeleted<v1::Council>(request.show_deleted(), spec);
   return ListResources<v1::ListCouncilsResponse>(
       store_, std::move(spec), request.query(),
       AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
@@ -683,6 +756,10 @@ void Registry::CreateCouncil(const v1::CreateCouncilRequest& request,
         if (!name.ok()) return name.status();
         v1::Council c = request.council();
         c.set_name(*name);
+        c.clear_delete_time();  // output only
+        if (absl::Status s = RefuseDeletedReferences(tx, CouncilRefs(c, "council")); !s.ok()) {
+          return s;
+        }
         absl::StatusOr<Resource> saved = SaveCouncil(tx, std::move(c), nullptr, "council");
         if (!saved.ok()) return saved.status();
         return CouncilOut(tx, *saved);
@@ -696,7 +773,12 @@ void Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request,
       store_, request.council(), request.update_mask(),
       ParseName(request.council().name(), kCouncils, "council.name").status(),
       CouncilMutablePaths(),
-      [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
+      [](WriteTransaction& tx, v1::Council c,
+         const v1::Council* before) -> absl::StatusOr<Resource> {
+        if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
+        if (absl::Status s = RefuseDeletedReferences(tx, CouncilRefs(c, "council")); !s.ok()) {
+          return s;
+        }
         return SaveCouncil(tx, std::move(c), before, "council");
       },
       CouncilOut,
@@ -707,14 +789,33 @@ void Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request,
 void Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request,
     crud::StatusDone done) {
   const std::string& name = request.name();
-  DeleteResource(
+  // Soft delete: the events service's activities and outcomes keep naming it, and its
+  // scorecard keeps resolving. Memberships live in this store, beside it: they are
+  // refused outright (delete them first), in the delete's own transaction.
+  crud::SoftDeleteResource<v1::Council>(
       store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
       [](WriteTransaction& tx, const std::string& name) {
         return RefusedWhileReferenced(tx, name, kMemberships, {"parent", name}, "memberships",
                                       "COUNCIL_HAS_MEMBERSHIPS");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); },
+      [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
+        return SaveCouncil(tx, std::move(c), before, "council");
+      },
       std::move(done));
+}
+
+void Registry::UndeleteCouncil(const v1::UndeleteCouncilRequest& request,
+    crud::Done<v1::Council> done) {
+  const std::string& name = request.name();
+  crud::UndeleteResource<v1::Council>(
+      store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      [](WriteTransaction& tx, const v1::Council& c) {
+        return RefuseDeletedReferences(tx, CouncilRefs(c, "council"));
+      },
+      [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
+        return SaveCouncil(tx, std::move(c), before, "council");
+      },
+      CouncilOut, std::move(done));
 }
 
 // ---------------------------------------------------------------------- organizations
@@ -738,6 +839,7 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
   NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
   NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  crud::HideDeleted<v1::Organization>(request.show_deleted(), spec);
   return ListResources<v1::ListOrganizationsResponse>(
       store_, std::move(spec), request.query(),
       AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
@@ -753,6 +855,12 @@ void Registry::CreateOrganization(const v1::CreateOrganizationRequest& request,
         if (!name.ok()) return name.status();
         v1::Organization org = request.organization();
         org.set_name(*name);
+        org.clear_delete_time();  // output only
+        if (absl::Status s =
+                RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+            !s.ok()) {
+          return s;
+        }
         absl::StatusOr<Resource> saved =
             SaveOrganization(tx, std::move(org), nullptr, "organization");
         if (!saved.ok()) return saved.status();
@@ -767,7 +875,14 @@ void Registry::UpdateOrganization(const v1::UpdateOrganizationRequest& request,
       store_, request.organization(), request.update_mask(),
       ParseName(request.organization().name(), kOrganizations, "organization.name").status(),
       OrganizationMutablePaths(),
-      [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
+      [](WriteTransaction& tx, v1::Organization org,
+         const v1::Organization* before) -> absl::StatusOr<Resource> {
+        if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
+        if (absl::Status s =
+                RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+            !s.ok()) {
+          return s;
+        }
         return SaveOrganization(tx, std::move(org), before, "organization");
       },
       OrganizationOut,
@@ -778,7 +893,9 @@ void Registry::UpdateOrganization(const v1::UpdateOrganizationRequest& request,
 void Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request,
     crud::StatusDone done) {
   const std::string& name = request.name();
-  DeleteResource(
+  // Soft delete: the events service's registrations keep naming it, and so may deleted
+  // councils it hosted. Memberships are refused outright, in the same transaction.
+  crud::SoftDeleteResource<v1::Organization>(
       store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s =
@@ -787,11 +904,28 @@ void Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request,
             !s.ok()) {
           return s;
         }
-        return RefusedWhileReferenced(tx, name, kCouncils, {"host", name},
-                                      "councils as their host", "ORGANIZATION_IN_USE");
+        return RefusedWhileLiveReferenced<v1::Council>(tx, name, kCouncils, {"host", name},
+                                                       "councils as their host",
+                                                       "ORGANIZATION_IN_USE");
       },
-      [](WriteTransaction&) { return absl::OkStatus(); },
+      [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
+        return SaveOrganization(tx, std::move(org), before, "organization");
+      },
       std::move(done));
+}
+
+void Registry::UndeleteOrganization(const v1::UndeleteOrganizationRequest& request,
+    crud::Done<v1::Organization> done) {
+  const std::string& name = request.name();
+  crud::UndeleteResource<v1::Organization>(
+      store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      [](WriteTransaction& tx, const v1::Organization& org) {
+        return RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+      },
+      [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
+        return SaveOrganization(tx, std::move(org), before, "organization");
+      },
+      OrganizationOut, std::move(done));
 }
 
 // ---------------------------------------------------------------------- memberships
@@ -833,6 +967,12 @@ void Registry::CreateMembership(const v1::CreateMembershipRequest& request,
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
         v1::Membership m = request.membership();
+        if (absl::Status s = RefuseDeletedReferences(
+                tx, {{"parent", request.parent()},
+                     {"membership.organization", m.organization()}});
+            !s.ok()) {
+          return s;
+        }
         m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", org));
         absl::StatusOr<std::optional<Resource>> existing = tx.Get(m.name());
         if (!existing.ok()) return existing.status();

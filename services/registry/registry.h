@@ -15,8 +15,11 @@ namespace sanhak::registry {
 
 using ImportSummary = crud::ImportSummary;
 
-// Reads answer at once. Writes (Create, Update, Delete) return at once and tell `done`
-// their outcome after the commit that holds them; the request must stay valid until then.
+// Reads answer at once. Writes (Create, Update, Delete, Undelete) return at once and tell
+// `done` their outcome after the commit that holds them; the request must stay valid until
+// then. Complexes, councils and organizations are soft-deleted (AIP-164; see
+// registry.proto): Delete sets delete_time, Get still answers, List hides them unless
+// show_deleted, Update refuses them, Undelete brings them back.
 class Registry {
  public:
   // `store` must outlive the registry.
@@ -37,6 +40,8 @@ class Registry {
   void UpdateComplex(const v1::UpdateComplexRequest& request,
       crud::Done<v1::IndustrialComplex> done);
   void DeleteComplex(const v1::DeleteComplexRequest& request, crud::StatusDone done);
+  void UndeleteComplex(const v1::UndeleteComplexRequest& request,
+      crud::Done<v1::IndustrialComplex> done);
 
   absl::StatusOr<v1::Council> GetCouncil(const v1::GetCouncilRequest& request);
   absl::StatusOr<v1::ListCouncilsResponse> ListCouncils(const v1::ListCouncilsRequest& request);
@@ -45,6 +50,8 @@ class Registry {
   void UpdateCouncil(const v1::UpdateCouncilRequest& request,
       crud::Done<v1::Council> done);
   void DeleteCouncil(const v1::DeleteCouncilRequest& request, crud::StatusDone done);
+  void UndeleteCouncil(const v1::UndeleteCouncilRequest& request,
+      crud::Done<v1::Council> done);
 
   absl::StatusOr<v1::Organization> GetOrganization(const v1::GetOrganizationRequest& request);
   absl::StatusOr<v1::ListOrganizationsResponse> ListOrganizations(
@@ -54,6 +61,8 @@ class Registry {
   void UpdateOrganization(const v1::UpdateOrganizationRequest& request,
       crud::Done<v1::Organization> done);
   void DeleteOrganization(const v1::DeleteOrganizationRequest& request, crud::StatusDone done);
+  void UndeleteOrganization(const v1::UndeleteOrganizationRequest& request,
+      crud::Done<v1::Organization> done);
 
   absl::StatusOr<v1::Membership> GetMembership(const v1::GetMembershipRequest& request);
   absl::StatusOr<v1::ListMembershipsResponse> ListMemberships(

@@ -383,6 +383,73 @@ TEST_F(AnalyticsTest, ScorecardOfThePetrochemicalCouncil) {
   EXPECT_EQ(card.deal_amount_krw(), 0);
 }
 
+// Issue #10 observation 6: a council deleted in the registry had no scorecard any more
+// (NOT_FOUND) while activities still named it. Soft-deleted, it keeps its scorecard but
+// counts no more: councils, per field, members per council, the network; and a rebuild
+// from the services (after Redis lost the state) agrees.
+TEST_F(AnalyticsTest, ADeletedCouncilKeepsItsScorecardButCountsNoMore) {
+  constexpr char kSmartGreen[] = "councils/smart-green-mobility";  // no memberships
+  AnalyticsServer* server = StartAnalytics();
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+
+  events::v1::CreateActivityRequest create;
+  create.mutable_activity()->set_kind(events::v1::SEMINAR);
+  create.mutable_activity()->set_title("모빌리티 세미나");
+  create.mutable_activity()->add_councils(kSmartGreen);
+  create.set_activity_id("mobility-seminar");
+  events::v1::Activity activity;
+  ASSERT_TRUE(events_stub_->CreateActivity(Context().get(), create, &activity).ok());
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_ + 1));
+
+  auto registry = rv1::RegistryService::NewStub(sanhak::testing::Connect(registry_->address()));
+  rv1::DeleteCouncilRequest del;
+  del.set_name(kSmartGreen);
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(registry->DeleteCouncil(Context().get(), del, &empty).ok());
+
+  int64_t named = 0;
+  for (const auto& a : events_data_.activities()) {
+    named += std::count(a.councils().begin(), a.councils().end(), kSmartGreen);
+  }
+  auto check = [&](const v1::Aggregates& a) {
+    EXPECT_EQ(a.councils(), 24);
+    EXPECT_EQ(ValueOf(a.councils_by_field(), "fields/future-mobility"), 6);
+    EXPECT_EQ(ValueOf(a.councils_by_field(), "fields/mobility-automotive"), 3);
+    EXPECT_EQ(ValueOf(a.councils_by_forum_session(), "1"), 6);
+    for (const auto& m : a.members_by_council()) EXPECT_NE(m.key(), kSmartGreen);
+    // Its activities (the seeded forum's and the new one) still count, under its name.
+    EXPECT_EQ(ValueOf(a.activities_by_council(), kSmartGreen), named + 1);
+    EXPECT_EQ(a.activities(), seeded_activities_ + 1);
+    v1::GetCouncilScorecardRequest request;
+    request.set_council(kSmartGreen);
+    v1::CouncilScorecard card;
+    grpc::Status status = stub->GetCouncilScorecard(Context().get(), request, &card);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(card.display_name(), "스마트그린모빌리티");
+    EXPECT_EQ(card.activities(), named + 1);
+    v1::Network network;
+    ASSERT_TRUE(stub->GetNetwork(Context().get(), v1::GetNetworkRequest(), &network).ok());
+    for (const auto& link : network.links()) {
+      EXPECT_THAT(link.councils(), ::testing::Not(Contains(kSmartGreen)));
+    }
+  };
+  ASSERT_TRUE(WaitUntil([&] {
+    v1::Aggregates a;
+    return GetAggregates(stub.get(), &a, {"councils"}).ok() && a.councils() == 24;
+  }));
+  check(MustGetAggregates(stub.get()));
+
+  // The same after a rebuild from the services.
+  ASSERT_TRUE(WaitChangesApplied());
+  const int64_t rebuilds = server->analytics().stats().rebuilds;
+  ASSERT_TRUE(redis_.Command({"FLUSHALL"}).has_value());
+  ASSERT_TRUE(WaitUntil([&] { return server->analytics().stats().rebuilds > rebuilds; }));
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_ + 1));
+  check(MustGetAggregates(stub.get()));
+}
+
 TEST_F(AnalyticsTest, BadRequestsGetTheContractsErrors) {
   AnalyticsServer* server = StartAnalytics();
   ASSERT_NE(server, nullptr);

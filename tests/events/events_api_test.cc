@@ -1089,6 +1089,138 @@ TEST_F(EventsApiTest, UpdateCannotMakeTwoRegistrationsOfOneAttendee) {
   EXPECT_EQ(after.etag(), lee.etag());
 }
 
+// ------------------------------------------------- references to deleted registry data
+
+// Issue #10 observation 6: a council deleted in the registry keeps being named by what
+// named it (and resolves, soft-deleted), but nothing new may name it.
+TEST_F(EventsApiTest, ADeletedCouncilKeepsItsActivitiesButNoNewOneMayNameIt) {
+  constexpr char kSmartGreen[] = "councils/smart-green-mobility";  // no memberships
+  v1::Activity a = MustCreateActivity(
+      PlainActivity(v1::SEMINAR, "모빌리티 세미나", kSmartGreen), "mobility-seminar");
+  v1::Outcome o = ValidOutcome();
+  o.set_council(kSmartGreen);
+  v1::Outcome outcome;
+  ASSERT_TRUE(CreateOutcome(o, "mobility-outcome", &outcome).ok());
+
+  google::protobuf::Empty empty;
+  registry::v1::DeleteCouncilRequest del;
+  del.set_name(kSmartGreen);
+  ASSERT_TRUE(registry_stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  registry::v1::GetCouncilRequest get;
+  get.set_name(kSmartGreen);
+  registry::v1::Council council;
+  ASSERT_TRUE(registry_stub_->GetCouncil(Context().get(), get, &council).ok());
+  EXPECT_TRUE(council.has_delete_time());
+
+  // What named it is untouched and still lists by it.
+  EXPECT_THAT(GetActivity(a.name()).councils(), ElementsAre(kSmartGreen));
+  v1::ListActivitiesRequest by_council;
+  by_council.set_council(kSmartGreen);
+  EXPECT_THAT(Names(ListActivities(by_council)), ElementsAre(a.name()));
+  EXPECT_EQ(GetOutcome(outcome.name()).council(), kSmartGreen);
+
+  // Nothing new may name it.
+  v1::Activity out;
+  grpc::Status status = CreateActivity(
+      PlainActivity(v1::SEMINAR, "또 다른 세미나", kSmartGreen), "another-seminar", &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), HasSubstr(kSmartGreen));
+  EXPECT_THAT(status.error_message(), HasSubstr("activity.councils[0]"));
+  v1::Outcome new_outcome;
+  status = CreateOutcome(o, "another-outcome", &new_outcome);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  v1::UpdateActivityRequest move;
+  move.mutable_activity()->set_name("activities/mobility-seminar");
+  move.mutable_activity()->add_councils(kShips);
+  move.mutable_activity()->add_councils(kSmartGreen);
+  move.mutable_update_mask()->add_paths("councils");
+  status = stub_->UpdateActivity(Context().get(), move, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ActivityCount(), 1);
+  EXPECT_EQ(OutcomeCount(), 1);
+  EXPECT_EQ(GetActivity(a.name()).etag(), a.etag());
+
+  // An update that leaves the councils alone goes through.
+  v1::UpdateActivityRequest retitle;
+  retitle.mutable_activity()->set_name(a.name());
+  retitle.mutable_activity()->set_title("모빌리티 세미나 (종료)");
+  retitle.mutable_update_mask()->add_paths("title");
+  ASSERT_TRUE(stub_->UpdateActivity(Context().get(), retitle, &out).ok());
+  EXPECT_THAT(out.councils(), ElementsAre(kSmartGreen));
+}
+
+TEST_F(EventsApiTest, ADeletedOrganizationMayNotBeRegisteredAnew) {
+  v1::Activity a = MustCreateActivity(ValidActivity(), "seminar");
+  google::protobuf::Empty empty;
+  registry::v1::DeleteOrganizationRequest del;
+  del.set_name(kKicox);
+  ASSERT_TRUE(registry_stub_->DeleteOrganization(Context().get(), del, &empty).ok());
+  v1::Registration out;
+  grpc::Status status = CreateRegistration(a.name(), OrganizationRegistration(kKicox), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), HasSubstr(kKicox));
+  EXPECT_EQ(RegistrationCount(), 0);
+}
+
+TEST_F(EventsApiTest, EveryDeleteChecksItsEtag) {
+  v1::Activity a = MustCreateActivity(ValidActivity(), "seminar");
+  google::protobuf::Empty empty;
+  v1::DeleteActivityRequest del;
+  del.set_name(a.name());
+  del.set_etag("0");
+  grpc::Status status = stub_->DeleteActivity(Context().get(), del, &empty);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
+  EXPECT_EQ(ActivityCount(), 1);
+
+  v1::Outcome outcome;
+  ASSERT_TRUE(CreateOutcome(ValidOutcome(), "o", &outcome).ok());
+  v1::DeleteOutcomeRequest del_outcome;
+  del_outcome.set_name(outcome.name());
+  del_outcome.set_etag("0");
+  status = stub_->DeleteOutcome(Context().get(), del_outcome, &empty);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(OutcomeCount(), 1);
+  del_outcome.set_etag(outcome.etag());
+  EXPECT_TRUE(stub_->DeleteOutcome(Context().get(), del_outcome, &empty).ok());
+
+  v1::Registration r;
+  ASSERT_TRUE(CreateRegistration(a.name(), OrganizationRegistration(kWidetns), &r).ok());
+  v1::DeleteRegistrationRequest del_registration;
+  del_registration.set_name(r.name());
+  del_registration.set_etag("0");
+  status = stub_->DeleteRegistration(Context().get(), del_registration, &empty);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(RegistrationCount(), 1);
+
+  del.set_etag(a.etag());
+  status = stub_->DeleteActivity(Context().get(), del, &empty);  // registrations remain
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// Issue #10 observation 7: a replay of a create whose resource was deleted since answered
+// the deleted resource as if just created.
+TEST_F(EventsApiTest, RequestIdReplayedAfterTheActivityWasDeletedIsRefused) {
+  v1::CreateActivityRequest create;
+  *create.mutable_activity() = ValidActivity();
+  create.set_request_id("req-seminar");
+  v1::Activity first;
+  ASSERT_TRUE(stub_->CreateActivity(Context().get(), create, &first).ok());
+  google::protobuf::Empty empty;
+  v1::DeleteActivityRequest del;
+  del.set_name(first.name());
+  ASSERT_TRUE(stub_->DeleteActivity(Context().get(), del, &empty).ok());
+  v1::Activity again;
+  grpc::Status status = stub_->CreateActivity(Context().get(), create, &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), HasSubstr(first.name()));
+  EXPECT_EQ(ActivityCount(), 0);
+}
+
 TEST_F(EventsApiTest, RegistrationOfUnknownOrganizationOrMissingActivity) {
   v1::Activity a = MustCreateActivity(ValidActivity(), "seminar");
   v1::Registration out;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
@@ -450,13 +451,283 @@ TEST_F(RegistryApiTest, CouncilWithMembershipsCannotBeDeleted) {
   del_member.set_name("councils/manufacturing-dx/memberships/widetns");
   ASSERT_TRUE(stub_->DeleteMembership(Context().get(), del_member, &empty).ok());
   ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
-  v1::GetCouncilRequest get;
-  get.set_name(del.name());
-  v1::Council out;
-  EXPECT_EQ(stub_->GetCouncil(Context().get(), get, &out).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  // Soft delete: still there, marked deleted; deleting it again is NOT_FOUND.
+  EXPECT_TRUE(Get(del.name()).has_delete_time());
+  EXPECT_EQ(CouncilCount(), 1);
   EXPECT_EQ(stub_->DeleteCouncil(Context().get(), del, &empty).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// ------------------------------------------------------------ soft delete (AIP-164)
+
+// Issue #10 observation 6: a deleted council must stay resolvable for what names it.
+TEST_F(RegistryApiTest, DeletedCouncilStillResolvesWithDeleteTimeAndListsOnlyWhenAsked) {
+  v1::Council before = Get("councils/smart-mobility");
+  EXPECT_FALSE(before.has_delete_time());
+  google::protobuf::Empty empty;
+  v1::DeleteCouncilRequest del;
+  del.set_name("councils/smart-mobility");
+  del.set_etag(before.etag());
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+
+  v1::Council deleted = Get("councils/smart-mobility");
+  EXPECT_TRUE(deleted.has_delete_time());
+  EXPECT_GT(deleted.delete_time().seconds(), 0);
+  EXPECT_EQ(deleted.display_name(), "스마트그린모빌리티");
+  EXPECT_NE(deleted.etag(), before.etag());  // a delete is a change
+
+  EXPECT_THAT(Names(List({})), ElementsAre("councils/manufacturing-dx"));
+  EXPECT_EQ(List({}).total_size(), 1);
+  v1::ListCouncilsRequest all;
+  all.set_show_deleted(true);
+  EXPECT_THAT(Names(List(all)),
+              ElementsAre("councils/manufacturing-dx", "councils/smart-mobility"));
+  EXPECT_EQ(List(all).total_size(), 2);
+  // Filters apply to deleted ones alike.
+  all.set_field("fields/mobility");
+  EXPECT_THAT(Names(List(all)), ElementsAre("councils/smart-mobility"));
+
+  // A token of one view is not honoured by the other.
+  v1::ListCouncilsRequest paged;
+  paged.set_page_size(1);
+  paged.set_show_deleted(true);
+  v1::ListCouncilsResponse first = List(paged);
+  ASSERT_FALSE(first.next_page_token().empty());
+  v1::ListCouncilsRequest other;
+  other.set_page_token(first.next_page_token());
+  v1::ListCouncilsResponse out;
+  EXPECT_EQ(stub_->ListCouncils(Context().get(), other, &out).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // The complexes it named no longer count it.
+  v1::GetComplexRequest get_complex;
+  get_complex.set_name("complexes/banwol-sihwa");
+  v1::IndustrialComplex complex;
+  ASSERT_TRUE(stub_->GetComplex(Context().get(), get_complex, &complex).ok());
+  EXPECT_EQ(complex.council_count(), 1);
+}
+
+TEST_F(RegistryApiTest, EveryDeleteChecksItsEtag) {
+  google::protobuf::Empty empty;
+  {
+    v1::DeleteCouncilRequest del;
+    del.set_name("councils/smart-mobility");
+    del.set_etag("0");
+    grpc::Status status = stub_->DeleteCouncil(Context().get(), del, &empty);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
+    EXPECT_FALSE(Get("councils/smart-mobility").has_delete_time());
+    EXPECT_EQ(CouncilCount(), 2);
+  }
+  {
+    v1::DeleteOrganizationRequest del;
+    del.set_name("organizations/kicox");
+    del.set_etag("0");
+    grpc::Status status = stub_->DeleteOrganization(Context().get(), del, &empty);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
+    v1::GetOrganizationRequest get;
+    get.set_name(del.name());
+    v1::Organization org;
+    ASSERT_TRUE(stub_->GetOrganization(Context().get(), get, &org).ok());
+    EXPECT_FALSE(org.has_delete_time());
+    del.set_etag(org.etag());
+    EXPECT_TRUE(stub_->DeleteOrganization(Context().get(), del, &empty).ok());
+  }
+  {
+    v1::CreateComplexRequest create;
+    create.set_complex_id("spare");
+    create.mutable_complex()->set_display_name("예비일반");
+    create.mutable_complex()->set_region("regions/ulsan");
+    create.mutable_complex()->set_kind(v1::GENERAL);
+    v1::IndustrialComplex spare;
+    ASSERT_TRUE(stub_->CreateComplex(Context().get(), create, &spare).ok());
+    v1::DeleteComplexRequest del;
+    del.set_name(spare.name());
+    del.set_etag("0");
+    grpc::Status status = stub_->DeleteComplex(Context().get(), del, &empty);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
+    del.set_etag(spare.etag());
+    EXPECT_TRUE(stub_->DeleteComplex(Context().get(), del, &empty).ok());
+  }
+  {
+    v1::DeleteMembershipRequest del;
+    del.set_name("councils/manufacturing-dx/memberships/widetns");
+    del.set_etag("0");
+    grpc::Status status = stub_->DeleteMembership(Context().get(), del, &empty);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(ReasonOf(status), "ETAG_MISMATCH");
+    EXPECT_EQ(Get("councils/manufacturing-dx").membership_count(), 1);
+  }
+}
+
+TEST_F(RegistryApiTest, DeletedCouncilCannotBeUpdatedNorItsIdTakenAgain) {
+  google::protobuf::Empty empty;
+  v1::DeleteCouncilRequest del;
+  del.set_name("councils/smart-mobility");
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  v1::Council deleted = Get("councils/smart-mobility");
+
+  v1::UpdateCouncilRequest update;
+  update.mutable_council()->set_name("councils/smart-mobility");
+  update.mutable_council()->set_display_name("되살린 이름");
+  update.mutable_update_mask()->add_paths("display_name");
+  v1::Council out;
+  grpc::Status status = stub_->UpdateCouncil(Context().get(), update, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("councils/smart-mobility"));
+
+  status = Create(ValidCouncil(), "smart-mobility", &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  v1::Council after = Get("councils/smart-mobility");
+  EXPECT_EQ(after.display_name(), "스마트그린모빌리티");
+  EXPECT_EQ(after.etag(), deleted.etag());
+  EXPECT_TRUE(after.has_delete_time());
+}
+
+TEST_F(RegistryApiTest, NothingNewMayNameADeletedComplexOrOrganization) {
+  google::protobuf::Empty empty;
+  v1::CreateComplexRequest create;
+  create.set_complex_id("spare");
+  create.mutable_complex()->set_display_name("예비일반");
+  create.mutable_complex()->set_region("regions/ulsan");
+  create.mutable_complex()->set_kind(v1::GENERAL);
+  v1::IndustrialComplex spare;
+  ASSERT_TRUE(stub_->CreateComplex(Context().get(), create, &spare).ok());
+  v1::DeleteComplexRequest del_complex;
+  del_complex.set_name(spare.name());
+  ASSERT_TRUE(stub_->DeleteComplex(Context().get(), del_complex, &empty).ok());
+  v1::DeleteOrganizationRequest del_org;
+  del_org.set_name("organizations/kicox");
+  ASSERT_TRUE(stub_->DeleteOrganization(Context().get(), del_org, &empty).ok());
+
+  v1::Council council = ValidCouncil();
+  council.set_complexes(1, "complexes/spare");
+  v1::Council out;
+  grpc::Status status = Create(council, "spare-council", &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("complexes/spare"));
+
+  council = ValidCouncil();
+  council.set_host_organization("organizations/kicox");
+  status = Create(council, "kicox-hosted", &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("organizations/kicox"));
+
+  v1::UpdateCouncilRequest update;
+  update.mutable_council()->set_name("councils/smart-mobility");
+  update.mutable_council()->set_host_organization("organizations/kicox");
+  update.mutable_update_mask()->add_paths("host_organization");
+  status = stub_->UpdateCouncil(Context().get(), update, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+
+  v1::CreateMembershipRequest member;
+  member.set_parent("councils/smart-mobility");
+  member.mutable_membership()->set_organization("organizations/kicox");
+  member.mutable_membership()->set_role(v1::MEMBER);
+  v1::Membership membership;
+  status = stub_->CreateMembership(Context().get(), member, &membership);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+
+  EXPECT_EQ(CouncilCount(), 2);
+  EXPECT_EQ(Get("councils/smart-mobility").host_organization(), "");
+  EXPECT_EQ(Get("councils/smart-mobility").membership_count(), 0);
+}
+
+TEST_F(RegistryApiTest, AComplexNamedOnlyByDeletedCouncilsCanBeDeleted) {
+  google::protobuf::Empty empty;
+  v1::DeleteComplexRequest del_complex;
+  del_complex.set_name("complexes/pyeongtaek");  // named by no seeded council
+  v1::Council created;
+  ASSERT_TRUE(Create(ValidCouncil(), "gyeonggi-ulsan", &created).ok());
+  grpc::Status status = stub_->DeleteComplex(Context().get(), del_complex, &empty);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "COMPLEX_IN_USE");
+
+  v1::DeleteCouncilRequest del;
+  del.set_name(created.name());
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  ASSERT_TRUE(stub_->DeleteComplex(Context().get(), del_complex, &empty).ok());
+  // The deleted council still names it, and it still resolves.
+  EXPECT_THAT(Get(created.name()).complexes(), Contains("complexes/pyeongtaek"));
+  v1::GetComplexRequest get;
+  get.set_name("complexes/pyeongtaek");
+  v1::IndustrialComplex complex;
+  ASSERT_TRUE(stub_->GetComplex(Context().get(), get, &complex).ok());
+  EXPECT_TRUE(complex.has_delete_time());
+  v1::ListComplexesRequest list;
+  v1::ListComplexesResponse listed;
+  ASSERT_TRUE(stub_->ListComplexes(Context().get(), list, &listed).ok());
+  EXPECT_EQ(listed.total_size(), 3);
+  list.set_show_deleted(true);
+  ASSERT_TRUE(stub_->ListComplexes(Context().get(), list, &listed).ok());
+  EXPECT_EQ(listed.total_size(), 4);
+}
+
+// Undelete is a domain method until the handler is wired: called on the server's Registry.
+TEST_F(RegistryApiTest, UndeleteBringsADeletedCouncilBack) {
+  auto undelete = [&](const std::string& name) {
+    v1::UndeleteCouncilRequest request;
+    request.set_name(name);
+    absl::Notification done;
+    absl::StatusOr<v1::Council> result;
+    server_->registry().UndeleteCouncil(request, [&](absl::StatusOr<v1::Council> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  };
+  EXPECT_EQ(undelete("councils/smart-mobility").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  google::protobuf::Empty empty;
+  v1::DeleteCouncilRequest del;
+  del.set_name("councils/smart-mobility");
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  absl::StatusOr<v1::Council> back = undelete("councils/smart-mobility");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->has_delete_time());
+  EXPECT_FALSE(Get("councils/smart-mobility").has_delete_time());
+  EXPECT_EQ(CouncilCount(), 2);
+}
+
+// Issue #10 observation 7: a request_id replayed after its resource was deleted answered
+// the deleted resource as if just created.
+TEST_F(RegistryApiTest, RequestIdReplayedAfterTheResourceWasDeletedIsRefused) {
+  v1::Council first;
+  ASSERT_TRUE(Create(ValidCouncil(), "", &first, "req-replay").ok());
+  google::protobuf::Empty empty;
+  v1::DeleteCouncilRequest del;
+  del.set_name(first.name());
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  v1::Council again;
+  grpc::Status status = Create(ValidCouncil(), "", &again, "req-replay");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr(first.name()));
+  EXPECT_EQ(CouncilCount(), 2);  // nothing created
+
+  // A hard-deleted membership alike.
+  v1::CreateMembershipRequest member;
+  member.set_parent("councils/smart-mobility");
+  member.mutable_membership()->set_organization("organizations/kicox");
+  member.mutable_membership()->set_role(v1::MEMBER);
+  member.set_request_id("req-member");
+  v1::Membership membership;
+  ASSERT_TRUE(stub_->CreateMembership(Context().get(), member, &membership).ok());
+  v1::DeleteMembershipRequest del_member;
+  del_member.set_name(membership.name());
+  ASSERT_TRUE(stub_->DeleteMembership(Context().get(), del_member, &empty).ok());
+  status = stub_->CreateMembership(Context().get(), member, &membership);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "RESOURCE_DELETED");
+  EXPECT_EQ(Get("councils/smart-mobility").membership_count(), 0);
 }
 
 TEST_F(RegistryApiTest, ListFiltersByFieldIncludingSubFieldsRegionComplexAndSession) {

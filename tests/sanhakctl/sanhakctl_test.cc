@@ -343,7 +343,14 @@ TEST_F(SanhakctlTest, CreateUpdateDeleteWithEtags) {
   EXPECT_TRUE(absl::StrContains(stale.err, "ETAG_MISMATCH")) << stale.err;
 
   EXPECT_EQ(Ctl({"delete", "organization", "ctl-test-org"}).code, 0);
-  EXPECT_EQ(Ctl({"get", "organization", "ctl-test-org"}).code, 3);
+  // Soft delete: still readable, marked deleted, listed only with --show_deleted.
+  Result deleted = Ctl({"get", "organization", "ctl-test-org", "--output=json"});
+  EXPECT_EQ(deleted.code, 0) << deleted.err;
+  EXPECT_TRUE(absl::StrContains(deleted.out, "deleteTime")) << deleted.out;
+  EXPECT_FALSE(absl::StrContains(Ctl({"list", "organization"}).out, "ctl-test-org"));
+  EXPECT_TRUE(absl::StrContains(Ctl({"list", "organization", "--show_deleted"}).out,
+                                "ctl-test-org"));
+  EXPECT_EQ(Ctl({"delete", "organization", "ctl-test-org"}).code, 3);
 }
 
 TEST_F(SanhakctlTest, UnavailableServicesExitFive) {
@@ -528,20 +535,21 @@ TEST_F(SanhakctlTest, BadRowReportsItsLineAndWritesNothingOfTheBatch) {
   EXPECT_EQ(Ctl({"get", "organization", "x"}).code, 3);
 }
 
-// Importing again what was imported and deleted since creates it again (the create's
-// request_id, the same both times, must not make the server answer the old result).
-TEST_F(SanhakctlTest, ReimportAfterADeleteCreatesAgain) {
+// Importing again what was imported and deleted since leaves it deleted: the delete was
+// the API's (soft delete keeps the id taken), and an import never undoes the API.
+TEST_F(SanhakctlTest, ReimportAfterADeleteLeavesItDeleted) {
   const std::string path = dir_.File("again.jsonl");
   WriteAll(path,
            "{\"kind\":\"organization\",\"resource\":{\"name\":\"organizations/again\","
            "\"displayName\":\"다시 기관\",\"kind\":\"COMPANY\"}}\n");
   ASSERT_EQ(Ctl({"import", path}).code, 0);
   ASSERT_EQ(Ctl({"delete", "organization", "again"}).code, 0);
-  ASSERT_EQ(Ctl({"get", "organization", "again"}).code, 3);
   Result r = Ctl({"import", path});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.out, "1 created")) << r.out;
-  EXPECT_EQ(Ctl({"get", "organization", "again"}).code, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "1 unchanged")) << r.out;
+  Result got = Ctl({"get", "organization", "again", "--output=json"});
+  EXPECT_EQ(got.code, 0) << got.err;
+  EXPECT_TRUE(absl::StrContains(got.out, "deleteTime")) << got.out;
 }
 
 // A row only the server can judge (a council needs complexes in two regions) is checked

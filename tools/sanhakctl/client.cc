@@ -52,7 +52,8 @@ const google::protobuf::ServiceDescriptor* ServiceDescriptorOf(Service service) 
 }
 
 std::vector<Kind> MakeKinds() {
-  const std::vector<std::string> common_output = {"etag", "create_time", "update_time"};
+  const std::vector<std::string> common_output = {"etag", "create_time", "update_time",
+                                                  "delete_time"};
   auto with = [&](std::vector<std::string> more) {
     std::vector<std::string> out = common_output;
     out.insert(out.end(), more.begin(), more.end());

@@ -778,7 +778,8 @@ registrations).
   list KIND [--FILTER=V] [--limit=N]  every page; filters are the List request's fields:
                                       --field --region --complex --forum_session --query
                                       --kind --council --organization --role --state
-                                      --category --parent
+                                      --category --parent; --show_deleted lists
+                                      soft-deleted councils, complexes, organizations too
   create KIND [NAME] --json='{...}'   the resource in protobuf JSON (or -f FILE, - = stdin)
   update KIND NAME --json='{...}'     update_mask = --update_mask or the fields in the JSON;
                                       etag from the JSON, --etag, or read first

@@ -49,6 +49,9 @@ ABSL_FLAG(std::string, role, "", "list filter");
 ABSL_FLAG(std::string, state, "", "list filter");
 ABSL_FLAG(std::string, category, "", "list filter");
 ABSL_FLAG(std::string, parent, "", "list filter");
+// A bool, so `--show_deleted` alone works; sent only when set.
+ABSL_FLAG(bool, show_deleted, false,
+          "list: include soft-deleted councils, complexes and organizations");
 
 namespace {
 
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
       {"state", absl::GetFlag(FLAGS_state)},
       {"category", absl::GetFlag(FLAGS_category)},
       {"parent", absl::GetFlag(FLAGS_parent)},
+      {"show_deleted", absl::GetFlag(FLAGS_show_deleted) ? "true" : ""},
   };
   for (const auto& [name, value] : filters) {
     if (!value.empty()) options.filters[name] = value;

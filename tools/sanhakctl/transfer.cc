@@ -263,6 +263,13 @@ class Importer {
   absl::Status Write(Item& item, Message* current, bool validate_only) {
     const Kind& kind = *item.kind;
     if (current != nullptr) {
+      // Soft-deleted on the server (AIP-164): an import never brings back what was
+      // deleted through the API, nor may it update it; left as it is.
+      const FieldDescriptor* deleted = current->GetDescriptor()->FindFieldByName("delete_time");
+      if (deleted != nullptr && current->GetReflection()->HasField(*current, deleted)) {
+        if (!validate_only) ++stats_.unchanged;
+        return absl::OkStatus();
+      }
       // Compared without the server-set fields; `current` keeps its etag for the update
       // (a change by someone else since step 1 then fails ABORTED instead of being lost).
       std::unique_ptr<Message> compared(current->New());
