@@ -13,15 +13,17 @@ RegistryGrpcService::RegistryGrpcService(Registry* registry, int max_writes_in_f
         &RegistryGrpcService::GetRegion, &RegistryGrpcService::ListRegions,
         &RegistryGrpcService::GetComplex, &RegistryGrpcService::ListComplexes,
         &RegistryGrpcService::CreateComplex, &RegistryGrpcService::UpdateComplex,
-        &RegistryGrpcService::DeleteComplex, &RegistryGrpcService::GetCouncil,
-        &RegistryGrpcService::ListCouncils, &RegistryGrpcService::CreateCouncil,
-        &RegistryGrpcService::UpdateCouncil, &RegistryGrpcService::DeleteCouncil,
+        &RegistryGrpcService::DeleteComplex, &RegistryGrpcService::UndeleteComplex,
+        &RegistryGrpcService::GetCouncil, &RegistryGrpcService::ListCouncils,
+        &RegistryGrpcService::CreateCouncil, &RegistryGrpcService::UpdateCouncil,
+        &RegistryGrpcService::DeleteCouncil, &RegistryGrpcService::UndeleteCouncil,
         &RegistryGrpcService::GetOrganization, &RegistryGrpcService::ListOrganizations,
         &RegistryGrpcService::CreateOrganization, &RegistryGrpcService::UpdateOrganization,
-        &RegistryGrpcService::DeleteOrganization, &RegistryGrpcService::GetMembership,
-        &RegistryGrpcService::ListMemberships, &RegistryGrpcService::CreateMembership,
-        &RegistryGrpcService::UpdateMembership, &RegistryGrpcService::DeleteMembership,
-        &RegistryGrpcService::GetReportedFigure, &RegistryGrpcService::ListReportedFigures);
+        &RegistryGrpcService::DeleteOrganization, &RegistryGrpcService::UndeleteOrganization,
+        &RegistryGrpcService::GetMembership, &RegistryGrpcService::ListMemberships,
+        &RegistryGrpcService::CreateMembership, &RegistryGrpcService::UpdateMembership,
+        &RegistryGrpcService::DeleteMembership, &RegistryGrpcService::GetReportedFigure,
+        &RegistryGrpcService::ListReportedFigures);
 }
 
 grpc::ServerUnaryReactor* RegistryGrpcService::GetField(grpc::CallbackServerContext* context,
@@ -87,6 +89,15 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteComplex(
                                   });
 }
 
+grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteComplex(
+    grpc::CallbackServerContext* context, const v1::UndeleteComplexRequest* request,
+    v1::IndustrialComplex* response) {
+  return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
+      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
+        registry_->UndeleteComplex(*request, std::move(done));
+      });
+}
+
 grpc::ServerUnaryReactor* RegistryGrpcService::GetCouncil(grpc::CallbackServerContext* context,
                                                           const v1::GetCouncilRequest* request,
                                                           v1::Council* response) {
@@ -126,6 +137,15 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteCouncil(
                                   });
 }
 
+grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteCouncil(
+    grpc::CallbackServerContext* context, const v1::UndeleteCouncilRequest* request,
+    v1::Council* response) {
+  return ReplyLater<absl::StatusOr<v1::Council>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
+        registry_->UndeleteCouncil(*request, std::move(done));
+      });
+}
+
 grpc::ServerUnaryReactor* RegistryGrpcService::GetOrganization(
     grpc::CallbackServerContext* context, const v1::GetOrganizationRequest* request,
     v1::Organization* response) {
@@ -163,6 +183,15 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteOrganization(
                                   [this, request](crud::StatusDone done) {
                                     registry_->DeleteOrganization(*request, std::move(done));
                                   });
+}
+
+grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteOrganization(
+    grpc::CallbackServerContext* context, const v1::UndeleteOrganizationRequest* request,
+    v1::Organization* response) {
+  return ReplyLater<absl::StatusOr<v1::Organization>>(
+      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
+        registry_->UndeleteOrganization(*request, std::move(done));
+      });
 }
 
 grpc::ServerUnaryReactor* RegistryGrpcService::GetMembership(

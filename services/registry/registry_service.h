@@ -46,6 +46,9 @@ class RegistryGrpcService final : public ParsedService<v1::RegistryService::Call
   grpc::ServerUnaryReactor* DeleteComplex(grpc::CallbackServerContext* context,
                                           const v1::DeleteComplexRequest* request,
                                           google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* UndeleteComplex(grpc::CallbackServerContext* context,
+                                            const v1::UndeleteComplexRequest* request,
+                                            v1::IndustrialComplex* response) override;
   grpc::ServerUnaryReactor* GetCouncil(grpc::CallbackServerContext* context,
                                        const v1::GetCouncilRequest* request,
                                        v1::Council* response) override;
@@ -61,6 +64,9 @@ class RegistryGrpcService final : public ParsedService<v1::RegistryService::Call
   grpc::ServerUnaryReactor* DeleteCouncil(grpc::CallbackServerContext* context,
                                           const v1::DeleteCouncilRequest* request,
                                           google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* UndeleteCouncil(grpc::CallbackServerContext* context,
+                                            const v1::UndeleteCouncilRequest* request,
+                                            v1::Council* response) override;
   grpc::ServerUnaryReactor* GetOrganization(grpc::CallbackServerContext* context,
                                             const v1::GetOrganizationRequest* request,
                                             v1::Organization* response) override;
@@ -76,6 +82,9 @@ class RegistryGrpcService final : public ParsedService<v1::RegistryService::Call
   grpc::ServerUnaryReactor* DeleteOrganization(grpc::CallbackServerContext* context,
                                                const v1::DeleteOrganizationRequest* request,
                                                google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* UndeleteOrganization(grpc::CallbackServerContext* context,
+                                            const v1::UndeleteOrganizationRequest* request,
+                                            v1::Organization* response) override;
   grpc::ServerUnaryReactor* GetMembership(grpc::CallbackServerContext* context,
                                           const v1::GetMembershipRequest* request,
                                           v1::Membership* response) override;
