@@ -287,7 +287,9 @@ TEST_F(RegistrySeedTest, ImportsNeverOverrideWhatTheApiChanged) {
   EXPECT_EQ(same->unchanged, seeded - 2);
   EXPECT_EQ(Council(ships).display_name(), "API가 바꾼 이름");
   EXPECT_EQ(Council(ships).etag(), renamed.etag());
-  EXPECT_FALSE(organization_exists(kicox).has_value());
+  // Deleted stays deleted (a soft delete: still resolvable, with its delete_time).
+  ASSERT_TRUE(organization_exists(kicox).has_value());
+  EXPECT_TRUE(organization_exists(kicox)->has_delete_time());
   ASSERT_TRUE(organization_exists(made).has_value());
   EXPECT_EQ(organization_exists(made)->etag(), created.etag());
   EXPECT_EQ(Council(untouched).etag(), untouched_etag);
@@ -316,7 +318,9 @@ TEST_F(RegistrySeedTest, ImportsNeverOverrideWhatTheApiChanged) {
   EXPECT_EQ(changed->updated, 2);  // the complex, the untouched council
   EXPECT_EQ(changed->kept, 3);     // the renamed council, kicox, the API-made organization
   EXPECT_EQ(Council(ships).display_name(), "API가 바꾼 이름");
-  EXPECT_FALSE(organization_exists(kicox).has_value());
+  ASSERT_TRUE(organization_exists(kicox).has_value());
+  EXPECT_TRUE(organization_exists(kicox)->has_delete_time());
+  EXPECT_NE(organization_exists(kicox)->display_name(), "한국산업단지공단 (개명)");
   EXPECT_EQ(organization_exists(made)->display_name(), "API가 만든 기관");
   v1::Council described = Council(untouched);
   EXPECT_EQ(described.description(), "파일이 바꾼 설명");
