@@ -1974,5 +1974,69 @@ TEST_F(EventsApiTest, RefusedWritesLeaveTheListingsAsTheyWere) {
   EXPECT_TRUE(MessageDifferencer::Equals(ListOutcomes({}), outcomes_before));
 }
 
+// The observation: large activities (each valid) made every ListActivities page of
+// five or more fail with "Sent message larger than max", and so the analytics rebuild.
+// A page now ends by size as well as count: every activity arrives, page by page.
+TEST_F(EventsApiTest, PagesEndBySizeSoEveryLargeActivityArrives) {
+  auto big_activity = [](const std::string& id) {
+    v1::CreateActivityRequest request;
+    request.set_activity_id(id);
+    v1::Activity* a = request.mutable_activity();
+    a->set_kind(v1::SEMINAR);
+    a->set_title("대형 일정 " + id);
+    a->add_councils("councils/special-purpose-ships");
+    const int64_t start = 1767225600;  // 2026-01-01T00:00:00Z
+    a->mutable_start_time()->set_seconds(start);
+    a->mutable_end_time()->set_seconds(start + 200 * 3600);
+    std::string long_text;
+    for (int i = 0; i < 200; ++i) long_text += "가";  // 200 characters, 600 bytes
+    for (int i = 0; i < 200; ++i) {
+      v1::TimetableSlot* slot = a->add_timetable();
+      slot->set_id(absl::StrCat("slot-", i));
+      slot->mutable_start_time()->set_seconds(start + i * 3600);
+      slot->mutable_end_time()->set_seconds(start + (i + 1) * 3600);
+      slot->set_kind(v1::REMARKS);
+      slot->set_title(long_text);
+      slot->set_note(long_text);
+    }
+    return request;
+  };
+  v1::ListActivitiesRequest all;
+  v1::ListActivitiesResponse before;
+  ASSERT_TRUE(stub_->ListActivities(Context().get(), all, &before).ok());
+  const int seeded = before.total_size();
+
+  constexpr int kLarge = 18;
+  size_t total_bytes = 0;
+  for (int i = 0; i < kLarge; ++i) {
+    v1::CreateActivityRequest request = big_activity(absl::StrCat("large-", i));
+    v1::Activity created;
+    grpc::Status status = stub_->CreateActivity(Context().get(), request, &created);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    total_bytes += created.ByteSizeLong();
+  }
+  // More than a gRPC client accepts in one message (4 MiB): one page could not hold them.
+  ASSERT_GT(total_bytes, size_t{4} << 20);
+
+  std::set<std::string> seen;
+  v1::ListActivitiesRequest request;
+  request.set_page_size(1000);
+  int pages = 0;
+  do {
+    v1::ListActivitiesResponse page;
+    grpc::Status status = stub_->ListActivities(Context().get(), request, &page);
+    ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    EXPECT_LE(page.ByteSizeLong(), size_t{2} << 20);
+    EXPECT_EQ(page.total_size(), seeded + kLarge);
+    for (const v1::Activity& a : page.activities()) {
+      EXPECT_TRUE(seen.insert(a.name()).second) << a.name() << " twice";
+    }
+    request.set_page_token(page.next_page_token());
+    ASSERT_LT(++pages, 100);
+  } while (!request.page_token().empty());
+  EXPECT_EQ(seen.size(), static_cast<size_t>(seeded + kLarge));
+  EXPECT_GT(pages, 3);
+}
+
 }  // namespace
 }  // namespace sanhak::events
