@@ -8,12 +8,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpc/grpc.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/resource_quota.h"
+#include "google/protobuf/stubs/logging.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/server_interceptor.h"
 
@@ -71,6 +74,44 @@ void LogGrpcMessage(gpr_log_func_args* args) {
       {{"source", std::string("grpc")},
        {"file", std::string(args->file != nullptr ? args->file : "")},
        {"line", int64_t{args->line}}});
+}
+
+// libprotobuf logs an ERROR line for every string field it refuses as invalid UTF-8, so a
+// caller sending such requests could otherwise write to stderr as fast as it sends. The
+// lines go into the JSON log, at most kProtobufLinesPerSecond a second; the rest are
+// counted and the count is logged with the next line let through.
+constexpr int kProtobufLinesPerSecond = 10;
+ABSL_CONST_INIT absl::Mutex protobuf_log_mu(absl::kConstInit);
+// The current one-second window, lines let through in it, lines dropped since the last.
+absl::Time window ABSL_GUARDED_BY(protobuf_log_mu);
+int in_window ABSL_GUARDED_BY(protobuf_log_mu) = 0;
+int64_t suppressed ABSL_GUARDED_BY(protobuf_log_mu) = 0;
+
+void LogProtobufMessage(google::protobuf::LogLevel level, const char* filename, int line,
+                        const std::string& message) {
+  int64_t suppressed_before = 0;
+  {
+    absl::MutexLock lock(&protobuf_log_mu);
+    const absl::Time now = absl::Now();
+    if (now - window >= absl::Seconds(1)) {
+      window = now;
+      in_window = 0;
+    }
+    if (++in_window > kProtobufLinesPerSecond) {
+      ++suppressed;
+      return;
+    }
+    suppressed_before = suppressed;
+    suppressed = 0;
+  }
+  LogLevel ours = level >= google::protobuf::LOGLEVEL_ERROR     ? LogLevel::kError
+                  : level == google::protobuf::LOGLEVEL_WARNING ? LogLevel::kWarning
+                                                                : LogLevel::kInfo;
+  Log(ours, message,
+      {{"source", std::string("protobuf")},
+       {"file", std::string(filename != nullptr ? filename : "")},
+       {"line", int64_t{line}},
+       {"suppressed_before", suppressed_before}});
 }
 
 int ToMillis(absl::Duration d) {
@@ -234,7 +275,10 @@ void GrpcServer::Shutdown() {
   if (metrics_http_ != nullptr) metrics_http_->Stop();
 }
 
-void RouteGrpcLogsToLog() { gpr_set_log_function(&LogGrpcMessage); }
+void RouteGrpcLogsToLog() {
+  gpr_set_log_function(&LogGrpcMessage);
+  google::protobuf::SetLogHandler(&LogProtobufMessage);
+}
 
 absl::Time DeadlineFor(const grpc::ServerContextBase& context,
                        absl::Duration default_deadline) {

@@ -141,8 +141,9 @@ class GrpcServer {
 absl::Time DeadlineFor(const grpc::ServerContextBase& context,
                        absl::Duration default_deadline);
 
-// Routes gRPC's own log lines (connection errors, assertion messages) through Log(), so
-// stderr carries nothing but JSON lines. Process-wide; GrpcServer::Start calls it, and
+// Routes gRPC's own log lines (connection errors, assertion messages) and libprotobuf's
+// (e.g. a refused invalid-UTF-8 string, at most 10 a second) through Log(), so stderr
+// carries nothing but JSON lines. Process-wide; GrpcServer::Start calls it, and
 // main() may call it earlier so that clients built before the server log the same way.
 void RouteGrpcLogsToLog();
 
