@@ -16,6 +16,8 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <iterator>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,7 +46,16 @@ class RegistryProcess : public sanhak::testing::ServerProcess {
  public:
   RegistryProcess(const std::string& db, const std::string& log, bool import_seed,
                   int drain_ms = 2000)
-      : ServerProcess(SANHAK_REGISTRY_BINARY, Flags(db, import_seed, drain_ms), log) {}
+      : ServerProcess(SANHAK_REGISTRY_BINARY,
+                      Flags(db, import_seed ? SeedPath() : "", drain_ms), log) {}
+  // Imports `import_path` (a data file of the test's own) at start.
+  RegistryProcess(const std::string& db, const std::string& log,
+                  const std::string& import_path)
+      : ServerProcess(SANHAK_REGISTRY_BINARY, Flags(db, import_path, 2000), log) {}
+
+  static std::string SeedPath() {
+    return sanhak::testing::SourceDir() + "/data/registry.textproto";
+  }
 
   // SIGKILL kills and reaps; any other signal is sent (see WaitExit).
   void Kill(int signal) {
@@ -56,12 +67,10 @@ class RegistryProcess : public sanhak::testing::ServerProcess {
   }
 
  private:
-  static std::vector<std::string> Flags(const std::string& db, bool import_seed,
+  static std::vector<std::string> Flags(const std::string& db, const std::string& import_path,
                                         int drain_ms) {
     std::vector<std::string> flags = {"--db=" + db, "--drain_ms=" + std::to_string(drain_ms)};
-    if (import_seed) {
-      flags.push_back("--import=" + sanhak::testing::SourceDir() + "/data/registry.textproto");
-    }
+    if (!import_path.empty()) flags.push_back("--import=" + import_path);
     return flags;
   }
 };
@@ -300,6 +309,35 @@ TEST_F(RegistryProcessTest, ARestartKeepsWhatTheApiChangedInSeededRecords) {
   v1::ListCouncilsResponse councils;
   ASSERT_TRUE(stub->ListCouncils(Context().get(), {}, &councils).ok());
   EXPECT_EQ(councils.total_size(), 25);
+  restarted.Kill(SIGTERM);
+  ASSERT_EQ(restarted.WaitExit(std::chrono::seconds(10)), 0) << restarted.Log();
+
+  // A changed data file, then a restart: it renames the council the API renamed and one
+  // nobody touched. Only the untouched one takes the file's name.
+  std::ifstream in(RegistryProcess::SeedPath());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"display_name: \"특수목적선 조선·해양기자재\"", "display_name: \"파일이 바꾼 특수목적선\""},
+           {"display_name: \"스마트그린모빌리티\"", "display_name: \"파일이 바꾼 모빌리티\""}}) {
+    size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " is not in the data file";
+    text.replace(at, from.size(), to);
+  }
+  const std::string changed_path = dir_.File("changed.textproto");
+  std::ofstream(changed_path) << text;
+  RegistryProcess changed(db, dir_.File("r3.log"), changed_path);
+  changed.Start();
+  ASSERT_TRUE(changed.WaitServing()) << changed.Log();
+  stub = v1::RegistryService::NewStub(sanhak::testing::Connect(changed.address()));
+  ASSERT_TRUE(stub->GetCouncil(Context().get(), get_council, &council).ok());
+  EXPECT_EQ(council.display_name(), "특수목적선 협의체 (API)");
+  v1::GetCouncilRequest get_untouched;
+  get_untouched.set_name("councils/smart-green-mobility");
+  ASSERT_TRUE(stub->GetCouncil(Context().get(), get_untouched, &council).ok());
+  EXPECT_EQ(council.display_name(), "파일이 바꾼 모빌리티");
+  ASSERT_TRUE(stub->GetOrganization(Context().get(), get_org, &org).ok());
+  EXPECT_TRUE(org.has_delete_time());
 }
 
 TEST_F(RegistryProcessTest, SigtermTurnsHealthNotServingThenExitsCleanly) {
