@@ -17,33 +17,16 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/support/capture_stderr.h"
 
 namespace sanhak {
 namespace {
 
+using ::sanhak::testing::CaptureStderr;
+
 std::string Json(absl::string_view text) {
   std::string out;
   AppendJsonString(&out, text);
-  return out;
-}
-
-// What Log() writes to stderr while `write` runs, read back from a temporary file that
-// stands in for fd 2.
-template <typename Write>
-std::string CaptureStderr(Write write) {
-  std::fflush(stderr);
-  FILE* file = std::tmpfile();
-  EXPECT_NE(file, nullptr);
-  const int saved = ::dup(STDERR_FILENO);
-  ::dup2(::fileno(file), STDERR_FILENO);
-  write();
-  ::dup2(saved, STDERR_FILENO);
-  ::close(saved);
-  std::string out;
-  std::rewind(file);
-  char buffer[1 << 16];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) out.append(buffer, n);
-  std::fclose(file);
   return out;
 }
 

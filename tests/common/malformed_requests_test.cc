@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -27,6 +29,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "gtest/gtest.h"
 #include "tests/analytics/analytics_fixture.h"
+#include "tests/support/capture_stderr.h"
 
 namespace sanhak {
 namespace {
@@ -343,6 +346,43 @@ TEST_F(MalformedRequestsTest, InvalidUtf8NamesTheField) {
     for (const auto& v : bad.field_violations()) names_field |= v.field() == "council.display_name";
   }
   EXPECT_TRUE(names_field) << details.DebugString();
+}
+
+// libprotobuf logs a line for every string it refuses as invalid UTF-8; a caller sending
+// a flood of them must not write to stderr as fast as it sends. The lines are JSON, and
+// at most about ten a second get through.
+TEST_F(MalformedRequestsTest, AFloodOfInvalidUtf8WritesBoundedJsonLogLines) {
+  auto channel = sanhak::testing::Connect(registry_->address());
+  const MethodDescriptor* get =
+      registry::v1::GetCouncilRequest::descriptor()->file()->FindServiceByName(
+          "RegistryService")->FindMethodByName("GetCouncil");
+  ASSERT_NE(get, nullptr);
+  const FieldDescriptor* name = get->input_type()->FindFieldByName("name");
+  ASSERT_NE(name, nullptr);
+  const std::string bytes = LengthDelimited(*name, "councils/\xc3\x28");
+  constexpr int kCalls = 300;
+  absl::Time start;
+  absl::Duration took;
+  const std::string captured = sanhak::testing::CaptureStderr([&] {
+    start = absl::Now();
+    for (int i = 0; i < kCalls; ++i) {
+      ASSERT_EQ(Call(channel.get(), *get, bytes).status.error_code(),
+                grpc::StatusCode::INVALID_ARGUMENT);
+    }
+    took = absl::Now() - start;
+  });
+  int protobuf_lines = 0;
+  for (absl::string_view line : absl::StrSplit(captured, '\n')) {
+    EXPECT_FALSE(absl::StartsWith(line, "[libprotobuf")) << "a raw line: " << line;
+    if (absl::StrContains(line, "\"source\":\"protobuf\"")) {
+      ++protobuf_lines;
+      EXPECT_TRUE(absl::StartsWith(line, "{")) << line;
+    }
+  }
+  EXPECT_GE(protobuf_lines, 1) << "the refusals are not logged at all";
+  // Ten a second, in every one-second window the calls spanned.
+  EXPECT_LE(protobuf_lines, 10 * (static_cast<int>(absl::ToInt64Seconds(took)) + 2))
+      << protobuf_lines << " lines for " << kCalls << " calls in " << took;
 }
 
 }  // namespace
