@@ -135,6 +135,26 @@ struct OutcomeTotals {
   }
 };
 
+// Sums the outcomes `keep` accepts: per category into `by_category` (in category order),
+// and in all, which it returns.
+template <typename Keep>
+OutcomeTotals SumOutcomes(const std::map<std::string, ev1::Outcome>& outcomes, Keep keep,
+                          google::protobuf::RepeatedPtrField<v1::OutcomeSums>& by_category) {
+  std::map<std::string, OutcomeTotals> categories;
+  OutcomeTotals total;
+  for (const auto& [name, o] : outcomes) {
+    if (!keep(o)) continue;
+    categories[ev1::OutcomeCategory_Name(o.category())].Add(o);
+    total.Add(o);
+  }
+  for (const auto& [category, sums] : categories) {
+    v1::OutcomeSums* out = by_category.Add();
+    out->set_category(category);
+    sums.To(*out);
+  }
+  return total;
+}
+
 // Everything the computations need, parsed once.
 struct World {
   explicit World(const Mirror& m)
@@ -345,17 +365,8 @@ v1::Aggregates ComputeAggregates(const Mirror& mirror) {
   by_council.To(a.mutable_activities_by_council());
   by_month.To(a.mutable_activities_by_month());
 
-  std::map<std::string, OutcomeTotals> by_category;
-  OutcomeTotals total;
-  for (const auto& [name, o] : w.outcomes) {
-    by_category[ev1::OutcomeCategory_Name(o.category())].Add(o);
-    total.Add(o);
-  }
-  for (const auto& [category, sums] : by_category) {
-    v1::OutcomeSums* out = a.add_outcomes_by_category();
-    out->set_category(category);
-    sums.To(*out);
-  }
+  const OutcomeTotals total = SumOutcomes(
+      w.outcomes, [](const ev1::Outcome&) { return true; }, *a.mutable_outcomes_by_category());
   total.To(*a.mutable_outcomes_total());
   a.mutable_outcomes_total()->set_category("ALL");
 
@@ -401,18 +412,9 @@ absl::StatusOr<v1::CouncilScorecard> ComputeScorecard(const Mirror& mirror,
     registrations += activities.count(activity) > 0 && r.state() != ev1::CANCELLED;
   }
   card.set_registrations(registrations);
-  std::map<std::string, OutcomeTotals> by_category;
-  OutcomeTotals total;
-  for (const auto& [name, o] : w.outcomes) {
-    if (o.council() != council) continue;
-    by_category[ev1::OutcomeCategory_Name(o.category())].Add(o);
-    total.Add(o);
-  }
-  for (const auto& [category, sums] : by_category) {
-    v1::OutcomeSums* out = card.add_outcomes_by_category();
-    out->set_category(category);
-    sums.To(*out);
-  }
+  const OutcomeTotals total = SumOutcomes(
+      w.outcomes, [&](const ev1::Outcome& o) { return o.council() == council; },
+      *card.mutable_outcomes_by_category());
   v1::OutcomeSums sums;
   total.To(sums);
   card.set_outcomes(sums.outcomes());
