@@ -5,9 +5,8 @@
 # that -fsanitize list. -fno-sanitize-recover=all makes UndefinedBehaviorSanitizer stop
 # at its first report, as the others do, so any report fails the process that made it.
 #
-# This only adds flags; it picks no compiler. A fuzzing build (clang, with
-# -fsanitize=fuzzer-no-link beside address,undefined) can be another option and build
-# directory next to these.
+# This only adds flags; it picks no compiler. The fuzzing build (clang, with
+# -fsanitize=fuzzer-no-link beside address,undefined) adds its own: cmake/Fuzzing.cmake.
 set(SANHAK_SANITIZE "" CACHE STRING
   "Comma-separated -fsanitize list for every target: address,undefined or thread; empty for none")
 # Appended after the build type's flags. -O1 keeps sanitized tests fast enough and

@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config
+  # the fuzz pass (scripts/test.sh): clang, and libFuzzer with clang's sanitizer runtimes
+  # (libclang_rt.fuzzer-x86_64.a)
+  clang libclang-rt-14-dev
   # gRPC, protobuf, abseil (C++), and the .proto files of gRPC's health and reflection
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev grpc-proto

@@ -2,11 +2,15 @@
 # Builds and runs every test (GoogleTest under ctest). Exits non-zero when any test fails
 # or any sanitizer reports anything, in the test or in a process it started.
 #
-# Passes (SANHAK_TEST_PASSES, default "asan tsan"):
+# Passes (SANHAK_TEST_PASSES, default "asan tsan fuzz"):
 #   asan   build-asan/: every test, built with AddressSanitizer, LeakSanitizer and
 #          UndefinedBehaviorSanitizer (-DSANHAK_SANITIZE=address,undefined)
 #   tsan   build-tsan/: the tests labelled `tsan` (tests/CMakeLists.txt), built with
 #          ThreadSanitizer (-DSANHAK_SANITIZE=thread; see cmake/TsanAbseil.cmake)
+#   fuzz   build-fuzz/: the libFuzzer targets of fuzz/, built with clang, ASan and UBSan
+#          (-DSANHAK_FUZZ=ON), each run for SANHAK_FUZZ_SECONDS (default 20) from its
+#          seed corpus fuzz/corpus/<target>/; fails on any crash, leak, timeout or
+#          out-of-memory, leaving the input in build-fuzz/findings/<target>/
 #   plain  build/: every test in the build scripts/run.sh runs
 # The asan pass runs every test the plain one does, on the same code, and also fails on
 # memory errors, leaks and undefined behaviour; so by default the plain build is left to
@@ -74,8 +78,62 @@ run_pass() {
   return $status
 }
 
+# run_fuzz_pass: builds every fuzz target (fuzz/CMakeLists.txt) in build-fuzz/ and runs
+# them, as many at once as there are cores, each for SANHAK_FUZZ_SECONDS on its seed
+# corpus plus what earlier runs here added (build-fuzz/corpus/<target>/, the one libFuzzer
+# writes to; the committed seeds are only read). Prints each target's executions and
+# findings; a finding fails the pass and its input stays in build-fuzz/findings/<target>/
+# (reproduce: build-fuzz/fuzz/<target> build-fuzz/findings/<target>/crash-...).
+run_fuzz_pass() {
+  local dir=build-fuzz start=$SECONDS status=0
+  local seconds=${SANHAK_FUZZ_SECONDS:-20}
+  echo "== fuzz: building $dir"
+  CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$build_type" \
+    -DSANHAK_SANITIZE=address,undefined -DSANHAK_FUZZ=ON >/dev/null
+  cmake --build "$dir" -j"$jobs" --target sanhak_fuzzers -- --no-print-directory
+  echo "== fuzz: running each target for ${seconds} s, $jobs at a time (built in $((SECONDS - start)) s)"
+  # The targets' SQLite stores fsync every commit (synchronous=FULL); on tmpfs that costs
+  # nothing, which makes the importers about five times faster.
+  local tmp
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmp=$(mktemp -d /dev/shm/sanhak-fuzz.XXXXXX)
+  else mkdir -p "$dir/tmp" && tmp=$(mktemp -d "$dir/tmp/run.XXXXXX"); fi
+  rm -rf "$dir/findings" "$dir/logs"
+  mkdir -p "$dir/logs"
+  local targets=() t
+  for t in fuzz/corpus/*/; do targets+=("$(basename "$t")"); done
+  local running=0
+  for t in "${targets[@]}"; do
+    mkdir -p "$dir/corpus/$t" "$dir/findings/$t"
+    # -timeout: one input taking 10 s is a finding; -rss_limit_mb also bounds one malloc.
+    TMPDIR=$tmp ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" \
+      UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
+      "$dir/fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 \
+      -print_final_stats=1 -artifact_prefix="$dir/findings/$t/" \
+      "$dir/corpus/$t" "fuzz/corpus/$t" >"$dir/logs/$t.log" 2>&1 &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+  done
+  wait || true
+  rm -rf "$tmp"
+  for t in "${targets[@]}"; do
+    local log=$dir/logs/$t.log runs findings
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    findings=$(find "$dir/findings/$t" -type f | wc -l)
+    if [ -z "$runs" ] || [ "$findings" -ne 0 ] || ! grep -q '^Done [0-9]* runs' "$log"; then
+      status=1
+      echo "== fuzz: $t: ${runs:-?} executions, $findings finding(s) in $dir/findings/$t/" \
+        "(log: $log); its end:" >&2
+      tail -n 60 "$log" >&2
+    else
+      echo "== fuzz: $t: $runs executions, 0 findings ($(grep '^Done [0-9]* runs' "$log"))"
+    fi
+  done
+  echo "== fuzz: $([ $status -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - start)) s"
+  return $status
+}
+
 failed=()
-for pass in ${SANHAK_TEST_PASSES:-asan tsan}; do
+for pass in ${SANHAK_TEST_PASSES:-asan tsan fuzz}; do
   case "$pass" in
     plain) run_pass plain build "" all "$@" || failed+=(plain) ;;
     asan) run_pass asan build-asan address,undefined all "$@" || failed+=(asan) ;;
@@ -84,7 +142,10 @@ for pass in ${SANHAK_TEST_PASSES:-asan tsan}; do
     # Map::at (a SEGV, not a race). It has no concurrency to check; the asan pass runs it.
     tsan) run_pass tsan build-tsan thread sanhak_tsan_tests -L tsan -E '^LogTest[.]' "$@" ||
             failed+=(tsan) ;;
-    *) echo "test.sh: unknown pass '$pass' in SANHAK_TEST_PASSES (plain, asan, tsan)" >&2; exit 2 ;;
+    # Runs no ctest: arguments for ctest do not apply to it.
+    fuzz) run_fuzz_pass || failed+=(fuzz) ;;
+    *) echo "test.sh: unknown pass '$pass' in SANHAK_TEST_PASSES (plain, asan, tsan, fuzz)" >&2
+       exit 2 ;;
   esac
 done
 if [ ${#failed[@]} -ne 0 ]; then

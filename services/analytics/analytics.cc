@@ -774,18 +774,27 @@ absl::StatusOr<v1::Network> Analytics::GetNetwork(const v1::GetNetworkRequest& r
 
 // ------------------------------------------------------------------ watchers
 
+absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '|');
+  ResumePosition position;
+  if (parts.size() != 3 || parts[0] != kTokenVersion ||
+      !absl::SimpleAtoi(parts[2], &position.useq) || position.useq < 0) {
+    return InvalidField("resume_token", "is not a token this service issued");
+  }
+  position.epoch = std::move(parts[1]);
+  return position;
+}
+
 absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_token) {
   std::string epoch;
   int64_t from = 0;
   if (!resume_token.empty()) {
-    std::string raw;
-    std::vector<std::string> parts;
-    if (absl::WebSafeBase64Unescape(resume_token, &raw)) parts = absl::StrSplit(raw, '|');
-    if (parts.size() != 3 || parts[0] != kTokenVersion || !absl::SimpleAtoi(parts[2], &from) ||
-        from < 0) {
-      return InvalidField("resume_token", "is not a token this service issued");
-    }
-    epoch = parts[1];
+    absl::StatusOr<ResumePosition> position = ParseResumeToken(resume_token);
+    if (!position.ok()) return position.status();
+    epoch = std::move(position->epoch);
+    from = position->useq;
   }
   int64_t upto;
   {

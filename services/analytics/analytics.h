@@ -66,6 +66,15 @@ struct AnalyticsOptions {
   int64_t max_watchers = 20000;
 };
 
+// Where a watch resume token points: the generation of the aggregates (epoch) that issued
+// it and the last update it saw. INVALID_ARGUMENT (field "resume_token") for anything this
+// service did not issue. Subscribe's parser, on its own so fuzz/ can reach it.
+struct ResumePosition {
+  std::string epoch;
+  int64_t useq = 0;
+};
+absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token);
+
 class Analytics {
  public:
   // A serialized AggregatesEvent, shared by every watcher it goes to (serialized once).
