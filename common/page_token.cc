@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -24,25 +25,25 @@ namespace {
 constexpr char kTokenVersion = '2';
 constexpr size_t kMacBytes = 16;
 
-// Set once before serving (or lazily, for tests); never freed, so a reader holding the
-// pointer cannot see it go away.
-std::atomic<const std::string*> installed_key{nullptr};
+// Installed at start (and by tests); read by every List. Readers copy the pointer under
+// the lock, so replacing the key never frees one a reader is using.
+ABSL_CONST_INIT absl::Mutex key_mu(absl::kConstInit);
+std::shared_ptr<const std::string>* installed_key ABSL_GUARDED_BY(key_mu) = nullptr;
 
-const std::string& Key() {
-  const std::string* key = installed_key.load(std::memory_order_acquire);
-  if (key != nullptr) return *key;
-  static std::once_flag once;
-  std::call_once(once, [] {
+std::shared_ptr<const std::string> Key() {
+  absl::MutexLock lock(&key_mu);
+  if (installed_key == nullptr) {
+    // No key installed (a test, a tool): a random one, valid for this process only.
     std::string random(kPageTokenKeyBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(random.data()),
                    static_cast<int>(random.size())) != 1) {
       // Without randomness a token is only as good as its fingerprint; never silently.
       std::abort();
     }
-    const std::string* expected = nullptr;
-    installed_key.compare_exchange_strong(expected, new std::string(std::move(random)));
-  });
-  return *installed_key.load(std::memory_order_acquire);
+    installed_key = new std::shared_ptr<const std::string>(
+        std::make_shared<const std::string>(std::move(random)));
+  }
+  return *installed_key;
 }
 
 std::string Mac(absl::string_view after_name, absl::string_view fingerprint) {
@@ -50,10 +51,10 @@ std::string Mac(absl::string_view after_name, absl::string_view fingerprint) {
   std::string message = absl::StrCat("sanhak page token ", std::string(1, kTokenVersion),
                                      "\n", fingerprint.size(), ":", fingerprint,
                                      after_name.size(), ":", after_name);
-  const std::string& key = Key();
+  const std::shared_ptr<const std::string> key = Key();
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+  HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
        &mac_len);
   return std::string(reinterpret_cast<const char*>(mac), kMacBytes);
@@ -68,7 +69,15 @@ absl::Status NotIssued() {
 }  // namespace
 
 void SetPageTokenKey(std::string key) {
-  installed_key.store(new std::string(std::move(key)), std::memory_order_release);
+  auto shared = std::make_shared<const std::string>(std::move(key));
+  absl::MutexLock lock(&key_mu);
+  if (installed_key == nullptr) {
+    // One holder for the process's life (a global's destructor could run while a
+    // detached thread still lists).
+    installed_key = new std::shared_ptr<const std::string>(std::move(shared));
+  } else {
+    *installed_key = std::move(shared);
+  }
 }
 
 absl::Status InstallPageTokenKeyFile(const std::string& path) {
