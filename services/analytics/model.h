@@ -84,9 +84,10 @@ v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes);
 
 // A sum of amounts as reported: exact while it fits in int64, else the nearest int64
 // bound. Sums are kept in 128 bits, which no number of int64 amounts the store can hold
-// overflows, and cut only here, where they become int64 fields: the events service caps
-// an amount at 10^15 KRW, so a total past 9.2 x 10^18 takes over 9,000 outcomes at that
-// cap; it is then reported as 9,223,372,036,854,775,807, never wrapped to a negative.
+// overflows, and cut only here, where they become int64 fields. The events service bounds
+// each amount (10^13 KRW) and its outcomes (900,000), so a sum never passes 9 x 10^18;
+// were those bounds raised, a larger one is reported as 9,223,372,036,854,775,807, never
+// wrapped to a negative.
 int64_t SaturatedSum(absl::int128 sum);
 
 // Paths of the values that differ, appear or disappear, in order, e.g. "activities",

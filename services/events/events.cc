@@ -89,9 +89,11 @@ constexpr int kMaxSlotLeads = 10;
 constexpr int kMaxOutcomeCounts = 50;
 // Attendance as reported: no event of the program comes near; a larger figure is a typo.
 constexpr int64_t kMaxReportedAttendance = 10'000'000;
-// KRW: 1,000조원, above Korea's whole national budget (about 650조원); an outcome's amount
-// beyond it is a mistake. Sums of amounts are kept exactly (see the analytics model).
-constexpr int64_t kMaxAmountKrw = 1'000'000'000'000'000;
+// KRW: 10조원, far above any one program's budget; an outcome's amount beyond it is a
+// mistake. With at most kMaxOutcomes outcomes, every sum the analytics service reports is
+// at most 10^13 x 900,000 = 9 x 10^18 < INT64_MAX (9.22 x 10^18): it cannot overflow.
+constexpr int64_t kMaxAmountKrw = 10'000'000'000'000;
+static_assert(kMaxAmountKrw <= INT64_MAX / kMaxOutcomes, "sums of amounts must fit int64");
 // An outcome count (tasks planned, companies met, ...).
 constexpr int64_t kMaxCountValue = 1'000'000'000;
 
@@ -830,7 +832,18 @@ void Events::CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time d
     if (!checked.ok()) return done(std::move(checked));
     CreateOnce<v1::Outcome>(
       store_, request, request.request_id(),
-      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Outcome> {
+      [&request, max_outcomes = max_outcomes_](WriteTransaction& tx)
+          -> absl::StatusOr<v1::Outcome> {
+        // The bound that keeps every sum of amounts within int64 (see kMaxAmountKrw).
+        absl::StatusOr<int64_t> outcomes = tx.Count(kOutcomes, {});
+        if (!outcomes.ok()) return outcomes.status();
+        if (*outcomes >= max_outcomes) {
+          return WithReason(
+              absl::ResourceExhaustedError(absl::StrCat(
+                  "the service holds ", *outcomes, " outcomes, its most (", max_outcomes,
+                  "): the sums of their amounts must stay exact; delete outcomes first")),
+              "OUTCOME_LIMIT");
+        }
         absl::StatusOr<std::string> name =
             NewName(tx, kOutcomes, request.outcome_id(), "outcome_id", "outcome");
         if (!name.ok()) return name.status();

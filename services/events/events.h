@@ -14,11 +14,17 @@
 
 namespace sanhak::events {
 
+// Outcomes one events service holds at most; with the bound on each amount (10^13 KRW)
+// it keeps every sum of amounts within int64 (events.cc, kMaxAmountKrw).
+inline constexpr int64_t kMaxOutcomes = 900'000;
+
 class Events {
  public:
-  // `store` and `registry` must outlive this object.
-  Events(store::ResourceStore* store, RegistryDirectory* registry)
-      : store_(store), registry_(registry) {}
+  // `store` and `registry` must outlive this object. `max_outcomes` (at most
+  // kMaxOutcomes) is lowered only by tests.
+  Events(store::ResourceStore* store, RegistryDirectory* registry,
+         int64_t max_outcomes = kMaxOutcomes)
+      : store_(store), registry_(registry), max_outcomes_(max_outcomes) {}
 
   // Every call that names councils or organizations asks the registry by `deadline`; when
   // it cannot answer the call fails UNAVAILABLE and writes nothing. Reads answer at once.
@@ -57,6 +63,7 @@ class Events {
  private:
   store::ResourceStore* store_;
   RegistryDirectory* registry_;
+  const int64_t max_outcomes_;
 };
 
 }  // namespace sanhak::events

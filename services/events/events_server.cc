@@ -37,7 +37,8 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   }
   self->directory_ = std::make_unique<GrpcRegistryDirectory>(
       grpc::CreateChannel(config.registry_address, grpc::InsecureChannelCredentials()));
-  self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get());
+  self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get(),
+                                           config.max_outcomes);
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::EventsData> data = LoadEventsData(config.import_path);
     if (!data.ok()) return data.status();

@@ -28,6 +28,8 @@ struct EventsConfig {
   std::string import_path;
   // host:port of Redis for the change feed; empty keeps change records in the outbox.
   std::string redis_address;
+  // Outcomes held at most (kMaxOutcomes; tests lower it).
+  int64_t max_outcomes = kMaxOutcomes;
   // The key page tokens are signed with (common/page_token.h), created on first start;
   // empty means database_path + ".token-key". Replicas serving one data set share it.
   std::string page_token_key_path;

@@ -1874,7 +1874,7 @@ TEST_F(EventsApiTest, AmountsAboveTheStatedMaximumAreRefused) {
            {"outcome.deal_amount_krw", [](v1::Outcome& o, int64_t v) { o.set_deal_amount_krw(v); }},
            {"outcome.counts[0].value",
             [](v1::Outcome& o, int64_t v) { o.mutable_counts(0)->set_value(v); }}}) {
-    for (int64_t value : {int64_t{INT64_MAX}, int64_t{1'000'000'000'000'001}}) {
+    for (int64_t value : {int64_t{INT64_MAX}, int64_t{10'000'000'000'001}}) {
       v1::Outcome outcome = ValidOutcome();
       set(outcome, value);
       v1::Outcome out;
@@ -1884,9 +1884,9 @@ TEST_F(EventsApiTest, AmountsAboveTheStatedMaximumAreRefused) {
     }
   }
   EXPECT_EQ(OutcomeCount(), 0);
-  // 10^15 KRW (1,000조원) itself is accepted.
+  // 10^13 KRW (10조원) itself is accepted.
   v1::Outcome at_max = ValidOutcome();
-  at_max.set_total_budget_krw(1'000'000'000'000'000);
+  at_max.set_total_budget_krw(10'000'000'000'000);
   v1::Outcome out;
   EXPECT_TRUE(CreateOutcome(at_max, "at-max", &out).ok());
 }
@@ -2036,6 +2036,29 @@ TEST_F(EventsApiTest, PagesEndBySizeSoEveryLargeActivityArrives) {
   } while (!request.page_token().empty());
   EXPECT_EQ(seen.size(), static_cast<size_t>(seeded + kLarge));
   EXPECT_GT(pages, 3);
+}
+
+// Observation 4's other half: sums that cannot overflow, with a clear error if they would.
+// Amounts are bounded, and so is the number of outcomes: the write that would pass the
+// bound is refused, saying why, and writes nothing.
+TEST_F(EventsApiTest, OutcomesBeyondTheBoundThatKeepsSumsExactAreRefused) {
+  const int held = OutcomeCount();
+  StopEvents();
+  max_outcomes_ = held + 2;
+  StartEvents();
+  v1::Outcome out;
+  for (int i = 0; i < 2; ++i) {
+    v1::Outcome at_max = ValidOutcome();
+    at_max.set_total_budget_krw(10'000'000'000'000);
+    grpc::Status status = CreateOutcome(at_max, absl::StrCat("at-max-", i), &out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  const v1::ListOutcomesResponse before = ListOutcomes({});
+  grpc::Status refused = CreateOutcome(ValidOutcome(), "one-too-many", &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(refused), "OUTCOME_LIMIT");
+  EXPECT_THAT(refused.error_message(), HasSubstr("outcomes"));
+  EXPECT_TRUE(MessageDifferencer::Equals(ListOutcomes({}), before));
 }
 
 }  // namespace

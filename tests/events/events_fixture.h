@@ -61,6 +61,7 @@ class EventsFixture : public ::testing::Test {
     config.database_path = dir_.File("events.db");
     config.registry_address = registry_->address();
     config.import_path = import_path;
+    if (max_outcomes_ > 0) config.max_outcomes = max_outcomes_;
     auto server = EventsServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     events_ = *std::move(server);
@@ -97,6 +98,8 @@ class EventsFixture : public ::testing::Test {
   std::unique_ptr<registry::RegistryServer> registry_;
   std::unique_ptr<registry::v1::RegistryService::Stub> registry_stub_;
   std::unique_ptr<EventsServer> events_;
+  // When positive, the events server started next holds at most this many outcomes.
+  int64_t max_outcomes_ = 0;
   std::unique_ptr<v1::EventsService::Stub> stub_;
 };
 
