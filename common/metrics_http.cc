@@ -21,7 +21,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
-#include "common/process_metrics.h"
 
 namespace sanhak::metrics {
 namespace {
@@ -197,7 +196,6 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (self->wake_fd_ < 0) {
     return absl::UnavailableError(absl::StrCat("eventfd: ", strerror(errno)));
   }
-  AddProcessMetrics(registry);
   CounterFamily* dropped = registry->AddCounter(
       "sanhak_metrics_connections_dropped_total",
       "Connections to the metrics endpoint closed without an answer (slow: no request in "

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/process_metrics.h"
 #include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpc/grpc.h"
@@ -198,6 +199,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
   if (metrics_on) {
+    // The process's own figures (process_*, sanhak_build_info) belong to a service's
+    // registry, beside its call metrics; the HTTP endpoint only serves what it is given.
+    metrics::AddProcessMetrics(metrics);
     auto http = metrics::MetricsHttpServer::Start(options.metrics_listen_address, metrics);
     if (!http.ok()) return http.status();  // the destructor stops the gRPC server
     self->metrics_http_ = *std::move(http);
