@@ -49,17 +49,11 @@ class Tally {
   std::map<std::string, std::pair<int64_t, std::string>> counts_;
 };
 
-void AddMembers(v1::MemberCounts& to, const rv1::MemberComposition& m) {
-  to.set_total(to.total() + m.total());
-  to.set_companies(to.companies() + m.companies());
-  to.set_universities(to.universities() + m.universities());
-  to.set_research_institutes(to.research_institutes() + m.research_institutes());
-  to.set_support_agencies(to.support_agencies() + m.support_agencies());
-  to.set_others(to.others() + m.others());
-}
-
-// In int64 throughout: a field's sum of councils' counts may exceed int32.
-void AddMembers(v1::MemberCounts& to, const v1::MemberCounts& m) {
+// Adds a council's reported composition (rv1::MemberComposition) or another sum
+// (v1::MemberCounts): the same six fields. In int64 throughout: a field's sum of councils'
+// counts may exceed int32.
+template <typename Members>
+void AddMembers(v1::MemberCounts& to, const Members& m) {
   to.set_total(to.total() + m.total());
   to.set_companies(to.companies() + m.companies());
   to.set_universities(to.universities() + m.universities());
