@@ -64,6 +64,10 @@ struct AnalyticsOptions {
   // Watch streams open at once in this process; one more is refused RESOURCE_EXHAUSTED
   // with RetryInfo. With max_watcher_backlog this bounds what watchers can hold.
   int64_t max_watchers = 20000;
+  // Watch streams one caller (principal) may hold open at once; one more is refused
+  // RESOURCE_EXHAUSTED (reason CALLER_LIMIT) with RetryInfo while other callers are
+  // served. 0 = no per-caller cap.
+  int max_watches_per_caller = 1000;
 };
 
 // Where a watch resume token points: the generation of the aggregates (epoch) that issued

@@ -4,11 +4,13 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/callback_reply.h"
+#include "common/caller.h"
 #include "common/status.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
@@ -32,9 +34,15 @@ grpc::ByteBuffer Lend(std::shared_ptr<const std::string> bytes) {
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public Analytics::Watcher {
  public:
-  // `gate` (when not null) admitted this watcher; it is left when the stream is done.
-  WatchReactor(Analytics* analytics, size_t max_backlog, AdmissionGate* gate)
-      : analytics_(analytics), max_backlog_(max_backlog), gate_(gate) {}
+  // `gate` (when not null) admitted this watcher, and `per_caller` (when not null) counted
+  // it for `principal`; both are left when the stream is done.
+  WatchReactor(Analytics* analytics, size_t max_backlog, AdmissionGate* gate,
+               PerCallerCount* per_caller = nullptr, std::string principal = "")
+      : analytics_(analytics),
+        max_backlog_(max_backlog),
+        gate_(gate),
+        per_caller_(per_caller),
+        principal_(std::move(principal)) {}
 
   void Begin(const std::string& resume_token) {
     // The engine delivers the snapshot (or the missed updates) through Deliver before
@@ -106,6 +114,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnDone() override {
     if (subscribed_) analytics_->Unsubscribe(this);
     if (gate_ != nullptr) gate_->Leave();
+    if (per_caller_ != nullptr) per_caller_->Release(principal_);
     delete this;
   }
 
@@ -144,6 +153,8 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   Analytics* const analytics_;
   const size_t max_backlog_;
   AdmissionGate* const gate_;
+  PerCallerCount* const per_caller_;
+  const std::string principal_;
   bool subscribed_ = true;
   absl::Mutex mu_;
   std::deque<Analytics::SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
@@ -160,7 +171,9 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 }  // namespace
 
 AnalyticsGrpcService::AnalyticsGrpcService(Analytics* analytics)
-    : analytics_(analytics), watchers_(analytics->options().max_watchers) {
+    : analytics_(analytics),
+      watchers_(analytics->options().max_watchers),
+      watches_per_caller_(analytics->options().max_watches_per_caller, "open watches") {
   Serve(v1::AnalyticsService::service_full_name(), this,
         &AnalyticsGrpcService::GetAggregatesBytes, &AnalyticsGrpcService::GetCouncilScorecard,
         &AnalyticsGrpcService::GetNetwork, &AnalyticsGrpcService::WatchAggregatesBytes);
@@ -195,8 +208,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregate
                               absl::Seconds(1)));
     return refused;
   }
-  auto* reactor =
-      new WatchReactor(analytics_, analytics_->options().max_watcher_backlog, &watchers_);
+  const std::string principal = CallerOf(*context).principal;
+  if (absl::Status allowed = watches_per_caller_.Acquire(principal); !allowed.ok()) {
+    watchers_.Leave();
+    auto* refused = new WatchReactor(analytics_, 0, nullptr);
+    refused->Close(allowed);
+    return refused;
+  }
+  auto* reactor = new WatchReactor(analytics_, analytics_->options().max_watcher_backlog,
+                                   &watchers_, &watches_per_caller_, principal);
   reactor->Begin(request.resume_token());
   return reactor;
 }

@@ -8,6 +8,7 @@
 #ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
 #define SANHAK_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
 
+#include "common/caller_limits.h"
 #include "common/overload.h"
 #include "common/parsed_call.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
@@ -40,6 +41,8 @@ class AnalyticsGrpcService final
   Analytics* analytics_;
   // Admits at most options().max_watchers watch streams at once.
   AdmissionGate watchers_;
+  // At most options().max_watches_per_caller of them per caller.
+  PerCallerCount watches_per_caller_;
 };
 
 }  // namespace sanhak::analytics

@@ -21,6 +21,11 @@ ABSL_FLAG(int, max_watchers, sanhak::EnvIntOr("SANHAK_MAX_WATCHERS", 20000),
           "watch streams open at once; one more is refused RESOURCE_EXHAUSTED (env "
           "SANHAK_MAX_WATCHERS)");
 
+ABSL_FLAG(int, max_watches_per_caller,
+          sanhak::EnvIntOr("SANHAK_MAX_WATCHES_PER_CALLER", 1000),
+          "watch streams one caller may hold open; one more is refused RESOURCE_EXHAUSTED "
+          "with RetryInfo (env SANHAK_MAX_WATCHES_PER_CALLER; 0 = no cap)");
+
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
@@ -43,6 +48,7 @@ int main(int argc, char** argv) {
   config.engine.redis_address = absl::GetFlag(FLAGS_redis);
   config.engine.replica_id = absl::GetFlag(FLAGS_replica);
   config.engine.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  config.engine.max_watches_per_caller = absl::GetFlag(FLAGS_max_watches_per_caller);
 
   auto server = sanhak::analytics::AnalyticsServer::Start(config);
   if (!server.ok()) {

@@ -18,6 +18,9 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "common/caller_limits.h"
+#include "common/overload.h"
+#include "common/status.h"
 #include "tests/analytics/analytics_fixture.h"
 
 namespace sanhak::analytics {
@@ -1135,6 +1138,36 @@ TEST_F(AnalyticsTest, ATakeoverWithABacklogSkipsNothingSilently) {
   ASSERT_TRUE(WaitForActivities(stub_b.get(), seeded_activities_ + kCreates));
   EXPECT_TRUE(b->analytics().stats().leader);
   ExpectNothingSkipped(watch, stub_b.get(), seeded_activities_, kCreates);
+}
+
+// One caller cannot hold more watches than its cap (#11): the next is refused at once with
+// RESOURCE_EXHAUSTED, reason CALLER_LIMIT and RetryInfo, and is admitted again once one
+// of its watches closes. (In-process plaintext calls are all the development caller;
+// tests/common/auth shows other callers served meanwhile.)
+TEST_F(AnalyticsTest, ACallerOverItsWatchCapIsRefusedUntilOneOfItsWatchesCloses) {
+  AnalyticsServer* server =
+      StartAnalytics([](AnalyticsConfig& c) { c.engine.max_watches_per_caller = 2; });
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  auto first = std::make_unique<WatchClient>(stub.get(), "");
+  WatchClient second(stub.get(), "");
+  ASSERT_TRUE(first->WaitForSnapshot());
+  ASSERT_TRUE(second.WaitForSnapshot());
+
+  WatchClient third(stub.get(), "");
+  ASSERT_TRUE(third.WaitDone());
+  ASSERT_EQ(third.status()->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  absl::Status refused = FromGrpcStatus(*third.status());
+  EXPECT_EQ(GetReason(refused), kCallerLimitReason);
+  EXPECT_GT(RetryDelayOf(refused), absl::ZeroDuration());
+  EXPECT_TRUE(third.events().empty());
+  EXPECT_FALSE(second.done());
+
+  first.reset();  // cancels it and waits until the server let go of it
+  ASSERT_TRUE(WaitUntil([&] {
+    WatchClient again(stub.get(), "");
+    return again.WaitForSnapshot(absl::Seconds(5));
+  }));
 }
 
 }  // namespace
