@@ -804,6 +804,13 @@ Data:
                                       differs; a bad record stops it ("line N: ...") before
                                       anything of its batch is written
 
+Contexts (as kubectl's): a config file ($SANHAKCTL_CONFIG, else
+~/.config/sanhak/config.json) names where the services listen and how to authenticate;
+--context=NAME picks one for a command, otherwise its current context applies.
+  config current-context | get-contexts | use-context NAME | delete-context NAME
+  config set-context NAME [--registry_target=.. --events_target=.. --analytics_target=..
+                           --ca=.. --cert=.. --key=.. --token_file=..]
+
 Flags: --output=table|json  --timeout=10s (deadline of every call)
   --target=HOST:PORT (the service the command talks to)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,

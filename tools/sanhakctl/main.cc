@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "tools/sanhakctl/client.h"
 #include "tools/sanhakctl/commands.h"
+#include "tools/sanhakctl/config.h"
 #include "tools/sanhakctl/errors.h"
 
 ABSL_FLAG(std::string, target, "", "host:port of the service the command talks to");
@@ -49,6 +50,10 @@ ABSL_FLAG(std::string, role, "", "list filter");
 ABSL_FLAG(std::string, state, "", "list filter");
 ABSL_FLAG(std::string, category, "", "list filter");
 ABSL_FLAG(std::string, parent, "", "list filter");
+ABSL_FLAG(std::string, context, "",
+          "the named context of the config file to use for this command (default: its "
+          "current context; `sanhakctl config` manages them)");
+ABSL_FLAG(std::string, token_file, "", "config set-context: a file holding a bearer token");
 // A bool, so `--show_deleted` alone works; sent only when set.
 ABSL_FLAG(bool, show_deleted, false,
           "list: include soft-deleted councils, complexes and organizations");
@@ -132,8 +137,58 @@ int main(int argc, char** argv) {
     return sanhak::ctl::kExitOk;
   }
 
+  const std::string config_path = sanhak::ctl::DefaultConfigPath();
+  if (!args.empty() && args[0] == "config") {
+    sanhak::ctl::Context settings;
+    settings.registry = absl::GetFlag(FLAGS_registry_target);
+    settings.events = absl::GetFlag(FLAGS_events_target);
+    settings.analytics = absl::GetFlag(FLAGS_analytics_target);
+    settings.token_file = absl::GetFlag(FLAGS_token_file);
+    absl::Status status = sanhak::ctl::ConfigCommand(
+        std::vector<std::string>(args.begin() + 1, args.end()), settings, config_path,
+        std::cout);
+    if (!status.ok()) {
+      std::cerr << "sanhakctl: " << status.message() << "\n";
+      switch (status.code()) {
+        case absl::StatusCode::kInvalidArgument:
+          return kExitBadInput;
+        case absl::StatusCode::kNotFound:
+          return sanhak::ctl::kExitNotFound;
+        default:
+          return sanhak::ctl::kExitOther;
+      }
+    }
+    return sanhak::ctl::kExitOk;
+  }
+
   sanhak::ctl::Options options;
   sanhak::ctl::Targets& t = options.targets;
+  // The context first: the environment and the flags override what it says.
+  sanhak::ctl::Context context;
+  if (!config_path.empty()) {
+    absl::StatusOr<sanhak::ctl::Config> config = sanhak::ctl::LoadConfig(config_path);
+    if (!config.ok()) {
+      std::cerr << "sanhakctl: " << config.status().message() << "\n";
+      return kExitBadInput;
+    }
+    std::string name = absl::GetFlag(FLAGS_context);
+    if (name.empty()) name = config->current_context;
+    if (!name.empty()) {
+      const sanhak::ctl::Context* found = config->Find(name);
+      if (found == nullptr) {
+        std::cerr << "sanhakctl: no context \"" << name << "\" in " << config_path
+                  << " (sanhakctl config get-contexts lists them)\n";
+        return kExitBadInput;
+      }
+      context = sanhak::ctl::ResolvePaths(*found, config_path);
+    }
+  } else if (!absl::GetFlag(FLAGS_context).empty()) {
+    std::cerr << "sanhakctl: --context needs a config file (set SANHAKCTL_CONFIG or HOME)\n";
+    return kExitBadInput;
+  }
+  if (!context.registry.empty()) t.registry = context.registry;
+  if (!context.events.empty()) t.events = context.events;
+  if (!context.analytics.empty()) t.analytics = context.analytics;
   t.registry = FromEnv("SANHAK_REGISTRY_TARGET", t.registry);
   t.events = FromEnv("SANHAK_EVENTS_TARGET", t.events);
   t.analytics = FromEnv("SANHAK_ANALYTICS_TARGET", t.analytics);
