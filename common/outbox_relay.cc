@@ -92,7 +92,8 @@ absl::StatusOr<int> OutboxRelay::RelayBatch() {
   if (!entries.ok()) return entries.status();
   if (entries->empty()) return 0;
   if (redis_ == nullptr) {
-    auto connection = redis::Connection::Connect(options_.redis_address, options_.io_timeout);
+    auto connection = redis::Connection::Connect(options_.redis_address, options_.io_timeout,
+                                                  options_.redis_credentials);
     if (!connection.ok()) return connection.status();
     redis_ = *std::move(connection);
   }

@@ -21,6 +21,8 @@ namespace sanhak {
 struct RelayOptions {
   // host:port of Redis.
   std::string redis_address;
+  // The ACL user this service signs in as, on every (re)connect.
+  redis::Credentials redis_credentials;
   // e.g. "sanhak:changes:registry".
   std::string stream;
   // Records per round trip.

@@ -4,8 +4,11 @@
 #include <signal.h>
 #include <sys/time.h>
 
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -61,8 +64,37 @@ absl::Status ParseAddress(absl::string_view address, std::string* host, int* por
   return absl::OkStatus();
 }
 
+absl::StatusOr<Credentials> LoadCredentials(absl::string_view user,
+                                            absl::string_view password_file) {
+  if (user.empty() && password_file.empty()) return Credentials{};
+  if (user.empty() || password_file.empty()) {
+    return absl::InvalidArgumentError(
+        "Redis credentials need both --redis_user and --redis_password_file (env "
+        "SANHAK_REDIS_USER, SANHAK_REDIS_PASSWORD_FILE), or neither");
+  }
+  std::ifstream in{std::string(password_file), std::ios::binary};
+  std::stringstream content;
+  if (in) content << in.rdbuf();
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the Redis password file ", password_file));
+  }
+  Credentials credentials{std::string(user), content.str()};
+  // One line as written by `openssl rand` or a Secret: the newline is not the password's.
+  while (!credentials.password.empty() &&
+         (credentials.password.back() == '\n' || credentials.password.back() == '\r')) {
+    credentials.password.pop_back();
+  }
+  if (credentials.password.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Redis password file ", password_file, " is empty"));
+  }
+  return credentials;
+}
+
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_view address,
-                                                                absl::Duration timeout) {
+                                                                absl::Duration timeout,
+                                                                const Credentials& credentials) {
   // hiredis writes with write(): when Redis dies mid-write the kernel raises SIGPIPE,
   // whose default action kills the process. A lost connection must be an error instead.
   static std::once_flag ignore_sigpipe;
@@ -77,7 +109,28 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_vie
     return status;
   }
   redisSetTimeout(c, Timeout(timeout));
-  return std::unique_ptr<Connection>(new Connection(c));
+  std::unique_ptr<Connection> connection(new Connection(c));
+  if (credentials.user.empty()) return connection;
+  // Redis 6+: AUTH with a user name. Its error reply (WRONGPASS, or "ERR ... called
+  // without any password configured" from a Redis without users) repeats neither.
+  absl::StatusOr<Reply> auth =
+      connection->Command({"AUTH", credentials.user, credentials.password});
+  if (!auth.ok()) return auth.status();
+  if (auth->type == Reply::Type::kError) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "redis at ", address, " refused user \"", credentials.user, "\": ", auth->str,
+        " (check --redis_user and --redis_password_file)"));
+  }
+  return connection;
+}
+
+absl::Status CheckCredentials(absl::string_view address, const Credentials& credentials,
+                              absl::Duration timeout) {
+  if (credentials.user.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      Connection::Connect(address, timeout, credentials);
+  if (absl::IsUnauthenticated(connection.status())) return connection.status();
+  return absl::OkStatus();
 }
 
 Connection::~Connection() { redisFree(context_); }

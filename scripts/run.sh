@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the sanhak suite on its embedded defaults, in the foreground:
-#   redis     a local redis-server (AOF on, var/redis/), the change feed's transport
+#   redis     a local redis-server (AOF on, var/redis/), the change feed's transport, on
+#             127.0.0.1 only, with an ACL user per service (var/redis-acl/)
 #   registry  var/registry.db, loaded (idempotently) with data/registry.textproto
 #   events    var/events.db, loaded (idempotently) with data/events.textproto
 #   analytics aggregates in Redis, fed by the change feed, streamed to watchers
@@ -54,7 +55,36 @@ wait_port() {
   exit 1
 }
 
+# Redis ACL users: the rules of deploy/base/redis-users.acl (what deploy/ runs too), the
+# default user off. Each user that signs in with a password gets one of its own, made on
+# first start and kept: $var/redis-acl/<user>.password (0600), which the service reads
+# (--redis_password_file). Redis gets only their SHA-256 (#...) in users.acl, rewritten
+# from the rules on every start. Redis traffic stays on loopback: hiredis 0.14 has no TLS.
+acl_dir="$var/redis-acl"
+mkdir -p "$acl_dir"
+chmod 700 "$acl_dir"
+(
+  umask 077
+  while read -r word user rules; do
+    [[ "$word" == user ]] || continue
+    line="user $user $rules"
+    if [[ " $rules " == *" on "* && " $rules " != *" nopass "* ]]; then
+      if [[ ! -s "$acl_dir/$user.password" ]]; then
+        openssl rand -hex 24 >"$acl_dir/$user.password.new"
+        mv "$acl_dir/$user.password.new" "$acl_dir/$user.password"
+      fi
+      hash=$(tr -d '\r\n' <"$acl_dir/$user.password" | sha256sum | cut -d' ' -f1)
+      line="$line #$hash"
+    fi
+    printf '%s\n' "$line"
+  done <deploy/base/redis-users.acl >"$acl_dir/users.acl.new"
+  mv "$acl_dir/users.acl.new" "$acl_dir/users.acl"
+)
+# Absolute: redis-server reads the ACL file after changing into --dir.
+redis_aclfile="$(cd "$acl_dir" && pwd)/users.acl"
+
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$var/redis" \
+  --aclfile "$redis_aclfile" \
   --appendonly yes --save "" --daemonize no >"$var/logs/redis.log" 2>&1 &
 pids+=($!)
 wait_port "$redis" "${pids[-1]}" redis
@@ -62,18 +92,21 @@ echo "redis listening on $redis"
 
 ./build/services/registry/sanhak_registry_server --listen="$registry_listen" \
   --db="$var/registry.db" --import=data/registry.textproto --redis="$redis" \
+  --redis_user=registry --redis_password_file="$acl_dir/registry.password" \
   --metrics_listen="$registry_metrics" 2>>"$var/logs/registry.log" &
 pids+=($!)
 wait_port "$registry_listen" "${pids[-1]}" registry
 
 ./build/services/events/sanhak_events_server --listen="$events_listen" \
   --db="$var/events.db" --registry="$registry_listen" --import=data/events.textproto \
-  --redis="$redis" --metrics_listen="$events_metrics" 2>>"$var/logs/events.log" &
+  --redis="$redis" --redis_user=events --redis_password_file="$acl_dir/events.password" \
+  --metrics_listen="$events_metrics" 2>>"$var/logs/events.log" &
 pids+=($!)
 wait_port "$events_listen" "${pids[-1]}" events
 
 ./build/services/analytics/sanhak_analytics_server --listen="$analytics_listen" \
   --registry="$registry_listen" --events="$events_listen" --redis="$redis" \
+  --redis_user=analytics --redis_password_file="$acl_dir/analytics.password" \
   --replica=local --metrics_listen="$analytics_metrics" 2>>"$var/logs/analytics.log" &
 pids+=($!)
 wait_port "$analytics_listen" "${pids[-1]}" analytics

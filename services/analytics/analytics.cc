@@ -399,7 +399,8 @@ void Analytics::FollowLoop() {
     }
     absl::Status status = absl::OkStatus();
     if (redis == nullptr) {
-      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
+                                                options_.redis_credentials);
       if (connection.ok()) {
         redis = *std::move(connection);
       } else {
@@ -577,7 +578,8 @@ void Analytics::ApplyLoop() {
     }
     absl::Status status = absl::OkStatus();
     if (redis == nullptr) {
-      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
+                                                options_.redis_credentials);
       if (!connection.ok()) {
         absl::SleepFor(absl::Milliseconds(200));
         continue;
@@ -842,7 +844,8 @@ absl::StatusOr<std::vector<Analytics::SharedEvent>> Analytics::ReadMissed(
     const std::string& epoch, int64_t from, int64_t upto) {
   absl::MutexLock catchup(&catchup_mu_);
   if (catchup_redis_ == nullptr) {
-    auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout);
+    auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
+                                                options_.redis_credentials);
     if (!connection.ok()) return connection.status();
     catchup_redis_ = *std::move(connection);
   }

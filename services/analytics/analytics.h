@@ -47,6 +47,8 @@ namespace sanhak::analytics {
 struct AnalyticsOptions {
   // host:port of Redis.
   std::string redis_address;
+  // The ACL user analytics signs in as, on every (re)connect.
+  redis::Credentials redis_credentials;
   // Names this replica in the consumer group and the leader lease; random when empty.
   std::string replica_id;
   // Services whose change streams (sanhak:changes:{service}) are applied.

@@ -5,6 +5,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/log.h"
+#include "common/redis_flags.h"
 #include "common/server_flags.h"
 #include "services/analytics/analytics_server.h"
 
@@ -46,6 +47,14 @@ int main(int argc, char** argv) {
   config.registry_address = absl::GetFlag(FLAGS_registry);
   config.events_address = absl::GetFlag(FLAGS_events);
   config.engine.redis_address = absl::GetFlag(FLAGS_redis);
+  absl::StatusOr<sanhak::redis::Credentials> redis_credentials =
+      sanhak::RedisCredentialsFromFlags(config.engine.redis_address);
+  if (!redis_credentials.ok()) {
+    sanhak::Log(sanhak::LogLevel::kError, "start failed",
+                {{"error", redis_credentials.status().ToString()}});
+    return 1;
+  }
+  config.engine.redis_credentials = *std::move(redis_credentials);
   config.engine.replica_id = absl::GetFlag(FLAGS_replica);
   config.engine.max_watchers = absl::GetFlag(FLAGS_max_watchers);
   config.engine.max_watches_per_caller = absl::GetFlag(FLAGS_max_watches_per_caller);

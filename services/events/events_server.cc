@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   if (!config.redis_address.empty()) {
     RelayOptions relay;
     relay.redis_address = config.redis_address;
+    relay.redis_credentials = config.redis_credentials;
     relay.stream = ChangeStreamKey("events");
     self->relay_ = std::make_unique<OutboxRelay>(self->store_.get(), relay);
     OutboxRelay* raw_relay = self->relay_.get();

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
 #include "common/outbox_relay.h"
+#include "common/redis.h"
 #include "common/server.h"
 #include "common/sqlite_resource_store.h"
 #include "services/events/events.h"
@@ -28,6 +29,8 @@ struct EventsConfig {
   std::string import_path;
   // host:port of Redis for the change feed; empty keeps change records in the outbox.
   std::string redis_address;
+  // The Redis ACL user the relay signs in as (common/redis.h); empty user: no AUTH.
+  redis::Credentials redis_credentials;
   // Outcomes held at most (kMaxOutcomes; tests lower it).
   int64_t max_outcomes = kMaxOutcomes;
   // The key page tokens are signed with (common/page_token.h), created on first start;

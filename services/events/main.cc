@@ -5,6 +5,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/log.h"
+#include "common/redis_flags.h"
 #include "common/server_flags.h"
 #include "services/events/events_server.h"
 
@@ -34,6 +35,14 @@ int main(int argc, char** argv) {
   config.database_path = absl::GetFlag(FLAGS_db);
   config.registry_address = absl::GetFlag(FLAGS_registry);
   config.redis_address = absl::GetFlag(FLAGS_redis);
+  absl::StatusOr<sanhak::redis::Credentials> redis_credentials =
+      sanhak::RedisCredentialsFromFlags(config.redis_address);
+  if (!redis_credentials.ok()) {
+    sanhak::Log(sanhak::LogLevel::kError, "start failed",
+                {{"error", redis_credentials.status().ToString()}});
+    return 1;
+  }
+  config.redis_credentials = *std::move(redis_credentials);
   config.page_token_key_path = absl::GetFlag(FLAGS_page_token_key);
   config.import_path = absl::GetFlag(FLAGS_import);
 

@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   if (!config.redis_address.empty()) {
     RelayOptions relay;
     relay.redis_address = config.redis_address;
+    relay.redis_credentials = config.redis_credentials;
     relay.stream = ChangeStreamKey("registry");
     self->relay_ = std::make_unique<OutboxRelay>(self->store_.get(), relay);
     OutboxRelay* raw_relay = self->relay_.get();

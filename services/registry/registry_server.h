@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
 #include "common/outbox_relay.h"
+#include "common/redis.h"
 #include "common/server.h"
 #include "common/sqlite_resource_store.h"
 #include "services/registry/registry.h"
@@ -26,6 +27,8 @@ struct RegistryConfig {
   std::string import_path;
   // host:port of Redis for the change feed; empty keeps change records in the outbox.
   std::string redis_address;
+  // The Redis ACL user the relay signs in as (common/redis.h); empty user: no AUTH.
+  redis::Credentials redis_credentials;
   // The key page tokens are signed with (common/page_token.h), created on first start;
   // empty means database_path + ".token-key". Replicas serving one data set share it.
   std::string page_token_key_path;

@@ -1,4 +1,5 @@
-// The analytics service as its clients meet it: a real redis-server (tests/support), the
+// The analytics service as its clients meet it: a real redis-server (tests/support) with
+// the suite's ACL users, each service signed in as its own (least privilege, as deployed), the
 // registry and events services in process (seeded from data/, each on its own SQLite file
 // in a temp dir, each relaying its change feed to that Redis), and one or more analytics
 // servers in process on the same Redis, all over real gRPC on loopback ports the kernel
@@ -169,6 +170,11 @@ class AnalyticsFixture : public ::testing::Test {
     return sanhak::testing::SourceDir() + "/data/events.textproto";
   }
 
+  // `service`'s Redis user, with the password the fixture's Redis gave it.
+  redis::Credentials RedisCredentials(const std::string& service) const {
+    return {service, redis_.Password(service)};
+  }
+
   void SetUp() override {
     ASSERT_TRUE(redis_.Start()) << redis_.Log();
     registry::RegistryConfig rc;
@@ -178,6 +184,7 @@ class AnalyticsFixture : public ::testing::Test {
     rc.database_path = dir_.File("registry.db");
     rc.import_path = RegistrySeedPath();
     rc.redis_address = redis_.address();
+    rc.redis_credentials = RedisCredentials("registry");
     auto registry = registry::RegistryServer::Start(rc);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = *std::move(registry);
@@ -190,6 +197,7 @@ class AnalyticsFixture : public ::testing::Test {
     ec.registry_address = registry_->address();
     ec.import_path = EventsSeedPath();
     ec.redis_address = redis_.address();
+    ec.redis_credentials = RedisCredentials("events");
     auto events = events::EventsServer::Start(ec);
     ASSERT_TRUE(events.ok()) << events.status();
     events_ = *std::move(events);
@@ -215,6 +223,7 @@ class AnalyticsFixture : public ::testing::Test {
     config.registry_address = registry_->address();
     config.events_address = events_->address();
     config.engine.redis_address = redis_.address();
+    config.engine.redis_credentials = RedisCredentials("analytics");
     config.engine.replica_id = "replica-" + std::to_string(analytics_.size());
     if (tweak) tweak(config);
     auto server = AnalyticsServer::Start(config);
@@ -330,7 +339,7 @@ class AnalyticsFixture : public ::testing::Test {
   }
 
   sanhak::testing::TempDir dir_;
-  sanhak::testing::RedisServer redis_;
+  sanhak::testing::RedisServer redis_{sanhak::testing::RedisUsers::kSuite};
   std::unique_ptr<registry::RegistryServer> registry_;
   std::unique_ptr<events::EventsServer> events_;
   std::unique_ptr<events::v1::EventsService::Stub> events_stub_;

@@ -24,7 +24,10 @@ class AnalyticsProcessTest : public AnalyticsFixture {
         SANHAK_ANALYTICS_BINARY,
         std::vector<std::string>{"--registry=" + registry_->address(),
                                  "--events=" + events_->address(),
-                                 "--redis=" + redis_.address(), "--replica=crashing"},
+                                 "--redis=" + redis_.address(), "--replica=crashing",
+                                 // Signed in as its own Redis user (read from a file).
+                                 "--redis_user=analytics",
+                                 "--redis_password_file=" + redis_.PasswordFile("analytics")},
         log);
     EXPECT_TRUE(process->Start());
     EXPECT_TRUE(process->WaitServing()) << process->Log();

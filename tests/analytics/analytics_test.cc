@@ -851,6 +851,7 @@ TEST_F(AnalyticsTest, HealthIsNotServingWhileNoRebuildCanAnswer) {
   ec.database_path = dir_.File("events.db");
   ec.registry_address = registry_->address();
   ec.redis_address = redis_.address();
+  ec.redis_credentials = RedisCredentials("events");
   auto events = events::EventsServer::Start(ec);
   ASSERT_TRUE(events.ok()) << events.status();
   events_ = *std::move(events);

@@ -51,11 +51,20 @@ function render(overlay) {
   return objects;
 }
 
+requireDependency('@kubernetes-models/cert-manager');
+
+// The model packages for API groups outside Kubernetes itself: cert-manager's CRDs
+// (components/cert-manager), generated from its own CustomResourceDefinitions.
+const CRD_MODELS = { 'cert-manager.io': '@kubernetes-models/cert-manager' };
+
 // The kubernetes-models class for an object's apiVersion and kind.
 function modelClass(apiVersion, kind) {
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
+  const modulePath = CRD_MODELS[group]
+    ? `${CRD_MODELS[group]}/${apiVersion}` : `kubernetes-models/${apiVersion}`;
   let mod;
   try {
-    mod = require(`kubernetes-models/${apiVersion}`);
+    mod = require(modulePath);
   } catch (error) {
     return undefined;
   }

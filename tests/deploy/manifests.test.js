@@ -514,6 +514,120 @@ for (const overlay of OVERLAYS) {
         'connections other than the suite\'s calls');
     });
 
+    // The volume a container mounts at the directory of `file`, and the mount itself.
+    const mountedAt = (w, container, file) => {
+      const mount = (container.volumeMounts || []).find((m) => m.mountPath === path.dirname(file));
+      assert.ok(mount, `${w.metadata.name}: a volume at ${path.dirname(file)}`);
+      assert.equal(mount.subPath, undefined, `${w.metadata.name}: ${mount.mountPath} without subPath (subPath mounts never see updates)`);
+      assert.equal(mount.readOnly, true, `${w.metadata.name}: ${mount.mountPath} read-only`);
+      return podSpec(w).volumes.find((v) => v.name === mount.name);
+    };
+
+    test('TLS: each service mounts its certificate, key and CA bundle from Secret <service>-tls, where its flags point', () => {
+      for (const name of Object.keys(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, []);
+        const files = ['SANHAK_TLS_CERT', 'SANHAK_TLS_KEY', 'SANHAK_TLS_CA'].map((v) => {
+          assert.ok(env[v] && env[v].value, `${name}: ${v} is set`);
+          return env[v].value;
+        });
+        assert.deepEqual(files.map((f) => path.basename(f)), ['tls.crt', 'tls.key', 'ca.crt'],
+          `${name}: the keys of a kubernetes.io/tls Secret as cert-manager writes it`);
+        for (const file of files) {
+          const volume = mountedAt(w, container, file);
+          assert.ok(volume.secret, `${name}: ${file} comes from a Secret`);
+          assert.equal(volume.secret.secretName, `${name}-tls`, `${name}: its own TLS Secret`);
+          assert.equal(volume.secret.items, undefined, `${name}: the whole Secret (certificate and key swap together)`);
+          assert.equal(volume.secret.defaultMode & 0o007, 0, `${name}: TLS files not world-readable`);
+        }
+      }
+    });
+
+    test('authorization: every service reads the policy file from ConfigMap authz-policy, updated in place', () => {
+      const { get } = rendered();
+      const policy = get('ConfigMap', 'authz-policy');
+      assert.ok(policy, 'ConfigMap authz-policy is rendered under its own name (no hash suffix)');
+      for (const name of Object.keys(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, []);
+        const file = env.SANHAK_AUTHZ_POLICY && env.SANHAK_AUTHZ_POLICY.value;
+        assert.ok(file, `${name}: SANHAK_AUTHZ_POLICY is set`);
+        const volume = mountedAt(w, container, file);
+        assert.equal(volume.configMap && volume.configMap.name, 'authz-policy', `${name}: policy from authz-policy`);
+        assert.ok(policy.data[path.basename(file)], `${name}: authz-policy has ${path.basename(file)}`);
+        const parsed = JSON.parse(policy.data[path.basename(file)]);
+        assert.ok(parsed.name && Array.isArray(parsed.allow_rules), 'a gRPC authorization policy (name, allow_rules)');
+      }
+    });
+
+    test('Redis ACLs: a user per service from Secret redis-acl, each pod holding only its own password, the default user off', () => {
+      const { get } = rendered();
+      const rulesMap = get('ConfigMap', podSpec(workload('redis')).volumes.find((v) => v.name === 'acl-rules').configMap.name);
+      assert.ok(rulesMap, 'the ACL rules ConfigMap is rendered');
+      assert.equal(rulesMap.data['users.acl'], fs.readFileSync(path.join(ROOT, 'deploy/base/redis-users.acl'), 'utf8'),
+        'Redis runs the rules scripts/run.sh and the tests run');
+      const users = new Map();
+      for (const line of rulesMap.data['users.acl'].split('\n').filter((l) => l.startsWith('user '))) {
+        const [, user, ...rules] = line.split(' ');
+        users.set(user, rules);
+      }
+      assert.ok(users.get('default').includes('off'), 'the default user is off');
+      for (const [user, rules] of users) {
+        assert.ok(!rules.includes('+@all') && !rules.includes('allcommands'), `${user}: not every command`);
+        assert.ok(!rules.includes('~*') && !rules.includes('allkeys'), `${user}: not every key`);
+      }
+      for (const name of Object.keys(SERVICES)) {
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, []);
+        assert.deepEqual(env.SANHAK_REDIS_USER, { value: name }, `${name}: signs in as its own user`);
+        assert.ok(users.has(name) && users.get(name).includes('on') && !users.get(name).includes('nopass'),
+          `${name}: a Redis user with a password`);
+        const file = env.SANHAK_REDIS_PASSWORD_FILE && env.SANHAK_REDIS_PASSWORD_FILE.value;
+        assert.ok(file, `${name}: SANHAK_REDIS_PASSWORD_FILE is set`);
+        const volume = mountedAt(w, container, file);
+        assert.equal(volume.secret && volume.secret.secretName, 'redis-acl', `${name}: password from Secret redis-acl`);
+        assert.deepEqual(volume.secret.items, [{ key: name, path: path.basename(file) }], `${name}: only its own key`);
+      }
+      // Redis: --aclfile is what the init container writes from the rules and the Secret.
+      const redis = workload('redis');
+      const [container] = podSpec(redis).containers;
+      const args = container.args || [];
+      const aclfile = args[args.indexOf('--aclfile') + 1];
+      assert.ok(args.includes('--aclfile') && aclfile, 'redis runs with --aclfile');
+      const init = (podSpec(redis).initContainers || []).find((c) =>
+        (c.volumeMounts || []).some((m) => m.mountPath === path.dirname(aclfile) && !m.readOnly));
+      assert.ok(init, `an init container writes ${aclfile}`);
+      assert.ok(init.command.join(' ').includes(aclfile), `the init container writes ${aclfile}`);
+      const volumeOf = (c, mountPath) => podSpec(redis).volumes.find((v) =>
+        v.name === c.volumeMounts.find((m) => m.mountPath === mountPath).name);
+      assert.equal(volumeOf(init, path.dirname(aclfile)).name, volumeOf(container, path.dirname(aclfile)).name);
+      assert.equal(volumeOf(container, path.dirname(aclfile)).emptyDir.medium, 'Memory', 'the ACL file stays in memory');
+      assert.ok(podSpec(redis).volumes.some((v) => v.secret && v.secret.secretName === 'redis-acl'), 'redis reads Secret redis-acl');
+    });
+
+    if (rendered().of('Certificate').length > 0 || overlay.includes('cert-manager')) {
+      test('cert-manager: a Certificate per service into Secret <service>-tls, URI SAN spiffe://sanhak.local/service/<name>, from a CA Issuer rendered here', () => {
+        const { of, get } = rendered();
+        for (const name of Object.keys(SERVICES)) {
+          const certificate = of('Certificate').find((c) => c.spec.secretName === `${name}-tls`);
+          assert.ok(certificate, `${name}: a Certificate writes Secret ${name}-tls`);
+          assert.deepEqual(certificate.spec.uris, [`spiffe://sanhak.local/service/${name}`], `${name}: URI SAN`);
+          assert.ok(certificate.spec.dnsNames.includes(name), `${name}: DNS SAN ${name}, the name its callers dial`);
+          for (const usage of ['server auth', 'client auth']) {
+            assert.ok(certificate.spec.usages.includes(usage), `${name}: ${usage}`);
+          }
+          assert.ok(!certificate.spec.isCA, `${name}: not a CA`);
+          const issuer = get(certificate.spec.issuerRef.kind, certificate.spec.issuerRef.name);
+          assert.ok(issuer && issuer.spec.ca, `${name}: issued by a CA Issuer rendered here`);
+          const ca = of('Certificate').find((c) => c.spec.secretName === issuer.spec.ca.secretName);
+          assert.ok(ca && ca.spec.isCA, `${name}: the CA Issuer's Secret comes from a CA Certificate`);
+        }
+      });
+    }
+
     test('images: sanhak/<service> and redis, each at a pinned tag', () => {
       for (const w of rendered().workloads) {
         for (const c of containersOf(w)) {

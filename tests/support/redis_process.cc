@@ -32,15 +32,22 @@ std::streamoff SizeOf(const std::string& path) {
   return in ? static_cast<std::streamoff>(in.tellg()) : 0;
 }
 
-// The process_id of the Redis answering on 127.0.0.1:port; -1 when none answers. A
-// stranger that accepts and stays silent costs one short timeout: the caller polls.
-long long PidServing(int port) {
+// The process_id of the Redis answering on 127.0.0.1:port, asked as `user` when set; -1
+// when none answers. A stranger that accepts and stays silent costs one short timeout:
+// the caller polls.
+long long PidServing(int port, const std::string& user, const std::string& password) {
   timeval timeout{0, 250000};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeout);
   if (c == nullptr) return -1;
   long long pid = -1;
   if (c->err == 0) {
     redisSetTimeout(c, timeout);
+    if (!user.empty()) {
+      const char* argv[] = {"AUTH", user.c_str(), password.c_str()};
+      const size_t lengths[] = {4, user.size(), password.size()};
+      auto* auth = static_cast<redisReply*>(redisCommandArgv(c, 3, argv, lengths));
+      if (auth != nullptr) freeReplyObject(auth);
+    }
     auto* reply = static_cast<redisReply*>(redisCommand(c, "INFO server"));
     if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
       for (absl::string_view line : absl::StrSplit(absl::string_view(reply->str, reply->len),
@@ -70,10 +77,14 @@ RedisProcess::Outcome RedisProcess::Launch(std::string* why) {
   if (options_.before_launch) options_.before_launch(port());
   const std::string log = log_path();
   const std::streamoff offset = SizeOf(log);
-  const std::vector<std::string> args = {
+  std::vector<std::string> args = {
       options_.binary, "--port",       std::to_string(port()), "--bind",    "127.0.0.1",
       "--save",        "",             "--appendonly",         "no",        "--daemonize",
       "no",            "--dir",        options_.dir,           "--protected-mode", "no"};
+  if (!options_.aclfile.empty()) {
+    args.push_back("--aclfile");
+    args.push_back(options_.aclfile);
+  }
   ChildStreams streams;
   streams.stdout_path = log;
   if (absl::Status s = child_.Start(args, streams); !s.ok()) {
@@ -89,7 +100,9 @@ RedisProcess::Outcome RedisProcess::Launch(std::string* why) {
                           ") at start: ", said.substr(said.size() > 600 ? said.size() - 600 : 0));
       return absl::StrContains(said, kAddressInUse) ? Outcome::kAddressInUse : Outcome::kFailed;
     }
-    if (PidServing(port()) == child_.pid()) return Outcome::kUp;
+    if (PidServing(port(), options_.admin_user, options_.admin_password) == child_.pid()) {
+      return Outcome::kUp;
+    }
     if (absl::Now() >= until) break;
     absl::SleepFor(absl::Milliseconds(20));
   }

@@ -30,6 +30,11 @@ struct RedisOptions {
   absl::Duration start_limit = absl::Seconds(10);
   // How long a restart waits for its port to be free again.
   absl::Duration same_port_limit = absl::Seconds(10);
+  // A Redis ACL file (redis-server --aclfile); empty: none, everyone is the default
+  // user. With one, the start check signs in as `admin_user` (any command and key).
+  std::string aclfile;
+  std::string admin_user;
+  std::string admin_password;
   // Called with the port just before each launch (a test occupies it here to play the
   // other process that binds it first).
   std::function<void(int port)> before_launch;

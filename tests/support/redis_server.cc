@@ -1,8 +1,17 @@
 #include "tests/support/redis_server.h"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 
@@ -10,6 +19,25 @@ namespace sanhak::testing {
 namespace {
 
 constexpr char kRedisServer[] = "/usr/bin/redis-server";
+// The suite's ACL rules, without passwords (scripts/run.sh and deploy/ read it too).
+constexpr char kSuiteRules[] = SANHAK_SOURCE_DIR "/deploy/base/redis-users.acl";
+
+// 24 random bytes as hex: a password with nothing an ACL rule would misread.
+std::string RandomPassword() {
+  std::string bytes(24, '\0');
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  random.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return absl::BytesToHexString(bytes);
+}
+
+// Writes `content` to `path`, readable by its owner alone (as a Secret's key file).
+bool WritePrivate(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, content.data(), content.size()) ==
+                  static_cast<ssize_t>(content.size());
+  return ::close(fd) == 0 && ok;
+}
 
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
@@ -49,8 +77,54 @@ RedisOptions OptionsIn(const std::string& dir) {
 
 }  // namespace
 
-RedisServer::RedisServer() : process_(OptionsIn(dir_.path())) {
+RedisServer::RedisServer(RedisUsers users) : process_(OptionsIn(dir_.path())) {
   if (absl::Status s = process_.Reserve(); !s.ok()) error_ = s.ToString();
+  if (users == RedisUsers::kSuite) WriteAclFile();
+}
+
+void RedisServer::WriteAclFile() {
+  std::ifstream in(kSuiteRules);
+  std::stringstream rules;
+  rules << in.rdbuf();
+  if (!in || rules.str().empty()) {
+    error_ = absl::StrCat("cannot read the suite's Redis ACL rules ", kSuiteRules);
+    return;
+  }
+  // A user that is `on` and not `nopass` signs in with a password: one of its own here,
+  // as scripts/run.sh and the redis pod's init container give each one.
+  std::string acl;
+  for (absl::string_view line : absl::StrSplit(rules.str(), '\n', absl::SkipWhitespace())) {
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::string out(line);
+    if (words.size() >= 3 && words[0] == "user" &&
+        std::find(words.begin(), words.end(), "on") != words.end() &&
+        std::find(words.begin(), words.end(), "nopass") == words.end()) {
+      const std::string password = RandomPassword();
+      passwords_[words[1]] = password;
+      absl::StrAppend(&out, " >", password);
+      if (!WritePrivate(PasswordFile(words[1]), password + "\n")) {
+        error_ = absl::StrCat("cannot write ", PasswordFile(words[1]));
+      }
+    }
+    absl::StrAppend(&acl, out, "\n");
+  }
+  const std::string admin_password = RandomPassword();
+  passwords_[kAdminUser] = admin_password;
+  absl::StrAppend(&acl, "user ", kAdminUser, " on >", admin_password, " ~* &* +@all\n");
+  aclfile_ = dir_.File("users.acl");
+  if (!WritePrivate(aclfile_, acl)) error_ = absl::StrCat("cannot write ", aclfile_);
+  process_.options().aclfile = aclfile_;
+  process_.options().admin_user = kAdminUser;
+  process_.options().admin_password = admin_password;
+}
+
+std::string RedisServer::Password(const std::string& user) const {
+  auto it = passwords_.find(user);
+  return it == passwords_.end() ? "" : it->second;
+}
+
+std::string RedisServer::PasswordFile(const std::string& user) const {
+  return dir_.File(user + ".password");
 }
 
 RedisServer::~RedisServer() { Kill(); }
@@ -75,6 +149,13 @@ bool RedisServer::Restart() {
 }
 
 std::optional<RedisReply> RedisServer::Command(const std::vector<std::string>& args) const {
+  if (!aclfile_.empty()) return CommandAs(kAdminUser, Password(kAdminUser), args);
+  return CommandAs("", "", args);
+}
+
+std::optional<RedisReply> RedisServer::CommandAs(const std::string& user,
+                                                 const std::string& password,
+                                                 const std::vector<std::string>& args) const {
   timeval timeout{5, 0};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port(), timeout);
   if (c == nullptr) return std::nullopt;
@@ -83,6 +164,21 @@ std::optional<RedisReply> RedisServer::Command(const std::vector<std::string>& a
     return std::nullopt;
   }
   redisSetTimeout(c, timeout);
+  if (!user.empty()) {
+    const char* auth_argv[] = {"AUTH", user.c_str(), password.c_str()};
+    const size_t auth_lengths[] = {4, user.size(), password.size()};
+    void* auth = redisCommandArgv(c, 3, auth_argv, auth_lengths);
+    if (auth == nullptr) {
+      redisFree(c);
+      return std::nullopt;
+    }
+    RedisReply refused = Convert(static_cast<redisReply*>(auth));
+    freeReplyObject(auth);
+    if (refused.type == RedisReply::Type::kError) {
+      redisFree(c);
+      return refused;
+    }
+  }
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   for (const std::string& a : args) {
