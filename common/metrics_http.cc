@@ -76,9 +76,10 @@ std::string ErrorAnswer(int code, absl::string_view reason, absl::string_view ex
 }
 
 // The answer to the request whose head (request line and headers, through the
-// blank line) is `head`. Only GET and HEAD of /metrics are served; a request
-// body is never read (the connection closes after the answer).
-std::string AnswerTo(absl::string_view head, MetricsRegistry* registry) {
+// blank line) is `head`. Only GET and HEAD of /metrics, /healthz and /readyz are
+// served; a request body is never read (the connection closes after the answer).
+std::string AnswerTo(absl::string_view head, MetricsRegistry* registry,
+                     const MetricsHttpServer::ReadyProbe& ready) {
   absl::string_view line = head.substr(0, head.find('\n'));
   if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
   std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
@@ -87,10 +88,16 @@ std::string AnswerTo(absl::string_view head, MetricsRegistry* registry) {
   }
   absl::string_view method = parts[0];
   absl::string_view path = parts[1].substr(0, parts[1].find('?'));
-  if (path != "/metrics") return ErrorAnswer(404, "Not Found");
+  const bool probe = path == "/healthz" || (path == "/readyz" && ready);
+  if (path != "/metrics" && !probe) return ErrorAnswer(404, "Not Found");
   const bool head_only = method == "HEAD";
   if (method != "GET" && !head_only) {
     return ErrorAnswer(405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
+  }
+  if (path == "/healthz") return Answer(200, "OK", "text/plain", "ok\n", head_only);
+  if (path == "/readyz") {
+    return ready() ? Answer(200, "OK", "text/plain", "ready\n", head_only)
+                   : Answer(503, "Service Unavailable", "text/plain", "not ready\n", head_only);
   }
   return Answer(200, "OK", kExpositionContentType, registry->Render(), head_only);
 }
@@ -141,15 +148,17 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
   return std::make_pair(host, port);
 }
 
-MetricsHttpServer::MetricsHttpServer(std::string listen_address, MetricsRegistry* registry)
-    : listen_address_(std::move(listen_address)), registry_(registry) {}
+MetricsHttpServer::MetricsHttpServer(std::string listen_address, MetricsRegistry* registry,
+                                     ReadyProbe ready)
+    : listen_address_(std::move(listen_address)), registry_(registry), ready_(std::move(ready)) {}
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& listen_address, MetricsRegistry* registry) {
+    const std::string& listen_address, MetricsRegistry* registry, ReadyProbe ready) {
   absl::StatusOr<std::pair<std::string, int>> host_port = SplitHostPort(listen_address);
   if (!host_port.ok()) return host_port.status();
   const auto& [host, port] = *host_port;
-  std::unique_ptr<MetricsHttpServer> self(new MetricsHttpServer(listen_address, registry));
+  std::unique_ptr<MetricsHttpServer> self(
+      new MetricsHttpServer(listen_address, registry, std::move(ready)));
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -284,7 +293,7 @@ void MetricsHttpServer::Serve() {
       }
       c.in.append(buffer, n);
       if (size_t end = HeadEnd(c.in); end != std::string::npos && end <= kMaxRequestBytes) {
-        answer(c, AnswerTo(absl::string_view(c.in).substr(0, end), registry_), now);
+        answer(c, AnswerTo(absl::string_view(c.in).substr(0, end), registry_, ready_), now);
       } else if (c.in.size() >= kMaxRequestBytes) {
         dropped_.too_large->Increment();
         answer(c, ErrorAnswer(431, "Request Header Fields Too Large"), now);

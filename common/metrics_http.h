@@ -15,6 +15,7 @@
 #ifndef SANHAK_COMMON_METRICS_HTTP_H_
 #define SANHAK_COMMON_METRICS_HTTP_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,12 +28,20 @@ namespace sanhak::metrics {
 
 class MetricsHttpServer {
  public:
+  // Whether the process can do its work now (GET /readyz).
+  using ReadyProbe = std::function<bool()>;
+
   // Listens on `listen_address` (host:port; port 0 picks a free one) and serves
-  // `registry`, which must outlive the server. Also registers the process's
-  // standard figures in `registry` (AddProcessMetrics): a process that serves
-  // metrics serves those. Returns once the server accepts connections.
-  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& listen_address,
-                                                                  MetricsRegistry* registry);
+  // `registry`, which must outlive the server. Returns once the server accepts
+  // connections.
+  //
+  // Also the kubelet's probes, which cannot present a client certificate to the
+  // mutual-TLS gRPC port: GET /healthz answers 200 while the process answers at all,
+  // GET /readyz 200 when `ready` says so (503 otherwise; 404 when no probe is given).
+  // Both answer one word and reveal nothing else. `ready` runs on the serving thread,
+  // so it must be cheap and never block (read a cached state).
+  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
+      const std::string& listen_address, MetricsRegistry* registry, ReadyProbe ready = {});
 
   ~MetricsHttpServer();
   MetricsHttpServer(const MetricsHttpServer&) = delete;
@@ -48,7 +57,7 @@ class MetricsHttpServer {
 
  private:
   struct Connection;
-  MetricsHttpServer(std::string listen_address, MetricsRegistry* registry);
+  MetricsHttpServer(std::string listen_address, MetricsRegistry* registry, ReadyProbe ready);
   void Serve();
 
   // sanhak_metrics_connections_dropped_total by reason: what an operator sees
@@ -63,6 +72,7 @@ class MetricsHttpServer {
 
   const std::string listen_address_;
   MetricsRegistry* const registry_;
+  const ReadyProbe ready_;
   int listen_fd_ = -1;
   // Written once by Stop() to wake the serving thread out of poll().
   int wake_fd_ = -1;

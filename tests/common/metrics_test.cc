@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
-
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -330,6 +330,35 @@ TEST(MetricsHttpServerTest, ServesMetricsOnAFreePortAndNothingElse) {
   httplib::Client after("127.0.0.1", (*server)->port());
   after.set_connection_timeout(1, 0);
   EXPECT_FALSE(after.Get("/metrics")) << "still serving after Stop";
+}
+
+// The kubelet's probes cannot present a client certificate to the mutual-TLS gRPC port,
+// so the metrics port answers them (deploy/ points httpGet probes here).
+TEST(MetricsHttpServerTest, AnswersTheKubeletsProbesFromTheReadyState) {
+  MetricsRegistry registry;
+  std::atomic<bool> ready{false};
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry, [&] { return ready.load(); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result live = client.Get("/healthz");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  httplib::Result not_ready = client.Get("/readyz");
+  ASSERT_TRUE(not_ready);
+  EXPECT_EQ(not_ready->status, 503);
+  ready = true;
+  httplib::Result now_ready = client.Get("/readyz");
+  ASSERT_TRUE(now_ready);
+  EXPECT_EQ(now_ready->status, 200);
+  EXPECT_EQ(now_ready->body, "ready\n");
+
+  // Without a probe there is no readiness to report.
+  auto bare = MetricsHttpServer::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(bare.ok());
+  httplib::Client bare_client("127.0.0.1", (*bare)->port());
+  httplib::Result none = bare_client.Get("/readyz");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
 }
 
 TEST(MetricsHttpServerTest, AnswersHeadAndRefusesOtherMethodsAndGarbage) {
