@@ -157,9 +157,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GrpcServer> self(new GrpcServer(options, std::move(services)));
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(options, &self->tls_provider_);
+  if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &self->port_);
+  builder.AddListeningPort(options.listen_address, *credentials, &self->port_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   // The sync server keeps up to MAX_POLLERS idle threads and ends any beyond them once
   // their call is done; with the default of 2, every burst of concurrent calls created
@@ -282,6 +284,43 @@ void GrpcServer::Shutdown() {
 void RouteGrpcLogsToLog() {
   gpr_set_log_function(&LogGrpcMessage);
   google::protobuf::SetLogHandler(&LogProtobufMessage);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const ServerOptions& options,
+    std::shared_ptr<grpc::experimental::CertificateProviderInterface>* provider) {
+  if (!options.tls.empty()) {
+    if (absl::Status status = CheckServerTlsFiles(options.tls); !status.ok()) return status;
+    auto watcher = WatchTlsFiles(options.tls, options.tls_refresh_interval);
+    if (provider != nullptr) *provider = watcher;
+    return TlsServerCredentialsFrom(watcher, options.tls_client_certificate_optional
+                                                 ? TlsClientCertificate::kRequestAndVerify
+                                                 : TlsClientCertificate::kRequire);
+  }
+  if (!options.insecure_plaintext) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no TLS files: serving ", options.listen_address,
+        " needs --tls_cert, --tls_key and --tls_ca (mutual TLS), or --insecure_plaintext "
+        "with a loopback --listen address for development"));
+  }
+  if (!IsLoopbackListenAddress(options.listen_address)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--insecure_plaintext serves only a loopback address (127.0.0.0/8, ::1, "
+        "localhost), not --listen=",
+        options.listen_address, "; give --tls_cert, --tls_key and --tls_ca to serve it"));
+  }
+  if (provider != nullptr) provider->reset();
+  return grpc::InsecureServerCredentials();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ServiceChannelCredentials(
+    const ServerOptions& options) {
+  if (!options.tls.empty()) {
+    return ChannelCredentialsFromFiles(options.tls, options.tls_refresh_interval);
+  }
+  // Plaintext out only where plaintext in is allowed.
+  if (auto server = ServerCredentialsFor(options); !server.ok()) return server.status();
+  return grpc::InsecureChannelCredentials();
 }
 
 absl::Time DeadlineFor(const grpc::ServerContextBase& context,

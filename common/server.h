@@ -18,6 +18,7 @@
 #include "common/grpc_metrics.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
+#include "common/tls.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_context.h"
 
@@ -26,6 +27,22 @@ namespace sanhak {
 struct ServerOptions {
   // host:port; port 0 lets the kernel pick one (tests).
   std::string listen_address = "127.0.0.1:0";
+
+  // Transport security (common/tls.h). With tls.cert, tls.key and tls.ca set, the port
+  // serves mutual TLS only, whatever insecure_plaintext says. Without them the port is
+  // plaintext, which Start allows only when insecure_plaintext is set AND listen_address
+  // is a loopback address; otherwise Start fails saying which flags are missing.
+  // insecure_plaintext is true here for in-process tests and tools; the service binaries'
+  // --insecure_plaintext defaults to false, so a binary given neither refuses to start.
+  // (The metrics endpoint is plain HTTP in every case; see metrics_listen_address.)
+  TlsFiles tls;
+  bool insecure_plaintext = true;
+  // How often the TLS files are re-read (a rotation reaches new connections within it).
+  absl::Duration tls_refresh_interval = kDefaultTlsRefreshInterval;
+  // Whether a TLS caller may come without a client certificate (then with a bearer
+  // token, which the authentication requires). False: the handshake requires one. Set
+  // only where token authentication is configured (--jwt_keys).
+  bool tls_client_certificate_optional = false;
   // Largest response sent, in bytes.
   int max_message_bytes = 4 * 1024 * 1024;
   // Largest request accepted, in bytes. gRPC opens a stream's flow-control window to the
@@ -107,6 +124,8 @@ class GrpcServer {
   // "host:port" with the real port, ready for a client to dial.
   std::string address() const;
   // The metrics endpoint's port and "host:port"; 0 and "" when metrics are off.
+  // Whether the port serves TLS (false: the plaintext development mode).
+  bool tls() const { return tls_provider_ != nullptr; }
   int metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
   std::string metrics_address() const {
     return metrics_http_ != nullptr ? metrics_http_->address() : "";
@@ -126,6 +145,8 @@ class GrpcServer {
   std::unique_ptr<metrics::MetricsRegistry> own_metrics_;  // when Start got none
   std::unique_ptr<GrpcServerMetrics> call_metrics_;
   metrics::GaugeFamily* serving_ = nullptr;
+  // Watches the TLS files; null when plaintext.
+  std::shared_ptr<grpc::experimental::CertificateProviderInterface> tls_provider_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;
@@ -135,6 +156,20 @@ class GrpcServer {
   std::vector<bool> last_healthy_ ABSL_GUARDED_BY(mu_);
   std::thread prober_;
 };
+
+// The credentials the port is served with, by the rules at ServerOptions::tls: TLS from
+// the files, or plaintext in the development mode on a loopback address; an error
+// naming the flags otherwise. `provider` receives the TLS file watcher (null when
+// plaintext).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const ServerOptions& options,
+    std::shared_ptr<grpc::experimental::CertificateProviderInterface>* provider = nullptr);
+
+// The credentials a service dials the suite's other services with: TLS with its own
+// certificate as client identity when `options` has TLS files, else plaintext (the
+// development mode; its checks are ServerCredentialsFor's).
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ServiceChannelCredentials(
+    const ServerOptions& options);
 
 // The deadline for work a call causes (outbound calls, waits): the caller's deadline, or
 // `default_deadline` from now when the caller sent none.

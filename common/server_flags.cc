@@ -29,6 +29,12 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.memory_quota_bytes = int64_t{absl::GetFlag(FLAGS_memory_quota_mb)} << 20;
   options.max_writes_in_flight = absl::GetFlag(FLAGS_max_writes_in_flight);
+  options.tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key = absl::GetFlag(FLAGS_tls_key);
+  options.tls.ca = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_refresh_interval = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_s));
+  // The binaries' default is false, unlike ServerOptions' (see there).
+  options.insecure_plaintext = absl::GetFlag(FLAGS_insecure_plaintext);
   return options;
 }
 
@@ -58,3 +64,17 @@ ABSL_FLAG(int, memory_quota_mb, sanhak::EnvIntOr("SANHAK_MEMORY_QUOTA_MB", 256),
 ABSL_FLAG(int, max_writes_in_flight, sanhak::EnvIntOr("SANHAK_MAX_WRITES_IN_FLIGHT", 1024),
           "writes admitted at once; beyond it RESOURCE_EXHAUSTED with RetryInfo (env "
           "SANHAK_MAX_WRITES_IN_FLIGHT)");
+ABSL_FLAG(std::string, tls_cert, sanhak::EnvOr("SANHAK_TLS_CERT", ""),
+          "PEM certificate (chain) of this service: served on --listen and presented as "
+          "the client certificate when it calls another service (env SANHAK_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, sanhak::EnvOr("SANHAK_TLS_KEY", ""),
+          "PEM private key of --tls_cert (env SANHAK_TLS_KEY)");
+ABSL_FLAG(std::string, tls_ca, sanhak::EnvOr("SANHAK_TLS_CA", ""),
+          "PEM CA bundle that verifies the peers' certificates, callers' and called "
+          "services' (env SANHAK_TLS_CA)");
+ABSL_FLAG(int, tls_refresh_s, sanhak::EnvIntOr("SANHAK_TLS_REFRESH_S", 60),
+          "seconds between re-reads of the TLS files: a rotated certificate reaches new "
+          "connections within it (env SANHAK_TLS_REFRESH_S)");
+ABSL_FLAG(bool, insecure_plaintext, sanhak::EnvOr("SANHAK_INSECURE_PLAINTEXT", "false") == "true",
+          "development only: serve and call plaintext when no TLS files are given; refused "
+          "unless --listen is a loopback address (env SANHAK_INSECURE_PLAINTEXT)");

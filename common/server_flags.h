@@ -20,6 +20,11 @@ ABSL_DECLARE_FLAG(std::string, metrics_listen);
 ABSL_DECLARE_FLAG(int, max_concurrent_streams);
 ABSL_DECLARE_FLAG(int, memory_quota_mb);
 ABSL_DECLARE_FLAG(int, max_writes_in_flight);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, tls_ca);
+ABSL_DECLARE_FLAG(int, tls_refresh_s);
+ABSL_DECLARE_FLAG(bool, insecure_plaintext);
 
 namespace sanhak {
 

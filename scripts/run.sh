@@ -6,6 +6,10 @@
 #   events    var/events.db, loaded (idempotently) with data/events.textproto
 #   analytics aggregates in Redis, fed by the change feed, streamed to watchers
 # Ctrl-C stops every process it started, cleanly; running it again reuses the data.
+# Every gRPC port serves mutual TLS with the development CA and certificates that
+# scripts/dev-certs.sh makes under $SANHAK_VAR/tls on first start (and keeps after);
+# sanhakctl authenticates with that directory's admin certificate (printed at start).
+# The metrics endpoints are plain HTTP on loopback.
 #
 # Environment: SANHAK_VAR (default var), SANHAK_REGISTRY_LISTEN (127.0.0.1:50051),
 # SANHAK_EVENTS_LISTEN (127.0.0.1:50052), SANHAK_ANALYTICS_LISTEN (127.0.0.1:50053),
@@ -26,6 +30,13 @@ analytics_metrics="${SANHAK_ANALYTICS_METRICS_LISTEN:-127.0.0.1:9453}"
 redis_port="${SANHAK_REDIS_PORT:-6380}"
 redis="127.0.0.1:${redis_port}"
 mkdir -p "$var/redis" "$var/logs"
+
+# Mutual TLS: each service serves its own certificate and presents it when it calls
+# another service; every peer is verified against the development CA.
+tls="$var/tls"
+bash scripts/dev-certs.sh "$tls"
+tls_flags() { tls_args=(--tls_cert="$tls/$1.crt" --tls_key="$tls/$1.key" --tls_ca="$tls/ca.crt"); }
+ctl_tls=(--ca="$tls/ca.crt" --cert="$tls/admin.crt" --key="$tls/admin.key")
 
 pids=()
 stop() {
@@ -90,21 +101,24 @@ pids+=($!)
 wait_port "$redis" "${pids[-1]}" redis
 echo "redis listening on $redis"
 
-./build/services/registry/sanhak_registry_server --listen="$registry_listen" \
+tls_flags registry
+./build/services/registry/sanhak_registry_server --listen="$registry_listen" "${tls_args[@]}" \
   --db="$var/registry.db" --import=data/registry.textproto --redis="$redis" \
   --redis_user=registry --redis_password_file="$acl_dir/registry.password" \
   --metrics_listen="$registry_metrics" 2>>"$var/logs/registry.log" &
 pids+=($!)
 wait_port "$registry_listen" "${pids[-1]}" registry
 
-./build/services/events/sanhak_events_server --listen="$events_listen" \
+tls_flags events
+./build/services/events/sanhak_events_server --listen="$events_listen" "${tls_args[@]}" \
   --db="$var/events.db" --registry="$registry_listen" --import=data/events.textproto \
   --redis="$redis" --redis_user=events --redis_password_file="$acl_dir/events.password" \
   --metrics_listen="$events_metrics" 2>>"$var/logs/events.log" &
 pids+=($!)
 wait_port "$events_listen" "${pids[-1]}" events
 
-./build/services/analytics/sanhak_analytics_server --listen="$analytics_listen" \
+tls_flags analytics
+./build/services/analytics/sanhak_analytics_server --listen="$analytics_listen" "${tls_args[@]}" \
   --registry="$registry_listen" --events="$events_listen" --redis="$redis" \
   --redis_user=analytics --redis_password_file="$acl_dir/analytics.password" \
   --replica=local --metrics_listen="$analytics_metrics" 2>>"$var/logs/analytics.log" &
@@ -112,9 +126,13 @@ pids+=($!)
 wait_port "$analytics_listen" "${pids[-1]}" analytics
 
 echo "sanhak is up (logs in $var/logs/); Ctrl-C stops it"
+echo "every gRPC port serves mutual TLS (CA $tls/ca.crt); sanhakctl authenticates with"
+echo "  ${ctl_tls[*]}"
+echo "or: export SANHAK_CA=$tls/ca.crt SANHAK_CERT=$tls/admin.crt SANHAK_KEY=$tls/admin.key"
 # The live summary (councils, organizations, activities, outcomes, funding), redrawn as
 # changes stream in. Not in pids: its ending or failing never stops the suite.
 ./build/tools/sanhakctl/sanhakctl summary --watch --analytics_target="$analytics_listen" \
+  "${ctl_tls[@]}" \
   2>>"$var/logs/summary.log" &
 summary_pid=$!
 # Runs until Ctrl-C, or until any process exits on its own.

@@ -12,10 +12,15 @@ absl::StatusOr<std::unique_ptr<AnalyticsServer>> AnalyticsServer::Start(
   if (config.engine.redis_address.empty()) {
     return absl::InvalidArgumentError("analytics needs a Redis address (--redis)");
   }
+  // The registry and events are dialled with this service's own certificate as client
+  // identity (or plaintext in the development mode).
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ServiceChannelCredentials(config.server);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<AnalyticsServer> self(new AnalyticsServer());
   self->source_ = std::make_unique<GrpcSourceOfTruth>(
-      grpc::CreateChannel(config.registry_address, grpc::InsecureChannelCredentials()),
-      grpc::CreateChannel(config.events_address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(config.registry_address, *credentials),
+      grpc::CreateChannel(config.events_address, *credentials));
   self->analytics_ = std::make_unique<Analytics>(config.engine, self->source_.get());
   self->service_ = std::make_unique<AnalyticsGrpcService>(self->analytics_.get());
   self->RegisterEngineMetrics();

@@ -36,8 +36,13 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
     OutboxRelay* raw_relay = self->relay_.get();
     self->store_->SetCommitListener([raw_relay] { raw_relay->Notify(); });
   }
+  // The registry is dialled with this service's own certificate as client identity (or
+  // plaintext in the development mode).
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ServiceChannelCredentials(config.server);
+  if (!credentials.ok()) return credentials.status();
   self->directory_ = std::make_unique<GrpcRegistryDirectory>(
-      grpc::CreateChannel(config.registry_address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(config.registry_address, *credentials));
   self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get(),
                                            config.max_outcomes);
   if (!config.import_path.empty()) {

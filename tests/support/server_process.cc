@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
 #include "tests/support/test_support.h"
 
 namespace sanhak::testing {
@@ -30,7 +31,7 @@ bool ServerProcess::Start() {
   std::ifstream existing(log_, std::ios::binary | std::ios::ate);
   log_offset_ = existing ? static_cast<std::streamoff>(existing.tellg()) : 0;
   std::vector<std::string> args = {binary_, "--listen=127.0.0.1:0", "--drain_ms=1000",
-                                   "--log_calls=false"};
+                                   "--log_calls=false", "--insecure_plaintext"};
   args.insert(args.end(), flags_.begin(), flags_.end());
   ChildStreams streams;
   streams.stdout_path = log_;
@@ -74,7 +75,9 @@ bool ServerProcess::WaitServing(std::chrono::seconds limit) {
   if (!WaitListening(limit)) return false;
   // A service may listen before it serves (analytics loads its state first): ask until
   // it says SERVING.
-  auto stub = grpc::health::v1::Health::NewStub(Connect(address()));
+  auto stub = grpc::health::v1::Health::NewStub(
+      credentials_ != nullptr ? grpc::CreateChannel(address(), credentials_)
+                              : Connect(address()));
   while (true) {
     grpc::health::v1::HealthCheckResponse response;
     auto context = Context(5);

@@ -1,8 +1,11 @@
 #include "tools/sanhakctl/client.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +19,24 @@
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 #include "common/status.h"
 #include "tools/sanhakctl/errors.h"
+
+namespace {
+
+std::string FlagDefault(const char* env) {
+  const char* value = std::getenv(env);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+// Defined beside the client that uses them rather than in main.cc, so every command (and
+// the tests, through Targets::tls) builds its channels one way.
+ABSL_FLAG(std::string, ca, FlagDefault("SANHAK_CA"),
+          "PEM CA bundle verifying the services' certificates; turns on TLS (env SANHAK_CA)");
+ABSL_FLAG(std::string, cert, FlagDefault("SANHAK_CERT"),
+          "PEM client certificate for mutual TLS, with --key (env SANHAK_CERT)");
+ABSL_FLAG(std::string, key, FlagDefault("SANHAK_KEY"),
+          "PEM private key of --cert (env SANHAK_KEY)");
 
 namespace sanhak::ctl {
 
@@ -184,7 +205,36 @@ std::string ParentOf(absl::string_view name) {
   return absl::StrCat(parts[0], "/", parts[1]);
 }
 
-Client::Client(Targets targets) : targets_(std::move(targets)) {}
+TlsFiles TlsFilesFromFlags() {
+  TlsFiles files;
+  files.ca = absl::GetFlag(FLAGS_ca);
+  files.cert = absl::GetFlag(FLAGS_cert);
+  files.key = absl::GetFlag(FLAGS_key);
+  return files;
+}
+
+Client::Client(Targets targets) : targets_(std::move(targets)) {
+  tls_files_ = targets_.tls.has_value() ? *targets_.tls : TlsFilesFromFlags();
+  if (tls_files_.empty()) return;
+  // A person's files are read once: sanhakctl runs for seconds, or as a watch that
+  // reconnects with the files as they are then (refresh once a minute).
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFromFiles(tls_files_);
+  if (credentials.ok()) {
+    credentials_ = *std::move(credentials);
+  } else {
+    // The flags are sanhakctl's --ca, --cert, --key, not the services' --tls_*.
+    std::string message(credentials.status().message());
+    for (auto [from, to] : {std::pair<const char*, const char*>{"--tls_ca", "--ca"},
+                            {"--tls_cert", "--cert"},
+                            {"--tls_key", "--key"}}) {
+      for (size_t at = message.find(from); at != std::string::npos; at = message.find(from)) {
+        message.replace(at, std::strlen(from), to);
+      }
+    }
+    credentials_error_ = absl::InvalidArgumentError(message);
+  }
+}
 
 std::string Client::Address(Service service) const {
   switch (service) {
@@ -207,8 +257,16 @@ std::shared_ptr<grpc::Channel> Client::Channel(Service service) {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     args.SetMaxReceiveMessageSize(64 << 20);
-    channel = grpc::CreateCustomChannel(Address(service), grpc::InsecureChannelCredentials(),
-                                        args);
+    if (!credentials_error_.ok()) {
+      // Unusable TLS files fail every Call before it is sent; a caller that took the
+      // channel itself gets one that reaches nothing (UNAVAILABLE), never plaintext.
+      channel = grpc::CreateCustomChannel("unix:/nonexistent/sanhakctl-unusable-tls-files",
+                                          grpc::InsecureChannelCredentials(), args);
+    } else {
+      channel = grpc::CreateCustomChannel(
+          Address(service),
+          credentials_ != nullptr ? credentials_ : grpc::InsecureChannelCredentials(), args);
+    }
   }
   return channel;
 }
@@ -227,6 +285,7 @@ std::unique_ptr<Message> Client::NewMessage(const Descriptor* type) {
 
 absl::Status Client::Call(Service service, const MethodDescriptor* method,
                           const Message& request, Message* response) {
+  if (!credentials_error_.ok()) return credentials_error_;
   std::string bytes;
   if (!request.SerializeToString(&bytes)) return absl::InternalError("request does not serialize");
   grpc::Slice slice(bytes);

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
@@ -29,7 +31,15 @@ struct Targets {
   std::string events = "127.0.0.1:50052";
   std::string analytics = "127.0.0.1:50053";
   absl::Duration timeout = absl::Seconds(10);
+  // How the channels are secured: ca (verifies the services' certificates) and, for
+  // mutual TLS, cert and key (this caller's identity). With none given the channels are
+  // plaintext (a development suite on loopback; a TLS server refuses them). nullopt:
+  // from the --ca, --cert and --key flags (env SANHAK_CA, SANHAK_CERT, SANHAK_KEY).
+  std::optional<TlsFiles> tls;
 };
+
+// TlsFiles from the --ca, --cert and --key flags.
+TlsFiles TlsFilesFromFlags();
 
 // One resource kind as the services expose it.
 struct Kind {
@@ -79,12 +89,17 @@ class Client {
   explicit Client(Targets targets);
 
   const Targets& targets() const { return targets_; }
+  // Whether the channels use TLS.
+  bool tls() const { return !tls_files_.empty(); }
+  // OK, or why the TLS files cannot be used (naming --ca, --cert or --key).
+  const absl::Status& credentials_status() const { return credentials_error_; }
   std::string Address(Service service) const;
   std::shared_ptr<grpc::Channel> Channel(Service service);
   // A context whose deadline is `timeout` from now.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
   // A unary call by method descriptor; request and response are messages of its types.
+  // Fails with INVALID_ARGUMENT, naming the flag, when the TLS files are unusable.
   absl::Status Call(Service service, const google::protobuf::MethodDescriptor* method,
                     const google::protobuf::Message& request,
                     google::protobuf::Message* response);
@@ -105,6 +120,11 @@ class Client {
 
  private:
   Targets targets_;
+  TlsFiles tls_files_;
+  // TLS channel credentials shared by the channels (null when plaintext or unusable),
+  // and why they are unusable.
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  absl::Status credentials_error_;
   std::map<Service, std::shared_ptr<grpc::Channel>> channels_;
 };
 
