@@ -204,7 +204,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     // The process's own figures (process_*, sanhak_build_info) belong to a service's
     // registry, beside its call metrics; the HTTP endpoint only serves what it is given.
     metrics::AddProcessMetrics(metrics);
-    auto http = metrics::MetricsHttpServer::Start(options.metrics_listen_address, metrics);
+    auto http = metrics::MetricsHttpServer::Start(options.metrics_listen_address, metrics,
+                                                  [s = self.get()] { return s->Ready(); });
     if (!http.ok()) return http.status();  // the destructor stops the gRPC server
     self->metrics_http_ = *std::move(http);
   }
@@ -247,6 +248,15 @@ void GrpcServer::RunProbes() {
   }
   absl::MutexLock lock(&mu_);
   if (!stopping_) health->SetServingStatus("", all_healthy);
+}
+
+bool GrpcServer::Ready() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || last_healthy_.empty()) return false;
+  for (bool healthy : last_healthy_) {
+    if (!healthy) return false;
+  }
+  return true;
 }
 
 void GrpcServer::ProbeLoop() {

@@ -139,6 +139,9 @@ class GrpcServer {
   GrpcServer(const ServerOptions& options, std::vector<HostedService> services);
   void ProbeLoop();
   void RunProbes();
+  // Every service's last probe passed and the server is not draining: what the
+  // metrics endpoint's /readyz answers (the kubelet cannot reach the mTLS gRPC port).
+  bool Ready();
 
   const ServerOptions options_;
   const std::vector<HostedService> services_;

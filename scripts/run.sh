@@ -125,10 +125,20 @@ tls_flags analytics
 pids+=($!)
 wait_port "$analytics_listen" "${pids[-1]}" analytics
 
+# sanhakctl's context "local" (in $SANHAKCTL_CONFIG, else ~/.config/sanhak/config.json)
+# names this suite and the development admin certificate, so sanhakctl works against it
+# with no flags; it becomes the current context only when there is none yet.
+tls_abs="$(cd "$tls" && pwd)"
+./build/tools/sanhakctl/sanhakctl config set-context local \
+  --registry_target="$registry_listen" --events_target="$events_listen" \
+  --analytics_target="$analytics_listen" --ca="$tls_abs/ca.crt" \
+  --cert="$tls_abs/admin.crt" --key="$tls_abs/admin.key" >/dev/null
 echo "sanhak is up (logs in $var/logs/); Ctrl-C stops it"
-echo "every gRPC port serves mutual TLS (CA $tls/ca.crt); sanhakctl authenticates with"
+echo "every gRPC port serves mutual TLS (CA $tls/ca.crt). sanhakctl authenticates as"
+echo "the development admin (spiffe://sanhak.local/user/admin) through its context"
+echo "\"local\" ($(./build/tools/sanhakctl/sanhakctl config current-context 2>/dev/null ||
+  echo none) is current): sanhakctl whoami; sanhakctl config get-contexts. Or by flags:"
 echo "  ${ctl_tls[*]}"
-echo "or: export SANHAK_CA=$tls/ca.crt SANHAK_CERT=$tls/admin.crt SANHAK_KEY=$tls/admin.key"
 # The live summary (councils, organizations, activities, outcomes, funding), redrawn as
 # changes stream in. Not in pids: its ending or failing never stops the suite.
 ./build/tools/sanhakctl/sanhakctl summary --watch --analytics_target="$analytics_listen" \

@@ -225,7 +225,7 @@ for (const overlay of OVERLAYS) {
       assert.deepEqual(redis.spec.ports.map((p) => p.port), [REDIS_PORT]);
     });
 
-    test('native gRPC startup, readiness and liveness probes ask the health service at the gRPC port', () => {
+    test('startup, readiness and liveness probes ask the metrics port over HTTP (the gRPC port needs a client certificate)', () => {
       for (const name of Object.keys(SERVICES)) {
         const w = workload(name);
         const [container] = podSpec(w).containers;
@@ -233,13 +233,16 @@ for (const overlay of OVERLAYS) {
         const grpc = (container.ports || []).filter((p) => p.name === 'grpc');
         assert.equal(grpc.length, 1, `${name}: a container port named grpc`);
         assert.equal(grpc[0].containerPort, SERVICES[name].port, `${name}: grpc port`);
+        const metrics = (container.ports || []).filter((p) => p.name === 'metrics');
+        assert.equal(metrics.length, 1, `${name}: a container port named metrics`);
         for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
           const probe = container[kind];
           assert.ok(probe, `${name}: ${kind}`);
           assert.deepEqual(Object.keys(probe).filter((k) =>
-            ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), ['grpc'], `${name}: ${kind} is gRPC`);
-          assert.equal(probe.grpc.port, grpc[0].containerPort, `${name}: ${kind} port`);
-          assert.equal(probe.grpc.service, healthName(name), `${name}: ${kind} service`);
+            ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), ['httpGet'], `${name}: ${kind} is HTTP`);
+          assert.equal(probe.httpGet.port, 'metrics', `${name}: ${kind} port`);
+          assert.equal(probe.httpGet.path, kind === 'livenessProbe' ? '/healthz' : '/readyz',
+            `${name}: ${kind} path`);
         }
       }
       const [redis] = podSpec(workload('redis')).containers;

@@ -816,6 +816,9 @@ Flags: --output=table|json  --timeout=10s (deadline of every call)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,
   SANHAK_EVENTS_TARGET, SANHAK_ANALYTICS_TARGET; defaults 127.0.0.1:50051/50052/50053)
   --max_width=48 (cells wider are cut with …)
+  --ca=FILE (PEM CA bundle verifying the services; turns TLS on), --cert=FILE --key=FILE
+  (this user's certificate for mutual TLS), or SANHAK_CA, SANHAK_CERT, SANHAK_KEY, or a
+  context; with none of them the calls are plaintext (a development suite only)
 
 Exit codes:
   0 ok

@@ -144,6 +144,10 @@ int main(int argc, char** argv) {
     settings.events = absl::GetFlag(FLAGS_events_target);
     settings.analytics = absl::GetFlag(FLAGS_analytics_target);
     settings.token_file = absl::GetFlag(FLAGS_token_file);
+    const sanhak::TlsFiles tls = sanhak::ctl::TlsFilesFromFlags();
+    settings.ca = tls.ca;
+    settings.cert = tls.cert;
+    settings.key = tls.key;
     absl::Status status = sanhak::ctl::ConfigCommand(
         std::vector<std::string>(args.begin() + 1, args.end()), settings, config_path,
         std::cout);
@@ -189,6 +193,16 @@ int main(int argc, char** argv) {
   if (!context.registry.empty()) t.registry = context.registry;
   if (!context.events.empty()) t.events = context.events;
   if (!context.analytics.empty()) t.analytics = context.analytics;
+  // TLS files: --ca/--cert/--key (or SANHAK_CA, ...) when any is given, else the
+  // context's. Never a mix of the two: a certificate from one and a CA from the other
+  // would be a caller nobody configured.
+  sanhak::TlsFiles tls = sanhak::ctl::TlsFilesFromFlags();
+  if (tls.empty()) {
+    tls.ca = context.ca;
+    tls.cert = context.cert;
+    tls.key = context.key;
+  }
+  t.tls = tls;
   t.registry = FromEnv("SANHAK_REGISTRY_TARGET", t.registry);
   t.events = FromEnv("SANHAK_EVENTS_TARGET", t.events);
   t.analytics = FromEnv("SANHAK_ANALYTICS_TARGET", t.analytics);
