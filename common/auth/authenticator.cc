@@ -185,19 +185,7 @@ absl::Status InstallAuthentication(const AuthOptions& options,
                                    grpc::ServerBuilder* builder) {
   absl::StatusOr<std::shared_ptr<Authenticator>> authenticator = Authenticator::Create(options);
   if (!authenticator.ok()) return authenticator.status();
-  grpc::Status status;
-  const auto refresh_seconds = static_cast<unsigned int>(
-      std::max<double>(1, std::ceil(absl::ToDoubleSeconds(options.reload_interval))));
-  std::shared_ptr<grpc::experimental::FileWatcherAuthorizationPolicyProvider> provider =
-      grpc::experimental::FileWatcherAuthorizationPolicyProvider::Create(
-          options.policy_path, refresh_seconds, &status);
-  if (!status.ok() || provider == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(options.policy_path, ": not a valid gRPC authorization policy: ",
-                     status.error_message()));
-  }
   credentials->SetAuthMetadataProcessor(*std::move(authenticator));
-  builder->experimental().SetAuthorizationPolicyProvider(std::move(provider));
   return absl::OkStatus();
 }
 

@@ -42,26 +42,27 @@ class ThingService final : public ParsedService<authtest::ThingService::Callback
       absl::MutexLock lock(&mu_);
       refused_.push_back(absl::StrCat(call.method, " ", call.caller->principal, " ",
                                       call.request != nullptr
-                                          ? static_cast<const authtest::ThingRequest*>(call.request)->name()
+                                          ? call.request->GetDescriptor()->name()
                                           : "(unreadable)"));
     });
   }
-  grpc::ServerUnaryReactor* GetThing(grpc::CallbackServerContext* c, const authtest::ThingRequest* r,
+  grpc::ServerUnaryReactor* GetThing(grpc::CallbackServerContext* c,
+                                     const authtest::GetThingRequest* r,
                                      authtest::ThingReply* out) override {
     return Run(c, r, out);
   }
   grpc::ServerUnaryReactor* CreateThing(grpc::CallbackServerContext* c,
-                                        const authtest::ThingRequest* r,
+                                        const authtest::CreateThingRequest* r,
                                         authtest::ThingReply* out) override {
     return Run(c, r, out);
   }
   grpc::ServerUnaryReactor* DeleteThing(grpc::CallbackServerContext* c,
-                                        const authtest::ThingRequest* r,
+                                        const authtest::DeleteThingRequest* r,
                                         authtest::ThingReply* out) override {
     return Run(c, r, out);
   }
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchThings(grpc::CallbackServerContext*,
-                                                          authtest::ThingRequest) {
+                                                          authtest::WatchThingsRequest) {
     ++runs;
     return new parsed_internal::RefusedStream(grpc::Status::OK);
   }
@@ -74,7 +75,8 @@ class ThingService final : public ParsedService<authtest::ThingService::Callback
   std::atomic<int> runs{0};
 
  private:
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* c, const authtest::ThingRequest* r,
+  template <typename Request>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* c, const Request* r,
                                 authtest::ThingReply* out) {
     ++runs;
     authtest::ThingReply reply;
@@ -210,12 +212,22 @@ class AuthenticationTest : public ::testing::Test {
     auto stub = authtest::ThingService::NewStub(channel);
     grpc::ClientContext context;
     Prepare(&context, as);
-    authtest::ThingRequest request;
-    request.set_name("things/1");
     authtest::ThingReply reply;
-    if (method == "GetThing") return stub->GetThing(&context, request, &reply);
-    if (method == "CreateThing") return stub->CreateThing(&context, request, &reply);
-    if (method == "DeleteThing") return stub->DeleteThing(&context, request, &reply);
+    if (method == "GetThing") {
+      authtest::GetThingRequest request;
+      return stub->GetThing(&context, request, &reply);
+    }
+    if (method == "CreateThing") {
+      authtest::CreateThingRequest request;
+      request.set_name("things/1");
+      return stub->CreateThing(&context, request, &reply);
+    }
+    if (method == "DeleteThing") {
+      authtest::DeleteThingRequest request;
+      request.set_name("things/1");
+      return stub->DeleteThing(&context, request, &reply);
+    }
+    authtest::WatchThingsRequest request;
     auto reader = stub->WatchThings(&context, request);
     while (reader->Read(&reply)) {
     }
@@ -341,8 +353,8 @@ TEST_F(AuthenticationTest, ReaderWritesAreRefusedAndNeverReachTheHandler) {
   EXPECT_EQ(things_.runs.load(), 2);
   // The service's hook saw both, with the request.
   EXPECT_THAT(things_.refused(),
-              ::testing::ElementsAre("CreateThing spiffe://sanhak.test/user/loose things/1",
-                                     "DeleteThing spiffe://sanhak.test/user/loose things/1"));
+              ::testing::ElementsAre("CreateThing spiffe://sanhak.test/user/loose CreateThingRequest",
+                                     "DeleteThing spiffe://sanhak.test/user/loose DeleteThingRequest"));
 }
 
 TEST_F(AuthenticationTest, BearerTokensEs256AndRs256) {
