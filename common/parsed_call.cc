@@ -3,11 +3,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/method_roles.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "google/rpc/error_details.pb.h"
@@ -148,7 +150,53 @@ absl::Status UnreadableRequest(const Descriptor& type, const grpc::ByteBuffer& b
       kUnreadableRequest);
 }
 
+absl::Status CheckMethodRole(const Caller& caller, absl::string_view method) {
+  if (auth::RoleAllows(caller.role, method)) return absl::OkStatus();
+  const absl::string_view required = RoleName(auth::RequiredRole(method));
+  const absl::string_view held = RoleName(caller.role);
+  // Names the method, the role it needs and the caller's: never the resource, which the
+  // caller may not even be allowed to know exists.
+  absl::Status status = absl::PermissionDeniedError(absl::StrCat(
+      method, " needs role ", required, "; caller ",
+      caller.principal.empty() ? std::string("(unauthenticated)") : QuoteValue(caller.principal),
+      " has ", caller.role == Role::kNone ? absl::string_view("no role") : held));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(kMissingRole));
+  info.set_domain(std::string(kErrorDomain));
+  (*info.mutable_metadata())["method"] = std::string(method);
+  (*info.mutable_metadata())["required_role"] = std::string(required);
+  (*info.mutable_metadata())["role"] = std::string(held);
+  status.SetPayload("type.googleapis.com/google.rpc.ErrorInfo",
+                    absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
 namespace parsed_internal {
+
+absl::Status CheckCaller(grpc::CallbackServerContext* context, const MethodGate& gate,
+                         const google::protobuf::Message& prototype, grpc::ByteBuffer* bytes) {
+  const Caller caller = CallerOf(*context);
+  absl::Status refused = CheckMethodRole(caller, gate.method);
+  if (refused.ok()) return refused;
+  if (gate.hook != nullptr && *gate.hook) {
+    std::unique_ptr<google::protobuf::Message> request(prototype.New());
+    const bool parsed = ParseRequest(bytes, request.get());
+    (*gate.hook)(context, RefusedCall{gate.method, gate.full_method, &caller,
+                                      parsed ? request.get() : nullptr, &refused});
+  }
+  return refused;
+}
+
+void NameGate(absl::string_view service_name, int index, const RefusalHook* hook,
+              MethodGate* gate) {
+  const google::protobuf::MethodDescriptor* method =
+      google::protobuf::DescriptorPool::generated_pool()
+          ->FindServiceByName(std::string(service_name))
+          ->method(index);
+  gate->method = method->name();
+  gate->full_method = method->full_name();
+  gate->hook = hook;
+}
 
 std::vector<int> MethodIndexes(absl::string_view service_name,
                                const std::vector<Binding>& bindings) {

@@ -28,15 +28,27 @@
 //
 // The method names, types and order stay the generated service's, so the metrics
 // interceptor (common/grpc_metrics.cc) still counts each call under its method.
+//
+// The edge role check (issue #11): before a request is handed to its handler, the
+// caller (CallerOf, established by common/auth before the call got here) must hold a
+// role that allows the method (common/auth/method_roles.h); otherwise the call ends with
+// PERMISSION_DENIED naming the method, the role it needs and the role the caller has,
+// with an ErrorInfo (reason MISSING_ROLE, metadata method, required_role, role), and
+// the handler never runs. Nothing about the resource is looked at or said. A service
+// that records refused calls (the audit trail) sets a RefusalHook with OnRefused.
 #ifndef SANHAK_COMMON_PARSED_CALL_H_
 #define SANHAK_COMMON_PARSED_CALL_H_
 
+#include <functional>
+#include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/caller.h"
 #include "common/status.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -62,6 +74,31 @@ bool ParseRequest(grpc::ByteBuffer* bytes, google::protobuf::Message* request);
 // are not protobuf at all), within the bounds of common/status.h.
 absl::Status UnreadableRequest(const google::protobuf::Descriptor& type,
                                const grpc::ByteBuffer& bytes);
+
+// The ErrorInfo reason of a call refused by the edge role check.
+inline constexpr absl::string_view kMissingRole = "MISSING_ROLE";
+
+// A call the edge role check refused, as a RefusalHook sees it. Everything it points to
+// lives only during the hook's run.
+struct RefusedCall {
+  // The method's short name ("DeleteCouncil") and full name
+  // ("sanhak.registry.v1.RegistryService.DeleteCouncil").
+  absl::string_view method;
+  absl::string_view full_method;
+  const Caller* caller;
+  // The parsed request, or null when its bytes do not parse (the caller learns only
+  // that it is refused).
+  const google::protobuf::Message* request;
+  // What the caller is answered: PERMISSION_DENIED, reason MISSING_ROLE.
+  const absl::Status* status;
+};
+
+// Called on the call's thread for every refused call, before the refusal is sent; it
+// must not block (record and return). The call's context is valid during the run.
+using RefusalHook = std::function<void(grpc::CallbackServerContext*, const RefusedCall&)>;
+
+// OK when `caller` may call `method` (short name); else the PERMISSION_DENIED above.
+absl::Status CheckMethodRole(const Caller& caller, absl::string_view method);
 
 // The state of one unary call served by ParsedService::Serve, as gRPC's allocator hook sees it:
 // the request's and the response's bytes.
@@ -93,6 +130,20 @@ inline void FinishUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryR
 }
 
 namespace parsed_internal {
+
+// What the edge check knows of one method: filled by ParsedService::Serve once the
+// method is known, read by every call.
+struct MethodGate {
+  std::string method;
+  std::string full_method;
+  const RefusalHook* hook = nullptr;  // the service's, which outlives its handlers
+};
+
+// The refusal of `context`'s caller for `gate`'s method, or OK. When refused, the
+// request (`bytes` parsed as a `prototype`, as far as they parse) goes to the service's
+// hook first; an allowed call costs no parse here.
+absl::Status CheckCaller(grpc::CallbackServerContext* context, const MethodGate& gate,
+                         const google::protobuf::Message& prototype, grpc::ByteBuffer* bytes);
 
 // Ends a stream with `status` before it writes anything, then frees itself.
 class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
@@ -132,6 +183,11 @@ class UnaryCall final : public ParsedUnaryState {
     return true;
   }
 
+  // The edge role check; the request is parsed only for a refused call's hook.
+  absl::Status Check(grpc::CallbackServerContext* context, const MethodGate& gate) {
+    return CheckCaller(context, gate, Request::default_instance(), &request_bytes_);
+  }
+
   const grpc::ByteBuffer& request_bytes() const { return request_bytes_; }
   const Request* request() const { return &request_; }
   Response* response() {
@@ -163,13 +219,20 @@ class UnaryHandler final
   template <typename Service>
   UnaryHandler(Service* service,
                grpc::ServerUnaryReactor* (Service::*method)(grpc::CallbackServerContext*,
-                                                            const Request*, Response*))
+                                                            const Request*, Response*),
+               std::shared_ptr<const MethodGate> gate)
       : CallbackUnaryHandler(
-            [service, method](grpc::CallbackServerContext* context, const grpc::ByteBuffer*,
-                              grpc::ByteBuffer*) -> grpc::ServerUnaryReactor* {
+            [service, method, gate = std::move(gate)](
+                grpc::CallbackServerContext* context, const grpc::ByteBuffer*,
+                grpc::ByteBuffer*) -> grpc::ServerUnaryReactor* {
               // Ours: this handler's allocator made it.
               auto* call = static_cast<UnaryCall<Request, Response>*>(
                   static_cast<ParsedUnaryState*>(context->GetRpcAllocatorState()));
+              if (absl::Status refused = call->Check(context, *gate); !refused.ok()) {
+                grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                FinishUnary(context, reactor, ToGrpcStatus(refused));
+                return reactor;
+              }
               if (!call->Parse()) {
                 grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
                 FinishUnary(context, reactor,
@@ -188,13 +251,21 @@ class UnaryHandler final
 
 template <typename Service, typename Request>
 grpc::internal::MethodHandler* StreamHandler(
-    Service* service, grpc::ServerWriteReactor<grpc::ByteBuffer>* (Service::*method)(
-                          grpc::CallbackServerContext*, Request)) {
+    Service* service,
+    grpc::ServerWriteReactor<grpc::ByteBuffer>* (Service::*method)(grpc::CallbackServerContext*,
+                                                                   Request),
+    std::shared_ptr<const MethodGate> gate) {
   return new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-      [service, method](grpc::CallbackServerContext* context,
-                        const grpc::ByteBuffer* bytes) -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
+      [service, method, gate = std::move(gate)](
+          grpc::CallbackServerContext* context,
+          const grpc::ByteBuffer* bytes) -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
         // A copy shares the slices; the reader needs a mutable buffer.
         grpc::ByteBuffer request_bytes(*bytes);
+        if (absl::Status refused =
+                CheckCaller(context, *gate, Request::default_instance(), &request_bytes);
+            !refused.ok()) {
+          return new RefusedStream(ToGrpcStatus(refused));
+        }
         Request request;
         if (!ParseRequest(&request_bytes, &request)) {
           return new RefusedStream(
@@ -210,6 +281,7 @@ struct Binding {
   const google::protobuf::Descriptor* response;  // null: answers with bytes
   bool server_streaming;
   grpc::internal::MethodHandler* handler;
+  std::shared_ptr<MethodGate> gate;
 };
 
 template <typename Service, typename Request, typename Response>
@@ -217,13 +289,16 @@ Binding Bind(Service* service, grpc::ServerUnaryReactor* (Service::*method)(
                                    grpc::CallbackServerContext*, const Request*, Response*)) {
   const google::protobuf::Descriptor* response = nullptr;
   if constexpr (!std::is_same_v<Response, grpc::ByteBuffer>) response = Response::descriptor();
-  return {Request::descriptor(), response, false, new UnaryHandler<Request, Response>(service, method)};
+  auto gate = std::make_shared<MethodGate>();
+  return {Request::descriptor(), response, false,
+          new UnaryHandler<Request, Response>(service, method, gate), gate};
 }
 
 template <typename Service, typename Request>
 Binding Bind(Service* service, grpc::ServerWriteReactor<grpc::ByteBuffer>* (Service::*method)(
                                    grpc::CallbackServerContext*, Request)) {
-  return {Request::descriptor(), nullptr, true, StreamHandler(service, method)};
+  auto gate = std::make_shared<MethodGate>();
+  return {Request::descriptor(), nullptr, true, StreamHandler(service, method, gate), gate};
 }
 
 // The index of each binding's method in `service_name` (the generated service's method
@@ -232,6 +307,10 @@ Binding Bind(Service* service, grpc::ServerWriteReactor<grpc::ByteBuffer>* (Serv
 // naming the method.
 std::vector<int> MethodIndexes(absl::string_view service_name,
                                const std::vector<Binding>& bindings);
+
+// Names `gate` after method `index` of `service_name` and points it at `hook`.
+void NameGate(absl::string_view service_name, int index, const RefusalHook* hook,
+              MethodGate* gate);
 
 }  // namespace parsed_internal
 
@@ -252,9 +331,18 @@ class ParsedService : public Generated {
     std::vector<parsed_internal::Binding> bindings = {parsed_internal::Bind(self, methods)...};
     std::vector<int> indexes = parsed_internal::MethodIndexes(service_name, bindings);
     for (size_t i = 0; i < bindings.size(); ++i) {
+      parsed_internal::NameGate(service_name, indexes[i], &refusal_hook_,
+                                bindings[i].gate.get());
       this->MarkMethodRawCallback(indexes[i], bindings[i].handler);
     }
   }
+
+  // Every call the edge role check refuses goes to `hook` (the audit trail records
+  // refused writes there). Set it in the constructor, before the server starts.
+  void OnRefused(RefusalHook hook) { refusal_hook_ = std::move(hook); }
+
+ private:
+  RefusalHook refusal_hook_;
 };
 
 }  // namespace sanhak

@@ -16,6 +16,8 @@ packages=(
   libsqlite3-dev libhiredis-dev redis-server
   # page token MACs (HMAC-SHA256)
   libssl-dev
+  # bearer tokens (JWT, ES256/RS256; common/auth/jwt_verifier)
+  libjwt-dev
   # the IANA time zone names (tzdata.zi) and zone files the services accept
   tzdata
   # the /metrics HTTP endpoint
