@@ -177,6 +177,9 @@ absl::Status CheckCaller(grpc::CallbackServerContext* context, const MethodGate&
                          const google::protobuf::Message& prototype, grpc::ByteBuffer* bytes) {
   const Caller caller = CallerOf(*context);
   absl::Status refused = CheckMethodRole(caller, gate.method);
+  if (refused.ok() && gate.writes && *gate.write_rate != nullptr) {
+    refused = (*gate.write_rate)->Admit(caller.principal);
+  }
   if (refused.ok()) return refused;
   if (gate.hook != nullptr && *gate.hook) {
     std::unique_ptr<google::protobuf::Message> request(prototype.New());
@@ -188,7 +191,7 @@ absl::Status CheckCaller(grpc::CallbackServerContext* context, const MethodGate&
 }
 
 void NameGate(absl::string_view service_name, int index, const RefusalHook* hook,
-              MethodGate* gate) {
+              const std::unique_ptr<PerCallerRate>* write_rate, MethodGate* gate) {
   const google::protobuf::MethodDescriptor* method =
       google::protobuf::DescriptorPool::generated_pool()
           ->FindServiceByName(std::string(service_name))
@@ -196,6 +199,9 @@ void NameGate(absl::string_view service_name, int index, const RefusalHook* hook
   gate->method = method->name();
   gate->full_method = method->full_name();
   gate->hook = hook;
+  const Role required = auth::RequiredRole(gate->method);
+  gate->writes = required == Role::kEditor || required == Role::kAdmin;
+  gate->write_rate = write_rate;
 }
 
 std::vector<int> MethodIndexes(absl::string_view service_name,

@@ -34,7 +34,8 @@
 // role that allows the method (common/auth/method_roles.h); otherwise the call ends with
 // PERMISSION_DENIED naming the method, the role it needs and the role the caller has,
 // with an ErrorInfo (reason MISSING_ROLE, metadata method, required_role, role), and
-// the handler never runs. Nothing about the resource is looked at or said. A service
+// the handler never runs. A write then passes the service's per-caller write rate
+// (LimitWritesPerCaller), if it has one. Nothing about the resource is looked at or said. A service
 // that records refused calls (the audit trail) sets a RefusalHook with OnRefused.
 #ifndef SANHAK_COMMON_PARSED_CALL_H_
 #define SANHAK_COMMON_PARSED_CALL_H_
@@ -49,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/caller.h"
+#include "common/caller_limits.h"
 #include "common/status.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -89,7 +91,8 @@ struct RefusedCall {
   // The parsed request, or null when its bytes do not parse (the caller learns only
   // that it is refused).
   const google::protobuf::Message* request;
-  // What the caller is answered: PERMISSION_DENIED, reason MISSING_ROLE.
+  // What the caller is answered: PERMISSION_DENIED, reason MISSING_ROLE, or (a write
+  // over the caller's rate) RESOURCE_EXHAUSTED, reason CALLER_LIMIT.
   const absl::Status* status;
 };
 
@@ -137,6 +140,10 @@ struct MethodGate {
   std::string method;
   std::string full_method;
   const RefusalHook* hook = nullptr;  // the service's, which outlives its handlers
+  // Whether the method writes (needs role editor or admin), and the service's
+  // per-caller write rate (null pointee: none), which outlives its handlers.
+  bool writes = false;
+  const std::unique_ptr<PerCallerRate>* write_rate = nullptr;
 };
 
 // The refusal of `context`'s caller for `gate`'s method, or OK. When refused, the
@@ -308,9 +315,10 @@ Binding Bind(Service* service, grpc::ServerWriteReactor<grpc::ByteBuffer>* (Serv
 std::vector<int> MethodIndexes(absl::string_view service_name,
                                const std::vector<Binding>& bindings);
 
-// Names `gate` after method `index` of `service_name` and points it at `hook`.
+// Names `gate` after method `index` of `service_name` and points it at `hook` and
+// `write_rate`.
 void NameGate(absl::string_view service_name, int index, const RefusalHook* hook,
-              MethodGate* gate);
+              const std::unique_ptr<PerCallerRate>* write_rate, MethodGate* gate);
 
 }  // namespace parsed_internal
 
@@ -331,7 +339,7 @@ class ParsedService : public Generated {
     std::vector<parsed_internal::Binding> bindings = {parsed_internal::Bind(self, methods)...};
     std::vector<int> indexes = parsed_internal::MethodIndexes(service_name, bindings);
     for (size_t i = 0; i < bindings.size(); ++i) {
-      parsed_internal::NameGate(service_name, indexes[i], &refusal_hook_,
+      parsed_internal::NameGate(service_name, indexes[i], &refusal_hook_, &write_rate_,
                                 bindings[i].gate.get());
       this->MarkMethodRawCallback(indexes[i], bindings[i].handler);
     }
@@ -341,8 +349,18 @@ class ParsedService : public Generated {
   // refused writes there). Set it in the constructor, before the server starts.
   void OnRefused(RefusalHook hook) { refusal_hook_ = std::move(hook); }
 
+  // Each caller (principal) may make at most `per_second` writes a second on average, in
+  // bursts of up to `burst`; beyond it a write is refused before its handler runs with
+  // RESOURCE_EXHAUSTED, RetryInfo and reason CALLER_LIMIT (and goes to the refusal
+  // hook), while other callers are served. per_second <= 0: no limit. Set it in the
+  // constructor, before the server starts.
+  void LimitWritesPerCaller(double per_second, int burst) {
+    write_rate_ = per_second > 0 ? std::make_unique<PerCallerRate>(per_second, burst) : nullptr;
+  }
+
  private:
   RefusalHook refusal_hook_;
+  std::unique_ptr<PerCallerRate> write_rate_;
 };
 
 }  // namespace sanhak

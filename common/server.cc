@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/auth/identity_service.h"
 #include "common/log.h"
 #include "common/process_metrics.h"
 #include "grpc/support/log.h"
@@ -161,6 +162,23 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       ServerCredentialsFor(options, &self->tls_provider_);
   if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
+  // --- Authentication and authorization (common/auth) ---------------------------------
+  // On TLS every call gets its caller (certificate or token) and the policy's verdict
+  // before any handler; the processor must be on the credentials before the port is added.
+  if (self->tls()) {
+    if (options.auth.policy_path.empty()) {
+      return absl::FailedPreconditionError(
+          "a TLS server needs --authz_policy (who may call which methods)");
+    }
+    if (absl::Status status =
+            auth::InstallAuthentication(options.auth, credentials->get(), &builder);
+        !status.ok()) {
+      return status;
+    }
+  }
+  self->identity_ = std::make_unique<auth::IdentityGrpcService>();
+  builder.RegisterService(self->identity_.get());
+  // --------------------------------------------------------------------------------------
   builder.AddListeningPort(options.listen_address, *credentials, &self->port_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   // The sync server keeps up to MAX_POLLERS idle threads and ends any beyond them once

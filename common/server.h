@@ -18,6 +18,7 @@
 #include "common/grpc_metrics.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
+#include "common/auth/authenticator.h"
 #include "common/tls.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_context.h"
@@ -43,6 +44,16 @@ struct ServerOptions {
   // token, which the authentication requires). False: the handshake requires one. Set
   // only where token authentication is configured (--jwt_keys).
   bool tls_client_certificate_optional = false;
+  // Who may call (common/auth): on a TLS server every call is authenticated (client
+  // certificate or bearer token) and checked against auth.policy_path before any handler
+  // runs; Start fails when TLS is on and no policy is given. A plaintext server has no
+  // identities: every call is the development caller (common/caller.h).
+  auth::AuthOptions auth;
+  // Writes one caller may make per second (bursts up to write_burst_per_caller); beyond
+  // it RESOURCE_EXHAUSTED with RetryInfo, reason CALLER_LIMIT. <= 0: no limit. Applied by
+  // the services that write (ParsedService::LimitWritesPerCaller).
+  double writes_per_second_per_caller = 0;
+  int write_burst_per_caller = 1000;
   // Largest response sent, in bytes.
   int max_message_bytes = 4 * 1024 * 1024;
   // Largest request accepted, in bytes. gRPC opens a stream's flow-control window to the
@@ -150,6 +161,8 @@ class GrpcServer {
   metrics::GaugeFamily* serving_ = nullptr;
   // Watches the TLS files; null when plaintext.
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> tls_provider_;
+  // sanhak.identity.v1.IdentityService (WhoAmI), hosted on every server.
+  std::unique_ptr<grpc::Service> identity_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;

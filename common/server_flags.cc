@@ -35,6 +35,15 @@ ServerOptions ServerOptionsFromFlags() {
   options.tls_refresh_interval = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_s));
   // The binaries' default is false, unlike ServerOptions' (see there).
   options.insecure_plaintext = absl::GetFlag(FLAGS_insecure_plaintext);
+  options.auth.policy_path = absl::GetFlag(FLAGS_authz_policy);
+  options.auth.jwt_keys_path = absl::GetFlag(FLAGS_jwt_keys);
+  options.auth.jwt_issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  options.auth.jwt_audience = absl::GetFlag(FLAGS_jwt_audience);
+  // Callers without a certificate can only be token holders, so the handshake asks for
+  // one only where tokens are accepted.
+  options.tls_client_certificate_optional = !options.auth.jwt_keys_path.empty();
+  options.writes_per_second_per_caller = absl::GetFlag(FLAGS_writes_per_second_per_caller);
+  options.write_burst_per_caller = absl::GetFlag(FLAGS_write_burst_per_caller);
   return options;
 }
 
@@ -78,3 +87,30 @@ ABSL_FLAG(int, tls_refresh_s, sanhak::EnvIntOr("SANHAK_TLS_REFRESH_S", 60),
 ABSL_FLAG(bool, insecure_plaintext, sanhak::EnvOr("SANHAK_INSECURE_PLAINTEXT", "false") == "true",
           "development only: serve and call plaintext when no TLS files are given; refused "
           "unless --listen is a loopback address (env SANHAK_INSECURE_PLAINTEXT)");
+namespace {
+
+double EnvDoubleOr(const char* name, double fallback) {
+  double value;
+  return absl::SimpleAtod(sanhak::EnvOr(name, ""), &value) ? value : fallback;
+}
+
+}  // namespace
+
+ABSL_FLAG(std::string, authz_policy, sanhak::EnvOr("SANHAK_AUTHZ_POLICY", ""),
+          "the authorization policy (gRPC's authorization policy JSON: which principals "
+          "and token roles may call which methods), re-read when it changes; required "
+          "with TLS (env SANHAK_AUTHZ_POLICY)");
+ABSL_FLAG(std::string, jwt_keys, sanhak::EnvOr("SANHAK_JWT_KEYS", ""),
+          "JWKS file of the keys that sign bearer tokens (ES256, RS256), re-read when it "
+          "changes; empty: no tokens, every caller needs a certificate (env SANHAK_JWT_KEYS)");
+ABSL_FLAG(std::string, jwt_issuer, sanhak::EnvOr("SANHAK_JWT_ISSUER", ""),
+          "the `iss` every token must carry (env SANHAK_JWT_ISSUER)");
+ABSL_FLAG(std::string, jwt_audience, sanhak::EnvOr("SANHAK_JWT_AUDIENCE", ""),
+          "the `aud` every token must name (env SANHAK_JWT_AUDIENCE)");
+ABSL_FLAG(double, writes_per_second_per_caller,
+          EnvDoubleOr("SANHAK_WRITES_PER_SECOND_PER_CALLER", 200),
+          "writes one caller may make per second on average; beyond it RESOURCE_EXHAUSTED "
+          "with RetryInfo (0 = no limit; env SANHAK_WRITES_PER_SECOND_PER_CALLER)");
+ABSL_FLAG(int, write_burst_per_caller, sanhak::EnvIntOr("SANHAK_WRITE_BURST_PER_CALLER", 1000),
+          "writes one caller may make at once above its rate (env "
+          "SANHAK_WRITE_BURST_PER_CALLER)");

@@ -25,6 +25,12 @@ ABSL_DECLARE_FLAG(std::string, tls_key);
 ABSL_DECLARE_FLAG(std::string, tls_ca);
 ABSL_DECLARE_FLAG(int, tls_refresh_s);
 ABSL_DECLARE_FLAG(bool, insecure_plaintext);
+ABSL_DECLARE_FLAG(std::string, authz_policy);
+ABSL_DECLARE_FLAG(std::string, jwt_keys);
+ABSL_DECLARE_FLAG(std::string, jwt_issuer);
+ABSL_DECLARE_FLAG(std::string, jwt_audience);
+ABSL_DECLARE_FLAG(double, writes_per_second_per_caller);
+ABSL_DECLARE_FLAG(int, write_burst_per_caller);
 
 namespace sanhak {
 

@@ -106,6 +106,14 @@ class TlsTest : public ::testing::Test {
     options.log_calls = false;
     options.tls_refresh_interval = absl::Seconds(1);
     options.tls_client_certificate_optional = client_certificate_optional;
+    // These tests are about the transport: every authenticated principal may call.
+    // (Who may call what is tests/common/auth's.)
+    options.auth.policy_path = dir_.File("policy.json");
+    ASSERT_TRUE(testing::WriteFileAtomically(options.auth.policy_path,
+                                    R"({"name": "transport-tests", "allow_rules": [{"name": "admin",
+                                        "source": {"principals": ["*"]},
+                                        "request": {"paths": ["*"]}}]})")
+                    .ok());
     auto server = GrpcServer::Start(options, {{&service_, "sanhak.registry.v1.RegistryService",
                                                nullptr}});
     ASSERT_TRUE(server.ok()) << server.status();
@@ -370,7 +378,9 @@ TEST(BinaryTransportTest, ServicesRunOnMutualTls) {
   auto tls_flags = [&](const TestCert& cert) {
     return std::vector<std::string>{"--tls_cert=" + cert.cert_path, "--tls_key=" + cert.key_path,
                                     "--tls_ca=" + (*pki)->ca_path(),
-                                    "--insecure_plaintext=false"};
+                                    "--insecure_plaintext=false",
+                                    "--authz_policy=" + testing::SourceDir() +
+                                        "/config/authz-policy.json"};
   };
   auto client = ChannelCredentialsFromFiles({admin->cert_path, admin->key_path, (*pki)->ca_path()});
   ASSERT_TRUE(client.ok()) << client.status();
