@@ -396,6 +396,14 @@ TEST(ShippedPolicyTest, PrintsTheCostOfOneEvaluation) {
               << absl::ToDoubleNanoseconds(took) / kRounds << " ns per call (" << kRounds
               << " calls)\n";
   }
+  // Of which: taking the snapshot (two uncontended mutexes, a clock comparison).
+  int held = 0;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kRounds; ++i) held += (*watched)->Current() != nullptr ? 1 : 0;
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(held, kRounds);
+  std::cout << "of which the snapshot: " << absl::ToDoubleNanoseconds(took) / kRounds
+            << " ns per call\n";
 }
 
 }  // namespace
