@@ -185,6 +185,10 @@ TEST(AuthorizationPolicyTest, HeadersAllEntriesMustMatchAnyOfTheirValues) {
 TEST(AuthorizationPolicyTest, RefusesWhatGrpcRefusesNamingWhere) {
   EXPECT_THAT(Refusal("{ half a file"), HasSubstr("not valid JSON"));
   EXPECT_THAT(Refusal("[]"), HasSubstr("not a JSON object"));
+  // A repeated key could hide a rule's real source or request.
+  EXPECT_THAT(Refusal(R"({"name": "p", "allow_rules": [{"name": "a", "request": {"paths": ["/x"]},
+                                                        "request": {}}]})"),
+              HasSubstr("Repeated map key"));
   EXPECT_THAT(Refusal(R"({"allow_rules": [{"name": "a"}]})"), HasSubstr("\"name\" field is not present"));
   EXPECT_THAT(Refusal(R"({"name": 3, "allow_rules": [{"name": "a"}]})"), HasSubstr("\"name\" is not a string"));
   EXPECT_THAT(Refusal(R"({"name": "p"})"), HasSubstr("\"allow_rules\" is not present"));
