@@ -10,7 +10,6 @@
 #include "absl/strings/str_join.h"
 #include "common/caller.h"
 #include "grpc/grpc_security_constants.h"
-#include "grpcpp/security/authorization_policy_provider.h"
 
 namespace sanhak::auth {
 namespace {
@@ -106,10 +105,31 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
     consumed_auth_metadata->emplace(std::string(View(it->first)), std::string(value));
   }
 
-  // The client certificate's identity: the TLS handshake verified the certificate, and
-  // gRPC recorded its SANs on the connection.
-  std::string certificate = FirstProperty(*context, GRPC_PEER_URI_PROPERTY_NAME);
-  if (certificate.empty()) certificate = FirstProperty(*context, GRPC_PEER_DNS_PROPERTY_NAME);
+  // The client certificate's names, as gRPC's policy engine matches principals (each URI
+  // SAN, each DNS SAN, the subject): the TLS handshake verified the certificate, and gRPC
+  // recorded them on the connection. The caller's principal is its first URI SAN, else its
+  // first DNS SAN; a certificate with neither is no identity.
+  // Copied under the lock: the first call on a connection adds properties to the same
+  // AuthContext, which may move its property array while another call reads it.
+  std::vector<std::string> certificate_names;
+  std::string certificate;
+  {
+    absl::MutexLock lock(&connections_mu_);
+    for (const char* property : {GRPC_PEER_URI_PROPERTY_NAME, GRPC_PEER_DNS_PROPERTY_NAME}) {
+      for (const grpc::string_ref& name : context->FindPropertyValues(property)) {
+        if (name.size() > 0) certificate_names.emplace_back(View(name));
+      }
+    }
+    if (!certificate_names.empty()) certificate = certificate_names.front();
+    for (const grpc::string_ref& subject :
+         context->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
+      if (subject.size() > 0) certificate_names.emplace_back(View(subject));
+    }
+  }
+
+  // One version of the policy decides this call's role and whether it may call the method,
+  // even when the file changes meanwhile.
+  const std::shared_ptr<const AuthorizationPolicy> policy = policy_->Current();
 
   Identity identity;
   if (token.has_value()) {
@@ -131,12 +151,15 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
     identity.role = verified->role;
     identity.councils = verified->councils;
     identity.authenticated_by = "token";
+    // A token caller has no certificate: the policy's principals never match it.
+    certificate_names.clear();
   } else if (!certificate.empty()) {
-    Grant grant = policy_->GrantOf(certificate);
+    Grant grant = policy->GrantOf(
+        std::vector<absl::string_view>(certificate_names.begin(), certificate_names.end()));
     if (grant.role == Role::kNone) {
       return Refuse(grpc::StatusCode::PERMISSION_DENIED,
-                    absl::StrCat("caller ", certificate,
-                                 " holds no role in the authorization policy"));
+                    absl::StrCat("caller ", certificate, " holds no role in authorization policy \"",
+                                 policy->name(), "\""));
     }
     identity.principal = certificate;
     identity.role = grant.role;
@@ -148,7 +171,8 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
                   "makes it");
   }
 
-  // The role header the policy's token rules match must be the role established here.
+  // A role header the client sends must be the role established here: the policy's token
+  // rules match that header, and it would be a lie otherwise.
   auto [role_begin, role_end] = auth_metadata.equal_range(kRoleHeader);
   for (auto it = role_begin; it != role_end; ++it) {
     if (View(it->second) != RoleName(identity.role)) {
@@ -159,30 +183,65 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
     }
   }
 
-  absl::MutexLock lock(&connections_mu_);
-  std::optional<Identity> recorded = Recorded(*context);
-  if (!recorded.has_value()) {
-    context->AddProperty(kPrincipalProperty, identity.principal);
-    context->AddProperty(kRoleProperty, std::string(RoleName(identity.role)));
-    for (const std::string& council : identity.councils) {
-      context->AddProperty(kCouncilProperty, council);
+  {
+    absl::MutexLock lock(&connections_mu_);
+    std::optional<Identity> recorded = Recorded(*context);
+    if (!recorded.has_value()) {
+      context->AddProperty(kPrincipalProperty, identity.principal);
+      context->AddProperty(kRoleProperty, std::string(RoleName(identity.role)));
+      for (const std::string& council : identity.councils) {
+        context->AddProperty(kCouncilProperty, council);
+      }
+      context->AddProperty(kAuthenticatedByProperty, identity.authenticated_by);
+    } else if (!Same(*recorded, identity)) {
+      return Refuse(grpc::StatusCode::UNAUTHENTICATED,
+                    absl::StrCat("this connection is authenticated as ", recorded->Describe(),
+                                 "; this call is ", identity.Describe(),
+                                 " (another token, or the policy changed): open a new "
+                                 "connection for it"));
     }
-    context->AddProperty(kAuthenticatedByProperty, identity.authenticated_by);
-    return grpc::Status::OK;
   }
-  if (!Same(*recorded, identity)) {
-    return Refuse(grpc::StatusCode::UNAUTHENTICATED,
-                  absl::StrCat("this connection is authenticated as ", recorded->Describe(),
-                               "; this call is ", identity.Describe(),
-                               " (another token, or the policy changed): open a new "
-                               "connection for it"));
+
+  // The method-level rules, evaluated as gRPC's engine would (access_policy.h): the path,
+  // the certificate's names, and the request headers less the consumed token and less
+  // any role header the client sent.
+  PolicyRequest request;
+  request.principals.assign(certificate_names.begin(), certificate_names.end());
+  request.headers.reserve(auth_metadata.size() + 1);
+  for (const auto& [key, value] : auth_metadata) {
+    const absl::string_view name = View(key);
+    if (name == ":path") {
+      request.path = View(value);
+    } else if (!absl::StartsWith(name, ":") && name != "authorization" && name != kRoleHeader) {
+      request.headers.emplace_back(name, View(value));
+    }
+  }
+  // Only a token caller's calls carry the role header, set to its verified role: token
+  // rules then never apply to certificate callers, whose rules stay as narrow as written.
+  const std::string role_header(RoleName(identity.role));
+  if (identity.authenticated_by == "token") request.headers.emplace_back(kRoleHeader, role_header);
+  if (request.path.empty()) {
+    // gRPC puts :path in every call's metadata; without it nothing can be decided.
+    return Refuse(grpc::StatusCode::PERMISSION_DENIED, "the call names no method (:path)");
+  }
+  PolicyDecision decision = policy->Evaluate(request);
+  if (!decision.allowed) {
+    if (decision.denied_by_rule) {
+      return Refuse(grpc::StatusCode::PERMISSION_DENIED,
+                    absl::StrCat(request.path, " is refused to caller ", identity.Describe(),
+                                 " by deny rule \"", decision.rule, "\" of authorization policy \"",
+                                 policy->name(), "\""));
+    }
+    return Refuse(grpc::StatusCode::PERMISSION_DENIED,
+                  absl::StrCat("no allow rule of authorization policy \"", policy->name(),
+                               "\" lets caller ", identity.Describe(), " call ", request.path));
   }
   return grpc::Status::OK;
 }
 
 absl::Status InstallAuthentication(const AuthOptions& options,
                                    grpc::ServerCredentials* credentials,
-                                   grpc::ServerBuilder* builder) {
+                                   grpc::ServerBuilder* /*builder*/) {
   absl::StatusOr<std::shared_ptr<Authenticator>> authenticator = Authenticator::Create(options);
   if (!authenticator.ok()) return authenticator.status();
   credentials->SetAuthMetadataProcessor(*std::move(authenticator));

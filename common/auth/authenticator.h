@@ -1,19 +1,33 @@
-// Who is calling, established for every call on a TLS server before any handler runs,
-// and the method-level policy gRPC's own engine enforces.
+// Who is calling, and whether it may call the method: both decided for every call on a
+// TLS server before any handler runs, by one grpc::AuthMetadataProcessor that gRPC's server
+// auth filter runs on each call's initial metadata (it sees :path and every header).
 //
-// Authentication (an AuthMetadataProcessor on the server's TLS credentials, run by
-// gRPC's server auth filter on each call's initial metadata):
+// Authentication:
 //   - a client certificate (verified by the TLS handshake against --tls_ca): the
 //     principal is its URI SAN, else its DNS SAN; role and council scope come from the
-//     policy file (access_policy.h); a certificate the policy names nowhere is refused
+//     policy file's role grants (access_policy.h); a certificate no grant names is refused
 //     with PERMISSION_DENIED;
 //   - else an `authorization: Bearer <JWT>` header (jwt_verifier.h): principal
 //     "jwt:{iss}#{sub}", role and councils from its claims; a bad token (expired,
 //     forged, wrong issuer or audience, ...) is refused with UNAUTHENTICATED;
 //   - neither: UNAUTHENTICATED. Both at once: UNAUTHENTICATED (one identity per call).
-//   - a `sanhak-role` header (the policy's rules for token callers match it) must be
-//     exactly the role established above, else PERMISSION_DENIED.
-// The token is consumed: handlers and interceptors never see it.
+//   - a `sanhak-role` header, when the client sends one, must be exactly the role
+//     established above, else PERMISSION_DENIED.
+// The token is consumed: handlers, interceptors and the policy never see it.
+//
+// Authorization: the method-level rules of the policy file (--authz_policy), in gRPC's
+// authorization policy format, evaluated here with gRPC's semantics (deny rules first,
+// then allow rules, else denied; access_policy.h says exactly what is matched). Here and
+// not by gRPC's own engine because Debian's gRPC 1.51 does not ship it: libgrpc++ has
+// ServerBuilder::experimental().SetAuthorizationPolicyProvider, but no policy provider to
+// give it (FileWatcherAuthorizationPolicyProvider, StaticDataAuthorizationPolicyProvider and
+// the C grpc_authorization_policy_provider_*_create functions are not exported). A call
+// the policy refuses gets PERMISSION_DENIED naming the method, the caller and role, and the
+// deny rule when one refused it. The file is looked at again every reload interval and
+// re-read when it changed; a new version that cannot be read or parsed is logged and the
+// rules read before stay in force. Each call is decided by one version of the file.
+// Then the edge check in common/parsed_call.h applies the roles table of method_roles.h
+// (a second gate against a policy that grants too much) and names the missing role.
 //
 // One connection, one identity. gRPC 1.51 hands the processor the *connection's*
 // AuthContext (server_auth_filter: every call's context is a reference to the one the
@@ -26,11 +40,7 @@
 // change to a certificate principal's role in the policy file: calls on connections
 // made before it are refused (not served with the old role) until the client
 // reconnects (every connection is closed after ServerOptions::max_connection_age).
-//
-// Authorization: gRPC's FileWatcherAuthorizationPolicyProvider over the same policy
-// file, re-read every reload interval (whole seconds, at least 1). The engine sees the
-// certificate's SANs and the request headers; see access_policy.h for how token callers
-// are matched. The edge check in common/parsed_call.h then names the missing role.
+// Changes to what a role may call apply to every connection at once.
 #ifndef SANHAK_COMMON_AUTH_AUTHENTICATOR_H_
 #define SANHAK_COMMON_AUTH_AUTHENTICATOR_H_
 
@@ -57,8 +67,7 @@ struct AuthOptions {
   std::string jwt_issuer;    // --jwt_issuer
   std::string jwt_audience;  // --jwt_audience
   absl::Duration jwt_leeway = absl::Seconds(60);
-  // How often the policy and key files are looked at for changes (gRPC's provider
-  // rounds it up to whole seconds).
+  // How often the policy and key files are looked at for changes.
   absl::Duration reload_interval = absl::Seconds(1);
 };
 
@@ -67,8 +76,9 @@ class Authenticator final : public grpc::AuthMetadataProcessor {
   // Reads the policy (and the key set, when configured); errors name the file at fault.
   static absl::StatusOr<std::shared_ptr<Authenticator>> Create(const AuthOptions& options);
 
-  // Verification is a few microseconds of ECDSA/RSA and at most one stat() a second per
-  // file: run in gRPC's own thread rather than handed to its blocking-processor pool.
+  // Verification is a few microseconds of ECDSA/RSA, the policy a few more, and at most
+  // one stat() a second per file: run in gRPC's own thread rather than handed to its
+  // blocking-processor pool.
   bool IsBlocking() const override { return false; }
 
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
@@ -86,8 +96,9 @@ class Authenticator final : public grpc::AuthMetadataProcessor {
   absl::Mutex connections_mu_;
 };
 
-// What a TLS server calls once, before BuildAndStart: puts the Authenticator on
-// `credentials` and gRPC's file-watching policy provider on `builder`.
+// What a TLS server calls once, before BuildAndStart: puts the Authenticator, which
+// authenticates and authorizes every call, on `credentials`. `builder` is unused (kept
+// for the day a gRPC with its policy provider is used; see above).
 absl::Status InstallAuthentication(const AuthOptions& options,
                                    grpc::ServerCredentials* credentials,
                                    grpc::ServerBuilder* builder);

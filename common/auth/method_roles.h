@@ -1,7 +1,7 @@
 // The roles -> methods table of issue #11, as the edge check (common/parsed_call.h)
-// applies it to every call before its handler runs. gRPC's policy engine enforces the
-// policy file's rules first; this check is what names the missing role in the error and
-// covers a policy file that grants too much. The shipped policy
+// applies it to every call before its handler runs. The policy file's rules are enforced
+// first, by the authenticator (authenticator.h, in gRPC's server auth filter); this check
+// names the missing role in the error and covers a policy file that grants too much. The shipped policy
 // (config/authz-policy.json) must agree with it (tests/common/auth checks that).
 //
 //   reader, service: Get*, List* (except ListAuditEntries), Watch*, WhoAmI
