@@ -562,6 +562,10 @@ for (const overlay of OVERLAYS) {
         assert.ok(policy.data[path.basename(file)], `${name}: authz-policy has ${path.basename(file)}`);
         const parsed = JSON.parse(policy.data[path.basename(file)]);
         assert.ok(parsed.name && Array.isArray(parsed.allow_rules), 'a gRPC authorization policy (name, allow_rules)');
+        // The shipped policy, the one tests/common/auth checks against every method's
+        // role (kustomize cannot read config/ itself, so deploy/ holds a copy).
+        const shipped = JSON.parse(fs.readFileSync(path.join(ROOT, 'config/authz-policy.json'), 'utf8'));
+        assert.deepEqual(parsed, shipped, 'deploy/base/authz-policy.json is config/authz-policy.json');
       }
     });
 
