@@ -1,6 +1,8 @@
 #include "tools/sanhakctl/client.h"
 
+#include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -213,15 +215,53 @@ TlsFiles TlsFilesFromFlags() {
   return files;
 }
 
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  constexpr size_t kMaxTokenBytes = 8 * 1024;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file ", path, ": cannot read: ", std::strerror(errno)));
+  }
+  std::string token(kMaxTokenBytes + 2, '\0');
+  in.read(token.data(), static_cast<std::streamsize>(token.size()));
+  token.resize(static_cast<size_t>(in.gcount()));
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty() || token.size() > kMaxTokenBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file ", path, ": ",
+                     token.empty() ? "empty" : "larger than 8 KiB, the servers' bound"));
+  }
+  return token;
+}
+
 Client::Client(Targets targets) : targets_(std::move(targets)) {
   tls_files_ = targets_.tls.has_value() ? *targets_.tls : TlsFilesFromFlags();
-  if (tls_files_.empty()) return;
+  if (tls_files_.empty()) {
+    if (!targets_.token.empty()) {
+      credentials_error_ = absl::InvalidArgumentError(
+          "a bearer token is sent only over TLS: give --ca (the CA that verifies the "
+          "services) with --token_file");
+    }
+    return;
+  }
   // A person's files are read once: sanhakctl runs for seconds, or as a watch that
   // reconnects with the files as they are then (refresh once a minute).
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentialsFromFiles(tls_files_);
   if (credentials.ok()) {
     credentials_ = *std::move(credentials);
+    if (!targets_.token.empty()) {
+      // A token caller has no certificate: the server takes the token as its identity
+      // and refuses a call that carries both (one identity per call).
+      if (tls_files_.has_identity()) {
+        credentials_error_ = absl::InvalidArgumentError(
+            "give either a client certificate (--cert, --key) or a token (--token_file), "
+            "not both: a call has one identity");
+        return;
+      }
+      credentials_ = grpc::CompositeChannelCredentials(
+          credentials_, grpc::AccessTokenCredentials(targets_.token));
+    }
   } else {
     // The flags are sanhakctl's --ca, --cert, --key, not the services' --tls_*.
     std::string message(credentials.status().message());

@@ -36,7 +36,14 @@ struct Targets {
   // plaintext (a development suite on loopback; a TLS server refuses them). nullopt:
   // from the --ca, --cert and --key flags (env SANHAK_CA, SANHAK_CERT, SANHAK_KEY).
   std::optional<TlsFiles> tls;
+  // A bearer token (JWT) sent on every call as `authorization: Bearer ...`, for people
+  // without a client certificate. Needs TLS (gRPC never sends it in plaintext).
+  std::string token;
 };
+
+// The token in `path` (surrounding whitespace dropped): INVALID_ARGUMENT naming the file
+// when it cannot be read, is empty or larger than 8 KiB (the servers' bound).
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 // TlsFiles from the --ca, --cert and --key flags.
 TlsFiles TlsFilesFromFlags();

@@ -19,6 +19,7 @@
 #include "google/type/date.pb.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.pb.h"
+#include "sanhak/identity/v1/identity.pb.h"
 #include "tools/sanhakctl/display.h"
 #include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
@@ -137,6 +138,7 @@ class Runner {
     if (command == "update") return Update(rest);
     if (command == "delete") return Delete(rest);
     if (command == "scorecard") return Scorecard(rest);
+    if (command == "whoami") return WhoAmI(rest);
     if (command == "network") return Network(rest);
     if (command == "agenda") return Agenda(rest);
     if (command == "aggregates") return AggregatesCommand(rest);
@@ -447,6 +449,32 @@ class Runner {
         ->file()
         ->FindServiceByName("AnalyticsService")
         ->FindMethodByName(std::string(name));
+  }
+
+  // The identity, role and council scope the server sees for this caller (every
+  // service answers; --target picks another than the registry).
+  absl::Status WhoAmI(const std::vector<std::string>& args) {
+    if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl whoami");
+    identity::v1::WhoAmIRequest request;
+    identity::v1::WhoAmIResponse who;
+    const MethodDescriptor* method = identity::v1::WhoAmIRequest::descriptor()
+                                         ->file()
+                                         ->FindServiceByName("IdentityService")
+                                         ->FindMethodByName("WhoAmI");
+    if (absl::Status s = client_.Call(Service::kRegistry, method, request, &who); !s.ok()) {
+      return s;
+    }
+    if (json()) {
+      out_ << ToJson(who) << "\n";
+      return absl::OkStatus();
+    }
+    Table t({"PRINCIPAL", who.principal()});
+    t.AddRow({"role", who.role()});
+    t.AddRow({"councils", who.councils().empty() ? std::string("(every council)")
+                                                 : absl::StrJoin(who.councils(), ", ")});
+    t.AddRow({"authenticated by", who.authenticated_by()});
+    out_ << t.Render();
+    return absl::OkStatus();
   }
 
   absl::Status Scorecard(const std::vector<std::string>& args) {
@@ -785,6 +813,10 @@ registrations).
                                       etag from the JSON, --etag, or read first
   delete KIND NAME [--etag=E]
 
+Identity:
+  whoami                              the identity, role and council scope the server
+                                      sees for you (--target=HOST:PORT asks another service)
+
 Analytics:
   scorecard COUNCIL                   one council's figures
   network [--top=N]                   regions joined by councils, hub complexes and regions
@@ -819,6 +851,8 @@ Flags: --output=table|json  --timeout=10s (deadline of every call)
   --ca=FILE (PEM CA bundle verifying the services; turns TLS on), --cert=FILE --key=FILE
   (this user's certificate for mutual TLS), or SANHAK_CA, SANHAK_CERT, SANHAK_KEY, or a
   context; with none of them the calls are plaintext (a development suite only)
+  --token_file=FILE (a bearer token, JWT, sent on every call over TLS: with --ca and no
+  client certificate; or SANHAK_TOKEN_FILE, or a context's token_file)
 
 Exit codes:
   0 ok

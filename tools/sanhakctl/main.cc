@@ -53,7 +53,12 @@ ABSL_FLAG(std::string, parent, "", "list filter");
 ABSL_FLAG(std::string, context, "",
           "the named context of the config file to use for this command (default: its "
           "current context; `sanhakctl config` manages them)");
-ABSL_FLAG(std::string, token_file, "", "config set-context: a file holding a bearer token");
+ABSL_FLAG(std::string, token_file, "",
+          "a file holding a bearer token (JWT) sent on every call, over TLS (env "
+          "SANHAK_TOKEN_FILE); with `config set-context`, stored in the context");
+ABSL_FLAG(std::string, token, "",
+          "a bearer token (JWT) itself; prefer --token_file, which keeps it out of the "
+          "process list and the shell's history");
 // A bool, so `--show_deleted` alone works; sent only when set.
 ABSL_FLAG(bool, show_deleted, false,
           "list: include soft-deleted councils, complexes and organizations");
@@ -197,12 +202,29 @@ int main(int argc, char** argv) {
   // context's. Never a mix of the two: a certificate from one and a CA from the other
   // would be a caller nobody configured.
   sanhak::TlsFiles tls = sanhak::ctl::TlsFilesFromFlags();
+  // The token: --token, else --token_file (or SANHAK_TOKEN_FILE), else the context's.
+  std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (token_file.empty()) token_file = FromEnv("SANHAK_TOKEN_FILE", "");
+  const bool token_given = !absl::GetFlag(FLAGS_token).empty() || !token_file.empty();
+  if (!token_given) token_file = context.token_file;
   if (tls.empty()) {
     tls.ca = context.ca;
-    tls.cert = context.cert;
-    tls.key = context.key;
+    // A token given here replaces the context's certificate as this call's identity.
+    if (!token_given) {
+      tls.cert = context.cert;
+      tls.key = context.key;
+    }
   }
   t.tls = tls;
+  t.token = absl::GetFlag(FLAGS_token);
+  if (t.token.empty() && !token_file.empty()) {
+    absl::StatusOr<std::string> token = sanhak::ctl::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      std::cerr << "sanhakctl: " << token.status().message() << "\n";
+      return kExitBadInput;
+    }
+    t.token = *std::move(token);
+  }
   t.registry = FromEnv("SANHAK_REGISTRY_TARGET", t.registry);
   t.events = FromEnv("SANHAK_EVENTS_TARGET", t.events);
   t.analytics = FromEnv("SANHAK_ANALYTICS_TARGET", t.analytics);
@@ -217,6 +239,8 @@ int main(int argc, char** argv) {
     sanhak::ctl::Service service = sanhak::ctl::Service::kAnalytics;
     if (command == "agenda") {
       service = sanhak::ctl::Service::kEvents;
+    } else if (command == "whoami") {
+      service = sanhak::ctl::Service::kRegistry;
     } else if ((command == "get" || command == "list" || command == "create" ||
                 command == "update" || command == "delete") && args.size() > 1) {
       const sanhak::ctl::Kind* kind = sanhak::ctl::FindKind(args[1]);

@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "auth_test_service.grpc.pb.h"
 #include "sanhak/identity/v1/identity.grpc.pb.h"
-#include "tests/common/auth/jwt_test_keys.h"
+#include "tests/support/jwt_test_keys.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_certs.h"
 

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/common/auth/jwt_test_keys.h"
+#include "tests/support/jwt_test_keys.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_certs.h"
 

@@ -1,4 +1,4 @@
-#include "tests/common/auth/jwt_test_keys.h"
+#include "tests/support/jwt_test_keys.h"
 
 #include <jwt.h>
 #include <openssl/bio.h>

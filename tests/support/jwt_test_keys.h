@@ -1,8 +1,8 @@
 // Signing keys and tokens for the tests: EC P-256 and RSA-2048 keys made with OpenSSL,
 // their public halves as JWKs, tokens signed with libjwt (as an issuer would), and
 // hand-made tokens an attacker would send (alg none, HS256 keyed with the public key).
-#ifndef SANHAK_TESTS_COMMON_AUTH_JWT_TEST_KEYS_H_
-#define SANHAK_TESTS_COMMON_AUTH_JWT_TEST_KEYS_H_
+#ifndef SANHAK_TESTS_SUPPORT_JWT_TEST_KEYS_H_
+#define SANHAK_TESTS_SUPPORT_JWT_TEST_KEYS_H_
 
 #include <string>
 #include <vector>
@@ -57,4 +57,4 @@ std::string Base64Url(const std::string& bytes);
 
 }  // namespace sanhak::auth::testing
 
-#endif  // SANHAK_TESTS_COMMON_AUTH_JWT_TEST_KEYS_H_
+#endif  // SANHAK_TESTS_SUPPORT_JWT_TEST_KEYS_H_
