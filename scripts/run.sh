@@ -35,7 +35,12 @@ mkdir -p "$var/redis" "$var/logs"
 # another service; every peer is verified against the development CA.
 tls="$var/tls"
 bash scripts/dev-certs.sh "$tls"
-tls_flags() { tls_args=(--tls_cert="$tls/$1.crt" --tls_key="$tls/$1.key" --tls_ca="$tls/ca.crt"); }
+# Who may call what: config/authz-policy.json (gRPC's authorization policy format; the
+# development principals above and token roles), re-read when it changes.
+tls_flags() {
+  tls_args=(--tls_cert="$tls/$1.crt" --tls_key="$tls/$1.key" --tls_ca="$tls/ca.crt"
+            --authz_policy=config/authz-policy.json)
+}
 ctl_tls=(--ca="$tls/ca.crt" --cert="$tls/admin.crt" --key="$tls/admin.key")
 
 pids=()
