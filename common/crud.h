@@ -22,10 +22,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/audit_log.h"
+#include "common/caller.h"
 #include "common/page_token.h"
 #include "common/resource_names.h"
 #include "common/resource_store.h"
@@ -524,7 +527,7 @@ inline std::string RequestFingerprint(const google::protobuf::Message& request) 
 // Returns at once; `done` hears the outcome after the commit. `request` (and so
 // `request_id`) must stay valid until then; `create` is kept until the write has run.
 template <typename T, typename Create>
-void CreateOnce(store::ResourceStore* store, const google::protobuf::Message& request,
+void CreateOnce(store::AsyncWriter* store, const google::protobuf::Message& request,
                 const std::string& request_id, Create create, Done<T> done) {
   FieldViolations v;
   ValidateText(request_id, "request_id", false, kMaxRequestIdChars, v);
@@ -640,7 +643,7 @@ absl::Status ApplyMask(const T& patch, const FieldMask& mask,
 // Returns at once; `done` hears the outcome after the commit. `patch` and `mask` (parts
 // of the request) must stay valid until then.
 template <typename T, typename Save, typename Out>
-void UpdateResource(store::ResourceStore* store, const T& patch, const FieldMask& mask,
+void UpdateResource(store::AsyncWriter* store, const T& patch, const FieldMask& mask,
                     absl::Status name_status, std::vector<std::string> mutable_paths,
                     Save save, Out out, bool validate_only, Done<T> done) {
   if (!name_status.ok()) return done(std::move(name_status));
@@ -675,7 +678,7 @@ void UpdateResource(store::ResourceStore* store, const T& patch, const FieldMask
 // Delete: load, check etag, refuse while `in_use` says so, delete, then `after`. Returns
 // at once; `done` hears the outcome after the commit.
 template <typename InUse, typename After>
-void DeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+void DeleteResource(store::AsyncWriter* store, std::string name, std::string etag,
                     absl::Status name_status, InUse in_use, After after, StatusDone done) {
   if (!name_status.ok()) return done(std::move(name_status));
   store->WriteAsync(
@@ -697,7 +700,7 @@ void DeleteResource(store::ResourceStore* store, std::string name, std::string e
 // (the service's validate-index-commit, as an update uses), so its change record carries
 // the deleted state. Returns at once; `done` hears the outcome after the commit.
 template <typename T, typename InUse, typename Save>
-void SoftDeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+void SoftDeleteResource(store::AsyncWriter* store, std::string name, std::string etag,
                         absl::Status name_status, InUse in_use, Save save, StatusDone done) {
   if (!name_status.ok()) return done(std::move(name_status));
   store->WriteAsync(
@@ -725,7 +728,7 @@ void SoftDeleteResource(store::ResourceStore* store, std::string name, std::stri
 // delete_time, let `check` refuse it (e.g. it names what is itself deleted), store it
 // through `save`, render it with `out`.
 template <typename T, typename Check, typename Save, typename Out>
-void UndeleteResource(store::ResourceStore* store, std::string name, std::string etag,
+void UndeleteResource(store::AsyncWriter* store, std::string name, std::string etag,
                       absl::Status name_status, Check check, Save save, Out out,
                       Done<T> done) {
   if (!name_status.ok()) return done(std::move(name_status));
@@ -799,6 +802,234 @@ inline absl::Status RefusedWhileReferenced(ReadView& view, absl::string_view nam
                         name, " is still referenced by ", *n, " ", what,
                         "; remove those first")),
                     reason);
+}
+
+// ------------------------------------------------------------------------ who may write
+//
+// The domain's own checks of the caller (common/caller.h). The edge (the authorization
+// policy and common/parsed_call's role check) refuses most calls before they get here;
+// these hold even where the edge check is missing (defence in depth), and they are the
+// only place council scope is decided. Each refusal is PERMISSION_DENIED with an
+// ErrorInfo reason, and is decided from the request's names or from what the caller may
+// read anyway (every role reads every resource), so it tells nothing a Get would not.
+
+// Create and update: editor, admin or service (Caller::MayChange's roles). A reader, or
+// a caller with no role, never writes.
+inline absl::Status RequireEditor(const Caller& caller, absl::string_view method) {
+  if (caller.role == Role::kEditor || caller.role == Role::kAdmin ||
+      caller.role == Role::kService) {
+    return absl::OkStatus();
+  }
+  return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                        method, " needs role editor or admin; ", QuoteValue(caller.principal),
+                        " has role ", RoleName(caller.role))),
+                    "ROLE_REQUIRED");
+}
+
+// Delete, undelete, the audit trail: admin only.
+inline absl::Status RequireAdmin(const Caller& caller, absl::string_view method) {
+  if (caller.role == Role::kAdmin) return absl::OkStatus();
+  return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                        method, " needs role admin; ", QuoteValue(caller.principal),
+                        " has role ", RoleName(caller.role))),
+                    "ROLE_REQUIRED");
+}
+
+// Every council of `councils` may be changed by `caller`; else PERMISSION_DENIED naming
+// the first that may not (reason COUNCIL_OUT_OF_SCOPE). `what` says what names them.
+template <typename Councils>
+absl::Status RequireCouncils(const Caller& caller, const Councils& councils,
+                             absl::string_view what) {
+  for (const auto& council : councils) {
+    if (caller.MayChange(council)) continue;
+    return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                          what, " names ", QuoteValue(council), ", which is not in the scope of ",
+                          QuoteValue(caller.principal), " (", caller.councils.size(),
+                          " councils)")),
+                      "COUNCIL_OUT_OF_SCOPE");
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status RequireCouncil(const Caller& caller, absl::string_view council,
+                                   absl::string_view what) {
+  return RequireCouncils(caller, std::vector<absl::string_view>{council}, what);
+}
+
+// Whether `caller` is confined to some councils (an editor with a scope).
+inline bool Scoped(const Caller& caller) {
+  return caller.role == Role::kEditor && !caller.councils.empty();
+}
+
+// Resources that belong to no single council (complexes, organizations): an editor
+// scoped to councils may not change them.
+inline absl::Status RequireUnscoped(const Caller& caller, absl::string_view what) {
+  if (!Scoped(caller)) return absl::OkStatus();
+  return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                        what, " belong to no single council; ", QuoteValue(caller.principal),
+                        " may change only what belongs to its ", caller.councils.size(),
+                        " councils")),
+                    "COUNCIL_OUT_OF_SCOPE");
+}
+
+// ------------------------------------------------------------------------ audit trail
+
+// The fields a create sets: the names of `message`'s fields that are set.
+inline std::vector<std::string> SetFields(const google::protobuf::Message& message) {
+  std::vector<const google::protobuf::FieldDescriptor*> set;
+  message.GetReflection()->ListFields(message, &set);
+  std::vector<std::string> names;
+  for (const auto* field : set) names.push_back(field->name());
+  return names;
+}
+
+// The fields an update changes: its mask, or every mutable path when the mask is empty.
+inline std::vector<std::string> MaskedFields(const FieldMask& mask,
+                                             const std::vector<std::string>& mutable_paths) {
+  if (mask.paths_size() == 0) return mutable_paths;
+  return {mask.paths().begin(), mask.paths().end()};
+}
+
+// One write a caller asked for, as the audit trail records it (common/audit_log.h). Hand
+// the crud functions this in place of the store and its done through Wrap: the write's
+// work then runs with the entry appended to its transaction when the work succeeds (so
+// the entry commits iff the write does), and Wrap's done records any other outcome, a
+// refusal before the store or a failed commit included, in a transaction of its own
+// before the caller hears it. A cheap handle: copies share the entry; the write's work
+// and done keep what they need, so the handle itself need not outlive WriteAsync.
+class AuditedWrite final : public store::AsyncWriter {
+ public:
+  AuditedWrite(store::ResourceStore* store, Auditor* auditor, store::AuditEntry entry)
+      : store_(store), auditor_(auditor), state_(std::make_shared<State>()) {
+    state_->entry = std::move(entry);
+  }
+
+  void WriteAsync(store::WriteFn fn, store::WriteDone done) override {
+    store_->WriteAsync(
+        [state = state_, fn = std::move(fn)](WriteTransaction& tx) mutable -> absl::Status {
+          absl::Status status = fn(tx);
+          if (!status.ok()) return status;
+          if (absl::Status s = tx.AppendAudit(state->entry); !s.ok()) return s;
+          state->appended = true;
+          return absl::OkStatus();
+        },
+        std::move(done));
+  }
+
+  // The resource's name once the write knows it (a create with a generated id); call
+  // from the write's work, before it returns.
+  void Named(absl::string_view name) const {
+    state_->entry.resource = std::string(name.substr(0, kMaxAuditTextBytes));
+  }
+
+  template <typename T>
+  Done<T> Wrap(Done<T> done) const {
+    return [auditor = auditor_, state = state_,
+            done = std::move(done)](absl::StatusOr<T> result) mutable {
+      absl::Status status = result.status();
+      Finish(auditor, *state, status,
+             [done = std::move(done), result = std::move(result)]() mutable {
+               done(std::move(result));
+             });
+    };
+  }
+  StatusDone Wrap(StatusDone done) const {
+    return [auditor = auditor_, state = state_, done = std::move(done)](absl::Status status) mutable {
+      Finish(auditor, *state, status,
+             [done = std::move(done), status]() mutable { done(status); });
+    };
+  }
+
+ private:
+  struct State {
+    store::AuditEntry entry;
+    // The entry went into the write's transaction (which may still fail to commit).
+    bool appended = false;
+  };
+
+  static void Finish(Auditor* auditor, State& state, const absl::Status& status,
+                     absl::AnyInvocable<void()> then) {
+    if (status.ok() && state.appended) {
+      auditor->Committed(state.entry);
+      return then();
+    }
+    // Refused, failed, or checked only (validate_only): nothing of the write was kept.
+    Auditor::SetOutcome(status, state.entry);
+    auditor->RecordAlone(state.entry, std::move(then));
+  }
+
+  store::ResourceStore* store_;
+  Auditor* auditor_;
+  std::shared_ptr<State> state_;
+};
+
+// ListAuditEntries of a service (admin only): the audit trail filtered by principal,
+// resource and [start_time, end_time), oldest first, paged by sequence with a signed
+// token bound to the filters. Request and Response are the service's
+// ListAuditEntriesRequest/Response (their AuditEntry has the store's fields).
+template <typename Response, typename Request>
+absl::StatusOr<Response> ListAuditEntries(store::ResourceStore* store, const Caller& caller,
+                                          const Request& request) {
+  if (absl::Status s = RequireAdmin(caller, "ListAuditEntries"); !s.ok()) return s;
+  FieldViolations v;
+  absl::StatusOr<int> size = PageSize(request.page_size());
+  if (!size.ok()) v.Add("page_size", "must not be negative");
+  ValidateText(request.principal(), "principal", false, kMaxAuditTextBytes, v);
+  ValidateText(request.resource(), "resource", false, kMaxAuditTextBytes, v);
+  store::AuditQuery query;
+  query.principal = request.principal();
+  query.resource = request.resource();
+  const bool from = request.has_start_time(), to = request.has_end_time();
+  auto time_of = [](const google::protobuf::Timestamp& t) {
+    return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  };
+  if (from && !IsValidTimestamp(request.start_time())) v.Add("start_time", "is out of range");
+  if (to && !IsValidTimestamp(request.end_time())) v.Add("end_time", "is out of range");
+  if (v.empty()) {
+    if (from) query.start_time = time_of(request.start_time());
+    if (to) query.end_time = time_of(request.end_time());
+    if (from && to && query.end_time <= query.start_time) {
+      v.Add("end_time", "must be after start_time");
+    }
+  }
+  // The filters, length-prefixed, bind the token: it is honoured only by the same query.
+  const std::string fingerprint = absl::StrCat(
+      "audit|", query.principal.size(), ":", query.principal, query.resource.size(), ":",
+      query.resource, from ? absl::FormatTime(query.start_time) : "-", "|",
+      to ? absl::FormatTime(query.end_time) : "-");
+  absl::StatusOr<std::string> after = DecodePageToken(request.page_token(), fingerprint);
+  if (!after.ok()) {
+    for (const auto& fv : GetBadRequest(after.status()).field_violations()) {
+      v.Add(fv.field(), fv.description());
+    }
+  } else if (!after->empty() && !absl::SimpleAtoi(*after, &query.after_sequence)) {
+    v.Add("page_token", "is not a token of this list");
+  }
+  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+  query.limit = *size;
+  absl::StatusOr<store::AuditPage> page = store->ListAudit(query);
+  if (!page.ok()) return page.status();
+  Response response;
+  for (const store::AuditEntry& e : page->entries) {
+    auto* out = response.add_audit_entries();
+    out->set_sequence(e.sequence);
+    *out->mutable_time() = ToTimestamp(e.time);
+    out->set_principal(e.principal);
+    out->set_role(e.role);
+    out->set_authenticated_by(e.authenticated_by);
+    out->set_method(e.method);
+    out->set_resource(e.resource);
+    out->set_request_id(e.request_id);
+    out->set_code(e.code);
+    out->set_message(e.message);
+    for (const std::string& f : e.fields) out->add_fields(f);
+    out->set_validate_only(e.validate_only);
+  }
+  if (page->more && !page->entries.empty()) {
+    response.set_next_page_token(
+        EncodePageToken(absl::StrCat(page->entries.back().sequence), fingerprint));
+  }
+  return response;
 }
 
 // ------------------------------------------------------------------------ import
@@ -884,6 +1115,9 @@ class ImportingTransaction final : public WriteTransaction {
   }
   absl::Status SetImportMark(absl::string_view name, int64_t revision) override {
     return tx_.SetImportMark(name, revision);
+  }
+  absl::Status AppendAudit(const store::AuditEntry& entry) override {
+    return tx_.AppendAudit(entry);
   }
 
  private:

@@ -66,6 +66,50 @@ struct ListResult {
   int64_t total = 0;
 };
 
+// One entry of the audit trail: a write (create, update, delete, undelete) as it was
+// accepted or refused, and by whom. An entry is not a resource and not a change: no read
+// view lists it and appending one writes no change record.
+struct AuditEntry {
+  // Set by the store: ascending in the order entries were appended, never reused.
+  int64_t sequence = 0;
+  absl::Time time;
+  // The caller as common/caller.h has it: principal, role name, how it authenticated.
+  std::string principal;
+  std::string role;
+  std::string authenticated_by;
+  // The RPC's short name, e.g. "UpdateCouncil".
+  std::string method;
+  // The resource written or named by the request ("councils/a"; the parent for a create
+  // whose name is not known yet).
+  std::string resource;
+  std::string request_id;
+  // The outcome: a google.rpc.Code (0 = OK) and, when refused, a short message.
+  int code = 0;
+  std::string message;
+  // The field paths the write changed (an update's mask, a create's set fields).
+  std::vector<std::string> fields;
+  // Checked only (AIP-163): nothing was or would have been kept.
+  bool validate_only = false;
+};
+
+// Which audit entries to list: every filter set must match. Keyset pages by sequence.
+struct AuditQuery {
+  std::string principal;
+  std::string resource;
+  // [start_time, end_time).
+  absl::Time start_time = absl::InfinitePast();
+  absl::Time end_time = absl::InfiniteFuture();
+  // Only entries after this sequence, in sequence order.
+  int64_t after_sequence = 0;
+  int limit = 100;
+};
+
+struct AuditPage {
+  std::vector<AuditEntry> entries;
+  // More entries match after the last one returned.
+  bool more = false;
+};
+
 // A request already answered, for idempotent retries.
 struct RecordedRequest {
   std::string fingerprint;
@@ -116,6 +160,11 @@ class WriteTransaction : public virtual ReadView {
   virtual absl::StatusOr<std::optional<int64_t>> GetImportMark(absl::string_view name) = 0;
   // Sets (inserts or replaces) the mark of `name`, whether or not `name` exists.
   virtual absl::Status SetImportMark(absl::string_view name, int64_t revision) = 0;
+
+  // Appends `entry` (its sequence is the store's) to the audit trail, in this
+  // transaction: it is kept iff the transaction commits. The way an accepted write's
+  // entry is tied to the write (common/audit_log.h).
+  virtual absl::Status AppendAudit(const AuditEntry& entry) = 0;
 };
 
 // A change record waiting in the outbox to be relayed.
@@ -131,9 +180,18 @@ using WriteFn = absl::AnyInvocable<absl::Status(WriteTransaction&)>;
 // the write was refused before it ran. Runs on the store's own thread: it must not block.
 using WriteDone = absl::AnyInvocable<void(absl::Status)>;
 
-class ResourceStore {
+// Where a write goes: the store itself, or something in front of it that adds to each
+// write (crud::AuditedWrite appends the write's audit entry to its transaction).
+class AsyncWriter {
  public:
-  virtual ~ResourceStore() = default;
+  virtual ~AsyncWriter() = default;
+  // See ResourceStore::WriteAsync.
+  virtual void WriteAsync(WriteFn fn, WriteDone done) = 0;
+};
+
+class ResourceStore : public AsyncWriter {
+ public:
+  ~ResourceStore() override = default;
   // Runs `fn` on a consistent snapshot.
   virtual absl::Status Read(absl::FunctionRef<absl::Status(ReadView&)> fn) = 0;
   // Queues `fn` to run in one transaction, committed (durably) iff `fn` returns OK, and
@@ -141,7 +199,7 @@ class ResourceStore {
   // the commit's failure). Transactions are serialized. When the queue of writes is at
   // its bound, `done` gets RESOURCE_EXHAUSTED (with RetryInfo) at once and `fn` never runs.
   // This is what request handlers use: no thread waits for a commit.
-  virtual void WriteAsync(WriteFn fn, WriteDone done) = 0;
+  void WriteAsync(WriteFn fn, WriteDone done) override = 0;
   // WriteAsync, waiting for the outcome: for start-up work (imports) and tests, never a
   // request handler.
   absl::Status Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn);
@@ -163,6 +221,12 @@ class ResourceStore {
   // Called after each commit that appended change records (the relay's wake-up). Must
   // not block.
   virtual void SetCommitListener(std::function<void()> listener) = 0;
+
+  // The audit trail (WriteTransaction::AppendAudit): the entries matching `query`, in
+  // sequence order, at most query.limit of them.
+  virtual absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {
+    return absl::UnimplementedError("this store keeps no audit trail");
+  }
 };
 
 }  // namespace sanhak::store

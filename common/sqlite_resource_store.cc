@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/change_record.h"
 #include "common/overload.h"
@@ -123,6 +126,57 @@ class SqliteReadView : public virtual ReadView {
   absl::StatusOr<int64_t> Count(absl::string_view collection,
                                 const std::vector<IndexEntry>& all_of) override {
     return CountWhere(MakeFilterSql(all_of.size(), false), collection, all_of, "");
+  }
+
+  absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {
+    // Each filter narrows by its own index (principal or resource, each with sequence),
+    // so a page costs what it returns, whatever the trail's length.
+    std::string sql =
+        "SELECT sequence, time, principal, role, authenticated_by, method, resource,"
+        " request_id, code, message, fields, validate_only FROM audit WHERE sequence > ?1"
+        " AND time >= ?2 AND time < ?3";
+    if (!query.principal.empty()) absl::StrAppend(&sql, " AND principal = ?4");
+    if (!query.resource.empty()) absl::StrAppend(&sql, " AND resource = ?5");
+    absl::StrAppend(&sql, " ORDER BY sequence LIMIT ?6");
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    auto micros = [](absl::Time t) {
+      if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
+      if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
+      return absl::ToUnixMicros(t);
+    };
+    stmt->Bind(1, query.after_sequence)
+        .Bind(2, micros(query.start_time))
+        .Bind(3, micros(query.end_time))
+        .Bind(6, static_cast<int64_t>(query.limit) + 1);
+    if (!query.principal.empty()) stmt->Bind(4, query.principal);
+    if (!query.resource.empty()) stmt->Bind(5, query.resource);
+    AuditPage page;
+    while (true) {
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.entries.size()) == query.limit) {
+        page.more = true;
+        break;
+      }
+      AuditEntry e;
+      e.sequence = stmt->Int(0);
+      e.time = absl::FromUnixMicros(stmt->Int(1));
+      e.principal = stmt->Text(2);
+      e.role = stmt->Text(3);
+      e.authenticated_by = stmt->Text(4);
+      e.method = stmt->Text(5);
+      e.resource = stmt->Text(6);
+      e.request_id = stmt->Text(7);
+      e.code = static_cast<int>(stmt->Int(8));
+      e.message = stmt->Text(9);
+      std::string fields = stmt->Text(10);
+      if (!fields.empty()) e.fields = absl::StrSplit(fields, ',');
+      e.validate_only = stmt->Int(11) != 0;
+      page.entries.push_back(std::move(e));
+    }
+    return page;
   }
 
   absl::StatusOr<int64_t> CountOutbox() {
@@ -270,6 +324,26 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     return stmt->Run();
   }
 
+  absl::Status AppendAudit(const AuditEntry& e) override {
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
+        "INSERT INTO audit(time, principal, role, authenticated_by, method, resource,"
+        " request_id, code, message, fields, validate_only)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, absl::ToUnixMicros(e.time))
+        .Bind(2, e.principal)
+        .Bind(3, e.role)
+        .Bind(4, e.authenticated_by)
+        .Bind(5, e.method)
+        .Bind(6, e.resource)
+        .Bind(7, e.request_id)
+        .Bind(8, int64_t{e.code})
+        .Bind(9, e.message)
+        .Bind(10, absl::StrJoin(e.fields, ","))
+        .Bind(11, int64_t{e.validate_only});
+    return stmt->Run();
+  }
+
   absl::Status DeleteOutboxUpTo(int64_t sequence) {
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare("DELETE FROM outbox WHERE sequence <= ?1");
@@ -367,6 +441,16 @@ const std::vector<std::string>& ResourceStoreMigrations() {
       // and leaves the others as they are.
       "CREATE TABLE import_marks(name TEXT PRIMARY KEY, revision INTEGER NOT NULL)"
       " WITHOUT ROWID",
+      // 3: the audit trail (WriteTransaction::AppendAudit). A database from before it
+      // starts with an empty trail. AUTOINCREMENT: a sequence is never reused.
+      "CREATE TABLE audit("
+      "  sequence INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+      "  principal TEXT NOT NULL, role TEXT NOT NULL, authenticated_by TEXT NOT NULL,"
+      "  method TEXT NOT NULL, resource TEXT NOT NULL, request_id TEXT NOT NULL,"
+      "  code INTEGER NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL,"
+      "  validate_only INTEGER NOT NULL);"
+      "CREATE INDEX audit_by_principal ON audit(principal, sequence);"
+      "CREATE INDEX audit_by_resource ON audit(resource, sequence)",
   };
   return *migrations;
 }
@@ -564,6 +648,18 @@ absl::StatusOr<int64_t> SqliteResourceStore::OutboxBacklog() {
   });
   if (!status.ok()) return status;
   return backlog;
+}
+
+absl::StatusOr<AuditPage> SqliteResourceStore::ListAudit(const AuditQuery& query) {
+  AuditPage page;
+  absl::Status status = Read([&](ReadView& view) {
+    absl::StatusOr<AuditPage> read = dynamic_cast<SqliteReadView&>(view).ListAudit(query);
+    if (!read.ok()) return read.status();
+    page = *std::move(read);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
 }
 
 void SqliteResourceStore::SetCommitListener(std::function<void()> listener) {

@@ -46,6 +46,7 @@ class SqliteResourceStore : public ResourceStore {
   absl::Status AckOutbox(int64_t up_to_sequence) override;
   absl::StatusOr<int64_t> OutboxBacklog() override;
   void SetCommitListener(std::function<void()> listener) override;
+  absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) override;
   // Counts this process's commits. Valid because each service is the only writer of its
   // database file (deployments run one writer per file; see deploy/).
   int64_t generation() const override { return generation_.load(std::memory_order_acquire); }

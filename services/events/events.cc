@@ -583,7 +583,43 @@ bool Masked(const google::protobuf::FieldMask& mask, absl::string_view field) {
   return false;
 }
 
+// ---------------------------------------------------------------------- who may write
+
+// `{collection}/{id}` when the request names the id, else the collection alone (the
+// audit trail's resource until the write knows the generated name).
+std::string NameOrCollection(absl::string_view collection, absl::string_view id) {
+  return id.empty() ? std::string(collection) : absl::StrCat(collection, "/", id);
+}
+
+// For an editor scoped to councils: every council `activity` (an activities/{a} name;
+// empty = none) names is in its scope. A missing activity is left to the write's own
+// checks (NOT_FOUND or a field violation). Every role may read an activity, so refusing
+// with the council's name tells nothing a Get would not.
+absl::Status ActivityInScope(const Caller& caller, ReadView& tx, absl::string_view activity,
+                             absl::string_view what) {
+  if (!crud::Scoped(caller) || activity.empty()) return absl::OkStatus();
+  absl::StatusOr<std::optional<Resource>> found = tx.Get(activity);
+  if (!found.ok()) return found.status();
+  if (!found->has_value() || (*found)->collection != kActivities) return absl::OkStatus();
+  absl::StatusOr<v1::Activity> a = Decode<v1::Activity>(**found);
+  if (!a.ok()) return a.status();
+  return crud::RequireCouncils(caller, a->councils(), absl::StrCat(what, " (", activity, ")"));
+}
+
 }  // namespace
+
+crud::AuditedWrite Events::Audit(const Caller& caller, absl::string_view method,
+                                 absl::string_view resource, absl::string_view request_id,
+                                 const std::vector<std::string>& fields, bool validate_only) {
+  return crud::AuditedWrite(
+      store_, &auditor_,
+      Auditor::Entry(caller, method, resource, request_id, fields, validate_only));
+}
+
+absl::StatusOr<v1::ListAuditEntriesResponse> Events::ListAuditEntries(
+    const Caller& caller, const v1::ListAuditEntriesRequest& request) {
+  return crud::ListAuditEntries<v1::ListAuditEntriesResponse>(store_, caller, request);
+}
 
 // ---------------------------------------------------------------------- activities
 
@@ -623,8 +659,15 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
       AppendWith(&v1::ListActivitiesResponse::add_activities, ActivityOut));
 }
 
-void Events::CreateActivity(const v1::CreateActivityRequest& request, absl::Time deadline,
+void Events::CreateActivity(const Caller& caller, const v1::CreateActivityRequest& request, absl::Time deadline,
     crud::Done<v1::Activity> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateActivity", NameOrCollection(kActivities, request.activity_id()), request.request_id(), crud::SetFields(request.activity()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateActivity"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireCouncils(caller, request.activity().councils(), "activity.councils");
+      !s.ok()) {
+    return done(std::move(s));
+  }
   v1::Activity activity = request.activity();
   FieldViolations v;
   References refs;
@@ -632,16 +675,17 @@ void Events::CreateActivity(const v1::CreateActivityRequest& request, absl::Time
   if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
   CheckInRegistry(
       registry_, std::move(refs), deadline,
-      [this, &request, activity = std::move(activity),
+      [&request, audit, activity = std::move(activity),
        done = std::move(done)](absl::Status checked) mutable {
         if (!checked.ok()) return done(std::move(checked));
         CreateOnce<v1::Activity>(
-            store_, request, request.request_id(),
-            [&request, activity = std::move(activity)](
+            &audit, request, request.request_id(),
+            [&request, audit, activity = std::move(activity)](
                 WriteTransaction& tx) mutable -> absl::StatusOr<v1::Activity> {
               absl::StatusOr<std::string> name =
                   NewName(tx, kActivities, request.activity_id(), "activity_id", "activity");
               if (!name.ok()) return name.status();
+              audit.Named(*name);
               activity.set_name(*name);
               auto prepared = PrepareActivity(activity, "activity");
               if (!prepared.ok()) return prepared.status();
@@ -653,8 +697,17 @@ void Events::CreateActivity(const v1::CreateActivityRequest& request, absl::Time
       });
 }
 
-void Events::UpdateActivity(const v1::UpdateActivityRequest& request, absl::Time deadline,
+void Events::UpdateActivity(const Caller& caller, const v1::UpdateActivityRequest& request, absl::Time deadline,
     crud::Done<v1::Activity> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateActivity", request.activity().name(), "", crud::MaskedFields(request.update_mask(), ActivityMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateActivity"); !s.ok()) return done(std::move(s));
+  if (Masked(request.update_mask(), "councils")) {
+    if (absl::Status s = crud::RequireCouncils(caller, request.activity().councils(), "activity.councils");
+        !s.ok()) {
+      return done(std::move(s));
+    }
+  }
   References refs;
   if (Masked(request.update_mask(), "councils")) {
     FieldViolations v;
@@ -670,14 +723,19 @@ void Events::UpdateActivity(const v1::UpdateActivityRequest& request, absl::Time
   }
   CheckInRegistry(
       registry_, std::move(refs), deadline,
-      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+      [&request, audit, caller, done = std::move(done)](absl::Status checked) mutable {
         if (!checked.ok()) return done(std::move(checked));
         UpdateResource(
-            store_, request.activity(), request.update_mask(),
+            &audit, request.activity(), request.update_mask(),
             ParseName(request.activity().name(), kActivities, "activity.name").status(),
             ActivityMutablePaths(),
-            [](WriteTransaction& tx, v1::Activity a,
-               const v1::Activity*) -> absl::StatusOr<Resource> {
+            [caller](WriteTransaction& tx, v1::Activity a,
+                     const v1::Activity* before) -> absl::StatusOr<Resource> {
+              // The councils it named before the change must be in scope as well.
+              if (absl::Status s = crud::RequireCouncils(caller, before->councils(), before->name());
+                  !s.ok()) {
+                return s;
+              }
               auto prepared = PrepareActivity(std::move(a), "activity");
               if (!prepared.ok()) return prepared.status();
               return Commit(tx, kActivities, *prepared);
@@ -686,11 +744,14 @@ void Events::UpdateActivity(const v1::UpdateActivityRequest& request, absl::Time
       });
 }
 
-void Events::DeleteActivity(const v1::DeleteActivityRequest& request,
+void Events::DeleteActivity(const Caller& caller, const v1::DeleteActivityRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteActivity", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteActivity"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   DeleteResource(
-      store_, name, request.etag(), ParseName(name, kActivities, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kActivities, "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileReferenced(tx, name, kRegistrations,
                                                     {"parent", name}, "registrations",
@@ -729,8 +790,11 @@ absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
       AppendWith(&v1::ListRegistrationsResponse::add_registrations, RegistrationOut));
 }
 
-void Events::CreateRegistration(const v1::CreateRegistrationRequest& request, absl::Time deadline,
+void Events::CreateRegistration(const Caller& caller, const v1::CreateRegistrationRequest& request, absl::Time deadline,
     crud::Done<v1::Registration> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateRegistration", request.parent(), request.request_id(), crud::SetFields(request.registration()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateRegistration"); !s.ok()) return done(std::move(s));
   absl::StatusOr<std::string> activity_id = ParseName(request.parent(), kActivities, "parent");
   if (!activity_id.ok()) return done(activity_id.status());
   FieldViolations v;
@@ -742,14 +806,17 @@ void Events::CreateRegistration(const v1::CreateRegistrationRequest& request, ab
   if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
   CheckInRegistry(
       registry_, std::move(refs), deadline,
-      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+      [&request, audit, caller, done = std::move(done)](absl::Status checked) mutable {
     if (!checked.ok()) return done(std::move(checked));
     CreateOnce<v1::Registration>(
-      store_, request, request.request_id(),
-      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Registration> {
+      &audit, request, request.request_id(),
+      [&request, audit, caller](WriteTransaction& tx) -> absl::StatusOr<v1::Registration> {
         absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
+        if (absl::Status s = ActivityInScope(caller, tx, request.parent(), "parent"); !s.ok()) {
+          return s;
+        }
         v1::Registration r = request.registration();
         std::string id = request.registration_id();
         if (id.empty()) {
@@ -758,6 +825,7 @@ void Events::CreateRegistration(const v1::CreateRegistrationRequest& request, ab
                                     : GenerateId("person");
         }
         r.set_name(absl::StrCat(request.parent(), "/", kRegistrations, "/", id));
+        audit.Named(r.name());
         // The attendee check first: it names the real conflict (ALREADY_REGISTERED).
         auto prepared = PrepareRegistration(tx, std::move(r), nullptr, "registration");
         if (!prepared.ok()) return prepared.status();
@@ -776,14 +844,24 @@ void Events::CreateRegistration(const v1::CreateRegistrationRequest& request, ab
   });
 }
 
-void Events::UpdateRegistration(const v1::UpdateRegistrationRequest& request,
+void Events::UpdateRegistration(const Caller& caller, const v1::UpdateRegistrationRequest& request,
     crud::Done<v1::Registration> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateRegistration", request.registration().name(), "", crud::MaskedFields(request.update_mask(), RegistrationMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateRegistration"); !s.ok()) return done(std::move(s));
   UpdateResource(
-      store_, request.registration(), request.update_mask(),
+      &audit, request.registration(), request.update_mask(),
       ParseRegistrationName(request.registration().name(), "registration.name").status(),
       RegistrationMutablePaths(),
-      [](WriteTransaction& tx, v1::Registration r,
-         const v1::Registration* before) -> absl::StatusOr<Resource> {
+      [caller](WriteTransaction& tx, v1::Registration r,
+               const v1::Registration* before) -> absl::StatusOr<Resource> {
+        // A registration belongs to its activity: the activity's councils decide.
+        absl::StatusOr<RegistrationName> parsed = ParseRegistrationName(r.name(), "registration.name");
+        if (!parsed.ok()) return parsed.status();
+        if (absl::Status s = ActivityInScope(caller, tx, parsed->activity, "registration.name");
+            !s.ok()) {
+          return s;
+        }
         auto prepared = PrepareRegistration(tx, std::move(r), before, "registration");
         if (!prepared.ok()) return prepared.status();
         return Commit(tx, kRegistrations, *prepared);
@@ -792,10 +870,13 @@ void Events::UpdateRegistration(const v1::UpdateRegistrationRequest& request,
       request.validate_only(), std::move(done));
 }
 
-void Events::DeleteRegistration(const v1::DeleteRegistrationRequest& request,
+void Events::DeleteRegistration(const Caller& caller, const v1::DeleteRegistrationRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteRegistration", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteRegistration"); !s.ok()) return done(std::move(s));
   DeleteResource(
-      store_, request.name(), request.etag(),
+      &audit, request.name(), request.etag(),
       ParseRegistrationName(request.name(), "name").status(),
       [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
       [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
@@ -820,20 +901,34 @@ absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
       AppendWith(&v1::ListOutcomesResponse::add_outcomes, OutcomeOut));
 }
 
-void Events::CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time deadline,
+void Events::CreateOutcome(const Caller& caller, const v1::CreateOutcomeRequest& request, absl::Time deadline,
     crud::Done<v1::Outcome> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateOutcome", NameOrCollection(kOutcomes, request.outcome_id()), request.request_id(), crud::SetFields(request.outcome()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateOutcome"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireCouncil(caller, request.outcome().council(), "outcome.council");
+      !s.ok()) {
+    return done(std::move(s));
+  }
   FieldViolations v;
   References refs;
   ValidateOutcome(request.outcome(), "outcome", v, refs);
   if (absl::Status s = v.ToStatus(); !s.ok()) return done(std::move(s));
   CheckInRegistry(
       registry_, std::move(refs), deadline,
-      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+      [&request, audit, caller, max_outcomes = max_outcomes_,
+       done = std::move(done)](absl::Status checked) mutable {
     if (!checked.ok()) return done(std::move(checked));
     CreateOnce<v1::Outcome>(
-      store_, request, request.request_id(),
-      [&request, max_outcomes = max_outcomes_](WriteTransaction& tx)
+      &audit, request, request.request_id(),
+      [&request, audit, caller, max_outcomes](WriteTransaction& tx)
           -> absl::StatusOr<v1::Outcome> {
+        // An outcome of an activity belongs to that activity's councils too.
+        if (absl::Status s = ActivityInScope(caller, tx, request.outcome().activity(),
+                                             "outcome.activity");
+            !s.ok()) {
+          return s;
+        }
         // The bound that keeps every sum of amounts within int64 (see kMaxAmountKrw).
         absl::StatusOr<int64_t> outcomes = tx.Count(kOutcomes, {});
         if (!outcomes.ok()) return outcomes.status();
@@ -847,6 +942,7 @@ void Events::CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time d
         absl::StatusOr<std::string> name =
             NewName(tx, kOutcomes, request.outcome_id(), "outcome_id", "outcome");
         if (!name.ok()) return name.status();
+        audit.Named(*name);
         v1::Outcome o = request.outcome();
         o.set_name(*name);
         auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
@@ -859,8 +955,17 @@ void Events::CreateOutcome(const v1::CreateOutcomeRequest& request, absl::Time d
   });
 }
 
-void Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request, absl::Time deadline,
+void Events::UpdateOutcome(const Caller& caller, const v1::UpdateOutcomeRequest& request, absl::Time deadline,
     crud::Done<v1::Outcome> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateOutcome", request.outcome().name(), "", crud::MaskedFields(request.update_mask(), OutcomeMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateOutcome"); !s.ok()) return done(std::move(s));
+  if (Masked(request.update_mask(), "council")) {
+    if (absl::Status s = crud::RequireCouncil(caller, request.outcome().council(), "outcome.council");
+        !s.ok()) {
+      return done(std::move(s));
+    }
+  }
   References refs;
   if (Masked(request.update_mask(), "council")) {
     if (!ParseName(request.outcome().council(), kCouncils, "outcome.council").ok()) {
@@ -870,14 +975,26 @@ void Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request, absl::Time d
   }
   CheckInRegistry(
       registry_, std::move(refs), deadline,
-      [this, &request, done = std::move(done)](absl::Status checked) mutable {
+      [&request, audit, caller, done = std::move(done)](absl::Status checked) mutable {
         if (!checked.ok()) return done(std::move(checked));
         UpdateResource(
-            store_, request.outcome(), request.update_mask(),
+            &audit, request.outcome(), request.update_mask(),
             ParseName(request.outcome().name(), kOutcomes, "outcome.name").status(),
             OutcomeMutablePaths(),
-            [](WriteTransaction& tx, v1::Outcome o,
-               const v1::Outcome*) -> absl::StatusOr<Resource> {
+            [caller](WriteTransaction& tx, v1::Outcome o,
+                     const v1::Outcome* before) -> absl::StatusOr<Resource> {
+              // What it belonged to before the change, and what it will belong to.
+              for (const v1::Outcome* version : {before, static_cast<const v1::Outcome*>(&o)}) {
+                if (absl::Status s = crud::RequireCouncil(caller, version->council(), version->name());
+                    !s.ok()) {
+                  return s;
+                }
+                if (absl::Status s = ActivityInScope(caller, tx, version->activity(),
+                                                     "outcome.activity");
+                    !s.ok()) {
+                  return s;
+                }
+              }
               auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
               if (!prepared.ok()) return prepared.status();
               return Commit(tx, kOutcomes, *prepared);
@@ -886,10 +1003,13 @@ void Events::UpdateOutcome(const v1::UpdateOutcomeRequest& request, absl::Time d
       });
 }
 
-void Events::DeleteOutcome(const v1::DeleteOutcomeRequest& request,
+void Events::DeleteOutcome(const Caller& caller, const v1::DeleteOutcomeRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteOutcome", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteOutcome"); !s.ok()) return done(std::move(s));
   DeleteResource(
-      store_, request.name(), request.etag(),
+      &audit, request.name(), request.etag(),
       ParseName(request.name(), kOutcomes, "name").status(),
       [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
       [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));

@@ -43,8 +43,13 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   if (!credentials.ok()) return credentials.status();
   self->directory_ = std::make_unique<GrpcRegistryDirectory>(
       grpc::CreateChannel(config.registry_address, *credentials));
+  if (!config.audit_log_path.empty()) {
+    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(config.audit_log_path);
+    if (!log.ok()) return log.status();
+    self->audit_log_ = *std::move(log);
+  }
   self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get(),
-                                           config.max_outcomes);
+                                           config.max_outcomes, self->audit_log_.get());
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::EventsData> data = LoadEventsData(config.import_path);
     if (!data.ok()) return data.status();

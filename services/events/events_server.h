@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/audit_log.h"
 #include "common/metrics.h"
 #include "common/outbox_relay.h"
 #include "common/redis.h"
@@ -36,6 +37,9 @@ struct EventsConfig {
   // The key page tokens are signed with (common/page_token.h), created on first start;
   // empty means database_path + ".token-key". Replicas serving one data set share it.
   std::string page_token_key_path;
+  // A JSON-lines file every audit entry is appended to as well (common/audit_log.h);
+  // empty: none.
+  std::string audit_log_path;
 };
 
 // Reads an EventsData text-format file; errors name the line and column.
@@ -64,6 +68,7 @@ class EventsServer {
   // Declared first, so it outlives everything its callbacks read (store, relay).
   metrics::MetricsRegistry metrics_;
   std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<AuditLog> audit_log_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<GrpcRegistryDirectory> directory_;
   std::unique_ptr<Events> events_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/callback_reply.h"
+#include "common/caller.h"
 #include "common/server.h"
 
 namespace sanhak::events {
@@ -18,7 +19,8 @@ EventsGrpcService::EventsGrpcService(Events* events, absl::Duration default_dead
         &EventsGrpcService::UpdateRegistration, &EventsGrpcService::DeleteRegistration,
         &EventsGrpcService::GetOutcome, &EventsGrpcService::ListOutcomes,
         &EventsGrpcService::CreateOutcome, &EventsGrpcService::UpdateOutcome,
-        &EventsGrpcService::DeleteOutcome);
+        &EventsGrpcService::DeleteOutcome,
+        &EventsGrpcService::ListAuditEntries);
 }
 
 grpc::ServerUnaryReactor* EventsGrpcService::GetActivity(grpc::CallbackServerContext* context,
@@ -38,7 +40,7 @@ grpc::ServerUnaryReactor* EventsGrpcService::CreateActivity(
     v1::Activity* response) {
   return ReplyLater<absl::StatusOr<v1::Activity>>(
       context, &writes_, response, [&](crud::Done<v1::Activity> done) {
-        events_->CreateActivity(*request, DeadlineFor(*context, default_deadline_),
+        events_->CreateActivity(CallerOf(*context), *request, DeadlineFor(*context, default_deadline_),
                                 std::move(done));
       });
 }
@@ -48,7 +50,7 @@ grpc::ServerUnaryReactor* EventsGrpcService::UpdateActivity(
     v1::Activity* response) {
   return ReplyLater<absl::StatusOr<v1::Activity>>(
       context, &writes_, response, [&](crud::Done<v1::Activity> done) {
-        events_->UpdateActivity(*request, DeadlineFor(*context, default_deadline_),
+        events_->UpdateActivity(CallerOf(*context), *request, DeadlineFor(*context, default_deadline_),
                                 std::move(done));
       });
 }
@@ -57,8 +59,8 @@ grpc::ServerUnaryReactor* EventsGrpcService::DeleteActivity(
     grpc::CallbackServerContext* context, const v1::DeleteActivityRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    events_->DeleteActivity(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    events_->DeleteActivity(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -79,7 +81,7 @@ grpc::ServerUnaryReactor* EventsGrpcService::CreateRegistration(
     v1::Registration* response) {
   return ReplyLater<absl::StatusOr<v1::Registration>>(
       context, &writes_, response, [&](crud::Done<v1::Registration> done) {
-        events_->CreateRegistration(*request, DeadlineFor(*context, default_deadline_),
+        events_->CreateRegistration(CallerOf(*context), *request, DeadlineFor(*context, default_deadline_),
                                     std::move(done));
       });
 }
@@ -88,8 +90,8 @@ grpc::ServerUnaryReactor* EventsGrpcService::UpdateRegistration(
     grpc::CallbackServerContext* context, const v1::UpdateRegistrationRequest* request,
     v1::Registration* response) {
   return ReplyLater<absl::StatusOr<v1::Registration>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Registration> done) {
-        events_->UpdateRegistration(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Registration> done) {
+        events_->UpdateRegistration(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -97,8 +99,8 @@ grpc::ServerUnaryReactor* EventsGrpcService::DeleteRegistration(
     grpc::CallbackServerContext* context, const v1::DeleteRegistrationRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    events_->DeleteRegistration(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    events_->DeleteRegistration(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -119,7 +121,7 @@ grpc::ServerUnaryReactor* EventsGrpcService::CreateOutcome(grpc::CallbackServerC
                                                            v1::Outcome* response) {
   return ReplyLater<absl::StatusOr<v1::Outcome>>(
       context, &writes_, response, [&](crud::Done<v1::Outcome> done) {
-        events_->CreateOutcome(*request, DeadlineFor(*context, default_deadline_), std::move(done));
+        events_->CreateOutcome(CallerOf(*context), *request, DeadlineFor(*context, default_deadline_), std::move(done));
       });
 }
 
@@ -128,7 +130,7 @@ grpc::ServerUnaryReactor* EventsGrpcService::UpdateOutcome(grpc::CallbackServerC
                                                            v1::Outcome* response) {
   return ReplyLater<absl::StatusOr<v1::Outcome>>(
       context, &writes_, response, [&](crud::Done<v1::Outcome> done) {
-        events_->UpdateOutcome(*request, DeadlineFor(*context, default_deadline_), std::move(done));
+        events_->UpdateOutcome(CallerOf(*context), *request, DeadlineFor(*context, default_deadline_), std::move(done));
       });
 }
 
@@ -136,9 +138,20 @@ grpc::ServerUnaryReactor* EventsGrpcService::DeleteOutcome(grpc::CallbackServerC
                                                            const v1::DeleteOutcomeRequest* request,
                                                            google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    events_->DeleteOutcome(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    events_->DeleteOutcome(CallerOf(*context), *request, std::move(done));
                                   });
+}
+
+grpc::ServerUnaryReactor* EventsGrpcService::ListAuditEntries(
+    grpc::CallbackServerContext* context, const v1::ListAuditEntriesRequest* request,
+    v1::ListAuditEntriesResponse* response) {
+  return Reply(context, events_->ListAuditEntries(CallerOf(*context), *request), response);
+}
+
+void EventsGrpcService::RecordRefusal(const Caller& caller, absl::string_view method,
+                       absl::string_view resource, const absl::Status& status) {
+  events_->auditor().RecordRefusal(caller, method, resource, status);
 }
 
 }  // namespace sanhak::events

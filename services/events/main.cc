@@ -23,6 +23,10 @@ ABSL_FLAG(std::string, page_token_key, sanhak::EnvOr("SANHAK_EVENTS_PAGE_TOKEN_K
           "file holding the key page tokens are signed with, created (0600) when missing; "
           "empty: the database path + \".token-key\" (env SANHAK_EVENTS_PAGE_TOKEN_KEY)");
 
+ABSL_FLAG(std::string, audit_log, sanhak::EnvOr("SANHAK_AUDIT_LOG", ""),
+          "JSON-lines file every audit entry (each write asked for, accepted or refused) is "
+          "appended to, beside the trail in the database; empty: none (env SANHAK_AUDIT_LOG)");
+
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
   }
   config.redis_credentials = *std::move(redis_credentials);
   config.page_token_key_path = absl::GetFlag(FLAGS_page_token_key);
+  config.audit_log_path = absl::GetFlag(FLAGS_audit_log);
   config.import_path = absl::GetFlag(FLAGS_import);
 
   auto server = sanhak::events::EventsServer::Start(config);

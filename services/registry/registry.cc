@@ -597,7 +597,51 @@ absl::Status RefuseIfDeleted(const T* before) {
   return crud::Deleted(before->name(), "it cannot be updated");
 }
 
+// ---------------------------------------------------------------------- who may write
+
+// `{collection}/{id}` when the request names the id, else the collection alone (the
+// audit trail's resource until the write knows the generated name).
+std::string NameOrCollection(absl::string_view collection, absl::string_view id) {
+  return id.empty() ? std::string(collection) : absl::StrCat(collection, "/", id);
+}
+
+// A council is created by an unscoped editor or admin, or by an editor whose scope
+// already names it (council_id set, and `councils/{council_id}` in scope).
+absl::Status CouncilCreateAllowed(const Caller& caller, absl::string_view council_id) {
+  if (!crud::Scoped(caller)) return absl::OkStatus();
+  if (council_id.empty()) {
+    return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                          QuoteValue(caller.principal),
+                          " is scoped to councils: a council it creates needs a council_id "
+                          "in its scope")),
+                      "COUNCIL_OUT_OF_SCOPE");
+  }
+  return crud::RequireCouncil(caller, NameOrCollection(kCouncils, council_id), "council_id");
+}
+
+// The council of a membership name, `councils/{c}` of `councils/{c}/memberships/{o}`;
+// the name itself when it is not one (then nothing is in scope for a scoped editor, and
+// the name's own check refuses it for everyone else).
+std::string MembershipCouncil(absl::string_view name) {
+  absl::StatusOr<MembershipName> parsed = ParseMembershipName(name, "membership.name");
+  return parsed.ok() ? parsed->council : std::string(name);
+}
+
 }  // namespace
+
+crud::AuditedWrite Registry::Audit(const Caller& caller, absl::string_view method,
+                                   absl::string_view resource, absl::string_view request_id,
+                                   const std::vector<std::string>& fields, bool validate_only) {
+  return crud::AuditedWrite(
+      store_, &auditor_,
+      Auditor::Entry(caller, method, resource, request_id, fields, validate_only));
+}
+
+absl::StatusOr<v1::ListAuditEntriesResponse> Registry::ListAuditEntries(
+    const Caller& caller, const v1::ListAuditEntriesRequest& request) {
+  return crud::ListAuditEntries<v1::ListAuditEntriesResponse>(store_, caller, request);
+}
+
 
 // ---------------------------------------------------------------------- fields, regions
 
@@ -650,14 +694,19 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
       AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
 }
 
-void Registry::CreateComplex(const v1::CreateComplexRequest& request,
+void Registry::CreateComplex(const Caller& caller, const v1::CreateComplexRequest& request,
     crud::Done<v1::IndustrialComplex> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateComplex", NameOrCollection(kComplexes, request.complex_id()), request.request_id(), crud::SetFields(request.complex()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateComplex"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireUnscoped(caller, "complexes"); !s.ok()) return done(std::move(s));
   CreateOnce<v1::IndustrialComplex>(
-      store_, request, request.request_id(),
-      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
+      &audit, request, request.request_id(),
+      [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
         absl::StatusOr<std::string> name =
             NewName(tx, kComplexes, request.complex_id(), "complex_id", "complex");
         if (!name.ok()) return name.status();
+        audit.Named(*name);
         v1::IndustrialComplex c = request.complex();
         c.set_name(*name);
         c.clear_delete_time();  // output only
@@ -668,10 +717,14 @@ void Registry::CreateComplex(const v1::CreateComplexRequest& request,
       std::move(done));
 }
 
-void Registry::UpdateComplex(const v1::UpdateComplexRequest& request,
+void Registry::UpdateComplex(const Caller& caller, const v1::UpdateComplexRequest& request,
     crud::Done<v1::IndustrialComplex> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateComplex", request.complex().name(), "", crud::MaskedFields(request.update_mask(), ComplexMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateComplex"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireUnscoped(caller, "complexes"); !s.ok()) return done(std::move(s));
   UpdateResource(
-      store_, request.complex(), request.update_mask(),
+      &audit, request.complex(), request.update_mask(),
       ParseName(request.complex().name(), kComplexes, "complex.name").status(),
       ComplexMutablePaths(),
       [](WriteTransaction& tx, v1::IndustrialComplex c,
@@ -684,12 +737,15 @@ void Registry::UpdateComplex(const v1::UpdateComplexRequest& request,
       std::move(done));
 }
 
-void Registry::DeleteComplex(const v1::DeleteComplexRequest& request,
+void Registry::DeleteComplex(const Caller& caller, const v1::DeleteComplexRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteComplex", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteComplex"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   // Soft delete: deleted councils and organizations keep naming it.
   crud::SoftDeleteResource<v1::IndustrialComplex>(
-      store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kComplexes, "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileLiveReferenced<v1::Council>(
                 tx, name, kCouncils, {"complex", name}, "councils", "COMPLEX_IN_USE");
@@ -705,11 +761,14 @@ void Registry::DeleteComplex(const v1::DeleteComplexRequest& request,
       std::move(done));
 }
 
-void Registry::UndeleteComplex(const v1::UndeleteComplexRequest& request,
+void Registry::UndeleteComplex(const Caller& caller, const v1::UndeleteComplexRequest& request,
     crud::Done<v1::IndustrialComplex> done) {
+  crud::AuditedWrite audit = Audit(caller, "UndeleteComplex", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "UndeleteComplex"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::IndustrialComplex>(
-      store_, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kComplexes, "name").status(),
       [](WriteTransaction&, const v1::IndustrialComplex&) { return absl::OkStatus(); },
       [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
         return SaveComplex(tx, std::move(c), before, "complex");
@@ -746,14 +805,19 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
       AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
 }
 
-void Registry::CreateCouncil(const v1::CreateCouncilRequest& request,
+void Registry::CreateCouncil(const Caller& caller, const v1::CreateCouncilRequest& request,
     crud::Done<v1::Council> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateCouncil", NameOrCollection(kCouncils, request.council_id()), request.request_id(), crud::SetFields(request.council()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateCouncil"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = CouncilCreateAllowed(caller, request.council_id()); !s.ok()) return done(std::move(s));
   CreateOnce<v1::Council>(
-      store_, request, request.request_id(),
-      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
+      &audit, request, request.request_id(),
+      [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
         absl::StatusOr<std::string> name =
             NewName(tx, kCouncils, request.council_id(), "council_id", "council");
         if (!name.ok()) return name.status();
+        audit.Named(*name);
         v1::Council c = request.council();
         c.set_name(*name);
         c.clear_delete_time();  // output only
@@ -767,10 +831,14 @@ void Registry::CreateCouncil(const v1::CreateCouncilRequest& request,
       std::move(done));
 }
 
-void Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request,
+void Registry::UpdateCouncil(const Caller& caller, const v1::UpdateCouncilRequest& request,
     crud::Done<v1::Council> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateCouncil", request.council().name(), "", crud::MaskedFields(request.update_mask(), CouncilMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateCouncil"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireCouncil(caller, request.council().name(), "council.name"); !s.ok()) return done(std::move(s));
   UpdateResource(
-      store_, request.council(), request.update_mask(),
+      &audit, request.council(), request.update_mask(),
       ParseName(request.council().name(), kCouncils, "council.name").status(),
       CouncilMutablePaths(),
       [](WriteTransaction& tx, v1::Council c,
@@ -786,14 +854,17 @@ void Registry::UpdateCouncil(const v1::UpdateCouncilRequest& request,
       std::move(done));
 }
 
-void Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request,
+void Registry::DeleteCouncil(const Caller& caller, const v1::DeleteCouncilRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteCouncil", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteCouncil"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   // Soft delete: the events service's activities and outcomes keep naming it, and its
   // scorecard keeps resolving. Memberships live in this store, beside it: they are
   // refused outright (delete them first), in the delete's own transaction.
   crud::SoftDeleteResource<v1::Council>(
-      store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kCouncils, "name").status(),
       [](WriteTransaction& tx, const std::string& name) {
         return RefusedWhileReferenced(tx, name, kMemberships, {"parent", name}, "memberships",
                                       "COUNCIL_HAS_MEMBERSHIPS");
@@ -804,11 +875,14 @@ void Registry::DeleteCouncil(const v1::DeleteCouncilRequest& request,
       std::move(done));
 }
 
-void Registry::UndeleteCouncil(const v1::UndeleteCouncilRequest& request,
+void Registry::UndeleteCouncil(const Caller& caller, const v1::UndeleteCouncilRequest& request,
     crud::Done<v1::Council> done) {
+  crud::AuditedWrite audit = Audit(caller, "UndeleteCouncil", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "UndeleteCouncil"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::Council>(
-      store_, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kCouncils, "name").status(),
       [](WriteTransaction& tx, const v1::Council& c) {
         return RefuseDeletedReferences(tx, CouncilRefs(c, "council"));
       },
@@ -845,14 +919,19 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
       AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
 }
 
-void Registry::CreateOrganization(const v1::CreateOrganizationRequest& request,
+void Registry::CreateOrganization(const Caller& caller, const v1::CreateOrganizationRequest& request,
     crud::Done<v1::Organization> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateOrganization", NameOrCollection(kOrganizations, request.organization_id()), request.request_id(), crud::SetFields(request.organization()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateOrganization"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireUnscoped(caller, "organizations"); !s.ok()) return done(std::move(s));
   CreateOnce<v1::Organization>(
-      store_, request, request.request_id(),
-      [&request](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
+      &audit, request, request.request_id(),
+      [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
         absl::StatusOr<std::string> name = NewName(
             tx, kOrganizations, request.organization_id(), "organization_id", "org");
         if (!name.ok()) return name.status();
+        audit.Named(*name);
         v1::Organization org = request.organization();
         org.set_name(*name);
         org.clear_delete_time();  // output only
@@ -869,10 +948,14 @@ void Registry::CreateOrganization(const v1::CreateOrganizationRequest& request,
       std::move(done));
 }
 
-void Registry::UpdateOrganization(const v1::UpdateOrganizationRequest& request,
+void Registry::UpdateOrganization(const Caller& caller, const v1::UpdateOrganizationRequest& request,
     crud::Done<v1::Organization> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateOrganization", request.organization().name(), "", crud::MaskedFields(request.update_mask(), OrganizationMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateOrganization"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireUnscoped(caller, "organizations"); !s.ok()) return done(std::move(s));
   UpdateResource(
-      store_, request.organization(), request.update_mask(),
+      &audit, request.organization(), request.update_mask(),
       ParseName(request.organization().name(), kOrganizations, "organization.name").status(),
       OrganizationMutablePaths(),
       [](WriteTransaction& tx, v1::Organization org,
@@ -890,13 +973,16 @@ void Registry::UpdateOrganization(const v1::UpdateOrganizationRequest& request,
       std::move(done));
 }
 
-void Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request,
+void Registry::DeleteOrganization(const Caller& caller, const v1::DeleteOrganizationRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteOrganization", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteOrganization"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   // Soft delete: the events service's registrations keep naming it, and so may deleted
   // councils it hosted. Memberships are refused outright, in the same transaction.
   crud::SoftDeleteResource<v1::Organization>(
-      store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s =
                 RefusedWhileReferenced(tx, name, kMemberships, {"organization", name},
@@ -914,11 +1000,14 @@ void Registry::DeleteOrganization(const v1::DeleteOrganizationRequest& request,
       std::move(done));
 }
 
-void Registry::UndeleteOrganization(const v1::UndeleteOrganizationRequest& request,
+void Registry::UndeleteOrganization(const Caller& caller, const v1::UndeleteOrganizationRequest& request,
     crud::Done<v1::Organization> done) {
+  crud::AuditedWrite audit = Audit(caller, "UndeleteOrganization", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "UndeleteOrganization"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::Organization>(
-      store_, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      &audit, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
       [](WriteTransaction& tx, const v1::Organization& org) {
         return RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
       },
@@ -953,16 +1042,20 @@ absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
       AppendWith(&v1::ListMembershipsResponse::add_memberships, MembershipOut));
 }
 
-void Registry::CreateMembership(const v1::CreateMembershipRequest& request,
+void Registry::CreateMembership(const Caller& caller, const v1::CreateMembershipRequest& request,
     crud::Done<v1::Membership> done) {
+  crud::AuditedWrite audit = Audit(caller, "CreateMembership", request.parent(), request.request_id(), crud::SetFields(request.membership()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "CreateMembership"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireCouncil(caller, request.parent(), "parent"); !s.ok()) return done(std::move(s));
   absl::StatusOr<std::string> council = ParseName(request.parent(), kCouncils, "parent");
   if (!council.ok()) return done(council.status());
   absl::StatusOr<std::string> org =
       ParseName(request.membership().organization(), kOrganizations, "membership.organization");
   if (!org.ok()) return done(org.status());
   CreateOnce<v1::Membership>(
-      store_, request, request.request_id(),
-      [&request, org = *org](WriteTransaction& tx) -> absl::StatusOr<v1::Membership> {
+      &audit, request, request.request_id(),
+      [&request, audit, org = *org](WriteTransaction& tx) -> absl::StatusOr<v1::Membership> {
         absl::StatusOr<std::optional<Resource>> parent = tx.Get(request.parent());
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
@@ -974,6 +1067,7 @@ void Registry::CreateMembership(const v1::CreateMembershipRequest& request,
           return s;
         }
         m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", org));
+        audit.Named(m.name());
         absl::StatusOr<std::optional<Resource>> existing = tx.Get(m.name());
         if (!existing.ok()) return existing.status();
         if (existing->has_value()) {
@@ -988,10 +1082,14 @@ void Registry::CreateMembership(const v1::CreateMembershipRequest& request,
       std::move(done));
 }
 
-void Registry::UpdateMembership(const v1::UpdateMembershipRequest& request,
+void Registry::UpdateMembership(const Caller& caller, const v1::UpdateMembershipRequest& request,
     crud::Done<v1::Membership> done) {
+  crud::AuditedWrite audit = Audit(caller, "UpdateMembership", request.membership().name(), "", crud::MaskedFields(request.update_mask(), MembershipMutablePaths()), request.validate_only());
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireEditor(caller, "UpdateMembership"); !s.ok()) return done(std::move(s));
+  if (absl::Status s = crud::RequireCouncil(caller, MembershipCouncil(request.membership().name()), "membership.name"); !s.ok()) return done(std::move(s));
   UpdateResource(
-      store_, request.membership(), request.update_mask(),
+      &audit, request.membership(), request.update_mask(),
       ParseMembershipName(request.membership().name(), "membership.name").status(),
       MembershipMutablePaths(),
       [](WriteTransaction& tx, v1::Membership m, const v1::Membership* before) {
@@ -1002,13 +1100,16 @@ void Registry::UpdateMembership(const v1::UpdateMembershipRequest& request,
       std::move(done));
 }
 
-void Registry::DeleteMembership(const v1::DeleteMembershipRequest& request,
+void Registry::DeleteMembership(const Caller& caller, const v1::DeleteMembershipRequest& request,
     crud::StatusDone done) {
+  crud::AuditedWrite audit = Audit(caller, "DeleteMembership", request.name(), "", {}, false);
+  done = audit.Wrap(std::move(done));
+  if (absl::Status s = crud::RequireAdmin(caller, "DeleteMembership"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   absl::StatusOr<MembershipName> parsed = ParseMembershipName(name, "name");
   std::string organization = parsed.ok() ? parsed->organization : "";
   DeleteResource(
-      store_, name, request.etag(), parsed.status(),
+      &audit, name, request.etag(), parsed.status(),
       [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
       [organization](WriteTransaction& tx) { return ReindexOrganization(tx, organization); },
       std::move(done));

@@ -5,6 +5,8 @@
 #define SANHAK_SERVICES_REGISTRY_REGISTRY_H_
 
 #include "absl/status/statusor.h"
+#include "common/audit_log.h"
+#include "common/caller.h"
 #include "common/crud.h"
 #include "common/resource_store.h"
 #include "google/protobuf/empty.pb.h"
@@ -15,6 +17,11 @@ namespace sanhak::registry {
 
 using ImportSummary = crud::ImportSummary;
 
+// Every write takes the Caller the edge established (common/caller.h) and refuses, with
+// PERMISSION_DENIED and nothing written, a caller whose role or council scope does not
+// allow it (see registry.proto, "Authorization"); each write asked for, accepted or
+// refused, is recorded in the audit trail (common/audit_log.h).
+//
 // Reads answer at once. Writes (Create, Update, Delete, Undelete) return at once and tell
 // `done` their outcome after the commit that holds them; the request must stay valid until
 // then. Complexes, councils and organizations are soft-deleted (AIP-164; see
@@ -23,8 +30,13 @@ using ImportSummary = crud::ImportSummary;
 class Registry {
  public:
   // `store` must outlive the registry.
-  explicit Registry(store::ResourceStore* store)
-      : store_(store), councils_(store), complexes_(store), organizations_(store) {}
+  // `audit_log` (may be null) gets a line per audited write.
+  explicit Registry(store::ResourceStore* store, AuditLog* audit_log = nullptr)
+      : store_(store),
+        auditor_(store, "registry", audit_log),
+        councils_(store),
+        complexes_(store),
+        organizations_(store) {}
 
   absl::StatusOr<v1::Field> GetField(const v1::GetFieldRequest& request);
   absl::StatusOr<v1::ListFieldsResponse> ListFields(const v1::ListFieldsRequest& request);
@@ -35,43 +47,43 @@ class Registry {
   absl::StatusOr<v1::IndustrialComplex> GetComplex(const v1::GetComplexRequest& request);
   absl::StatusOr<v1::ListComplexesResponse> ListComplexes(
       const v1::ListComplexesRequest& request);
-  void CreateComplex(const v1::CreateComplexRequest& request,
+  void CreateComplex(const Caller& caller, const v1::CreateComplexRequest& request,
       crud::Done<v1::IndustrialComplex> done);
-  void UpdateComplex(const v1::UpdateComplexRequest& request,
+  void UpdateComplex(const Caller& caller, const v1::UpdateComplexRequest& request,
       crud::Done<v1::IndustrialComplex> done);
-  void DeleteComplex(const v1::DeleteComplexRequest& request, crud::StatusDone done);
-  void UndeleteComplex(const v1::UndeleteComplexRequest& request,
+  void DeleteComplex(const Caller& caller, const v1::DeleteComplexRequest& request, crud::StatusDone done);
+  void UndeleteComplex(const Caller& caller, const v1::UndeleteComplexRequest& request,
       crud::Done<v1::IndustrialComplex> done);
 
   absl::StatusOr<v1::Council> GetCouncil(const v1::GetCouncilRequest& request);
   absl::StatusOr<v1::ListCouncilsResponse> ListCouncils(const v1::ListCouncilsRequest& request);
-  void CreateCouncil(const v1::CreateCouncilRequest& request,
+  void CreateCouncil(const Caller& caller, const v1::CreateCouncilRequest& request,
       crud::Done<v1::Council> done);
-  void UpdateCouncil(const v1::UpdateCouncilRequest& request,
+  void UpdateCouncil(const Caller& caller, const v1::UpdateCouncilRequest& request,
       crud::Done<v1::Council> done);
-  void DeleteCouncil(const v1::DeleteCouncilRequest& request, crud::StatusDone done);
-  void UndeleteCouncil(const v1::UndeleteCouncilRequest& request,
+  void DeleteCouncil(const Caller& caller, const v1::DeleteCouncilRequest& request, crud::StatusDone done);
+  void UndeleteCouncil(const Caller& caller, const v1::UndeleteCouncilRequest& request,
       crud::Done<v1::Council> done);
 
   absl::StatusOr<v1::Organization> GetOrganization(const v1::GetOrganizationRequest& request);
   absl::StatusOr<v1::ListOrganizationsResponse> ListOrganizations(
       const v1::ListOrganizationsRequest& request);
-  void CreateOrganization(const v1::CreateOrganizationRequest& request,
+  void CreateOrganization(const Caller& caller, const v1::CreateOrganizationRequest& request,
       crud::Done<v1::Organization> done);
-  void UpdateOrganization(const v1::UpdateOrganizationRequest& request,
+  void UpdateOrganization(const Caller& caller, const v1::UpdateOrganizationRequest& request,
       crud::Done<v1::Organization> done);
-  void DeleteOrganization(const v1::DeleteOrganizationRequest& request, crud::StatusDone done);
-  void UndeleteOrganization(const v1::UndeleteOrganizationRequest& request,
+  void DeleteOrganization(const Caller& caller, const v1::DeleteOrganizationRequest& request, crud::StatusDone done);
+  void UndeleteOrganization(const Caller& caller, const v1::UndeleteOrganizationRequest& request,
       crud::Done<v1::Organization> done);
 
   absl::StatusOr<v1::Membership> GetMembership(const v1::GetMembershipRequest& request);
   absl::StatusOr<v1::ListMembershipsResponse> ListMemberships(
       const v1::ListMembershipsRequest& request);
-  void CreateMembership(const v1::CreateMembershipRequest& request,
+  void CreateMembership(const Caller& caller, const v1::CreateMembershipRequest& request,
       crud::Done<v1::Membership> done);
-  void UpdateMembership(const v1::UpdateMembershipRequest& request,
+  void UpdateMembership(const Caller& caller, const v1::UpdateMembershipRequest& request,
       crud::Done<v1::Membership> done);
-  void DeleteMembership(const v1::DeleteMembershipRequest& request, crud::StatusDone done);
+  void DeleteMembership(const Caller& caller, const v1::DeleteMembershipRequest& request, crud::StatusDone done);
 
   absl::StatusOr<v1::ReportedFigure> GetReportedFigure(
       const v1::GetReportedFigureRequest& request);
@@ -84,8 +96,20 @@ class Registry {
   // error names the offending entry (e.g. "councils[3].complexes[1]").
   absl::StatusOr<ImportSummary> Import(const v1::RegistryData& data);
 
+  // The audit trail; admin only.
+  absl::StatusOr<v1::ListAuditEntriesResponse> ListAuditEntries(
+      const Caller& caller, const v1::ListAuditEntriesRequest& request);
+  // Records refusals made before the domain (the edge's role check).
+  Auditor& auditor() { return auditor_; }
+
  private:
+  // Audits one write of `method` on `resource` by `caller`.
+  crud::AuditedWrite Audit(const Caller& caller, absl::string_view method,
+                           absl::string_view resource, absl::string_view request_id,
+                           const std::vector<std::string>& fields, bool validate_only);
+
   store::ResourceStore* store_;
+  Auditor auditor_;
   // The hottest reads (the events service checks councils and organizations on every
   // write), answered from memory until the next commit.
   crud::ReadCache<v1::Council> councils_;

@@ -35,7 +35,12 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     OutboxRelay* raw_relay = self->relay_.get();
     self->store_->SetCommitListener([raw_relay] { raw_relay->Notify(); });
   }
-  self->registry_ = std::make_unique<Registry>(self->store_.get());
+  if (!config.audit_log_path.empty()) {
+    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(config.audit_log_path);
+    if (!log.ok()) return log.status();
+    self->audit_log_ = *std::move(log);
+  }
+  self->registry_ = std::make_unique<Registry>(self->store_.get(), self->audit_log_.get());
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::RegistryData> data = LoadRegistryData(config.import_path);
     if (!data.ok()) return data.status();

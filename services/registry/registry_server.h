@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/audit_log.h"
 #include "common/metrics.h"
 #include "common/outbox_relay.h"
 #include "common/redis.h"
@@ -32,6 +33,9 @@ struct RegistryConfig {
   // The key page tokens are signed with (common/page_token.h), created on first start;
   // empty means database_path + ".token-key". Replicas serving one data set share it.
   std::string page_token_key_path;
+  // A JSON-lines file every audit entry is appended to as well (common/audit_log.h);
+  // empty: none.
+  std::string audit_log_path;
 };
 
 // Reads a RegistryData text-format file; errors name the line and column.
@@ -61,6 +65,7 @@ class RegistryServer {
   // Declared first, so it outlives everything its callbacks read (store, relay).
   metrics::MetricsRegistry metrics_;
   std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<AuditLog> audit_log_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<RegistryGrpcService> service_;

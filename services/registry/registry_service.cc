@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/callback_reply.h"
+#include "common/caller.h"
 
 namespace sanhak::registry {
 
@@ -23,7 +24,8 @@ RegistryGrpcService::RegistryGrpcService(Registry* registry, int max_writes_in_f
         &RegistryGrpcService::GetMembership, &RegistryGrpcService::ListMemberships,
         &RegistryGrpcService::CreateMembership, &RegistryGrpcService::UpdateMembership,
         &RegistryGrpcService::DeleteMembership, &RegistryGrpcService::GetReportedFigure,
-        &RegistryGrpcService::ListReportedFigures);
+        &RegistryGrpcService::ListReportedFigures,
+        &RegistryGrpcService::ListAuditEntries);
 }
 
 grpc::ServerUnaryReactor* RegistryGrpcService::GetField(grpc::CallbackServerContext* context,
@@ -66,8 +68,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::CreateComplex(
     grpc::CallbackServerContext* context, const v1::CreateComplexRequest* request,
     v1::IndustrialComplex* response) {
   return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
-      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
-        registry_->CreateComplex(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::IndustrialComplex> done) {
+        registry_->CreateComplex(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -75,8 +77,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UpdateComplex(
     grpc::CallbackServerContext* context, const v1::UpdateComplexRequest* request,
     v1::IndustrialComplex* response) {
   return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
-      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
-        registry_->UpdateComplex(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::IndustrialComplex> done) {
+        registry_->UpdateComplex(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -84,8 +86,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteComplex(
     grpc::CallbackServerContext* context, const v1::DeleteComplexRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    registry_->DeleteComplex(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    registry_->DeleteComplex(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -93,8 +95,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteComplex(
     grpc::CallbackServerContext* context, const v1::UndeleteComplexRequest* request,
     v1::IndustrialComplex* response) {
   return ReplyLater<absl::StatusOr<v1::IndustrialComplex>>(
-      context, &writes_, response, [this, request](crud::Done<v1::IndustrialComplex> done) {
-        registry_->UndeleteComplex(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::IndustrialComplex> done) {
+        registry_->UndeleteComplex(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -114,8 +116,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::CreateCouncil(
     grpc::CallbackServerContext* context, const v1::CreateCouncilRequest* request,
     v1::Council* response) {
   return ReplyLater<absl::StatusOr<v1::Council>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
-        registry_->CreateCouncil(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Council> done) {
+        registry_->CreateCouncil(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -123,8 +125,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UpdateCouncil(
     grpc::CallbackServerContext* context, const v1::UpdateCouncilRequest* request,
     v1::Council* response) {
   return ReplyLater<absl::StatusOr<v1::Council>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
-        registry_->UpdateCouncil(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Council> done) {
+        registry_->UpdateCouncil(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -132,8 +134,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteCouncil(
     grpc::CallbackServerContext* context, const v1::DeleteCouncilRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    registry_->DeleteCouncil(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    registry_->DeleteCouncil(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -141,8 +143,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteCouncil(
     grpc::CallbackServerContext* context, const v1::UndeleteCouncilRequest* request,
     v1::Council* response) {
   return ReplyLater<absl::StatusOr<v1::Council>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Council> done) {
-        registry_->UndeleteCouncil(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Council> done) {
+        registry_->UndeleteCouncil(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -162,8 +164,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::CreateOrganization(
     grpc::CallbackServerContext* context, const v1::CreateOrganizationRequest* request,
     v1::Organization* response) {
   return ReplyLater<absl::StatusOr<v1::Organization>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
-        registry_->CreateOrganization(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Organization> done) {
+        registry_->CreateOrganization(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -171,8 +173,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UpdateOrganization(
     grpc::CallbackServerContext* context, const v1::UpdateOrganizationRequest* request,
     v1::Organization* response) {
   return ReplyLater<absl::StatusOr<v1::Organization>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
-        registry_->UpdateOrganization(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Organization> done) {
+        registry_->UpdateOrganization(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -180,8 +182,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteOrganization(
     grpc::CallbackServerContext* context, const v1::DeleteOrganizationRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    registry_->DeleteOrganization(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    registry_->DeleteOrganization(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -189,8 +191,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UndeleteOrganization(
     grpc::CallbackServerContext* context, const v1::UndeleteOrganizationRequest* request,
     v1::Organization* response) {
   return ReplyLater<absl::StatusOr<v1::Organization>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Organization> done) {
-        registry_->UndeleteOrganization(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Organization> done) {
+        registry_->UndeleteOrganization(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -210,8 +212,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::CreateMembership(
     grpc::CallbackServerContext* context, const v1::CreateMembershipRequest* request,
     v1::Membership* response) {
   return ReplyLater<absl::StatusOr<v1::Membership>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Membership> done) {
-        registry_->CreateMembership(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Membership> done) {
+        registry_->CreateMembership(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -219,8 +221,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::UpdateMembership(
     grpc::CallbackServerContext* context, const v1::UpdateMembershipRequest* request,
     v1::Membership* response) {
   return ReplyLater<absl::StatusOr<v1::Membership>>(
-      context, &writes_, response, [this, request](crud::Done<v1::Membership> done) {
-        registry_->UpdateMembership(*request, std::move(done));
+      context, &writes_, response, [this, request, context](crud::Done<v1::Membership> done) {
+        registry_->UpdateMembership(CallerOf(*context), *request, std::move(done));
       });
 }
 
@@ -228,8 +230,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::DeleteMembership(
     grpc::CallbackServerContext* context, const v1::DeleteMembershipRequest* request,
     google::protobuf::Empty* response) {
   return ReplyLater<absl::Status>(context, &writes_, response,
-                                  [this, request](crud::StatusDone done) {
-                                    registry_->DeleteMembership(*request, std::move(done));
+                                  [this, request, context](crud::StatusDone done) {
+                                    registry_->DeleteMembership(CallerOf(*context), *request, std::move(done));
                                   });
 }
 
@@ -243,6 +245,17 @@ grpc::ServerUnaryReactor* RegistryGrpcService::ListReportedFigures(
     grpc::CallbackServerContext* context, const v1::ListReportedFiguresRequest* request,
     v1::ListReportedFiguresResponse* response) {
   return Reply(context, registry_->ListReportedFigures(*request), response);
+}
+
+grpc::ServerUnaryReactor* RegistryGrpcService::ListAuditEntries(
+    grpc::CallbackServerContext* context, const v1::ListAuditEntriesRequest* request,
+    v1::ListAuditEntriesResponse* response) {
+  return Reply(context, registry_->ListAuditEntries(CallerOf(*context), *request), response);
+}
+
+void RegistryGrpcService::RecordRefusal(const Caller& caller, absl::string_view method,
+                       absl::string_view resource, const absl::Status& status) {
+  registry_->auditor().RecordRefusal(caller, method, resource, status);
 }
 
 }  // namespace sanhak::registry

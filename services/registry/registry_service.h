@@ -106,6 +106,15 @@ class RegistryGrpcService final : public ParsedService<v1::RegistryService::Call
   grpc::ServerUnaryReactor* ListReportedFigures(grpc::CallbackServerContext* context,
                                                 const v1::ListReportedFiguresRequest* request,
                                                 v1::ListReportedFiguresResponse* response) override;
+  // Admin only: the domain refuses every other role (PERMISSION_DENIED).
+  grpc::ServerUnaryReactor* ListAuditEntries(grpc::CallbackServerContext* context,
+                                             const v1::ListAuditEntriesRequest* request,
+                                             v1::ListAuditEntriesResponse* response) override;
+  // For the edge (common/parsed_call's role check): records a write refused before its
+  // handler ran, so the audit trail holds it like any other refusal. `method` is the
+  // RPC's short name, `resource` what the request names ("" when unknown).
+  void RecordRefusal(const Caller& caller, absl::string_view method,
+                     absl::string_view resource, const absl::Status& status);
 
  private:
   Registry* registry_;

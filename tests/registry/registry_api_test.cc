@@ -677,7 +677,7 @@ TEST_F(RegistryApiTest, UndeleteBringsADeletedCouncilBack) {
     request.set_name(name);
     absl::Notification done;
     absl::StatusOr<v1::Council> result;
-    server_->registry().UndeleteCouncil(request, [&](absl::StatusOr<v1::Council> r) {
+    server_->registry().UndeleteCouncil(PlaintextDevelopmentCaller(), request, [&](absl::StatusOr<v1::Council> r) {
       result = std::move(r);
       done.Notify();
     });
