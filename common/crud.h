@@ -999,9 +999,8 @@ absl::StatusOr<Response> ListAuditEntries(store::ResourceStore* store, const Cal
       to ? absl::FormatTime(query.end_time) : "-");
   absl::StatusOr<std::string> after = DecodePageToken(request.page_token(), fingerprint);
   if (!after.ok()) {
-    for (const auto& fv : GetBadRequest(after.status()).field_violations()) {
-      v.Add(fv.field(), fv.description());
-    }
+    google::rpc::BadRequest bad_request = GetBadRequest(after.status());
+    for (const auto& fv : bad_request.field_violations()) v.Add(fv.field(), fv.description());
   } else if (!after->empty() && !absl::SimpleAtoi(*after, &query.after_sequence)) {
     v.Add("page_token", "is not a token of this list");
   }

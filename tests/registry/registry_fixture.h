@@ -23,6 +23,7 @@ class RegistryFixture : public ::testing::Test {
     config.server.drain_deadline = absl::Seconds(2);
     config.database_path = dir_.File("registry.db");
     config.import_path = import_path;
+    config.audit_log_path = audit_log_path_;
     auto server = RegistryServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -35,6 +36,8 @@ class RegistryFixture : public ::testing::Test {
   }
 
   sanhak::testing::TempDir dir_;
+  // The --audit_log file of the next StartRegistry; empty: none.
+  std::string audit_log_path_;
   std::unique_ptr<RegistryServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RegistryService::Stub> stub_;
