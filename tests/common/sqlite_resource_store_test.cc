@@ -660,7 +660,7 @@ TEST_F(ImportMarkTest, ADatabaseFromBeforeMarksIsMigratedWithNone) {
   ASSERT_TRUE(put.ok());
   store_.reset();
   // The schema as the release before marks left it.
-  ExecRaw(path_, "DROP TABLE import_marks; PRAGMA user_version=1");
+  ExecRaw(path_, "DROP TABLE import_marks; DROP TABLE audit; PRAGMA user_version=1");
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"),
@@ -669,6 +669,105 @@ TEST_F(ImportMarkTest, ADatabaseFromBeforeMarksIsMigratedWithNone) {
   EXPECT_FALSE(Mark("councils/a").has_value());
   ASSERT_TRUE(SetMark("councils/a", put->revision).ok());
   EXPECT_EQ(Mark("councils/a"), put->revision);
+}
+
+// The audit trail (WriteTransaction::AppendAudit): kept iff its transaction commits,
+// listed with filters and keyset pages, never a resource or a change record.
+AuditEntry MakeEntry(std::string principal, std::string resource, absl::Time time) {
+  AuditEntry e;
+  e.time = time;
+  e.principal = std::move(principal);
+  e.role = "editor";
+  e.authenticated_by = "certificate";
+  e.method = "UpdateCouncil";
+  e.resource = std::move(resource);
+  e.fields = {"display_name", "field"};
+  return e;
+}
+
+TEST_F(SqliteResourceStoreTest, AuditEntryIsRolledBackWithItsWrite) {
+  absl::Status status = store_->Write([&](WriteTransaction& tx) -> absl::Status {
+    if (absl::Status s = tx.Put(MakeResource("councils/a", "councils", "x"), {}, "").status();
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = tx.AppendAudit(MakeEntry("p", "councils/a", absl::Now())); !s.ok()) {
+      return s;
+    }
+    return absl::InternalError("failed after the entry");
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_FALSE(Get("councils/a").has_value());
+  absl::StatusOr<AuditPage> page = store_->ListAudit({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_TRUE(page->entries.empty());
+
+  ASSERT_TRUE(store_->Write([&](WriteTransaction& tx) -> absl::Status {
+    if (absl::Status s = tx.Put(MakeResource("councils/a", "councils", "x"), {}, "").status();
+        !s.ok()) {
+      return s;
+    }
+    return tx.AppendAudit(MakeEntry("p", "councils/a", absl::Now()));
+  }).ok());
+  page = store_->ListAudit({});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(page->entries[0].principal, "p");
+  EXPECT_EQ(page->entries[0].fields, (std::vector<std::string>{"display_name", "field"}));
+  // One change record (the Put), none for the entry.
+  EXPECT_EQ(*store_->OutboxBacklog(), 1);
+}
+
+TEST_F(SqliteResourceStoreTest, AuditEntriesFilterAndPageBySequence) {
+  const absl::Time t0 = absl::FromUnixSeconds(1750000000);
+  ASSERT_TRUE(store_->Write([&](WriteTransaction& tx) -> absl::Status {
+    for (int i = 0; i < 10; ++i) {
+      absl::Status s = tx.AppendAudit(MakeEntry(i % 2 ? "odd" : "even",
+                                                absl::StrCat("councils/c", i % 3),
+                                                t0 + absl::Seconds(i)));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }).ok());
+  AuditQuery query;
+  query.limit = 3;
+  std::vector<int64_t> sequences;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<AuditPage> page = store_->ListAudit(query);
+    ASSERT_TRUE(page.ok());
+    for (const AuditEntry& e : page->entries) sequences.push_back(e.sequence);
+    if (!page->more) break;
+    query.after_sequence = page->entries.back().sequence;
+  }
+  ASSERT_EQ(sequences.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(sequences.begin(), sequences.end()));
+  query = {};
+  query.principal = "odd";
+  EXPECT_EQ(store_->ListAudit(query)->entries.size(), 5u);
+  query.resource = "councils/c0";  // i = 3, 9
+  EXPECT_EQ(store_->ListAudit(query)->entries.size(), 2u);
+  query = {};
+  query.start_time = t0 + absl::Seconds(2);
+  query.end_time = t0 + absl::Seconds(5);
+  EXPECT_EQ(store_->ListAudit(query)->entries.size(), 3u);
+}
+
+TEST_F(SqliteResourceStoreTest, ADatabaseFromBeforeTheAuditTrailIsMigratedWithAnEmptyOne) {
+  absl::StatusOr<Resource> put = Put(MakeResource("councils/a", "councils", "old"));
+  ASSERT_TRUE(put.ok());
+  store_.reset();
+  // The schema as the release before the audit trail left it.
+  ExecRaw(path_, "DROP TABLE audit; DELETE FROM sqlite_sequence; PRAGMA user_version=2");
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(QueryOne(path_, "PRAGMA user_version"),
+            absl::StrCat(ResourceStoreMigrations().size()));
+  EXPECT_TRUE(Get("councils/a").has_value());
+  EXPECT_TRUE(store_->ListAudit({})->entries.empty());
+  ASSERT_TRUE(store_->Write([](WriteTransaction& tx) {
+    return tx.AppendAudit(MakeEntry("p", "councils/a", absl::Now()));
+  }).ok());
+  EXPECT_EQ(store_->ListAudit({})->entries.size(), 1u);
 }
 
 TEST_F(SqliteResourceStoreTest, FileIsInWalMode) {

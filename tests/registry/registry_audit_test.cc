@@ -18,7 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/audit_log.h"
 #include "common/sqlite_resource_store.h"
+#include "common/validation.h"
 #include "google/protobuf/text_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -512,3 +514,27 @@ TEST(RegistryAuditAtomicTest, EntryAndWriteCommitTogetherOrNotAtAll) {
 
 }  // namespace
 }  // namespace sanhak::registry
+
+namespace sanhak {
+namespace {
+
+// A line of the audit log stays one bounded line of JSON whatever the caller sent.
+TEST(AuditLineTest, IsOneBoundedLineWhateverTheCallerSent) {
+  Caller caller;
+  caller.principal = std::string(100000, 'p') + "\"\n";
+  caller.role = Role::kEditor;
+  std::vector<std::string> fields(1000, std::string(5000, 'f'));
+  store::AuditEntry e =
+      Auditor::Entry(caller, "UpdateCouncil", std::string(100000, 'r'), "id\n\"", fields, false);
+  Auditor::SetOutcome(absl::InvalidArgumentError(std::string(100000, 'm') + "한"), e);
+  std::string line = AuditLine("registry", e);
+  EXPECT_LT(line.size(), kMaxAuditLineBytes);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_TRUE(IsValidUtf8(line));
+  EXPECT_EQ(e.fields.size(), kMaxAuditFields);
+  EXPECT_NE(line.find("\"code\":\"INVALID_ARGUMENT\""), std::string::npos) << line.substr(0, 300);
+  EXPECT_NE(line.find("\"request_id\":\"id\\n\\\"\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sanhak
