@@ -146,7 +146,7 @@ TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection)
       "sanhak.registry.v1.RegistryService");
   ASSERT_NE(compiled, nullptr);
   EXPECT_EQ(service->method_count(), compiled->method_count());
-  EXPECT_EQ(service->method_count(), 29);
+  EXPECT_EQ(service->method_count(), 30);
   const auto* method = service->FindMethodByName("GetCouncil");
   ASSERT_NE(method, nullptr);
 
