@@ -372,3 +372,83 @@ TEST_F(RegistryProcessTest, SigtermTurnsHealthNotServingThenExitsCleanly) {
 
 }  // namespace
 }  // namespace sanhak::registry
+
+namespace sanhak::registry {
+namespace {
+
+// Killed (SIGKILL) in the middle of a stream of creates from several connections, then
+// started again on the same file: every organization that exists has its accepted audit
+// entry and every accepted entry its organization; nothing acknowledged is lost.
+TEST(RegistryProcessAuditTest, AKillMidWriteLeavesNoWriteWithoutItsEntryNorEntryWithoutIt) {
+  sanhak::testing::TempDir dir;
+  sanhak::testing::ServerProcess server(
+      SANHAK_REGISTRY_BINARY,
+      {"--db=" + dir.File("r.db"), "--audit_log=" + dir.File("audit.jsonl")},
+      dir.File("r.log"));
+  ASSERT_TRUE(server.Start());
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  std::atomic<int> acked{0};
+  std::mutex mu;
+  std::set<std::string> acked_names;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t, address = server.address()] {
+      auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(address));
+      for (int i = 0; i < 2000; ++i) {
+        v1::CreateOrganizationRequest request;
+        request.set_organization_id("org-" + std::to_string(t) + "-" + std::to_string(i));
+        request.mutable_organization()->set_display_name("기관");
+        request.mutable_organization()->set_kind(v1::COMPANY);
+        v1::Organization out;
+        if (!stub->CreateOrganization(Context(5).get(), request, &out).ok()) return;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          acked_names.insert(out.name());
+        }
+        ++acked;
+      }
+    });
+  }
+  for (int i = 0; i < 3000 && acked < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  server.Kill();
+  for (std::thread& w : writers) w.join();
+  ASSERT_GE(acked.load(), 200) << server.Log();
+
+  ASSERT_TRUE(server.Start());
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  auto stub = v1::RegistryService::NewStub(sanhak::testing::Connect(server.address()));
+  std::set<std::string> organizations;
+  v1::ListOrganizationsRequest list;
+  list.set_page_size(1000);
+  for (int page = 0; page < 100; ++page) {
+    v1::ListOrganizationsResponse response;
+    ASSERT_TRUE(stub->ListOrganizations(Context().get(), list, &response).ok());
+    for (const auto& o : response.organizations()) organizations.insert(o.name());
+    if (response.next_page_token().empty()) break;
+    list.set_page_token(response.next_page_token());
+  }
+  std::set<std::string> audited;
+  v1::ListAuditEntriesRequest audit;
+  audit.set_page_size(1000);
+  for (int page = 0; page < 100; ++page) {
+    v1::ListAuditEntriesResponse response;
+    grpc::Status s = stub->ListAuditEntries(Context().get(), audit, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (const auto& e : response.audit_entries()) {
+      if (e.method() == "CreateOrganization" && e.code() == 0) {
+        EXPECT_TRUE(audited.insert(e.resource()).second) << e.resource();
+      }
+    }
+    if (response.next_page_token().empty()) break;
+    audit.set_page_token(response.next_page_token());
+  }
+  EXPECT_EQ(audited, organizations);
+  for (const std::string& name : acked_names) {
+    EXPECT_TRUE(organizations.count(name)) << name << " was acknowledged, then lost";
+  }
+}
+
+}  // namespace
+}  // namespace sanhak::registry
