@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -70,6 +71,43 @@ void AuditLog::Append(absl::string_view service, const store::AuditEntry& entry)
     Log(LogLevel::kError, "audit log write failed",
         {{"error", std::string(n < 0 ? std::strerror(errno) : "short write")}});
   }
+}
+
+bool IsWriteMethod(absl::string_view method) {
+  for (absl::string_view prefix : {"Create", "Update", "Delete", "Undelete", "Import"}) {
+    if (absl::StartsWith(method, prefix)) return true;
+  }
+  return false;
+}
+
+std::string RequestResource(const google::protobuf::Message* request) {
+  if (request == nullptr) return "";
+  const google::protobuf::Descriptor* type = request->GetDescriptor();
+  const google::protobuf::Reflection* reflection = request->GetReflection();
+  auto string_field = [](const google::protobuf::Message& m,
+                         absl::string_view name) -> std::string {
+    const google::protobuf::FieldDescriptor* f =
+        m.GetDescriptor()->FindFieldByName(std::string(name));
+    if (f == nullptr || f->is_repeated() ||
+        f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+      return "";
+    }
+    return m.GetReflection()->GetString(m, f);
+  };
+  for (const char* name : {"name", "parent"}) {
+    std::string value = string_field(*request, name);
+    if (!value.empty()) return std::string(Utf8Prefix(value, kMaxAuditTextBytes));
+  }
+  for (int i = 0; i < type->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = type->field(i);
+    if (f->is_repeated() || f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        !reflection->HasField(*request, f)) {
+      continue;
+    }
+    std::string value = string_field(reflection->GetMessage(*request, f), "name");
+    if (!value.empty()) return std::string(Utf8Prefix(value, kMaxAuditTextBytes));
+  }
+  return "";
 }
 
 store::AuditEntry Auditor::Entry(const Caller& caller, absl::string_view method,

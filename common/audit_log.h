@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/caller.h"
 #include "common/resource_store.h"
+#include "google/protobuf/message.h"
 
 namespace sanhak {
 
@@ -46,6 +47,15 @@ inline constexpr size_t kMaxAuditLineBytes = 8192;
 // role, authenticated_by, method, resource, request_id, code (name) and code_number,
 // message, fields, validate_only.
 std::string AuditLine(absl::string_view service, const store::AuditEntry& entry);
+
+// Whether `method` (a short name) writes: Create*, Update*, Delete*, Undelete*, Import*.
+// The edge records only refused writes; a refused read is not in the trail.
+bool IsWriteMethod(absl::string_view method);
+
+// The resource a request names, for the trail of a call refused before its handler:
+// its `name`, else its `parent`, else the `name` of its first message field that has
+// one (an update's resource); "" when none (or `request` is null).
+std::string RequestResource(const google::protobuf::Message* request);
 
 // An append-only JSON-lines file. Thread-safe; each line is one write().
 class AuditLog {

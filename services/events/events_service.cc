@@ -11,6 +11,13 @@ namespace sanhak::events {
 EventsGrpcService::EventsGrpcService(Events* events, absl::Duration default_deadline,
                                      int max_writes_in_flight)
     : events_(events), default_deadline_(default_deadline), writes_(max_writes_in_flight) {
+  // Writes the edge refuses (role, per-caller rate; common/parsed_call.h) go into the
+  // audit trail like any other refusal. A refused read is not a write: not recorded.
+  OnRefused([this](grpc::CallbackServerContext*, const RefusedCall& refused) {
+    if (!IsWriteMethod(refused.method)) return;
+    RecordRefusal(*refused.caller, refused.method, RequestResource(refused.request),
+                  *refused.status);
+  });
   Serve(v1::EventsService::service_full_name(), this,
         &EventsGrpcService::GetActivity, &EventsGrpcService::ListActivities,
         &EventsGrpcService::CreateActivity, &EventsGrpcService::UpdateActivity,

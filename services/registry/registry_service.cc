@@ -9,6 +9,13 @@ namespace sanhak::registry {
 
 RegistryGrpcService::RegistryGrpcService(Registry* registry, int max_writes_in_flight)
     : registry_(registry), writes_(max_writes_in_flight) {
+  // Writes the edge refuses (role, per-caller rate; common/parsed_call.h) go into the
+  // audit trail like any other refusal. A refused read is not a write: not recorded.
+  OnRefused([this](grpc::CallbackServerContext*, const RefusedCall& refused) {
+    if (!IsWriteMethod(refused.method)) return;
+    RecordRefusal(*refused.caller, refused.method, RequestResource(refused.request),
+                  *refused.status);
+  });
   Serve(v1::RegistryService::service_full_name(), this,
         &RegistryGrpcService::GetField, &RegistryGrpcService::ListFields,
         &RegistryGrpcService::GetRegion, &RegistryGrpcService::ListRegions,
