@@ -1,8 +1,7 @@
 // Council scope and the audit trail over the real edge (issue 11): a registry on TLS with
 // the shipped authorization policy, callers with bearer tokens (an editor scoped to one
 // council, a reader) and an admin with a client certificate, all over real gRPC on
-// loopback. What the domain refuses, and what the edge refuses after the policy let the
-// call through, is in the trail under the caller's token identity.
+// loopback. What the domain refuses is in the trail under the caller's token identity.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -153,13 +152,12 @@ TEST_F(RegistryTlsAuditTest, AScopedEditorsTokenChangesOnlyItsCouncilAndTheTrail
     EXPECT_EQ(e.authenticated_by(), "token");
     seen.push_back(absl::StrCat(e.method(), " ", e.resource(), " ", e.code()));
   }
-  // The two updates; the delete only when the edge, not the policy, refused it (the
-  // policy refuses in gRPC's auth filter, before any hook of this service).
-  ASSERT_GE(seen.size(), 2u);
+  // The two updates. The delete is not there: the shipped policy refused it in gRPC's
+  // auth filter (common/auth), before any hook of this service could record it. A known
+  // gap of the trail (see the branch report); this line changes when it is closed.
+  ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], absl::StrCat("UpdateCouncil ", kGdx, " 7"));
   EXPECT_EQ(seen[1], absl::StrCat("UpdateCouncil ", kShips, " 0"));
-  if (seen.size() > 2) EXPECT_EQ(seen[2], absl::StrCat("DeleteCouncil ", kShips, " 7"));
-  std::cerr << "trail of the scoped editor: " << seen.size() << " entries\n";
 }
 
 }  // namespace
