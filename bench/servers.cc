@@ -98,8 +98,8 @@ absl::StatusOr<ServerAddresses> ParseAddresses(absl::string_view text) {
     if (slot == nullptr || kv.second.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "server address '", part,
-          "' is not NAME=HOST:PORT with NAME one of baseline, callback, tls, echo, registry, events, "
-          "analytics"));
+          "' is not NAME=HOST:PORT with NAME one of baseline, callback, tls, echo, registry, "
+          "events, analytics"));
     }
     *slot = kv.second;
   }
@@ -111,6 +111,8 @@ struct BenchServers::Impl {
   std::unique_ptr<sanhak::testing::TempDir> dir;
   std::unique_ptr<sanhak::testing::RedisProcess> redis;
   EmptyServiceImpl empty_service;
+  // The same handler for the TLS baseline (a service instance is registered on one server).
+  EmptyServiceImpl empty_tls_service;
   EmptyCallbackServiceImpl empty_callback_service;
   std::unique_ptr<GrpcServer> baseline;
   std::unique_ptr<GrpcServer> callback;
@@ -190,7 +192,7 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   if (security.has_value()) {
     auto tls = GrpcServer::Start(
         options_for("empty-tls"),
-        {{&s.empty_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
+        {{&s.empty_tls_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
     if (!tls.ok()) return absl::Status(tls.status().code(), absl::StrCat(
         "TLS baseline server: ", tls.status().message()));
     s.tls = *std::move(tls);
@@ -273,7 +275,8 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   d.push_back(absl::StrFormat("  redis     %s; registry and events relay their outbox to it",
                               redis_note));
   d.push_back(security.has_value()
-                  ? absl::StrCat("  security  tls, registry, events, analytics on TLS (baseline, callback, echo stay plaintext): ",
+                  ? absl::StrCat("  security  tls, registry, events, analytics on TLS "
+                                 "(baseline, callback, echo stay plaintext): ",
                                  security->description)
                   : "  security  plaintext (every server; --security=tls for mutual TLS)");
   return self;
