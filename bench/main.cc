@@ -1262,9 +1262,13 @@ int Main() {
     // ------------------------------------------------------------------ WatchLatency
     bool watch_failed = false;
     if (watch) {
-      // Watchers spread over enough connections that none carries more than 100 streams.
-      const int watch_channels =
-          std::max(load.channels, (watch_options.watchers + 99) / 100);
+      // Watchers spread over enough connections that none carries more streams than the
+      // servers' max_concurrent_streams: beyond it a stream waits client-side for another
+      // to end, and a watch never ends (at 100 per connection and the servers' 64, 360 of
+      // 1,000 watchers never got their snapshot).
+      const int per_connection = std::max(1, setup.max_concurrent_streams);
+      const int watch_channels = std::max(
+          load.channels, (watch_options.watchers + per_connection - 1) / per_connection);
       auto channels = Connect(addresses.analytics, watch_channels, 20, dialing.suite);
       if (!channels.ok()) return Fail(channels.status().ToString());
       std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> watch_stubs;
