@@ -35,7 +35,7 @@ struct SecurityFiles {
   // The policy's and the token's summary, for the report's header.
   std::string description;
 
-  // The certificate and key of server `name` (one of kSecureServers), with the ca.
+  // The certificate and key of server `name` (one of SecureServers()), with the ca.
   TlsFiles ServerTls(const std::string& name) const;
 };
 
