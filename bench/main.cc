@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -34,6 +36,7 @@
 #include "bench/bare_echo_server.h"
 #include "bench/load_generator.h"
 #include "bench/scenarios.h"
+#include "bench/security.h"
 #include "common/log.h"
 #include "bench/servers.h"
 #include "bench/watch_latency.h"
@@ -109,6 +112,22 @@ ABSL_FLAG(std::string, load, "",
           "drive servers started elsewhere instead of starting any: "
           "'baseline=H:P,registry=H:P[,callback=H:P][,echo=H:P][,events=H:P][,analytics=H:P]' "
           "(what --serve prints); scenarios whose server is not named are left out");
+// Transport security.
+ABSL_FLAG(std::string, security, "plaintext",
+          "plaintext: every server plaintext (the development mode); tls: the registry, events, "
+          "analytics and a second empty baseline serve mutual TLS with authentication and an "
+          "authorization policy (certificates, policy, key set and token made at start), the "
+          "load generator calls them with a client certificate (and EmptyToken with a bearer "
+          "token); scenarios EmptyTls and EmptyToken measure what that costs per call against "
+          "the plaintext Empty, every TLS scenario is also reported against EmptyTls (tls r.), "
+          "and the handshake (new connection + first call) is measured after the rounds");
+ABSL_FLAG(std::string, security_dir, "",
+          "--security=tls: the directory holding the certificates, policy, key set and token; "
+          "empty: made in a temporary directory at start (--load needs the one its --serve "
+          "printed)");
+ABSL_FLAG(int, handshakes, 50,
+          "--security=tls: per round and per kind (plaintext, tls+cert, tls+token), new "
+          "connections each opened and given one Empty call, one after the other; 0 = none");
 ABSL_FLAG(std::string, server_cpus, "",
           "CPU list (e.g. 0 or 0-1) the server process is bound to (--serve, "
           "--separate_process); empty: not bound");
@@ -152,8 +171,21 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const std::string& address,
-                                                                    int count, int server) {
+// The credentials the load generator dials with.
+struct Dialing {
+  // The plaintext servers' (baseline, callback, echo; all of them in plaintext mode).
+  std::shared_ptr<grpc::ChannelCredentials> plaintext = grpc::InsecureChannelCredentials();
+  // The suite servers' (registry, events, analytics, tls): the bench client's certificate
+  // with --security=tls; plaintext otherwise.
+  std::shared_ptr<grpc::ChannelCredentials> suite = grpc::InsecureChannelCredentials();
+  // EmptyToken's: TLS without a certificate, the bearer token on every call; null in
+  // plaintext mode.
+  std::shared_ptr<grpc::ChannelCredentials> token;
+};
+
+absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(
+    const std::string& address, int count, int server,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < count; ++i) {
     grpc::ChannelArguments args;
@@ -161,7 +193,7 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const std::s
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("sanhak.bench.channel_index", server * 1000 + i);
     auto channel =
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+        grpc::CreateCustomChannel(address, credentials, args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() +
                                    std::chrono::seconds(10))) {
       return absl::UnavailableError(absl::StrCat("cannot connect to ", address));
@@ -339,6 +371,7 @@ ServerSetup SetupFromFlags() {
   setup.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   setup.log_calls = absl::GetFlag(FLAGS_server_log_calls);
   setup.metrics = absl::GetFlag(FLAGS_server_metrics);
+  setup.security_dir = absl::GetFlag(FLAGS_security_dir);
   return setup;
 }
 
@@ -376,6 +409,10 @@ absl::Status StartServeChild(const ServerSetup& setup, const std::string& server
       absl::StrCat("--server_metrics=", setup.metrics ? "true" : "false"),
       absl::StrCat("--server_cpus=", server_cpus),
   };
+  if (!bare && !setup.security_dir.empty()) {
+    argv.push_back("--security=tls");
+    argv.push_back(absl::StrCat("--security_dir=", setup.security_dir));
+  }
   sanhak::testing::ChildStreams streams;
   streams.stdout_path = out;
   streams.stderr_path = err;
@@ -410,9 +447,10 @@ absl::Status StartServeChild(const ServerSetup& setup, const std::string& server
 
 template <typename Service>
 absl::Status AddStubs(const std::string& address, int channels, int server,
+                      const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                       std::vector<std::unique_ptr<typename Service::Stub>>* stubs) {
-  if (address.empty()) return absl::OkStatus();
-  auto connected = Connect(address, channels, server);
+  if (address.empty() || credentials == nullptr) return absl::OkStatus();
+  auto connected = Connect(address, channels, server, credentials);
   if (!connected.ok()) return connected.status();
   for (auto& channel : *connected) stubs->push_back(Service::NewStub(channel));
   return absl::OkStatus();
@@ -421,15 +459,21 @@ absl::Status AddStubs(const std::string& address, int channels, int server,
 // Stubs on `channels` connections to each server that runs. `first_server` keeps the
 // connections of different calls of this apart (distinct channel args).
 absl::Status ConnectAll(const ServerAddresses& a, int channels, int first_server,
-                        ScenarioContext& c) {
+                        const Dialing& dialing, ScenarioContext& c) {
   int server = first_server;
+  const auto& plain = dialing.plaintext;
+  const auto& suite = dialing.suite;
   for (absl::Status s : {
-           AddStubs<v1::EmptyService>(a.baseline, channels, server++, &c.baseline_stubs),
-           AddStubs<v1::EmptyService>(a.callback, channels, server++, &c.callback_stubs),
-           AddStubs<echo::EchoService>(a.echo, channels, server++, &c.echo_stubs),
-           AddStubs<rv1::RegistryService>(a.registry, channels, server++, &c.registry_stubs),
-           AddStubs<ev1::EventsService>(a.events, channels, server++, &c.events_stubs),
-           AddStubs<analytics::v1::AnalyticsService>(a.analytics, channels, server++,
+           AddStubs<v1::EmptyService>(a.baseline, channels, server++, plain, &c.baseline_stubs),
+           AddStubs<v1::EmptyService>(a.callback, channels, server++, plain, &c.callback_stubs),
+           AddStubs<echo::EchoService>(a.echo, channels, server++, plain, &c.echo_stubs),
+           AddStubs<v1::EmptyService>(a.tls, channels, server++, suite, &c.tls_stubs),
+           AddStubs<v1::EmptyService>(a.tls, channels, server++, dialing.token,
+                                      &c.token_stubs),
+           AddStubs<rv1::RegistryService>(a.registry, channels, server++, suite,
+                                          &c.registry_stubs),
+           AddStubs<ev1::EventsService>(a.events, channels, server++, suite, &c.events_stubs),
+           AddStubs<analytics::v1::AnalyticsService>(a.analytics, channels, server++, suite,
                                                      &c.analytics_stubs)}) {
     if (!s.ok()) return s;
   }
@@ -505,17 +549,50 @@ double BareAimFor(const std::string& scenario) {
   return 0;
 }
 
-// A measured run's QPS ratio to the BareEcho run of the same round and level, each taken
-// against its own Empty neighbours (so a drift of the machine between the two cancels);
-// 0 when that round has no BareEcho run.
-double BareRatioOf(const Run& run, const std::vector<Run>& runs) {
+// A measured run's ratios to the run of scenario `reference` in the same round and level,
+// each taken against its own Empty neighbours (so a drift of the machine between the two
+// cancels); all 0 when that round has no such run.
+Ratios RatiosTo(const Run& run, const std::vector<Run>& runs, absl::string_view reference) {
   for (const Run& b : runs) {
     if (b.role == Role::kMeasured && b.round == run.round && b.concurrency == run.concurrency &&
-        b.scenario->name == kBareScenario) {
-      return Ratio(RatiosOf(run, runs).qps, RatiosOf(b, runs).qps);
+        b.scenario->name == reference) {
+      const Ratios x = RatiosOf(run, runs), y = RatiosOf(b, runs);
+      return {Ratio(x.qps, y.qps), Ratio(x.p50, y.p50), Ratio(x.p99, y.p99), Ratio(x.cpu, y.cpu)};
     }
   }
-  return 0;
+  return {};
+}
+
+// The QPS ratio to the BareEcho run of the same round and level (see RatiosTo).
+double BareRatioOf(const Run& run, const std::vector<Run>& runs) {
+  return RatiosTo(run, runs, kBareScenario).qps;
+}
+
+// --security=tls: the QPS ratio to the EmptyTls run of the same round and level: a TLS
+// scenario against the empty handler behind the same TLS.
+double TlsRatioOf(const Run& run, const std::vector<Run>& runs) {
+  return RatiosTo(run, runs, kTlsScenario).qps;
+}
+
+// What a measured run adds per call to the mean of its two Empty neighbours: p50 latency
+// (ms) and CPU (us).
+struct Added {
+  double p50_ms = 0, cpu_us = 0;
+};
+Added AddedOf(const Run& run, const std::vector<Run>& runs) {
+  const LoadResult& x = run.result;
+  const LoadResult& b1 = runs[run.before - 1].result;
+  const LoadResult& b2 = runs[run.after - 1].result;
+  return {x.p50_ms - (b1.p50_ms + b2.p50_ms) / 2,
+          x.cpu_us_per_call - (b1.cpu_us_per_call + b2.cpu_us_per_call) / 2};
+}
+
+// Nearest-rank percentile of `v` (sorted here); 0 when empty.
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p / 100 * v.size()));
+  return v[std::min(v.size(), std::max<size_t>(rank, 1)) - 1];
 }
 
 void PrintRunLine(const Run& run) {
@@ -574,9 +651,47 @@ int Main() {
     return Fail(absl::StrCat("no registry data at ", data, " (pass --data=FILE)"));
   }
 
+  // --security=tls: the certificates, policy, key set and token, made here before any
+  // server starts (in-process, and passed to the --serve child by directory), or those a
+  // --serve made (--load, --security_dir).
+  const std::string security_mode = absl::GetFlag(FLAGS_security);
+  if (security_mode != "plaintext" && security_mode != "tls") {
+    return Fail(absl::StrCat("--security=", security_mode, ": plaintext or tls"));
+  }
+  const bool secure = security_mode == "tls";
+  ServerSetup setup = SetupFromFlags();
+  sanhak::testing::TempDir security_temp("sanhak-bench-security");
+  Dialing dialing;
+  std::optional<SecurityFiles> security;
+  if (secure) {
+    absl::StatusOr<SecurityFiles> files;
+    if (setup.security_dir.empty()) {
+      if (!absl::GetFlag(FLAGS_load).empty()) {
+        return Fail("--load with --security=tls needs --security_dir (the directory its "
+                    "--serve printed)");
+      }
+      if (security_temp.path().empty()) return Fail("cannot create a temporary directory");
+      files = CreateSecurityFiles(security_temp.path());
+      setup.security_dir = security_temp.path();
+    } else {
+      files = ReadSecurityFiles(setup.security_dir);
+    }
+    if (!files.ok()) return Fail(files.status().ToString());
+    security = *std::move(files);
+    auto cert = CertificateCredentials(*security);
+    if (!cert.ok()) return Fail(cert.status().ToString());
+    auto token = TokenCredentials(*security);
+    if (!token.ok()) return Fail(token.status().ToString());
+    dialing.suite = *std::move(cert);
+    dialing.token = *std::move(token);
+  } else if (!setup.security_dir.empty()) {
+    return Fail("--security_dir needs --security=tls");
+  }
+  const int handshakes = secure ? absl::GetFlag(FLAGS_handshakes) : 0;
+  if (handshakes < 0) return Fail("--handshakes must be >= 0");
+
   // The servers: in this process, in a child started with --serve (separate-process
   // mode), or started elsewhere (--load).
-  const ServerSetup setup = SetupFromFlags();
   const std::string load_flag = absl::GetFlag(FLAGS_load);
   const bool separate = absl::GetFlag(FLAGS_separate_process);
   const std::string server_cpus = absl::GetFlag(FLAGS_server_cpus);
@@ -665,7 +780,12 @@ int Main() {
     ScenarioContext context;
     context.run_tag = absl::StrFormat(
         "%06x", static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()) ^ getpid()) & 0xffffff);
-    if (absl::Status s = ConnectAll(addresses, load.channels, 0, context); !s.ok()) {
+    // A TLS server named to a plaintext run (--load) is not driven: nothing dials it.
+    if (!secure) addresses.tls.clear();
+    if (secure && addresses.tls.empty()) {
+      return Fail("--security=tls: no tls=HOST:PORT server (the TLS empty handler) runs");
+    }
+    if (absl::Status s = ConnectAll(addresses, load.channels, 0, dialing, context); !s.ok()) {
       return Fail(s.ToString());
     }
     absl::StatusOr<std::vector<std::string>> names = CouncilNames(*context.registry_stubs[0]);
@@ -721,6 +841,16 @@ int Main() {
       if (bare != nullptr && std::find(selected.begin(), selected.end(), bare) == selected.end()) {
         selected.insert(selected.begin(), bare);
       }
+      // So do, with --security=tls, the empty handler behind TLS (every TLS scenario's
+      // `tls r.` needs it) and its token-caller twin.
+      for (const char* name : {kTokenScenario, kTlsScenario}) {
+        auto it = std::find_if(all.begin(), all.end(),
+                               [&](const Scenario& s) { return s.name == name; });
+        if (it != all.end() &&
+            std::find(selected.begin(), selected.end(), &*it) == selected.end()) {
+          selected.insert(selected.begin(), &*it);
+        }
+      }
     }
     if (selected.empty()) return Fail("--scenarios selects nothing");
     std::vector<int> overload_levels;
@@ -753,9 +883,12 @@ int Main() {
     const int overload_runs = overload_rounds * static_cast<int>(overload_levels.size()) *
                               static_cast<int>(overload_honor.size()) *
                               (addresses.events.empty() ? 1 : 2);
+    // A handshake and two calls take a few milliseconds here; 10 ms is generous.
+    const double handshake_estimate_s = 0.01 * 3 * (rounds * handshakes + 2);
     const double estimate_s =
         (measured_runs + overload_runs) * absl::ToDoubleSeconds(load.warmup + load.duration) +
-        warmup_runs * absl::ToDoubleSeconds(initial_warmup) + watch_estimate_s;
+        warmup_runs * absl::ToDoubleSeconds(initial_warmup) + watch_estimate_s +
+        (handshakes > 0 ? handshake_estimate_s : 0);
 
     std::printf("sanhak_bench  gRPC %s, %u CPUs, load average %s\n", grpc::Version().c_str(),
                 std::thread::hardware_concurrency(), LoadAverage().c_str());
@@ -856,9 +989,15 @@ int Main() {
     std::printf("  bare r.       = QPS ratio / BareEcho's QPS ratio in the same round and "
                 "level: QPS relative to the bare gRPC echo server (nothing of the suite's "
                 "runtime)\n");
+    if (secure) {
+      std::printf("  tls r.        = QPS ratio / EmptyTls's QPS ratio in the same round and "
+                  "level: QPS relative to the empty handler behind the same TLS, "
+                  "authentication and policy\n");
+    }
     std::printf("scenario         conc  QPS ratio [min-max]    p50 ratio [min-max]  p99 ratio "
-                "[min-max]  cpu r.       QPS   p50 ms   p99 ms  bare r. [min-max]    aim (QPS "
-                "ratio)\n");
+                "[min-max]  cpu r.       QPS   p50 ms   p99 ms  bare r. [min-max]  %saim (QPS "
+                "ratio)\n",
+                secure ? "tls r. [min-max]     " : "");
     std::vector<std::string> summary_lines;
     std::vector<std::string> notes;
     for (int level : levels) {
@@ -887,7 +1026,7 @@ int Main() {
           baseline.name, level, base_qps.size(), bq.median, bq.min, bq.max, bp50.median,
           bp99.median, nb.min, nb.max));
       for (const Scenario* s : selected) {
-        std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99, bare_r;
+        std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99, bare_r, tls_r;
         int64_t store_min = -1, store_max = -1;
         int64_t errors = 0;
         for (const Run& r : runs) {
@@ -897,6 +1036,7 @@ int Main() {
           Ratios x = RatiosOf(r, runs);
           qps_r.push_back(x.qps);
           if (double b = BareRatioOf(r, runs); b > 0) bare_r.push_back(b);
+          if (double t = secure ? TlsRatioOf(r, runs) : 0; t > 0) tls_r.push_back(t);
           p50_r.push_back(x.p50);
           p99_r.push_back(x.p99);
           cpu_r.push_back(x.cpu);
@@ -911,7 +1051,7 @@ int Main() {
         }
         const Spread q = SpreadOf(qps_r), l50 = SpreadOf(p50_r), l99 = SpreadOf(p99_r),
                      c = SpreadOf(cpu_r), aq = SpreadOf(qps), a50 = SpreadOf(p50),
-                     a99 = SpreadOf(p99), br = SpreadOf(bare_r);
+                     a99 = SpreadOf(p99), br = SpreadOf(bare_r), tr = SpreadOf(tls_r);
         std::string aim;
         if (double target = AimFor(s->name); target > 0) {
           aim = absl::StrFormat(">= %.2f of Empty %s", target,
@@ -924,12 +1064,18 @@ int Main() {
         const std::string bare_column =
             bare_r.empty() ? std::string(19, ' ')
                            : absl::StrFormat("%5.3f [%5.3f-%5.3f]", br.median, br.min, br.max);
+        std::string tls_column;
+        if (secure) {
+          tls_column = tls_r.empty() ? std::string(21, ' ')
+                                     : absl::StrFormat("%5.3f [%5.3f-%5.3f]  ", tr.median,
+                                                       tr.min, tr.max);
+        }
         if (errors > 0) absl::StrAppend(&aim, aim.empty() ? "" : "; ", errors, " ERRORS");
         std::printf("%-15s %5d  %5.3f [%5.3f-%5.3f]  %5.2f [%5.2f-%5.2f]  %5.2f [%5.2f-%5.2f]  "
-                    "%5.2f %9.0f %8.3f %8.3f  %s  %s\n",
+                    "%5.2f %9.0f %8.3f %8.3f  %s  %s%s\n",
                     s->name.c_str(), level, q.median, q.min, q.max, l50.median, l50.min,
                     l50.max, l99.median, l99.min, l99.max, c.median, aq.median, a50.median,
-                    a99.median, bare_column.c_str(), aim.c_str());
+                    a99.median, bare_column.c_str(), tls_column.c_str(), aim.c_str());
         summary_lines.push_back(absl::StrFormat(
             "RESULT scenario=%s concurrency=%d role=summary rounds=%d qps_ratio=%.4f "
             "qps_ratio_min=%.4f qps_ratio_max=%.4f p50_ratio=%.4f p50_ratio_min=%.4f "
@@ -947,6 +1093,12 @@ int Main() {
                                 "bare_qps_ratio_max=%.4f",
                                 br.median, br.min, br.max);
         }
+        if (!tls_r.empty()) {
+          absl::StrAppendFormat(&summary_lines.back(),
+                                " tls_qps_ratio=%.4f tls_qps_ratio_min=%.4f "
+                                "tls_qps_ratio_max=%.4f",
+                                tr.median, tr.min, tr.max);
+        }
         if (s->name == "ListActivities") {
           notes.push_back(absl::StrFormat(
               "ListActivities at %d ran while the events store held %d..%d activities in all "
@@ -959,13 +1111,167 @@ int Main() {
 
     for (const std::string& note : notes) std::printf("note: %s\n", note.c_str());
 
+    // ------------------------------------------------------------------ security
+    // What TLS and authorization cost per call: EmptyTls and EmptyToken against the
+    // plaintext Empty around them (the same handler, sync API, same runtime, same level).
+    int64_t handshake_errors = 0;
+    std::vector<std::string> handshake_error_lines;
+    if (secure) {
+      std::printf("\nsecurity: per call, the empty handler behind mutual TLS + authentication "
+                  "+ policy against the same handler plaintext (Empty), same runtime, same "
+                  "concurrency, connections long-lived (handshakes amortized); ratios = TLS / "
+                  "plaintext, median of %d rounds [min-max]; +p50, +cpu = TLS minus the mean of "
+                  "the plaintext runs around it\n",
+                  rounds);
+      std::printf("scenario         conc  QPS ratio [min-max]    p50 ratio [min-max]  p99 r.  "
+                  "cpu r.       QPS   p50 ms   p99 ms  cpu us/c  +p50 ms [min-max]        +cpu "
+                  "us/call [min-max]  vs EmptyTls (QPS, cpu)\n");
+      for (int level : levels) {
+        for (const char* name : {kTlsScenario, kTokenScenario}) {
+          std::vector<double> qps_r, p50_r, p99_r, cpu_r, qps, p50, p99, cpu, added_p50,
+              added_cpu, tls_qps, tls_cpu;
+          for (const Run& r : runs) {
+            if (r.role != Role::kMeasured || r.concurrency != level || r.scenario->name != name) {
+              continue;
+            }
+            const Ratios x = RatiosOf(r, runs);
+            qps_r.push_back(x.qps);
+            p50_r.push_back(x.p50);
+            p99_r.push_back(x.p99);
+            cpu_r.push_back(x.cpu);
+            qps.push_back(r.result.qps);
+            p50.push_back(r.result.p50_ms);
+            p99.push_back(r.result.p99_ms);
+            cpu.push_back(r.result.cpu_us_per_call);
+            const Added a = AddedOf(r, runs);
+            added_p50.push_back(a.p50_ms);
+            added_cpu.push_back(a.cpu_us);
+            if (std::string(name) != kTlsScenario) {
+              const Ratios t = RatiosTo(r, runs, kTlsScenario);
+              if (t.qps > 0) {
+                tls_qps.push_back(t.qps);
+                tls_cpu.push_back(t.cpu);
+              }
+            }
+          }
+          if (qps_r.empty()) continue;
+          const Spread q = SpreadOf(qps_r), l50 = SpreadOf(p50_r), l99 = SpreadOf(p99_r),
+                       c = SpreadOf(cpu_r), aq = SpreadOf(qps), a50 = SpreadOf(p50),
+                       a99 = SpreadOf(p99), ac = SpreadOf(cpu), d50 = SpreadOf(added_p50),
+                       dc = SpreadOf(added_cpu), tq = SpreadOf(tls_qps), tc = SpreadOf(tls_cpu);
+          const std::string versus =
+              tls_qps.empty() ? "" : absl::StrFormat("%5.3f, %5.2f", tq.median, tc.median);
+          std::printf("%-15s %5d  %5.3f [%5.3f-%5.3f]  %5.2f [%5.2f-%5.2f]  %5.2f  %5.2f %9.0f "
+                      "%8.3f %8.3f %9.1f  %+7.3f [%+7.3f-%+7.3f]  %+7.1f [%+7.1f-%+7.1f]    %s\n",
+                      name, level, q.median, q.min, q.max, l50.median, l50.min, l50.max,
+                      l99.median, c.median, aq.median, a50.median, a99.median, ac.median,
+                      d50.median, d50.min, d50.max, dc.median, dc.min, dc.max, versus.c_str());
+          std::string line = absl::StrFormat(
+              "RESULT scenario=%s concurrency=%d role=security rounds=%d qps_ratio=%.4f "
+              "qps_ratio_min=%.4f qps_ratio_max=%.4f p50_ratio=%.4f p99_ratio=%.4f "
+              "cpu_ratio=%.4f qps=%.1f p50_ms=%.4f p99_ms=%.4f cpu_us_per_call=%.2f "
+              "added_p50_ms=%.4f added_cpu_us_per_call=%.2f",
+              name, level, qps_r.size(), q.median, q.min, q.max, l50.median, l99.median,
+              c.median, aq.median, a50.median, a99.median, ac.median, d50.median, dc.median);
+          if (!tls_qps.empty()) {
+            absl::StrAppendFormat(&line, " tls_qps_ratio=%.4f tls_cpu_ratio=%.4f", tq.median,
+                                  tc.median);
+          }
+          summary_lines.push_back(std::move(line));
+        }
+      }
+
+      // The handshake: what a new connection costs before its first call, measured apart
+      // (the rounds' connections are long-lived). Rounds interleave the kinds, whose order
+      // rotates, as the rounds above do.
+      if (handshakes > 0) {
+        const std::vector<HandshakeKind> kinds = {
+            {"plaintext", addresses.baseline, dialing.plaintext},
+            {"tls+cert", addresses.tls, dialing.suite},
+            {"tls+token", addresses.tls, dialing.token}};
+        std::printf("\nhandshake: %d new connections per kind and round (%d rounds, kinds "
+                    "interleaved), one after the other, each: a new channel on a connection of "
+                    "its own, connect, handshake (TLS: certificate chain verified; tls+cert: "
+                    "client certificate verified too), one Empty call (the first call on a TLS "
+                    "connection also authenticates it and records its identity), waited for; "
+                    "then a second call on it; plaintext: the Empty server, TLS: the EmptyTls "
+                    "server; cpu per connection includes the second call%s\n",
+                    handshakes, rounds,
+                    load.server_cpu_seconds ? " and sums the processes" : "");
+        int salt = 1;
+        // One unmeasured connection of each kind first (lazy initialisation).
+        for (const HandshakeKind& kind : kinds) {
+          MeasureHandshakes(kind, 2, salt++, load.server_cpu_seconds);
+        }
+        std::vector<HandshakeResult> totals(kinds.size());
+        std::vector<std::vector<double>> cpu_per_round(kinds.size());
+        for (int round = 1; round <= rounds; ++round) {
+          for (size_t i = 0; i < kinds.size(); ++i) {
+            const size_t k = (i + round - 1) % kinds.size();
+            HandshakeResult r =
+                MeasureHandshakes(kinds[k], handshakes, salt++, load.server_cpu_seconds);
+            HandshakeResult& t = totals[k];
+            t.connections += r.connections;
+            if (r.errors > 0 && t.errors == 0) t.first_error = r.first_error;
+            t.errors += r.errors;
+            t.latencies_ms.insert(t.latencies_ms.end(), r.latencies_ms.begin(),
+                                  r.latencies_ms.end());
+            t.second_call_ms.insert(t.second_call_ms.end(), r.second_call_ms.begin(),
+                                    r.second_call_ms.end());
+            cpu_per_round[k].push_back(r.cpu_us_per_connection);
+          }
+        }
+        std::printf("kind        conns  errors   p50 ms   p90 ms   p99 ms  mean ms  2nd call "
+                    "p50 ms  connect p50 ms  cpu us/conn [min-max]       p50 r.  +p50 ms  "
+                    "cpu r.  +cpu us/conn\n");
+        const double plain_p50 = Percentile(totals[0].latencies_ms, 50);
+        const double plain_cpu = SpreadOf(cpu_per_round[0]).median;
+        for (size_t k = 0; k < kinds.size(); ++k) {
+          const HandshakeResult& t = totals[k];
+          double mean = 0;
+          for (double v : t.latencies_ms) mean += v;
+          if (!t.latencies_ms.empty()) mean /= t.latencies_ms.size();
+          const double p50 = Percentile(t.latencies_ms, 50);
+          const double p90 = Percentile(t.latencies_ms, 90);
+          const double p99 = Percentile(t.latencies_ms, 99);
+          const double second = Percentile(t.second_call_ms, 50);
+          const Spread cpu = SpreadOf(cpu_per_round[k]);
+          std::printf("%-10s %6d %7d %8.3f %8.3f %8.3f %8.3f  %15.3f  %14.3f  %9.0f [%6.0f-%6.0f]"
+                      "  %6.2f  %+7.3f  %6.2f  %+12.0f\n",
+                      kinds[k].name.c_str(), t.connections, t.errors, p50, p90, p99, mean,
+                      second, p50 - second, cpu.median, cpu.min, cpu.max, Ratio(p50, plain_p50),
+                      p50 - plain_p50, Ratio(cpu.median, plain_cpu), cpu.median - plain_cpu);
+          summary_lines.push_back(absl::StrFormat(
+              "RESULT scenario=Handshake/%s role=handshake rounds=%d connections=%d errors=%d "
+              "p50_ms=%.4f p90_ms=%.4f p99_ms=%.4f mean_ms=%.4f second_call_p50_ms=%.4f "
+              "cpu_us_per_connection=%.1f p50_ratio=%.4f added_p50_ms=%.4f cpu_ratio=%.4f "
+              "added_cpu_us_per_connection=%.1f",
+              kinds[k].name, rounds, t.connections, t.errors, p50, p90, p99, mean, second,
+              cpu.median, Ratio(p50, plain_p50), p50 - plain_p50, Ratio(cpu.median, plain_cpu),
+              cpu.median - plain_cpu));
+          handshake_errors += t.errors;
+          if (t.errors > 0) {
+            handshake_error_lines.push_back(absl::StrFormat(
+                "ERRORS handshake kind=%s %d of %d first: %s", kinds[k].name, t.errors,
+                t.connections, t.first_error));
+          }
+        }
+        std::printf("  p50 r., +p50 ms, cpu r., +cpu: against plaintext; connect p50 = p50 - "
+                    "2nd call p50: what the new connection added to its first call\n");
+      }
+    }
+
     // ------------------------------------------------------------------ WatchLatency
     bool watch_failed = false;
     if (watch) {
-      // Watchers spread over enough connections that none carries more than 100 streams.
-      const int watch_channels =
-          std::max(load.channels, (watch_options.watchers + 99) / 100);
-      auto channels = Connect(addresses.analytics, watch_channels, 20);
+      // Watchers spread over enough connections that none carries more streams than the
+      // servers' max_concurrent_streams: beyond it a stream waits client-side for another
+      // to end, and a watch never ends (at 100 per connection and the servers' 64, 360 of
+      // 1,000 watchers never got their snapshot).
+      const int per_connection = std::max(1, setup.max_concurrent_streams);
+      const int watch_channels = std::max(
+          load.channels, (watch_options.watchers + per_connection - 1) / per_connection);
+      auto channels = Connect(addresses.analytics, watch_channels, 20, dialing.suite);
       if (!channels.ok()) return Fail(channels.status().ToString());
       std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> watch_stubs;
       for (auto& channel : *channels) {
@@ -1066,7 +1372,7 @@ int Main() {
       ServerAddresses writers;
       writers.registry = addresses.registry;
       writers.events = addresses.events;
-      if (absl::Status s = ConnectAll(writers, overload_channels, 40, oc); !s.ok()) {
+      if (absl::Status s = ConnectAll(writers, overload_channels, 40, dialing, oc); !s.ok()) {
         return Fail(s.ToString());
       }
       std::vector<Scenario> overload = OverloadScenarios(oc);
@@ -1179,6 +1485,9 @@ int Main() {
         if (double b = BareRatioOf(r, runs); b > 0) {
           absl::StrAppendFormat(&line, " bare_qps_ratio=%.4f", b);
         }
+        if (double t = secure ? TlsRatioOf(r, runs) : 0; t > 0) {
+          absl::StrAppendFormat(&line, " tls_qps_ratio=%.4f", t);
+        }
       }
       std::printf("%s\n", line.c_str());
       total_errors += x.errors;
@@ -1200,7 +1509,8 @@ int Main() {
       exit_code = 1;
     }
     for (const std::string& line : overload_error_lines) std::printf("%s\n", line.c_str());
-    total_errors += overload_errors;
+    for (const std::string& line : handshake_error_lines) std::printf("%s\n", line.c_str());
+    total_errors += overload_errors + handshake_errors;
     if (total_errors > 0) {
       std::printf("FAILED: %lld calls ended in error; the figures above are not valid\n",
                   static_cast<long long>(total_errors));
@@ -1228,7 +1538,26 @@ int Serve() {
   if (absl::Status s = PinToCpus(absl::GetFlag(FLAGS_server_cpus)); !s.ok()) {
     return Fail(s.ToString());
   }
-  absl::StatusOr<std::unique_ptr<BenchServers>> servers = BenchServers::Start(SetupFromFlags());
+  ServerSetup setup = SetupFromFlags();
+  // --security=tls without --security_dir (by hand): the files made here, for as long as
+  // this serves; --load takes the directory printed.
+  sanhak::testing::TempDir security_temp("sanhak-bench-security");
+  const std::string security_mode = absl::GetFlag(FLAGS_security);
+  if (security_mode != "plaintext" && security_mode != "tls") {
+    return Fail(absl::StrCat("--security=", security_mode, ": plaintext or tls"));
+  }
+  if (security_mode == "plaintext" && !setup.security_dir.empty()) {
+    return Fail("--security_dir needs --security=tls");
+  }
+  if (security_mode == "tls" && setup.security_dir.empty()) {
+    if (security_temp.path().empty()) return Fail("cannot create a temporary directory");
+    absl::StatusOr<SecurityFiles> files = CreateSecurityFiles(security_temp.path());
+    if (!files.ok()) return Fail(files.status().ToString());
+    setup.security_dir = security_temp.path();
+    std::printf("security files in %s (--load ... --security=tls --security_dir=%s)\n",
+                setup.security_dir.c_str(), setup.security_dir.c_str());
+  }
+  absl::StatusOr<std::unique_ptr<BenchServers>> servers = BenchServers::Start(setup);
   if (!servers.ok()) return Fail(servers.status().ToString());
   for (const std::string& line : (*servers)->description()) std::printf("%s\n", line.c_str());
   std::printf("SERVING %s\n", FormatAddresses((*servers)->addresses()).c_str());

@@ -162,6 +162,22 @@ std::vector<Scenario> MeasuredScenarios(ScenarioContext& c) {
          EmptyCall(c, c.callback_stubs)});
   }
 
+  if (!c.tls_stubs.empty()) {
+    scenarios.push_back(
+        {kTlsScenario,
+         "the baseline's empty handler (sync API) behind mutual TLS: the bench client's "
+         "certificate (admin), every call authenticated and checked against the policy; "
+         "what TLS and authorization cost per call (connections long-lived)",
+         EmptyCall(c, c.tls_stubs)});
+  }
+  if (!c.token_stubs.empty()) {
+    scenarios.push_back(
+        {kTokenScenario,
+         "the same TLS server and handler, called over TLS without a certificate with a "
+         "bearer token (ES256, role admin) on every call, verified on every call",
+         EmptyCall(c, c.token_stubs)});
+  }
+
   if (!c.registry_stubs.empty()) {
     scenarios.push_back(
         {"GetCouncil",

@@ -32,6 +32,11 @@ struct ScenarioContext {
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> baseline_stubs;
   // The same empty handler served on the callback API (scenario EmptyCallback).
   std::vector<std::unique_ptr<v1::EmptyService::Stub>> callback_stubs;
+  // --security=tls: the same empty handler (sync API, as the baseline) behind mutual TLS,
+  // authentication and the policy, called with the bench client's certificate (scenario
+  // EmptyTls) and with a bearer token over TLS (EmptyToken). Empty in plaintext mode.
+  std::vector<std::unique_ptr<v1::EmptyService::Stub>> tls_stubs;
+  std::vector<std::unique_ptr<v1::EmptyService::Stub>> token_stubs;
   // The bare echo server (scenario BareEcho), nothing of the suite's runtime in it.
   std::vector<std::unique_ptr<echo::EchoService::Stub>> echo_stubs;
   std::vector<std::unique_ptr<registry::v1::RegistryService::Stub>> registry_stubs;
@@ -61,6 +66,10 @@ struct ScenarioContext {
   std::string run_tag;
   std::atomic<int64_t> next_organization{1};
 };
+
+// The scenario names the --security=tls report and ratios refer to.
+inline constexpr char kTlsScenario[] = "EmptyTls";
+inline constexpr char kTokenScenario[] = "EmptyToken";
 
 // The baseline: EmptyService.Empty, whose handler does nothing, with a request carrying a
 // council name so it is the size of a GetCouncil request.

@@ -2,12 +2,14 @@
 
 #include <sched.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -18,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/bare_echo_server.h"
+#include "bench/security.h"
 #include "common/server.h"
 #include "sanhak/bench/v1/bench.grpc.pb.h"
 #include "services/analytics/analytics_server.h"
@@ -72,6 +75,7 @@ std::string FormatAddresses(const ServerAddresses& a) {
   };
   add("baseline", a.baseline);
   add("callback", a.callback);
+  add("tls", a.tls);
   add("echo", a.echo);
   add("registry", a.registry);
   add("events", a.events);
@@ -85,6 +89,7 @@ absl::StatusOr<ServerAddresses> ParseAddresses(absl::string_view text) {
     std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
     std::string* slot = kv.first == "baseline"    ? &a.baseline
                         : kv.first == "callback"  ? &a.callback
+                        : kv.first == "tls"       ? &a.tls
                         : kv.first == "echo"      ? &a.echo
                         : kv.first == "registry"  ? &a.registry
                         : kv.first == "events"    ? &a.events
@@ -93,8 +98,8 @@ absl::StatusOr<ServerAddresses> ParseAddresses(absl::string_view text) {
     if (slot == nullptr || kv.second.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "server address '", part,
-          "' is not NAME=HOST:PORT with NAME one of baseline, callback, echo, registry, events, "
-          "analytics"));
+          "' is not NAME=HOST:PORT with NAME one of baseline, callback, tls, echo, registry, "
+          "events, analytics"));
     }
     *slot = kv.second;
   }
@@ -106,9 +111,12 @@ struct BenchServers::Impl {
   std::unique_ptr<sanhak::testing::TempDir> dir;
   std::unique_ptr<sanhak::testing::RedisProcess> redis;
   EmptyServiceImpl empty_service;
+  // The same handler for the TLS baseline (a service instance is registered on one server).
+  EmptyServiceImpl empty_tls_service;
   EmptyCallbackServiceImpl empty_callback_service;
   std::unique_ptr<GrpcServer> baseline;
   std::unique_ptr<GrpcServer> callback;
+  std::unique_ptr<GrpcServer> tls;
   std::unique_ptr<BareEchoServer> echo;
   std::unique_ptr<registry::RegistryServer> registry;
   std::unique_ptr<events::EventsServer> events;
@@ -168,8 +176,30 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   if (!echo.ok()) return echo.status();
   s.echo = *std::move(echo);
 
+  // --security=tls: each server on mutual TLS with its own certificate, authentication
+  // and the policy; otherwise each on `options` as it is.
+  std::optional<SecurityFiles> security;
+  if (!setup.security_dir.empty()) {
+    absl::StatusOr<SecurityFiles> files = ReadSecurityFiles(setup.security_dir);
+    if (!files.ok()) return files.status();
+    security = *std::move(files);
+  }
+  auto options_for = [&](const std::string& name) {
+    ServerOptions o = options;
+    if (security.has_value()) ServeSecurely(*security, name, &o);
+    return o;
+  };
+  if (security.has_value()) {
+    auto tls = GrpcServer::Start(
+        options_for("empty-tls"),
+        {{&s.empty_tls_service, kBaselineServiceName, [] { return absl::OkStatus(); }}});
+    if (!tls.ok()) return absl::Status(tls.status().code(), absl::StrCat(
+        "TLS baseline server: ", tls.status().message()));
+    s.tls = *std::move(tls);
+  }
+
   registry::RegistryConfig registry_config;
-  registry_config.server = options;
+  registry_config.server = options_for("registry");
   registry_config.database_path = s.dir->File("registry.db");
   registry_config.import_path = setup.data;
   registry_config.redis_address = redis_address;
@@ -180,7 +210,7 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   absl::StatusOr<std::string> holds = s.registry->Describe();
 
   events::EventsConfig events_config;
-  events_config.server = options;
+  events_config.server = options_for("events");
   events_config.database_path = s.dir->File("events.db");
   events_config.registry_address = s.registry->address();
   events_config.redis_address = redis_address;
@@ -190,7 +220,7 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   s.events = *std::move(events);
 
   analytics::AnalyticsConfig analytics_config;
-  analytics_config.server = options;
+  analytics_config.server = options_for("analytics");
   analytics_config.registry_address = s.registry->address();
   analytics_config.events_address = s.events->address();
   analytics_config.engine.redis_address = redis_address;
@@ -202,6 +232,7 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   ServerAddresses& a = self->addresses_;
   a.baseline = s.baseline->address();
   a.callback = s.callback->address();
+  if (s.tls) a.tls = s.tls->address();
   a.echo = s.echo->address();
   a.registry = s.registry->address();
   a.events = s.events->address();
@@ -217,6 +248,11 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
                               a.baseline));
   d.push_back(absl::StrFormat("  callback  %s at %s (callback API)", kBaselineServiceName,
                               a.callback));
+  if (s.tls) {
+    d.push_back(absl::StrFormat("  tls       %s at %s (sync API, as baseline) on mutual TLS, "
+                                "authenticated, policy checked",
+                                kBaselineServiceName, a.tls));
+  }
   d.push_back(absl::StrFormat(
       "  echo      sanhak.bench.echo.EchoService at %s: bare grpc::ServerBuilder, callback "
       "API, gRPC's defaults, nothing of the suite's runtime",
@@ -238,6 +274,11 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
                               analytics::kAnalyticsServiceName, a.analytics));
   d.push_back(absl::StrFormat("  redis     %s; registry and events relay their outbox to it",
                               redis_note));
+  d.push_back(security.has_value()
+                  ? absl::StrCat("  security  tls, registry, events, analytics on TLS "
+                                 "(baseline, callback, echo stay plaintext): ",
+                                 security->description)
+                  : "  security  plaintext (every server; --security=tls for mutual TLS)");
   return self;
 }
 
@@ -249,11 +290,19 @@ void BenchServers::Shutdown() {
   if (impl_->events) impl_->events->Shutdown();
   if (impl_->registry) impl_->registry->Shutdown();
   if (impl_->echo) impl_->echo->Shutdown();
+  if (impl_->tls) impl_->tls->Shutdown();
   if (impl_->callback) impl_->callback->Shutdown();
   if (impl_->baseline) impl_->baseline->Shutdown();
 }
 
 double ProcessCpuSeconds(int pid) {
+  // The process's CPU clock counts in nanoseconds; /proc's utime and stime only in clock
+  // ticks (10 ms), too coarse for short windows (the handshake measurement).
+  clockid_t clock;
+  timespec now {};
+  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &now) == 0) {
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+  }
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // The command name (field 2) may hold spaces; the fields after its ')' are fixed:

@@ -17,6 +17,9 @@ namespace sanhak::bench {
 struct ServerAddresses {
   std::string baseline;   // EmptyService on the suite's runtime (sync API)
   std::string callback;   // EmptyService on the suite's runtime (callback API)
+  // EmptyService (sync API, as `baseline`) on mutual TLS with authentication and the
+  // policy; only with --security=tls.
+  std::string tls;
   std::string echo;       // the bare echo server, nothing of the suite's in it
   std::string registry;
   std::string events;
@@ -39,12 +42,18 @@ struct ServerSetup {
   int max_concurrent_streams = 64;
   bool log_calls = false;
   bool metrics = false;
+  // --security=tls: the files CreateSecurityFiles made there (bench/security.h). Then the
+  // registry, events and analytics serve mutual TLS with authentication and the policy,
+  // and a second empty baseline does (`tls`); the plaintext baselines stay plaintext.
+  // Empty: everything plaintext.
+  std::string security_dir;
 };
 
 class BenchServers {
  public:
   // Starts Redis (unless setup.redis), the two empty baselines, the bare echo server,
-  // registry, events (registry at the in-process registry) and one analytics replica.
+  // registry, events (registry at the in-process registry) and one analytics replica; with
+  // setup.security_dir also the empty baseline on TLS.
   static absl::StatusOr<std::unique_ptr<BenchServers>> Start(const ServerSetup& setup);
   ~BenchServers();
 
