@@ -20,10 +20,12 @@
 #define SANHAK_COMMON_AUTH_JWT_VERIFIER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -39,6 +41,9 @@ inline constexpr size_t kMaxTokenBytes = 8 * 1024;
 // Most keys a key set may hold, and most councils a token may name.
 inline constexpr int kMaxKeys = 32;
 inline constexpr int kMaxTokenCouncils = 64;
+// Tokens whose verification is remembered (by SHA-256), until they expire or the key set
+// changes.
+inline constexpr size_t kMaxCachedTokens = 4096;
 
 struct JwtOptions {
   // The JWKS file (RFC 7517): {"keys": [{"kty": "EC", "crv": "P-256", "x", "y", "kid"},
@@ -87,6 +92,15 @@ class JwtVerifier {
 
  private:
   explicit JwtVerifier(JwtOptions options);
+  // A token verified before: its claims, its nbf, and the key set that verified it.
+  struct CachedToken {
+    VerifiedToken token;
+    std::optional<absl::Time> not_before;
+    std::shared_ptr<const std::vector<PublicKey>> keys;
+  };
+  // Every check, the signature included; fills `extra`'s nbf and keys.
+  absl::StatusOr<VerifiedToken> VerifyUncached(absl::string_view token, absl::Time now,
+                                               CachedToken& extra);
   // Looks for a changed key set file and loads it; keeps the old set on failure.
   absl::Status MaybeReload(absl::Time now);
 
@@ -94,6 +108,8 @@ class JwtVerifier {
   WatchedFile file_;
   absl::Mutex mu_;
   std::shared_ptr<const std::vector<PublicKey>> keys_ ABSL_GUARDED_BY(mu_);
+  // By the token's SHA-256.
+  absl::flat_hash_map<std::string, CachedToken> verified_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sanhak::auth

@@ -187,6 +187,28 @@ TEST_F(JwtVerifierTest, KeySetRotationTakesEffectWithoutRestart) {
   EXPECT_EQ(verifier_->key_count(), 1);
 }
 
+// A token verified once is remembered (its signature is not checked again on every call),
+// but its times are: it expires, and one not valid yet stays so, as if never seen.
+TEST_F(JwtVerifierTest, ARememberedTokenStillExpiresAndStillWaitsForItsNbf) {
+  const absl::Time now = absl::Now();
+  Claims claims;
+  claims.exp = now + absl::Minutes(10);
+  const std::string token = testing::SignToken(*ec_, claims);
+  ASSERT_TRUE(verifier_->Verify(token, now).ok());
+  ASSERT_TRUE(verifier_->Verify(token, now + absl::Minutes(5)).ok());
+  absl::StatusOr<VerifiedToken> late = verifier_->Verify(token, now + absl::Minutes(12));
+  ASSERT_FALSE(late.ok());
+  EXPECT_THAT(late.status().message(), HasSubstr("expired"));
+
+  Claims early;
+  early.nbf = now;
+  const std::string waiting = testing::SignToken(*ec_, early);
+  ASSERT_TRUE(verifier_->Verify(waiting, now).ok());
+  absl::StatusOr<VerifiedToken> before = verifier_->Verify(waiting, now - absl::Minutes(5));
+  ASSERT_FALSE(before.ok());
+  EXPECT_THAT(before.status().message(), HasSubstr("not valid yet"));
+}
+
 TEST(JwkToPublicKeyTest, RefusesBadKeys) {
   EXPECT_FALSE(JwkToPublicKey("{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}").ok());
   EXPECT_FALSE(JwkToPublicKey("{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}").ok());
