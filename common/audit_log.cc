@@ -73,6 +73,16 @@ void AuditLog::Append(absl::string_view service, const store::AuditEntry& entry)
   }
 }
 
+std::function<void(const Caller&, absl::string_view path, const absl::Status&)>
+RecordPolicyRefusalsOf(std::string service_full_name, RefusalRecorder record) {
+  return [prefix = absl::StrCat("/", service_full_name, "/"), record = std::move(record)](
+             const Caller& caller, absl::string_view path, const absl::Status& status) {
+    if (!absl::StartsWith(path, prefix)) return;
+    const absl::string_view method = path.substr(prefix.size());
+    if (IsWriteMethod(method)) record(caller, method, status);
+  };
+}
+
 bool IsWriteMethod(absl::string_view method) {
   for (absl::string_view prefix : {"Create", "Update", "Delete", "Undelete", "Import"}) {
     if (absl::StartsWith(method, prefix)) return true;

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,15 @@ std::string AuditLine(absl::string_view service, const store::AuditEntry& entry)
 // Whether `method` (a short name) writes: Create*, Update*, Delete*, Undelete*, Import*.
 // The edge records only refused writes; a refused read is not in the trail.
 bool IsWriteMethod(absl::string_view method);
+
+// For auth::AuthOptions::on_policy_refusal: a write method of `service_full_name`
+// ("sanhak.registry.v1.RegistryService") refused by the authorization policy goes to
+// `record` (caller, the method's short name, the refusal) with no resource, since the
+// request is never read; other paths and refused reads are not recorded.
+using RefusalRecorder =
+    std::function<void(const Caller&, absl::string_view method, const absl::Status&)>;
+std::function<void(const Caller&, absl::string_view path, const absl::Status&)>
+RecordPolicyRefusalsOf(std::string service_full_name, RefusalRecorder record);
 
 // The resource a request names, for the trail of a call refused before its handler:
 // its `name`, else its `parent`, else the `name` of its first message field that has

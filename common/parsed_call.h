@@ -349,11 +349,12 @@ class ParsedService : public Generated {
   // refused writes there). Set it in the constructor, before the server starts.
   void OnRefused(RefusalHook hook) { refusal_hook_ = std::move(hook); }
 
+ public:
   // Each caller (principal) may make at most `per_second` writes a second on average, in
   // bursts of up to `burst`; beyond it a write is refused before its handler runs with
   // RESOURCE_EXHAUSTED, RetryInfo and reason CALLER_LIMIT (and goes to the refusal
-  // hook), while other callers are served. per_second <= 0: no limit. Set it in the
-  // constructor, before the server starts.
+  // hook), while other callers are served. per_second <= 0: no limit. Set it before the
+  // server starts.
   void LimitWritesPerCaller(double per_second, int burst) {
     write_rate_ = per_second > 0 ? std::make_unique<PerCallerRate>(per_second, burst) : nullptr;
   }

@@ -82,7 +82,7 @@ absl::StatusOr<std::shared_ptr<Authenticator>> Authenticator::Create(const AuthO
     verifier = *std::move(made);
   }
   return std::shared_ptr<Authenticator>(
-      new Authenticator(*std::move(policy), std::move(verifier)));
+      new Authenticator(*std::move(policy), std::move(verifier), options.on_policy_refusal));
 }
 
 grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
@@ -226,15 +226,22 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata,
   }
   PolicyDecision decision = policy->Evaluate(request);
   if (!decision.allowed) {
-    if (decision.denied_by_rule) {
-      return Refuse(grpc::StatusCode::PERMISSION_DENIED,
-                    absl::StrCat(request.path, " is refused to caller ", identity.Describe(),
-                                 " by deny rule \"", decision.rule, "\" of authorization policy \"",
-                                 policy->name(), "\""));
+    std::string why =
+        decision.denied_by_rule
+            ? absl::StrCat(request.path, " is refused to caller ", identity.Describe(),
+                           " by deny rule \"", decision.rule, "\" of authorization policy \"",
+                           policy->name(), "\"")
+            : absl::StrCat("no allow rule of authorization policy \"", policy->name(),
+                           "\" lets caller ", identity.Describe(), " call ", request.path);
+    if (on_policy_refusal_) {
+      Caller caller;
+      caller.principal = identity.principal;
+      caller.role = identity.role;
+      caller.councils = identity.councils;
+      caller.authenticated_by = identity.authenticated_by;
+      on_policy_refusal_(caller, request.path, absl::PermissionDeniedError(why));
     }
-    return Refuse(grpc::StatusCode::PERMISSION_DENIED,
-                  absl::StrCat("no allow rule of authorization policy \"", policy->name(),
-                               "\" lets caller ", identity.Describe(), " call ", request.path));
+    return Refuse(grpc::StatusCode::PERMISSION_DENIED, std::move(why));
   }
   return grpc::Status::OK;
 }

@@ -44,15 +44,18 @@
 #ifndef SANHAK_COMMON_AUTH_AUTHENTICATOR_H_
 #define SANHAK_COMMON_AUTH_AUTHENTICATOR_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth/access_policy.h"
 #include "common/auth/jwt_verifier.h"
+#include "common/caller.h"
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -69,6 +72,12 @@ struct AuthOptions {
   absl::Duration jwt_leeway = absl::Seconds(60);
   // How often the policy and key files are looked at for changes.
   absl::Duration reload_interval = absl::Seconds(1);
+  // Told of every call from an authenticated caller that the policy refuses
+  // (PERMISSION_DENIED), with the call's path ("/pkg.Service/Method"): the services
+  // record refused writes in their audit trail here, since such a call never reaches a
+  // handler. Runs on gRPC's thread before the refusal is sent: must not block.
+  std::function<void(const Caller& caller, absl::string_view path, const absl::Status& status)>
+      on_policy_refusal;
 };
 
 class Authenticator final : public grpc::AuthMetadataProcessor {
@@ -86,11 +95,15 @@ class Authenticator final : public grpc::AuthMetadataProcessor {
                        OutputMetadata* response_metadata) override;
 
  private:
-  Authenticator(std::unique_ptr<AccessPolicy> policy, std::unique_ptr<JwtVerifier> verifier)
-      : policy_(std::move(policy)), verifier_(std::move(verifier)) {}
+  Authenticator(std::unique_ptr<AccessPolicy> policy, std::unique_ptr<JwtVerifier> verifier,
+                decltype(AuthOptions::on_policy_refusal) on_policy_refusal)
+      : policy_(std::move(policy)),
+        verifier_(std::move(verifier)),
+        on_policy_refusal_(std::move(on_policy_refusal)) {}
 
   const std::unique_ptr<AccessPolicy> policy_;
   const std::unique_ptr<JwtVerifier> verifier_;  // null: no tokens
+  const decltype(AuthOptions::on_policy_refusal) on_policy_refusal_;
   // Serializes the first-call write and later reads of the connections' AuthContexts
   // (AuthContext is not thread-safe; calls on one connection run concurrently).
   absl::Mutex connections_mu_;

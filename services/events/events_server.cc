@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/audit_log.h"
 #include "common/outbox_metrics.h"
 #include "common/page_token.h"
 #include "common/text_data.h"
@@ -67,8 +68,19 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
       self->events_.get(), config.server.default_deadline, config.server.max_writes_in_flight);
   RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
   store::SqliteResourceStore* raw_store = self->store_.get();
+  self->service_->LimitWritesPerCaller(config.server.writes_per_second_per_caller,
+                                       config.server.write_burst_per_caller);
+  // Writes the authorization policy refuses never reach the service: the authenticator
+  // tells the audit trail.
+  ServerOptions server_options = config.server;
+  EventsGrpcService* raw_service = self->service_.get();
+  server_options.auth.on_policy_refusal = RecordPolicyRefusalsOf(
+      v1::EventsService::service_full_name(),
+      [raw_service](const Caller& caller, absl::string_view method, const absl::Status& status) {
+        raw_service->RecordRefusal(caller, method, "", status);
+      });
   auto server = GrpcServer::Start(
-      config.server,
+      server_options,
       {{self->service_.get(), kEventsServiceName, [raw_store] { return raw_store->Ping(); }}},
       &self->metrics_);
   if (!server.ok()) return server.status();
