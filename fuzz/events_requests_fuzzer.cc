@@ -31,10 +31,10 @@ namespace v1 = events::v1;
 absl::Time Deadline() { return absl::Now() + absl::Seconds(30); }
 
 // Each returns -1 when the bytes are not a request of its type, else 0.
-using Method = int (*)(Events&, const std::string&);
+using Method = int (*)(Events&, const Caller&, const std::string&);
 
 template <typename Request, auto kCall>
-int Read(Events& events, const std::string& bytes) {
+int Read(Events& events, const Caller&, const std::string& bytes) {
   Request request;
   if (!request.ParseFromString(bytes)) return -1;
   (events.*kCall)(request).IgnoreError();
@@ -43,32 +43,41 @@ int Read(Events& events, const std::string& bytes) {
 
 // A write that asks the registry first.
 template <typename Request, typename Response, auto kCall>
-int CheckedWrite(Events& events, const std::string& bytes) {
+int CheckedWrite(Events& events, const Caller& caller, const std::string& bytes) {
   Request request;
   if (!request.ParseFromString(bytes)) return -1;
   Await<Response>([&](crud::Done<Response> done) {
-    (events.*kCall)(request, Deadline(), std::move(done));
+    (events.*kCall)(caller, request, Deadline(), std::move(done));
   }).IgnoreError();
   return 0;
 }
 
 // A write that names nothing in the registry.
 template <typename Request, typename Response, auto kCall>
-int Write(Events& events, const std::string& bytes) {
+int Write(Events& events, const Caller& caller, const std::string& bytes) {
   Request request;
   if (!request.ParseFromString(bytes)) return -1;
   Await<Response>([&](crud::Done<Response> done) {
-    (events.*kCall)(request, std::move(done));
+    (events.*kCall)(caller, request, std::move(done));
   }).IgnoreError();
   return 0;
 }
 
 template <typename Request, auto kCall>
-int Delete(Events& events, const std::string& bytes) {
+int Delete(Events& events, const Caller& caller, const std::string& bytes) {
   Request request;
   if (!request.ParseFromString(bytes)) return -1;
-  AwaitStatus([&](crud::StatusDone done) { (events.*kCall)(request, std::move(done)); })
+  AwaitStatus([&](crud::StatusDone done) { (events.*kCall)(caller, request, std::move(done)); })
       .IgnoreError();
+  return 0;
+}
+
+// A read that depends on who asks (the audit trail: admin only).
+template <typename Request, auto kCall>
+int ReadAs(Events& service, const Caller& caller, const std::string& bytes) {
+  Request request;
+  if (!request.ParseFromString(bytes)) return -1;
+  (service.*kCall)(caller, request).IgnoreError();
   return 0;
 }
 
@@ -100,6 +109,7 @@ constexpr Entry kMethods[] = {
     {"UpdateOutcome",
      CheckedWrite<v1::UpdateOutcomeRequest, v1::Outcome, &Events::UpdateOutcome>},
     {"DeleteOutcome", Delete<v1::DeleteOutcomeRequest, &Events::DeleteOutcome>},
+    {"ListAuditEntries", ReadAs<v1::ListAuditEntriesRequest, &Events::ListAuditEntries>},
 };
 constexpr size_t kMethodCount = sizeof(kMethods) / sizeof(kMethods[0]);
 
@@ -138,7 +148,8 @@ int TestOneInput(const uint8_t* data, size_t size) {
   static Events* events = Init();
   if (size == 0) return -1;
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  return kMethods[data[0] % kMethodCount].call(*events, bytes);
+  return kMethods[data[0] % kMethodCount].call(*events, FuzzCaller(data[0] / kMethodCount),
+                                             bytes);
 }
 
 }  // namespace sanhak::fuzz

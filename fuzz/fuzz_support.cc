@@ -66,6 +66,28 @@ void InstallPageTokenKey() {
   std::call_once(once, [] { SetPageTokenKey(kPageTokenKey); });
 }
 
+Caller FuzzCaller(int selector) {
+  switch (selector % 3) {
+    case 1: {
+      Caller reader;
+      reader.principal = "spiffe://sanhak.local/user/fuzz-reader";
+      reader.role = Role::kReader;
+      reader.authenticated_by = "certificate";
+      return reader;
+    }
+    case 2: {
+      Caller editor;
+      editor.principal = "jwt:https://issuer.fuzz#editor";
+      editor.role = Role::kEditor;
+      editor.councils = {"councils/special-purpose-ships"};
+      editor.authenticated_by = "token";
+      return editor;
+    }
+    default:
+      return PlaintextDevelopmentCaller();
+  }
+}
+
 void QuietProtobufLogs() {
   google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file,
                                      int line, const std::string& message) {

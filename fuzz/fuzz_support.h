@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/caller.h"
 #include "common/crud.h"
 #include "common/resource_store.h"
 #include "sanhak/events/v1/events_data.pb.h"
@@ -36,6 +37,12 @@ void InstallPageTokenKey();
 // every parse of such bytes): at thousands of inputs a second they would bury the run's
 // report. Fatal ones are still printed. The request targets call it first.
 void QuietProtobufLogs();
+
+// The caller of a fuzzed request, chosen by `selector` (the high part of the input's
+// method byte, so the seed corpus, whose bytes are method numbers, runs as the admin):
+// 0 the development admin, 1 a reader, 2 an editor scoped to
+// councils/special-purpose-ships, then round again.
+Caller FuzzCaller(int selector);
 
 // `relative` under the source tree (SANHAK_SOURCE_DIR, set by fuzz/CMakeLists.txt).
 std::string SourcePath(absl::string_view relative);

@@ -25,7 +25,7 @@ using registry::Registry;
 namespace v1 = registry::v1;
 
 // Each returns -1 when the bytes are not a request of its type, else 0.
-using Method = int (*)(Registry&, const std::string&);
+using Method = int (*)(Registry&, const Caller&, const std::string&);
 
 template <typename Request>
 bool Parse(const std::string& bytes, Request& request) {
@@ -34,7 +34,7 @@ bool Parse(const std::string& bytes, Request& request) {
 
 // A read: answers at once.
 template <typename Request, auto kCall>
-int Read(Registry& registry, const std::string& bytes) {
+int Read(Registry& registry, const Caller&, const std::string& bytes) {
   Request request;
   if (!Parse(bytes, request)) return -1;
   (registry.*kCall)(request).IgnoreError();
@@ -43,22 +43,31 @@ int Read(Registry& registry, const std::string& bytes) {
 
 // A write that answers a resource.
 template <typename Request, typename Response, auto kCall>
-int Write(Registry& registry, const std::string& bytes) {
+int Write(Registry& registry, const Caller& caller, const std::string& bytes) {
   Request request;
   if (!Parse(bytes, request)) return -1;
   Await<Response>([&](crud::Done<Response> done) {
-    (registry.*kCall)(request, std::move(done));
+    (registry.*kCall)(caller, request, std::move(done));
   }).IgnoreError();
   return 0;
 }
 
 // A delete: answers a status.
 template <typename Request, auto kCall>
-int Delete(Registry& registry, const std::string& bytes) {
+int Delete(Registry& registry, const Caller& caller, const std::string& bytes) {
   Request request;
   if (!Parse(bytes, request)) return -1;
-  AwaitStatus([&](crud::StatusDone done) { (registry.*kCall)(request, std::move(done)); })
+  AwaitStatus([&](crud::StatusDone done) { (registry.*kCall)(caller, request, std::move(done)); })
       .IgnoreError();
+  return 0;
+}
+
+// A read that depends on who asks (the audit trail: admin only).
+template <typename Request, auto kCall>
+int ReadAs(Registry& service, const Caller& caller, const std::string& bytes) {
+  Request request;
+  if (!request.ParseFromString(bytes)) return -1;
+  (service.*kCall)(caller, request).IgnoreError();
   return 0;
 }
 
@@ -109,6 +118,7 @@ constexpr Entry kMethods[] = {
     {"GetReportedFigure", Read<v1::GetReportedFigureRequest, &Registry::GetReportedFigure>},
     {"ListReportedFigures",
      Read<v1::ListReportedFiguresRequest, &Registry::ListReportedFigures>},
+    {"ListAuditEntries", ReadAs<v1::ListAuditEntriesRequest, &Registry::ListAuditEntries>},
 };
 constexpr size_t kMethodCount = sizeof(kMethods) / sizeof(kMethods[0]);
 
@@ -146,7 +156,8 @@ int TestOneInput(const uint8_t* data, size_t size) {
   static Registry* registry = Init();
   if (size == 0) return -1;
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  return kMethods[data[0] % kMethodCount].call(*registry, bytes);
+  return kMethods[data[0] % kMethodCount].call(*registry, FuzzCaller(data[0] / kMethodCount),
+                                               bytes);
 }
 
 }  // namespace sanhak::fuzz
