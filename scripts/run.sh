@@ -110,7 +110,8 @@ tls_flags registry
 ./build/services/registry/sanhak_registry_server --listen="$registry_listen" "${tls_args[@]}" \
   --db="$var/registry.db" --import=data/registry.textproto --redis="$redis" \
   --redis_user=registry --redis_password_file="$acl_dir/registry.password" \
-  --metrics_listen="$registry_metrics" 2>>"$var/logs/registry.log" &
+  --metrics_listen="$registry_metrics" --audit_log="$var/logs/registry.audit.jsonl" \
+  2>>"$var/logs/registry.log" &
 pids+=($!)
 wait_port "$registry_listen" "${pids[-1]}" registry
 
@@ -118,7 +119,8 @@ tls_flags events
 ./build/services/events/sanhak_events_server --listen="$events_listen" "${tls_args[@]}" \
   --db="$var/events.db" --registry="$registry_listen" --import=data/events.textproto \
   --redis="$redis" --redis_user=events --redis_password_file="$acl_dir/events.password" \
-  --metrics_listen="$events_metrics" 2>>"$var/logs/events.log" &
+  --metrics_listen="$events_metrics" --audit_log="$var/logs/events.audit.jsonl" \
+  2>>"$var/logs/events.log" &
 pids+=($!)
 wait_port "$events_listen" "${pids[-1]}" events
 
