@@ -109,7 +109,7 @@ constexpr Entry kMethods[] = {
     {"UpdateOutcome",
      CheckedWrite<v1::UpdateOutcomeRequest, v1::Outcome, &Events::UpdateOutcome>},
     {"DeleteOutcome", Delete<v1::DeleteOutcomeRequest, &Events::DeleteOutcome>},
-    {"ListAuditEntries", ReadAs<v1::ListAuditEntriesRequest, &Events::ListAuditEntries>},
+    {"ListAuditEntries", ReadAs<audit::v1::ListAuditEntriesRequest, &Events::ListAuditEntries>},
 };
 constexpr size_t kMethodCount = sizeof(kMethods) / sizeof(kMethods[0]);
 

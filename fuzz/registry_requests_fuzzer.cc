@@ -118,7 +118,7 @@ constexpr Entry kMethods[] = {
     {"GetReportedFigure", Read<v1::GetReportedFigureRequest, &Registry::GetReportedFigure>},
     {"ListReportedFigures",
      Read<v1::ListReportedFiguresRequest, &Registry::ListReportedFigures>},
-    {"ListAuditEntries", ReadAs<v1::ListAuditEntriesRequest, &Registry::ListAuditEntries>},
+    {"ListAuditEntries", ReadAs<audit::v1::ListAuditEntriesRequest, &Registry::ListAuditEntries>},
 };
 constexpr size_t kMethodCount = sizeof(kMethods) / sizeof(kMethods[0]);
 

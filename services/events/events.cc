@@ -616,9 +616,9 @@ crud::AuditedWrite Events::Audit(const Caller& caller, absl::string_view method,
       Auditor::Entry(caller, method, resource, request_id, fields, validate_only));
 }
 
-absl::StatusOr<v1::ListAuditEntriesResponse> Events::ListAuditEntries(
-    const Caller& caller, const v1::ListAuditEntriesRequest& request) {
-  return crud::ListAuditEntries<v1::ListAuditEntriesResponse>(store_, caller, request);
+absl::StatusOr<audit::v1::ListAuditEntriesResponse> Events::ListAuditEntries(
+    const Caller& caller, const audit::v1::ListAuditEntriesRequest& request) {
+  return crud::ListAuditEntries<audit::v1::ListAuditEntriesResponse>(store_, caller, request);
 }
 
 // ---------------------------------------------------------------------- activities

@@ -151,8 +151,8 @@ grpc::ServerUnaryReactor* EventsGrpcService::DeleteOutcome(grpc::CallbackServerC
 }
 
 grpc::ServerUnaryReactor* EventsGrpcService::ListAuditEntries(
-    grpc::CallbackServerContext* context, const v1::ListAuditEntriesRequest* request,
-    v1::ListAuditEntriesResponse* response) {
+    grpc::CallbackServerContext* context, const audit::v1::ListAuditEntriesRequest* request,
+    audit::v1::ListAuditEntriesResponse* response) {
   return Reply(context, events_->ListAuditEntries(CallerOf(*context), *request), response);
 }
 

@@ -68,8 +68,8 @@ class EventsGrpcService final : public ParsedService<v1::EventsService::Callback
                                           google::protobuf::Empty* response) override;
   // Admin only: the domain refuses every other role (PERMISSION_DENIED).
   grpc::ServerUnaryReactor* ListAuditEntries(grpc::CallbackServerContext* context,
-                                             const v1::ListAuditEntriesRequest* request,
-                                             v1::ListAuditEntriesResponse* response) override;
+                                             const audit::v1::ListAuditEntriesRequest* request,
+                                             audit::v1::ListAuditEntriesResponse* response) override;
   // For the edge (common/parsed_call's role check): records a write refused before its
   // handler ran, so the audit trail holds it like any other refusal. `method` is the
   // RPC's short name, `resource` what the request names ("" when unknown).

@@ -97,8 +97,8 @@ class Registry {
   absl::StatusOr<ImportSummary> Import(const v1::RegistryData& data);
 
   // The audit trail; admin only.
-  absl::StatusOr<v1::ListAuditEntriesResponse> ListAuditEntries(
-      const Caller& caller, const v1::ListAuditEntriesRequest& request);
+  absl::StatusOr<audit::v1::ListAuditEntriesResponse> ListAuditEntries(
+      const Caller& caller, const audit::v1::ListAuditEntriesRequest& request);
   // Records refusals made before the domain (the edge's role check).
   Auditor& auditor() { return auditor_; }
 

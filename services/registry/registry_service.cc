@@ -255,8 +255,8 @@ grpc::ServerUnaryReactor* RegistryGrpcService::ListReportedFigures(
 }
 
 grpc::ServerUnaryReactor* RegistryGrpcService::ListAuditEntries(
-    grpc::CallbackServerContext* context, const v1::ListAuditEntriesRequest* request,
-    v1::ListAuditEntriesResponse* response) {
+    grpc::CallbackServerContext* context, const audit::v1::ListAuditEntriesRequest* request,
+    audit::v1::ListAuditEntriesResponse* response) {
   return Reply(context, registry_->ListAuditEntries(CallerOf(*context), *request), response);
 }
 

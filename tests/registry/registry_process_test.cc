@@ -430,10 +430,10 @@ TEST(RegistryProcessAuditTest, AKillMidWriteLeavesNoWriteWithoutItsEntryNorEntry
     list.set_page_token(response.next_page_token());
   }
   std::set<std::string> audited;
-  v1::ListAuditEntriesRequest audit;
+  audit::v1::ListAuditEntriesRequest audit;
   audit.set_page_size(1000);
   for (int page = 0; page < 100; ++page) {
-    v1::ListAuditEntriesResponse response;
+    audit::v1::ListAuditEntriesResponse response;
     grpc::Status s = stub->ListAuditEntries(Context().get(), audit, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
     for (const auto& e : response.audit_entries()) {

@@ -148,8 +148,8 @@ TEST_F(RegistryTlsAuditTest, AScopedEditorsTokenChangesOnlyItsCouncilAndTheTrail
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
   // The trail, read by the admin (a token editor may not read it).
-  v1::ListAuditEntriesRequest list;
-  v1::ListAuditEntriesResponse response;
+  audit::v1::ListAuditEntriesRequest list;
+  audit::v1::ListAuditEntriesResponse response;
   s = anonymous->ListAuditEntries(As(editor).get(), list, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   list.set_principal(editor_principal);
@@ -218,12 +218,12 @@ TEST_F(RegistryTlsRateTest, ACallerOverItsWriteRateIsRefusedWithRetryInfoWhileOt
   }
 
   // The refusal is in the trail under kim.
-  v1::ListAuditEntriesRequest list;
+  audit::v1::ListAuditEntriesRequest list;
   list.set_principal(absl::StrCat("jwt:", kIssuer, "#kim"));
   int limited = 0;
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   while (limited == 0 && absl::Now() < give_up) {
-    v1::ListAuditEntriesResponse response;
+    audit::v1::ListAuditEntriesResponse response;
     ASSERT_TRUE(admin->ListAuditEntries(As("").get(), list, &response).ok());
     for (const auto& e : response.audit_entries()) {
       if (e.code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++limited;
