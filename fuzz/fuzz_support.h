@@ -15,7 +15,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/caller.h"
 #include "common/crud.h"
@@ -23,6 +22,7 @@
 #include "sanhak/events/v1/events_data.pb.h"
 #include "sanhak/registry/v1/registry_data.pb.h"
 #include "services/events/registry_directory.h"
+#include "tests/support/await.h"
 
 namespace sanhak::fuzz {
 
@@ -106,32 +106,9 @@ class SeededRegistryDirectory final : public events::RegistryDirectory {
   std::set<std::string> deleted_;
 };
 
-// Calls `start` with a crud::Done<T> and waits for it to be told the outcome (writes
-// complete on the store's committer thread).
-template <typename T, typename Start>
-absl::StatusOr<T> Await(Start start) {
-  absl::StatusOr<T> result;
-  absl::Notification done;
-  start([&](absl::StatusOr<T> outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-// The same for a crud::StatusDone.
-template <typename Start>
-absl::Status AwaitStatus(Start start) {
-  absl::Status result;
-  absl::Notification done;
-  start([&](absl::Status outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
+// Waiting for a write's outcome (writes complete on the store's committer thread).
+using ::sanhak::testing::Await;
+using ::sanhak::testing::AwaitStatus;
 
 // Writes `data` to `path` (truncating it); aborts when it cannot.
 void WriteFile(const std::string& path, absl::string_view data);

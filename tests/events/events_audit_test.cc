@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/events/events_fixture.h"
+#include "tests/support/await.h"
 
 namespace sanhak::events {
 namespace {
@@ -21,29 +21,8 @@ using ::testing::HasSubstr;
 constexpr char kShips[] = "councils/special-purpose-ships";
 constexpr char kGdx[] = "councils/gdx-small-medium-ships";
 
-template <typename T, typename Start>
-absl::StatusOr<T> Await(Start start) {
-  absl::StatusOr<T> result;
-  absl::Notification done;
-  start([&](absl::StatusOr<T> outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-template <typename Start>
-absl::Status AwaitStatus(Start start) {
-  absl::Status result;
-  absl::Notification done;
-  start([&](absl::Status outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
+using ::sanhak::testing::Await;
+using ::sanhak::testing::AwaitStatus;
 
 Caller MakeCaller(std::string principal, Role role, std::vector<std::string> councils = {}) {
   Caller c;
@@ -193,16 +172,16 @@ TEST_F(EventsAuditTest, EditorScopedToACouncilChangesOnlyWhatBelongsToItAlone) {
             absl::StatusCode::kPermissionDenied);
 
   // The trail: the scoped editor's 11 calls, 7 refused and 4 accepted; the reader's one.
-  v1::ListAuditEntriesRequest list;
+  audit::v1::ListAuditEntriesRequest list;
   list.set_principal(editor.principal);
   list.set_page_size(5);
   std::map<int, int> codes;
   std::vector<std::string> methods;
   for (int page = 0; page < 10; ++page) {
-    v1::ListAuditEntriesResponse response;
+    audit::v1::ListAuditEntriesResponse response;
     grpc::Status s = stub_->ListAuditEntries(Context().get(), list, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    for (const v1::AuditEntry& e : response.audit_entries()) {
+    for (const audit::v1::AuditEntry& e : response.audit_entries()) {
       ++codes[e.code()];
       methods.push_back(e.method());
       EXPECT_EQ(e.role(), "editor");
@@ -218,7 +197,7 @@ TEST_F(EventsAuditTest, EditorScopedToACouncilChangesOnlyWhatBelongsToItAlone) {
                            "CreateRegistration", "CreateActivity"));
   list.Clear();
   list.set_principal(reader.principal);
-  v1::ListAuditEntriesResponse response;
+  audit::v1::ListAuditEntriesResponse response;
   ASSERT_TRUE(stub_->ListAuditEntries(Context().get(), list, &response).ok());
   ASSERT_EQ(response.audit_entries_size(), 1);
   EXPECT_EQ(response.audit_entries(0).resource(), "activities/own");
