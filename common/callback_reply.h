@@ -42,9 +42,14 @@ grpc::ServerUnaryReactor* ReplyLater(grpc::CallbackServerContext* context, Admis
                                      Response* response, Start start) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!gate->TryEnter()) {
-    FinishUnary(context, reactor,
-                ToGrpcStatus(Overloaded(absl::StrCat(gate->limit(), " writes are already in flight"),
-                                        kOverloadRetryDelay)));
+    absl::Status refused =
+        Overloaded(absl::StrCat(gate->limit(), " writes are already in flight"),
+                   kOverloadRetryDelay);
+    // A refused write is still a write the caller asked for: the audit trail hears of it.
+    if (auto* parsed = dynamic_cast<ParsedUnaryState*>(context->GetRpcAllocatorState())) {
+      parsed->Refused(context, refused);
+    }
+    FinishUnary(context, reactor, ToGrpcStatus(refused));
     return reactor;
   }
   // `context` too lives until the call is finished.

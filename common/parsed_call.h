@@ -92,7 +92,8 @@ struct RefusedCall {
   // that it is refused).
   const google::protobuf::Message* request;
   // What the caller is answered: PERMISSION_DENIED, reason MISSING_ROLE, or (a write
-  // over the caller's rate) RESOURCE_EXHAUSTED, reason CALLER_LIMIT.
+  // over the caller's rate) RESOURCE_EXHAUSTED, reason CALLER_LIMIT, or (a write turned
+  // away by the handler, ParsedUnaryState::Refused) RESOURCE_EXHAUSTED, reason OVERLOADED.
   const absl::Status* status;
 };
 
@@ -110,6 +111,11 @@ class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::Byte
   // `status` as the call should end with it: when OK, the typed response serialized into
   // the response's bytes first (INTERNAL if it cannot be).
   virtual grpc::Status Seal(grpc::Status status) = 0;
+
+  // Tells the service's refusal hook (ParsedService::OnRefused) that the handler refused
+  // this call with `status` before doing its work (a write turned away because too many
+  // are in flight), so the audit trail holds it like a refusal at the edge.
+  virtual void Refused(grpc::CallbackServerContext* context, const absl::Status& status) = 0;
 
  protected:
   ParsedUnaryState() {
@@ -192,7 +198,15 @@ class UnaryCall final : public ParsedUnaryState {
 
   // The edge role check; the request is parsed only for a refused call's hook.
   absl::Status Check(grpc::CallbackServerContext* context, const MethodGate& gate) {
+    gate_ = &gate;
     return CheckCaller(context, gate, Request::default_instance(), &request_bytes_);
+  }
+
+  void Refused(grpc::CallbackServerContext* context, const absl::Status& status) override {
+    if (gate_ == nullptr || gate_->hook == nullptr || !*gate_->hook) return;
+    const Caller caller = CallerOf(*context);
+    (*gate_->hook)(context, RefusedCall{gate_->method, gate_->full_method, &caller, &request_,
+                                        &status});
   }
 
   const grpc::ByteBuffer& request_bytes() const { return request_bytes_; }
@@ -208,6 +222,8 @@ class UnaryCall final : public ParsedUnaryState {
  private:
   Request request_;
   std::conditional_t<kRawResponse, char, Response> response_{};
+  // The method's gate (set by Check, before the handler runs); outlives the call.
+  const MethodGate* gate_ = nullptr;
 };
 
 template <typename Request, typename Response>

@@ -16,15 +16,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/audit_log.h"
 #include "common/sqlite_resource_store.h"
+#include "common/status.h"
 #include "common/validation.h"
 #include "google/protobuf/text_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/registry/registry_fixture.h"
+#include "tests/support/await.h"
 
 namespace sanhak::registry {
 namespace {
@@ -70,39 +71,8 @@ Caller MakeCaller(std::string principal, Role role, std::vector<std::string> cou
   return c;
 }
 
-// Waits for a domain write's outcome (writes complete on the store's thread).
-template <typename T, typename Start>
-absl::StatusOr<T> Await(Start start) {
-  absl::StatusOr<T> result;
-  absl::Notification done;
-  start([&](absl::StatusOr<T> outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-template <typename Start>
-absl::Status AwaitStatus(Start start) {
-  absl::Status result;
-  absl::Notification done;
-  start([&](absl::Status outcome) {
-    result = std::move(outcome);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-std::string ReasonOf(const absl::Status& status) {
-  absl::optional<absl::Cord> payload =
-      status.GetPayload("type.googleapis.com/google.rpc.ErrorInfo");
-  if (!payload.has_value()) return "";
-  google::rpc::ErrorInfo info;
-  info.ParseFromString(std::string(*payload));
-  return info.reason();
-}
+using ::sanhak::testing::Await;
+using ::sanhak::testing::AwaitStatus;
 
 class RegistryAuditTest : public RegistryFixture {
  protected:
@@ -135,12 +105,12 @@ class RegistryAuditTest : public RegistryFixture {
   }
 
   // Every entry of the trail, through the admin's gRPC call, paging by `page_size`.
-  std::vector<v1::AuditEntry> Trail(v1::ListAuditEntriesRequest request = {},
+  std::vector<audit::v1::AuditEntry> Trail(audit::v1::ListAuditEntriesRequest request = {},
                                     int page_size = 7) {
-    std::vector<v1::AuditEntry> entries;
+    std::vector<audit::v1::AuditEntry> entries;
     request.set_page_size(page_size);
     for (int page = 0; page < 1000; ++page) {
-      v1::ListAuditEntriesResponse response;
+      audit::v1::ListAuditEntriesResponse response;
       grpc::Status status = stub_->ListAuditEntries(Context().get(), request, &response);
       EXPECT_TRUE(status.ok()) << status.error_message();
       if (!status.ok()) break;
@@ -161,7 +131,7 @@ TEST_F(RegistryAuditTest, EditorScopedToACouncilChangesOnlyThatCouncil) {
   // Council B, a membership of B, a membership created in B: refused, naming B.
   absl::StatusOr<v1::Council> b = UpdateCouncil(editor, "councils/b", "바뀐 B");
   EXPECT_EQ(b.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(ReasonOf(b.status()), "COUNCIL_OUT_OF_SCOPE");
+  EXPECT_EQ(GetReason(b.status()), "COUNCIL_OUT_OF_SCOPE");
   EXPECT_THAT(b.status().message(), HasSubstr("councils/b"));
 
   v1::UpdateMembershipRequest update_membership;
@@ -233,7 +203,7 @@ TEST_F(RegistryAuditTest, ReadersNeverWriteAndEditorsNeverDelete) {
   for (const Caller& caller : {reader, nobody}) {
     absl::StatusOr<v1::Council> c = UpdateCouncil(caller, "councils/a", "읽기 전용");
     EXPECT_EQ(c.status().code(), absl::StatusCode::kPermissionDenied);
-    EXPECT_EQ(ReasonOf(c.status()), "ROLE_REQUIRED");
+    EXPECT_EQ(GetReason(c.status()), "ROLE_REQUIRED");
   }
   v1::DeleteCouncilRequest del;
   del.set_name("councils/a");
@@ -248,7 +218,7 @@ TEST_F(RegistryAuditTest, ReadersNeverWriteAndEditorsNeverDelete) {
   EXPECT_FALSE(a.has_delete_time());
 
   // And a non-admin may not read the trail.
-  v1::ListAuditEntriesRequest list;
+  audit::v1::ListAuditEntriesRequest list;
   EXPECT_EQ(registry().ListAuditEntries(editor, list).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(registry().ListAuditEntries(PlaintextDevelopmentCaller(), list).ok());
@@ -322,9 +292,9 @@ TEST_F(RegistryAuditTest, TrailHoldsExactlyTheWritesMadeAndRefused) {
   expect(scoped.principal, "UpdateCouncil", "councils/a", 0);
   for (std::thread& t : threads) t.join();
 
-  std::vector<v1::AuditEntry> trail = Trail();
+  std::vector<audit::v1::AuditEntry> trail = Trail();
   std::map<Key, int> got;
-  for (const v1::AuditEntry& e : trail) {
+  for (const audit::v1::AuditEntry& e : trail) {
     ++got[Key{e.principal(), e.method(), e.resource(), e.code()}];
   }
   EXPECT_EQ(got, expected);
@@ -335,7 +305,7 @@ TEST_F(RegistryAuditTest, TrailHoldsExactlyTheWritesMadeAndRefused) {
   for (size_t i = 1; i < trail.size(); ++i) {
     EXPECT_LT(trail[i - 1].sequence(), trail[i].sequence());
   }
-  for (const v1::AuditEntry& e : trail) {
+  for (const audit::v1::AuditEntry& e : trail) {
     if (e.principal() == "plaintext-dev") {
       EXPECT_EQ(e.role(), "admin");
       EXPECT_EQ(e.authenticated_by(), "plaintext");
@@ -375,40 +345,40 @@ TEST_F(RegistryAuditTest, ListAuditEntriesFiltersAndPages) {
     ASSERT_TRUE(UpdateCouncil(PlaintextDevelopmentCaller(), "councils/b", "B2").ok());
   }
 
-  v1::ListAuditEntriesRequest by_principal;
+  audit::v1::ListAuditEntriesRequest by_principal;
   by_principal.set_principal(scoped.principal);
   EXPECT_EQ(Trail(by_principal, 1).size(), 2u);
 
-  v1::ListAuditEntriesRequest by_resource;
+  audit::v1::ListAuditEntriesRequest by_resource;
   by_resource.set_resource("councils/b");
-  std::vector<v1::AuditEntry> b = Trail(by_resource, 2);
+  std::vector<audit::v1::AuditEntry> b = Trail(by_resource, 2);
   ASSERT_EQ(b.size(), 4u);
   EXPECT_EQ(b[0].code(), 7);  // the refusal first: oldest first
 
-  v1::ListAuditEntriesRequest from_middle;
+  audit::v1::ListAuditEntriesRequest from_middle;
   *from_middle.mutable_start_time() = ToTimestamp(middle);
   EXPECT_EQ(Trail(from_middle).size(), 3u);
-  v1::ListAuditEntriesRequest until_middle;
+  audit::v1::ListAuditEntriesRequest until_middle;
   *until_middle.mutable_start_time() = ToTimestamp(before);
   *until_middle.mutable_end_time() = ToTimestamp(middle);
   EXPECT_EQ(Trail(until_middle).size(), 2u);
   EXPECT_EQ(Trail().size(), 5u);
 
   // A token is honoured only with the filters that issued it.
-  v1::ListAuditEntriesRequest first = by_resource;
+  audit::v1::ListAuditEntriesRequest first = by_resource;
   first.set_page_size(1);
-  v1::ListAuditEntriesResponse page;
+  audit::v1::ListAuditEntriesResponse page;
   ASSERT_TRUE(stub_->ListAuditEntries(Context().get(), first, &page).ok());
   ASSERT_FALSE(page.next_page_token().empty());
-  v1::ListAuditEntriesRequest moved;
+  audit::v1::ListAuditEntriesRequest moved;
   moved.set_page_token(page.next_page_token());
   grpc::Status s = stub_->ListAuditEntries(Context().get(), moved, &page);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  v1::ListAuditEntriesRequest backwards = until_middle;
+  audit::v1::ListAuditEntriesRequest backwards = until_middle;
   *backwards.mutable_end_time() = ToTimestamp(before - absl::Seconds(1));
   s = stub_->ListAuditEntries(Context().get(), backwards, &page);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  v1::ListAuditEntriesRequest negative;
+  audit::v1::ListAuditEntriesRequest negative;
   negative.set_page_size(-1);
   s = stub_->ListAuditEntries(Context().get(), negative, &page);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -424,7 +394,7 @@ TEST_F(RegistryAuditTest, ValidateOnlyIsRecordedAsSuch) {
   v1::Council out;
   ASSERT_TRUE(stub_->UpdateCouncil(Context().get(), request, &out).ok());
   EXPECT_EQ(GetCouncil("councils/a").display_name(), "협의체 A");
-  std::vector<v1::AuditEntry> trail = Trail();
+  std::vector<audit::v1::AuditEntry> trail = Trail();
   ASSERT_EQ(trail.size(), 1u);
   EXPECT_TRUE(trail[0].validate_only());
   EXPECT_EQ(trail[0].code(), 0);
@@ -534,6 +504,41 @@ TEST(AuditLineTest, IsOneBoundedLineWhateverTheCallerSent) {
   EXPECT_EQ(e.fields.size(), kMaxAuditFields);
   EXPECT_NE(line.find("\"code\":\"INVALID_ARGUMENT\""), std::string::npos) << line.substr(0, 300);
   EXPECT_NE(line.find("\"request_id\":\"id\\n\\\"\""), std::string::npos);
+}
+
+// A write turned away because too many are in flight (OVERLOADED) is a refused write too:
+// it is in the trail with its caller and method, and nothing was written.
+class RegistryOverloadAuditTest : public registry::RegistryFixture {};
+
+TEST_F(RegistryOverloadAuditTest, AWriteRefusedAsOverloadedIsInTheTrail) {
+  max_writes_in_flight_ = 0;  // every write is refused at admission
+  StartRegistry();
+  registry::v1::CreateOrganizationRequest create;
+  create.set_organization_id("overloaded-org");
+  create.mutable_organization()->set_display_name("과부하 기관");
+  create.mutable_organization()->set_kind(registry::v1::COMPANY);
+  registry::v1::Organization created;
+  grpc::ClientContext context;
+  grpc::Status status = stub_->CreateOrganization(&context, create, &created);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  std::vector<std::string> seen;
+  while (seen.empty() && absl::Now() < give_up) {
+    absl::StatusOr<audit::v1::ListAuditEntriesResponse> trail =
+        server_->registry().ListAuditEntries(PlaintextDevelopmentCaller(), {});
+    ASSERT_TRUE(trail.ok()) << trail.status();
+    for (const audit::v1::AuditEntry& e : trail->audit_entries()) {
+      seen.push_back(absl::StrCat(e.principal(), " ", e.method(), " ", e.code()));
+    }
+    if (seen.empty()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(seen, ::testing::ElementsAre("plaintext-dev CreateOrganization 8"));
+  registry::v1::GetOrganizationRequest get;
+  get.set_name("organizations/overloaded-org");
+  grpc::ClientContext read;
+  EXPECT_EQ(stub_->GetOrganization(&read, get, &created).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ class RegistryFixture : public ::testing::Test {
     config.database_path = dir_.File("registry.db");
     config.import_path = import_path;
     config.audit_log_path = audit_log_path_;
+    config.server.max_writes_in_flight = max_writes_in_flight_;
     auto server = RegistryServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -38,6 +39,8 @@ class RegistryFixture : public ::testing::Test {
   sanhak::testing::TempDir dir_;
   // The --audit_log file of the next StartRegistry; empty: none.
   std::string audit_log_path_;
+  // The next StartRegistry's ServerOptions::max_writes_in_flight.
+  int max_writes_in_flight_ = 1024;
   std::unique_ptr<RegistryServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RegistryService::Stub> stub_;
