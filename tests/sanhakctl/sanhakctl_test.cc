@@ -61,7 +61,15 @@ class Process {
   Process(const std::vector<std::string>& args, const std::string& out, const std::string& err,
           const std::string& in_path = "/dev/null")
       : out_(out), err_(err) {
-    std::vector<std::string> argv = {SANHAKCTL_PATH};
+    // Hermetic: no context from the user's config file (scripts/run.sh writes one) and no
+    // credentials from the environment; these servers are plaintext.
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "SANHAKCTL_CONFIG=" + out + ".no-config.json",
+                                     "SANHAK_CA=",
+                                     "SANHAK_CERT=",
+                                     "SANHAK_KEY=",
+                                     "SANHAK_TOKEN_FILE=",
+                                     SANHAKCTL_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
     sanhak::testing::ChildStreams streams;
     streams.stdin_path = in_path;
