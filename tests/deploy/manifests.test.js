@@ -565,7 +565,7 @@ for (const overlay of OVERLAYS) {
         // The shipped policy, the one tests/common/auth checks against every method's
         // role (kustomize cannot read config/ itself, so deploy/ holds a copy).
         const shipped = JSON.parse(fs.readFileSync(path.join(ROOT, 'config/authz-policy.json'), 'utf8'));
-        assert.deepEqual(parsed, shipped, 'deploy/base/authz-policy.json is config/authz-policy.json');
+        assert.deepEqual(parsed, shipped, 'ConfigMap authz-policy holds config/authz-policy.json');
       }
     });
 
