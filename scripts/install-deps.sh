@@ -14,8 +14,9 @@ packages=(
   libabsl-dev grpc-proto
   # storage, cache
   libsqlite3-dev libhiredis-dev redis-server
-  # page token MACs (HMAC-SHA256)
-  libssl-dev
+  # page token MACs (HMAC-SHA256); the openssl command makes the development CA and
+  # certificates (scripts/dev-certs.sh, which scripts/run.sh calls)
+  libssl-dev openssl
   # bearer tokens (JWT, ES256/RS256; common/auth/jwt_verifier)
   libjwt-dev
   # the IANA time zone names (tzdata.zi) and zone files the services accept
