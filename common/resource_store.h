@@ -224,9 +224,7 @@ class ResourceStore : public AsyncWriter {
 
   // The audit trail (WriteTransaction::AppendAudit): the entries matching `query`, in
   // sequence order, at most query.limit of them.
-  virtual absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {
-    return absl::UnimplementedError("this store keeps no audit trail");
-  }
+  virtual absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) = 0;
 };
 
 }  // namespace sanhak::store

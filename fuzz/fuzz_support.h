@@ -79,6 +79,9 @@ class RollbackStore final : public store::ResourceStore {
     return base_->AckOutbox(up_to_sequence);
   }
   absl::StatusOr<int64_t> OutboxBacklog() override { return base_->OutboxBacklog(); }
+  absl::StatusOr<store::AuditPage> ListAudit(const store::AuditQuery& query) override {
+    return base_->ListAudit(query);
+  }
   void SetCommitListener(std::function<void()> listener) override {
     base_->SetCommitListener(std::move(listener));
   }
