@@ -225,6 +225,13 @@ class ResourceStore : public AsyncWriter {
   // The audit trail (WriteTransaction::AppendAudit): the entries matching `query`, in
   // sequence order, at most query.limit of them.
   virtual absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) = 0;
+
+  // Whether this process may relay the outbox now. Several processes (replicas) may
+  // share one database, and exactly one at a time relays it, so its records reach the
+  // stream once and in sequence order. The first call tries to take the lease; it is held
+  // until the process (or its connection to the database) ends, when another process's
+  // next call takes it over. Cheap enough to call before every batch.
+  virtual absl::StatusOr<bool> HoldsRelayLease() = 0;
 };
 
 }  // namespace sanhak::store

@@ -47,6 +47,8 @@ class SqliteResourceStore : public ResourceStore {
   absl::StatusOr<int64_t> OutboxBacklog() override;
   void SetCommitListener(std::function<void()> listener) override;
   absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) override;
+  // One process writes a file (see generation()), so it is always the relay.
+  absl::StatusOr<bool> HoldsRelayLease() override { return true; }
   // Counts this process's commits. Valid because each service is the only writer of its
   // database file (deployments run one writer per file; see deploy/).
   int64_t generation() const override { return generation_.load(std::memory_order_acquire); }

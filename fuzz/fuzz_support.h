@@ -82,6 +82,7 @@ class RollbackStore final : public store::ResourceStore {
   absl::StatusOr<store::AuditPage> ListAudit(const store::AuditQuery& query) override {
     return base_->ListAudit(query);
   }
+  absl::StatusOr<bool> HoldsRelayLease() override { return base_->HoldsRelayLease(); }
   void SetCommitListener(std::function<void()> listener) override {
     base_->SetCommitListener(std::move(listener));
   }

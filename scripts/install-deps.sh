@@ -14,6 +14,9 @@ packages=(
   libabsl-dev grpc-proto
   # storage, cache
   libsqlite3-dev libhiredis-dev redis-server
+  # the cluster engine: libpq to talk to PostgreSQL, and the server itself, which the
+  # tests start (initdb) on a loopback port and scripts/run.sh --postgresql runs
+  libpq-dev postgresql-15
   # page token MACs (HMAC-SHA256); the openssl command makes the development CA and
   # certificates (scripts/dev-certs.sh, which scripts/run.sh calls)
   libssl-dev openssl

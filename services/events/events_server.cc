@@ -5,6 +5,7 @@
 #include "common/audit_log.h"
 #include "common/outbox_metrics.h"
 #include "common/page_token.h"
+#include "common/store_factory.h"
 #include "common/text_data.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -19,7 +20,15 @@ absl::StatusOr<v1::EventsData> LoadEventsData(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsConfig& config) {
   std::unique_ptr<EventsServer> self(new EventsServer());
-  auto store = store::SqliteResourceStore::Open({config.database_path, "events"});
+  // Replicas sharing a PostgreSQL database must sign page tokens with one key, so a
+  // page asked of one replica continues on another: there is no per-file default.
+  const bool shared_database = store::IsPostgresUri(config.database_path);
+  if (shared_database && config.page_token_key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--page_token_key is required with a PostgreSQL database: every replica must sign "
+        "page tokens with the same key (a file all replicas mount)");
+  }
+  auto store = store::OpenResourceStore({config.database_path, "events"});
   if (!store.ok()) return store.status();
   if (absl::Status s = InstallPageTokenKeyFile(config.page_token_key_path.empty()
                                                    ? config.database_path + ".token-key"
@@ -67,7 +76,7 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
       std::make_unique<EventsGrpcService>(
       self->events_.get(), config.server.default_deadline, config.server.max_writes_in_flight);
   RegisterOutboxMetrics(&self->metrics_, self->store_.get(), self->relay_.get());
-  store::SqliteResourceStore* raw_store = self->store_.get();
+  store::ResourceStore* raw_store = self->store_.get();
   self->service_->LimitWritesPerCaller(config.server.writes_per_second_per_caller,
                                        config.server.write_burst_per_caller);
   // Writes the authorization policy refuses never reach the service: the authenticator

@@ -12,7 +12,7 @@
 #include "common/outbox_relay.h"
 #include "common/redis.h"
 #include "common/server.h"
-#include "common/sqlite_resource_store.h"
+#include "common/resource_store.h"
 #include "services/registry/registry.h"
 #include "services/registry/registry_service.h"
 
@@ -64,7 +64,7 @@ class RegistryServer {
 
   // Declared first, so it outlives everything its callbacks read (store, relay).
   metrics::MetricsRegistry metrics_;
-  std::unique_ptr<store::SqliteResourceStore> store_;
+  std::unique_ptr<store::ResourceStore> store_;
   std::unique_ptr<AuditLog> audit_log_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<Registry> registry_;

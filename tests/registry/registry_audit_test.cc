@@ -430,6 +430,7 @@ class FailAfterWorkStore final : public store::ResourceStore {
   absl::StatusOr<store::AuditPage> ListAudit(const store::AuditQuery& q) override {
     return base_->ListAudit(q);
   }
+  absl::StatusOr<bool> HoldsRelayLease() override { return base_->HoldsRelayLease(); }
   std::atomic<bool> fail_next_{true};
 
  private:
