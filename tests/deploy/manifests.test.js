@@ -8,6 +8,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const childProcess = require('node:child_process');
+const net = require('node:net');
+const os = require('node:os');
 const lib = require('./lib');
 
 const { ROOT, objectId, selectorMatches, quantity } = lib;
@@ -871,6 +873,88 @@ for (const overlay of OVERLAYS) {
         }
         assert.ok(value('POSTGRES_PASSWORD'), 'a superuser password');
       });
+
+      // The image's entrypoint, approximated with Debian's PostgreSQL 15 (scripts/install-deps.sh):
+      // initdb with the superuser's password, password (scram) logins over TCP, the init
+      // script sourced against a server on the Unix socket only; then each service's URI,
+      // pointed at this server, must sign in, create a table in its database, and be kept
+      // out of the other's.
+      const PG_BIN = '/usr/lib/postgresql/15/bin';
+      // dev only: the overlays built on it render the same database objects.
+      if (overlay === 'dev') test('dev: on a real PostgreSQL 15, the init script lets each service sign in with its URI and create tables in its own database only',
+        { skip: !fs.existsSync(path.join(PG_BIN, 'initdb')) && `no ${PG_BIN}/initdb (scripts/install-deps.sh)` }, async () => {
+          const { get } = rendered();
+          const postgres = workload('postgres');
+          const [container] = podSpec(postgres).containers;
+          const env = environment(rendered(), container, []);
+          const fromSecret = (name) => {
+            const ref = env[name].valueFrom.secretKeyRef;
+            return secretValue(get('Secret', ref.name), ref.key);
+          };
+          const initdb = (container.volumeMounts || []).find((m) => m.mountPath === '/docker-entrypoint-initdb.d');
+          const scripts = get('ConfigMap', podSpec(postgres).volumes.find((v) => v.name === initdb.name).configMap.name).data;
+          const port = await new Promise((resolve, reject) => {
+            const server = net.createServer().listen(0, '127.0.0.1', () => {
+              const { port: free } = server.address();
+              server.close(() => resolve(free));
+            }).on('error', reject);
+          });
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sanhak-initdb-'));
+          try {
+            // postgres refuses to run as root: as nobody, in a directory it owns.
+            const root = process.getuid && process.getuid() === 0;
+            if (root) fs.chownSync(dir, 65534, 65534);
+            const files = { 'pw': `${fromSecret('POSTGRES_PASSWORD')}\n` };
+            const environmentLines = [];
+            for (const [name, entry] of Object.entries(env)) {
+              if (entry.valueFrom && entry.valueFrom.secretKeyRef) {
+                environmentLines.push(`export ${name}='${fromSecret(name).replace(/'/g, "'\\''")}'`);
+              }
+            }
+            const sources = Object.keys(scripts).filter((f) => f.endsWith('.sh')).sort();
+            for (const f of sources) files[f] = scripts[f];
+            const services = Object.entries(SERVICES).filter(([, s]) => s.database).map(([name, { database }]) => {
+              const uri = new URL(secretValue(get('Secret', database.secret), 'uri'));
+              uri.hostname = '127.0.0.1';
+              uri.port = String(port);
+              return { name, uri: uri.toString(), db: decodeURIComponent(uri.pathname.slice(1)) };
+            });
+            files['run.sh'] = [
+              'set -eu',
+              `export PATH=${PG_BIN}:$PATH POSTGRES_USER=postgres POSTGRES_DB=postgres`,
+              ...environmentLines,
+              `cd ${dir}`,
+              'initdb -D data --username=postgres --pwfile=pw -E UTF8 >/dev/null',
+              'echo "host all all all scram-sha-256" >>data/pg_hba.conf',
+              `pg_ctl -D data -o "-c listen_addresses='' -k ${dir}" -w start >/dev/null`,
+              `export PGHOST=${dir} PGPORT=5432`,
+              ...sources.map((f) => `. ./${f}`),
+              'pg_ctl -D data -w stop >/dev/null',
+              'unset PGHOST PGPORT',
+              `pg_ctl -D data -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" -w start >/dev/null`,
+              'trap "pg_ctl -D data -m immediate -w stop >/dev/null" EXIT',
+              ...services.map(({ uri }) => `psql '${uri}' -v ON_ERROR_STOP=1 -qAt -c ` +
+                '"CREATE TABLE probe (x int); INSERT INTO probe VALUES (1); SELECT current_user || \' \' || current_database() || \' \' || count(*) FROM probe"'),
+              ...services.map(({ uri, db }, i) => {
+                const other = services[(i + 1) % services.length].db;
+                return `if psql '${uri.replace(`/${db}?`, `/${other}?`)}' -qAt -c 'SELECT 1' 2>/dev/null; then echo "reached ${other}"; fi`;
+              }),
+            ].join('\n');
+            for (const [file, content] of Object.entries(files)) {
+              fs.writeFileSync(path.join(dir, file), content, { mode: 0o600 });
+              if (root) fs.chownSync(path.join(dir, file), 65534, 65534);
+            }
+            const command = root ? ['runuser', ['-u', 'nobody', '--', 'bash', path.join(dir, 'run.sh')]]
+              : ['bash', [path.join(dir, 'run.sh')]];
+            const result = childProcess.spawnSync(command[0], command[1], { encoding: 'utf8', timeout: 120000 });
+            assert.equal(result.status, 0, `the init script and sign-ins: ${result.stderr}${result.stdout}`);
+            const lines = result.stdout.trim().split('\n').filter((l) => !/^(CREATE|REVOKE|ALTER|GRANT)/.test(l));
+            assert.deepEqual(lines, services.map(({ uri, db }) => `${decodeURIComponent(new URL(uri).username)} ${db} 1`),
+              'each service signs in as its role, in its database, and nothing reaches the other\'s');
+          } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+          }
+        });
     } else {
       test(`${overlay}: no database runs here and no Secret is rendered: the operator's (deploy/README.md)`, () => {
         const { of, workloads } = rendered();
