@@ -1113,6 +1113,21 @@ TEST_P(ResourceStoreTest, QueueAtItsBoundRefusesAtOnceWithRetryInfo) {
   EXPECT_EQ(Count("items", {}), 100);
 }
 
+// --db picks the engine; what is logged of it never holds the password.
+TEST(StoreFactoryTest, PicksTheEngineAndRedactsThePassword) {
+  EXPECT_TRUE(IsPostgresUri("postgresql://u:p@db:5432/registry"));
+  EXPECT_TRUE(IsPostgresUri("postgres://db/registry"));
+  EXPECT_FALSE(IsPostgresUri("registry.db"));
+  EXPECT_FALSE(IsPostgresUri("/var/lib/sanhak/postgresql.db"));
+  EXPECT_EQ(RedactedDatabase("postgresql://registry:s3cret@db:5432/registry?sslmode=require"),
+            "postgresql://registry:***@db:5432/registry?sslmode=require");
+  EXPECT_EQ(RedactedDatabase("postgresql://registry@db/registry"),
+            "postgresql://registry@db/registry");
+  EXPECT_EQ(RedactedDatabase("postgresql://db:5432/x?user=u&password=p&sslmode=require"),
+            "postgresql://db:5432/x?user=u&password=***&sslmode=require");
+  EXPECT_EQ(RedactedDatabase("registry.db"), "registry.db");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ResourceStoreTest,
                          ::testing::Values("sqlite", "postgresql"), EngineName);
 INSTANTIATE_TEST_SUITE_P(Engines, IndexedStoreTest,
