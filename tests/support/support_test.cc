@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
 #include "tests/support/ports.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/redis_process.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
@@ -287,6 +288,26 @@ TEST(ServerProcessTest, AProcessThatEndsBeforeListeningIsNotWaitedFor) {
   EXPECT_FALSE(server.WaitServing(std::chrono::seconds(30))) << server.Log();
   EXPECT_LT(absl::Now() - start, absl::Seconds(20));
   EXPECT_EQ(server.address(), "");
+}
+
+// The cluster engine's server: started (as nobody when the tests run as root), a fresh
+// database per name, data kept across a crash-like Kill() and the Restart() after it.
+TEST(PostgresServerTest, StartsCreatesDatabasesAndKeepsDataAcrossACrash) {
+  PostgresServer server;
+  ASSERT_TRUE(server.Start()) << server.Log();
+  absl::StatusOr<std::string> uri = server.CreateDatabase("t1");
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  ASSERT_TRUE(server.Query(*uri, "CREATE TABLE k(v text); INSERT INTO k VALUES('산학연')").ok());
+  server.Kill();
+  EXPECT_FALSE(server.Query(*uri, "SELECT 1").ok());
+  ASSERT_TRUE(server.Restart()) << server.Log();
+  auto rows = server.Query(*uri, "SELECT v FROM k");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0][0], "산학연");
+  // A database created again starts empty.
+  ASSERT_TRUE(server.CreateDatabase("t1").ok());
+  EXPECT_FALSE(server.Query(*uri, "SELECT v FROM k").ok());
 }
 
 }  // namespace
