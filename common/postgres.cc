@@ -126,6 +126,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
     PQfinish(conn);
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", message));
   }
+  // Notices ("relation already exists, skipping") are not errors and not for stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 
