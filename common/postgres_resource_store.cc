@@ -367,14 +367,18 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     absl::Status status =
         conn_->Run("DELETE FROM resource_index WHERE name = $1", {Param::Text(name)});
     if (!status.ok()) return status;
+    if (index.empty()) return absl::OkStatus();
+    // One statement for all entries (one round trip, whatever their number).
+    std::vector<Param> params = {Param::Text(name)};
+    std::string sql = "INSERT INTO resource_index(key, value, name) VALUES";
     for (const IndexEntry& e : index) {
-      status = conn_->Run(
-          "INSERT INTO resource_index(key, value, name) VALUES($1, $2, $3)"
-          " ON CONFLICT DO NOTHING",
-          {Param::Text(e.key), Param::Text(e.value), Param::Text(name)});
-      if (!status.ok()) return status;
+      params.push_back(Param::Text(e.key));
+      params.push_back(Param::Text(e.value));
+      absl::StrAppend(&sql, params.size() == 3 ? "" : ",", "($", params.size() - 1, ", $",
+                      params.size(), ", $1)");
     }
-    return absl::OkStatus();
+    absl::StrAppend(&sql, " ON CONFLICT DO NOTHING");
+    return conn_->Query(sql, params).status();
   }
 
   const std::string& service_;
@@ -614,15 +618,19 @@ absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, i
   absl::Status status = conn->Exec("BEGIN ISOLATION LEVEL READ COMMITTED");
   if (!status.ok()) return status;
   status = conn->Run("SELECT pg_advisory_xact_lock($1)", {Param::Int(kWriteLockKey)});
+  // A write that succeeded leaves its savepoint to be released with the next one's start
+  // (one round trip for both); the last is released by the COMMIT.
+  bool release = false;
   for (PendingWrite& w : batch) {
     if (!status.ok()) break;
-    status = conn->Exec("SAVEPOINT write");
+    status = conn->Exec(release ? "RELEASE write; SAVEPOINT write" : "SAVEPOINT write");
+    release = false;
     if (!status.ok()) break;
     PgWriteTransaction tx(conn, options_.service);
     w.result = w.fn(tx);
     if (w.result.ok()) {
       changes += tx.changes();
-      status = conn->Exec("RELEASE write");
+      release = true;
     } else {
       // The write failed because the database did (connection lost, serialization
       // failure): the batch fails (or runs again) as a whole, not just this write.
@@ -634,8 +642,7 @@ absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, i
         status = w.result;
         break;
       }
-      status = conn->Exec("ROLLBACK TO write");
-      if (status.ok()) status = conn->Exec("RELEASE write");
+      status = conn->Exec("ROLLBACK TO write; RELEASE write");
     }
   }
   if (status.ok()) {

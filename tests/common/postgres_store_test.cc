@@ -150,7 +150,8 @@ TEST_F(PostgresStoreTest, RoundTripOrderFiltersAndPages) {
 
   // Bytewise order: "Z" < "a" < "가" < "나" (a locale's order would differ).
   for (const char* name : {"councils/나", "councils/Z", "councils/가", "councils/b"}) {
-    ASSERT_TRUE(Put(*store, MakeResource(name, "councils", "x"), {{"region", "busan"}},
+    ASSERT_TRUE(Put(*store, MakeResource(name, "councils", "x"),
+                    {{"region", "busan"}, {"kind", "k"}, {"region", "busan"}},
                     "모빌리티 x")
                     .ok());
   }
@@ -180,7 +181,7 @@ TEST_F(PostgresStoreTest, RoundTripOrderFiltersAndPages) {
 
   ListQuery filtered;
   filtered.collection = "councils";
-  filtered.all_of = {{"region", "busan"}};
+  filtered.all_of = {{"kind", "k"}, {"region", "busan"}};
   filtered.text = "모빌";
   ListResult result;
   ASSERT_TRUE(store
@@ -193,6 +194,8 @@ TEST_F(PostgresStoreTest, RoundTripOrderFiltersAndPages) {
                   .ok());
   EXPECT_EQ(result.total, 4);
   EXPECT_FALSE(result.more);
+  // A repeated entry is kept once.
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM resource_index"), 1 + 4 * 2);
 
   absl::Status deleted =
       store->Write([](WriteTransaction& tx) { return tx.Delete("councils/nobody"); });
