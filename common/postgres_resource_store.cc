@@ -531,6 +531,16 @@ void PostgresResourceStore::ReleaseReader(std::unique_ptr<pg::Connection> conn) 
   }
 }
 
+void PostgresResourceStore::DropIdleReaders() {
+  std::vector<std::unique_ptr<pg::Connection>> dropped;
+  {
+    absl::MutexLock lock(&readers_mu_);
+    dropped.swap(idle_readers_);
+    open_readers_ -= static_cast<int>(dropped.size());
+  }
+  // Closed outside the lock (a close may wait on the network).
+}
+
 absl::Status PostgresResourceStore::Read(absl::FunctionRef<absl::Status(ReadView&)> fn) {
   // An idle connection learns that the server restarted only when used: a BEGIN that
   // fails on a lost connection is tried once more on a new one (nothing ran yet).
@@ -541,7 +551,12 @@ absl::Status PostgresResourceStore::Read(absl::FunctionRef<absl::Status(ReadView
     if (!status.ok()) {
       bool lost = !(*conn)->healthy();
       ReleaseReader(std::move(*conn));
-      if (lost && attempt == 0) continue;
+      if (lost && attempt == 0) {
+        // The other idle connections date from before the same restart: dropped too, so
+        // the next reads do not each find a dead one.
+        DropIdleReaders();
+        continue;
+      }
       return status;
     }
     PgReadView view(conn->get());

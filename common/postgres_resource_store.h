@@ -86,6 +86,7 @@ class PostgresResourceStore : public ResourceStore {
   absl::StatusOr<std::unique_ptr<pg::Connection>> Connect() const;
   absl::StatusOr<std::unique_ptr<pg::Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<pg::Connection> conn);
+  void DropIdleReaders();
   void CommitLoop();
   // Runs `batch` in one transaction (retrying it as the class comment says), setting
   // each write's result; returns the change records committed.

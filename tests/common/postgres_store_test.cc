@@ -515,13 +515,33 @@ TEST_F(PostgresStoreTest, ServerKilledMidBurstFailsUnavailableAndLosesNothing) {
   };
   for (int i = 0; i < 1000 && acked() < 50; ++i) absl::SleepFor(absl::Milliseconds(10));
   ASSERT_GE(acked(), 50u);
+  // Every reader connection open (and idle) when the server goes.
+  auto read_in_parallel = [&] {
+    std::atomic<int> failed{0};
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 4; ++r) {
+      readers.emplace_back([&] {
+        absl::Status status = store->Read([](ReadView& view) {
+          absl::SleepFor(absl::Milliseconds(50));
+          return view.Count("items", {}).status();
+        });
+        if (!status.ok()) ++failed;
+      });
+    }
+    for (std::thread& t : readers) t.join();
+    return failed.load();
+  };
+  ASSERT_EQ(read_in_parallel(), 0);
+  // Another replica, to read during the outage (leaving `store`'s pool as it is).
+  std::unique_ptr<PostgresResourceStore> other = OpenStore();
+  ASSERT_NE(other, nullptr);
   server_->Kill();
   // The outage: writes and reads fail UNAVAILABLE.
   const size_t acked_at_kill = acked();
   absl::SleepFor(absl::Milliseconds(300));
-  absl::StatusOr<std::optional<Resource>> during = Get(*store, "items/a-0-0");
+  absl::StatusOr<std::optional<Resource>> during = Get(*other, "items/a-0-0");
   EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable) << during.status();
-  EXPECT_EQ(store->Ping().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(other->Ping().code(), absl::StatusCode::kUnavailable);
   {
     absl::MutexLock lock(&mu);
     EXPECT_GT(failure_codes[absl::StatusCode::kUnavailable], 0);
@@ -537,7 +557,14 @@ TEST_F(PostgresStoreTest, ServerKilledMidBurstFailsUnavailableAndLosesNothing) {
   stop = true;
   for (std::thread& t : writers) t.join();
   EXPECT_GE(acked_after_restart.load(), 20);
+  // Reads after the restart succeed at once, though every pooled connection died.
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<std::optional<Resource>> after = Get(*store, "items/a-0-0");
+    EXPECT_TRUE(after.ok()) << i << ": " << after.status();
+  }
+  EXPECT_EQ(read_in_parallel(), 0);
   EXPECT_TRUE(store->Ping().ok());
+  EXPECT_TRUE(other->Ping().ok());
 
   std::set<std::string> present;
   for (const std::string& name : Column("SELECT name FROM resources")) present.insert(name);
