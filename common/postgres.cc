@@ -1,6 +1,7 @@
 #include "common/postgres.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -196,6 +197,26 @@ absl::StatusOr<Result> Connection::Query(absl::string_view sql,
     return status;
   }
   return Result(result);
+}
+
+absl::StatusOr<int> Connection::WaitForNotifications(absl::Duration timeout) {
+  auto drain = [this]() -> absl::StatusOr<int> {
+    if (PQconsumeInput(conn_) == 0) return ErrorStatus(conn_, nullptr, "LISTEN");
+    int count = 0;
+    while (PGnotify* notify = PQnotifies(conn_)) {
+      PQfreemem(notify);
+      ++count;
+    }
+    return count;
+  };
+  // Some may have arrived with the last command's results.
+  absl::StatusOr<int> ready = drain();
+  if (!ready.ok() || *ready > 0) return ready;
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (fd.fd < 0) return absl::UnavailableError("PostgreSQL connection lost");
+  int polled = poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (polled <= 0) return 0;
+  return drain();
 }
 
 bool IsRetryable(const absl::Status& status) {

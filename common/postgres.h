@@ -108,6 +108,10 @@ class Connection {
     return Query(sql, std::vector<Param>(params)).status();
   }
 
+  // Waits up to `timeout` for notifications of the channels this connection LISTENs to,
+  // and returns how many arrived (0 on timeout); UNAVAILABLE once the connection is lost.
+  absl::StatusOr<int> WaitForNotifications(absl::Duration timeout);
+
   // False once the connection is lost (libpq noticed on the last call): it can only be
   // dropped and a new one opened.
   bool healthy() const;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -488,6 +489,14 @@ absl::StatusOr<std::unique_ptr<PostgresResourceStore>> PostgresResourceStore::Op
   if (!status.ok()) return status;
   store->writer_ = std::move(*writer);
   store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  if (!options.service.empty()) {
+    // An identifier of plain characters whatever the service is called.
+    store->channel_ = "sanhak_outbox_";
+    for (char c : options.service) {
+      store->channel_ += absl::ascii_isalnum(c) ? absl::ascii_tolower(c) : '_';
+    }
+    store->listener_thread_ = std::thread([s = store.get()] { s->ListenLoop(); });
+  }
   return store;
 }
 
@@ -497,6 +506,42 @@ PostgresResourceStore::~PostgresResourceStore() {
     stopping_ = true;
   }
   if (committer_.joinable()) committer_.join();
+  listen_stop_ = true;
+  if (listener_thread_.joinable()) listener_thread_.join();
+}
+
+void PostgresResourceStore::ListenLoop() {
+  std::unique_ptr<pg::Connection> conn;
+  auto wake = [this] {
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&listener_mu_);
+      listener = listener_;
+    }
+    if (listener) listener();
+  };
+  while (!listen_stop_.load()) {
+    if (conn == nullptr) {
+      absl::StatusOr<std::unique_ptr<pg::Connection>> made = Connect();
+      if (made.ok() && (*made)->Exec(absl::StrCat("LISTEN ", channel_)).ok()) {
+        conn = *std::move(made);
+        // Records may have been committed while nobody listened.
+        wake();
+      } else {
+        // The server is away: try again in a second, staying quick to stop.
+        for (int i = 0; i < 4 && !listen_stop_.load(); ++i) {
+          absl::SleepFor(absl::Milliseconds(250));
+        }
+        continue;
+      }
+    }
+    absl::StatusOr<int> arrived = conn->WaitForNotifications(absl::Milliseconds(250));
+    if (!arrived.ok()) {
+      conn.reset();
+    } else if (*arrived > 0) {
+      wake();
+    }
+  }
 }
 
 absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresResourceStore::AcquireReader() {
@@ -659,6 +704,10 @@ absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, i
       }
       status = conn->Exec("ROLLBACK TO write; RELEASE write");
     }
+  }
+  if (status.ok() && changes > 0 && !channel_.empty()) {
+    // Delivered to every listening replica when (and only if) the batch commits.
+    status = conn->Run("SELECT pg_notify($1, '')", {Param::Text(channel_)});
   }
   if (status.ok()) {
     sent_commit = true;

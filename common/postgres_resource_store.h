@@ -17,6 +17,7 @@
 #ifndef SANHAK_COMMON_POSTGRES_RESOURCE_STORE_H_
 #define SANHAK_COMMON_POSTGRES_RESOURCE_STORE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -107,6 +108,13 @@ class PostgresResourceStore : public ResourceStore {
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<pg::Connection>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;
+  // Wakes this process's commit listener when another replica commits change records
+  // (each batch with changes NOTIFYs channel_), so the replica holding the relay lease
+  // relays them at once rather than at its next poll.
+  void ListenLoop();
+  std::string channel_;
+  std::atomic<bool> listen_stop_{false};
+  std::thread listener_thread_;
   absl::Mutex lease_mu_;
   std::unique_ptr<pg::Connection> lease_conn_ ABSL_GUARDED_BY(lease_mu_);
   bool lease_held_ ABSL_GUARDED_BY(lease_mu_) = false;

@@ -465,6 +465,45 @@ TEST_F(PostgresStoreTest, RelayLeaseIsHeldByOneAndTakenOverWhenTheHolderGoes) {
   EXPECT_TRUE(taken_over);
 }
 
+// The replica holding the relay lease hears of change records another replica commits
+// (NOTIFY), not only of its own: its relay wakes at once instead of at its next poll.
+TEST_F(PostgresStoreTest, CommitListenerHearsOfAnotherStoresCommits) {
+  std::unique_ptr<PostgresResourceStore> relay = OpenStore();
+  std::unique_ptr<PostgresResourceStore> writer = OpenStore();
+  ASSERT_NE(relay, nullptr);
+  ASSERT_NE(writer, nullptr);
+  // A write before the listener is set, so the listen connection is surely up.
+  ASSERT_TRUE(Put(*relay, MakeResource("items/first", "items", "x")).ok());
+  absl::Mutex mu;
+  int woken = 0;
+  relay->SetCommitListener([&] {
+    absl::MutexLock lock(&mu);
+    ++woken;
+  });
+  auto woken_now = [&] {
+    absl::MutexLock lock(&mu);
+    return woken;
+  };
+  // The listen thread may still be connecting (it wakes once when it has): wait until
+  // no wake-up comes for a while, then count from there.
+  int settled = -1;
+  for (int i = 0; i < 40 && settled != woken_now(); ++i) {
+    settled = woken_now();
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  // A write that appends no change record wakes nobody.
+  ASSERT_TRUE(writer->Write([](WriteTransaction& tx) {
+                     return tx.SetImportMark("items/x", 1);
+                   }).ok());
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(woken_now(), settled);
+  ASSERT_TRUE(Put(*writer, MakeResource("items/second", "items", "x")).ok());
+  for (int i = 0; i < 200 && woken_now() == settled; ++i) {
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  EXPECT_GT(woken_now(), settled);
+}
+
 // PostgreSQL killed mid-burst and started again: during the outage writes fail
 // UNAVAILABLE (never INTERNAL), reads too; after the restart both succeed on the same
 // store objects; every acknowledged write is there, and each write is all or nothing
