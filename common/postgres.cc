@@ -235,6 +235,11 @@ absl::Status StatusForSqlState(absl::string_view sqlstate, absl::string_view mes
     status.SetPayload(kRetryablePayload, absl::Cord(sqlstate));
     return status;
   }
+  // Bytes PostgreSQL cannot hold as text (a NUL, invalid UTF-8): the caller's data, not
+  // the store, is at fault.
+  if (sqlstate == "22021" || sqlstate == "22P05") {
+    return absl::InvalidArgumentError(absl::StrCat("PostgreSQL: ", message));
+  }
   if (sqlstate == "23505") return absl::AlreadyExistsError(absl::StrCat("PostgreSQL: ", message));
   return absl::InternalError(absl::StrCat("PostgreSQL error ", sqlstate, ": ", message));
 }

@@ -5,7 +5,8 @@
 // Error mapping (ErrorStatus): a lost or refused connection, SQLSTATE class 08 and the
 // server shutting down or starting (57P01, 57P02, 57P03) are UNAVAILABLE; a
 // serialization failure or deadlock (40001, 40P01) is ABORTED and IsRetryable (the
-// transaction may simply run again); a unique violation (23505) is ALREADY_EXISTS;
+// transaction may simply run again); a unique violation (23505) is ALREADY_EXISTS; text
+// PostgreSQL cannot store (a NUL byte, invalid UTF-8: 22021, 22P05) is INVALID_ARGUMENT;
 // anything else is INTERNAL with the server's message.
 #ifndef SANHAK_COMMON_POSTGRES_H_
 #define SANHAK_COMMON_POSTGRES_H_

@@ -676,8 +676,9 @@ absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, i
   pg::Connection* conn = writer_.get();
   // READ COMMITTED: each statement after the lock sees every commit before it.
   absl::Status status = conn->Exec("BEGIN ISOLATION LEVEL READ COMMITTED");
-  if (!status.ok()) return status;
-  status = conn->Run("SELECT pg_advisory_xact_lock($1)", {Param::Int(kWriteLockKey)});
+  if (status.ok()) {
+    status = conn->Run("SELECT pg_advisory_xact_lock($1)", {Param::Int(kWriteLockKey)});
+  }
   // A write that succeeded leaves its savepoint to be released with the next one's start
   // (one round trip for both); the last is released by the COMMIT.
   bool release = false;

@@ -263,6 +263,16 @@ TEST_F(PostgresStoreTest, FailedWriteRollsBackAloneInItsBatch) {
             (std::vector<std::string>{"1", "2"}));
 }
 
+// Text PostgreSQL cannot hold (invalid UTF-8) fails that write INVALID_ARGUMENT, not
+// INTERNAL, and the store goes on.
+TEST_F(PostgresStoreTest, TextPostgresCannotHoldIsInvalidArgument) {
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<Resource> bad = Put(*store, MakeResource("items/\xff", "items", "x"));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_TRUE(Put(*store, MakeResource("items/ok", "items", "x")).ok());
+}
+
 // Migrations: recorded once per version, not rerun by a second opener, and a database
 // with a newer schema is refused rather than written.
 TEST_F(PostgresStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
@@ -504,6 +514,27 @@ TEST_F(PostgresStoreTest, CommitListenerHearsOfAnotherStoresCommits) {
   EXPECT_GT(woken_now(), settled);
 }
 
+// Connections idle across a restart (nothing used them during the outage) are found dead
+// on first use and made again: the first write, read and lease check after the restart
+// succeed.
+TEST_F(PostgresStoreTest, IdleConnectionsAreRemadeAfterARestartWithoutAFailure) {
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(Put(*store, MakeResource("items/before", "items", "x")).ok());
+  ASSERT_TRUE(Get(*store, "items/before").ok());
+  absl::StatusOr<bool> holds = store->HoldsRelayLease();
+  ASSERT_TRUE(holds.ok() && *holds);
+  ASSERT_TRUE(server_->Restart()) << server_->Log();
+  absl::StatusOr<Resource> after = Put(*store, MakeResource("items/after", "items", "x"));
+  EXPECT_TRUE(after.ok()) << after.status();
+  absl::StatusOr<std::optional<Resource>> read = Get(*store, "items/before");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->has_value());
+  holds = store->HoldsRelayLease();
+  ASSERT_TRUE(holds.ok()) << holds.status();
+  EXPECT_TRUE(*holds);
+}
+
 // PostgreSQL killed mid-burst and started again: during the outage writes fail
 // UNAVAILABLE (never INTERNAL), reads too; after the restart both succeed on the same
 // store objects; every acknowledged write is there, and each write is all or nothing
@@ -641,6 +672,7 @@ TEST(PostgresErrorsTest, SqlStatesMapToCodes) {
   EXPECT_TRUE(pg::IsRetryable(pg::StatusForSqlState("40P01", "x")));
   EXPECT_FALSE(pg::IsRetryable(absl::AbortedError("etag mismatch")));
   EXPECT_EQ(pg::StatusForSqlState("23505", "x").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(pg::StatusForSqlState("22021", "x").code(), absl::StatusCode::kInvalidArgument);
   absl::Status other = pg::StatusForSqlState("42P01", "relation \"nope\" does not exist");
   EXPECT_EQ(other.code(), absl::StatusCode::kInternal);
   EXPECT_NE(other.message().find("nope"), absl::string_view::npos);
