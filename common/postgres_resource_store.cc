@@ -326,7 +326,7 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     return conn_->Run(
         "INSERT INTO audit(sequence, time, principal, role, authenticated_by, method,"
         " resource, request_id, code, message, fields, validate_only)"
-        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 <> 0)",
         {Param::Int(*sequence), Param::Int(absl::ToUnixMicros(e.time)),
          Param::Text(e.principal), Param::Text(e.role), Param::Text(e.authenticated_by),
          Param::Text(e.method), Param::Text(e.resource), Param::Text(e.request_id),

@@ -273,6 +273,59 @@ TEST_F(PostgresStoreTest, TextPostgresCannotHoldIsInvalidArgument) {
   EXPECT_TRUE(Put(*store, MakeResource("items/ok", "items", "x")).ok());
 }
 
+// The audit trail round-trips every field (a BOOLEAN among them) and pages by sequence.
+TEST_F(PostgresStoreTest, AuditEntriesRoundTripAndPage) {
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time t0 = absl::FromUnixMicros(1700000000123456);
+  ASSERT_TRUE(store->Write([&](WriteTransaction& tx) -> absl::Status {
+                     for (int i = 0; i < 3; ++i) {
+                       AuditEntry e;
+                       e.time = t0 + absl::Seconds(i);
+                       e.principal = i == 1 ? "kim" : "lee";
+                       e.role = "editor";
+                       e.authenticated_by = "token";
+                       e.method = "UpdateCouncil";
+                       e.resource = "councils/a";
+                       e.request_id = absl::StrCat("r", i);
+                       e.code = i;
+                       e.message = i == 0 ? "" : "refused";
+                       e.fields = {"display_name", "tags"};
+                       e.validate_only = i == 2;
+                       if (absl::Status s = tx.AppendAudit(e); !s.ok()) return s;
+                     }
+                     return absl::OkStatus();
+                   }).ok());
+  AuditQuery query;
+  query.principal = "lee";
+  query.limit = 1;
+  absl::StatusOr<AuditPage> page = store->ListAudit(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_TRUE(page->more);
+  EXPECT_EQ(page->entries[0].sequence, 1);
+  EXPECT_EQ(page->entries[0].time, t0);
+  EXPECT_FALSE(page->entries[0].validate_only);
+  query.after_sequence = page->entries[0].sequence;
+  page = store->ListAudit(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_FALSE(page->more);
+  const AuditEntry& e = page->entries[0];
+  EXPECT_EQ(e.sequence, 3);
+  EXPECT_EQ(e.time, t0 + absl::Seconds(2));
+  EXPECT_EQ(e.principal, "lee");
+  EXPECT_EQ(e.role, "editor");
+  EXPECT_EQ(e.authenticated_by, "token");
+  EXPECT_EQ(e.method, "UpdateCouncil");
+  EXPECT_EQ(e.resource, "councils/a");
+  EXPECT_EQ(e.request_id, "r2");
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.message, "refused");
+  EXPECT_EQ(e.fields, (std::vector<std::string>{"display_name", "tags"}));
+  EXPECT_TRUE(e.validate_only);
+}
+
 // Migrations: recorded once per version, not rerun by a second opener, and a database
 // with a newer schema is refused rather than written.
 TEST_F(PostgresStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
