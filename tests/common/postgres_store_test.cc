@@ -326,6 +326,44 @@ TEST_F(PostgresStoreTest, AuditEntriesRoundTripAndPage) {
   EXPECT_TRUE(e.validate_only);
 }
 
+// A database at schema version 1 (before import marks and the audit trail) is brought
+// up to date on open: its data kept, the later tables there and empty.
+TEST_F(PostgresStoreTest, ADatabaseAtAnOlderSchemaIsMigratedKeepingItsData) {
+  {
+    pg::ConnectOptions connect;
+    connect.uri = uri_;
+    absl::StatusOr<std::unique_ptr<pg::Connection>> conn = pg::Connection::Open(connect);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    const std::vector<std::string> first = {PostgresResourceStoreMigrations()[0]};
+    ASSERT_TRUE(MigratePostgres(**conn, first).ok());
+    ASSERT_TRUE((*conn)
+                    ->Exec("INSERT INTO resources VALUES('items/old', 'items', 'x', 7, 1, 1, '',"
+                           " 'test.Thing'); UPDATE counters SET value = 7 WHERE name = 'revision'")
+                    .ok());
+  }
+  EXPECT_EQ(Column("SELECT version FROM schema_migrations"), (std::vector<std::string>{"1"}));
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Column("SELECT version FROM schema_migrations ORDER BY version"),
+            (std::vector<std::string>{"1", "2", "3"}));
+  absl::StatusOr<std::optional<Resource>> old = Get(*store, "items/old");
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((*old)->revision, 7);
+  std::optional<int64_t> mark = 0;
+  ASSERT_TRUE(store->Write([&](WriteTransaction& tx) -> absl::Status {
+                     absl::StatusOr<std::optional<int64_t>> m = tx.GetImportMark("items/old");
+                     if (!m.ok()) return m.status();
+                     mark = *m;
+                     AuditEntry e;
+                     e.method = "M";
+                     return tx.AppendAudit(e);
+                   }).ok());
+  EXPECT_FALSE(mark.has_value());
+  absl::StatusOr<Resource> next = Put(*store, MakeResource("items/new", "items", "x"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->revision, 8);
+}
+
 // Migrations: recorded once per version, not rerun by a second opener, and a database
 // with a newer schema is refused rather than written.
 TEST_F(PostgresStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
