@@ -27,6 +27,11 @@ void RegisterOutboxMetrics(metrics::MetricsRegistry* registry, store::ResourceSt
       metrics::MetricType::kGauge, "sanhak_outbox_redis_reachable",
       "1 while the relay reaches Redis, else 0.",
       [relay]() -> std::optional<double> { return relay->stats().redis_reachable ? 1 : 0; });
+  registry->AddCallback(
+      metrics::MetricType::kGauge, "sanhak_outbox_relay_lease_held",
+      "1 while this replica is the one relaying the shared outbox, else 0 (exactly one "
+      "replica of a service should report 1).",
+      [relay]() -> std::optional<double> { return relay->stats().holds_lease ? 1 : 0; });
 }
 
 }  // namespace sanhak

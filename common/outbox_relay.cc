@@ -88,6 +88,15 @@ void OutboxRelay::Run() {
 }
 
 absl::StatusOr<int> OutboxRelay::RelayBatch() {
+  // Before each batch: a replica that lost the lease (its database connection dropped)
+  // must stop at once, since another may already relay the same records.
+  absl::StatusOr<bool> lease = store_->HoldsRelayLease();
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.holds_lease = lease.ok() && *lease;
+  }
+  if (!lease.ok()) return lease.status();
+  if (!*lease) return 0;
   absl::StatusOr<std::vector<store::OutboxEntry>> entries = store_->ReadOutbox(options_.batch);
   if (!entries.ok()) return entries.status();
   if (entries->empty()) return 0;

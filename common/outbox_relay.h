@@ -1,5 +1,7 @@
 // Relays a service's outbox to its Redis Stream, in order, and drops what Redis has
-// taken. While Redis is down or slow, records wait in the outbox (writes go on); when it
+// taken. Replicas sharing a database each run one; only the holder of the store's relay
+// lease relays (the others look again every poll_interval, and the first to look after
+// the holder is gone takes over). While Redis is down or slow, records wait in the outbox (writes go on); when it
 // returns they follow in order. Each record goes in as stream entry `{sequence}-0`, so a
 // record sent twice (the relay crashed between XADD and dropping it) is refused by Redis
 // instead of duplicated.
@@ -56,6 +58,9 @@ class OutboxRelay {
     int64_t relayed = 0;
     int64_t last_sequence = 0;
     bool redis_reachable = false;
+    // This process holds the store's relay lease (ResourceStore::HoldsRelayLease): of
+    // replicas sharing a database, only the holder relays.
+    bool holds_lease = false;
   };
   Stats stats();
 

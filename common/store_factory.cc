@@ -1,5 +1,7 @@
 #include "common/store_factory.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/postgres_resource_store.h"
@@ -13,17 +15,25 @@ bool IsPostgresUri(absl::string_view database) {
 
 std::string RedactedDatabase(absl::string_view database) {
   if (!IsPostgresUri(database)) return std::string(database);
-  // scheme://user:password@host/...: the password is between the first ':' after the
-  // scheme and the '@' that ends the user info.
-  size_t start = database.find("://") + 3;
-  size_t at = database.find('@', start);
-  size_t slash = database.find('/', start);
-  if (at == absl::string_view::npos || (slash != absl::string_view::npos && slash < at)) {
-    return std::string(database);
+  std::string out(database);
+  // scheme://user:password@host/...: the password runs from the first ':' of the user
+  // info to the '@' that ends it.
+  const size_t start = out.find("://") + 3;
+  const size_t at = out.find('@', start);
+  const size_t slash = out.find('/', start);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    const size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
   }
-  size_t colon = database.find(':', start);
-  if (colon == absl::string_view::npos || colon > at) return std::string(database);
-  return absl::StrCat(database.substr(0, colon + 1), "***", database.substr(at));
+  // ...?password=...&...: a parameter as libpq reads them.
+  for (size_t p = out.find("password="); p != std::string::npos;
+       p = out.find("password=", p + 1)) {
+    if (p == 0 || (out[p - 1] != '?' && out[p - 1] != '&')) continue;
+    const size_t value = p + 9;
+    const size_t end = std::min(out.find('&', value), out.size());
+    out.replace(value, end - value, "***");
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<ResourceStore>> OpenResourceStore(const StoreOptions& options) {

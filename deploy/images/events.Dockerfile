@@ -23,11 +23,12 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
 
 FROM debian:bookworm-slim
 # Runtime libraries of the build's -dev packages (gRPC 1.51, protobuf 3.21, Abseil,
-# hiredis, SQLite, cpp-httplib for /metrics), time zones for IANA names, CA certificates.
+# hiredis, SQLite, libpq for PostgreSQL, cpp-httplib for /metrics), time zones for IANA
+# names, CA certificates.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libhiredis0.14 \
-      libsqlite3-0 libcpp-httplib0.11 tzdata ca-certificates \
+      libsqlite3-0 libpq5 libcpp-httplib0.11 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed, non-root uid/gid (the manifests' runAsUser/runAsGroup/fsGroup: 10001).
 RUN groupadd --gid 10001 sanhak \

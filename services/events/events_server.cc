@@ -53,12 +53,22 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   if (!credentials.ok()) return credentials.status();
   self->directory_ = std::make_unique<GrpcRegistryDirectory>(
       grpc::CreateChannel(config.registry_address, *credentials));
+  RegistryDirectory* directory = self->directory_.get();
+  if (!config.redis_address.empty() && config.registry_view) {
+    RegistryViewOptions view = config.registry_view_options;
+    view.redis_address = config.redis_address;
+    view.redis_credentials = config.redis_credentials;
+    view.stream = ChangeStreamKey("registry");
+    self->view_ = std::make_unique<RegistryView>(self->directory_.get(), std::move(view));
+    self->view_->RegisterMetrics(&self->metrics_);
+    directory = self->view_.get();
+  }
   if (!config.audit_log_path.empty()) {
     absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(config.audit_log_path);
     if (!log.ok()) return log.status();
     self->audit_log_ = *std::move(log);
   }
-  self->events_ = std::make_unique<Events>(self->store_.get(), self->directory_.get(),
+  self->events_ = std::make_unique<Events>(self->store_.get(), directory,
                                            config.max_outcomes, self->audit_log_.get());
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::EventsData> data = LoadEventsData(config.import_path);
@@ -100,6 +110,7 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
 void EventsServer::Shutdown() {
   if (server_ != nullptr) server_->Shutdown();
   if (relay_ != nullptr) relay_->Stop();
+  if (view_ != nullptr) view_->Stop();
 }
 
 absl::StatusOr<std::string> EventsServer::Describe() {

@@ -16,6 +16,7 @@
 #include "services/events/events.h"
 #include "services/events/events_service.h"
 #include "services/events/registry_directory.h"
+#include "services/events/registry_view.h"
 
 namespace sanhak::events {
 
@@ -30,8 +31,16 @@ struct EventsConfig {
   std::string import_path;
   // host:port of Redis for the change feed; empty keeps change records in the outbox.
   std::string redis_address;
-  // The Redis ACL user the relay signs in as (common/redis.h); empty user: no AUTH.
+  // The Redis ACL user the relay signs in as (common/redis.h); empty user: no AUTH. The
+  // registry view reads the registry's stream as the same user.
   redis::Credentials redis_credentials;
+  // With redis_address: confirm councils and organizations from a local view of the
+  // registry kept current from its change feed (services/events/registry_view.h), asking
+  // the registry only about names the view has not seen. False: a registry call per
+  // write that names any, as without Redis.
+  bool registry_view = true;
+  // Bounds and timeouts of the view; its Redis address and user are the ones above.
+  RegistryViewOptions registry_view_options;
   // Outcomes held at most (kMaxOutcomes; tests lower it).
   int64_t max_outcomes = kMaxOutcomes;
   // The key page tokens are signed with (common/page_token.h), created on first start;
@@ -56,6 +65,8 @@ class EventsServer {
   std::string metrics_address() const { return server_->metrics_address(); }
   int metrics_port() const { return server_->metrics_port(); }
   Events& events() { return *events_; }
+  // The registry view, or null (no Redis, or config.registry_view false).
+  RegistryView* registry_view() { return view_.get(); }
   store::ResourceStore& store() { return *store_; }
   const crud::ImportSummary& import_summary() const { return import_summary_; }
   // One line: how many of each resource the service holds.
@@ -71,6 +82,8 @@ class EventsServer {
   std::unique_ptr<AuditLog> audit_log_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<GrpcRegistryDirectory> directory_;
+  // Wraps directory_ (declared after it, so it goes first).
+  std::unique_ptr<RegistryView> view_;
   std::unique_ptr<Events> events_;
   std::unique_ptr<EventsGrpcService> service_;
   std::unique_ptr<GrpcServer> server_;

@@ -7,10 +7,12 @@
 #include "common/log.h"
 #include "common/redis_flags.h"
 #include "common/server_flags.h"
+#include "common/store_factory.h"
 #include "services/events/events_server.h"
 
 ABSL_FLAG(std::string, db, sanhak::EnvOr("SANHAK_EVENTS_DB", "events.db"),
-          "the events service's SQLite file (env SANHAK_EVENTS_DB)");
+          "the events service's database: a SQLite file path (one process), or a PostgreSQL URI "
+          "postgresql://user:password@host:port/dbname?... that replicas share (env SANHAK_EVENTS_DB)");
 ABSL_FLAG(std::string, registry, sanhak::EnvOr("SANHAK_REGISTRY", "127.0.0.1:50051"),
           "host:port of the registry service (env SANHAK_REGISTRY)");
 ABSL_FLAG(std::string, redis, sanhak::EnvOr("SANHAK_REDIS", ""),
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
               {{"service", std::string(sanhak::events::kEventsServiceName)},
                {"address", (*server)->address()},
                {"metrics", (*server)->metrics_address()},
-               {"db", config.database_path},
+               {"db", sanhak::store::RedactedDatabase(config.database_path)},
                {"registry", config.registry_address},
                {"redis", config.redis_address},
                {"imported_created", int64_t{imported.created}},

@@ -7,10 +7,12 @@
 #include "common/log.h"
 #include "common/redis_flags.h"
 #include "common/server_flags.h"
+#include "common/store_factory.h"
 #include "services/registry/registry_server.h"
 
 ABSL_FLAG(std::string, db, sanhak::EnvOr("SANHAK_REGISTRY_DB", "registry.db"),
-          "the registry's SQLite file (env SANHAK_REGISTRY_DB)");
+          "the registry's database: a SQLite file path (one process), or a PostgreSQL URI "
+          "postgresql://user:password@host:port/dbname?... that replicas share (env SANHAK_REGISTRY_DB)");
 ABSL_FLAG(std::string, redis, sanhak::EnvOr("SANHAK_REDIS", ""),
           "host:port of Redis for the change feed; empty keeps changes in the outbox "
           "(env SANHAK_REDIS)");
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
               {{"service", std::string(sanhak::registry::kRegistryServiceName)},
                {"address", (*server)->address()},
                {"metrics", (*server)->metrics_address()},
-               {"db", config.database_path},
+               {"db", sanhak::store::RedactedDatabase(config.database_path)},
                {"imported_created", int64_t{imported.created}},
                {"imported_updated", int64_t{imported.updated}},
                {"imported_unchanged", int64_t{imported.unchanged}},

@@ -181,7 +181,7 @@ class AnalyticsFixture : public ::testing::Test {
     rc.server.listen_address = "127.0.0.1:0";
     rc.server.log_calls = false;
     rc.server.drain_deadline = absl::Seconds(2);
-    rc.database_path = dir_.File("registry.db");
+    sanhak::testing::UseTestDatabase(dir_, rc, "registry.db");
     rc.import_path = RegistrySeedPath();
     rc.redis_address = redis_.address();
     rc.redis_credentials = RedisCredentials("registry");
@@ -193,7 +193,7 @@ class AnalyticsFixture : public ::testing::Test {
     ec.server.listen_address = "127.0.0.1:0";
     ec.server.log_calls = false;
     ec.server.drain_deadline = absl::Seconds(2);
-    ec.database_path = dir_.File("events.db");
+    sanhak::testing::UseTestDatabase(dir_, ec, "events.db");
     ec.registry_address = registry_->address();
     ec.import_path = EventsSeedPath();
     ec.redis_address = redis_.address();

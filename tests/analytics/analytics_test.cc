@@ -848,7 +848,7 @@ TEST_F(AnalyticsTest, HealthIsNotServingWhileNoRebuildCanAnswer) {
   ec.server.listen_address = events_address;
   ec.server.log_calls = false;
   ec.server.drain_deadline = absl::Seconds(2);
-  ec.database_path = dir_.File("events.db");
+  sanhak::testing::UseTestDatabase(dir_, ec, "events.db");
   ec.registry_address = registry_->address();
   ec.redis_address = redis_.address();
   ec.redis_credentials = RedisCredentials("events");

@@ -536,7 +536,7 @@ class RegistryMetricsTest : public ::testing::Test {
     config.server.metrics_listen_address = "127.0.0.1:0";
     config.server.log_calls = false;
     config.server.drain_deadline = absl::Seconds(2);
-    config.database_path = dir_.File("registry.db");
+    sanhak::testing::UseTestDatabase(dir_, config, "registry.db");
     auto server = registry::RegistryServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);

@@ -145,6 +145,41 @@ TEST_F(RedisAclTest, TheRegistryUserTouchesOnlyTheRegistryStream) {
               HasSubstr("NOPERM"));
 }
 
+// The events service follows the registry's feed (services/events/registry_view.h): it
+// reads that stream, as it reads it (XREVRANGE for the top, XREAD BLOCK for what follows),
+// and can change nothing there.
+TEST_F(RedisAclTest, TheEventsUserReadsTheRegistryFeedButCannotForgeOrTrimIt) {
+  ASSERT_EQ(As("registry", {"XADD", "sanhak:changes:registry", "1-0", "record", "r1"}).str,
+            "1-0");
+  RedisReply read = As("events", {"XREAD", "COUNT", "10", "BLOCK", "10", "STREAMS",
+                                  "sanhak:changes:registry", "0-0"});
+  ASSERT_EQ(read.type, RedisReply::Type::kArray) << read.str;
+  ASSERT_EQ(read.elements.size(), 1u);
+  ASSERT_EQ(read.elements[0].elements.size(), 2u);
+  ASSERT_EQ(read.elements[0].elements[1].elements.size(), 1u);
+  EXPECT_EQ(read.elements[0].elements[1].elements[0].elements[0].str, "1-0");
+  RedisReply top = As("events", {"XREVRANGE", "sanhak:changes:registry", "+", "-", "COUNT", "1"});
+  ASSERT_EQ(top.type, RedisReply::Type::kArray) << top.str;
+  EXPECT_EQ(top.elements.size(), 1u);
+  for (const std::vector<std::string>& refused : std::vector<std::vector<std::string>>{
+           {"XADD", "sanhak:changes:registry", "2-0", "record", "forged"},
+           {"XTRIM", "sanhak:changes:registry", "MAXLEN", "0"},
+           {"XDEL", "sanhak:changes:registry", "1-0"},
+           {"DEL", "sanhak:changes:registry"},
+           {"XGROUP", "CREATE", "sanhak:changes:registry", "g", "0"},
+           {"XREAD", "STREAMS", "sanhak:analytics:updates", "0-0"}}) {
+    RedisReply reply = As("events", refused);
+    EXPECT_EQ(reply.type, RedisReply::Type::kError) << refused[0] << " " << refused[1];
+    EXPECT_THAT(reply.str, HasSubstr("NOPERM")) << refused[0] << " " << refused[1];
+  }
+  // The registry still cannot read the events' feed.
+  EXPECT_THAT(As("registry", {"XREAD", "STREAMS", "sanhak:changes:events", "0-0"}).str,
+              HasSubstr("NOPERM"));
+  std::optional<RedisReply> length = redis_.Command({"XLEN", "sanhak:changes:registry"});
+  ASSERT_TRUE(length.has_value());
+  EXPECT_EQ(length->integer, 1);
+}
+
 TEST_F(RedisAclTest, TheAnalyticsUserReadsTheFeedsButCannotForgeThem) {
   EXPECT_EQ(As("analytics", {"XGROUP", "CREATE", "sanhak:changes:events", "analytics", "0",
                              "MKSTREAM"}).str,

@@ -7,6 +7,9 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const childProcess = require('node:child_process');
+const net = require('node:net');
+const os = require('node:os');
 const lib = require('./lib');
 
 const { ROOT, objectId, selectorMatches, quantity } = lib;
@@ -17,8 +20,9 @@ const SERVICES = {
     port: 50051,
     metricsPort: 9451,
     healthHeader: 'services/registry/registry_server.h',
-    sqlite: { dbEnv: 'SANHAK_REGISTRY_DB', importEnv: 'SANHAK_REGISTRY_IMPORT',
-      data: 'data/registry.textproto' },
+    database: { dbEnv: 'SANHAK_REGISTRY_DB', keyEnv: 'SANHAK_REGISTRY_PAGE_TOKEN_KEY',
+      importEnv: 'SANHAK_REGISTRY_IMPORT', data: 'data/registry.textproto',
+      secret: 'sanhak-registry-db' },
     calls: ['redis'],
     env: { SANHAK_REDIS: 'redis' },
   },
@@ -26,8 +30,9 @@ const SERVICES = {
     port: 50052,
     metricsPort: 9452,
     healthHeader: 'services/events/events_server.h',
-    sqlite: { dbEnv: 'SANHAK_EVENTS_DB', importEnv: 'SANHAK_EVENTS_IMPORT',
-      data: 'data/events.textproto' },
+    database: { dbEnv: 'SANHAK_EVENTS_DB', keyEnv: 'SANHAK_EVENTS_PAGE_TOKEN_KEY',
+      importEnv: 'SANHAK_EVENTS_IMPORT', data: 'data/events.textproto',
+      secret: 'sanhak-events-db' },
     calls: ['registry', 'redis'],
     env: { SANHAK_REGISTRY: 'registry', SANHAK_REDIS: 'redis' },
   },
@@ -40,6 +45,11 @@ const SERVICES = {
   },
 };
 const REDIS_PORT = 6379;
+const POSTGRES_PORT = 5432;
+// registry and events: replicas on one shared PostgreSQL database.
+const DATABASE_REPLICAS = 3;
+// The page token key's minimum length (common/page_token.h, kPageTokenKeyBytes).
+const PAGE_TOKEN_KEY_BYTES = 32;
 const DRAIN_MS = 10000;
 const CLIENT_LABEL = ['sanhak.kr/client', 'true'];
 // Prometheus runs in this namespace (common/metrics_http.h serves GET /metrics).
@@ -47,7 +57,33 @@ const MONITORING_NAMESPACE = 'monitoring';
 const METRICS_PATH = '/metrics';
 const UID = 10001;
 const RUNTIME_PACKAGES = ['libgrpc++1.51', 'libprotobuf32', 'libabsl20220623', 'libhiredis0.14',
-  'libsqlite3-0', 'libcpp-httplib0.11', 'tzdata', 'ca-certificates'];
+  'libsqlite3-0', 'libpq5', 'libcpp-httplib0.11', 'tzdata', 'ca-certificates'];
+
+// The Secrets deploy/README.md tells the operator to create, from its table
+// "| Secret | keys | ...": each backquoted name in the first cell, with the backquoted
+// keys of the second.
+const OPERATOR_SECRETS = memo(() => {
+  const readme = fs.readFileSync(path.join(ROOT, 'deploy', 'README.md'), 'utf8');
+  const secrets = new Map();
+  let inTable = false;
+  for (const line of readme.split('\n')) {
+    if (/^\|\s*Secret\s*\|\s*keys\s*\|/.test(line)) {
+      inTable = true;
+      continue;
+    }
+    if (!inTable) continue;
+    if (!line.startsWith('|')) {
+      inTable = false;
+      continue;
+    }
+    const cells = line.split('|').slice(1, -1);
+    if (cells.length < 2 || /^\s*-+\s*$/.test(cells[0])) continue;
+    const ticks = (cell) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    for (const name of ticks(cells[0])) secrets.set(name, new Set(ticks(cells[1])));
+  }
+  assert.ok(secrets.size > 0, 'deploy/README.md has a "| Secret | keys |" table');
+  return secrets;
+});
 
 // The health service name each server registers (kRegistryServiceName etc.).
 function healthName(service) {
@@ -113,6 +149,13 @@ function environment(rendered, container, problems) {
   return env;
 }
 
+// A Secret's value for `key` (stringData as written, data decoded), or undefined.
+function secretValue(secret, key) {
+  if (secret.stringData && secret.stringData[key] !== undefined) return secret.stringData[key];
+  if (secret.data && secret.data[key] !== undefined) return Buffer.from(secret.data[key], 'base64').toString('utf8');
+  return undefined;
+}
+
 // The seconds a preStop hook of the form ["sleep", "N"] waits (0 without one).
 function preStopSeconds(container) {
   const hook = container.lifecycle && container.lifecycle.preStop;
@@ -132,6 +175,8 @@ test('deploy/overlays has dev and prod', () => {
 
 for (const overlay of OVERLAYS) {
   describe(`overlay ${overlay}`, () => {
+    // dev and the overlays built on it run their own PostgreSQL; prod uses the operator's.
+    const DEV = overlay === 'dev' || overlay.startsWith('dev-');
     const rendered = memo(() => index(lib.render(overlay)));
     const namespace = () => {
       const namespaces = rendered().namespaces;
@@ -170,11 +215,11 @@ for (const overlay of OVERLAYS) {
       }
     });
 
-    test('the workloads are registry, events, analytics (Deployments) and redis (StatefulSet)', () => {
+    test(`the workloads are registry, events, analytics (Deployments), redis${DEV ? ' and postgres' : ''} (StatefulSet${DEV ? 's' : ''})`, () => {
       const kinds = Object.fromEntries(rendered().workloads.map((w) => [w.metadata.name, w.kind]));
       assert.deepEqual(kinds, {
         registry: 'Deployment', events: 'Deployment', analytics: 'Deployment',
-        redis: 'StatefulSet',
+        redis: 'StatefulSet', ...(DEV ? { postgres: 'StatefulSet' } : {}),
       });
     });
 
@@ -198,7 +243,7 @@ for (const overlay of OVERLAYS) {
       const { of, workloads } = rendered();
       const services = of('Service');
       assert.deepEqual(services.map((s) => s.metadata.name).sort(),
-        ['analytics', 'events', 'redis', 'registry']);
+        ['analytics', 'events', ...(DEV ? ['postgres'] : []), 'redis', 'registry']);
       for (const s of services) {
         assert.ok(s.spec.selector && Object.keys(s.spec.selector).length,
           `${objectId(s)} has a selector`);
@@ -356,35 +401,6 @@ for (const overlay of OVERLAYS) {
       assertNoProblems(problems, 'environment');
     });
 
-    test('SQLite services: one replica, Recreate, their own ReadWriteOnce claim at the database path', () => {
-      const { get, workloads } = rendered();
-      for (const [name, { sqlite }] of Object.entries(SERVICES)) {
-        if (!sqlite) continue;
-        const w = workload(name);
-        assert.equal(w.spec.replicas, 1, `${name}: replicas is exactly 1 (single-writer SQLite)`);
-        assert.equal(w.spec.strategy && w.spec.strategy.type, 'Recreate', `${name}: strategy Recreate`);
-        const [container] = podSpec(w).containers;
-        const env = environment(rendered(), container, []);
-        const db = env[sqlite.dbEnv] && env[sqlite.dbEnv].value;
-        assert.ok(db && path.isAbsolute(db), `${name}: ${sqlite.dbEnv} is an absolute path`);
-        const mount = (container.volumeMounts || []).find((m) => m.mountPath === path.dirname(db));
-        assert.ok(mount && !mount.readOnly, `${name}: a writable volume at ${path.dirname(db)}`);
-        const volume = podSpec(w).volumes.find((v) => v.name === mount.name);
-        assert.ok(volume.persistentVolumeClaim, `${name}: ${path.dirname(db)} is a PersistentVolumeClaim`);
-        const claimName = volume.persistentVolumeClaim.claimName;
-        const claim = get('PersistentVolumeClaim', claimName);
-        assert.ok(claim, `${name}: claim ${claimName} is rendered`);
-        assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce'], `${name}: claim is ReadWriteOnce`);
-        for (const other of workloads) {
-          if (other === w) continue;
-          assert.ok(!(podSpec(other).volumes || []).some((v) => v.persistentVolumeClaim &&
-            v.persistentVolumeClaim.claimName === claimName), `${objectId(other)} mounts ${claimName}`);
-        }
-        const imported = env[sqlite.importEnv] && env[sqlite.importEnv].value;
-        assert.equal(imported, `/opt/sanhak/data/${path.basename(sqlite.data)}`, `${name}: ${sqlite.importEnv}`);
-      }
-    });
-
     test('redis: a StatefulSet with append-only persistence on its own volume, behind a headless Service', () => {
       const { get } = rendered();
       const redis = workload('redis');
@@ -474,6 +490,9 @@ for (const overlay of OVERLAYS) {
         { id: 'prometheus', namespace: MONITORING_NAMESPACE, labels: { 'app.kubernetes.io/name': 'prometheus' },
           ports: [{ name: 'web', containerPort: 9090, protocol: 'TCP' }] },
         { id: 'unlabelled-in-monitoring', namespace: MONITORING_NAMESPACE, labels: {}, ports: [] },
+        // prod's database: the operator's, outside the namespace (or the cluster).
+        { id: 'database-elsewhere', namespace: 'elsewhere', labels: {},
+          ports: [{ name: 'postgresql', containerPort: POSTGRES_PORT, protocol: 'TCP' }] },
       );
 
       const portsOf = (id) => pods.find((p) => p.id === id).ports;
@@ -497,6 +516,13 @@ for (const overlay of OVERLAYS) {
         allow('unlabelled-in-monitoring', name, ['metrics']);
       }
       allow('client-here', 'kube-dns');
+      // registry and events reach their database: any address on its port (the operator's
+      // in prod, which these manifests cannot name), and in dev the postgres pod.
+      for (const [name, service] of Object.entries(SERVICES)) {
+        if (!service.database) continue;
+        allow(name, 'database-elsewhere');
+        if (DEV) allow(name, 'postgres');
+      }
 
       const allowed = new Set();
       for (const from of pods) {
@@ -615,6 +641,333 @@ for (const overlay of OVERLAYS) {
       assert.ok(podSpec(redis).volumes.some((v) => v.secret && v.secret.secretName === 'redis-acl'), 'redis reads Secret redis-acl');
     });
 
+    test('registry and events: three replicas, rolling updates that keep them serving, spread over nodes where there are several', () => {
+      const { get } = rendered();
+      for (const [name, { database }] of Object.entries(SERVICES)) {
+        if (!database) continue;
+        const w = workload(name);
+        assert.equal(w.kind, 'Deployment', `${name}: a Deployment`);
+        assert.equal(w.spec.replicas, DATABASE_REPLICAS, `${name}: replicas`);
+        const strategy = w.spec.strategy || {};
+        assert.equal(strategy.type, 'RollingUpdate', `${name}: strategy RollingUpdate`);
+        const rolling = strategy.rollingUpdate || {};
+        assert.ok([0, 1].includes(rolling.maxUnavailable), `${name}: maxUnavailable 0 or 1, not ${rolling.maxUnavailable}`);
+        assert.equal(rolling.maxSurge, 1, `${name}: maxSurge 1`);
+        const spec = podSpec(w);
+        const labels = w.spec.template.metadata.labels;
+        const anti = (spec.affinity || {}).podAntiAffinity || {};
+        // Required terms would leave replicas Pending on a cluster with fewer nodes (dev).
+        assert.deepEqual(anti.requiredDuringSchedulingIgnoredDuringExecution || [], [],
+          `${name}: no required anti-affinity`);
+        const preferred = (anti.preferredDuringSchedulingIgnoredDuringExecution || []).map((t) => t.podAffinityTerm);
+        assert.ok(preferred.some((t) => t.topologyKey === 'kubernetes.io/hostname' &&
+          selectorMatches(t.labelSelector, labels)), `${name}: preferred anti-affinity across nodes for its own pods`);
+        for (const c of spec.topologySpreadConstraints || []) {
+          assert.equal(c.whenUnsatisfiable, 'ScheduleAnyway', `${name}: topology spread is a preference`);
+        }
+        assert.ok(!(spec.volumes || []).some((v) => v.persistentVolumeClaim),
+          `${name}: no PersistentVolumeClaim (its data is in PostgreSQL)`);
+        assert.equal(get('PersistentVolumeClaim', `${name}-data`), undefined, `${name}: no SQLite claim rendered`);
+      }
+    });
+
+    test('registry and events: a PodDisruptionBudget each that lets a node drain evict one replica at a time', () => {
+      const { of, workloads } = rendered();
+      for (const [name, { database }] of Object.entries(SERVICES)) {
+        if (!database) continue;
+        const w = workload(name);
+        const own = of('PodDisruptionBudget').filter((b) =>
+          selectorMatches(b.spec.selector, w.spec.template.metadata.labels));
+        assert.equal(own.length, 1, `${name}: one PodDisruptionBudget`);
+        const [budget] = own;
+        const others = workloads.filter((x) => x !== w &&
+          selectorMatches(budget.spec.selector, x.spec.template.metadata.labels));
+        assert.deepEqual(others.map(objectId), [], `${objectId(budget)} selects only ${name}'s pods`);
+        const { maxUnavailable, minAvailable } = budget.spec;
+        const disruptions = maxUnavailable !== undefined ? maxUnavailable : w.spec.replicas - minAvailable;
+        assert.ok(Number.isInteger(disruptions), `${objectId(budget)}: a whole number of pods`);
+        assert.ok(disruptions >= 1, `${objectId(budget)}: permits a disruption (a drain would wait forever)`);
+        assert.ok(disruptions < w.spec.replicas, `${objectId(budget)}: never every replica at once`);
+      }
+    });
+
+    test('registry and events: the database URI from Secret sanhak-<service>-db (key uri), the page token key a file from the same Secret', () => {
+      const { get } = rendered();
+      const problems = [];
+      for (const [name, { database }] of Object.entries(SERVICES)) {
+        if (!database) continue;
+        const w = workload(name);
+        const [container] = podSpec(w).containers;
+        const env = environment(rendered(), container, problems);
+        assert.deepEqual(env[database.dbEnv], { valueFrom: { secretKeyRef: { name: database.secret, key: 'uri' } } },
+          `${name}: ${database.dbEnv} from Secret ${database.secret} key uri`);
+        const keyFile = env[database.keyEnv] && env[database.keyEnv].value;
+        assert.ok(keyFile && path.isAbsolute(keyFile), `${name}: ${database.keyEnv} is an absolute path`);
+        const volume = mountedAt(w, container, keyFile);
+        assert.equal(volume.secret && volume.secret.secretName, database.secret, `${name}: page token key from ${database.secret}`);
+        const item = (volume.secret.items || []).find((i) => i.path === path.basename(keyFile));
+        assert.equal(item ? item.key : path.basename(keyFile), 'page-token-key', `${name}: the file is key page-token-key`);
+        assert.equal(volume.secret.defaultMode & 0o007, 0, `${name}: the key is not world-readable`);
+        const imported = env[database.importEnv] && env[database.importEnv].value;
+        assert.equal(imported, `/opt/sanhak/data/${path.basename(database.data)}`, `${name}: ${database.importEnv}`);
+        const secret = get('Secret', database.secret);
+        if (DEV) {
+          assert.ok(secret, `${name}: dev renders Secret ${database.secret}`);
+          assert.match(secretValue(secret, 'uri') || '', /^postgres(ql)?:\/\//, `${name}: a PostgreSQL URI`);
+          const key = secretValue(secret, 'page-token-key') || '';
+          assert.ok(Buffer.byteLength(key) >= PAGE_TOKEN_KEY_BYTES, `${name}: page token key of ${PAGE_TOKEN_KEY_BYTES}+ bytes`);
+        } else {
+          assert.equal(secret, undefined, `${name}: Secret ${database.secret} is the operator's, not rendered`);
+          const listed = OPERATOR_SECRETS().get(database.secret);
+          assert.ok(listed && listed.has('uri') && listed.has('page-token-key'),
+            `${name}: deploy/README.md tells the operator to create ${database.secret} with uri and page-token-key`);
+        }
+      }
+      assertNoProblems(problems, 'environment');
+    });
+
+    test("every container's env and volume references resolve: to an object rendered here, or a Secret deploy/README.md tells the operator to create", () => {
+      const { get, workloads } = rendered();
+      const problems = [];
+      const checkSecret = (where, name, keys) => {
+        const secret = get('Secret', name);
+        const listed = OPERATOR_SECRETS().get(name);
+        if (!secret && !listed) {
+          problems.push(`${where}: Secret ${name} is neither rendered nor in deploy/README.md's table`);
+          return;
+        }
+        for (const key of keys) {
+          const has = secret ? secretValue(secret, key) !== undefined : listed.has(key);
+          if (!has) problems.push(`${where}: Secret ${name} ${secret ? 'has' : 'is listed with'} no key ${key}`);
+        }
+      };
+      const checkConfigMap = (where, name, keys) => {
+        const configMap = get('ConfigMap', name);
+        if (!configMap) {
+          problems.push(`${where}: ConfigMap ${name} is not rendered`);
+          return;
+        }
+        for (const key of keys) {
+          if (!(key in (configMap.data || {})) && !(key in (configMap.binaryData || {}))) {
+            problems.push(`${where}: ConfigMap ${name} has no key ${key}`);
+          }
+        }
+      };
+      for (const w of workloads) {
+        const spec = podSpec(w);
+        const volumes = new Set((spec.volumes || []).map((v) => v.name));
+        const templates = new Set((w.spec.volumeClaimTemplates || []).map((t) => t.metadata.name));
+        for (const v of spec.volumes || []) {
+          const where = `${objectId(w)} volume ${v.name}`;
+          if (v.secret && !v.secret.optional) {
+            checkSecret(where, v.secret.secretName, (v.secret.items || []).map((i) => i.key));
+          }
+          if (v.configMap && !v.configMap.optional) {
+            checkConfigMap(where, v.configMap.name, (v.configMap.items || []).map((i) => i.key));
+          }
+          if (v.persistentVolumeClaim && !get('PersistentVolumeClaim', v.persistentVolumeClaim.claimName)) {
+            problems.push(`${where}: claim ${v.persistentVolumeClaim.claimName} is not rendered`);
+          }
+        }
+        for (const c of containersOf(w)) {
+          const where = `${objectId(w)} ${c.name}`;
+          for (const m of c.volumeMounts || []) {
+            if (!volumes.has(m.name) && !templates.has(m.name)) problems.push(`${where}: mounts ${m.name}, which is no volume`);
+          }
+          for (const source of c.envFrom || []) {
+            if (source.configMapRef) checkConfigMap(where, source.configMapRef.name, []);
+            if (source.secretRef) checkSecret(where, source.secretRef.name, []);
+          }
+          for (const entry of c.env || []) {
+            const from = entry.valueFrom || {};
+            if (from.secretKeyRef) checkSecret(`${where} env ${entry.name}`, from.secretKeyRef.name, [from.secretKeyRef.key]);
+            if (from.configMapKeyRef) checkConfigMap(`${where} env ${entry.name}`, from.configMapKeyRef.name, [from.configMapKeyRef.key]);
+          }
+        }
+      }
+      assertNoProblems(problems, 'unresolved references');
+    });
+
+    if (DEV) {
+      test('dev: one PostgreSQL 15 StatefulSet on its own volume, behind a headless Service, ready over TCP, stopped with a fast shutdown', () => {
+        const { get } = rendered();
+        const postgres = workload('postgres');
+        assert.equal(postgres.kind, 'StatefulSet');
+        assert.equal(postgres.spec.replicas, 1);
+        const service = get('Service', postgres.spec.serviceName);
+        assert.ok(service && service.spec.clusterIP === 'None', 'governing Service is headless');
+        assert.ok(service.spec.ports.some((p) => p.port === POSTGRES_PORT), `Service port ${POSTGRES_PORT}`);
+        const [container] = podSpec(postgres).containers;
+        assert.match(container.image, /^postgres:15(\.[0-9]+)*(-bookworm)?$/, 'PostgreSQL 15, as Debian bookworm ships');
+        assert.ok(container.ports.some((p) => p.containerPort === POSTGRES_PORT));
+        const env = environment(rendered(), container, []);
+        const pgdata = env.PGDATA && env.PGDATA.value;
+        const dataMount = (container.volumeMounts || []).find((m) => pgdata && pgdata.startsWith(`${m.mountPath}/`));
+        assert.ok(dataMount, 'PGDATA is a directory below a mount (initdb wants it empty; a volume may hold lost+found)');
+        const template = (postgres.spec.volumeClaimTemplates || []).find((t) => t.metadata.name === dataMount.name);
+        assert.ok(template, `${dataMount.mountPath} is a volumeClaimTemplate`);
+        assert.deepEqual(template.spec.accessModes, ['ReadWriteOnce']);
+        assert.ok(quantity(template.spec.resources.requests.storage) > 0);
+        assert.ok(env.POSTGRES_PASSWORD && env.POSTGRES_PASSWORD.valueFrom &&
+          env.POSTGRES_PASSWORD.valueFrom.secretKeyRef, 'the superuser password from a Secret');
+        for (const kind of ['startupProbe', 'readinessProbe']) {
+          const command = ((container[kind] || {}).exec || {}).command || [];
+          assert.equal(command[0], 'pg_isready', `${kind}: pg_isready`);
+          assert.ok(command.includes('127.0.0.1') && command.includes(String(POSTGRES_PORT)),
+            `${kind}: over TCP (the first start's initdb server listens on the socket only)`);
+        }
+        assert.ok(container.livenessProbe, 'a liveness probe');
+        const stop = (((container.lifecycle || {}).preStop || {}).exec || {}).command || [];
+        assert.match(stop.join(' '), /pg_ctl stop .*-m fast/, 'preStop stops with a fast shutdown');
+        const initdb = (container.volumeMounts || []).find((m) => m.mountPath === '/docker-entrypoint-initdb.d');
+        assert.ok(initdb, 'an init script directory');
+        const volume = podSpec(postgres).volumes.find((v) => v.name === initdb.name);
+        assert.ok(volume.configMap && get('ConfigMap', volume.configMap.name), 'init scripts from a rendered ConfigMap');
+      });
+
+      test('dev: each service\'s URI names the postgres Service and a role and database the init script creates, with the password of Secret postgres', () => {
+        const { get, of } = rendered();
+        const postgres = workload('postgres');
+        const [container] = podSpec(postgres).containers;
+        const initdb = (container.volumeMounts || []).find((m) => m.mountPath === '/docker-entrypoint-initdb.d');
+        const scripts = get('ConfigMap', podSpec(postgres).volumes.find((v) => v.name === initdb.name).configMap.name).data;
+        const roles = new Map();
+        const databases = new Map();
+        const variables = new Map();
+        for (const [file, script] of Object.entries(scripts)) {
+          assert.match(file, /\.(sh|sql)$/, `${file}: a file the entrypoint runs`);
+          if (file.endsWith('.sh')) {
+            const check = childProcess.spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
+            assert.equal(check.status, 0, `${file}: bash -n: ${check.stderr}`);
+          }
+          for (const m of script.matchAll(/-v (\w+)="\$(\w+)"/g)) variables.set(m[1], m[2]);
+          for (const m of script.matchAll(/CREATE ROLE (\w+) LOGIN PASSWORD :'(\w+)'/g)) roles.set(m[1], m[2]);
+          for (const m of script.matchAll(/CREATE DATABASE (\w+) OWNER (\w+)/g)) databases.set(m[1], m[2]);
+        }
+        const env = environment(rendered(), container, []);
+        // The value of the postgres container's variable `name`, from its Secret.
+        const value = (name) => {
+          const from = env[name] && env[name].valueFrom && env[name].valueFrom.secretKeyRef;
+          assert.ok(from, `postgres: ${name} from a Secret`);
+          return secretValue(get('Secret', from.name), from.key);
+        };
+        const seen = new Set();
+        for (const [name, { database }] of Object.entries(SERVICES)) {
+          if (!database) continue;
+          const uri = new URL(secretValue(get('Secret', database.secret), 'uri'));
+          assert.equal(uri.protocol, 'postgresql:', `${name}: postgresql://`);
+          const service = of('Service').find((s) => s.metadata.name === uri.hostname);
+          assert.ok(service && selectorMatches({ matchLabels: service.spec.selector }, postgres.spec.template.metadata.labels),
+            `${name}: host ${uri.hostname} is the postgres Service`);
+          assert.ok(service.spec.ports.some((p) => p.port === Number(uri.port || POSTGRES_PORT)), `${name}: port ${uri.port}`);
+          const user = decodeURIComponent(uri.username);
+          const db = decodeURIComponent(uri.pathname.slice(1));
+          assert.ok(roles.has(user), `${name}: the init script creates role ${user}`);
+          assert.ok(variables.has(roles.get(user)), `${name}: role ${user}'s password is a psql variable set from the environment`);
+          assert.equal(value(variables.get(roles.get(user))), decodeURIComponent(uri.password),
+            `${name}: role ${user}'s password is the URI's`);
+          assert.equal(databases.get(db), user, `${name}: the init script creates database ${db} owned by ${user}`);
+          assert.ok(!seen.has(user) && !seen.has(`db:${db}`), `${name}: a role and database of its own`);
+          seen.add(user);
+          seen.add(`db:${db}`);
+        }
+        assert.ok(value('POSTGRES_PASSWORD'), 'a superuser password');
+      });
+
+      // The image's entrypoint, approximated with Debian's PostgreSQL 15 (scripts/install-deps.sh):
+      // initdb with the superuser's password, password (scram) logins over TCP, the init
+      // script sourced against a server on the Unix socket only; then each service's URI,
+      // pointed at this server, must sign in, create a table in its database, and be kept
+      // out of the other's.
+      const PG_BIN = '/usr/lib/postgresql/15/bin';
+      // dev only: the overlays built on it render the same database objects.
+      if (overlay === 'dev') test('dev: on a real PostgreSQL 15, the init script lets each service sign in with its URI and create tables in its own database only',
+        { skip: !fs.existsSync(path.join(PG_BIN, 'initdb')) && `no ${PG_BIN}/initdb (scripts/install-deps.sh)` }, async () => {
+          const { get } = rendered();
+          const postgres = workload('postgres');
+          const [container] = podSpec(postgres).containers;
+          const env = environment(rendered(), container, []);
+          const fromSecret = (name) => {
+            const ref = env[name].valueFrom.secretKeyRef;
+            return secretValue(get('Secret', ref.name), ref.key);
+          };
+          const initdb = (container.volumeMounts || []).find((m) => m.mountPath === '/docker-entrypoint-initdb.d');
+          const scripts = get('ConfigMap', podSpec(postgres).volumes.find((v) => v.name === initdb.name).configMap.name).data;
+          const port = await new Promise((resolve, reject) => {
+            const server = net.createServer().listen(0, '127.0.0.1', () => {
+              const { port: free } = server.address();
+              server.close(() => resolve(free));
+            }).on('error', reject);
+          });
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sanhak-initdb-'));
+          try {
+            // postgres refuses to run as root: as nobody, in a directory it owns.
+            const root = process.getuid && process.getuid() === 0;
+            if (root) fs.chownSync(dir, 65534, 65534);
+            const files = { 'pw': `${fromSecret('POSTGRES_PASSWORD')}\n` };
+            const environmentLines = [];
+            for (const [name, entry] of Object.entries(env)) {
+              if (entry.valueFrom && entry.valueFrom.secretKeyRef) {
+                environmentLines.push(`export ${name}='${fromSecret(name).replace(/'/g, "'\\''")}'`);
+              }
+            }
+            const sources = Object.keys(scripts).filter((f) => f.endsWith('.sh')).sort();
+            for (const f of sources) files[f] = scripts[f];
+            const services = Object.entries(SERVICES).filter(([, s]) => s.database).map(([name, { database }]) => {
+              const uri = new URL(secretValue(get('Secret', database.secret), 'uri'));
+              uri.hostname = '127.0.0.1';
+              uri.port = String(port);
+              return { name, uri: uri.toString(), db: decodeURIComponent(uri.pathname.slice(1)) };
+            });
+            files['run.sh'] = [
+              'set -eu',
+              `export PATH=${PG_BIN}:$PATH POSTGRES_USER=postgres POSTGRES_DB=postgres`,
+              ...environmentLines,
+              `cd ${dir}`,
+              'initdb -D data --username=postgres --pwfile=pw -E UTF8 >/dev/null',
+              'echo "host all all all scram-sha-256" >>data/pg_hba.conf',
+              `pg_ctl -D data -o "-c listen_addresses='' -k ${dir}" -w start >/dev/null`,
+              `export PGHOST=${dir} PGPORT=5432`,
+              ...sources.map((f) => `. ./${f}`),
+              'pg_ctl -D data -w stop >/dev/null',
+              'unset PGHOST PGPORT',
+              `pg_ctl -D data -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" -w start >/dev/null`,
+              'trap "pg_ctl -D data -m immediate -w stop >/dev/null" EXIT',
+              ...services.map(({ uri }) => `psql '${uri}' -v ON_ERROR_STOP=1 -qAt -c ` +
+                '"CREATE TABLE probe (x int); INSERT INTO probe VALUES (1); SELECT current_user || \' \' || current_database() || \' \' || count(*) FROM probe"'),
+              ...services.map(({ uri, db }, i) => {
+                const other = services[(i + 1) % services.length].db;
+                return `if psql '${uri.replace(`/${db}?`, `/${other}?`)}' -qAt -c 'SELECT 1' 2>/dev/null; then echo "reached ${other}"; fi`;
+              }),
+            ].join('\n');
+            for (const [file, content] of Object.entries(files)) {
+              fs.writeFileSync(path.join(dir, file), content, { mode: 0o600 });
+              if (root) fs.chownSync(path.join(dir, file), 65534, 65534);
+            }
+            const command = root ? ['runuser', ['-u', 'nobody', '--', 'bash', path.join(dir, 'run.sh')]]
+              : ['bash', [path.join(dir, 'run.sh')]];
+            const result = childProcess.spawnSync(command[0], command[1], { encoding: 'utf8', timeout: 120000 });
+            assert.equal(result.status, 0, `the init script and sign-ins: ${result.stderr}${result.stdout}`);
+            const lines = result.stdout.trim().split('\n').filter((l) => !/^(CREATE|REVOKE|ALTER|GRANT)/.test(l));
+            assert.deepEqual(lines, services.map(({ uri, db }) => `${decodeURIComponent(new URL(uri).username)} ${db} 1`),
+              'each service signs in as its role, in its database, and nothing reaches the other\'s');
+          } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+          }
+        });
+    } else {
+      test(`${overlay}: no database runs here and no Secret is rendered: the operator's (deploy/README.md)`, () => {
+        const { of, workloads } = rendered();
+        assert.deepEqual(of('Secret').map(objectId), [], 'no Secret rendered');
+        for (const w of workloads) {
+          for (const c of containersOf(w)) {
+            assert.ok(!/^postgres(:|@|$)/.test(c.image), `${objectId(w)} runs ${c.image}`);
+          }
+        }
+        assert.deepEqual(of('StatefulSet').map((s) => s.metadata.name), ['redis'], 'the only StatefulSet is redis');
+      });
+    }
+
     if (rendered().of('Certificate').length > 0 || overlay.includes('cert-manager')) {
       test('cert-manager: a Certificate per service into Secret <service>-tls, URI SAN spiffe://sanhak.local/service/<name>, from a CA Issuer rendered here', () => {
         const { of, get } = rendered();
@@ -647,9 +1000,10 @@ for (const overlay of OVERLAYS) {
     });
 
     if (overlay === 'dev') {
-      test('dev: one replica of everything, nothing autoscaled', () => {
+      test('dev: one replica of everything but registry and events (three each), nothing autoscaled', () => {
         for (const w of rendered().workloads) {
-          assert.equal(w.spec.replicas, 1, `${objectId(w)}: replicas`);
+          const expected = SERVICES[w.metadata.name] && SERVICES[w.metadata.name].database ? DATABASE_REPLICAS : 1;
+          assert.equal(w.spec.replicas, expected, `${objectId(w)}: replicas`);
         }
         assert.equal(rendered().of('HorizontalPodAutoscaler').length, 0);
       });
@@ -684,8 +1038,9 @@ for (const overlay of OVERLAYS) {
         for (const c of podSpec(analytics).containers) {
           assert.ok(c.resources.requests.cpu, `${c.name}: a CPU request for utilization`);
         }
-        for (const name of ['registry', 'events', 'redis']) {
-          assert.equal(workload(name).spec.replicas, 1, `${name}: still one replica`);
+        assert.equal(workload('redis').spec.replicas, 1, 'redis: still one replica');
+        for (const name of ['registry', 'events']) {
+          assert.equal(workload(name).spec.replicas, DATABASE_REPLICAS, `${name}: fixed replicas, no autoscaler`);
         }
       });
 
@@ -729,11 +1084,11 @@ describe('images (deploy/images)', () => {
       const users = runtime.instructions.filter((i) => i.op === 'USER');
       assert.deepEqual(users.map((i) => i.args), [`${UID}:${UID}`], 'USER is the fixed numeric uid:gid');
       assert.ok(runtime.instructions.some((i) => i.op === 'EXPOSE' && i.args === String(SERVICES[name].port)));
-      const { sqlite } = SERVICES[name];
-      if (sqlite) {
-        assert.ok(fs.existsSync(path.join(ROOT, sqlite.data)), `${sqlite.data} exists`);
+      const { database } = SERVICES[name];
+      if (database) {
+        assert.ok(fs.existsSync(path.join(ROOT, database.data)), `${database.data} exists`);
         assert.ok(runtime.instructions.some((i) => i.op === 'COPY' &&
-          i.args === `${sqlite.data} /opt/sanhak/data/${path.basename(sqlite.data)}`), `copies ${sqlite.data}`);
+          i.args === `${database.data} /opt/sanhak/data/${path.basename(database.data)}`), `copies ${database.data}`);
       }
       const ignore = `${file}.dockerignore`;
       assert.ok(fs.existsSync(ignore), `${path.basename(ignore)} trims the build context`);

@@ -42,7 +42,7 @@ class EventsFixture : public ::testing::Test {
     config.server.listen_address = "127.0.0.1:0";
     config.server.log_calls = false;
     config.server.drain_deadline = absl::Seconds(2);
-    config.database_path = dir_.File("registry.db");
+    sanhak::testing::UseTestDatabase(dir_, config, "registry.db");
     config.import_path = RegistrySeedPath();
     auto server = registry::RegistryServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -58,7 +58,7 @@ class EventsFixture : public ::testing::Test {
     config.server.listen_address = "127.0.0.1:0";
     config.server.log_calls = false;
     config.server.drain_deadline = absl::Seconds(2);
-    config.database_path = dir_.File("events.db");
+    sanhak::testing::UseTestDatabase(dir_, config, "events.db");
     config.registry_address = registry_->address();
     config.import_path = import_path;
     if (max_outcomes_ > 0) config.max_outcomes = max_outcomes_;

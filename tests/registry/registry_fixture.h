@@ -21,7 +21,7 @@ class RegistryFixture : public ::testing::Test {
     config.server.listen_address = "127.0.0.1:0";
     config.server.log_calls = false;
     config.server.drain_deadline = absl::Seconds(2);
-    config.database_path = dir_.File("registry.db");
+    sanhak::testing::UseTestDatabase(dir_, config, "registry.db");
     config.import_path = import_path;
     config.audit_log_path = audit_log_path_;
     config.server.max_writes_in_flight = max_writes_in_flight_;

@@ -55,7 +55,7 @@ class RegistryTlsAuditTest : public ::testing::Test {
     rc.server.auth.jwt_keys_path = dir_.File("jwks.json");
     rc.server.auth.jwt_issuer = kIssuer;
     rc.server.auth.jwt_audience = "sanhak";
-    rc.database_path = dir_.File("registry.db");
+    sanhak::testing::UseTestDatabase(dir_, rc, "registry.db");
     rc.import_path = sanhak::testing::SourceDir() + "/data/registry.textproto";
     rc.audit_log_path = dir_.File("audit.jsonl");
     Tweak(rc);

@@ -6,11 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -203,6 +207,50 @@ std::string PostgresServer::Log() const {
   if (!error_.empty()) absl::StrAppend(&log, error_, "\n");
   absl::StrAppend(&log, ReadFile(dir_.File("postgres.log")));
   return log;
+}
+
+absl::StatusOr<std::string> FreshPostgresDatabase() {
+  static std::atomic<int> next{0};
+  const std::string name = absl::StrCat("t_", getpid(), "_", next.fetch_add(1));
+  const char* shared_dir = std::getenv("SANHAK_TEST_POSTGRES_DIR");
+  if (shared_dir != nullptr && *shared_dir != '\0') {
+    int port = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(absl::StrCat(shared_dir, "/port"))),
+                          &port)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "SANHAK_TEST_POSTGRES_DIR=", shared_dir,
+          " holds no port: the ctest fixture postgres_fixture_start did not run or failed"));
+    }
+    const std::string base =
+        absl::StrCat("postgresql://", PostgresServer::kUser, "@127.0.0.1:", port, "/");
+    PGconn* conn = PQconnectdb(absl::StrCat(base, "postgres?connect_timeout=5").c_str());
+    std::string error;
+    if (PQstatus(conn) != CONNECTION_OK) {
+      error = PQerrorMessage(conn);
+    } else {
+      PGresult* r = PQexec(conn, absl::StrCat("CREATE DATABASE \"", name, "\"").c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQresultErrorMessage(r);
+      PQclear(r);
+    }
+    PQfinish(conn);
+    if (!error.empty()) {
+      return absl::UnavailableError(absl::StrCat("create database on port ", port, ": ", error));
+    }
+    return base + name;
+  }
+  // Started once, never stopped: it dies with this process (its parent-death signal).
+  static PostgresServer* own = [] {
+    auto* server = new PostgresServer();
+    if (!server->Start()) std::fprintf(stderr, "PostgresServer: %s\n", server->Log().c_str());
+    return server;
+  }();
+  if (!own->running()) return absl::UnavailableError(own->Log());
+  return own->CreateDatabase(name);
+}
+
+std::string TestEngine() {
+  const char* engine = std::getenv("SANHAK_TEST_ENGINE");
+  return engine != nullptr && std::string(engine) == "postgresql" ? "postgresql" : "sqlite";
 }
 
 }  // namespace sanhak::testing

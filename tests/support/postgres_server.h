@@ -75,6 +75,17 @@ class PostgresServer {
   std::string error_;
 };
 
+// A fresh, empty database for one test, and its URI. On the server a ctest run shares
+// (the fixture tests/support/postgres-fixture.sh started, named by
+// $SANHAK_TEST_POSTGRES_DIR) when there is one; else on a server this process starts the
+// first time it is asked and keeps until it exits (a test binary run by hand).
+absl::StatusOr<std::string> FreshPostgresDatabase();
+
+// The engine the tests of this process run the services on: "postgresql" when
+// $SANHAK_TEST_ENGINE says so (ctest registers each service test a second time with it),
+// else "sqlite".
+std::string TestEngine();
+
 }  // namespace sanhak::testing
 
 #endif  // SANHAK_TESTS_SUPPORT_POSTGRES_SERVER_H_
