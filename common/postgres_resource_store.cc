@@ -424,7 +424,7 @@ const std::vector<std::string>& PostgresResourceStoreMigrations() {
       "  fields TEXT COLLATE \"C\" NOT NULL, validate_only BOOLEAN NOT NULL);"
       "CREATE INDEX audit_by_principal ON audit(principal, sequence);"
       "CREATE INDEX audit_by_resource ON audit(resource, sequence);"
-      "INSERT INTO counters VALUES('audit', 0)",
+      "INSERT INTO counters VALUES('audit', 0) ON CONFLICT (name) DO NOTHING",
   };
   return *migrations;
 }
