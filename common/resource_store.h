@@ -174,7 +174,12 @@ struct OutboxEntry {
   std::string record;
 };
 
-// The work of one write, run inside the store's transaction.
+// The work of one write, run inside the store's transaction. It may run more than once:
+// on a transient failure (PostgreSQL's serialization failure or deadlock, or a connection
+// found dead before the commit was sent) the store rolls the whole batch back and runs its
+// writes again, and only the run that commits counts. So the work must have no effects
+// outside `tx` that a rerun would not overwrite (assigning a result is fine; appending to
+// a list, counting or sending is not).
 using WriteFn = absl::AnyInvocable<absl::Status(WriteTransaction&)>;
 // Told the write's outcome once, after the commit (fsync) that holds it, or at once when
 // the write was refused before it ran. Runs on the store's own thread: it must not block.

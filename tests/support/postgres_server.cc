@@ -43,6 +43,12 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+// FILE_COPY: copying the small template's files is much faster than PostgreSQL 15's
+// default, which writes the whole template into the write-ahead log, for every test.
+std::string CreateDatabaseSql(const std::string& name) {
+  return absl::StrCat("CREATE DATABASE \"", name, "\" STRATEGY FILE_COPY");
+}
+
 }  // namespace
 
 std::string PostgresBinDir() {
@@ -168,7 +174,7 @@ absl::StatusOr<std::string> PostgresServer::CreateDatabase(const std::string& na
       Query(Uri("postgres"), absl::StrCat("DROP DATABASE IF EXISTS \"", name, "\" WITH (FORCE)"));
   if (!dropped.ok()) return dropped.status();
   absl::StatusOr<std::vector<std::vector<std::string>>> created =
-      Query(Uri("postgres"), absl::StrCat("CREATE DATABASE \"", name, "\""));
+      Query(Uri("postgres"), CreateDatabaseSql(name));
   if (!created.ok()) return created.status();
   return Uri(name);
 }
@@ -228,7 +234,7 @@ absl::StatusOr<std::string> FreshPostgresDatabase() {
     if (PQstatus(conn) != CONNECTION_OK) {
       error = PQerrorMessage(conn);
     } else {
-      PGresult* r = PQexec(conn, absl::StrCat("CREATE DATABASE \"", name, "\"").c_str());
+      PGresult* r = PQexec(conn, CreateDatabaseSql(name).c_str());
       if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQresultErrorMessage(r);
       PQclear(r);
     }
