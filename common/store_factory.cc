@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/postgres_resource_store.h"
 #include "common/sqlite_resource_store.h"
 
 namespace sanhak::store {
@@ -37,7 +38,15 @@ std::string RedactedDatabase(absl::string_view database) {
 
 absl::StatusOr<std::unique_ptr<ResourceStore>> OpenResourceStore(const StoreOptions& options) {
   if (IsPostgresUri(options.database)) {
-    return absl::UnimplementedError("PostgreSQL store not built yet");
+    PostgresStoreOptions postgres;
+    postgres.uri = options.database;
+    postgres.service = options.service;
+    postgres.max_readers = options.max_readers;
+    postgres.max_queued_writes = options.max_queued_writes;
+    absl::StatusOr<std::unique_ptr<PostgresResourceStore>> store =
+        PostgresResourceStore::Open(postgres);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ResourceStore>(*std::move(store));
   }
   absl::StatusOr<std::unique_ptr<SqliteResourceStore>> sqlite = SqliteResourceStore::Open(
       {options.database, options.service, options.max_readers, options.max_queued_writes});

@@ -29,6 +29,11 @@ ABSL_FLAG(std::string, audit_log, sanhak::EnvOr("SANHAK_AUDIT_LOG", ""),
           "JSON-lines file every audit entry (each write asked for, accepted or refused) is "
           "appended to, beside the trail in the database; empty: none (env SANHAK_AUDIT_LOG)");
 
+ABSL_FLAG(bool, registry_view, sanhak::EnvOr("SANHAK_EVENTS_REGISTRY_VIEW", "true") != "false",
+          "with --redis: confirm councils and organizations from a local view kept current "
+          "from the registry's change stream, calling the registry only for names not seen "
+          "yet (env SANHAK_EVENTS_REGISTRY_VIEW=false turns it off)");
+
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
@@ -52,6 +57,7 @@ int main(int argc, char** argv) {
   config.page_token_key_path = absl::GetFlag(FLAGS_page_token_key);
   config.audit_log_path = absl::GetFlag(FLAGS_audit_log);
   config.import_path = absl::GetFlag(FLAGS_import);
+  config.registry_view = absl::GetFlag(FLAGS_registry_view);
 
   auto server = sanhak::events::EventsServer::Start(config);
   if (!server.ok()) {

@@ -1,0 +1,833 @@
+#include "common/postgres_resource_store.h"
+
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/change_record.h"
+#include "common/overload.h"
+
+namespace sanhak::store {
+namespace {
+
+using pg::Param;
+
+// Advisory lock keys (one 64-bit space per database). Every replica's write batch takes
+// kWriteLockKey for its transaction; migrations take kMigrationLockKey for the session;
+// the relay lease is kRelayLeaseBase plus a hash of the service name.
+constexpr int64_t kWriteLockKey = 0x73616e68616b0001;      // "sanhak" 0001
+constexpr int64_t kMigrationLockKey = 0x73616e68616b0002;  // "sanhak" 0002
+constexpr int64_t kRelayLeaseBase = 0x73616e68616b1000;
+
+int64_t RelayLeaseKey(absl::string_view service) {
+  // FNV-1a, folded into 12 bits: a key of its own per service, stable across builds.
+  uint64_t hash = 1469598103934665603ull;
+  for (char c : service) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return kRelayLeaseBase + static_cast<int64_t>(hash & 0xfff);
+}
+
+constexpr char kResourceColumns[] =
+    "r.name, r.collection, r.data, r.revision, r.create_time, r.update_time, r.type";
+
+Resource ReadResource(const pg::Result& rows, int row) {
+  Resource r;
+  r.name = rows.Text(row, 0);
+  r.collection = rows.Text(row, 1);
+  r.data = rows.Bytes(row, 2);
+  r.revision = rows.Int(row, 3);
+  r.create_time = absl::FromUnixMicros(rows.Int(row, 4));
+  r.update_time = absl::FromUnixMicros(rows.Int(row, 5));
+  r.type = rows.Text(row, 6);
+  return r;
+}
+
+// "FROM ... WHERE ..." for a query's filters, with their parameters appended to
+// `params` ($1 the collection). With index filters the scan is driven by the first one's
+// index range (ordered by name, so keyset pagination needs no sort); the rest are probed
+// per row. Every text column is COLLATE "C": comparisons and order are bytewise, as in
+// SQLite.
+struct FilterSql {
+  std::string from_where;
+  std::string name_column;
+};
+
+FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>& all_of,
+                     absl::string_view text, std::vector<Param>& params) {
+  FilterSql out;
+  params.push_back(Param::Text(collection));
+  if (all_of.empty()) {
+    out.from_where = " FROM resources r WHERE r.collection = $1";
+    out.name_column = "r.name";
+  } else {
+    out.from_where =
+        " FROM resource_index i0 JOIN resources r ON r.name = i0.name"
+        " WHERE i0.key = $2 AND i0.value = $3 AND r.collection = $1";
+    out.name_column = "i0.name";
+    params.push_back(Param::Text(all_of[0].key));
+    params.push_back(Param::Text(all_of[0].value));
+  }
+  for (size_t i = 1; i < all_of.size(); ++i) {
+    params.push_back(Param::Text(all_of[i].key));
+    params.push_back(Param::Text(all_of[i].value));
+    absl::StrAppend(&out.from_where,
+                    " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = $",
+                    params.size() - 1, " AND i.value = $", params.size(),
+                    " AND i.name = r.name)");
+  }
+  if (!text.empty()) {
+    params.push_back(Param::Text(text));
+    absl::StrAppend(&out.from_where, " AND strpos(r.search_text, $", params.size(), ") > 0");
+  }
+  return out;
+}
+
+int64_t Micros(absl::Time t) {
+  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
+  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
+  return absl::ToUnixMicros(t);
+}
+
+class PgReadView : public virtual ReadView {
+ public:
+  explicit PgReadView(pg::Connection* conn) : conn_(conn) {}
+
+  absl::StatusOr<std::optional<Resource>> Get(absl::string_view name) override {
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        absl::StrCat("SELECT ", kResourceColumns, " FROM resources r WHERE r.name = $1"),
+        {Param::Text(name)});
+    if (!rows.ok()) return rows.status();
+    if (rows->rows() == 0) return std::nullopt;
+    return ReadResource(*rows, 0);
+  }
+
+  absl::StatusOr<ListResult> List(const ListQuery& query) override {
+    ListResult result;
+    std::vector<Param> params;
+    const FilterSql filter = MakeFilter(query.collection, query.all_of, query.text, params);
+    const size_t filter_params = params.size();
+    params.push_back(Param::Text(query.after_name));
+    params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        absl::StrCat("SELECT ", kResourceColumns, filter.from_where, " AND ",
+                     filter.name_column, " > $", filter_params + 1, " ORDER BY ",
+                     filter.name_column, " LIMIT $", filter_params + 2),
+        params);
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->rows(); ++i) {
+      if (static_cast<int>(result.resources.size()) == query.limit) {
+        result.more = true;
+        break;
+      }
+      result.resources.push_back(ReadResource(*rows, i));
+    }
+    params.erase(params.begin() + filter_params, params.end());
+    absl::StatusOr<int64_t> total = CountWhere(filter, params);
+    if (!total.ok()) return total.status();
+    result.total = *total;
+    return result;
+  }
+
+  absl::StatusOr<int64_t> Count(absl::string_view collection,
+                                const std::vector<IndexEntry>& all_of) override {
+    std::vector<Param> params;
+    const FilterSql filter = MakeFilter(collection, all_of, "", params);
+    return CountWhere(filter, params);
+  }
+
+  absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {
+    std::vector<Param> params = {Param::Int(query.after_sequence),
+                                 Param::Int(Micros(query.start_time)),
+                                 Param::Int(Micros(query.end_time))};
+    std::string sql =
+        "SELECT sequence, time, principal, role, authenticated_by, method, resource,"
+        " request_id, code, message, fields, validate_only FROM audit WHERE sequence > $1"
+        " AND time >= $2 AND time < $3";
+    if (!query.principal.empty()) {
+      params.push_back(Param::Text(query.principal));
+      absl::StrAppend(&sql, " AND principal = $", params.size());
+    }
+    if (!query.resource.empty()) {
+      params.push_back(Param::Text(query.resource));
+      absl::StrAppend(&sql, " AND resource = $", params.size());
+    }
+    params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
+    absl::StrAppend(&sql, " ORDER BY sequence LIMIT $", params.size());
+    absl::StatusOr<pg::Result> rows = conn_->Query(sql, params);
+    if (!rows.ok()) return rows.status();
+    AuditPage page;
+    for (int i = 0; i < rows->rows(); ++i) {
+      if (static_cast<int>(page.entries.size()) == query.limit) {
+        page.more = true;
+        break;
+      }
+      AuditEntry e;
+      e.sequence = rows->Int(i, 0);
+      e.time = absl::FromUnixMicros(rows->Int(i, 1));
+      e.principal = rows->Text(i, 2);
+      e.role = rows->Text(i, 3);
+      e.authenticated_by = rows->Text(i, 4);
+      e.method = rows->Text(i, 5);
+      e.resource = rows->Text(i, 6);
+      e.request_id = rows->Text(i, 7);
+      e.code = static_cast<int>(rows->Int(i, 8));
+      e.message = rows->Text(i, 9);
+      std::string fields = rows->Text(i, 10);
+      if (!fields.empty()) e.fields = absl::StrSplit(fields, ',');
+      e.validate_only = rows->Int(i, 11) != 0;
+      page.entries.push_back(std::move(e));
+    }
+    return page;
+  }
+
+  pg::Connection* conn() { return conn_; }
+
+  absl::StatusOr<int64_t> CountOutbox() {
+    absl::StatusOr<pg::Result> rows = conn_->Query("SELECT count(*) FROM outbox");
+    if (!rows.ok()) return rows.status();
+    return rows->Int(0, 0);
+  }
+
+ protected:
+  absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, const std::vector<Param>& params) {
+    absl::StatusOr<pg::Result> rows =
+        conn_->Query(absl::StrCat("SELECT count(*)", filter.from_where), params);
+    if (!rows.ok()) return rows.status();
+    return rows->Int(0, 0);
+  }
+
+  pg::Connection* conn_;
+};
+
+class PgWriteTransaction : public PgReadView, public WriteTransaction {
+ public:
+  PgWriteTransaction(pg::Connection* conn, const std::string& service)
+      : PgReadView(conn), service_(service) {}
+
+  int changes() const { return changes_; }
+
+  absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index,
+                               absl::string_view search_text) override {
+    absl::StatusOr<int64_t> revision = NextValue("revision");
+    if (!revision.ok()) return revision.status();
+    resource.revision = *revision;
+    // Stored as microseconds; truncated here too so what Put returns equals what a later
+    // Get reads back.
+    absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+    absl::StatusOr<std::optional<Resource>> existing = Get(resource.name);
+    if (!existing.ok()) return existing.status();
+    resource.create_time = existing->has_value() ? (*existing)->create_time : now;
+    resource.update_time = now;
+    absl::Status status = conn_->Run(
+        "INSERT INTO resources(name, collection, data, revision, create_time, update_time,"
+        " search_text, type) VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (name) DO UPDATE SET collection = EXCLUDED.collection,"
+        " data = EXCLUDED.data, revision = EXCLUDED.revision,"
+        " create_time = EXCLUDED.create_time, update_time = EXCLUDED.update_time,"
+        " search_text = EXCLUDED.search_text, type = EXCLUDED.type",
+        {Param::Text(resource.name), Param::Text(resource.collection),
+         Param::Bytes(resource.data), Param::Int(resource.revision),
+         Param::Int(absl::ToUnixMicros(resource.create_time)),
+         Param::Int(absl::ToUnixMicros(resource.update_time)), Param::Text(search_text),
+         Param::Text(resource.type)});
+    if (!status.ok()) return status;
+    status = WriteIndex(resource.name, index);
+    if (!status.ok()) return status;
+    status = AppendChange(existing->has_value() ? changes::v1::UPDATED : changes::v1::CREATED,
+                          resource, existing->has_value() ? &**existing : nullptr);
+    if (!status.ok()) return status;
+    return resource;
+  }
+
+  absl::Status Reindex(absl::string_view name, const std::vector<IndexEntry>& index,
+                       absl::string_view search_text) override {
+    absl::Status status = conn_->Run("UPDATE resources SET search_text = $2 WHERE name = $1",
+                                     {Param::Text(name), Param::Text(search_text)});
+    if (!status.ok()) return status;
+    return WriteIndex(name, index);
+  }
+
+  absl::Status Delete(absl::string_view name) override {
+    absl::StatusOr<std::optional<Resource>> existing = Get(name);
+    if (!existing.ok()) return existing.status();
+    if (!existing->has_value()) {
+      return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+    }
+    absl::Status status =
+        conn_->Run("DELETE FROM resources WHERE name = $1", {Param::Text(name)});
+    if (!status.ok()) return status;
+    status = WriteIndex(name, {});
+    if (!status.ok()) return status;
+    // The record carries a revision of its own, newer than the resource's last one, as
+    // the change feed's contract says ("the revision after the change").
+    absl::StatusOr<int64_t> revision = NextValue("revision");
+    if (!revision.ok()) return revision.status();
+    Resource last = **existing;
+    last.revision = *revision;
+    return AppendChange(changes::v1::DELETED, last, nullptr);
+  }
+
+  absl::StatusOr<std::optional<RecordedRequest>> FindRequest(
+      absl::string_view request_id) override {
+    absl::StatusOr<pg::Result> rows =
+        conn_->Query("SELECT fingerprint, response FROM requests WHERE request_id = $1",
+                     {Param::Text(request_id)});
+    if (!rows.ok()) return rows.status();
+    if (rows->rows() == 0) return std::nullopt;
+    return RecordedRequest{rows->Text(0, 0), rows->Bytes(0, 1)};
+  }
+
+  absl::Status RecordRequest(absl::string_view request_id, absl::string_view fingerprint,
+                             absl::string_view response) override {
+    // ON CONFLICT rather than a unique violation: a failed statement would abort the
+    // whole PostgreSQL transaction, while the write may go on after this refusal (as it
+    // can on SQLite).
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        "INSERT INTO requests(request_id, fingerprint, response, create_time)"
+        " VALUES($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+        {Param::Text(request_id), Param::Text(fingerprint), Param::Bytes(response),
+         Param::Int(absl::ToUnixMicros(absl::Now()))});
+    if (!rows.ok()) return rows.status();
+    // A request id is answered once; recording it again is a conflict (as on SQLite).
+    if (rows->affected() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("request ", request_id, " is already recorded"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<int64_t>> GetImportMark(absl::string_view name) override {
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        "SELECT revision FROM import_marks WHERE name = $1", {Param::Text(name)});
+    if (!rows.ok()) return rows.status();
+    if (rows->rows() == 0) return std::nullopt;
+    return rows->Int(0, 0);
+  }
+
+  absl::Status SetImportMark(absl::string_view name, int64_t revision) override {
+    return conn_->Run(
+        "INSERT INTO import_marks(name, revision) VALUES($1, $2)"
+        " ON CONFLICT (name) DO UPDATE SET revision = EXCLUDED.revision",
+        {Param::Text(name), Param::Int(revision)});
+  }
+
+  absl::Status AppendAudit(const AuditEntry& e) override {
+    // From the counters row, like revisions: gap-free and in commit order.
+    absl::StatusOr<int64_t> sequence = NextValue("audit");
+    if (!sequence.ok()) return sequence.status();
+    return conn_->Run(
+        "INSERT INTO audit(sequence, time, principal, role, authenticated_by, method,"
+        " resource, request_id, code, message, fields, validate_only)"
+        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 <> 0)",
+        {Param::Int(*sequence), Param::Int(absl::ToUnixMicros(e.time)),
+         Param::Text(e.principal), Param::Text(e.role), Param::Text(e.authenticated_by),
+         Param::Text(e.method), Param::Text(e.resource), Param::Text(e.request_id),
+         Param::Int(e.code), Param::Text(e.message), Param::Text(absl::StrJoin(e.fields, ",")),
+         Param::Int(e.validate_only ? 1 : 0)});
+  }
+
+  absl::Status DeleteOutboxUpTo(int64_t sequence) {
+    return conn_->Run("DELETE FROM outbox WHERE sequence <= $1", {Param::Int(sequence)});
+  }
+
+ private:
+  absl::Status AppendChange(changes::v1::ChangeKind kind, const Resource& resource,
+                            const Resource* before) {
+    if (service_.empty()) return absl::OkStatus();
+    absl::StatusOr<int64_t> sequence = NextValue("outbox");
+    if (!sequence.ok()) return sequence.status();
+    changes::v1::ChangeRecord record =
+        MakeChangeRecord(service_, *sequence, kind, resource, before);
+    absl::Status status =
+        conn_->Run("INSERT INTO outbox(sequence, record) VALUES($1, $2)",
+                   {Param::Int(*sequence), Param::Bytes(record.SerializeAsString())});
+    if (status.ok()) ++changes_;
+    return status;
+  }
+
+  // The batch holds the write lock, so the counters row is never contended: it is
+  // updated (and so row-locked) by one transaction at a time, in commit order.
+  absl::StatusOr<int64_t> NextValue(const char* counter) {
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        "UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value",
+        {Param::Text(counter)});
+    if (!rows.ok()) return rows.status();
+    if (rows->rows() == 0) return absl::InternalError(absl::StrCat(counter, " counter missing"));
+    return rows->Int(0, 0);
+  }
+
+  absl::Status WriteIndex(absl::string_view name, const std::vector<IndexEntry>& index) {
+    absl::Status status =
+        conn_->Run("DELETE FROM resource_index WHERE name = $1", {Param::Text(name)});
+    if (!status.ok()) return status;
+    if (index.empty()) return absl::OkStatus();
+    // One statement for all entries (one round trip, whatever their number).
+    std::vector<Param> params = {Param::Text(name)};
+    std::string sql = "INSERT INTO resource_index(key, value, name) VALUES";
+    for (const IndexEntry& e : index) {
+      params.push_back(Param::Text(e.key));
+      params.push_back(Param::Text(e.value));
+      absl::StrAppend(&sql, params.size() == 3 ? "" : ",", "($", params.size() - 1, ", $",
+                      params.size(), ", $1)");
+    }
+    absl::StrAppend(&sql, " ON CONFLICT DO NOTHING");
+    return conn_->Query(sql, params).status();
+  }
+
+  const std::string& service_;
+  int changes_ = 0;
+};
+
+}  // namespace
+
+const std::vector<std::string>& PostgresResourceStoreMigrations() {
+  // The SQLite schema's three steps (sqlite_resource_store.cc), in PostgreSQL's types.
+  // Every text column is COLLATE "C": order and comparison bytewise whatever the
+  // database's locale, as SQLite's (keyset pages over Korean names).
+  static const auto* migrations = new std::vector<std::string>{
+      // 1: resources with their index, idempotent requests, the counters, the outbox.
+      "CREATE TABLE resources("
+      "  name TEXT COLLATE \"C\" PRIMARY KEY, collection TEXT COLLATE \"C\" NOT NULL,"
+      "  data BYTEA NOT NULL, revision BIGINT NOT NULL, create_time BIGINT NOT NULL,"
+      "  update_time BIGINT NOT NULL, search_text TEXT COLLATE \"C\" NOT NULL,"
+      "  type TEXT COLLATE \"C\" NOT NULL);"
+      "CREATE INDEX resources_by_collection ON resources(collection, name);"
+      "CREATE TABLE resource_index("
+      "  key TEXT COLLATE \"C\" NOT NULL, value TEXT COLLATE \"C\" NOT NULL,"
+      "  name TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY(key, value, name));"
+      "CREATE INDEX resource_index_by_name ON resource_index(name);"
+      "CREATE TABLE requests("
+      "  request_id TEXT COLLATE \"C\" PRIMARY KEY, fingerprint TEXT COLLATE \"C\" NOT NULL,"
+      "  response BYTEA NOT NULL, create_time BIGINT NOT NULL);"
+      "CREATE TABLE counters(name TEXT COLLATE \"C\" PRIMARY KEY, value BIGINT NOT NULL);"
+      "INSERT INTO counters VALUES('revision', 0), ('outbox', 0);"
+      "CREATE TABLE outbox(sequence BIGINT PRIMARY KEY, record BYTEA NOT NULL)",
+      // 2: import marks (WriteTransaction::GetImportMark).
+      "CREATE TABLE import_marks(name TEXT COLLATE \"C\" PRIMARY KEY,"
+      "  revision BIGINT NOT NULL)",
+      // 3: the audit trail (WriteTransaction::AppendAudit); its sequence from the
+      // counters row 'audit'.
+      "CREATE TABLE audit("
+      "  sequence BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
+      "  principal TEXT COLLATE \"C\" NOT NULL, role TEXT COLLATE \"C\" NOT NULL,"
+      "  authenticated_by TEXT COLLATE \"C\" NOT NULL, method TEXT COLLATE \"C\" NOT NULL,"
+      "  resource TEXT COLLATE \"C\" NOT NULL, request_id TEXT COLLATE \"C\" NOT NULL,"
+      "  code INTEGER NOT NULL, message TEXT COLLATE \"C\" NOT NULL,"
+      "  fields TEXT COLLATE \"C\" NOT NULL, validate_only BOOLEAN NOT NULL);"
+      "CREATE INDEX audit_by_principal ON audit(principal, sequence);"
+      "CREATE INDEX audit_by_resource ON audit(resource, sequence);"
+      "INSERT INTO counters VALUES('audit', 0) ON CONFLICT (name) DO NOTHING",
+  };
+  return *migrations;
+}
+
+absl::Status MigratePostgres(pg::Connection& conn, const std::vector<std::string>& migrations) {
+  // A session lock, so replicas starting together apply each migration once; released
+  // below (and by the server if this process dies meanwhile).
+  absl::Status status = conn.Run("SELECT pg_advisory_lock($1)", {Param::Int(kMigrationLockKey)});
+  if (!status.ok()) return status;
+  status = [&]() -> absl::Status {
+    absl::Status s = conn.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations("
+        "  version INTEGER PRIMARY KEY, applied_time TIMESTAMPTZ NOT NULL DEFAULT now())");
+    if (!s.ok()) return s;
+    absl::StatusOr<pg::Result> rows =
+        conn.Query("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations");
+    if (!rows.ok()) return rows.status();
+    const int64_t current = rows->Int(0, 0);
+    const int64_t target = static_cast<int64_t>(migrations.size());
+    if (current > target) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema version ", current, " is newer than this binary's ", target));
+    }
+    for (int64_t version = current + 1; version <= target; ++version) {
+      // One transaction per migration: the schema change and its version row commit
+      // together.
+      s = conn.Exec(absl::StrCat("BEGIN;", migrations[version - 1],
+                                 ";INSERT INTO schema_migrations(version) VALUES(", version,
+                                 ")"));
+      if (s.ok()) s = conn.Commit();
+      if (!s.ok()) {
+        conn.Exec("ROLLBACK").IgnoreError();
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }();
+  absl::Status unlock =
+      conn.Run("SELECT pg_advisory_unlock($1)", {Param::Int(kMigrationLockKey)});
+  if (status.ok()) status = unlock;
+  return status;
+}
+
+PostgresResourceStore::PostgresResourceStore(const PostgresStoreOptions& options)
+    : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresResourceStore::Connect() const {
+  pg::ConnectOptions connect;
+  connect.uri = options_.uri;
+  connect.application_name =
+      options_.service.empty() ? "sanhak" : absl::StrCat("sanhak-", options_.service);
+  connect.connect_timeout = options_.connect_timeout;
+  return pg::Connection::Open(connect);
+}
+
+absl::StatusOr<std::unique_ptr<PostgresResourceStore>> PostgresResourceStore::Open(
+    const PostgresStoreOptions& options) {
+  std::unique_ptr<PostgresResourceStore> store(new PostgresResourceStore(options));
+  absl::StatusOr<std::unique_ptr<pg::Connection>> writer = store->Connect();
+  if (!writer.ok()) return writer.status();
+  absl::Status status = MigratePostgres(**writer, PostgresResourceStoreMigrations());
+  if (!status.ok()) return status;
+  store->writer_ = std::move(*writer);
+  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  if (!options.service.empty()) {
+    // An identifier of plain characters whatever the service is called.
+    store->channel_ = "sanhak_outbox_";
+    for (char c : options.service) {
+      store->channel_ += absl::ascii_isalnum(c) ? absl::ascii_tolower(c) : '_';
+    }
+    store->listener_thread_ = std::thread([s = store.get()] { s->ListenLoop(); });
+  }
+  return store;
+}
+
+PostgresResourceStore::~PostgresResourceStore() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+  listen_stop_ = true;
+  if (listener_thread_.joinable()) listener_thread_.join();
+}
+
+void PostgresResourceStore::ListenLoop() {
+  std::unique_ptr<pg::Connection> conn;
+  auto wake = [this] {
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&listener_mu_);
+      listener = listener_;
+    }
+    if (listener) listener();
+  };
+  while (!listen_stop_.load()) {
+    if (conn == nullptr) {
+      absl::StatusOr<std::unique_ptr<pg::Connection>> made = Connect();
+      if (made.ok() && (*made)->Exec(absl::StrCat("LISTEN ", channel_)).ok()) {
+        conn = *std::move(made);
+        // Records may have been committed while nobody listened.
+        wake();
+      } else {
+        // The server is away: try again in a second, staying quick to stop.
+        for (int i = 0; i < 4 && !listen_stop_.load(); ++i) {
+          absl::SleepFor(absl::Milliseconds(250));
+        }
+        continue;
+      }
+    }
+    absl::StatusOr<int> arrived = conn->WaitForNotifications(absl::Milliseconds(250));
+    if (!arrived.ok()) {
+      conn.reset();
+    } else if (*arrived > 0) {
+      wake();
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresResourceStore::AcquireReader() {
+  {
+    absl::MutexLock lock(&readers_mu_);
+    auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(readers_mu_) {
+      return !idle_readers_.empty() || open_readers_ < options_.max_readers;
+    };
+    readers_mu_.Await(absl::Condition(&available));
+    if (!idle_readers_.empty()) {
+      auto conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return conn;
+    }
+    ++open_readers_;
+  }
+  absl::StatusOr<std::unique_ptr<pg::Connection>> conn = Connect();
+  if (!conn.ok()) {
+    absl::MutexLock lock(&readers_mu_);
+    --open_readers_;
+  }
+  return conn;
+}
+
+void PostgresResourceStore::ReleaseReader(std::unique_ptr<pg::Connection> conn) {
+  absl::MutexLock lock(&readers_mu_);
+  if (conn->healthy()) {
+    idle_readers_.push_back(std::move(conn));
+  } else {
+    // Lost (the server restarted): closed here, a new one made on a later Acquire.
+    --open_readers_;
+  }
+}
+
+void PostgresResourceStore::DropIdleReaders() {
+  std::vector<std::unique_ptr<pg::Connection>> dropped;
+  {
+    absl::MutexLock lock(&readers_mu_);
+    dropped.swap(idle_readers_);
+    open_readers_ -= static_cast<int>(dropped.size());
+  }
+  // Closed outside the lock (a close may wait on the network).
+}
+
+absl::Status PostgresResourceStore::Read(absl::FunctionRef<absl::Status(ReadView&)> fn) {
+  // An idle connection learns that the server restarted only when used: a BEGIN that
+  // fails on a lost connection is tried once more on a new one (nothing ran yet).
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<pg::Connection>> conn = AcquireReader();
+    if (!conn.ok()) return conn.status();
+    absl::Status status = (*conn)->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!status.ok()) {
+      bool lost = !(*conn)->healthy();
+      ReleaseReader(std::move(*conn));
+      if (lost && attempt == 0) {
+        // The other idle connections date from before the same restart: dropped too, so
+        // the next reads do not each find a dead one.
+        DropIdleReaders();
+        continue;
+      }
+      return status;
+    }
+    PgReadView view(conn->get());
+    status = fn(view);
+    absl::Status end = status.ok() ? (*conn)->Commit() : (*conn)->Exec("ROLLBACK");
+    if (status.ok()) status = end;
+    ReleaseReader(std::move(*conn));
+    return status;
+  }
+}
+
+// Group commit as in the SQLite store: the queue owns each write; the committer runs up
+// to kMaxBatch of them in one transaction, each inside its own savepoint (a failed write
+// rolls back alone), and each write hears its outcome only after the COMMIT that holds it.
+void PostgresResourceStore::WriteAsync(WriteFn fn, WriteDone done) {
+  bool stopping;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping = stopping_;
+    if (!stopping && queue_.size() < static_cast<size_t>(options_.max_queued_writes)) {
+      queue_.push_back(PendingWrite{std::move(fn), std::move(done), absl::OkStatus()});
+      return;
+    }
+  }
+  if (stopping) return done(absl::UnavailableError("the store is shutting down"));
+  done(Overloaded(absl::StrCat(options_.max_queued_writes,
+                               " writes are already waiting for the store"),
+                  absl::Milliseconds(100)));
+}
+
+void PostgresResourceStore::CommitLoop() {
+  std::vector<PendingWrite> batch;
+  while (true) {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      queue_mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;
+      size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+    }
+    int changes = RunBatch(batch);
+    if (changes > 0) {
+      std::function<void()> listener;
+      {
+        absl::MutexLock lock(&listener_mu_);
+        listener = listener_;
+      }
+      if (listener) listener();
+    }
+    for (PendingWrite& w : batch) {
+      w.fn = nullptr;
+      w.done(std::move(w.result));
+    }
+    batch.clear();
+  }
+}
+
+absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, int& changes,
+                                             bool& sent_commit) {
+  changes = 0;
+  sent_commit = false;
+  if (writer_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<pg::Connection>> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    writer_ = *std::move(conn);
+  }
+  pg::Connection* conn = writer_.get();
+  // READ COMMITTED: each statement after the lock sees every commit before it.
+  absl::Status status = conn->Exec("BEGIN ISOLATION LEVEL READ COMMITTED");
+  if (status.ok()) {
+    status = conn->Run("SELECT pg_advisory_xact_lock($1)", {Param::Int(kWriteLockKey)});
+  }
+  // A write that succeeded leaves its savepoint to be released with the next one's start
+  // (one round trip for both); the last is released by the COMMIT.
+  bool release = false;
+  for (PendingWrite& w : batch) {
+    if (!status.ok()) break;
+    status = conn->Exec(release ? "RELEASE write; SAVEPOINT write" : "SAVEPOINT write");
+    release = false;
+    if (!status.ok()) break;
+    PgWriteTransaction tx(conn, options_.service);
+    w.result = w.fn(tx);
+    if (w.result.ok()) {
+      changes += tx.changes();
+      release = true;
+    } else {
+      // The write failed because the database did (connection lost, serialization
+      // failure): the batch fails (or runs again) as a whole, not just this write.
+      if (!conn->healthy()) {
+        status = w.result;
+        break;
+      }
+      if (pg::IsRetryable(w.result)) {
+        status = w.result;
+        break;
+      }
+      status = conn->Exec("ROLLBACK TO write; RELEASE write");
+    }
+  }
+  if (status.ok() && changes > 0 && !channel_.empty()) {
+    // Delivered to every listening replica when (and only if) the batch commits.
+    status = conn->Run("SELECT pg_notify($1, '')", {Param::Text(channel_)});
+  }
+  if (status.ok()) {
+    sent_commit = true;
+    status = conn->Commit();
+  }
+  if (!status.ok()) {
+    if (conn->healthy()) {
+      conn->Exec("ROLLBACK").IgnoreError();
+    } else {
+      writer_.reset();
+    }
+  }
+  return status;
+}
+
+int PostgresResourceStore::RunBatch(std::vector<PendingWrite>& batch) {
+  absl::Duration backoff = absl::Milliseconds(10);
+  for (int attempt = 1;; ++attempt) {
+    int changes = 0;
+    bool sent_commit = false;
+    const bool had_connection = writer_ != nullptr;
+    absl::Status status = TryBatch(batch, changes, sent_commit);
+    if (status.ok()) return changes;
+    // Run again: serialization failures and deadlocks, and a connection that had died
+    // while idle (the server restarted since the last batch) before COMMIT was sent.
+    const bool stale_connection =
+        had_connection && !sent_commit && absl::IsUnavailable(status) && writer_ == nullptr;
+    if (attempt < options_.max_attempts && (pg::IsRetryable(status) || stale_connection)) {
+      if (!stale_connection) {
+        absl::SleepFor(backoff);
+        backoff = std::min(backoff * 2, absl::Milliseconds(500));
+      }
+      continue;
+    }
+    if (absl::IsUnavailable(status) && sent_commit) {
+      status = absl::UnavailableError(absl::StrCat(
+          status.message(), " (during COMMIT: the write may or may not have been kept)"));
+    }
+    // Whatever the writes returned, none of them committed.
+    for (PendingWrite& w : batch) w.result = status;
+    return 0;
+  }
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PostgresResourceStore::ReadOutbox(int limit) {
+  std::vector<OutboxEntry> entries;
+  absl::Status status = Read([&](ReadView& view) -> absl::Status {
+    absl::StatusOr<pg::Result> rows = dynamic_cast<PgReadView&>(view).conn()->Query(
+        "SELECT sequence, record FROM outbox ORDER BY sequence LIMIT $1",
+        {Param::Int(limit)});
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->rows(); ++i) entries.push_back({rows->Int(i, 0), rows->Bytes(i, 1)});
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return entries;
+}
+
+absl::Status PostgresResourceStore::AckOutbox(int64_t up_to_sequence) {
+  return Write([&](WriteTransaction& tx) {
+    return dynamic_cast<PgWriteTransaction&>(tx).DeleteOutboxUpTo(up_to_sequence);
+  });
+}
+
+absl::StatusOr<int64_t> PostgresResourceStore::OutboxBacklog() {
+  int64_t backlog = 0;
+  absl::Status status = Read([&](ReadView& view) {
+    absl::StatusOr<int64_t> n = dynamic_cast<PgReadView&>(view).CountOutbox();
+    if (!n.ok()) return n.status();
+    backlog = *n;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return backlog;
+}
+
+absl::StatusOr<AuditPage> PostgresResourceStore::ListAudit(const AuditQuery& query) {
+  AuditPage page;
+  absl::Status status = Read([&](ReadView& view) {
+    absl::StatusOr<AuditPage> read = dynamic_cast<PgReadView&>(view).ListAudit(query);
+    if (!read.ok()) return read.status();
+    page = *std::move(read);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
+}
+
+void PostgresResourceStore::SetCommitListener(std::function<void()> listener) {
+  absl::MutexLock lock(&listener_mu_);
+  listener_ = std::move(listener);
+}
+
+absl::Status PostgresResourceStore::Ping() {
+  return Read([](ReadView& view) { return view.Count("counters", {}).status(); });
+}
+
+absl::StatusOr<bool> PostgresResourceStore::HoldsRelayLease() {
+  absl::MutexLock lock(&lease_mu_);
+  if (lease_conn_ != nullptr && lease_held_) {
+    // Still held while the session lives: one round trip tells.
+    if (lease_conn_->Exec("SELECT 1").ok()) return true;
+    lease_held_ = false;
+    lease_conn_.reset();
+  }
+  if (lease_conn_ != nullptr && !lease_conn_->healthy()) lease_conn_.reset();
+  if (lease_conn_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<pg::Connection>> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    lease_conn_ = *std::move(conn);
+  }
+  absl::StatusOr<pg::Result> rows = lease_conn_->Query(
+      "SELECT pg_try_advisory_lock($1)", {Param::Int(RelayLeaseKey(options_.service))});
+  if (!rows.ok()) {
+    if (!lease_conn_->healthy()) lease_conn_.reset();
+    return rows.status();
+  }
+  lease_held_ = rows->Int(0, 0) != 0;
+  return lease_held_;
+}
+
+}  // namespace sanhak::store
