@@ -774,9 +774,12 @@ int Main() {
     mode = absl::StrFormat(
         "separate processes: suite servers in pid %d (this program with --serve), the bare "
         "echo server alone in pid %d (--serve_bare), both on CPUs %s; load generator in pid "
-        "%d (CPUs %s); CPU per call sums the three",
+        "%d (CPUs %s); CPU per call sums the three%s",
         pid, bare_pid, server_cpus.empty() ? "not bound" : server_cpus, getpid(),
-        client_cpus.empty() ? "not bound" : client_cpus);
+        client_cpus.empty() ? "not bound" : client_cpus,
+        setup.db == "postgresql"
+            ? " and the PostgreSQL processes below the first (on its CPUs too)"
+            : "");
   } else {
     absl::StatusOr<std::unique_ptr<BenchServers>> started = BenchServers::Start(setup);
     if (!started.ok()) return Fail(started.status().ToString());
