@@ -141,6 +141,13 @@ ABSL_FLAG(int, max_writes_in_flight, 256,
 ABSL_FLAG(int, max_concurrent_streams, 64,
           "ServerOptions::max_concurrent_streams of the suite servers (per connection; the "
           "services' default is 64)");
+ABSL_FLAG(std::string, db, "sqlite",
+          "registry's and events' engine: sqlite (a fresh file each) or postgresql (a private "
+          "PostgreSQL 15 server started for the run, a fresh database each)");
+ABSL_FLAG(int, replicas, 1,
+          "registry and events servers each (> 1 only with --db=postgresql): replicas on one "
+          "database per service sharing one page token key; calls spread over them by "
+          "channel (--channels a multiple of --replicas)");
 ABSL_FLAG(bool, server_log_calls, false,
           "the suite servers log one line per call (the binaries' default; off here)");
 ABSL_FLAG(bool, server_metrics, false,
@@ -372,6 +379,8 @@ ServerSetup SetupFromFlags() {
   setup.log_calls = absl::GetFlag(FLAGS_server_log_calls);
   setup.metrics = absl::GetFlag(FLAGS_server_metrics);
   setup.security_dir = absl::GetFlag(FLAGS_security_dir);
+  setup.db = absl::GetFlag(FLAGS_db);
+  setup.replicas = absl::GetFlag(FLAGS_replicas);
   return setup;
 }
 
@@ -408,6 +417,8 @@ absl::Status StartServeChild(const ServerSetup& setup, const std::string& server
       absl::StrCat("--server_log_calls=", setup.log_calls ? "true" : "false"),
       absl::StrCat("--server_metrics=", setup.metrics ? "true" : "false"),
       absl::StrCat("--server_cpus=", server_cpus),
+      absl::StrCat("--db=", setup.db),
+      absl::StrCat("--replicas=", setup.replicas),
   };
   if (!bare && !setup.security_dir.empty()) {
     argv.push_back("--security=tls");
@@ -450,9 +461,25 @@ absl::Status AddStubs(const std::string& address, int channels, int server,
                       const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                       std::vector<std::unique_ptr<typename Service::Stub>>* stubs) {
   if (address.empty() || credentials == nullptr) return absl::OkStatus();
-  auto connected = Connect(address, channels, server, credentials);
-  if (!connected.ok()) return connected.status();
-  for (auto& channel : *connected) stubs->push_back(Service::NewStub(channel));
+  // Replicas ("H:P+H:P+..."): the channels go round-robin over them, so calls (each on
+  // the channel its slot was given) spread evenly when channels is a multiple of them.
+  const std::vector<std::string> replicas = ReplicaAddresses(address);
+  std::vector<std::unique_ptr<typename Service::Stub>> by_replica[16];
+  if (replicas.size() > 16 || static_cast<int>(replicas.size()) > channels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        address, ": more replicas than --channels (", channels, ") or 16"));
+  }
+  for (size_t r = 0; r < replicas.size(); ++r) {
+    const int mine = (channels - static_cast<int>(r) + static_cast<int>(replicas.size()) - 1) /
+                     static_cast<int>(replicas.size());
+    auto connected = Connect(replicas[r], mine, server, credentials);
+    if (!connected.ok()) return connected.status();
+    for (auto& channel : *connected) by_replica[r].push_back(Service::NewStub(channel));
+  }
+  for (int i = 0; i < channels; ++i) {
+    auto& from = by_replica[i % replicas.size()];
+    stubs->push_back(std::move(from[i / replicas.size()]));
+  }
   return absl::OkStatus();
 }
 
@@ -742,14 +769,17 @@ int Main() {
     const int pid = child.pid();
     const int bare_pid = bare_child.pid();
     load.server_cpu_seconds = [pid, bare_pid] {
-      return ProcessCpuSeconds(pid) + ProcessCpuSeconds(bare_pid);
+      return ProcessCpuSeconds(pid) + ProcessCpuSeconds(bare_pid) + PostgresCpuSeconds(pid);
     };
     mode = absl::StrFormat(
         "separate processes: suite servers in pid %d (this program with --serve), the bare "
         "echo server alone in pid %d (--serve_bare), both on CPUs %s; load generator in pid "
-        "%d (CPUs %s); CPU per call sums the three",
+        "%d (CPUs %s); CPU per call sums the three%s",
         pid, bare_pid, server_cpus.empty() ? "not bound" : server_cpus, getpid(),
-        client_cpus.empty() ? "not bound" : client_cpus);
+        client_cpus.empty() ? "not bound" : client_cpus,
+        setup.db == "postgresql"
+            ? " and the PostgreSQL processes below the first (on its CPUs too)"
+            : "");
   } else {
     absl::StatusOr<std::unique_ptr<BenchServers>> started = BenchServers::Start(setup);
     if (!started.ok()) return Fail(started.status().ToString());
@@ -759,6 +789,12 @@ int Main() {
     mode = absl::StrFormat("in-process: load generator and servers share this process (CPUs "
                            "%s)",
                            client_cpus.empty() ? "not bound" : client_cpus);
+    if (setup.db == "postgresql") {
+      // The database's work is in its own processes: counted as the "server" share.
+      load.server_cpu_seconds = [] { return PostgresCpuSeconds(getpid()); };
+      absl::StrAppend(&mode, "; CPU per call adds the PostgreSQL processes' "
+                             "(server_cpu_us_per_call is theirs)");
+    }
   }
   const bool watch = absl::GetFlag(FLAGS_watch) && !addresses.analytics.empty() &&
                      !addresses.events.empty();

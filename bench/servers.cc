@@ -8,11 +8,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,10 +25,12 @@
 #include "bench/bare_echo_server.h"
 #include "bench/security.h"
 #include "common/server.h"
+#include "common/store_factory.h"
 #include "sanhak/bench/v1/bench.grpc.pb.h"
 #include "services/analytics/analytics_server.h"
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/redis_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -67,6 +72,10 @@ std::string FileSystemType(const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<std::string> ReplicaAddresses(absl::string_view address) {
+  return absl::StrSplit(address, '+', absl::SkipEmpty());
+}
 
 std::string FormatAddresses(const ServerAddresses& a) {
   std::vector<std::string> parts;
@@ -110,6 +119,8 @@ struct BenchServers::Impl {
   // Declared first, destroyed last: the servers' files and Redis outlive the servers.
   std::unique_ptr<sanhak::testing::TempDir> dir;
   std::unique_ptr<sanhak::testing::RedisProcess> redis;
+  // --db=postgresql: the private server both services' databases are on.
+  std::unique_ptr<sanhak::testing::PostgresServer> postgres;
   EmptyServiceImpl empty_service;
   // The same handler for the TLS baseline (a service instance is registered on one server).
   EmptyServiceImpl empty_tls_service;
@@ -118,8 +129,9 @@ struct BenchServers::Impl {
   std::unique_ptr<GrpcServer> callback;
   std::unique_ptr<GrpcServer> tls;
   std::unique_ptr<BareEchoServer> echo;
-  std::unique_ptr<registry::RegistryServer> registry;
-  std::unique_ptr<events::EventsServer> events;
+  // The replicas (one unless --replicas); [0] imported the data.
+  std::vector<std::unique_ptr<registry::RegistryServer>> registry;
+  std::vector<std::unique_ptr<events::EventsServer>> events;
   std::unique_ptr<analytics::AnalyticsServer> analytics;
 };
 
@@ -198,31 +210,71 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
     s.tls = *std::move(tls);
   }
 
+  // The databases: a fresh SQLite file per service, or a fresh PostgreSQL database per
+  // service on a private server (every replica of a service on the same one).
+  if (setup.db != "sqlite" && setup.db != "postgresql") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--db=", setup.db, ": sqlite or postgresql"));
+  }
+  if (setup.replicas < 1 || (setup.replicas > 1 && setup.db != "postgresql")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--replicas=", setup.replicas, ": at least 1, and more only with --db=postgresql "
+        "(replicas share one database)"));
+  }
+  std::string registry_db = s.dir->File("registry.db");
+  std::string events_db = s.dir->File("events.db");
+  std::string engine_note = "fresh SQLite";
+  if (setup.db == "postgresql") {
+    s.postgres = std::make_unique<sanhak::testing::PostgresServer>();
+    if (!s.postgres->Start()) {
+      return absl::UnavailableError(absl::StrCat("PostgreSQL: ", s.postgres->Log()));
+    }
+    absl::StatusOr<std::string> r = s.postgres->CreateDatabase("registry");
+    if (!r.ok()) return r.status();
+    absl::StatusOr<std::string> e = s.postgres->CreateDatabase("events");
+    if (!e.ok()) return e.status();
+    registry_db = *r;
+    events_db = *e;
+    engine_note = absl::StrFormat(
+        "PostgreSQL 15 (private server on 127.0.0.1:%d, fsync off), %d replica(s) on", 
+        s.postgres->port(), setup.replicas);
+  }
+
+  std::vector<std::string> registry_addresses, events_addresses;
   registry::RegistryConfig registry_config;
-  registry_config.server = options_for("registry");
-  registry_config.database_path = s.dir->File("registry.db");
-  registry_config.import_path = setup.data;
-  registry_config.redis_address = redis_address;
-  auto registry = registry::RegistryServer::Start(registry_config);
-  if (!registry.ok()) return absl::Status(registry.status().code(), absl::StrCat(
-      "registry: ", registry.status().message()));
-  s.registry = *std::move(registry);
-  absl::StatusOr<std::string> holds = s.registry->Describe();
+  for (int i = 0; i < setup.replicas; ++i) {
+    registry_config.server = options_for("registry");
+    registry_config.database_path = registry_db;
+    // The first replica imports; the others start on the data it wrote.
+    registry_config.import_path = i == 0 ? setup.data : "";
+    registry_config.redis_address = redis_address;
+    registry_config.page_token_key_path = s.dir->File("registry.token-key");
+    auto registry = registry::RegistryServer::Start(registry_config);
+    if (!registry.ok()) return absl::Status(registry.status().code(), absl::StrCat(
+        "registry: ", registry.status().message()));
+    registry_addresses.push_back((*registry)->address());
+    s.registry.push_back(*std::move(registry));
+  }
+  absl::StatusOr<std::string> holds = s.registry[0]->Describe();
 
   events::EventsConfig events_config;
-  events_config.server = options_for("events");
-  events_config.database_path = s.dir->File("events.db");
-  events_config.registry_address = s.registry->address();
-  events_config.redis_address = redis_address;
-  auto events = events::EventsServer::Start(events_config);
-  if (!events.ok()) return absl::Status(events.status().code(), absl::StrCat(
-      "events: ", events.status().message()));
-  s.events = *std::move(events);
+  for (int i = 0; i < setup.replicas; ++i) {
+    events_config.server = options_for("events");
+    events_config.database_path = events_db;
+    events_config.registry_address = registry_addresses[i];
+    events_config.redis_address = redis_address;
+    events_config.page_token_key_path = s.dir->File("events.token-key");
+    auto events = events::EventsServer::Start(events_config);
+    if (!events.ok()) return absl::Status(events.status().code(), absl::StrCat(
+        "events: ", events.status().message()));
+    events_addresses.push_back((*events)->address());
+    s.events.push_back(*std::move(events));
+  }
 
   analytics::AnalyticsConfig analytics_config;
   analytics_config.server = options_for("analytics");
-  analytics_config.registry_address = s.registry->address();
-  analytics_config.events_address = s.events->address();
+  analytics_config.registry_address = registry_addresses[0];
+  analytics_config.events_address = events_addresses[0];
   analytics_config.engine.redis_address = redis_address;
   auto analytics = analytics::AnalyticsServer::Start(analytics_config);
   if (!analytics.ok()) return absl::Status(analytics.status().code(), absl::StrCat(
@@ -234,8 +286,8 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
   a.callback = s.callback->address();
   if (s.tls) a.tls = s.tls->address();
   a.echo = s.echo->address();
-  a.registry = s.registry->address();
-  a.events = s.events->address();
+  a.registry = absl::StrJoin(registry_addresses, "+");
+  a.events = absl::StrJoin(events_addresses, "+");
   a.analytics = s.analytics->address();
 
   d.push_back(absl::StrFormat(
@@ -257,19 +309,19 @@ absl::StatusOr<std::unique_ptr<BenchServers>> BenchServers::Start(const ServerSe
       "  echo      sanhak.bench.echo.EchoService at %s: bare grpc::ServerBuilder, callback "
       "API, gRPC's defaults, nothing of the suite's runtime",
       a.echo));
-  const auto& imported = s.registry->import_summary();
-  d.push_back(absl::StrFormat("  registry  %s at %s, fresh SQLite %s",
-                              registry::kRegistryServiceName, a.registry,
-                              registry_config.database_path));
+  const auto& imported = s.registry[0]->import_summary();
+  d.push_back(absl::StrFormat("  registry  %s at %s, %s %s",
+                              registry::kRegistryServiceName, a.registry, engine_note,
+                              store::RedactedDatabase(registry_db)));
   d.push_back(absl::StrFormat("            imported %s (created %d, updated %d, unchanged %d); "
                               "holds %s",
                               setup.data, imported.created, imported.updated, imported.unchanged,
                               holds.ok() ? *holds : holds.status().ToString()));
   d.push_back(absl::StrFormat(
-      "  events    %s at %s, fresh SQLite %s (%s), registry at %s, change feed relayed to "
-      "Redis",
-      events::kEventsServiceName, a.events, events_config.database_path,
-      FileSystemType(s.dir->path()), events_config.registry_address));
+      "  events    %s at %s, %s %s (%s), registry at %s (replica i asks registry replica "
+      "i), change feed relayed to Redis",
+      events::kEventsServiceName, a.events, engine_note, store::RedactedDatabase(events_db),
+      FileSystemType(s.dir->path()), a.registry));
   d.push_back(absl::StrFormat("  analytics %s at %s, one replica, consuming the change feed",
                               analytics::kAnalyticsServiceName, a.analytics));
   d.push_back(absl::StrFormat("  redis     %s; registry and events relay their outbox to it",
@@ -287,8 +339,8 @@ BenchServers::~BenchServers() { Shutdown(); }
 void BenchServers::Shutdown() {
   if (impl_ == nullptr) return;
   if (impl_->analytics) impl_->analytics->Shutdown();
-  if (impl_->events) impl_->events->Shutdown();
-  if (impl_->registry) impl_->registry->Shutdown();
+  for (auto& events : impl_->events) events->Shutdown();
+  for (auto& registry : impl_->registry) registry->Shutdown();
   if (impl_->echo) impl_->echo->Shutdown();
   if (impl_->tls) impl_->tls->Shutdown();
   if (impl_->callback) impl_->callback->Shutdown();
@@ -317,6 +369,69 @@ double ProcessCpuSeconds(int pid) {
     return 0;
   }
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+namespace {
+
+struct ProcStat {
+  int pid = 0;
+  int ppid = 0;
+  std::string comm;
+  double children_seconds = 0;  // cutime + cstime: reaped children
+};
+
+std::optional<ProcStat> ReadProcStat(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return std::nullopt;
+  }
+  ProcStat p;
+  p.pid = pid;
+  p.comm = stat.substr(open + 1, close - open - 1);
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
+  // After ')': state(3) ppid(4) ... cutime(16) cstime(17).
+  double cutime = 0, cstime = 0;
+  if (fields.size() < 15 || !absl::SimpleAtoi(fields[1], &p.ppid) ||
+      !absl::SimpleAtod(fields[13], &cutime) || !absl::SimpleAtod(fields[14], &cstime)) {
+    return std::nullopt;
+  }
+  p.children_seconds = (cutime + cstime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return p;
+}
+
+}  // namespace
+
+double PostgresCpuSeconds(int root) {
+  std::vector<ProcStat> all;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    if (std::optional<ProcStat> p = ReadProcStat(pid); p.has_value()) all.push_back(*p);
+  }
+  absl::flat_hash_map<int, int> parent;
+  for (const ProcStat& p : all) parent[p.pid] = p.ppid;
+  auto below_root = [&](int pid) {
+    for (int hops = 0; hops < 64 && pid > 1; ++hops) {
+      auto it = parent.find(pid);
+      if (it == parent.end()) return false;
+      pid = it->second;
+      if (pid == root) return true;
+    }
+    return false;
+  };
+  double seconds = 0;
+  for (const ProcStat& p : all) {
+    if (p.comm != "postgres" || !below_root(p.pid)) continue;
+    seconds += ProcessCpuSeconds(p.pid);
+    // The postmaster (its parent is no postgres) also carries its reaped backends.
+    auto up = std::find_if(all.begin(), all.end(),
+                           [&](const ProcStat& q) { return q.pid == p.ppid; });
+    if (up == all.end() || up->comm != "postgres") seconds += p.children_seconds;
+  }
+  return seconds;
 }
 
 absl::Status PinToCpus(absl::string_view cpus) {

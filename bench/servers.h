@@ -47,7 +47,17 @@ struct ServerSetup {
   // and a second empty baseline does (`tls`); the plaintext baselines stay plaintext.
   // Empty: everything plaintext.
   std::string security_dir;
+  // The registry's and events' engine: "sqlite" (a fresh file each) or "postgresql" (a
+  // private PostgreSQL server, tests/support/postgres_server.h, a fresh database each).
+  std::string db = "sqlite";
+  // Registry and events servers each (> 1 only with "postgresql"): replicas on one
+  // database per service, sharing one page token key file per service. The address of a
+  // replicated server is its replicas' addresses joined by '+' (see ReplicaAddresses).
+  int replicas = 1;
 };
+
+// The replicas' host:port of a server address ("H:P" or "H:P+H:P+...").
+std::vector<std::string> ReplicaAddresses(absl::string_view address);
 
 class BenchServers {
  public:
@@ -73,6 +83,11 @@ class BenchServers {
 
 // CPU seconds (user + system, every thread) process `pid` has used; 0 when unreadable.
 double ProcessCpuSeconds(int pid);
+
+// CPU seconds the PostgreSQL processes below process `root` (its descendants named
+// "postgres": the postmaster, its backends and helpers) have used, reaped backends
+// included; 0 when there are none. The database's share of a call's CPU with --db=postgresql.
+double PostgresCpuSeconds(int root);
 
 // Parses a CPU list ("1", "0-1", "0,2-3") and binds the calling thread, and every thread
 // it starts later, to those CPUs. Empty: no change.

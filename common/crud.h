@@ -38,6 +38,7 @@
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/generated_enum_reflection.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -102,13 +103,43 @@ inline bool IsDeleted(const google::protobuf::Message& message) {
   return field != nullptr && message.GetReflection()->HasField(message, field);
 }
 
-// The stored resource is soft-deleted. Decoding is the only way to tell: the store keeps
-// no flag of its own (a soft delete is a Put), so an index rebuilt by re-preparing a
-// resource cannot lose it.
+// Whether `bytes`, a serialized message, carries field `number` as a length-delimited
+// field (a message field is set when it is on the wire, even empty). False when `bytes`
+// does not parse up to it. Reads tags and skips values: nothing is decoded or allocated.
+inline bool HasLengthDelimitedField(absl::string_view bytes, int number) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return false;  // the end, or a malformed tag
+    if (WireFormatLite::GetTagFieldNumber(tag) == number &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      // Set if its bytes are all there, as a parse would require.
+      uint32_t length;
+      return in.ReadVarint32(&length) && in.Skip(static_cast<int>(length));
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+}
+
+// The stored resource is soft-deleted. The stored bytes are the only way to tell: the
+// store keeps no flag of its own (a soft delete is a Put), so an index rebuilt by
+// re-preparing a resource cannot lose it. Lists that hide deleted resources ask this of
+// every candidate, so it looks for delete_time's tag instead of parsing the resource: a
+// full parse (every string allocated and checked as UTF-8) cost ~1 us per candidate, as
+// much as the rest of a page's row.
 template <typename T>
 bool StoredDeleted(const Resource& resource) {
-  T message;
-  return message.ParseFromString(resource.data) && IsDeleted(message);
+  static const int kDeleteTime = [] {
+    const google::protobuf::FieldDescriptor* field =
+        T::descriptor()->FindFieldByName("delete_time");
+    return field != nullptr &&
+                   field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE
+               ? field->number()
+               : 0;
+  }();
+  return kDeleteTime != 0 && HasLengthDelimitedField(resource.data, kDeleteTime);
 }
 
 // The refusal of a write that would touch or newly name a soft-deleted resource.
@@ -187,6 +218,7 @@ inline absl::StatusOr<std::optional<Resource>> Reference(ReadView& view, absl::s
 template <typename Fn>
 absl::Status ForEachMatching(ReadView& view, store::ListQuery query, Fn fn) {
   query.limit = 500;
+  query.count_total = false;
   while (true) {
     absl::StatusOr<store::ListResult> page = view.List(query);
     if (!page.ok()) return page.status();

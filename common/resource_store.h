@@ -56,13 +56,17 @@ struct ListQuery {
   // Keyset pagination: only names after this one, in name order.
   std::string after_name;
   int limit = 50;
+  // Count every matching row into ListResult::total. A walk over all matches (pages of
+  // ForEachMatching) needs no count: one per page made a walk cost O(matches^2 / limit).
+  bool count_total = true;
 };
 
 struct ListResult {
   std::vector<Resource> resources;
   // More rows follow the last one returned.
   bool more = false;
-  // Rows matching the query's filters, regardless of pagination.
+  // Rows matching the query's filters, regardless of pagination; 0 unless
+  // ListQuery::count_total.
   int64_t total = 0;
 };
 

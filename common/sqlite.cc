@@ -74,6 +74,16 @@ std::string Statement::Blob(int column) const {
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path) {
+  // Debian's SQLite keeps memory statistics (SQLITE_DEFAULT_MEMSTATUS) and is built
+  // without lookaside, so every allocation of every statement step took one process-wide
+  // mutex: the reader connections, each on its own thread, contended on it on every row.
+  // Nothing here reads the statistics. Only possible before SQLite initializes (the first
+  // open); later it is refused (SQLITE_MISUSE) and changes nothing.
+  static const bool no_memstatus = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)no_memstatus;
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -116,6 +116,7 @@ class SqliteReadView : public virtual ReadView {
         result.resources.push_back(ReadResource(*stmt));
       }
     }
+    if (!query.count_total) return result;
     absl::StatusOr<int64_t> total =
         CountWhere(filter, query.collection, query.all_of, query.text);
     if (!total.ok()) return total.status();

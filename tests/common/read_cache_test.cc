@@ -4,6 +4,7 @@
 
 #include "common/crud.h"
 #include "common/sqlite_resource_store.h"
+#include "google/protobuf/api.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_support.h"
 
@@ -82,6 +83,38 @@ TEST_F(ReadCacheTest, ErrorsAreNotCached) {
   EXPECT_FALSE(Read(cache, "things/missing").ok());
   EXPECT_FALSE(Read(cache, "things/missing").ok());
   EXPECT_EQ(loads_, 2);
+}
+
+// StoredDeleted reads delete_time's tag without parsing the resource; the tag reader
+// agrees with a parse on a message field set, unset, set empty, among others, and cut.
+TEST(HasLengthDelimitedFieldTest, AgreesWithAParse) {
+  google::protobuf::Api api;
+  api.set_name("a");
+  api.set_version("v1");
+  EXPECT_FALSE(HasLengthDelimitedField(api.SerializeAsString(), 5));  // source_context
+  api.mutable_source_context();  // set, empty
+  api.add_mixins()->set_name("m");
+  std::string bytes = api.SerializeAsString();
+  EXPECT_TRUE(HasLengthDelimitedField(bytes, 5));
+  api.mutable_source_context()->set_file_name("f.proto");
+  bytes = api.SerializeAsString();
+  EXPECT_TRUE(HasLengthDelimitedField(bytes, 5));
+  EXPECT_FALSE(HasLengthDelimitedField(bytes, 3));  // options: none
+  // A length-delimited field read as another number is not it.
+  EXPECT_FALSE(HasLengthDelimitedField(bytes, 15));
+  // Cut inside the field's bytes: no parse would have it.
+  const size_t at = bytes.find("f.proto");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_FALSE(HasLengthDelimitedField(bytes.substr(0, at + 3), 5));
+  EXPECT_FALSE(HasLengthDelimitedField("", 5));
+}
+
+TEST(StoredDeletedTest, ATypeWithoutDeleteTimeIsNeverDeleted) {
+  google::protobuf::Api api;
+  api.mutable_source_context()->set_file_name("f.proto");
+  store::Resource r;
+  r.data = api.SerializeAsString();
+  EXPECT_FALSE(StoredDeleted<google::protobuf::Api>(r));
 }
 
 }  // namespace
