@@ -129,6 +129,7 @@ class PgReadView : public virtual ReadView {
       }
       result.resources.push_back(ReadResource(*rows, i));
     }
+    if (!query.count_total) return result;
     params.erase(params.begin() + filter_params, params.end());
     absl::StatusOr<int64_t> total = CountWhere(filter, params);
     if (!total.ok()) return total.status();

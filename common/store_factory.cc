@@ -1,6 +1,9 @@
 #include "common/store_factory.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -36,7 +39,26 @@ std::string RedactedDatabase(absl::string_view database) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<ResourceStore>> OpenResourceStore(const StoreOptions& options) {
+namespace {
+
+// The cores this process may run on (its CPU affinity, which a container's cpuset
+// narrows), else the machine's.
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ResourceStore>> OpenResourceStore(const StoreOptions& given) {
+  StoreOptions options = given;
+  if (options.max_readers <= 0) {
+    // A SQLite reader is a file handle; a PostgreSQL reader a server connection, of which
+    // the server allows a fixed number for every replica together.
+    options.max_readers =
+        std::max(8, IsPostgresUri(options.database) ? UsableCores() : 2 * UsableCores());
+  }
   if (IsPostgresUri(options.database)) {
     PostgresStoreOptions postgres;
     postgres.uri = options.database;

@@ -18,8 +18,11 @@ struct StoreOptions {
   std::string database;
   // Names the change records every write appends to the outbox; empty writes none.
   std::string service;
-  // Reader connections kept open at most.
-  int max_readers = 8;
+  // Reader connections kept open at most (reads running at once); 0: as many as the
+  // cores this process may use (twice as many with SQLite), at least 8, so reads can use
+  // every core a replica is given. With PostgreSQL a replica holds these plus three
+  // connections (the committer, the relay lease, the commit listener).
+  int max_readers = 0;
   // Writes queued at most before one is refused with RESOURCE_EXHAUSTED.
   int max_queued_writes = 4096;
 };
