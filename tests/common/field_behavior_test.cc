@@ -3,6 +3,8 @@
 // ("Output only"), and a real registry over gRPC on loopback honours them: output-only
 // values a client sends are not what it stores or returns, a create without a required
 // field is refused naming that field, and an immutable field cannot be updated.
+#include "common/field_behavior.h"
+
 #include <algorithm>
 #include <fstream>
 #include <functional>
@@ -19,10 +21,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
-#include "common/field_behavior.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/text_format.h"
-#include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "sanhak/events/v1/events.pb.h"
@@ -149,7 +150,8 @@ TEST(FieldBehaviorTest, NamesAreIdentifiersOfResourcesAndRequiredInRequests) {
       const std::string& method = service->method(i)->name();
       if (absl::StartsWith(method, "Get") || absl::StartsWith(method, "Delete") ||
           absl::StartsWith(method, "Undelete")) {
-        const FieldDescriptor* name = service->method(i)->input_type()->FindFieldByName("name");
+        const FieldDescriptor* name =
+            service->method(i)->input_type()->FindFieldByName("name");
         ASSERT_NE(name, nullptr) << method;
         EXPECT_TRUE(HasBehavior(name, google::api::REQUIRED)) << name->full_name();
       }
@@ -213,7 +215,8 @@ std::string LeadingComment(const FieldDescriptor* f) {
 TEST(FieldBehaviorTest, OutputOnlyCommentsAndAnnotationsAgree) {
   SourceInfoPool source;
   int commented = 0;
-  for (const char* file : {"sanhak/registry/v1/registry.proto", "sanhak/events/v1/events.proto"}) {
+  for (const char* file :
+       {"sanhak/registry/v1/registry.proto", "sanhak/events/v1/events.proto"}) {
     const google::protobuf::FileDescriptor* from_source = source.pool().FindFileByName(file);
     ASSERT_NE(from_source, nullptr) << file;
     for (int m = 0; m < from_source->message_type_count(); ++m) {
@@ -272,29 +275,44 @@ void SetFirstField(Message& message) {
 
 void SetClientValue(Message& message, const FieldDescriptor* f) {
   const Reflection* r = message.GetReflection();
-  const int last_enum = f->enum_type() != nullptr
-                            ? f->enum_type()->value(f->enum_type()->value_count() - 1)->number()
-                            : 0;
+  const int last_enum =
+      f->enum_type() != nullptr
+          ? f->enum_type()->value(f->enum_type()->value_count() - 1)->number()
+          : 0;
   if (f->is_repeated()) {
     r->ClearField(&message, f);
     switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_STRING: return r->AddString(&message, f, "client-value");
-      case FieldDescriptor::CPPTYPE_INT32: return r->AddInt32(&message, f, 424242);
-      case FieldDescriptor::CPPTYPE_INT64: return r->AddInt64(&message, f, 424242);
-      case FieldDescriptor::CPPTYPE_BOOL: return r->AddBool(&message, f, true);
-      case FieldDescriptor::CPPTYPE_ENUM: return r->AddEnumValue(&message, f, last_enum);
-      case FieldDescriptor::CPPTYPE_MESSAGE: return SetFirstField(*r->AddMessage(&message, f));
-      default: FAIL() << "no client value for " << f->full_name();
+      case FieldDescriptor::CPPTYPE_STRING:
+        return r->AddString(&message, f, "client-value");
+      case FieldDescriptor::CPPTYPE_INT32:
+        return r->AddInt32(&message, f, 424242);
+      case FieldDescriptor::CPPTYPE_INT64:
+        return r->AddInt64(&message, f, 424242);
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return r->AddBool(&message, f, true);
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return r->AddEnumValue(&message, f, last_enum);
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return SetFirstField(*r->AddMessage(&message, f));
+      default:
+        FAIL() << "no client value for " << f->full_name();
     }
   }
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_STRING: return r->SetString(&message, f, "client-value");
-    case FieldDescriptor::CPPTYPE_INT32: return r->SetInt32(&message, f, 424242);
-    case FieldDescriptor::CPPTYPE_INT64: return r->SetInt64(&message, f, 424242);
-    case FieldDescriptor::CPPTYPE_BOOL: return r->SetBool(&message, f, true);
-    case FieldDescriptor::CPPTYPE_ENUM: return r->SetEnumValue(&message, f, last_enum);
-    case FieldDescriptor::CPPTYPE_MESSAGE: return SetFirstField(*r->MutableMessage(&message, f));
-    default: FAIL() << "no client value for " << f->full_name();
+    case FieldDescriptor::CPPTYPE_STRING:
+      return r->SetString(&message, f, "client-value");
+    case FieldDescriptor::CPPTYPE_INT32:
+      return r->SetInt32(&message, f, 424242);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return r->SetInt64(&message, f, 424242);
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->SetBool(&message, f, true);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->SetEnumValue(&message, f, last_enum);
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return SetFirstField(*r->MutableMessage(&message, f));
+    default:
+      FAIL() << "no client value for " << f->full_name();
   }
 }
 
@@ -315,18 +333,28 @@ constexpr char kWorld[] = R"pb(
   regions { name: "regions/seoul" display_name: "서울특별시" short_name: "서울" }
   regions { name: "regions/ulsan" display_name: "울산광역시" short_name: "울산" }
   complexes {
-    name: "complexes/seoul-digital" display_name: "디지털첨단국가"
-    region: "regions/seoul" kind: NATIONAL
+    name: "complexes/seoul-digital"
+    display_name: "디지털첨단국가"
+    region: "regions/seoul"
+    kind: NATIONAL
   }
   complexes {
-    name: "complexes/mipo-onsan" display_name: "미포·온산국가"
-    region: "regions/ulsan" kind: NATIONAL
+    name: "complexes/mipo-onsan"
+    display_name: "미포·온산국가"
+    region: "regions/ulsan"
+    kind: NATIONAL
   }
-  organizations { name: "organizations/kicox" display_name: "한국산업단지공단" kind: GOVERNMENT }
+  organizations {
+    name: "organizations/kicox"
+    display_name: "한국산업단지공단"
+    kind: GOVERNMENT
+  }
   councils {
-    name: "councils/smart-mobility" display_name: "스마트그린모빌리티"
+    name: "councils/smart-mobility"
+    display_name: "스마트그린모빌리티"
     field: "fields/mobility"
-    complexes: "complexes/seoul-digital" complexes: "complexes/mipo-onsan"
+    complexes: "complexes/seoul-digital"
+    complexes: "complexes/mipo-onsan"
   }
 )pb";
 
@@ -505,8 +533,10 @@ class FieldBehaviorRegistryTest : public registry::RegistryFixture {
     ASSERT_TRUE(status.ok()) << status.error_message();
     ASSERT_TRUE(kind.get(created.name(), &stored).ok());
     for (const FieldDescriptor* f : output_only) {
-      EXPECT_NE(FieldText(created, f), FieldText(sent, f)) << "create answered " << f->full_name();
-      EXPECT_NE(FieldText(stored, f), FieldText(sent, f)) << "create stored " << f->full_name();
+      EXPECT_NE(FieldText(created, f), FieldText(sent, f))
+          << "create answered " << f->full_name();
+      EXPECT_NE(FieldText(stored, f), FieldText(sent, f))
+          << "create stored " << f->full_name();
       EXPECT_EQ(FieldText(stored, f), FieldText(created, f)) << f->full_name();
     }
     EXPECT_THAT(created.etag(), Not(IsEmpty()));
@@ -532,8 +562,10 @@ class FieldBehaviorRegistryTest : public registry::RegistryFixture {
     EXPECT_EQ(FieldText(updated, ResourceField(updated, kind.change_path)),
               FieldText(patch, ResourceField(patch, kind.change_path)));
     for (const FieldDescriptor* f : output_only) {
-      EXPECT_NE(FieldText(updated, f), FieldText(sent, f)) << "update answered " << f->full_name();
-      EXPECT_NE(FieldText(restored, f), FieldText(sent, f)) << "update stored " << f->full_name();
+      EXPECT_NE(FieldText(updated, f), FieldText(sent, f))
+          << "update answered " << f->full_name();
+      EXPECT_NE(FieldText(restored, f), FieldText(sent, f))
+          << "update stored " << f->full_name();
     }
     EXPECT_EQ(FieldText(updated, ResourceField(updated, "create_time")),
               FieldText(created, ResourceField(created, "create_time")));
@@ -563,7 +595,8 @@ class FieldBehaviorRegistryTest : public registry::RegistryFixture {
     CreateRequestOf<K> valid = kind.Create(kind.valid);
     valid.set_validate_only(true);
     std::vector<std::pair<std::string, CreateRequestOf<K>>> cases;
-    for (const FieldDescriptor* f : FieldsWith(Resource::descriptor(), google::api::REQUIRED)) {
+    for (const FieldDescriptor* f :
+         FieldsWith(Resource::descriptor(), google::api::REQUIRED)) {
       CreateRequestOf<K> request = valid;
       Message* resource =
           Reflect().MutableMessage(&request, ResourceField(request, kind.field));
@@ -690,10 +723,12 @@ TEST_F(FieldBehaviorRegistryTest, EmptyRequestsNameTheirRequiredField) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << service->method(i)->name() << ": " << status.error_message();
     std::vector<std::string> fields = ViolatedFields(status);
-    EXPECT_TRUE(std::any_of(fields.begin(), fields.end(), [&](const std::string& f) {
-      return f == path || absl::StartsWith(f, absl::StrCat(path, "."));
-    })) << service->method(i)->name() << " names " << absl::StrJoin(fields, ", ")
-        << ", not " << path;
+    EXPECT_TRUE(std::any_of(fields.begin(), fields.end(),
+                            [&](const std::string& f) {
+                              return f == path || absl::StartsWith(f, absl::StrCat(path, "."));
+                            }))
+        << service->method(i)->name() << " names " << absl::StrJoin(fields, ", ") << ", not "
+        << path;
   }
   EXPECT_GE(checked, 20);
 }
