@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <cerrno>
 #include <cstring>
@@ -88,19 +89,27 @@ absl::Status InstallPageTokenKeyFile(const std::string& path) {
                    static_cast<int>(key.size())) != 1) {
       return absl::InternalError("no randomness for a page token key");
     }
-    // O_EXCL: of two processes creating it at once, one writes and both read its key.
-    int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out >= 0) {
-      bool written = write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) &&
-                     fsync(out) == 0;
-      close(out);
-      if (!written) {
-        unlink(path.c_str());
-        return absl::InternalError(absl::StrCat("cannot write page token key ", path));
-      }
-    } else if (errno != EEXIST) {
+    // Written whole to a file of this process's own, then linked into place: link()
+    // creates `path` only if it is absent, so of processes creating it at once (replicas
+    // starting together) exactly one's key lands, and none ever reads a partial file.
+    static std::atomic<int> attempts{0};
+    const std::string temporary =
+        absl::StrCat(path, ".tmp-", getpid(), "-", attempts.fetch_add(1));
+    int out = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot create page token key ", path, ": ", std::strerror(errno)));
+    }
+    const bool written =
+        write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && fsync(out) == 0;
+    close(out);
+    const int linked = written ? link(temporary.c_str(), path.c_str()) : -1;
+    const int link_errno = errno;
+    unlink(temporary.c_str());
+    if (!written) return absl::InternalError(absl::StrCat("cannot write page token key ", path));
+    if (linked != 0 && link_errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create page token key ", path, ": ", std::strerror(link_errno)));
     }
     fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   }

@@ -455,8 +455,9 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
   }
   if (r.state() != v1::CHECKED_IN) {
     r.clear_check_in_time();
-  } else if (!r.has_check_in_time()) {
-    // Checked in now, or (re-imported) when it was first recorded.
+  } else if (writer == Writer::kApi || !r.has_check_in_time()) {
+    // Output only for callers (a time they send is ignored): checked in now, or when it
+    // was first recorded. An import keeps the time its data file recorded.
     *r.mutable_check_in_time() = before != nullptr && before->has_check_in_time()
                                      ? before->check_in_time()
                                      : ToTimestamp(absl::Now());

@@ -3,7 +3,10 @@
 // other filters, or too long. The key file keeps tokens valid across a restart.
 #include "common/page_token.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -125,6 +128,51 @@ TEST(PageTokenKeyFileTest, CreatedOnceThenKeptSoTokensSurviveARestart) {
   absl::StatusOr<std::string> after = DecodePageToken(token, "f");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, "councils/a");
+}
+
+// Replicas sharing a key file may start together on a volume where it does not exist yet:
+// each must read one whole key, the same one, never a file another is still writing.
+TEST(PageTokenKeyFileTest, ProcessesCreatingItAtOnceAllReadTheSameWholeKey) {
+  for (int round = 0; round < 50; ++round) {
+    TempDir dir;
+    const std::string path = dir.File("shared.key");
+    // The children wait at a gate (a pipe's read end) the parent opens for all at once.
+    int gate[2];
+    ASSERT_EQ(pipe(gate), 0);
+    std::vector<pid_t> children;
+    for (int i = 0; i < 6; ++i) {
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        close(gate[1]);
+        char c;
+        while (read(gate[0], &c, 1) > 0) {
+        }
+        absl::Status s = InstallPageTokenKeyFile(path);
+        _exit(s.ok() ? 0 : 1);
+      }
+      children.push_back(pid);
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round;
+    }
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, static_cast<off_t>(kPageTokenKeyBytes));
+    // No temporary file is left beside it.
+    std::vector<std::string> entries;
+    if (DIR* d = opendir(dir.path().c_str()); d != nullptr) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] != '.') entries.push_back(e->d_name);
+      }
+      closedir(d);
+    }
+    EXPECT_EQ(entries, std::vector<std::string>{"shared.key"});
+  }
 }
 
 TEST(PageTokenKeyFileTest, ShortOrUnreadableKeyIsAnError) {

@@ -1254,6 +1254,21 @@ TEST_F(EventsApiTest, RegistrationOfUnknownOrganizationOrMissingActivity) {
   EXPECT_EQ(GetActivity(a.name()).etag(), a.etag());
 }
 
+// check_in_time is output only: the time a caller sends on a create is not kept.
+TEST_F(EventsApiTest, ACheckInTimeACallerSendsIsIgnored) {
+  v1::Activity a = MustCreateActivity(ValidActivity(), "seminar");
+  v1::Registration forged = OrganizationRegistration(kWidetns);
+  forged.set_state(v1::CHECKED_IN);
+  forged.mutable_check_in_time()->set_seconds(978307200);  // 2001-01-01
+  const int64_t before = absl::ToUnixSeconds(absl::Now()) - 1;
+  v1::Registration r;
+  grpc::Status status = CreateRegistration(a.name(), forged, &r);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(r.state(), v1::CHECKED_IN);
+  EXPECT_GE(r.check_in_time().seconds(), before);
+  EXPECT_EQ(GetRegistration(r.name()).check_in_time().seconds(), r.check_in_time().seconds());
+}
+
 TEST_F(EventsApiTest, RegistrationStateTransitions) {
   v1::Activity a = MustCreateActivity(ValidActivity(), "seminar");
   v1::Registration r;
