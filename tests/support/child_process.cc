@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -33,8 +32,6 @@ struct ForkRequest {
   // an exec that worked closes it unwritten.
   int report = -1;
   int max_fd = 1024;
-  int uid = -1;
-  int gid = -1;
   pid_t parent = -1;
   pid_t pid = -1;
   int fork_errno = 0;
@@ -46,25 +43,19 @@ int StatusOf(int wait_status) {
 }
 
 [[noreturn]] void RunChild(const ForkRequest& r) {
-  int error = 0;
-  // The report pipe moves to 3 with the streams; until then it is where it was opened.
-  int report_fd = r.report;
-  // First: a change of credentials clears the parent-death signal set below.
-  if (r.gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(r.gid) != 0)) error = errno;
-  if (error == 0 && r.uid >= 0 && setuid(r.uid) != 0) error = errno;
   // Dies with the process that started it, even on a crash.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != r.parent) _exit(127);
+  int error = 0;
   // The streams on 0..2, the report pipe on 3, nothing else: a descriptor inherited by
   // accident (a listening socket of the test's own server) would outlive its owner in
   // the child and keep its port taken.
-  if (error == 0 && (dup2(r.in, STDIN_FILENO) < 0 || dup2(r.out, STDOUT_FILENO) < 0 ||
+  if (dup2(r.in, STDIN_FILENO) < 0 || dup2(r.out, STDOUT_FILENO) < 0 ||
       dup2(r.err, STDERR_FILENO) < 0 || dup2(r.report, 3) < 0 ||
-      fcntl(3, F_SETFD, FD_CLOEXEC) < 0)) {
+      fcntl(3, F_SETFD, FD_CLOEXEC) < 0) {
     error = errno;
   }
   if (error == 0) {
-    report_fd = 3;
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
 #endif
@@ -79,7 +70,7 @@ int StatusOf(int wait_status) {
     execv(r.argv[0], r.argv);
     error = errno;
   }
-  ssize_t ignored = write(report_fd, &error, sizeof(error));
+  ssize_t ignored = write(3, &error, sizeof(error));
   (void)ignored;
   _exit(127);
 }
@@ -181,8 +172,6 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv,
   request.err = err;
   request.report = report[1];
   request.max_fd = static_cast<int>(sysconf(_SC_OPEN_MAX));
-  request.uid = streams.uid;
-  request.gid = streams.gid;
   request.parent = getpid();
   Forker::Get().Fork(&request);
   close_all();

@@ -25,10 +25,6 @@ struct ChildStreams {
   // True: the output files start empty; false: output is appended (a log kept across
   // restarts).
   bool truncate = false;
-  // When >= 0: the user and group the child runs as (the launcher must be root). For
-  // programs that refuse to run as root, as postgres does.
-  int uid = -1;
-  int gid = -1;
 };
 
 class ChildProcess {

@@ -36,6 +36,22 @@ RunAs ServerUser() {
   return {static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid)};
 }
 
+// `argv` as the server's user runs it. As root, through util-linux's setpriv: as nobody,
+// keeping one capability, to search directories (CAP_DAC_READ_SEARCH), because a CI root
+// may not let others search it (a chroot made in a mktemp directory has a "/" of mode
+// 0700, where nobody could not even reach the binaries); with the parent-death signal
+// set after the change of user, which would otherwise clear it.
+std::vector<std::string> AsServer(std::vector<std::string> argv) {
+  const RunAs user = ServerUser();
+  if (user.uid < 0) return argv;
+  std::vector<std::string> wrapped = {
+      "/usr/bin/setpriv", absl::StrCat("--reuid=", user.uid), absl::StrCat("--regid=", user.gid),
+      "--clear-groups", "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
+      "--pdeathsig=SIGKILL"};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  return wrapped;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -88,11 +104,9 @@ absl::Status PostgresServer::Initialize() {
   ChildStreams streams;
   streams.stdout_path = dir_.File("initdb.log");
   streams.truncate = true;
-  streams.uid = user.uid;
-  streams.gid = user.gid;
   absl::Status started = initdb.Start(
-      {bin + "/initdb", "-D", dir_.File("data"), "-U", kUser, "--auth=trust", "-E", "UTF8",
-       "--locale=C", "--no-sync", "--no-instructions"},
+      AsServer({bin + "/initdb", "-D", dir_.File("data"), "-U", kUser, "--auth=trust", "-E",
+                "UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
       streams);
   if (!started.ok()) return started;
   int status = initdb.WaitExit(absl::Seconds(120));
@@ -118,13 +132,10 @@ absl::Status PostgresServer::Initialize() {
 }
 
 absl::Status PostgresServer::Launch(std::chrono::seconds limit) {
-  const RunAs user = ServerUser();
   ChildStreams streams;
   streams.stdout_path = dir_.File("postgres.log");
-  streams.uid = user.uid;
-  streams.gid = user.gid;
   absl::Status started =
-      process_.Start({PostgresBinDir() + "/postgres", "-D", dir_.File("data")}, streams);
+      process_.Start(AsServer({PostgresBinDir() + "/postgres", "-D", dir_.File("data")}), streams);
   if (!started.ok()) return started;
   const std::string conninfo = absl::StrCat("host=127.0.0.1 port=", port(),
                                             " dbname=postgres user=", kUser,
