@@ -19,6 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The tests run PostgreSQL as nobody (postgres refuses root), who must be able to search
+# "/" to reach its binaries and data. It can on any standard system; a root made with
+# `mktemp -d` (a chroot, some CI sandboxes) is mode 0700, so open it for searching only.
+if [ "$(id -u)" -eq 0 ] && [ -z "$(find / -maxdepth 0 -perm -o+x)" ]; then
+  echo "test.sh: / is not searchable by other users; chmod o+x / (PostgreSQL runs as nobody)"
+  chmod o+x /
+fi
 
 # The deployment manifests' test (tests/deploy) runs on the npm packages its
 # package-lock.json pins: installed with `npm ci` when node_modules does not hold that

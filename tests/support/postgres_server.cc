@@ -36,18 +36,15 @@ RunAs ServerUser() {
   return {static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid)};
 }
 
-// `argv` as the server's user runs it. As root, through util-linux's setpriv: as nobody,
-// keeping one capability, to search directories (CAP_DAC_READ_SEARCH), because a CI root
-// may not let others search it (a chroot made in a mktemp directory has a "/" of mode
-// 0700, where nobody could not even reach the binaries); with the parent-death signal
-// set after the change of user, which would otherwise clear it.
+// `argv` as the server's user runs it: as root, through util-linux's setpriv as nobody,
+// with the parent-death signal set after the change of user (which would clear it).
+// nobody must be able to search "/" (scripts/test.sh sees to it).
 std::vector<std::string> AsServer(std::vector<std::string> argv) {
   const RunAs user = ServerUser();
   if (user.uid < 0) return argv;
   std::vector<std::string> wrapped = {
       "/usr/bin/setpriv", absl::StrCat("--reuid=", user.uid), absl::StrCat("--regid=", user.gid),
-      "--clear-groups", "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
-      "--pdeathsig=SIGKILL"};
+      "--clear-groups", "--pdeathsig=SIGKILL"};
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   return wrapped;
 }
