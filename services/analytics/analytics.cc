@@ -156,6 +156,7 @@ Analytics::Stats Analytics::stats() {
   stats.ready = ServingLocked().ok();
   stats.stream_lag = stream_lag_;
   stats.useq = state_.useq;
+  stats.following = redis_reachable_ && state_.loaded;
   return stats;
 }
 
@@ -801,10 +802,17 @@ absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_to
   int64_t upto;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ || !redis_reachable_ || !state_.loaded) {
+    if (stopping_ || !redis_reachable_) {
       return WithReason(absl::UnavailableError("the aggregates stream is unavailable (Redis "
                                                "unreachable); retry, resuming with your token"),
                         "REDIS_UNAVAILABLE");
+    }
+    // Redis is there, but this replica fell further behind than the kept updates (or the
+    // aggregates were rebuilt) and is loading them again: a moment, not an outage.
+    if (!state_.loaded) {
+      return WithReason(absl::UnavailableError("this replica is reloading the aggregates; "
+                                               "retry shortly, resuming with your token"),
+                        "RELOADING");
     }
     if (resume_token.empty()) {
       watcher->Deliver(SnapshotEventLocked());

@@ -135,6 +135,10 @@ class Analytics {
     int64_t stream_lag = 0;
     // Updates applied in this generation (the resume position of a watcher now).
     int64_t useq = 0;
+    // Following the leader's updates in Redis: watches are admitted. False while Redis is
+    // unreachable and while this replica reloads (it fell further behind than the kept
+    // updates, or the aggregates were rebuilt).
+    bool following = false;
   };
   Stats stats();
   const AnalyticsOptions& options() const { return options_; }

@@ -51,6 +51,7 @@ class RegistryServer {
   std::string metrics_address() const { return server_->metrics_address(); }
   int metrics_port() const { return server_->metrics_port(); }
   Registry& registry() { return *registry_; }
+  store::ResourceStore& store() { return *store_; }
   // What the start-up import did (all zero without an import).
   const ImportSummary& import_summary() const { return import_summary_; }
   // One line: how many of each resource the registry holds.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -258,6 +259,20 @@ class AnalyticsFixture : public ::testing::Test {
     return out;
   }
 
+  // Until `server` follows the leader's updates up to the newest one in Redis: a replica
+  // that fell further behind than the kept updates reloads first, refusing watches
+  // meanwhile (UNAVAILABLE, reason RELOADING).
+  bool WaitFollowing(AnalyticsServer* server, absl::Duration limit = absl::Seconds(20)) {
+    return WaitUntil(
+        [&] {
+          auto useq = redis_.Command({"GET", "sanhak:analytics:useq"});
+          if (!useq || useq->type != sanhak::testing::RedisReply::Type::kString) return false;
+          const Analytics::Stats stats = server->analytics().stats();
+          return stats.following && absl::StrCat(stats.useq) == useq->str;
+        },
+        limit);
+  }
+
   // Waits until the service reports `n` activities; returns whether it did.
   static bool WaitForActivities(v1::AnalyticsService::Stub* stub, int64_t n,
                                 absl::Duration limit = absl::Seconds(20)) {
@@ -304,11 +319,16 @@ class AnalyticsFixture : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
   }
 
-  // Until the analytics consumer group has taken and acknowledged every change record of
-  // both services.
+  // Until both services have relayed every change record they committed (an empty stream
+  // may only mean the relay has not started yet: on PostgreSQL it first takes the relay
+  // lease) and the analytics consumer group has taken and acknowledged each of them.
   bool WaitChangesApplied(absl::Duration limit = absl::Seconds(20)) {
     return WaitUntil(
         [&] {
+          for (store::ResourceStore* store : {&registry_->store(), &events_->store()}) {
+            absl::StatusOr<int64_t> backlog = store->OutboxBacklog();
+            if (!backlog.ok() || *backlog != 0) return false;
+          }
           for (const std::string service : {"registry", "events"}) {
             const std::string key = "sanhak:changes:" + service;
             auto last = redis_.Command({"XREVRANGE", key, "+", "-", "COUNT", "1"});

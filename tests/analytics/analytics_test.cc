@@ -600,6 +600,7 @@ TEST_F(AnalyticsTest, ATokenOlderThanTheKeptUpdatesIsExpired) {
   auto stub = StubFor(server);
   ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
   ASSERT_TRUE(WaitChangesApplied());
+  ASSERT_TRUE(WaitFollowing(server));
 
   WatchClient live(stub.get(), "");
   ASSERT_TRUE(live.WaitForSnapshot())
@@ -1097,6 +1098,7 @@ TEST_F(AnalyticsTest, BurstsBeyondTheKeptUpdatesAreNotSilentlySkipped) {
   auto stub = StubFor(server);
   ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
   ASSERT_TRUE(WaitChangesApplied());
+  ASSERT_TRUE(WaitFollowing(server));
   WatchClient watch(stub.get(), "");
   ASSERT_TRUE(watch.WaitForSnapshot());
   constexpr int kThreads = 4, kEach = 10;
@@ -1126,6 +1128,7 @@ TEST_F(AnalyticsTest, ATakeoverWithABacklogSkipsNothingSilently) {
   ASSERT_NE(b, nullptr);
   auto stub_b = StubFor(b);
   ASSERT_TRUE(WaitChangesApplied());
+  ASSERT_TRUE(WaitFollowing(b));
   WatchClient watch(stub_b.get(), "");
   ASSERT_TRUE(watch.WaitForSnapshot());
   // More watchers make each delivery take longer, as in production.
