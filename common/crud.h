@@ -319,6 +319,10 @@ struct ListSpec {
   // A filter the index cannot express (e.g. a time range), applied to each candidate.
   // Such lists scan every candidate to count total_size.
   std::function<bool(const Resource&)> keep;
+  // Called once per page with the resources it will carry, before any is rendered: where
+  // rendering asks the store something per resource (a count), it asks here once for the
+  // whole page (ReadView::CountEach), a round trip per page instead of one per resource.
+  std::function<absl::Status(ReadView&, const std::vector<const Resource*>&)> before_render;
 };
 
 // The bytes one page carries at most, besides its first resource: well inside the 4 MiB
@@ -381,26 +385,31 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       absl::StatusOr<store::ListResult> page = view.List(spec.query);
       if (!page.ok()) return page.status();
       size_t bytes = 0;
-      const std::string* last = nullptr;
+      std::vector<const Resource*> chosen;
       bool full = false;
       for (const Resource& r : page->resources) {
         if (!PageHasRoomFor(r, bytes)) {
           full = true;
           break;
         }
-        if (absl::Status s = add(view, r, response); !s.ok()) return s;
-        last = &r.name;
+        chosen.push_back(&r);
       }
-      if (full || page->more) {
-        response.set_next_page_token(EncodePageToken(*last, fingerprint));
+      if (spec.before_render) {
+        if (absl::Status s = spec.before_render(view, chosen); !s.ok()) return s;
+      }
+      for (const Resource* r : chosen) {
+        if (absl::Status s = add(view, *r, response); !s.ok()) return s;
+      }
+      if ((full || page->more) && !chosen.empty()) {
+        response.set_next_page_token(EncodePageToken(chosen.back()->name, fingerprint));
       }
       response.set_total_size(static_cast<int32_t>(page->total));
       return absl::OkStatus();
     }
     // Scan every candidate: those after the token fill the page, all count.
-    int64_t total = 0, on_page = 0;
+    int64_t total = 0;
     size_t bytes = 0;
-    std::string last;
+    std::vector<Resource> page;
     bool more = false;
     const std::string after_name = spec.query.after_name;
     spec.query.after_name.clear();
@@ -408,16 +417,25 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       if (!spec.keep(r)) return absl::OkStatus();
       ++total;
       if (r.name <= after_name) return absl::OkStatus();
-      if (on_page == *size || more || !PageHasRoomFor(r, bytes)) {
+      if (static_cast<int>(page.size()) == *size || more || !PageHasRoomFor(r, bytes)) {
         more = true;
         return absl::OkStatus();
       }
-      ++on_page;
-      last = r.name;
-      return add(view, r, response);
+      page.push_back(r);
+      return absl::OkStatus();
     });
     if (!scanned.ok()) return scanned;
-    if (more) response.set_next_page_token(EncodePageToken(last, fingerprint));
+    std::vector<const Resource*> chosen;
+    for (const Resource& r : page) chosen.push_back(&r);
+    if (spec.before_render) {
+      if (absl::Status s = spec.before_render(view, chosen); !s.ok()) return s;
+    }
+    for (const Resource& r : page) {
+      if (absl::Status s = add(view, r, response); !s.ok()) return s;
+    }
+    if (more && !page.empty()) {
+      response.set_next_page_token(EncodePageToken(page.back().name, fingerprint));
+    }
     response.set_total_size(static_cast<int32_t>(total));
     return absl::OkStatus();
   });

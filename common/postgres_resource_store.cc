@@ -5,7 +5,9 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -60,17 +62,26 @@ struct FilterSql {
   std::string name_column;
 };
 
+// `first_is_list`: all_of[0].value holds several values joined by kValueSeparator, any of
+// which matches (CountEach).
+constexpr char kValueSeparator = '\x1f';
+
 FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>& all_of,
-                     absl::string_view text, std::vector<Param>& params) {
+                     absl::string_view text, std::vector<Param>& params,
+                     bool first_is_list = false) {
   FilterSql out;
   params.push_back(Param::Text(collection));
   if (all_of.empty()) {
     out.from_where = " FROM resources r WHERE r.collection = $1";
     out.name_column = "r.name";
   } else {
-    out.from_where =
-        " FROM resource_index i0 JOIN resources r ON r.name = i0.name"
-        " WHERE i0.key = $2 AND i0.value = $3 AND r.collection = $1";
+    // The column's collation ("C") named on the list side too, so the comparison and
+    // the index agree on it.
+    out.from_where = absl::StrCat(
+        " FROM resource_index i0 JOIN resources r ON r.name = i0.name WHERE i0.key = $2 AND ",
+        first_is_list ? "i0.value = ANY(string_to_array($3, chr(31)) COLLATE \"C\")"
+                      : "i0.value = $3",
+        " AND r.collection = $1");
     out.name_column = "i0.name";
     params.push_back(Param::Text(all_of[0].key));
     params.push_back(Param::Text(all_of[0].value));
@@ -142,6 +153,33 @@ class PgReadView : public virtual ReadView {
     std::vector<Param> params;
     const FilterSql filter = MakeFilter(collection, all_of, "", params);
     return CountWhere(filter, params);
+  }
+
+  absl::StatusOr<std::vector<int64_t>> CountEach(absl::string_view collection,
+                                                 absl::string_view key,
+                                                 const std::vector<std::string>& values,
+                                                 const std::vector<IndexEntry>& all_of) override {
+    std::vector<int64_t> counts(values.size(), 0);
+    if (values.empty()) return counts;
+    for (const std::string& value : values) {
+      if (value.empty() || absl::StrContains(value, kValueSeparator)) {
+        return ReadView::CountEach(collection, key, values, all_of);
+      }
+    }
+    std::vector<IndexEntry> filter = {{std::string(key), absl::StrJoin(values, std::string(1, kValueSeparator))}};
+    filter.insert(filter.end(), all_of.begin(), all_of.end());
+    std::vector<Param> params;
+    const FilterSql sql = MakeFilter(collection, filter, "", params, /*first_is_list=*/true);
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        absl::StrCat("SELECT i0.value, count(*)", sql.from_where, " GROUP BY i0.value"), params);
+    if (!rows.ok()) return rows.status();
+    absl::flat_hash_map<std::string, int64_t> by_value;
+    for (int i = 0; i < rows->rows(); ++i) by_value[rows->Text(i, 0)] = rows->Int(i, 1);
+    for (size_t i = 0; i < values.size(); ++i) {
+      auto it = by_value.find(values[i]);
+      if (it != by_value.end()) counts[i] = it->second;
+    }
+    return counts;
   }
 
   absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {

@@ -4,6 +4,23 @@
 
 namespace sanhak::store {
 
+absl::StatusOr<std::vector<int64_t>> ReadView::CountEach(
+    absl::string_view collection, absl::string_view key, const std::vector<std::string>& values,
+    const std::vector<IndexEntry>& all_of) {
+  std::vector<int64_t> counts;
+  counts.reserve(values.size());
+  // The per-value entry first: the most selective, and the one an engine looks up first.
+  std::vector<IndexEntry> filter = {{std::string(key), ""}};
+  filter.insert(filter.end(), all_of.begin(), all_of.end());
+  for (const std::string& value : values) {
+    filter.front().value = value;
+    absl::StatusOr<int64_t> n = Count(collection, filter);
+    if (!n.ok()) return n.status();
+    counts.push_back(*n);
+  }
+  return counts;
+}
+
 absl::Status ResourceStore::Write(absl::FunctionRef<absl::Status(WriteTransaction&)> fn) {
   absl::Status result;
   absl::Notification done;

@@ -128,6 +128,14 @@ class ReadView {
   // How many resources of `collection` carry every entry of `all_of`.
   virtual absl::StatusOr<int64_t> Count(absl::string_view collection,
                                         const std::vector<IndexEntry>& all_of) = 0;
+  // For each of `values` (in that order), how many resources of `collection` carry
+  // {key, value} and every entry of `all_of`. A page rendering a count per resource asks
+  // once for the page: on PostgreSQL one statement instead of one round trip each. This
+  // default asks Count for each value (in-process SQLite answers each from its index).
+  virtual absl::StatusOr<std::vector<int64_t>> CountEach(absl::string_view collection,
+                                                         absl::string_view key,
+                                                         const std::vector<std::string>& values,
+                                                         const std::vector<IndexEntry>& all_of);
 };
 
 class WriteTransaction : public virtual ReadView {

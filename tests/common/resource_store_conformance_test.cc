@@ -470,6 +470,44 @@ TEST_P(IndexedStoreTest, Count) {
   EXPECT_EQ(Count("nothing", {}), 0);
 }
 
+// CountEach answers what Count would for each value, in the order asked: values matched
+// by nothing, asked twice, or only in another collection included; Korean values too.
+TEST_P(IndexedStoreTest, CountEachIsCountForEveryValueInOrder) {
+  ASSERT_TRUE(Put(MakeResource("memberships/5", "memberships", "x"),
+                  {{"council", "councils/부산"}, {"org", "organizations/x"}}, "")
+                  .ok());
+  const std::vector<std::string> councils = {"councils/b", "councils/none", "councils/a",
+                                             "councils/부산", "councils/b"};
+  for (const std::vector<IndexEntry>& all_of :
+       std::vector<std::vector<IndexEntry>>{{}, {{"org", "organizations/x"}}}) {
+    std::vector<int64_t> each;
+    absl::Status status = store_->Read([&](ReadView& view) {
+      absl::StatusOr<std::vector<int64_t>> n =
+          view.CountEach("memberships", "council", councils, all_of);
+      if (!n.ok()) return n.status();
+      each = *std::move(n);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(each.size(), councils.size());
+    for (size_t i = 0; i < councils.size(); ++i) {
+      std::vector<IndexEntry> filter = {{"council", councils[i]}};
+      filter.insert(filter.end(), all_of.begin(), all_of.end());
+      EXPECT_EQ(each[i], Count("memberships", filter)) << councils[i];
+    }
+    EXPECT_EQ(each[0], all_of.empty() ? 2 : 1);
+    EXPECT_EQ(each[1], 0);
+    EXPECT_EQ(each[3], 1);
+  }
+  absl::Status empty = store_->Read([&](ReadView& view) {
+    absl::StatusOr<std::vector<int64_t>> n = view.CountEach("memberships", "council", {}, {});
+    if (!n.ok()) return n.status();
+    EXPECT_TRUE(n->empty());
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(empty.ok()) << empty;
+}
+
 TEST_P(IndexedStoreTest, ReindexChangesIndexNotRevision) {
   std::optional<Resource> before = Get("memberships/1");
   ASSERT_TRUE(before.has_value());

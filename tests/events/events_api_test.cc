@@ -972,6 +972,32 @@ TEST_F(EventsApiTest, RegistrationsCrudAndFilters) {
   // Not cancelled: widetns and kicox for the seminar, widetns for the exchange.
   EXPECT_EQ(GetActivity(seminar.name()).registration_count(), 2);
   EXPECT_EQ(GetActivity(exchange.name()).registration_count(), 1);
+  // A page counts each of its activities as Get does (all of a page's counts are asked
+  // at once), on pages of one and of all, and with a time range (which scans).
+  v1::ListActivitiesRequest every;
+  every.set_page_size(1000);
+  v1::ListActivitiesRequest ranged = every;
+  ranged.mutable_start_time()->set_seconds(0);
+  v1::ListActivitiesRequest one_each;
+  one_each.set_page_size(1);
+  for (v1::ListActivitiesRequest request : {every, ranged, one_each}) {
+    int seen = 0;
+    do {
+      v1::ListActivitiesResponse page = ListActivities(request);
+      for (const v1::Activity& a : page.activities()) {
+        EXPECT_EQ(a.registration_count(), GetActivity(a.name()).registration_count()) << a.name();
+        seen += a.name() == seminar.name() || a.name() == exchange.name();
+      }
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
+    // Both made here in the unranged pages; the dated seminar (two registrations) at
+    // least in the ranged ones.
+    if (request.has_start_time()) {
+      EXPECT_GE(seen, 1);
+    } else {
+      EXPECT_EQ(seen, 2);
+    }
+  }
 
   google::protobuf::Empty empty;
   v1::DeleteRegistrationRequest del;
