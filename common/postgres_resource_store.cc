@@ -142,7 +142,7 @@ class PgReadView : public virtual ReadView {
     }
     if (!query.count_total) return result;
     params.erase(params.begin() + filter_params, params.end());
-    absl::StatusOr<int64_t> total = CountWhere(filter, params);
+    absl::StatusOr<int64_t> total = CountWhere(filter, params, query.collection, query.all_of, query.text);
     if (!total.ok()) return total.status();
     result.total = *total;
     return result;
@@ -152,7 +152,7 @@ class PgReadView : public virtual ReadView {
                                 const std::vector<IndexEntry>& all_of) override {
     std::vector<Param> params;
     const FilterSql filter = MakeFilter(collection, all_of, "", params);
-    return CountWhere(filter, params);
+    return CountWhere(filter, params, collection, all_of, "");
   }
 
   absl::StatusOr<std::vector<int64_t>> CountEach(absl::string_view collection,
@@ -236,7 +236,19 @@ class PgReadView : public virtual ReadView {
   }
 
  protected:
-  absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, const std::vector<Param>& params) {
+  absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, const std::vector<Param>& params,
+                                     absl::string_view collection,
+                                     const std::vector<IndexEntry>& all_of,
+                                     absl::string_view text) {
+    // A whole collection, or one index entry of it: the kept count (migration 4).
+    if (text.empty() && all_of.size() <= 1) {
+      absl::StatusOr<pg::Result> kept = conn_->Query(
+          "SELECT n FROM index_counts WHERE collection = $1 AND key = $2 AND value = $3",
+          {Param::Text(collection), Param::Text(all_of.empty() ? "" : all_of[0].key),
+           Param::Text(all_of.empty() ? "" : all_of[0].value)});
+      if (!kept.ok()) return kept.status();
+      return kept->rows() == 0 ? 0 : kept->Int(0, 0);
+    }
     absl::StatusOr<pg::Result> rows =
         conn_->Query(absl::StrCat("SELECT count(*)", filter.from_where), params);
     if (!rows.ok()) return rows.status();
@@ -300,10 +312,11 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     if (!existing->has_value()) {
       return absl::NotFoundError(absl::StrCat(name, " does not exist"));
     }
-    absl::Status status =
-        conn_->Run("DELETE FROM resources WHERE name = $1", {Param::Text(name)});
+    // The index first: its rows are uncounted under the resource's collection (migration
+    // 4), which is known while the resource row exists.
+    absl::Status status = WriteIndex(name, {});
     if (!status.ok()) return status;
-    status = WriteIndex(name, {});
+    status = conn_->Run("DELETE FROM resources WHERE name = $1", {Param::Text(name)});
     if (!status.ok()) return status;
     // The record carries a revision of its own, newer than the resource's last one, as
     // the change feed's contract says ("the revision after the change").
@@ -464,6 +477,44 @@ const std::vector<std::string>& PostgresResourceStoreMigrations() {
       "CREATE INDEX audit_by_principal ON audit(principal, sequence);"
       "CREATE INDEX audit_by_resource ON audit(resource, sequence);"
       "INSERT INTO counters VALUES('audit', 0) ON CONFLICT (name) DO NOTHING",
+      // 4: the kept counts of each collection and index entry, as SQLite's migration 4
+      // (see there), by triggers in each write's transaction; writes are serialized by
+      // the write lock, so no two transactions race on a count row.
+      "CREATE TABLE index_counts(collection TEXT COLLATE \"C\" NOT NULL,"
+      "  key TEXT COLLATE \"C\" NOT NULL, value TEXT COLLATE \"C\" NOT NULL,"
+      "  n BIGINT NOT NULL, PRIMARY KEY(collection, key, value));"
+      "INSERT INTO index_counts SELECT collection, '', '', count(*) FROM resources"
+      "  GROUP BY collection;"
+      "INSERT INTO index_counts SELECT r.collection, i.key, i.value, count(*)"
+      "  FROM resource_index i JOIN resources r ON r.name = i.name"
+      "  GROUP BY r.collection, i.key, i.value;"
+      "CREATE FUNCTION sanhak_count_resource() RETURNS trigger LANGUAGE plpgsql AS $$"
+      "BEGIN"
+      "  IF TG_OP = 'INSERT' THEN"
+      "    INSERT INTO index_counts VALUES(NEW.collection, '', '', 1)"
+      "      ON CONFLICT (collection, key, value) DO UPDATE SET n = index_counts.n + 1;"
+      "  ELSE"
+      "    UPDATE index_counts SET n = n - 1"
+      "      WHERE collection = OLD.collection AND key = '' AND value = '';"
+      "  END IF;"
+      "  RETURN NULL;"
+      "END $$;"
+      "CREATE TRIGGER resource_counted AFTER INSERT OR DELETE ON resources"
+      "  FOR EACH ROW EXECUTE FUNCTION sanhak_count_resource();"
+      "CREATE FUNCTION sanhak_count_index_entry() RETURNS trigger LANGUAGE plpgsql AS $$"
+      "BEGIN"
+      "  IF TG_OP = 'INSERT' THEN"
+      "    INSERT INTO index_counts SELECT collection, NEW.key, NEW.value, 1 FROM resources"
+      "      WHERE name = NEW.name"
+      "      ON CONFLICT (collection, key, value) DO UPDATE SET n = index_counts.n + 1;"
+      "  ELSE"
+      "    UPDATE index_counts SET n = n - 1 WHERE key = OLD.key AND value = OLD.value"
+      "      AND collection = (SELECT collection FROM resources WHERE name = OLD.name);"
+      "  END IF;"
+      "  RETURN NULL;"
+      "END $$;"
+      "CREATE TRIGGER index_entry_counted AFTER INSERT OR DELETE ON resource_index"
+      "  FOR EACH ROW EXECUTE FUNCTION sanhak_count_index_entry()",
   };
   return *migrations;
 }

@@ -117,8 +117,7 @@ class SqliteReadView : public virtual ReadView {
       }
     }
     if (!query.count_total) return result;
-    absl::StatusOr<int64_t> total =
-        CountWhere(filter, query.collection, query.all_of, query.text);
+    absl::StatusOr<int64_t> total = CountWhere(filter, query.collection, query.all_of, query.text);
     if (!total.ok()) return total.status();
     result.total = *total;
     return result;
@@ -192,6 +191,18 @@ class SqliteReadView : public virtual ReadView {
   absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, absl::string_view collection,
                                      const std::vector<IndexEntry>& all_of,
                                      absl::string_view text) {
+    // A whole collection, or one index entry of it: the kept count (migration 4).
+    if (text.empty() && all_of.size() <= 1) {
+      absl::StatusOr<sqlite::Statement> kept = conn_->Prepare(
+          "SELECT n FROM index_counts WHERE collection = ?1 AND key = ?2 AND value = ?3");
+      if (!kept.ok()) return kept.status();
+      kept->Bind(1, collection)
+          .Bind(2, all_of.empty() ? "" : all_of[0].key)
+          .Bind(3, all_of.empty() ? "" : all_of[0].value);
+      absl::StatusOr<bool> row = kept->Step();
+      if (!row.ok()) return row.status();
+      return *row ? kept->Int(0) : 0;
+    }
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare(absl::StrCat("SELECT count(*)", filter.from_where));
     if (!stmt.ok()) return stmt.status();
@@ -226,8 +237,14 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     resource.create_time = existing->has_value() ? (*existing)->create_time : now;
     resource.update_time = now;
     absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
-        "INSERT OR REPLACE INTO resources(name, collection, data, revision, create_time, "
-        "update_time, search_text, type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "INSERT INTO resources(name, collection, data, revision, create_time, "
+        "update_time, search_text, type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        // An update, not INSERT OR REPLACE: a replace would fire the insert trigger that
+        // counts a new resource (migration 4).
+        "ON CONFLICT(name) DO UPDATE SET collection = excluded.collection, "
+        "data = excluded.data, revision = excluded.revision, "
+        "create_time = excluded.create_time, update_time = excluded.update_time, "
+        "search_text = excluded.search_text, type = excluded.type");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, resource.name)
         .Bind(2, resource.collection)
@@ -264,13 +281,15 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
     if (!existing->has_value()) {
       return absl::NotFoundError(absl::StrCat(name, " does not exist"));
     }
+    // The index first: its rows are uncounted under the resource's collection (migration
+    // 4), which is known while the resource row exists.
+    absl::Status status = WriteIndex(name, {});
+    if (!status.ok()) return status;
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare("DELETE FROM resources WHERE name = ?1");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, name);
-    absl::Status status = stmt->Run();
-    if (!status.ok()) return status;
-    status = WriteIndex(name, {});
+    status = stmt->Run();
     if (!status.ok()) return status;
     // The record carries a revision of its own, newer than the resource's last one, as
     // the change feed's contract says ("the revision after the change").
@@ -452,6 +471,37 @@ const std::vector<std::string>& ResourceStoreMigrations() {
       "  validate_only INTEGER NOT NULL);"
       "CREATE INDEX audit_by_principal ON audit(principal, sequence);"
       "CREATE INDEX audit_by_resource ON audit(resource, sequence)",
+      // 4: how many resources each collection holds (key and value '') and how many of
+      // them carry each index entry, kept by triggers in every write's transaction, so a
+      // total over a collection or one index entry is one row read, not a count of every
+      // match. A database from before it is counted once, here. An index entry is counted
+      // under its resource's collection: a resource row is written before its index rows
+      // and deleted after them (Put, Delete).
+      "CREATE TABLE index_counts(collection TEXT NOT NULL, key TEXT NOT NULL,"
+      "  value TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(collection, key, value))"
+      "  WITHOUT ROWID;"
+      "INSERT INTO index_counts SELECT collection, '', '', count(*) FROM resources"
+      "  GROUP BY collection;"
+      "INSERT INTO index_counts SELECT r.collection, i.key, i.value, count(*)"
+      "  FROM resource_index i JOIN resources r ON r.name = i.name"
+      "  GROUP BY r.collection, i.key, i.value;"
+      "CREATE TRIGGER resource_counted AFTER INSERT ON resources BEGIN"
+      "  INSERT INTO index_counts VALUES(NEW.collection, '', '', 1)"
+      "    ON CONFLICT(collection, key, value) DO UPDATE SET n = n + 1;"
+      "END;"
+      "CREATE TRIGGER resource_uncounted AFTER DELETE ON resources BEGIN"
+      "  UPDATE index_counts SET n = n - 1"
+      "    WHERE collection = OLD.collection AND key = '' AND value = '';"
+      "END;"
+      "CREATE TRIGGER index_entry_counted AFTER INSERT ON resource_index BEGIN"
+      "  INSERT INTO index_counts SELECT collection, NEW.key, NEW.value, 1 FROM resources"
+      "    WHERE name = NEW.name"
+      "    ON CONFLICT(collection, key, value) DO UPDATE SET n = n + 1;"
+      "END;"
+      "CREATE TRIGGER index_entry_uncounted AFTER DELETE ON resource_index BEGIN"
+      "  UPDATE index_counts SET n = n - 1 WHERE key = OLD.key AND value = OLD.value"
+      "    AND collection = (SELECT collection FROM resources WHERE name = OLD.name);"
+      "END",
   };
   return *migrations;
 }

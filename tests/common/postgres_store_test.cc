@@ -326,8 +326,8 @@ TEST_F(PostgresStoreTest, AuditEntriesRoundTripAndPage) {
   EXPECT_TRUE(e.validate_only);
 }
 
-// A database at schema version 1 (before import marks and the audit trail) is brought
-// up to date on open: its data kept, the later tables there and empty.
+// A database at schema version 1 (before import marks, the audit trail and the kept
+// counts) is brought up to date on open: its data kept and counted, the later tables there.
 TEST_F(PostgresStoreTest, ADatabaseAtAnOlderSchemaIsMigratedKeepingItsData) {
   {
     pg::ConnectOptions connect;
@@ -345,7 +345,7 @@ TEST_F(PostgresStoreTest, ADatabaseAtAnOlderSchemaIsMigratedKeepingItsData) {
   std::unique_ptr<PostgresResourceStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Column("SELECT version FROM schema_migrations ORDER BY version"),
-            (std::vector<std::string>{"1", "2", "3"}));
+            (std::vector<std::string>{"1", "2", "3", "4"}));
   absl::StatusOr<std::optional<Resource>> old = Get(*store, "items/old");
   ASSERT_TRUE(old.ok() && old->has_value());
   EXPECT_EQ((*old)->revision, 7);
@@ -362,6 +362,15 @@ TEST_F(PostgresStoreTest, ADatabaseAtAnOlderSchemaIsMigratedKeepingItsData) {
   absl::StatusOr<Resource> next = Put(*store, MakeResource("items/new", "items", "x"));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->revision, 8);
+  // Migration 4 counted the old row; the new one is counted as written.
+  int64_t items = -1;
+  ASSERT_TRUE(store->Read([&](ReadView& view) -> absl::Status {
+                     absl::StatusOr<int64_t> n = view.Count("items", {});
+                     if (!n.ok()) return n.status();
+                     items = *n;
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_EQ(items, 2);
 }
 
 // Migrations: recorded once per version, not rerun by a second opener, and a database
@@ -374,7 +383,7 @@ TEST_F(PostgresStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
     ASSERT_NE(second, nullptr);
   }
   EXPECT_EQ(Column("SELECT version FROM schema_migrations ORDER BY version"),
-            (std::vector<std::string>{"1", "2", "3"}));
+            (std::vector<std::string>{"1", "2", "3", "4"}));
   ASSERT_TRUE(server_->Query(uri_, "INSERT INTO schema_migrations(version) VALUES(99)").ok());
   PostgresStoreOptions options;
   options.uri = uri_;
