@@ -30,6 +30,9 @@ constexpr char kUseq[] = "sanhak:analytics:useq";
 constexpr char kUpdates[] = "sanhak:analytics:updates";
 constexpr char kLeader[] = "sanhak:analytics:leader";
 constexpr char kRebuildLock[] = "sanhak:analytics:rebuild";
+// A rebuild's mirror while it is written, in slices; renamed to kMirror when whole.
+constexpr char kMirrorNext[] = "sanhak:analytics:mirror:next";
+constexpr size_t kRebuildSlice = 5000;
 constexpr char kGroup[] = "analytics";
 constexpr char kTokenVersion[] = "w1";
 
@@ -237,14 +240,31 @@ absl::Status Analytics::RebuildIntoRedis(redis::Connection& redis) {
     redis.Command({"DEL", kRebuildLock}).IgnoreError();
     return mirror.status();
   }
-  std::vector<std::vector<std::string>> commands = {
-      {"MULTI"}, {"DEL", kMirror, kApplied, kUpdates}, {"SET", kUseq, "0"}};
-  std::vector<std::string> hset = {"HSET", kMirror};
+  // The new mirror is written aside in slices, each call within redis_timeout however
+  // large the data (one HSET of a million resources is not), then replaces the live one
+  // in the transaction below: a reader sees the old generation or the new, never half.
+  auto send = [&](const std::vector<std::string>& command) -> absl::Status {
+    absl::StatusOr<Reply> reply = redis.Command(command);
+    if (!reply.ok()) return reply.status();
+    if (IsError(*reply)) return ReplyError(*reply, "rebuild");
+    return absl::OkStatus();
+  };
+  if (absl::Status s = send({"DEL", kMirrorNext}); !s.ok()) return s;
+  std::vector<std::string> hset = {"HSET", kMirrorNext};
   for (const auto& [name, entry] : mirror->entries()) {
     hset.push_back(name);
     hset.push_back(RecordOf(name, entry).SerializeAsString());
+    if (hset.size() >= 2 + 2 * kRebuildSlice) {
+      if (absl::Status s = send(hset); !s.ok()) return s;
+      hset.resize(2);
+    }
   }
-  if (hset.size() > 2) commands.push_back(hset);
+  if (hset.size() > 2) {
+    if (absl::Status s = send(hset); !s.ok()) return s;
+  }
+  std::vector<std::vector<std::string>> commands = {
+      {"MULTI"}, {"DEL", kMirror, kApplied, kUpdates}, {"SET", kUseq, "0"}};
+  if (!mirror->entries().empty()) commands.push_back({"RENAME", kMirrorNext, kMirror});
   std::string epoch = GenerateId("epoch");
   commands.push_back({"SET", kEpoch, epoch});
   commands.push_back({"DEL", kRebuildLock});

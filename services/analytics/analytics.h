@@ -57,8 +57,9 @@ struct AnalyticsOptions {
   absl::Duration heartbeat_interval = absl::Seconds(25);
   // Updates kept for resuming; an older token is RESUME_TOKEN_EXPIRED.
   int64_t updates_kept = 10000;
-  // Bound on one rebuild from the services.
-  absl::Duration rebuild_deadline = absl::Seconds(30);
+  // Bound on one rebuild from the services (every resource read, so it grows with the
+  // data); another replica waits up to twice this for it.
+  absl::Duration rebuild_deadline = absl::Seconds(300);
   absl::Duration redis_timeout = absl::Seconds(2);
   absl::Duration lease = absl::Seconds(5);
   // A watcher that falls this many events behind is closed (UNAVAILABLE) and resumes.

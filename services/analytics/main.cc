@@ -1,4 +1,6 @@
 // sanhak analytics: parse flags, start the server, wait for SIGINT/SIGTERM, drain.
+#include <algorithm>
+
 #include <cstdio>
 
 #include "absl/flags/flag.h"
@@ -26,6 +28,11 @@ ABSL_FLAG(int, max_watches_per_caller,
           sanhak::EnvIntOr("SANHAK_MAX_WATCHES_PER_CALLER", 1000),
           "watch streams one caller may hold open; one more is refused RESOURCE_EXHAUSTED "
           "with RetryInfo (env SANHAK_MAX_WATCHES_PER_CALLER; 0 = no cap)");
+
+ABSL_FLAG(int, rebuild_deadline_s, sanhak::EnvIntOr("SANHAK_REBUILD_DEADLINE_S", 300),
+          "bound on one rebuild of the aggregates from the services, in seconds; a rebuild "
+          "reads every resource, so it grows with the data (about 1 min for 1,000,000 "
+          "activities, bench/README.md) (env SANHAK_REBUILD_DEADLINE_S)");
 
 int main(int argc, char** argv) {
   sanhak::BlockTerminationSignals();
@@ -57,6 +64,7 @@ int main(int argc, char** argv) {
   config.engine.redis_credentials = *std::move(redis_credentials);
   config.engine.replica_id = absl::GetFlag(FLAGS_replica);
   config.engine.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  config.engine.rebuild_deadline = absl::Seconds(std::max(1, absl::GetFlag(FLAGS_rebuild_deadline_s)));
   config.engine.max_watches_per_caller = absl::GetFlag(FLAGS_max_watches_per_caller);
 
   auto server = sanhak::analytics::AnalyticsServer::Start(config);
