@@ -285,27 +285,46 @@ absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
   if (epoch->type != Reply::Type::kString) {
     if (absl::Status s = RebuildIntoRedis(redis); !s.ok()) return s;
   }
-  // One snapshot: epoch, update counter, mirror and positions as of the same moment.
+  // Epoch, update counter and positions as of one moment; then the mirror in slices
+  // (HSCAN), each call within redis_timeout however large the data (one HGETALL of a
+  // million resources is not). Entries the leader rewrites meanwhile may be newer than
+  // `useq`: following replays every update after `useq` in order, so each resource ends
+  // as its last update left it. The leader loads while it holds the lease, when nothing
+  // else writes the mirror.
   absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(
-      {{"MULTI"}, {"GET", kEpoch}, {"GET", kUseq}, {"HGETALL", kMirror}, {"HGETALL", kApplied},
-       {"EXEC"}});
+      {{"MULTI"}, {"GET", kEpoch}, {"GET", kUseq}, {"HGETALL", kApplied}, {"EXEC"}});
   if (!replies.ok()) return replies.status();
   const Reply& exec = replies->back();
-  if (exec.type != Reply::Type::kArray || exec.elements.size() != 4) {
+  if (exec.type != Reply::Type::kArray || exec.elements.size() != 3) {
     return ReplyError(exec, "load");
   }
   State loaded;
   loaded.epoch = exec.elements[0].str;
   if (loaded.epoch.empty()) return absl::UnavailableError("state vanished while loading");
   loaded.useq = AsInt(exec.elements[1]);
-  const auto& entries = exec.elements[2].elements;
   Mirror mirror;
-  for (size_t i = 0; i + 1 < entries.size(); i += 2) {
-    changes::v1::ChangeRecord record;
-    if (record.ParseFromString(entries[i + 1].str)) mirror.Apply(record);
+  std::string cursor = "0";
+  do {
+    absl::StatusOr<Reply> slice =
+        redis.Command({"HSCAN", kMirror, cursor, "COUNT", absl::StrCat(kRebuildSlice)});
+    if (!slice.ok()) return slice.status();
+    if (slice->type != Reply::Type::kArray || slice->elements.size() != 2) {
+      return ReplyError(*slice, "load");
+    }
+    cursor = slice->elements[0].str;
+    const auto& entries = slice->elements[1].elements;
+    for (size_t i = 0; i + 1 < entries.size(); i += 2) {
+      changes::v1::ChangeRecord record;
+      if (record.ParseFromString(entries[i + 1].str)) mirror.Apply(record);
+    }
+  } while (cursor != "0");
+  absl::StatusOr<Reply> still = redis.Command({"GET", kEpoch});
+  if (!still.ok()) return still.status();
+  if (still->str != loaded.epoch) {
+    return absl::UnavailableError("the aggregates were rebuilt while loading");
   }
   loaded.aggregator.Reset(std::move(mirror));
-  const auto& applied = exec.elements[3].elements;
+  const auto& applied = exec.elements[2].elements;
   for (size_t i = 0; i + 1 < applied.size(); i += 2) {
     loaded.applied[applied[i].str] = AsInt(applied[i + 1]);
   }
