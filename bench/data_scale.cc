@@ -101,19 +101,9 @@ namespace av1 = ::sanhak::analytics::v1;
 
 constexpr char kEmptyServiceName[] = "sanhak.bench.v1.EmptyService";
 
-// The empty handler on the callback API, as every service serves.
-class EmptyCallbackService final : public v1::EmptyService::CallbackService {
-  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
-                                  v1::EmptyResponse*) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
-
 int ServeEmpty() {
   BlockTerminationSignals();
-  EmptyCallbackService service;
+  EmptyCallbackServiceImpl service;
   auto server = GrpcServer::Start(ServerOptionsFromFlags(),
                                   {{&service, kEmptyServiceName, [] { return absl::OkStatus(); }}});
   if (!server.ok()) {

@@ -46,17 +46,6 @@ class EmptyServiceImpl final : public v1::EmptyService::Service {
   }
 };
 
-// The same empty handler on gRPC's callback API (as every service now serves), measured as
-// a scenario: how much of a callback-API service's distance from the baseline is the API's.
-class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService {
-  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
-                                  v1::EmptyResponse*) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
-
 // The name of the file system a path is on, as far as it matters for fsync.
 std::string FileSystemType(const std::string& path) {
   struct statfs fs {};
@@ -72,6 +61,14 @@ std::string FileSystemType(const std::string& path) {
 }
 
 }  // namespace
+
+grpc::ServerUnaryReactor* EmptyCallbackServiceImpl::Empty(grpc::CallbackServerContext* context,
+                                                          const v1::EmptyRequest*,
+                                                          v1::EmptyResponse*) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
 
 std::vector<std::string> ReplicaAddresses(absl::string_view address) {
   return absl::StrSplit(address, '+', absl::SkipEmpty());

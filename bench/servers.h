@@ -10,8 +10,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "sanhak/bench/v1/bench.grpc.pb.h"
 
 namespace sanhak::bench {
+
+// The empty handler on gRPC's callback API (as every service serves): the scenario
+// EmptyCallback here, and the separate-process baseline of sanhak_bench_scale.
+class EmptyCallbackServiceImpl final : public v1::EmptyService::CallbackService {
+  grpc::ServerUnaryReactor* Empty(grpc::CallbackServerContext* context, const v1::EmptyRequest*,
+                                  v1::EmptyResponse*) override;
+};
 
 // host:port of each server; empty when it does not run (--load may name a subset).
 struct ServerAddresses {
