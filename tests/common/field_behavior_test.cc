@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "common/resource_kind.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/text_format.h"
@@ -235,6 +236,50 @@ TEST(FieldBehaviorTest, OutputOnlyCommentsAndAnnotationsAgree) {
   }
   // Source info was there: the resources' times alone are 17 such comments.
   EXPECT_GE(commented, 17);
+}
+
+// The first resource name pattern a comment quotes, e.g. "councils" for "`councils/{council}`:
+// the host"; empty when it quotes none.
+std::string QuotedCollection(const std::string& comment) {
+  const size_t open = comment.find('`');
+  if (open == std::string::npos) return "";
+  const size_t slash = comment.find("/{", open);
+  const size_t close = comment.find('`', open + 1);
+  if (slash == std::string::npos || close == std::string::npos || slash > close) return "";
+  const std::string collection = comment.substr(open + 1, slash - open - 1);
+  return collection.find_first_of(" /") == std::string::npos ? collection : "";
+}
+
+// The prose and google.api.resource_reference say the same: a field whose comment quotes
+// a resource name pattern names that kind, and every field that names a kind says so in
+// its comment. Identifiers (a resource's own name) quote their own pattern and are no
+// references.
+TEST(FieldBehaviorTest, ResourceReferenceCommentsAndAnnotationsAgree) {
+  SourceInfoPool source;
+  int references = 0;
+  for (const char* file :
+       {"sanhak/registry/v1/registry.proto", "sanhak/events/v1/events.proto"}) {
+    const google::protobuf::FileDescriptor* from_source = source.pool().FindFileByName(file);
+    ASSERT_NE(from_source, nullptr) << file;
+    for (int m = 0; m < from_source->message_type_count(); ++m) {
+      const Descriptor* message = from_source->message_type(m);
+      for (int i = 0; i < message->field_count(); ++i) {
+        const FieldDescriptor* f = message->field(i);
+        const FieldDescriptor* generated =
+            DescriptorPool::generated_pool()->FindFieldByName(f->full_name());
+        ASSERT_NE(generated, nullptr) << f->full_name();
+        if (HasBehavior(generated, google::api::IDENTIFIER)) continue;
+        std::string comment = LeadingComment(f);
+        if (absl::StartsWith(comment, "Output only: ")) comment = comment.substr(13);
+        const std::string quoted = QuotedCollection(comment);
+        const ResourceKind* named = ResourceKind::NamedBy(generated);
+        references += named != nullptr;
+        EXPECT_EQ(quoted, named == nullptr ? "" : named->collection())
+            << f->full_name() << ": comment \"" << LeadingComment(f) << "\"";
+      }
+    }
+  }
+  EXPECT_GE(references, 25);
 }
 
 // ------------------------------------------------------------------ the library itself
