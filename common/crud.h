@@ -30,6 +30,7 @@
 #include "common/audit_log.h"
 #include "common/caller.h"
 #include "common/page_token.h"
+#include "common/resource_kind.h"
 #include "common/resource_names.h"
 #include "common/resource_store.h"
 #include "common/status.h"
@@ -142,11 +143,58 @@ bool StoredDeleted(const Resource& resource) {
   return kDeleteTime != 0 && HasLengthDelimitedField(resource.data, kDeleteTime);
 }
 
+// As StoredDeleted<T>, for a resource known by its kind: false for a kind without
+// soft delete and for a resource of another collection.
+inline bool StoredDeleted(const ResourceKind& kind, const Resource& resource) {
+  return kind.soft_deletable() && resource.collection == kind.collection() &&
+         HasLengthDelimitedField(resource.data, kind.delete_time_number());
+}
+
+// The collection T's resources are named in, e.g. "councils" (ResourceKind::collection).
+template <typename T>
+const std::string& CollectionOf() {
+  return ResourceKind::Of<T>().collection();
+}
+
+// The collection of the kind that field `field` of T names, e.g. "councils" for
+// Outcome's "council": how a service refers to another service's kinds.
+template <typename T>
+const std::string& CollectionNamedBy(const char* field) {
+  return ResourceKind::NamedBy(T::descriptor()->FindFieldByName(field))->collection();
+}
+
+// The fields an update of a T may name (its update_mask's paths), as its proto declares
+// them (ResourceKind::mutable_paths).
+template <typename T>
+const std::vector<std::string>& MutablePaths() {
+  return ResourceKind::Of<T>().mutable_paths();
+}
+
 // The refusal of a write that would touch or newly name a soft-deleted resource.
 inline absl::Status Deleted(absl::string_view name, absl::string_view what) {
   return WithReason(absl::FailedPreconditionError(absl::StrCat(
                         name, " is deleted; ", what, " (undelete it first)")),
                     "RESOURCE_DELETED");
+}
+
+// A write may not name a soft-deleted resource: references stay resolvable so that what
+// already named it keeps working, but nothing new may come to depend on it. Live
+// resources never hold such a reference (deletes are refused while they do), so every
+// reference of a saved resource is checked, not only new ones. `message` is a T about
+// to be saved; its references are the fields its proto marks (ResourceKind::references)
+// that name a kind with soft delete. Missing names are left to the caller's validation.
+template <typename T>
+absl::Status RefuseDeletedReferences(ReadView& view, const T& message,
+                                     absl::string_view prefix) {
+  for (const NamedResource& named : NamesIn(ResourceKind::Of<T>(), message, prefix)) {
+    if (named.kind == nullptr || !named.kind->soft_deletable()) continue;
+    absl::StatusOr<std::optional<Resource>> found = view.Get(named.name);
+    if (!found.ok()) return found.status();
+    if (found->has_value() && StoredDeleted(*named.kind, **found)) {
+      return Deleted(named.name, absl::StrCat(named.path, " may not name it"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 inline std::string DeterministicBytes(const google::protobuf::Message& message) {

@@ -61,11 +61,18 @@ using store::ReadView;
 using store::Resource;
 using store::WriteTransaction;
 
-constexpr char kActivities[] = "activities";
-constexpr char kRegistrations[] = "registrations";
-constexpr char kOutcomes[] = "outcomes";
-constexpr char kCouncils[] = "councils";
-constexpr char kOrganizations[] = "organizations";
+// The collections of the kinds named here, as the protos name them (google.api.resource
+// and, for the registry's, google.api.resource_definition; common/resource_kind.h), read
+// on first use.
+const std::string& Activities() { return crud::CollectionOf<v1::Activity>(); }
+const std::string& Registrations() { return crud::CollectionOf<v1::Registration>(); }
+const std::string& Outcomes() { return crud::CollectionOf<v1::Outcome>(); }
+const std::string& Councils() {
+  return crud::CollectionNamedBy<v1::Outcome>("council");
+}
+const std::string& Organizations() {
+  return crud::CollectionNamedBy<v1::Registration>("organization");
+}
 constexpr char kDefaultTimeZone[] = "Asia/Seoul";
 
 // Bounds of what a caller sends (each stated in events.proto). Together they keep the
@@ -213,7 +220,7 @@ void ValidateActivity(v1::Activity& a, absl::string_view prefix, FieldViolations
   std::set<std::string> councils;
   for (int i = 0; i < a.councils_size(); ++i) {
     std::string path = Indexed(Path(prefix, "councils"), i);
-    if (!ParseName(a.councils(i), kCouncils, path).ok()) {
+    if (!ParseName(a.councils(i), Councils(), path).ok()) {
       v.Add(path, "must be councils/{id}");
     } else if (!councils.insert(a.councils(i)).second) {
       v.Add(path, absl::StrCat(QuoteValue(a.councils(i)), " is listed twice"));
@@ -362,7 +369,7 @@ absl::StatusOr<v1::Activity> ActivityWithCount(const Resource& resource, int64_t
 
 absl::StatusOr<v1::Activity> ActivityOut(ReadView& view, const Resource& resource) {
   absl::StatusOr<std::vector<int64_t>> active =
-      view.CountEach(kRegistrations, "parent", {resource.name}, ActiveRegistration());
+      view.CountEach(Registrations(), "parent", {resource.name}, ActiveRegistration());
   if (!active.ok()) return active.status();
   return ActivityWithCount(resource, active->front());
 }
@@ -377,13 +384,13 @@ struct RegistrationName {
 absl::StatusOr<RegistrationName> ParseRegistrationName(absl::string_view name,
                                                        absl::string_view field) {
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
-  if (parts.size() != 4 || parts[0] != kActivities || parts[2] != kRegistrations ||
+  if (parts.size() != 4 || parts[0] != Activities() || parts[2] != Registrations() ||
       !IsValidId(parts[1]) || !IsValidId(parts[3])) {
     return InvalidField(std::string(field),
                         absl::StrCat("must look like activities/{activity}/registrations/"
                                      "{registration}, got \"", name, "\""));
   }
-  return RegistrationName{absl::StrCat(kActivities, "/", parts[1]), std::string(parts[3])};
+  return RegistrationName{absl::StrCat(Activities(), "/", parts[1]), std::string(parts[3])};
 }
 
 // Who attends, as one key per activity: the organization's name or the person's contact.
@@ -396,7 +403,7 @@ void ValidateRegistration(const v1::Registration& r, absl::string_view prefix,
                           FieldViolations& v, References& refs) {
   switch (r.attendee_case()) {
     case v1::Registration::kOrganization:
-      if (!ParseName(r.organization(), kOrganizations, "o").ok()) {
+      if (!ParseName(r.organization(), Organizations(), "o").ok()) {
         v.Add(Path(prefix, "organization"), "must be organizations/{id}");
       } else {
         refs.emplace_back(Path(prefix, "organization"), r.organization());
@@ -444,14 +451,14 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
   FieldViolations v;
   References ignored;
   ValidateRegistration(r, prefix, v, ignored);
-  auto activity = Reference(view, parsed->activity, kActivities, Path(prefix, "name"), v);
+  auto activity = Reference(view, parsed->activity, Activities(), Path(prefix, "name"), v);
   if (!activity.ok()) return activity.status();
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   if (r.state() == v1::REGISTRATION_STATE_UNSPECIFIED) r.set_state(v1::REGISTERED);
   // One registration per attendee per activity, also when an update changes who attends.
   if (before == nullptr || AttendeeKey(*before) != AttendeeKey(r)) {
     absl::StatusOr<int64_t> same = view.Count(
-        kRegistrations, {{"parent", parsed->activity}, {"attendee", AttendeeKey(r)}});
+        Registrations(), {{"parent", parsed->activity}, {"attendee", AttendeeKey(r)}});
     if (!same.ok()) return same.status();
     if (*same > 0) {
       return WithReason(absl::AlreadyExistsError(absl::StrCat(
@@ -496,7 +503,7 @@ absl::StatusOr<v1::Registration> RegistrationOut(ReadView&, const Resource& reso
 
 void ValidateOutcome(const v1::Outcome& o, absl::string_view prefix, FieldViolations& v,
                      References& refs) {
-  if (!ParseName(o.council(), kCouncils, "c").ok()) {
+  if (!ParseName(o.council(), Councils(), "c").ok()) {
     v.Add(Path(prefix, "council"), "must be councils/{id}");
   } else {
     refs.emplace_back(Path(prefix, "council"), o.council());
@@ -549,7 +556,7 @@ absl::StatusOr<Prepared<v1::Outcome>> PrepareOutcome(ReadView& view, v1::Outcome
   References ignored;
   ValidateOutcome(o, prefix, v, ignored);
   if (!o.activity().empty()) {
-    auto activity = Reference(view, o.activity(), kActivities, Path(prefix, "activity"), v);
+    auto activity = Reference(view, o.activity(), Activities(), Path(prefix, "activity"), v);
     if (!activity.ok()) return activity.status();
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
@@ -566,26 +573,6 @@ absl::StatusOr<v1::Outcome> OutcomeOut(ReadView&, const Resource& resource) {
   absl::StatusOr<v1::Outcome> o = Decode<v1::Outcome>(resource);
   if (o.ok()) SetMeta(resource, *o);
   return o;
-}
-
-const std::vector<std::string>& ActivityMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{
-      "kind",        "title",    "councils",  "start_time", "end_time",
-      "time_zone",   "date_only", "place",    "reported_attendance",
-      "attendance_approximate", "description", "sessions", "timetable",
-      "press_open_until_slot", "organizer"};
-  return *paths;
-}
-const std::vector<std::string>& RegistrationMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{"state", "person"};
-  return *paths;
-}
-const std::vector<std::string>& OutcomeMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{
-      "council",          "category",           "title",           "description",
-      "start_date",       "end_date",           "total_budget_krw", "national_share_krw",
-      "deal_amount_krw",  "counts",             "activity"};
-  return *paths;
 }
 
 // The registry names a patch would introduce: only masked fields can change.
@@ -614,7 +601,7 @@ absl::Status ActivityInScope(const Caller& caller, ReadView& tx, absl::string_vi
   if (!crud::Scoped(caller) || activity.empty()) return absl::OkStatus();
   absl::StatusOr<std::optional<Resource>> found = tx.Get(activity);
   if (!found.ok()) return found.status();
-  if (!found->has_value() || (*found)->collection != kActivities) return absl::OkStatus();
+  if (!found->has_value() || (*found)->collection != Activities()) return absl::OkStatus();
   absl::StatusOr<v1::Activity> a = Decode<v1::Activity>(**found);
   if (!a.ok()) return a.status();
   return crud::RequireCouncils(caller, a->councils(), absl::StrCat(what, " (", activity, ")"));
@@ -638,17 +625,17 @@ absl::StatusOr<audit::v1::ListAuditEntriesResponse> Events::ListAuditEntries(
 // ---------------------------------------------------------------------- activities
 
 absl::StatusOr<v1::Activity> Events::GetActivity(const v1::GetActivityRequest& request) {
-  return GetByName<v1::Activity>(store_, request.name(), kActivities, ActivityOut);
+  return GetByName<v1::Activity>(store_, request.name(), Activities(), ActivityOut);
 }
 
 absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
     const v1::ListActivitiesRequest& request) {
   FieldViolations v;
-  ListSpec spec(kActivities, request.page_size(), request.page_token(),
+  ListSpec spec(Activities(), request.page_size(), request.page_token(),
                 absl::StrCat(request.council(), "|", request.kind(), "|",
                              request.start_time().seconds(), "|",
                              request.end_time().seconds()));
-  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
   EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   const bool from = IsSet(request.start_time()), to = IsSet(request.end_time());
   if (!ValidTimestamps({{&request.start_time(), "start_time"}, {&request.end_time(), "end_time"}},
@@ -676,7 +663,7 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
     names.reserve(page.size());
     for (const Resource* r : page) names.push_back(r->name);
     absl::StatusOr<std::vector<int64_t>> active =
-        view.CountEach(kRegistrations, "parent", names, ActiveRegistration());
+        view.CountEach(Registrations(), "parent", names, ActiveRegistration());
     if (!active.ok()) return active.status();
     for (size_t i = 0; i < names.size(); ++i) (*counts)[names[i]] = (*active)[i];
     return absl::OkStatus();
@@ -691,7 +678,7 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
 
 void Events::CreateActivity(const Caller& caller, const v1::CreateActivityRequest& request, absl::Time deadline,
     crud::Done<v1::Activity> done) {
-  crud::AuditedWrite audit = Audit(caller, "CreateActivity", NameOrCollection(kActivities, request.activity_id()), request.request_id(), crud::SetFields(request.activity()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "CreateActivity", NameOrCollection(Activities(), request.activity_id()), request.request_id(), crud::SetFields(request.activity()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateActivity"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireCouncils(caller, request.activity().councils(), "activity.councils");
@@ -713,13 +700,13 @@ void Events::CreateActivity(const Caller& caller, const v1::CreateActivityReques
             [&request, audit, activity = std::move(activity)](
                 WriteTransaction& tx) mutable -> absl::StatusOr<v1::Activity> {
               absl::StatusOr<std::string> name =
-                  NewName(tx, kActivities, request.activity_id(), "activity_id", "activity");
+                  NewName(tx, Activities(), request.activity_id(), "activity_id", "activity");
               if (!name.ok()) return name.status();
               audit.Named(*name);
               activity.set_name(*name);
               auto prepared = PrepareActivity(activity, "activity");
               if (!prepared.ok()) return prepared.status();
-              absl::StatusOr<Resource> saved = Commit(tx, kActivities, *prepared);
+              absl::StatusOr<Resource> saved = Commit(tx, Activities(), *prepared);
               if (!saved.ok()) return saved.status();
               return ActivityOut(tx, *saved);
             },
@@ -729,7 +716,7 @@ void Events::CreateActivity(const Caller& caller, const v1::CreateActivityReques
 
 void Events::UpdateActivity(const Caller& caller, const v1::UpdateActivityRequest& request, absl::Time deadline,
     crud::Done<v1::Activity> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateActivity", request.activity().name(), "", crud::MaskedFields(request.update_mask(), ActivityMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateActivity", request.activity().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Activity>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateActivity"); !s.ok()) return done(std::move(s));
   if (Masked(request.update_mask(), "councils")) {
@@ -743,7 +730,7 @@ void Events::UpdateActivity(const Caller& caller, const v1::UpdateActivityReques
     FieldViolations v;
     for (int i = 0; i < request.activity().councils_size(); ++i) {
       std::string path = Indexed("activity.councils", i);
-      if (!ParseName(request.activity().councils(i), kCouncils, path).ok()) {
+      if (!ParseName(request.activity().councils(i), Councils(), path).ok()) {
         v.Add(path, "must be councils/{id}");
       } else {
         refs.emplace_back(path, request.activity().councils(i));
@@ -757,8 +744,8 @@ void Events::UpdateActivity(const Caller& caller, const v1::UpdateActivityReques
         if (!checked.ok()) return done(std::move(checked));
         UpdateResource(
             &audit, request.activity(), request.update_mask(),
-            ParseName(request.activity().name(), kActivities, "activity.name").status(),
-            ActivityMutablePaths(),
+            ParseName(request.activity().name(), Activities(), "activity.name").status(),
+            crud::MutablePaths<v1::Activity>(),
             [caller](WriteTransaction& tx, v1::Activity a,
                      const v1::Activity* before) -> absl::StatusOr<Resource> {
               // The councils it named before the change must be in scope as well.
@@ -768,7 +755,7 @@ void Events::UpdateActivity(const Caller& caller, const v1::UpdateActivityReques
               }
               auto prepared = PrepareActivity(std::move(a), "activity");
               if (!prepared.ok()) return prepared.status();
-              return Commit(tx, kActivities, *prepared);
+              return Commit(tx, Activities(), *prepared);
             },
             ActivityOut, request.validate_only(), std::move(done));
       });
@@ -781,15 +768,15 @@ void Events::DeleteActivity(const Caller& caller, const v1::DeleteActivityReques
   if (absl::Status s = crud::RequireAdmin(caller, "DeleteActivity"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   DeleteResource(
-      &audit, name, request.etag(), ParseName(name, kActivities, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Activities(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
-        if (absl::Status s = RefusedWhileReferenced(tx, name, kRegistrations,
+        if (absl::Status s = RefusedWhileReferenced(tx, name, Registrations(),
                                                     {"parent", name}, "registrations",
                                                     "ACTIVITY_HAS_REGISTRATIONS");
             !s.ok()) {
           return s;
         }
-        return RefusedWhileReferenced(tx, name, kOutcomes, {"activity", name}, "outcomes",
+        return RefusedWhileReferenced(tx, name, Outcomes(), {"activity", name}, "outcomes",
                                       "ACTIVITY_HAS_OUTCOMES");
       },
       [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
@@ -807,12 +794,12 @@ absl::StatusOr<v1::Registration> Events::GetRegistration(
 absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
     const v1::ListRegistrationsRequest& request) {
   FieldViolations v;
-  ListSpec spec(kRegistrations, request.page_size(), request.page_token(),
+  ListSpec spec(Registrations(), request.page_size(), request.page_token(),
                 absl::StrCat(request.parent(), "|", request.state(), "|",
                              request.organization()));
-  ParentFilter(request.parent(), kActivities, spec.query.all_of, v);
+  ParentFilter(request.parent(), Activities(), spec.query.all_of, v);
   EnumFilter(request.state(), "state", "state", spec.query.all_of, v);
-  NameFilter(request.organization(), kOrganizations, "organization", "organization",
+  NameFilter(request.organization(), Organizations(), "organization", "organization",
              spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListRegistrationsResponse>(
@@ -825,7 +812,7 @@ void Events::CreateRegistration(const Caller& caller, const v1::CreateRegistrati
   crud::AuditedWrite audit = Audit(caller, "CreateRegistration", request.parent(), request.request_id(), crud::SetFields(request.registration()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateRegistration"); !s.ok()) return done(std::move(s));
-  absl::StatusOr<std::string> activity_id = ParseName(request.parent(), kActivities, "parent");
+  absl::StatusOr<std::string> activity_id = ParseName(request.parent(), Activities(), "parent");
   if (!activity_id.ok()) return done(activity_id.status());
   FieldViolations v;
   References refs;
@@ -854,7 +841,7 @@ void Events::CreateRegistration(const Caller& caller, const v1::CreateRegistrati
                                                                     "organizations/"))
                                     : GenerateId("person");
         }
-        r.set_name(absl::StrCat(request.parent(), "/", kRegistrations, "/", id));
+        r.set_name(absl::StrCat(request.parent(), "/", Registrations(), "/", id));
         audit.Named(r.name());
         // The attendee check first: it names the real conflict (ALREADY_REGISTERED).
         auto prepared = PrepareRegistration(tx, std::move(r), nullptr, "registration");
@@ -866,7 +853,7 @@ void Events::CreateRegistration(const Caller& caller, const v1::CreateRegistrati
                                 absl::StrCat(prepared->message.name(), " already exists")),
                             "ALREADY_EXISTS");
         }
-        absl::StatusOr<Resource> saved = Commit(tx, kRegistrations, *prepared);
+        absl::StatusOr<Resource> saved = Commit(tx, Registrations(), *prepared);
         if (!saved.ok()) return saved.status();
         return RegistrationOut(tx, *saved);
       },
@@ -876,13 +863,13 @@ void Events::CreateRegistration(const Caller& caller, const v1::CreateRegistrati
 
 void Events::UpdateRegistration(const Caller& caller, const v1::UpdateRegistrationRequest& request,
     crud::Done<v1::Registration> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateRegistration", request.registration().name(), "", crud::MaskedFields(request.update_mask(), RegistrationMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateRegistration", request.registration().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Registration>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateRegistration"); !s.ok()) return done(std::move(s));
   UpdateResource(
       &audit, request.registration(), request.update_mask(),
       ParseRegistrationName(request.registration().name(), "registration.name").status(),
-      RegistrationMutablePaths(),
+      crud::MutablePaths<v1::Registration>(),
       [caller](WriteTransaction& tx, v1::Registration r,
                const v1::Registration* before) -> absl::StatusOr<Resource> {
         // A registration belongs to its activity: the activity's councils decide.
@@ -894,7 +881,7 @@ void Events::UpdateRegistration(const Caller& caller, const v1::UpdateRegistrati
         }
         auto prepared = PrepareRegistration(tx, std::move(r), before, "registration");
         if (!prepared.ok()) return prepared.status();
-        return Commit(tx, kRegistrations, *prepared);
+        return Commit(tx, Registrations(), *prepared);
       },
       RegistrationOut,
       request.validate_only(), std::move(done));
@@ -915,15 +902,15 @@ void Events::DeleteRegistration(const Caller& caller, const v1::DeleteRegistrati
 // ---------------------------------------------------------------------- outcomes
 
 absl::StatusOr<v1::Outcome> Events::GetOutcome(const v1::GetOutcomeRequest& request) {
-  return GetByName<v1::Outcome>(store_, request.name(), kOutcomes, OutcomeOut);
+  return GetByName<v1::Outcome>(store_, request.name(), Outcomes(), OutcomeOut);
 }
 
 absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
     const v1::ListOutcomesRequest& request) {
   FieldViolations v;
-  ListSpec spec(kOutcomes, request.page_size(), request.page_token(),
+  ListSpec spec(Outcomes(), request.page_size(), request.page_token(),
                 absl::StrCat(request.council(), "|", request.category()));
-  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
   EnumFilter(request.category(), "category", "category", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListOutcomesResponse>(
@@ -933,7 +920,7 @@ absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
 
 void Events::CreateOutcome(const Caller& caller, const v1::CreateOutcomeRequest& request, absl::Time deadline,
     crud::Done<v1::Outcome> done) {
-  crud::AuditedWrite audit = Audit(caller, "CreateOutcome", NameOrCollection(kOutcomes, request.outcome_id()), request.request_id(), crud::SetFields(request.outcome()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "CreateOutcome", NameOrCollection(Outcomes(), request.outcome_id()), request.request_id(), crud::SetFields(request.outcome()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateOutcome"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireCouncil(caller, request.outcome().council(), "outcome.council");
@@ -960,7 +947,7 @@ void Events::CreateOutcome(const Caller& caller, const v1::CreateOutcomeRequest&
           return s;
         }
         // The bound that keeps every sum of amounts within int64 (see kMaxAmountKrw).
-        absl::StatusOr<int64_t> outcomes = tx.Count(kOutcomes, {});
+        absl::StatusOr<int64_t> outcomes = tx.Count(Outcomes(), {});
         if (!outcomes.ok()) return outcomes.status();
         if (*outcomes >= max_outcomes) {
           return WithReason(
@@ -970,14 +957,14 @@ void Events::CreateOutcome(const Caller& caller, const v1::CreateOutcomeRequest&
               "OUTCOME_LIMIT");
         }
         absl::StatusOr<std::string> name =
-            NewName(tx, kOutcomes, request.outcome_id(), "outcome_id", "outcome");
+            NewName(tx, Outcomes(), request.outcome_id(), "outcome_id", "outcome");
         if (!name.ok()) return name.status();
         audit.Named(*name);
         v1::Outcome o = request.outcome();
         o.set_name(*name);
         auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
         if (!prepared.ok()) return prepared.status();
-        absl::StatusOr<Resource> saved = Commit(tx, kOutcomes, *prepared);
+        absl::StatusOr<Resource> saved = Commit(tx, Outcomes(), *prepared);
         if (!saved.ok()) return saved.status();
         return OutcomeOut(tx, *saved);
       },
@@ -987,7 +974,7 @@ void Events::CreateOutcome(const Caller& caller, const v1::CreateOutcomeRequest&
 
 void Events::UpdateOutcome(const Caller& caller, const v1::UpdateOutcomeRequest& request, absl::Time deadline,
     crud::Done<v1::Outcome> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateOutcome", request.outcome().name(), "", crud::MaskedFields(request.update_mask(), OutcomeMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateOutcome", request.outcome().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Outcome>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateOutcome"); !s.ok()) return done(std::move(s));
   if (Masked(request.update_mask(), "council")) {
@@ -998,7 +985,7 @@ void Events::UpdateOutcome(const Caller& caller, const v1::UpdateOutcomeRequest&
   }
   References refs;
   if (Masked(request.update_mask(), "council")) {
-    if (!ParseName(request.outcome().council(), kCouncils, "outcome.council").ok()) {
+    if (!ParseName(request.outcome().council(), Councils(), "outcome.council").ok()) {
       return done(InvalidField("outcome.council", "must be councils/{id}"));
     }
     refs.emplace_back("outcome.council", request.outcome().council());
@@ -1009,8 +996,8 @@ void Events::UpdateOutcome(const Caller& caller, const v1::UpdateOutcomeRequest&
         if (!checked.ok()) return done(std::move(checked));
         UpdateResource(
             &audit, request.outcome(), request.update_mask(),
-            ParseName(request.outcome().name(), kOutcomes, "outcome.name").status(),
-            OutcomeMutablePaths(),
+            ParseName(request.outcome().name(), Outcomes(), "outcome.name").status(),
+            crud::MutablePaths<v1::Outcome>(),
             [caller](WriteTransaction& tx, v1::Outcome o,
                      const v1::Outcome* before) -> absl::StatusOr<Resource> {
               // What it belonged to before the change, and what it will belong to.
@@ -1027,7 +1014,7 @@ void Events::UpdateOutcome(const Caller& caller, const v1::UpdateOutcomeRequest&
               }
               auto prepared = PrepareOutcome(tx, std::move(o), "outcome");
               if (!prepared.ok()) return prepared.status();
-              return Commit(tx, kOutcomes, *prepared);
+              return Commit(tx, Outcomes(), *prepared);
             },
             OutcomeOut, request.validate_only(), std::move(done));
       });
@@ -1040,7 +1027,7 @@ void Events::DeleteOutcome(const Caller& caller, const v1::DeleteOutcomeRequest&
   if (absl::Status s = crud::RequireAdmin(caller, "DeleteOutcome"); !s.ok()) return done(std::move(s));
   DeleteResource(
       &audit, request.name(), request.etag(),
-      ParseName(request.name(), kOutcomes, "name").status(),
+      ParseName(request.name(), Outcomes(), "name").status(),
       [](WriteTransaction&, const std::string&) { return absl::OkStatus(); },
       [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
 }
@@ -1049,8 +1036,8 @@ void Events::DeleteOutcome(const Caller& caller, const v1::DeleteOutcomeRequest&
 
 absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
                                                    absl::Time deadline) {
-  for (absl::Status s : {CheckNames(data.activities(), kActivities, "activities"),
-                         CheckNames(data.outcomes(), kOutcomes, "outcomes")}) {
+  for (absl::Status s : {CheckNames(data.activities(), Activities(), "activities"),
+                         CheckNames(data.outcomes(), Outcomes(), "outcomes")}) {
     if (!s.ok()) return s;
   }
   // One round of registry questions for the whole bundle, before any write.
@@ -1074,14 +1061,14 @@ absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
   crud::ImportSummary summary;
   absl::Status status = store_->Write([&](WriteTransaction& tx) -> absl::Status {
     absl::Status s = ImportAll(
-        tx, kActivities, "activities", data.activities(),
+        tx, Activities(), "activities", data.activities(),
         [](WriteTransaction&, v1::Activity a, absl::string_view prefix) {
           return PrepareActivity(std::move(a), prefix);
         },
         NoDependents<v1::Activity>, summary);
     if (s.ok()) {
       s = ImportAll(
-          tx, kRegistrations, "registrations", data.registrations(),
+          tx, Registrations(), "registrations", data.registrations(),
           [](WriteTransaction& tx, v1::Registration r,
              absl::string_view prefix) -> absl::StatusOr<Prepared<v1::Registration>> {
             std::optional<v1::Registration> before;
@@ -1098,7 +1085,7 @@ absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
           NoDependents<v1::Registration>, summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kOutcomes, "outcomes", data.outcomes(), PrepareOutcome,
+      s = ImportAll(tx, Outcomes(), "outcomes", data.outcomes(), PrepareOutcome,
                     NoDependents<v1::Outcome>, summary);
     }
     return s;

@@ -60,13 +60,15 @@ using store::ReadView;
 using store::Resource;
 using store::WriteTransaction;
 
-constexpr char kFields[] = "fields";
-constexpr char kRegions[] = "regions";
-constexpr char kComplexes[] = "complexes";
-constexpr char kCouncils[] = "councils";
-constexpr char kOrganizations[] = "organizations";
-constexpr char kMemberships[] = "memberships";
-constexpr char kFigures[] = "reportedFigures";
+// The collections of the registry's kinds, as their protos name them (google.api.resource;
+// common/resource_kind.h), read on first use.
+const std::string& Fields() { return crud::CollectionOf<v1::Field>(); }
+const std::string& Regions() { return crud::CollectionOf<v1::Region>(); }
+const std::string& Complexes() { return crud::CollectionOf<v1::IndustrialComplex>(); }
+const std::string& Councils() { return crud::CollectionOf<v1::Council>(); }
+const std::string& Organizations() { return crud::CollectionOf<v1::Organization>(); }
+const std::string& Memberships() { return crud::CollectionOf<v1::Membership>(); }
+const std::string& Figures() { return crud::CollectionOf<v1::ReportedFigure>(); }
 
 // Bounds of what a caller sends (each stated in registry.proto). With 200-character names
 // and 8,000-character texts (4 bytes a character at most) the largest resource is a
@@ -86,7 +88,7 @@ constexpr int64_t kMaxFigureValue = 1'000'000'000'000'000;
 absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field,
                                                  absl::string_view prefix) {
   FieldViolations v;
-  absl::StatusOr<std::string> id = ParseName(field.name(), kFields, Path(prefix, "name"));
+  absl::StatusOr<std::string> id = ParseName(field.name(), Fields(), Path(prefix, "name"));
   if (!id.ok()) return id.status();
   ValidateText(field.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
   ValidateText(field.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
@@ -95,7 +97,7 @@ absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field
     if (field.parent() == field.name()) {
       v.Add(Path(prefix, "parent"), "a field cannot be its own parent");
     } else {
-      auto parent = Reference(view, field.parent(), kFields, Path(prefix, "parent"), v);
+      auto parent = Reference(view, field.parent(), Fields(), Path(prefix, "parent"), v);
       if (!parent.ok()) return parent.status();
     }
     out.index.push_back({"parent", field.parent()});
@@ -109,7 +111,7 @@ absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field
 absl::StatusOr<Prepared<v1::Region>> PrepareRegion(v1::Region region,
                                                    absl::string_view prefix) {
   FieldViolations v;
-  absl::StatusOr<std::string> id = ParseName(region.name(), kRegions, Path(prefix, "name"));
+  absl::StatusOr<std::string> id = ParseName(region.name(), Regions(), Path(prefix, "name"));
   if (!id.ok()) return id.status();
   ValidateText(region.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
   ValidateText(region.short_name(), Path(prefix, "short_name"), true, kMaxNameChars, v);
@@ -124,7 +126,7 @@ absl::StatusOr<Prepared<v1::Region>> PrepareRegion(v1::Region region,
 absl::StatusOr<Prepared<v1::ReportedFigure>> PrepareFigure(v1::ReportedFigure figure,
                                                            absl::string_view prefix) {
   FieldViolations v;
-  absl::StatusOr<std::string> id = ParseName(figure.name(), kFigures, Path(prefix, "name"));
+  absl::StatusOr<std::string> id = ParseName(figure.name(), Figures(), Path(prefix, "name"));
   if (!id.ok()) return id.status();
   ValidateText(figure.metric(), Path(prefix, "metric"), true, kMaxNameChars, v);
   ValidateNonNegative(figure.value(), kMaxFigureValue, Path(prefix, "value"), v);
@@ -147,7 +149,7 @@ absl::StatusOr<Prepared<v1::IndustrialComplex>> PrepareComplex(ReadView& view,
   FieldViolations v;
   ValidateText(c.display_name(), Path(prefix, "display_name"), true, kMaxNameChars, v);
   ValidateText(c.english_name(), Path(prefix, "english_name"), false, kMaxNameChars, v);
-  auto region = Reference(view, c.region(), kRegions, Path(prefix, "region"), v);
+  auto region = Reference(view, c.region(), Regions(), Path(prefix, "region"), v);
   if (!region.ok()) return region.status();
   if (c.kind() == v1::COMPLEX_KIND_UNSPECIFIED || !v1::ComplexKind_IsValid(c.kind())) {
     v.Add(Path(prefix, "kind"), "must be NATIONAL, GENERAL, URBAN_HIGH_TECH or AGRO_INDUSTRIAL");
@@ -174,7 +176,7 @@ absl::StatusOr<v1::IndustrialComplex> ComplexOut(ReadView& view, const Resource&
   if (!c.ok()) return c;
   // A soft-deleted council keeps naming its complexes but no longer takes part.
   absl::StatusOr<int64_t> councils =
-      crud::CountLive<v1::Council>(view, kCouncils, {"complex", resource.name});
+      crud::CountLive<v1::Council>(view, Councils(), {"complex", resource.name});
   if (!councils.ok()) return councils.status();
   c->set_council_count(static_cast<int32_t>(*councils));
   SetMeta(resource, *c);
@@ -199,7 +201,7 @@ absl::StatusOr<Prepared<v1::Organization>> PrepareOrganization(ReadView& view,
   Prepared<v1::Organization> out;
   out.index.push_back({"kind", v1::OrganizationKind_Name(org.kind())});
   if (!org.home_complex().empty()) {
-    auto home = Reference(view, org.home_complex(), kComplexes, Path(prefix, "home_complex"), v);
+    auto home = Reference(view, org.home_complex(), Complexes(), Path(prefix, "home_complex"), v);
     if (!home.ok()) return home.status();
     if (home->has_value()) {
       absl::StatusOr<v1::IndustrialComplex> complex = Decode<v1::IndustrialComplex>(**home);
@@ -210,7 +212,7 @@ absl::StatusOr<Prepared<v1::Organization>> PrepareOrganization(ReadView& view,
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   // Councils the organization belongs to, so organizations can be listed by council.
-  absl::Status status = ForEach(view, kMemberships, {{"organization", org.name()}},
+  absl::Status status = ForEach(view, Memberships(), {{"organization", org.name()}},
                                 [&](const Resource& m) {
                                   std::vector<std::string> parts = absl::StrSplit(m.name, '/');
                                   out.index.push_back({"council", absl::StrCat(parts[0], "/", parts[1])});
@@ -260,7 +262,7 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
   search_parts = {c.display_name(), c.description(), c.outcome_summary()};
 
   // The field and its ancestors: a council of a sub-field is found by its parent field.
-  auto field = Reference(view, c.field(), kFields, Path(prefix, "field"), v);
+  auto field = Reference(view, c.field(), Fields(), Path(prefix, "field"), v);
   if (!field.ok()) return field.status();
   for (std::optional<Resource> f = *field; f.has_value();) {
     absl::StatusOr<v1::Field> decoded = Decode<v1::Field>(*f);
@@ -288,7 +290,7 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
       v.Add(path, absl::StrCat(c.complexes(i), " is listed twice"));
       continue;
     }
-    auto complex_resource = Reference(view, c.complexes(i), kComplexes, path, v);
+    auto complex_resource = Reference(view, c.complexes(i), Complexes(), path, v);
     if (!complex_resource.ok()) return complex_resource.status();
     if (!complex_resource->has_value()) continue;
     absl::StatusOr<v1::IndustrialComplex> complex =
@@ -318,7 +320,7 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
   }
 
   if (!c.host_organization().empty()) {
-    auto host = Reference(view, c.host_organization(), kOrganizations,
+    auto host = Reference(view, c.host_organization(), Organizations(),
                           Path(prefix, "host_organization"), v);
     if (!host.ok()) return host.status();
     if (host->has_value()) {
@@ -360,7 +362,7 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
 absl::StatusOr<v1::Council> CouncilOut(ReadView& view, const Resource& resource) {
   absl::StatusOr<v1::Council> c = Decode<v1::Council>(resource);
   if (!c.ok()) return c;
-  absl::StatusOr<int64_t> members = view.Count(kMemberships, {{"parent", resource.name}});
+  absl::StatusOr<int64_t> members = view.Count(Memberships(), {{"parent", resource.name}});
   if (!members.ok()) return members.status();
   c->set_membership_count(static_cast<int32_t>(*members));
   SetMeta(resource, *c);
@@ -385,7 +387,7 @@ absl::Status RefreshCouncil(WriteTransaction& tx, const std::string& name) {
                       "DEPENDENT_WOULD_BE_INVALID");
   }
   if (DeterministicBytes(prepared->message) != (*found)->data) {
-    return Commit(tx, kCouncils, *prepared).status();
+    return Commit(tx, Councils(), *prepared).status();
   }
   return tx.Reindex(name, prepared->index, prepared->search);
 }
@@ -400,14 +402,14 @@ struct MembershipName {
 absl::StatusOr<MembershipName> ParseMembershipName(absl::string_view name,
                                                    absl::string_view field) {
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
-  if (parts.size() != 4 || parts[0] != kCouncils || parts[2] != kMemberships ||
+  if (parts.size() != 4 || parts[0] != Councils() || parts[2] != Memberships() ||
       !IsValidId(parts[1]) || !IsValidId(parts[3])) {
     return InvalidField(std::string(field),
                         absl::StrCat("must look like councils/{council}/memberships/"
                                      "{organization}, got \"", name, "\""));
   }
-  return MembershipName{absl::StrCat(kCouncils, "/", parts[1]),
-                        absl::StrCat(kOrganizations, "/", parts[3])};
+  return MembershipName{absl::StrCat(Councils(), "/", parts[1]),
+                        absl::StrCat(Organizations(), "/", parts[3])};
 }
 
 absl::StatusOr<Prepared<v1::Membership>> PrepareMembership(ReadView& view, v1::Membership m,
@@ -415,14 +417,14 @@ absl::StatusOr<Prepared<v1::Membership>> PrepareMembership(ReadView& view, v1::M
   absl::StatusOr<MembershipName> parsed = ParseMembershipName(m.name(), Path(prefix, "name"));
   if (!parsed.ok()) return parsed.status();
   FieldViolations v;
-  auto council = Reference(view, parsed->council, kCouncils, Path(prefix, "name"), v);
+  auto council = Reference(view, parsed->council, Councils(), Path(prefix, "name"), v);
   if (!council.ok()) return council.status();
   if (m.organization().empty()) m.set_organization(parsed->organization);
   if (m.organization() != parsed->organization) {
     v.Add(Path(prefix, "organization"),
           absl::StrCat("must be ", parsed->organization, ", the organization the name names"));
   } else {
-    auto org = Reference(view, m.organization(), kOrganizations, Path(prefix, "organization"), v);
+    auto org = Reference(view, m.organization(), Organizations(), Path(prefix, "organization"), v);
     if (!org.ok()) return org.status();
   }
   if (m.role() == v1::MEMBERSHIP_ROLE_UNSPECIFIED || !v1::MembershipRole_IsValid(m.role())) {
@@ -454,12 +456,12 @@ absl::Status AfterComplexChange(WriteTransaction& tx, const v1::IndustrialComple
       google::protobuf::util::MessageDifferencer::Equals(*before, after)) {
     return absl::OkStatus();
   }
-  auto councils = NamesOf(tx, kCouncils, {{"complex", after.name()}});
+  auto councils = NamesOf(tx, Councils(), {{"complex", after.name()}});
   if (!councils.ok()) return councils.status();
   for (const std::string& name : *councils) {
     if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
   }
-  auto orgs = NamesOf(tx, kOrganizations, {{"complex", after.name()}});
+  auto orgs = NamesOf(tx, Organizations(), {{"complex", after.name()}});
   if (!orgs.ok()) return orgs.status();
   for (const std::string& name : *orgs) {
     if (absl::Status s = ReindexOrganization(tx, name); !s.ok()) return s;
@@ -473,34 +475,12 @@ absl::Status AfterOrganizationChange(WriteTransaction& tx, const v1::Organizatio
   if (before == nullptr || before->display_name() == after.display_name()) {
     return absl::OkStatus();
   }
-  auto councils = NamesOf(tx, kCouncils, {{"host", after.name()}});
+  auto councils = NamesOf(tx, Councils(), {{"host", after.name()}});
   if (!councils.ok()) return councils.status();
   for (const std::string& name : *councils) {
     if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
   }
   return absl::OkStatus();
-}
-
-const std::vector<std::string>& ComplexMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{
-      "display_name", "english_name", "region", "kind", "aliases"};
-  return *paths;
-}
-const std::vector<std::string>& CouncilMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{
-      "display_name",  "field",       "forum_session", "complexes",
-      "host_organization", "launch_date", "reported_members", "description",
-      "outcome_summary"};
-  return *paths;
-}
-const std::vector<std::string>& OrganizationMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{
-      "display_name", "english_name", "kind", "home_complex", "description"};
-  return *paths;
-}
-const std::vector<std::string>& MembershipMutablePaths() {
-  static const auto* paths = new std::vector<std::string>{"role", "join_date"};
-  return *paths;
 }
 
 // Save functions: validate, store, refresh dependents. `before` is null on create.
@@ -509,7 +489,7 @@ absl::StatusOr<Resource> SaveComplex(WriteTransaction& tx, v1::IndustrialComplex
                                      absl::string_view prefix) {
   auto prepared = PrepareComplex(tx, std::move(c), prefix);
   if (!prepared.ok()) return prepared.status();
-  absl::StatusOr<Resource> saved = Commit(tx, kComplexes, *prepared);
+  absl::StatusOr<Resource> saved = Commit(tx, Complexes(), *prepared);
   if (!saved.ok()) return saved;
   if (absl::Status s = AfterComplexChange(tx, before, prepared->message); !s.ok()) return s;
   return saved;
@@ -519,7 +499,7 @@ absl::StatusOr<Resource> SaveCouncil(WriteTransaction& tx, v1::Council c,
                                      const v1::Council*, absl::string_view prefix) {
   auto prepared = PrepareCouncil(tx, std::move(c), prefix);
   if (!prepared.ok()) return prepared.status();
-  return Commit(tx, kCouncils, *prepared);
+  return Commit(tx, Councils(), *prepared);
 }
 
 absl::StatusOr<Resource> SaveOrganization(WriteTransaction& tx, v1::Organization org,
@@ -527,7 +507,7 @@ absl::StatusOr<Resource> SaveOrganization(WriteTransaction& tx, v1::Organization
                                           absl::string_view prefix) {
   auto prepared = PrepareOrganization(tx, std::move(org), prefix);
   if (!prepared.ok()) return prepared.status();
-  absl::StatusOr<Resource> saved = Commit(tx, kOrganizations, *prepared);
+  absl::StatusOr<Resource> saved = Commit(tx, Organizations(), *prepared);
   if (!saved.ok()) return saved;
   if (absl::Status s = AfterOrganizationChange(tx, before, prepared->message); !s.ok()) {
     return s;
@@ -539,7 +519,7 @@ absl::StatusOr<Resource> SaveMembership(WriteTransaction& tx, v1::Membership m,
                                         const v1::Membership*, absl::string_view prefix) {
   auto prepared = PrepareMembership(tx, std::move(m), prefix);
   if (!prepared.ok()) return prepared.status();
-  absl::StatusOr<Resource> saved = Commit(tx, kMemberships, *prepared);
+  absl::StatusOr<Resource> saved = Commit(tx, Memberships(), *prepared);
   if (!saved.ok()) return saved;
   if (absl::Status s = ReindexOrganization(tx, prepared->message.organization()); !s.ok()) {
     return s;
@@ -548,47 +528,6 @@ absl::StatusOr<Resource> SaveMembership(WriteTransaction& tx, v1::Membership m,
 }
 
 // ------------------------------------------------------------------ soft delete
-
-// Whether a stored complex, council or organization is soft-deleted.
-bool IsStoredDeleted(const Resource& r) {
-  if (r.collection == kComplexes) return crud::StoredDeleted<v1::IndustrialComplex>(r);
-  if (r.collection == kCouncils) return crud::StoredDeleted<v1::Council>(r);
-  if (r.collection == kOrganizations) return crud::StoredDeleted<v1::Organization>(r);
-  return false;
-}
-
-// (field path, resource name) of each reference a write would store.
-using Refs = std::vector<std::pair<std::string, std::string>>;
-
-// A write may not name a soft-deleted resource: references stay resolvable so that what
-// already named it keeps working, but nothing new may come to depend on it. Live
-// resources never hold such a reference (deletes are refused while they do), so every
-// reference of a saved resource is checked, not only new ones. Missing names are left to
-// the Prepare functions' field violations.
-absl::Status RefuseDeletedReferences(ReadView& view, const Refs& refs) {
-  for (const auto& [path, name] : refs) {
-    if (name.empty()) continue;
-    absl::StatusOr<std::optional<Resource>> found = view.Get(name);
-    if (!found.ok()) return found.status();
-    if (found->has_value() && IsStoredDeleted(**found)) {
-      return crud::Deleted(name, absl::StrCat(path, " may not name it"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-Refs CouncilRefs(const v1::Council& c, absl::string_view prefix) {
-  Refs refs;
-  for (int i = 0; i < c.complexes_size(); ++i) {
-    refs.emplace_back(absl::StrCat(Path(prefix, "complexes"), "[", i, "]"), c.complexes(i));
-  }
-  refs.emplace_back(Path(prefix, "host_organization"), c.host_organization());
-  return refs;
-}
-
-Refs OrganizationRefs(const v1::Organization& org, absl::string_view prefix) {
-  return {{Path(prefix, "home_complex"), org.home_complex()}};
-}
 
 // The update guard: a soft-deleted resource is read-only until undeleted.
 template <typename T>
@@ -616,7 +555,7 @@ absl::Status CouncilCreateAllowed(const Caller& caller, absl::string_view counci
                           "in its scope")),
                       "COUNCIL_OUT_OF_SCOPE");
   }
-  return crud::RequireCouncil(caller, NameOrCollection(kCouncils, council_id), "council_id");
+  return crud::RequireCouncil(caller, NameOrCollection(Councils(), council_id), "council_id");
 }
 
 // The council of a membership name, `councils/{c}` of `councils/{c}/memberships/{o}`;
@@ -646,14 +585,14 @@ absl::StatusOr<audit::v1::ListAuditEntriesResponse> Registry::ListAuditEntries(
 // ---------------------------------------------------------------------- fields, regions
 
 absl::StatusOr<v1::Field> Registry::GetField(const v1::GetFieldRequest& request) {
-  return GetByName<v1::Field>(store_, request.name(), kFields, Plain<v1::Field>);
+  return GetByName<v1::Field>(store_, request.name(), Fields(), Plain<v1::Field>);
 }
 
 absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
     const v1::ListFieldsRequest& request) {
   FieldViolations v;
-  ListSpec spec{kFields, request.page_size(), request.page_token(), request.parent()};
-  NameFilter(request.parent(), kFields, "parent", "parent", spec.query.all_of, v);
+  ListSpec spec{Fields(), request.page_size(), request.page_token(), request.parent()};
+  NameFilter(request.parent(), Fields(), "parent", "parent", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListFieldsResponse>(
       store_, std::move(spec), "",
@@ -661,13 +600,13 @@ absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
 }
 
 absl::StatusOr<v1::Region> Registry::GetRegion(const v1::GetRegionRequest& request) {
-  return GetByName<v1::Region>(store_, request.name(), kRegions, Plain<v1::Region>);
+  return GetByName<v1::Region>(store_, request.name(), Regions(), Plain<v1::Region>);
 }
 
 absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
     const v1::ListRegionsRequest& request) {
   return ListResources<v1::ListRegionsResponse>(
-      store_, ListSpec{kRegions, request.page_size(), request.page_token(), ""}, "",
+      store_, ListSpec{Regions(), request.page_size(), request.page_token(), ""}, "",
       AppendWith(&v1::ListRegionsResponse::add_regions, Plain<v1::Region>));
 }
 
@@ -676,16 +615,16 @@ absl::StatusOr<v1::ListRegionsResponse> Registry::ListRegions(
 absl::StatusOr<v1::IndustrialComplex> Registry::GetComplex(
     const v1::GetComplexRequest& request) {
   return complexes_.Get(request.name(), [&] {
-    return GetByName<v1::IndustrialComplex>(store_, request.name(), kComplexes, ComplexOut);
+    return GetByName<v1::IndustrialComplex>(store_, request.name(), Complexes(), ComplexOut);
   });
 }
 
 absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
     const v1::ListComplexesRequest& request) {
   FieldViolations v;
-  ListSpec spec{kComplexes, request.page_size(), request.page_token(),
+  ListSpec spec{Complexes(), request.page_size(), request.page_token(),
                 absl::StrCat(request.region(), "|", request.kind())};
-  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
+  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
   EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   crud::HideDeleted<v1::IndustrialComplex>(request.show_deleted(), spec);
@@ -696,7 +635,7 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
 
 void Registry::CreateComplex(const Caller& caller, const v1::CreateComplexRequest& request,
     crud::Done<v1::IndustrialComplex> done) {
-  crud::AuditedWrite audit = Audit(caller, "CreateComplex", NameOrCollection(kComplexes, request.complex_id()), request.request_id(), crud::SetFields(request.complex()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "CreateComplex", NameOrCollection(Complexes(), request.complex_id()), request.request_id(), crud::SetFields(request.complex()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateComplex"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireUnscoped(caller, "complexes"); !s.ok()) return done(std::move(s));
@@ -704,7 +643,7 @@ void Registry::CreateComplex(const Caller& caller, const v1::CreateComplexReques
       &audit, request, request.request_id(),
       [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::IndustrialComplex> {
         absl::StatusOr<std::string> name =
-            NewName(tx, kComplexes, request.complex_id(), "complex_id", "complex");
+            NewName(tx, Complexes(), request.complex_id(), "complex_id", "complex");
         if (!name.ok()) return name.status();
         audit.Named(*name);
         v1::IndustrialComplex c = request.complex();
@@ -719,14 +658,14 @@ void Registry::CreateComplex(const Caller& caller, const v1::CreateComplexReques
 
 void Registry::UpdateComplex(const Caller& caller, const v1::UpdateComplexRequest& request,
     crud::Done<v1::IndustrialComplex> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateComplex", request.complex().name(), "", crud::MaskedFields(request.update_mask(), ComplexMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateComplex", request.complex().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::IndustrialComplex>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateComplex"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireUnscoped(caller, "complexes"); !s.ok()) return done(std::move(s));
   UpdateResource(
       &audit, request.complex(), request.update_mask(),
-      ParseName(request.complex().name(), kComplexes, "complex.name").status(),
-      ComplexMutablePaths(),
+      ParseName(request.complex().name(), Complexes(), "complex.name").status(),
+      crud::MutablePaths<v1::IndustrialComplex>(),
       [](WriteTransaction& tx, v1::IndustrialComplex c,
          const v1::IndustrialComplex* before) -> absl::StatusOr<Resource> {
         if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
@@ -745,15 +684,15 @@ void Registry::DeleteComplex(const Caller& caller, const v1::DeleteComplexReques
   const std::string& name = request.name();
   // Soft delete: deleted councils and organizations keep naming it.
   crud::SoftDeleteResource<v1::IndustrialComplex>(
-      &audit, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Complexes(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileLiveReferenced<v1::Council>(
-                tx, name, kCouncils, {"complex", name}, "councils", "COMPLEX_IN_USE");
+                tx, name, Councils(), {"complex", name}, "councils", "COMPLEX_IN_USE");
             !s.ok()) {
           return s;
         }
         return RefusedWhileLiveReferenced<v1::Organization>(
-            tx, name, kOrganizations, {"complex", name}, "organizations", "COMPLEX_IN_USE");
+            tx, name, Organizations(), {"complex", name}, "organizations", "COMPLEX_IN_USE");
       },
       [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
         return SaveComplex(tx, std::move(c), before, "complex");
@@ -768,7 +707,7 @@ void Registry::UndeleteComplex(const Caller& caller, const v1::UndeleteComplexRe
   if (absl::Status s = crud::RequireAdmin(caller, "UndeleteComplex"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::IndustrialComplex>(
-      &audit, name, request.etag(), ParseName(name, kComplexes, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Complexes(), "name").status(),
       [](WriteTransaction&, const v1::IndustrialComplex&) { return absl::OkStatus(); },
       [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
         return SaveComplex(tx, std::move(c), before, "complex");
@@ -780,19 +719,19 @@ void Registry::UndeleteComplex(const Caller& caller, const v1::UndeleteComplexRe
 
 absl::StatusOr<v1::Council> Registry::GetCouncil(const v1::GetCouncilRequest& request) {
   return councils_.Get(request.name(), [&] {
-    return GetByName<v1::Council>(store_, request.name(), kCouncils, CouncilOut);
+    return GetByName<v1::Council>(store_, request.name(), Councils(), CouncilOut);
   });
 }
 
 absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
     const v1::ListCouncilsRequest& request) {
   FieldViolations v;
-  ListSpec spec{kCouncils, request.page_size(), request.page_token(),
+  ListSpec spec{Councils(), request.page_size(), request.page_token(),
                 absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
                              "|", request.forum_session())};
-  NameFilter(request.field(), kFields, "field", "field", spec.query.all_of, v);
-  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
-  NameFilter(request.complex(), kComplexes, "complex", "complex", spec.query.all_of, v);
+  NameFilter(request.field(), Fields(), "field", "field", spec.query.all_of, v);
+  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
+  NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
   if (request.forum_session() < 0 || request.forum_session() > 4) {
     v.Add("forum_session", "must be 1-4, or 0 for any");
   } else if (request.forum_session() > 0) {
@@ -807,7 +746,7 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
 
 void Registry::CreateCouncil(const Caller& caller, const v1::CreateCouncilRequest& request,
     crud::Done<v1::Council> done) {
-  crud::AuditedWrite audit = Audit(caller, "CreateCouncil", NameOrCollection(kCouncils, request.council_id()), request.request_id(), crud::SetFields(request.council()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "CreateCouncil", NameOrCollection(Councils(), request.council_id()), request.request_id(), crud::SetFields(request.council()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateCouncil"); !s.ok()) return done(std::move(s));
   if (absl::Status s = CouncilCreateAllowed(caller, request.council_id()); !s.ok()) return done(std::move(s));
@@ -815,13 +754,13 @@ void Registry::CreateCouncil(const Caller& caller, const v1::CreateCouncilReques
       &audit, request, request.request_id(),
       [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::Council> {
         absl::StatusOr<std::string> name =
-            NewName(tx, kCouncils, request.council_id(), "council_id", "council");
+            NewName(tx, Councils(), request.council_id(), "council_id", "council");
         if (!name.ok()) return name.status();
         audit.Named(*name);
         v1::Council c = request.council();
         c.set_name(*name);
         c.clear_delete_time();  // output only
-        if (absl::Status s = RefuseDeletedReferences(tx, CouncilRefs(c, "council")); !s.ok()) {
+        if (absl::Status s = crud::RefuseDeletedReferences(tx, c, "council"); !s.ok()) {
           return s;
         }
         absl::StatusOr<Resource> saved = SaveCouncil(tx, std::move(c), nullptr, "council");
@@ -833,18 +772,18 @@ void Registry::CreateCouncil(const Caller& caller, const v1::CreateCouncilReques
 
 void Registry::UpdateCouncil(const Caller& caller, const v1::UpdateCouncilRequest& request,
     crud::Done<v1::Council> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateCouncil", request.council().name(), "", crud::MaskedFields(request.update_mask(), CouncilMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateCouncil", request.council().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Council>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateCouncil"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireCouncil(caller, request.council().name(), "council.name"); !s.ok()) return done(std::move(s));
   UpdateResource(
       &audit, request.council(), request.update_mask(),
-      ParseName(request.council().name(), kCouncils, "council.name").status(),
-      CouncilMutablePaths(),
+      ParseName(request.council().name(), Councils(), "council.name").status(),
+      crud::MutablePaths<v1::Council>(),
       [](WriteTransaction& tx, v1::Council c,
          const v1::Council* before) -> absl::StatusOr<Resource> {
         if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
-        if (absl::Status s = RefuseDeletedReferences(tx, CouncilRefs(c, "council")); !s.ok()) {
+        if (absl::Status s = crud::RefuseDeletedReferences(tx, c, "council"); !s.ok()) {
           return s;
         }
         return SaveCouncil(tx, std::move(c), before, "council");
@@ -864,9 +803,9 @@ void Registry::DeleteCouncil(const Caller& caller, const v1::DeleteCouncilReques
   // scorecard keeps resolving. Memberships live in this store, beside it: they are
   // refused outright (delete them first), in the delete's own transaction.
   crud::SoftDeleteResource<v1::Council>(
-      &audit, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Councils(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) {
-        return RefusedWhileReferenced(tx, name, kMemberships, {"parent", name}, "memberships",
+        return RefusedWhileReferenced(tx, name, Memberships(), {"parent", name}, "memberships",
                                       "COUNCIL_HAS_MEMBERSHIPS");
       },
       [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
@@ -882,9 +821,9 @@ void Registry::UndeleteCouncil(const Caller& caller, const v1::UndeleteCouncilRe
   if (absl::Status s = crud::RequireAdmin(caller, "UndeleteCouncil"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::Council>(
-      &audit, name, request.etag(), ParseName(name, kCouncils, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Councils(), "name").status(),
       [](WriteTransaction& tx, const v1::Council& c) {
-        return RefuseDeletedReferences(tx, CouncilRefs(c, "council"));
+        return crud::RefuseDeletedReferences(tx, c, "council");
       },
       [](WriteTransaction& tx, v1::Council c, const v1::Council* before) {
         return SaveCouncil(tx, std::move(c), before, "council");
@@ -897,7 +836,7 @@ void Registry::UndeleteCouncil(const Caller& caller, const v1::UndeleteCouncilRe
 absl::StatusOr<v1::Organization> Registry::GetOrganization(
     const v1::GetOrganizationRequest& request) {
   return organizations_.Get(request.name(), [&] {
-    return GetByName<v1::Organization>(store_, request.name(), kOrganizations,
+    return GetByName<v1::Organization>(store_, request.name(), Organizations(),
                                        OrganizationOut);
   });
 }
@@ -905,13 +844,13 @@ absl::StatusOr<v1::Organization> Registry::GetOrganization(
 absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
     const v1::ListOrganizationsRequest& request) {
   FieldViolations v;
-  ListSpec spec{kOrganizations, request.page_size(), request.page_token(),
+  ListSpec spec{Organizations(), request.page_size(), request.page_token(),
                 absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
                              "|", request.council())};
   EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
-  NameFilter(request.complex(), kComplexes, "complex", "complex", spec.query.all_of, v);
-  NameFilter(request.region(), kRegions, "region", "region", spec.query.all_of, v);
-  NameFilter(request.council(), kCouncils, "council", "council", spec.query.all_of, v);
+  NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
+  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
+  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   crud::HideDeleted<v1::Organization>(request.show_deleted(), spec);
   return ListResources<v1::ListOrganizationsResponse>(
@@ -921,7 +860,7 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
 
 void Registry::CreateOrganization(const Caller& caller, const v1::CreateOrganizationRequest& request,
     crud::Done<v1::Organization> done) {
-  crud::AuditedWrite audit = Audit(caller, "CreateOrganization", NameOrCollection(kOrganizations, request.organization_id()), request.request_id(), crud::SetFields(request.organization()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "CreateOrganization", NameOrCollection(Organizations(), request.organization_id()), request.request_id(), crud::SetFields(request.organization()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateOrganization"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireUnscoped(caller, "organizations"); !s.ok()) return done(std::move(s));
@@ -929,14 +868,14 @@ void Registry::CreateOrganization(const Caller& caller, const v1::CreateOrganiza
       &audit, request, request.request_id(),
       [&request, audit](WriteTransaction& tx) -> absl::StatusOr<v1::Organization> {
         absl::StatusOr<std::string> name = NewName(
-            tx, kOrganizations, request.organization_id(), "organization_id", "org");
+            tx, Organizations(), request.organization_id(), "organization_id", "org");
         if (!name.ok()) return name.status();
         audit.Named(*name);
         v1::Organization org = request.organization();
         org.set_name(*name);
         org.clear_delete_time();  // output only
         if (absl::Status s =
-                RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+                crud::RefuseDeletedReferences(tx, org, "organization");
             !s.ok()) {
           return s;
         }
@@ -950,19 +889,19 @@ void Registry::CreateOrganization(const Caller& caller, const v1::CreateOrganiza
 
 void Registry::UpdateOrganization(const Caller& caller, const v1::UpdateOrganizationRequest& request,
     crud::Done<v1::Organization> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateOrganization", request.organization().name(), "", crud::MaskedFields(request.update_mask(), OrganizationMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateOrganization", request.organization().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Organization>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateOrganization"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireUnscoped(caller, "organizations"); !s.ok()) return done(std::move(s));
   UpdateResource(
       &audit, request.organization(), request.update_mask(),
-      ParseName(request.organization().name(), kOrganizations, "organization.name").status(),
-      OrganizationMutablePaths(),
+      ParseName(request.organization().name(), Organizations(), "organization.name").status(),
+      crud::MutablePaths<v1::Organization>(),
       [](WriteTransaction& tx, v1::Organization org,
          const v1::Organization* before) -> absl::StatusOr<Resource> {
         if (absl::Status s = RefuseIfDeleted(before); !s.ok()) return s;
         if (absl::Status s =
-                RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+                crud::RefuseDeletedReferences(tx, org, "organization");
             !s.ok()) {
           return s;
         }
@@ -982,15 +921,15 @@ void Registry::DeleteOrganization(const Caller& caller, const v1::DeleteOrganiza
   // Soft delete: the events service's registrations keep naming it, and so may deleted
   // councils it hosted. Memberships are refused outright, in the same transaction.
   crud::SoftDeleteResource<v1::Organization>(
-      &audit, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Organizations(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s =
-                RefusedWhileReferenced(tx, name, kMemberships, {"organization", name},
+                RefusedWhileReferenced(tx, name, Memberships(), {"organization", name},
                                        "memberships", "ORGANIZATION_IN_USE");
             !s.ok()) {
           return s;
         }
-        return RefusedWhileLiveReferenced<v1::Council>(tx, name, kCouncils, {"host", name},
+        return RefusedWhileLiveReferenced<v1::Council>(tx, name, Councils(), {"host", name},
                                                        "councils as their host",
                                                        "ORGANIZATION_IN_USE");
       },
@@ -1007,9 +946,9 @@ void Registry::UndeleteOrganization(const Caller& caller, const v1::UndeleteOrga
   if (absl::Status s = crud::RequireAdmin(caller, "UndeleteOrganization"); !s.ok()) return done(std::move(s));
   const std::string& name = request.name();
   crud::UndeleteResource<v1::Organization>(
-      &audit, name, request.etag(), ParseName(name, kOrganizations, "name").status(),
+      &audit, name, request.etag(), ParseName(name, Organizations(), "name").status(),
       [](WriteTransaction& tx, const v1::Organization& org) {
-        return RefuseDeletedReferences(tx, OrganizationRefs(org, "organization"));
+        return crud::RefuseDeletedReferences(tx, org, "organization");
       },
       [](WriteTransaction& tx, v1::Organization org, const v1::Organization* before) {
         return SaveOrganization(tx, std::move(org), before, "organization");
@@ -1029,12 +968,12 @@ absl::StatusOr<v1::Membership> Registry::GetMembership(
 absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
     const v1::ListMembershipsRequest& request) {
   FieldViolations v;
-  ListSpec spec{kMemberships, request.page_size(), request.page_token(),
+  ListSpec spec{Memberships(), request.page_size(), request.page_token(),
                 absl::StrCat(request.parent(), "|", request.role(), "|",
                              request.organization())};
-  ParentFilter(request.parent(), kCouncils, spec.query.all_of, v);
+  ParentFilter(request.parent(), Councils(), spec.query.all_of, v);
   EnumFilter(request.role(), "role", "role", spec.query.all_of, v);
-  NameFilter(request.organization(), kOrganizations, "organization", "organization",
+  NameFilter(request.organization(), Organizations(), "organization", "organization",
              spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListMembershipsResponse>(
@@ -1048,10 +987,10 @@ void Registry::CreateMembership(const Caller& caller, const v1::CreateMembership
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "CreateMembership"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireCouncil(caller, request.parent(), "parent"); !s.ok()) return done(std::move(s));
-  absl::StatusOr<std::string> council = ParseName(request.parent(), kCouncils, "parent");
+  absl::StatusOr<std::string> council = ParseName(request.parent(), Councils(), "parent");
   if (!council.ok()) return done(council.status());
   absl::StatusOr<std::string> org =
-      ParseName(request.membership().organization(), kOrganizations, "membership.organization");
+      ParseName(request.membership().organization(), Organizations(), "membership.organization");
   if (!org.ok()) return done(org.status());
   CreateOnce<v1::Membership>(
       &audit, request, request.request_id(),
@@ -1060,13 +999,13 @@ void Registry::CreateMembership(const Caller& caller, const v1::CreateMembership
         if (!parent.ok()) return parent.status();
         if (!parent->has_value()) return NotFound(request.parent());
         v1::Membership m = request.membership();
-        if (absl::Status s = RefuseDeletedReferences(
-                tx, {{"parent", request.parent()},
-                     {"membership.organization", m.organization()}});
-            !s.ok()) {
+        if (crud::StoredDeleted<v1::Council>(**parent)) {
+          return crud::Deleted(request.parent(), "parent may not name it");
+        }
+        if (absl::Status s = crud::RefuseDeletedReferences(tx, m, "membership"); !s.ok()) {
           return s;
         }
-        m.set_name(absl::StrCat(request.parent(), "/", kMemberships, "/", org));
+        m.set_name(absl::StrCat(request.parent(), "/", Memberships(), "/", org));
         audit.Named(m.name());
         absl::StatusOr<std::optional<Resource>> existing = tx.Get(m.name());
         if (!existing.ok()) return existing.status();
@@ -1084,14 +1023,14 @@ void Registry::CreateMembership(const Caller& caller, const v1::CreateMembership
 
 void Registry::UpdateMembership(const Caller& caller, const v1::UpdateMembershipRequest& request,
     crud::Done<v1::Membership> done) {
-  crud::AuditedWrite audit = Audit(caller, "UpdateMembership", request.membership().name(), "", crud::MaskedFields(request.update_mask(), MembershipMutablePaths()), request.validate_only());
+  crud::AuditedWrite audit = Audit(caller, "UpdateMembership", request.membership().name(), "", crud::MaskedFields(request.update_mask(), crud::MutablePaths<v1::Membership>()), request.validate_only());
   done = audit.Wrap(std::move(done));
   if (absl::Status s = crud::RequireEditor(caller, "UpdateMembership"); !s.ok()) return done(std::move(s));
   if (absl::Status s = crud::RequireCouncil(caller, MembershipCouncil(request.membership().name()), "membership.name"); !s.ok()) return done(std::move(s));
   UpdateResource(
       &audit, request.membership(), request.update_mask(),
       ParseMembershipName(request.membership().name(), "membership.name").status(),
-      MembershipMutablePaths(),
+      crud::MutablePaths<v1::Membership>(),
       [](WriteTransaction& tx, v1::Membership m, const v1::Membership* before) {
         return SaveMembership(tx, std::move(m), before, "membership");
       },
@@ -1119,14 +1058,14 @@ void Registry::DeleteMembership(const Caller& caller, const v1::DeleteMembership
 
 absl::StatusOr<v1::ReportedFigure> Registry::GetReportedFigure(
     const v1::GetReportedFigureRequest& request) {
-  return GetByName<v1::ReportedFigure>(store_, request.name(), kFigures,
+  return GetByName<v1::ReportedFigure>(store_, request.name(), Figures(),
                                        Plain<v1::ReportedFigure>);
 }
 
 absl::StatusOr<v1::ListReportedFiguresResponse> Registry::ListReportedFigures(
     const v1::ListReportedFiguresRequest& request) {
   return ListResources<v1::ListReportedFiguresResponse>(
-      store_, ListSpec{kFigures, request.page_size(), request.page_token(), ""}, "",
+      store_, ListSpec{Figures(), request.page_size(), request.page_token(), ""}, "",
       AppendWith(&v1::ListReportedFiguresResponse::add_reported_figures, Plain<v1::ReportedFigure>));
 }
 
@@ -1137,9 +1076,9 @@ namespace {
 }  // namespace
 
 absl::StatusOr<ImportSummary> Registry::Import(const v1::RegistryData& data) {
-  for (absl::Status s : {CheckNames(data.complexes(), kComplexes, "complexes"),
-                         CheckNames(data.councils(), kCouncils, "councils"),
-                         CheckNames(data.organizations(), kOrganizations, "organizations")}) {
+  for (absl::Status s : {CheckNames(data.complexes(), Complexes(), "complexes"),
+                         CheckNames(data.councils(), Councils(), "councils"),
+                         CheckNames(data.organizations(), Organizations(), "organizations")}) {
     if (!s.ok()) return s;
   }
   ImportSummary summary;
@@ -1149,33 +1088,33 @@ absl::StatusOr<ImportSummary> Registry::Import(const v1::RegistryData& data) {
         return prepare(std::move(item), prefix);
       };
     };
-    absl::Status s = ImportAll(tx, kFields, "fields", data.fields(), PrepareField,
+    absl::Status s = ImportAll(tx, Fields(), "fields", data.fields(), PrepareField,
                                NoDependents<v1::Field>, summary);
     if (s.ok()) {
-      s = ImportAll(tx, kRegions, "regions", data.regions(), plain(PrepareRegion),
+      s = ImportAll(tx, Regions(), "regions", data.regions(), plain(PrepareRegion),
                     NoDependents<v1::Region>, summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kComplexes, "complexes", data.complexes(), PrepareComplex,
+      s = ImportAll(tx, Complexes(), "complexes", data.complexes(), PrepareComplex,
                     AfterComplexChange, summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kOrganizations, "organizations", data.organizations(),
+      s = ImportAll(tx, Organizations(), "organizations", data.organizations(),
                     PrepareOrganization, AfterOrganizationChange, summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kCouncils, "councils", data.councils(), PrepareCouncil,
+      s = ImportAll(tx, Councils(), "councils", data.councils(), PrepareCouncil,
                     NoDependents<v1::Council>, summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kMemberships, "memberships", data.memberships(), PrepareMembership,
+      s = ImportAll(tx, Memberships(), "memberships", data.memberships(), PrepareMembership,
                     [](WriteTransaction& tx, const v1::Membership*, const v1::Membership& m) {
                       return ReindexOrganization(tx, m.organization());
                     },
                     summary);
     }
     if (s.ok()) {
-      s = ImportAll(tx, kFigures, "reported_figures", data.reported_figures(),
+      s = ImportAll(tx, Figures(), "reported_figures", data.reported_figures(),
                     plain(PrepareFigure), NoDependents<v1::ReportedFigure>, summary);
     }
     return s;
