@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -19,6 +21,7 @@
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "common/resource_kind.h"
 #include "common/status.h"
 #include "tools/sanhakctl/errors.h"
 
@@ -74,69 +77,95 @@ const google::protobuf::ServiceDescriptor* ServiceDescriptorOf(Service service) 
   return nullptr;
 }
 
-std::vector<Kind> MakeKinds() {
-  const std::vector<std::string> common_output = {"etag", "create_time", "update_time",
-                                                  "delete_time"};
-  auto with = [&](std::vector<std::string> more) {
-    std::vector<std::string> out = common_output;
-    out.insert(out.end(), more.begin(), more.end());
-    return out;
-  };
-  std::vector<Kind> kinds;
-  kinds.push_back({"field", "fields", Service::kRegistry, "Field", "Fields", "", false,
-                   {"name", "display_name", "english_name", "parent"}, {}, {}});
-  kinds.push_back({"region", "regions", Service::kRegistry, "Region", "Regions", "", false,
-                   {"name", "display_name", "short_name", "english_name"}, {}, {}});
-  kinds.push_back({"figure", "reportedFigures", Service::kRegistry, "ReportedFigure",
-                   "ReportedFigures", "", false,
-                   {"name", "metric", "value", "approximate", "as_of"}, {}, {}});
-  kinds.push_back({"complex", "complexes", Service::kRegistry, "Complex", "Complexes", "", true,
-                   {"name", "display_name", "region", "kind", "council_count"},
-                   with({"council_count"}),
-                   {{"region", "region"}}});
-  kinds.push_back({"organization", "organizations", Service::kRegistry, "Organization",
-                   "Organizations", "", true,
-                   {"name", "display_name", "kind", "home_complex"}, with({}),
-                   {{"home_complex", "complex"}}});
-  kinds.push_back({"council", "councils", Service::kRegistry, "Council", "Councils", "", true,
-                   {"name", "display_name", "field", "forum_session", "regions",
-                    "membership_count"},
-                   with({"regions", "membership_count"}),
-                   {{"field", "field"}, {"complexes", "complex"},
-                    {"host_organization", "organization"}}});
-  kinds.push_back({"membership", "memberships", Service::kRegistry, "Membership", "Memberships",
-                   "councils", true, {"name", "organization", "role", "join_date"}, with({}),
-                   {{"organization", "organization"}}});
-  kinds.push_back({"activity", "activities", Service::kEvents, "Activity", "Activities", "",
-                   true,
-                   {"name", "kind", "title", "start_time", "councils", "registration_count"},
-                   with({"registration_count"}),
-                   {{"councils", "council"}, {"sessions.councils", "council"},
-                    {"sessions.fields", "field"}}});
-  kinds.push_back({"registration", "registrations", Service::kEvents, "Registration",
-                   "Registrations", "activities", true,
-                   {"name", "organization", "person", "state"}, with({"check_in_time"}),
-                   {{"organization", "organization"}}});
-  kinds.push_back({"outcome", "outcomes", Service::kEvents, "Outcome", "Outcomes", "", true,
-                   {"name", "council", "category", "title", "start_date", "total_budget_krw",
-                    "deal_amount_krw"},
-                   with({}),
-                   {{"council", "council"}, {"activity", "activity"}}});
-  return kinds;
+// The table columns of each kind, by its short name: how `get` and `list` lay a kind
+// out is the command line's own choice, not part of the kind.
+std::vector<std::string> ColumnsOf(absl::string_view name) {
+  static const auto* const kColumns =
+      new std::map<std::string, std::vector<std::string>, std::less<>>{
+          {"field", {"name", "display_name", "english_name", "parent"}},
+          {"region", {"name", "display_name", "short_name", "english_name"}},
+          {"figure", {"name", "metric", "value", "approximate", "as_of"}},
+          {"complex", {"name", "display_name", "region", "kind", "council_count"}},
+          {"organization", {"name", "display_name", "kind", "home_complex"}},
+          {"council",
+           {"name", "display_name", "field", "forum_session", "regions", "membership_count"}},
+          {"membership", {"name", "organization", "role", "join_date"}},
+          {"activity",
+           {"name", "kind", "title", "start_time", "councils", "registration_count"}},
+          {"registration", {"name", "organization", "person", "state"}},
+          {"outcome",
+           {"name", "council", "category", "title", "start_date", "total_budget_krw",
+            "deal_amount_krw"}},
+      };
+  auto it = kColumns->find(name);
+  return it == kColumns->end() ? std::vector<std::string>{"name"} : it->second;
 }
 
-// Reference filters and fields: the collection a bare id belongs to.
-std::string CollectionOfField(absl::string_view field) {
-  static const auto* const kCollections = new std::map<std::string, std::string, std::less<>>{
-      {"council", "councils"},         {"councils", "councils"},
-      {"field", "fields"},             {"fields", "fields"},
-      {"region", "regions"},           {"complex", "complexes"},
-      {"complexes", "complexes"},      {"organization", "organizations"},
-      {"home_complex", "complexes"},   {"host_organization", "organizations"},
-      {"activity", "activities"},
-  };
-  auto it = kCollections->find(field);
-  return it == kCollections->end() ? "" : it->second;
+std::string UpperFirst(absl::string_view text) {
+  std::string out(text);
+  if (!out.empty()) out[0] = absl::ascii_toupper(out[0]);
+  return out;
+}
+
+// The kinds the services' protos declare (google.api.resource), as the command line uses
+// them: nothing here restates a kind's collection, parent, server-set fields or
+// references (common/resource_kind.h reads them from the annotations).
+std::vector<Kind> MakeKinds() {
+  std::vector<Kind> kinds;
+  for (Service service : {Service::kRegistry, Service::kEvents}) {
+    const google::protobuf::ServiceDescriptor* methods = ServiceDescriptorOf(service);
+    for (const ResourceKind* resource : ResourceKind::DeclaredIn(methods->file())) {
+      Kind kind;
+      kind.name = resource->id_variable();
+      kind.collection = resource->collection();
+      kind.service = service;
+      kind.singular = UpperFirst(resource->singular());
+      kind.plural = UpperFirst(resource->plural());
+      kind.parent_collection = resource->parent_collection();
+      kind.writable =
+          methods->FindMethodByName(absl::StrCat("Create", kind.singular)) != nullptr;
+      kind.columns = ColumnsOf(kind.name);
+      if (resource->message()->FindFieldByName("etag") != nullptr) {
+        kind.output_only.push_back("etag");
+      }
+      for (const std::string& path : resource->output_only_paths()) {
+        kind.output_only.push_back(path);
+      }
+      for (const ReferenceField& reference : resource->references()) {
+        if (reference.kind == nullptr) continue;
+        kind.references.emplace_back(reference.path, reference.kind->id_variable());
+      }
+      kinds.push_back(std::move(kind));
+    }
+  }
+  // Dependency order, for import: a kind after every kind it references, otherwise in
+  // the order the protos declare them.
+  std::vector<Kind> ordered;
+  std::vector<bool> placed(kinds.size(), false);
+  while (ordered.size() < kinds.size()) {
+    const size_t before = ordered.size();
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      if (placed[i]) continue;
+      const bool ready = std::all_of(
+          kinds[i].references.begin(), kinds[i].references.end(), [&](const auto& ref) {
+            for (size_t j = 0; j < kinds.size(); ++j) {
+              if (kinds[j].name == ref.second) return placed[j] || j == i;
+            }
+            return true;  // another service's kind, not imported here
+          });
+      if (!ready) continue;
+      placed[i] = true;
+      ordered.push_back(kinds[i]);
+      break;  // restart, so that declaration order decides among the ready ones
+    }
+    // A reference cycle would leave kinds unplaced: place the rest as declared.
+    if (ordered.size() == before) {
+      for (size_t i = 0; i < kinds.size(); ++i) {
+        if (!placed[i]) ordered.push_back(kinds[i]);
+      }
+    }
+  }
+  return ordered;
 }
 
 }  // namespace
@@ -438,7 +467,9 @@ absl::Status SetFieldFromText(Message& message, absl::string_view field_name,
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string value(text);
-      const std::string collection = CollectionOfField(field_name);
+      // A bare id in a field that names a resource gets that kind's collection.
+      const ResourceKind* named = ResourceKind::NamedBy(field);
+      const std::string collection = named == nullptr ? "" : named->collection();
       if (!collection.empty() && !value.empty() && !absl::StrContains(value, '/')) {
         value = absl::StrCat(collection, "/", value);
       }
