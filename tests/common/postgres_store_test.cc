@@ -21,6 +21,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -261,6 +262,91 @@ TEST_F(PostgresStoreTest, FailedWriteRollsBackAloneInItsBatch) {
             (std::vector<std::string>{"1", "2"}));
   EXPECT_EQ(Column("SELECT sequence FROM outbox ORDER BY sequence"),
             (std::vector<std::string>{"1", "2"}));
+  // And its count: the batch's kept counts hold only what committed.
+  EXPECT_EQ(Column("SELECT n FROM index_counts WHERE collection = 'items' AND key = ''"),
+            (std::vector<std::string>{"2"}));
+}
+
+// One transaction that writes thousands of resources updates each counters row and each
+// kept count's row once, at its end, not once per resource: PostgreSQL keeps a version
+// of a row per update until the transaction ends and each later update walks them all,
+// so per-resource updates made an import of 10,000 twice as slow per resource as one of
+// 500, and 100,000 stalled (bench/README.md, "Data scale"). Told by the server's own
+// statistics of updated rows, not by a clock.
+TEST_F(PostgresStoreTest, ALargeTransactionUpdatesEachCountRowOnce) {
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  constexpr int kResources = 2000;
+  int64_t counted_inside = -1;
+  ASSERT_TRUE(store->Write([&](WriteTransaction& tx) -> absl::Status {
+                     for (int i = 0; i < kResources; ++i) {
+                       absl::StatusOr<Resource> put = tx.Put(
+                           MakeResource(absl::StrFormat("items/%05d", i), "items", "x"),
+                           {{"parity", absl::StrCat(i % 2)}, {"all", "yes"}}, "");
+                       if (!put.ok()) return put.status();
+                     }
+                     // Counts read inside the write see its own writes.
+                     absl::StatusOr<int64_t> n = tx.Count("items", {{"parity", "1"}});
+                     if (!n.ok()) return n.status();
+                     counted_inside = *n;
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_EQ(counted_inside, kResources / 2);
+  EXPECT_EQ(QueryInt("SELECT max(revision) FROM resources"), kResources);
+  EXPECT_EQ(QueryInt("SELECT value FROM counters WHERE name = 'outbox'"), kResources);
+  EXPECT_EQ(Column("SELECT key || '=' || value || ':' || n FROM index_counts"
+                   " WHERE collection = 'items' ORDER BY key, value"),
+            (std::vector<std::string>{"=:2000", "all=yes:2000", "parity=0:1000",
+                                      "parity=1:1000"}));
+  // A backend reports its statistics when idle, within about a second: wait until they
+  // show the inserts, then read the updates.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (QueryInt("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'resources'") <
+             kResources &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_EQ(QueryInt("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'resources'"),
+            kResources);
+  // Once per counter (revision, outbox) and once per count row (4), give or take the
+  // migrations' own.
+  EXPECT_LE(QueryInt("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'counters'"),
+            4);
+  EXPECT_LE(QueryInt("SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables"
+                     " WHERE relname = 'index_counts'"),
+            8);
+}
+
+// A writer that does not keep the counts itself (a replica of the previous release,
+// during a rolling update, or an operator's SQL) is still counted, by migration 4's
+// triggers, alongside the store's own counting.
+TEST_F(PostgresStoreTest, WritesOfAPreviousReleaseAreStillCounted) {
+  std::unique_ptr<PostgresResourceStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(Put(*store, MakeResource("items/new", "items", "x"), {{"k", "v"}}).ok());
+  ASSERT_TRUE(server_
+                  ->Query(uri_,
+                          "INSERT INTO resources VALUES('items/old', 'items', 'x', 99, 1, 1,"
+                          " '', 'test.Thing'); INSERT INTO resource_index VALUES('k', 'v',"
+                          " 'items/old')")
+                  .ok());
+  ASSERT_TRUE(Put(*store, MakeResource("items/newer", "items", "x"), {{"k", "v"}}).ok());
+  int64_t all = -1, kv = -1;
+  ASSERT_TRUE(store->Read([&](ReadView& view) -> absl::Status {
+                     absl::StatusOr<int64_t> n = view.Count("items", {});
+                     if (!n.ok()) return n.status();
+                     all = *n;
+                     n = view.Count("items", {{"k", "v"}});
+                     if (!n.ok()) return n.status();
+                     kv = *n;
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_EQ(all, 3);
+  EXPECT_EQ(kv, 3);
+  ASSERT_TRUE(store->Write([](WriteTransaction& tx) { return tx.Delete("items/old"); }).ok());
+  EXPECT_EQ(Column("SELECT key || '=' || value || ':' || n FROM index_counts"
+                   " WHERE collection = 'items' ORDER BY key, value"),
+            (std::vector<std::string>{"=:2", "k=v:2"}));
 }
 
 // Text PostgreSQL cannot hold (invalid UTF-8) fails that write INVALID_ARGUMENT, not
@@ -345,7 +431,7 @@ TEST_F(PostgresStoreTest, ADatabaseAtAnOlderSchemaIsMigratedKeepingItsData) {
   std::unique_ptr<PostgresResourceStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Column("SELECT version FROM schema_migrations ORDER BY version"),
-            (std::vector<std::string>{"1", "2", "3", "4"}));
+            (std::vector<std::string>{"1", "2", "3", "4", "5"}));
   absl::StatusOr<std::optional<Resource>> old = Get(*store, "items/old");
   ASSERT_TRUE(old.ok() && old->has_value());
   EXPECT_EQ((*old)->revision, 7);
@@ -383,7 +469,7 @@ TEST_F(PostgresStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
     ASSERT_NE(second, nullptr);
   }
   EXPECT_EQ(Column("SELECT version FROM schema_migrations ORDER BY version"),
-            (std::vector<std::string>{"1", "2", "3", "4"}));
+            (std::vector<std::string>{"1", "2", "3", "4", "5"}));
   ASSERT_TRUE(server_->Query(uri_, "INSERT INTO schema_migrations(version) VALUES(99)").ok());
   PostgresStoreOptions options;
   options.uri = uri_;
@@ -436,6 +522,12 @@ TEST_F(PostgresStoreTest, TwoStoresWritingConcurrentlyKeepEveryWriteGapFree) {
   EXPECT_EQ(QueryInt("SELECT count(DISTINCT revision) FROM resources"), kTotal);
   EXPECT_EQ(QueryInt("SELECT max(revision) FROM resources"), kTotal);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM resource_index"), kTotal);
+  // The kept counts agree, whichever replica's batch counted what.
+  EXPECT_EQ(Column("SELECT key || '=' || value || ':' || n FROM index_counts"
+                   " WHERE collection = 'items' ORDER BY key, value"),
+            (std::vector<std::string>{absl::StrCat("=:", kTotal),
+                                      absl::StrCat("store=0:", kTotal / 2),
+                                      absl::StrCat("store=1:", kTotal / 2)}));
 
   absl::StatusOr<std::vector<OutboxEntry>> outbox = b->ReadOutbox(10 * kTotal);
   ASSERT_TRUE(outbox.ok()) << outbox.status();
