@@ -454,25 +454,55 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       response.set_total_size(static_cast<int32_t>(page->total));
       return absl::OkStatus();
     }
-    // Scan every candidate: those after the token fill the page, all count.
-    int64_t total = 0;
-    size_t bytes = 0;
+    // The page: candidates after the token, in name order, until it is full.
     std::vector<Resource> page;
     bool more = false;
-    const std::string after_name = spec.query.after_name;
-    spec.query.after_name.clear();
-    absl::Status scanned = ForEachMatching(view, spec.query, [&](const Resource& r) {
-      if (!spec.keep(r)) return absl::OkStatus();
-      ++total;
-      if (r.name <= after_name) return absl::OkStatus();
-      if (static_cast<int>(page.size()) == *size || more || !PageHasRoomFor(r, bytes)) {
-        more = true;
-        return absl::OkStatus();
+    size_t bytes = 0;
+    {
+      store::ListQuery next = spec.query;
+      next.count_total = false;
+      // A page's worth first (most candidates are kept), more when too few were.
+      next.limit = std::min(500, *size + 1);
+      bool done = false;
+      while (!done) {
+        absl::StatusOr<store::ListResult> batch = view.List(next);
+        if (!batch.ok()) return batch.status();
+        if (batch->resources.empty()) break;
+        std::string last = batch->resources.back().name;
+        for (Resource& r : batch->resources) {
+          if (!spec.keep(r)) continue;
+          if (static_cast<int>(page.size()) == *size || !PageHasRoomFor(r, bytes)) {
+            more = true;
+            done = true;
+            break;
+          }
+          page.push_back(std::move(r));
+        }
+        if (done || !batch->more) break;
+        next.after_name = std::move(last);
+        next.limit = std::min(500, next.limit * 2);
       }
-      page.push_back(r);
-      return absl::OkStatus();
-    });
-    if (!scanned.ok()) return scanned;
+    }
+    // total_size: the kept share of the first store::kCountedCandidates index matches,
+    // scaled to the store's count of them when there are more (an estimate, as the
+    // store's own counts beyond that many candidates; AIP-158).
+    int64_t total = 0;
+    if (spec.query.after_name.empty() && !more) {
+      // The page scanned every candidate from the first: it holds them all.
+      total = static_cast<int64_t>(page.size());
+    } else {
+      store::ListQuery sample = spec.query;
+      sample.after_name.clear();
+      sample.limit = store::kCountedCandidates;
+      sample.count_total = true;
+      absl::StatusOr<store::ListResult> counted = view.List(sample);
+      if (!counted.ok()) return counted.status();
+      for (const Resource& r : counted->resources) total += spec.keep(r) ? 1 : 0;
+      if (counted->more) {
+        total = (counted->total * total + store::kCountedCandidates / 2) /
+                store::kCountedCandidates;
+      }
+    }
     std::vector<const Resource*> chosen;
     for (const Resource& r : page) chosen.push_back(&r);
     if (spec.before_render) {

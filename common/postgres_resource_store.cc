@@ -68,6 +68,25 @@ struct FilterSql {
 // which matches (CountEach).
 constexpr char kValueSeparator = '\x1f';
 
+// " AND ..." conditions on a row `r` for the index entries of `all_of` from `first` on
+// and for `text`, their parameters appended to `params`.
+std::string RestSql(const std::vector<IndexEntry>& all_of, size_t first, absl::string_view text,
+                    std::vector<Param>& params) {
+  std::string out;
+  for (size_t i = first; i < all_of.size(); ++i) {
+    params.push_back(Param::Text(all_of[i].key));
+    params.push_back(Param::Text(all_of[i].value));
+    absl::StrAppend(&out, " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = $",
+                    params.size() - 1, " AND i.value = $", params.size(),
+                    " AND i.name = r.name)");
+  }
+  if (!text.empty()) {
+    params.push_back(Param::Text(text));
+    absl::StrAppend(&out, " AND strpos(r.search_text, $", params.size(), ") > 0");
+  }
+  return out;
+}
+
 FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>& all_of,
                      absl::string_view text, std::vector<Param>& params,
                      bool first_is_list = false) {
@@ -88,18 +107,7 @@ FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>
     params.push_back(Param::Text(all_of[0].key));
     params.push_back(Param::Text(all_of[0].value));
   }
-  for (size_t i = 1; i < all_of.size(); ++i) {
-    params.push_back(Param::Text(all_of[i].key));
-    params.push_back(Param::Text(all_of[i].value));
-    absl::StrAppend(&out.from_where,
-                    " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = $",
-                    params.size() - 1, " AND i.value = $", params.size(),
-                    " AND i.name = r.name)");
-  }
-  if (!text.empty()) {
-    params.push_back(Param::Text(text));
-    absl::StrAppend(&out.from_where, " AND strpos(r.search_text, $", params.size(), ") > 0");
-  }
+  absl::StrAppend(&out.from_where, RestSql(all_of, 1, text, params));
   return out;
 }
 
@@ -144,7 +152,8 @@ class PgReadView : public virtual ReadView {
     }
     if (!query.count_total) return result;
     params.erase(params.begin() + filter_params, params.end());
-    absl::StatusOr<int64_t> total = CountWhere(filter, params, query.collection, query.all_of, query.text);
+    absl::StatusOr<int64_t> total = CountWhere(filter, params, query.collection, query.all_of, query.text,
+                                                 /*estimate=*/true);
     if (!total.ok()) return total.status();
     result.total = *total;
     return result;
@@ -154,7 +163,7 @@ class PgReadView : public virtual ReadView {
                                 const std::vector<IndexEntry>& all_of) override {
     std::vector<Param> params;
     const FilterSql filter = MakeFilter(collection, all_of, "", params);
-    return CountWhere(filter, params, collection, all_of, "");
+    return CountWhere(filter, params, collection, all_of, "", /*estimate=*/false);
   }
 
   absl::StatusOr<std::vector<int64_t>> CountEach(absl::string_view collection,
@@ -241,7 +250,7 @@ class PgReadView : public virtual ReadView {
   absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, const std::vector<Param>& params,
                                      absl::string_view collection,
                                      const std::vector<IndexEntry>& all_of,
-                                     absl::string_view text) {
+                                     absl::string_view text, bool estimate) {
     // A whole collection, or one index entry of it: the kept count (migration 4).
     if (text.empty() && all_of.size() <= 1) {
       absl::StatusOr<pg::Result> kept = conn_->Query(
@@ -253,10 +262,31 @@ class PgReadView : public virtual ReadView {
       const std::string& value = all_of.empty() ? "" : all_of[0].value;
       return (kept->rows() == 0 ? 0 : kept->Int(0, 0)) + PendingCount(collection, key, value);
     }
-    absl::StatusOr<pg::Result> rows =
-        conn_->Query(absl::StrCat("SELECT count(*)", filter.from_where), params);
+    // Otherwise every match, for a count that must be exact (ReadView::Count); for a
+    // list's total, the first kCountedCandidates candidates of the first filter and how
+    // many of them match the rest (see there).
+    std::vector<Param> sample_params;
+    const std::vector<IndexEntry> first(all_of.begin(), all_of.begin() + (all_of.empty() ? 0 : 1));
+    const FilterSql candidates = MakeFilter(collection, first, "", sample_params);
+    const std::string rest = RestSql(all_of, 1, text, sample_params);
+    if (!estimate) {
+      absl::StatusOr<pg::Result> rows =
+          conn_->Query(absl::StrCat("SELECT count(*)", filter.from_where), params);
+      if (!rows.ok()) return rows.status();
+      return rows->Int(0, 0);
+    }
+    absl::StatusOr<pg::Result> rows = conn_->Query(
+        absl::StrCat("SELECT count(*), count(*) FILTER (WHERE true", rest,
+                     ") FROM (SELECT r.name, r.search_text", candidates.from_where, " ORDER BY ",
+                     candidates.name_column, " LIMIT ", kCountedCandidates, ") r"),
+        sample_params);
     if (!rows.ok()) return rows.status();
-    return rows->Int(0, 0);
+    const int64_t sampled = rows->Int(0, 0);
+    const int64_t matched = rows->Int(0, 1);
+    if (sampled < kCountedCandidates) return matched;
+    absl::StatusOr<int64_t> all = CountWhere(filter, params, collection, first, "", false);
+    if (!all.ok()) return all.status();
+    return (*all * matched + kCountedCandidates / 2) / kCountedCandidates;
   }
 
   // What the write transaction running this view has counted and not yet written to
@@ -649,36 +679,18 @@ const std::vector<std::string>& PostgresResourceStoreMigrations() {
       "CREATE TRIGGER index_entry_counted AFTER INSERT OR DELETE ON resource_index"
       "  FOR EACH ROW EXECUTE FUNCTION sanhak_count_index_entry()",
       // 5: the store keeps the counts itself, once per batch (BatchTotals), and says so
-      // with the transaction setting sanhak.store_counts; the triggers stay for writers
-      // that do not (a replica of the previous release during a rolling update), so the
-      // counts hold whichever release writes.
-      "CREATE OR REPLACE FUNCTION sanhak_count_resource() RETURNS trigger LANGUAGE plpgsql"
-      " AS $$"
-      "BEGIN"
-      "  IF current_setting('sanhak.store_counts', true) = 'on' THEN RETURN NULL; END IF;"
-      "  IF TG_OP = 'INSERT' THEN"
-      "    INSERT INTO index_counts VALUES(NEW.collection, '', '', 1)"
-      "      ON CONFLICT (collection, key, value) DO UPDATE SET n = index_counts.n + 1;"
-      "  ELSE"
-      "    UPDATE index_counts SET n = n - 1"
-      "      WHERE collection = OLD.collection AND key = '' AND value = '';"
-      "  END IF;"
-      "  RETURN NULL;"
-      "END $$;"
-      "CREATE OR REPLACE FUNCTION sanhak_count_index_entry() RETURNS trigger"
-      " LANGUAGE plpgsql AS $$"
-      "BEGIN"
-      "  IF current_setting('sanhak.store_counts', true) = 'on' THEN RETURN NULL; END IF;"
-      "  IF TG_OP = 'INSERT' THEN"
-      "    INSERT INTO index_counts SELECT collection, NEW.key, NEW.value, 1 FROM resources"
-      "      WHERE name = NEW.name"
-      "      ON CONFLICT (collection, key, value) DO UPDATE SET n = index_counts.n + 1;"
-      "  ELSE"
-      "    UPDATE index_counts SET n = n - 1 WHERE key = OLD.key AND value = OLD.value"
-      "      AND collection = (SELECT collection FROM resources WHERE name = OLD.name);"
-      "  END IF;"
-      "  RETURN NULL;"
-      "END $$",
+      // with the transaction setting sanhak.store_counts; the triggers now fire only
+      // without it, for writers that do not count (a replica of the previous release
+      // during a rolling update), so the counts hold whichever release writes.
+      "DROP TRIGGER resource_counted ON resources;"
+      "CREATE TRIGGER resource_counted AFTER INSERT OR DELETE ON resources FOR EACH ROW"
+      "  WHEN (current_setting('sanhak.store_counts', true) IS DISTINCT FROM 'on')"
+      "  EXECUTE FUNCTION sanhak_count_resource();"
+      "DROP TRIGGER index_entry_counted ON resource_index;"
+      "CREATE TRIGGER index_entry_counted AFTER INSERT OR DELETE ON resource_index"
+      "  FOR EACH ROW"
+      "  WHEN (current_setting('sanhak.store_counts', true) IS DISTINCT FROM 'on')"
+      "  EXECUTE FUNCTION sanhak_count_index_entry()",
   };
   return *migrations;
 }

@@ -61,12 +61,19 @@ struct ListQuery {
   bool count_total = true;
 };
 
+// A count that a kept count cannot answer (more than one index filter, or text) reads at
+// most this many candidates of the first index filter (or of the collection), in name
+// order: exact when there are no more, else the kept count of the candidates scaled by
+// the share of them that match (total_size may be an estimate, AIP-158). So no count, and
+// no page that carries one, reads more rows than this, however many match.
+inline constexpr int kCountedCandidates = 1000;
+
 struct ListResult {
   std::vector<Resource> resources;
   // More rows follow the last one returned.
   bool more = false;
-  // Rows matching the query's filters, regardless of pagination; 0 unless
-  // ListQuery::count_total.
+  // Rows matching the query's filters, regardless of pagination (an estimate beyond
+  // kCountedCandidates candidates, see there); 0 unless ListQuery::count_total.
   int64_t total = 0;
 };
 

@@ -40,27 +40,33 @@ struct FilterSql {
   std::string name_column;
 };
 
+// " AND ..." conditions on a row `r` for index entries `first` to `index_entries` - 1
+// and the text, their binds from ?`param` on (as BindFilters numbers them).
+std::string RestSql(size_t first, size_t index_entries, bool has_text, int param) {
+  std::string out;
+  for (size_t i = first; i < index_entries; ++i, param += 2) {
+    absl::StrAppend(&out, " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = ?", param,
+                    " AND i.value = ?", param + 1, " AND i.name = r.name)");
+  }
+  if (has_text) absl::StrAppend(&out, " AND instr(r.search_text, ?", param, ") > 0");
+  return out;
+}
+
 FilterSql MakeFilterSql(size_t index_entries, bool has_text) {
   FilterSql out;
-  int param = 2;
   if (index_entries == 0) {
     out.from_where = " FROM resources r WHERE r.collection = ?1";
     out.name_column = "r.name";
-  } else {
-    // CROSS JOIN fixes the loop order (SQLite's rule for CROSS JOIN): without table
-    // statistics the planner otherwise scanned the whole collection for counts.
-    out.from_where =
-        " FROM resource_index i0 CROSS JOIN resources r ON r.name = i0.name"
-        " WHERE i0.key = ?2 AND i0.value = ?3 AND r.collection = ?1";
-    out.name_column = "i0.name";
-    param = 4;
+    absl::StrAppend(&out.from_where, RestSql(0, 0, has_text, 2));
+    return out;
   }
-  for (size_t i = 1; i < index_entries; ++i, param += 2) {
-    absl::StrAppend(&out.from_where,
-                    " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.key = ?", param,
-                    " AND i.value = ?", param + 1, " AND i.name = r.name)");
-  }
-  if (has_text) absl::StrAppend(&out.from_where, " AND instr(r.search_text, ?", param, ") > 0");
+  // CROSS JOIN fixes the loop order (SQLite's rule for CROSS JOIN): without table
+  // statistics the planner otherwise scanned the whole collection for counts.
+  out.from_where =
+      " FROM resource_index i0 CROSS JOIN resources r ON r.name = i0.name"
+      " WHERE i0.key = ?2 AND i0.value = ?3 AND r.collection = ?1";
+  out.name_column = "i0.name";
+  absl::StrAppend(&out.from_where, RestSql(1, index_entries, has_text, 4));
   return out;
 }
 
@@ -117,7 +123,8 @@ class SqliteReadView : public virtual ReadView {
       }
     }
     if (!query.count_total) return result;
-    absl::StatusOr<int64_t> total = CountWhere(filter, query.collection, query.all_of, query.text);
+    absl::StatusOr<int64_t> total = CountWhere(filter, query.collection, query.all_of, query.text,
+                                                 /*estimate=*/true);
     if (!total.ok()) return total.status();
     result.total = *total;
     return result;
@@ -125,7 +132,7 @@ class SqliteReadView : public virtual ReadView {
 
   absl::StatusOr<int64_t> Count(absl::string_view collection,
                                 const std::vector<IndexEntry>& all_of) override {
-    return CountWhere(MakeFilterSql(all_of.size(), false), collection, all_of, "");
+    return CountWhere(MakeFilterSql(all_of.size(), false), collection, all_of, "", /*estimate=*/false);
   }
 
   absl::StatusOr<AuditPage> ListAudit(const AuditQuery& query) {
@@ -190,7 +197,7 @@ class SqliteReadView : public virtual ReadView {
  protected:
   absl::StatusOr<int64_t> CountWhere(const FilterSql& filter, absl::string_view collection,
                                      const std::vector<IndexEntry>& all_of,
-                                     absl::string_view text) {
+                                     absl::string_view text, bool estimate) {
     // A whole collection, or one index entry of it: the kept count (migration 4).
     if (text.empty() && all_of.size() <= 1) {
       absl::StatusOr<sqlite::Statement> kept = conn_->Prepare(
@@ -203,13 +210,37 @@ class SqliteReadView : public virtual ReadView {
       if (!row.ok()) return row.status();
       return *row ? kept->Int(0) : 0;
     }
-    absl::StatusOr<sqlite::Statement> stmt =
-        conn_->Prepare(absl::StrCat("SELECT count(*)", filter.from_where));
+    if (!estimate) {
+      absl::StatusOr<sqlite::Statement> stmt =
+          conn_->Prepare(absl::StrCat("SELECT count(*)", filter.from_where));
+      if (!stmt.ok()) return stmt.status();
+      BindFilters(*stmt, collection, all_of, text);
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      return stmt->Int(0);
+    }
+    // Otherwise, for a list's total, the first kCountedCandidates candidates of the
+    // first filter and how many of them match the rest (see there); every match for a
+    // count that must be exact (ReadView::Count).
+    const size_t first = all_of.empty() ? 0 : 1;
+    const FilterSql candidates = MakeFilterSql(first, false);
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(absl::StrCat(
+        "SELECT count(*), coalesce(sum(CASE WHEN 1",
+        RestSql(first, all_of.size(), !text.empty(), first == 0 ? 2 : 4),
+        " THEN 1 ELSE 0 END), 0) FROM (SELECT r.name AS name, r.search_text AS search_text",
+        candidates.from_where, " ORDER BY ", candidates.name_column, " LIMIT ",
+        kCountedCandidates, ") r"));
     if (!stmt.ok()) return stmt.status();
     BindFilters(*stmt, collection, all_of, text);
     absl::StatusOr<bool> row = stmt->Step();
     if (!row.ok()) return row.status();
-    return stmt->Int(0);
+    const int64_t sampled = stmt->Int(0);
+    const int64_t matched = stmt->Int(1);
+    if (sampled < kCountedCandidates) return matched;
+    const std::vector<IndexEntry> first_only(all_of.begin(), all_of.begin() + first);
+    absl::StatusOr<int64_t> all = CountWhere(filter, collection, first_only, "", false);
+    if (!all.ok()) return all.status();
+    return (all.value() * matched + kCountedCandidates / 2) / kCountedCandidates;
   }
 
   sqlite::Connection* conn_;

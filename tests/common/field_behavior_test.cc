@@ -213,9 +213,12 @@ std::string LeadingComment(const FieldDescriptor* f) {
 
 // The prose and the annotation say the same: a field whose comment begins "Output only"
 // is OUTPUT_ONLY, and every OUTPUT_ONLY field's comment begins so.
-TEST(FieldBehaviorTest, OutputOnlyCommentsAndAnnotationsAgree) {
+// Calls `check` with each field of the registry's and events' top-level messages, as
+// written (with its comment) and as generated (what the binaries carry).
+void ForEachApiField(
+    const std::function<void(const FieldDescriptor* from_source,
+                             const FieldDescriptor* generated)>& check) {
   SourceInfoPool source;
-  int commented = 0;
   for (const char* file :
        {"sanhak/registry/v1/registry.proto", "sanhak/events/v1/events.proto"}) {
     const google::protobuf::FileDescriptor* from_source = source.pool().FindFileByName(file);
@@ -224,16 +227,23 @@ TEST(FieldBehaviorTest, OutputOnlyCommentsAndAnnotationsAgree) {
       const Descriptor* message = from_source->message_type(m);
       for (int i = 0; i < message->field_count(); ++i) {
         const FieldDescriptor* f = message->field(i);
-        const bool says = absl::StartsWith(LeadingComment(f), "Output only");
-        commented += says;
         const FieldDescriptor* generated =
             DescriptorPool::generated_pool()->FindFieldByName(f->full_name());
         ASSERT_NE(generated, nullptr) << f->full_name();
-        EXPECT_EQ(says, HasBehavior(generated, google::api::OUTPUT_ONLY))
-            << f->full_name() << ": comment \"" << LeadingComment(f) << "\"";
+        check(f, generated);
       }
     }
   }
+}
+
+TEST(FieldBehaviorTest, OutputOnlyCommentsAndAnnotationsAgree) {
+  int commented = 0;
+  ForEachApiField([&](const FieldDescriptor* f, const FieldDescriptor* generated) {
+    const bool says = absl::StartsWith(LeadingComment(f), "Output only");
+    commented += says;
+    EXPECT_EQ(says, HasBehavior(generated, google::api::OUTPUT_ONLY))
+        << f->full_name() << ": comment \"" << LeadingComment(f) << "\"";
+  });
   // Source info was there: the resources' times alone are 17 such comments.
   EXPECT_GE(commented, 17);
 }
@@ -255,30 +265,17 @@ std::string QuotedCollection(const std::string& comment) {
 // its comment. Identifiers (a resource's own name) quote their own pattern and are no
 // references.
 TEST(FieldBehaviorTest, ResourceReferenceCommentsAndAnnotationsAgree) {
-  SourceInfoPool source;
   int references = 0;
-  for (const char* file :
-       {"sanhak/registry/v1/registry.proto", "sanhak/events/v1/events.proto"}) {
-    const google::protobuf::FileDescriptor* from_source = source.pool().FindFileByName(file);
-    ASSERT_NE(from_source, nullptr) << file;
-    for (int m = 0; m < from_source->message_type_count(); ++m) {
-      const Descriptor* message = from_source->message_type(m);
-      for (int i = 0; i < message->field_count(); ++i) {
-        const FieldDescriptor* f = message->field(i);
-        const FieldDescriptor* generated =
-            DescriptorPool::generated_pool()->FindFieldByName(f->full_name());
-        ASSERT_NE(generated, nullptr) << f->full_name();
-        if (HasBehavior(generated, google::api::IDENTIFIER)) continue;
-        std::string comment = LeadingComment(f);
-        if (absl::StartsWith(comment, "Output only: ")) comment = comment.substr(13);
-        const std::string quoted = QuotedCollection(comment);
-        const ResourceKind* named = ResourceKind::NamedBy(generated);
-        references += named != nullptr;
-        EXPECT_EQ(quoted, named == nullptr ? "" : named->collection())
-            << f->full_name() << ": comment \"" << LeadingComment(f) << "\"";
-      }
-    }
-  }
+  ForEachApiField([&](const FieldDescriptor* f, const FieldDescriptor* generated) {
+    if (HasBehavior(generated, google::api::IDENTIFIER)) return;
+    std::string comment = LeadingComment(f);
+    if (absl::StartsWith(comment, "Output only: ")) comment = comment.substr(13);
+    const std::string quoted = QuotedCollection(comment);
+    const ResourceKind* named = ResourceKind::NamedBy(generated);
+    references += named != nullptr;
+    EXPECT_EQ(quoted, named == nullptr ? "" : named->collection())
+        << f->full_name() << ": comment \"" << LeadingComment(f) << "\"";
+  });
   EXPECT_GE(references, 25);
 }
 

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
@@ -518,6 +519,65 @@ TEST_P(IndexedStoreTest, CountEachIsCountForEveryValueInOrder) {
     return absl::OkStatus();
   });
   EXPECT_TRUE(empty.ok()) << empty;
+}
+
+// A list's total over more than one filter (or with text) reads at most
+// kCountedCandidates candidates of the first filter: exact while there are no more, then
+// scaled from the share of them that match (AIP-158 allows an estimate). Count, which
+// guards deletes and feeds figures, stays exact.
+TEST_P(ResourceStoreTest, ListTotalsReadAtMostTheCountedCandidatesAndCountStaysExact) {
+  constexpr int kItems = store::kCountedCandidates + 500;
+  ASSERT_TRUE(store_
+                  ->Write([&](WriteTransaction& tx) -> absl::Status {
+                    for (int i = 0; i < kItems; ++i) {
+                      absl::StatusOr<Resource> put = tx.Put(
+                          MakeResource(absl::StrFormat("items/%05d", i), "items", "x"),
+                          {{"all", "yes"},
+                           {"parity", absl::StrCat(i % 2)},
+                           {"late", i >= store::kCountedCandidates ? "yes" : "no"}},
+                          i % 3 == 0 ? "three" : "other");
+                      if (!put.ok()) return put.status();
+                      if (i < store::kCountedCandidates - 1) {
+                        put = tx.Put(MakeResource(absl::StrFormat("few/%05d", i), "few", "x"),
+                                     {{"all", "yes"}, {"parity", absl::StrCat(i % 2)}}, "");
+                        if (!put.ok()) return put.status();
+                      }
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ListQuery query;
+  query.collection = "items";
+  query.limit = 10;
+  // One filter: the kept count, exact.
+  query.all_of = {{"parity", "1"}};
+  EXPECT_EQ(List(query).total, kItems / 2);
+  // Two: half of the first 1,000 candidates match, scaled to the 1,500: 750, as it is.
+  query.all_of = {{"all", "yes"}, {"parity", "1"}};
+  ListResult page = List(query);
+  EXPECT_EQ(page.total, 750);
+  ASSERT_EQ(page.resources.size(), 10u);
+  // The next page's total is the same estimate.
+  query.after_name = page.resources.back().name;
+  EXPECT_EQ(List(query).total, 750);
+  query.after_name.clear();
+  // None of the first 1,000 candidates is late: the estimate says 0 while 500 are. Count
+  // says 500.
+  query.all_of = {{"all", "yes"}, {"late", "yes"}};
+  EXPECT_EQ(List(query).total, 0);
+  EXPECT_EQ(Count("items", {{"all", "yes"}, {"late", "yes"}}), 500);
+  EXPECT_EQ(List(query).resources.size(), 10u);
+  // Text: 334 of the first 1,000 say "three": 501 of the 1,500 (500 do).
+  query.all_of = {{"all", "yes"}};
+  query.text = "three";
+  EXPECT_EQ(List(query).total, 501);
+  query.all_of.clear();
+  EXPECT_EQ(List(query).total, 501);
+  // 999 candidates: every one is read, and the total is exact.
+  query.collection = "few";
+  query.text.clear();
+  query.all_of = {{"all", "yes"}, {"parity", "1"}};
+  EXPECT_EQ(List(query).total, (store::kCountedCandidates - 1) / 2);
 }
 
 TEST_P(IndexedStoreTest, ReindexChangesIndexNotRevision) {
