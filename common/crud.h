@@ -454,10 +454,13 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       response.set_total_size(static_cast<int32_t>(page->total));
       return absl::OkStatus();
     }
-    // The page: candidates after the token, in name order, until it is full.
+    // The page: candidates after the token, in name order, until it is full. `seen` and
+    // `kept` count the index matches read and those kept, for the total below.
     std::vector<Resource> page;
     bool more = false;
     size_t bytes = 0;
+    int64_t seen = 0;
+    int64_t kept = 0;
     {
       store::ListQuery next = spec.query;
       next.count_total = false;
@@ -470,7 +473,9 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
         if (batch->resources.empty()) break;
         std::string last = batch->resources.back().name;
         for (Resource& r : batch->resources) {
+          ++seen;
           if (!spec.keep(r)) continue;
+          ++kept;
           if (static_cast<int>(page.size()) == *size || !PageHasRoomFor(r, bytes)) {
             more = true;
             done = true;
@@ -483,24 +488,33 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
         next.limit = std::min(500, next.limit * 2);
       }
     }
-    // total_size: the kept share of the first store::kCountedCandidates index matches,
-    // scaled to the store's count of them when there are more (an estimate, as the
-    // store's own counts beyond that many candidates; AIP-158).
+    // total_size, reading at most store::kCountedCandidates rows more: exact when the
+    // first index filter (or the collection) has no more candidates than that; beyond,
+    // an estimate (AIP-158): the store's count of index matches times the share of them
+    // this page's scan kept.
     int64_t total = 0;
     if (spec.query.after_name.empty() && !more) {
       // The page scanned every candidate from the first: it holds them all.
       total = static_cast<int64_t>(page.size());
     } else {
-      store::ListQuery sample = spec.query;
-      sample.after_name.clear();
-      sample.limit = store::kCountedCandidates;
-      sample.count_total = true;
-      absl::StatusOr<store::ListResult> counted = view.List(sample);
-      if (!counted.ok()) return counted.status();
-      for (const Resource& r : counted->resources) total += spec.keep(r) ? 1 : 0;
-      if (counted->more) {
-        total = (counted->total * total + store::kCountedCandidates / 2) /
-                store::kCountedCandidates;
+      std::vector<IndexEntry> first;
+      if (!spec.query.all_of.empty()) first.push_back(spec.query.all_of[0]);
+      absl::StatusOr<int64_t> candidates = view.Count(spec.query.collection, first);
+      if (!candidates.ok()) return candidates.status();
+      store::ListQuery count = spec.query;
+      count.after_name.clear();
+      if (*candidates <= store::kCountedCandidates) {
+        total = 0;
+        absl::Status all = ForEachMatching(view, count, [&](const Resource& r) {
+          total += spec.keep(r) ? 1 : 0;
+          return absl::OkStatus();
+        });
+        if (!all.ok()) return all;
+      } else {
+        count.limit = 1;
+        absl::StatusOr<store::ListResult> matches = view.List(count);
+        if (!matches.ok()) return matches.status();
+        total = seen == 0 ? 0 : (matches->total * kept + seen / 2) / seen;
       }
     }
     std::vector<const Resource*> chosen;
