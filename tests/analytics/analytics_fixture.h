@@ -27,20 +27,12 @@
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/await.h"
 #include "tests/support/test_support.h"
 
 namespace sanhak::analytics {
 
-// Polls `done` until it holds or `limit` passes; returns its last value.
-template <typename F>
-bool WaitUntil(F done, absl::Duration limit = absl::Seconds(20)) {
-  const absl::Time until = absl::Now() + limit;
-  while (!done()) {
-    if (absl::Now() > until) return done();
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
+using ::sanhak::testing::WaitUntil;
 
 // One WatchAggregates stream: every event received, and how it ended.
 class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {

@@ -26,6 +26,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "gtest/gtest.h"
 #include "sanhak/changes/v1/changes.pb.h"
+#include "tests/support/await.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/test_support.h"
 
@@ -34,6 +35,7 @@ namespace {
 
 using ::sanhak::testing::RedisReply;
 using ::sanhak::testing::StreamEntry;
+using ::sanhak::testing::WaitUntil;
 using store::OutboxEntry;
 using store::Resource;
 using store::WriteTransaction;
@@ -51,17 +53,6 @@ Resource Timestamp(const std::string& name, int64_t seconds, int32_t nanos = 0) 
   r.type = "google.protobuf.Timestamp";
   r.data = t.SerializeAsString();
   return r;
-}
-
-// Polls `done` every 10 ms for up to `limit`.
-bool WaitFor(const std::function<bool()>& done,
-             std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (true) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
 }
 
 std::string EntryId(int64_t sequence) { return std::to_string(sequence) + "-0"; }
@@ -129,7 +120,7 @@ class OutboxRelayTest : public ::testing::Test {
 
   // Until the outbox is empty and the stream ends at entry `sequence`.
   bool WaitDelivered(int64_t sequence) {
-    return WaitFor([&] { return LastId() == EntryId(sequence) && Backlog() == 0; });
+    return WaitUntil([&] { return LastId() == EntryId(sequence) && Backlog() == 0; });
   }
 
   // The stream's entries parsed; each entry's id must be its record's sequence.
@@ -233,7 +224,7 @@ TEST_F(OutboxRelayTest, WritesWhileRedisIsDownWaitInTheOutboxThenArriveOnceInOrd
     ASSERT_TRUE(Put(Timestamp("stamps/d" + std::to_string(i), i)).ok()) << "write " << i;
   }
   // The relay notices it cannot reach Redis; the records wait.
-  ASSERT_TRUE(WaitFor([&] { return !relay_->stats().redis_reachable; }));
+  ASSERT_TRUE(WaitUntil([&] { return !relay_->stats().redis_reachable; }));
   EXPECT_EQ(Backlog(), 40);
   std::vector<OutboxEntry> waiting = Outbox();
   ASSERT_EQ(waiting.size(), 40u);
@@ -291,7 +282,7 @@ std::string LargeBatchAfterRedisDiedUnderAnOpenConnection() {
     return store->Write([&](WriteTransaction& tx) { return tx.Put(r, {}, "").status(); });
   };
   if (!put(Timestamp("stamps/first", 1)).ok()) return "first write failed";
-  if (!WaitFor([&] { return last_id() == "1-0" && backlog() == 0; })) return "1 not relayed";
+  if (!WaitUntil([&] { return last_id() == "1-0" && backlog() == 0; })) return "1 not relayed";
   if (!relay->stats().redis_reachable) return "relay does not report Redis reachable";
   redis.Kill();
   // 256 records of about 4 kB in one commit: one wake-up, one batch.
@@ -305,12 +296,12 @@ std::string LargeBatchAfterRedisDiedUnderAnOpenConnection() {
     return absl::OkStatus();
   });
   if (!written.ok()) return written.ToString();
-  if (!WaitFor([&] { return !relay->stats().redis_reachable; })) {
+  if (!WaitUntil([&] { return !relay->stats().redis_reachable; })) {
     return "relay never noticed Redis is gone";
   }
   if (backlog() != 256) return "backlog " + std::to_string(backlog()) + ", not 256";
   if (!redis.Restart()) return "redis-server did not restart: " + redis.Log();
-  if (!WaitFor([&] { return last_id() == "257-0" && backlog() == 0; })) {
+  if (!WaitUntil([&] { return last_id() == "257-0" && backlog() == 0; })) {
     return "not delivered after the restart: last id " + last_id() + ", backlog " +
            std::to_string(backlog());
   }
@@ -373,7 +364,7 @@ TEST_F(OutboxRelayTest, RedisKilledMidBurstLosesNoRecordAndDuplicatesNone) {
       }
     });
   }
-  ASSERT_TRUE(WaitFor([&] { return acknowledged.load() >= 150; }));
+  ASSERT_TRUE(WaitUntil([&] { return acknowledged.load() >= 150; }));
   std::optional<RedisReply> paused = redis_.Command({"CLIENT", "PAUSE", "60000", "WRITE"});
   ASSERT_TRUE(paused.has_value() && paused->type == RedisReply::Type::kStatus)
       << (paused.has_value() ? paused->str : "unreachable");
@@ -381,7 +372,9 @@ TEST_F(OutboxRelayTest, RedisKilledMidBurstLosesNoRecordAndDuplicatesNone) {
   redis_.Kill();
   const int at_kill = acknowledged.load();
   // Writes go on while Redis is down.
-  WaitFor([&] { return acknowledged.load() >= at_kill + 200 || acknowledged.load() == kWriters * kWrites; });
+  WaitUntil([&] {
+    return acknowledged.load() >= at_kill + 200 || acknowledged.load() == kWriters * kWrites;
+  });
   const int while_down = acknowledged.load() - at_kill;
   ASSERT_TRUE(redis_.Restart()) << redis_.Log();
   for (auto& t : writers) t.join();
@@ -477,7 +470,7 @@ TEST_F(OutboxRelayTest, AWholeBatchAlreadyInTheStreamIsDroppedFromTheOutbox) {
     ASSERT_TRUE(redis_.Command({"XADD", stream_, EntryId(e.sequence), "record", e.record}));
   }
   StartRelay();
-  ASSERT_TRUE(WaitFor([&] { return Backlog() == 0; }));
+  ASSERT_TRUE(WaitUntil([&] { return Backlog() == 0; }));
   ExpectGapFree(StreamRecords(), 4);
 }
 
@@ -496,7 +489,7 @@ TEST_F(OutboxRelayTest, ANewerForeignEntryStopsTheRelayAndRecordsStayInTheOutbox
 
   for (int i = 3; i < 6; ++i) ASSERT_TRUE(Put(Timestamp("stamps/g" + std::to_string(i), i)).ok());
   // The relay looks up the clashing entry each time it tries; wait for two tries.
-  ASSERT_TRUE(WaitFor([&] { return CommandCalls("xrange") >= 2; }))
+  ASSERT_TRUE(WaitUntil([&] { return CommandCalls("xrange") >= 2; }))
       << "the relay never met the foreign entry";
 
   EXPECT_EQ(Backlog(), 3);
@@ -522,7 +515,7 @@ TEST_F(OutboxRelayTest, AForeignEntryAmidTheBacklogStopsTheRelayBeforeAnyRecord)
   ASSERT_TRUE(redis_.Command({"CONFIG", "RESETSTAT"}));
 
   StartRelay(absl::Milliseconds(50));
-  ASSERT_TRUE(WaitFor([&] { return CommandCalls("xrange") >= 2; }))
+  ASSERT_TRUE(WaitUntil([&] { return CommandCalls("xrange") >= 2; }))
       << "the relay never met the foreign entry";
   EXPECT_EQ(Backlog(), 5);
   std::vector<StreamEntry> entries = Stream();
@@ -538,7 +531,7 @@ TEST_F(OutboxRelayTest, AnotherRecordUnderTheSameIdStopsTheRelay) {
   ASSERT_TRUE(redis_.Command({"XADD", stream_, "1-0", "record", "something else"}));
   ASSERT_TRUE(redis_.Command({"CONFIG", "RESETSTAT"}));
   StartRelay(absl::Milliseconds(50));
-  ASSERT_TRUE(WaitFor([&] { return CommandCalls("xrange") >= 2; }));
+  ASSERT_TRUE(WaitUntil([&] { return CommandCalls("xrange") >= 2; }));
   EXPECT_EQ(Backlog(), 1);
   std::vector<StreamEntry> entries = Stream();
   ASSERT_EQ(entries.size(), 1u);

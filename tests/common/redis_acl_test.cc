@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "gtest/gtest.h"
+#include "tests/support/await.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/test_support.h"
 
@@ -27,18 +28,9 @@ namespace {
 using ::sanhak::testing::RedisReply;
 using ::sanhak::testing::RedisServer;
 using ::sanhak::testing::RedisUsers;
+using ::sanhak::testing::WaitUntil;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Polls `done` every 10 ms for up to 10 s.
-bool WaitFor(const std::function<bool()>& done) {
-  const absl::Time until = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 // A real message type, so change records carry a real state.
 store::Resource Stamp(int64_t seconds) {
@@ -103,7 +95,7 @@ TEST_P(RelayAsServiceUser, RelaysItsChangeFeed) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Put(**store, Stamp(i)).ok());
   // The relay's whole path ran as the service's user: XREVRANGE, XRANGE for what may be
   // there already, XADD, and the outbox drained.
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     absl::StatusOr<int64_t> backlog = (*store)->OutboxBacklog();
     return backlog.ok() && *backlog == 0;
   })) << "the relay did not drain the outbox as user " << service;
@@ -116,7 +108,7 @@ TEST_P(RelayAsServiceUser, RelaysItsChangeFeed) {
   relay.Stop();
   OutboxRelay again(store->get(), options);
   ASSERT_TRUE(Put(**store, Stamp(4)).ok());
-  EXPECT_TRUE(WaitFor([&] {
+  EXPECT_TRUE(WaitUntil([&] {
     return redis_.ReadStream(ChangeStreamKey(service), &entries) && entries.size() == 4;
   }));
 }
@@ -281,7 +273,7 @@ TEST_F(RedisAclTest, ARefusedRelayKeepsItsRecordsAndDeliversOnceSignedIn) {
   EXPECT_EQ(length->integer, 0);
   options.redis_credentials = CredentialsOf("registry");
   OutboxRelay relay(store->get(), options);
-  EXPECT_TRUE(WaitFor([&] { return (*store)->OutboxBacklog().value_or(-1) == 0; }));
+  EXPECT_TRUE(WaitUntil([&] { return (*store)->OutboxBacklog().value_or(-1) == 0; }));
 }
 
 TEST(RedisCredentialsTest, LoadsOneLineFromAFileAndSaysWhatIsMissing) {

@@ -32,6 +32,7 @@
 #include "sanhak/changes/v1/changes.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/await.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
@@ -45,20 +46,13 @@ using ::sanhak::testing::PostgresServer;
 using ::sanhak::testing::RedisReply;
 using ::sanhak::testing::ServerProcess;
 using ::sanhak::testing::StreamEntry;
+using ::sanhak::testing::WaitUntil;
 
 constexpr int kReplicas = 3;
 constexpr char kEventsStream[] = "sanhak:changes:events";
 constexpr char kCouncil[] = "councils/display";
-
-bool WaitFor(const std::function<bool()>& done,
-             std::chrono::milliseconds limit = std::chrono::seconds(60)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (true) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
+// Three replicas and PostgreSQL under a sanitizer on 2 cores take their time.
+constexpr absl::Duration kWait = absl::Seconds(60);
 
 std::string EntryId(int64_t sequence) { return absl::StrCat(sequence, "-0"); }
 
@@ -228,7 +222,7 @@ class ReplicasProcessTest : public ::testing::Test {
                                             << ") is not stored";
     }
     const int64_t n = activities.size();
-    ASSERT_TRUE(WaitFor([&] { return LastId() == EntryId(n); }))
+    ASSERT_TRUE(WaitUntil([&] { return LastId() == EntryId(n); }, kWait))
         << "the stream ends at " << LastId() << ", " << n << " activities stored";
     std::vector<StreamEntry> entries;
     ASSERT_TRUE(redis_.ReadStream(kEventsStream, &entries));
@@ -259,13 +253,14 @@ TEST_F(ReplicasProcessTest, KillDashNineOfOneReplicaMidBurstLosesNothing) {
   std::map<std::string, std::string> acknowledged;
   {
     Writers writers(EventsAddresses(), 6, 1000000);
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= 150; }))
+    ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 150; }, kWait))
         << writers.acknowledged_count() << " acknowledged; " << events_[0]->Log();
     // Replica 0 started first, so it most likely holds the relay lease: the others
     // must take the relaying over.
     events_[0]->Kill();
     const size_t at_kill = writers.acknowledged_count();
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= at_kill + 150; }))
+    ASSERT_TRUE(
+        WaitUntil([&] { return writers.acknowledged_count() >= at_kill + 150; }, kWait))
         << "writes stopped after the kill; " << events_[1]->Log();
     writers.Stop();
     writers.Join();
@@ -282,19 +277,23 @@ TEST_F(ReplicasProcessTest, PostgresCrashedMidBurstFailsUnavailableThenNothingIs
   std::map<grpc::StatusCode, int> failures;
   {
     Writers writers(EventsAddresses(), 6, 1000000);
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= 100; }))
+    ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 100; }, kWait))
         << writers.acknowledged_count() << " acknowledged; " << events_[0]->Log();
     postgres_.Kill();
     const size_t at_kill = writers.acknowledged_count();
     // Writes fail while it is down...
-    ASSERT_TRUE(WaitFor([&] {
-      auto f = writers.failures();
-      return f[grpc::StatusCode::UNAVAILABLE] >= 30;
-    })) << "no UNAVAILABLE while PostgreSQL is down";
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          auto f = writers.failures();
+          return f[grpc::StatusCode::UNAVAILABLE] >= 30;
+        },
+        kWait))
+        << "no UNAVAILABLE while PostgreSQL is down";
     EXPECT_LE(writers.acknowledged_count(), at_kill + 6) << "writes acknowledged with no database";
     ASSERT_TRUE(postgres_.Restart()) << postgres_.Log();
     // ...and succeed once it is back.
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= at_kill + 100; }))
+    ASSERT_TRUE(
+        WaitUntil([&] { return writers.acknowledged_count() >= at_kill + 100; }, kWait))
         << "writes did not resume; " << events_[0]->Log();
     writers.Stop();
     writers.Join();

@@ -32,6 +32,7 @@
 #include "sanhak/changes/v1/changes.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/await.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_support.h"
@@ -43,19 +44,9 @@ using ::sanhak::testing::Context;
 using ::sanhak::testing::RedisReply;
 using ::sanhak::testing::ServerProcess;
 using ::sanhak::testing::StreamEntry;
+using ::sanhak::testing::WaitUntil;
 
 constexpr char kEventsStream[] = "sanhak:changes:events";
-
-// Polls `done` every 20 ms for up to `limit`.
-bool WaitFor(const std::function<bool()>& done,
-             std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (true) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
 
 std::string EntryId(int64_t sequence) { return std::to_string(sequence) + "-0"; }
 
@@ -230,7 +221,7 @@ TEST_F(ChangeFeedProcessTest, KillDashNineOfEventsLosesNoRecordAndDuplicatesNone
   std::vector<std::string> acknowledged;
   {
     Writers writers(events->address(), 4, 1000000);
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= 150; }))
+    ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 150; }))
         << writers.acknowledged_count() << " creates acknowledged; " << events->Log();
     events->Kill();
     writers.Stop();
@@ -256,7 +247,7 @@ TEST_F(ChangeFeedProcessTest, KillDashNineOfEventsLosesNoRecordAndDuplicatesNone
   ASSERT_GE(activities.size(), acknowledged.size());
 
   const int64_t n = activities.size();
-  ASSERT_TRUE(WaitFor([&] { return LastId() == EntryId(n); }))
+  ASSERT_TRUE(WaitUntil([&] { return LastId() == EntryId(n); }))
       << "the stream ends at " << LastId() << ", " << n << " activities; "
       << restarted->Log();
   std::vector<StreamEntry> entries;
@@ -284,14 +275,14 @@ TEST_F(ChangeFeedProcessTest, RedisKilledMidBurstStillDeliversEveryRecordOnceInO
   size_t at_kill = 0, while_down = 0;
   {
     Writers writers(events->address(), kThreads, kPerThread);
-    ASSERT_TRUE(WaitFor([&] { return writers.acknowledged_count() >= 100; }))
+    ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 100; }))
         << writers.acknowledged_count() << " creates acknowledged; " << events->Log();
     std::optional<RedisReply> paused = redis_.Command({"CLIENT", "PAUSE", "60000", "WRITE"});
     ASSERT_TRUE(paused.has_value() && paused->type == RedisReply::Type::kStatus);
     ASSERT_TRUE(redis_.ReadStream(kEventsStream, &first_life));
     redis_.Kill();
     at_kill = writers.acknowledged_count();
-    WaitFor([&] {
+    WaitUntil([&] {
       return writers.acknowledged_count() >= at_kill + 100 ||
              writers.acknowledged_count() + writers.failures().size() ==
                  static_cast<size_t>(kThreads * kPerThread);
@@ -307,7 +298,7 @@ TEST_F(ChangeFeedProcessTest, RedisKilledMidBurstStillDeliversEveryRecordOnceInO
             << " records in the first Redis, " << while_down << " creates while it was down\n";
 
   const int64_t n = acknowledged.size();
-  ASSERT_TRUE(WaitFor([&] { return LastId() == EntryId(n); }))
+  ASSERT_TRUE(WaitUntil([&] { return LastId() == EntryId(n); }))
       << "the stream ends at " << LastId() << "; " << events->Log();
   std::vector<StreamEntry> second_life;
   ASSERT_TRUE(redis_.ReadStream(kEventsStream, &second_life));

@@ -32,22 +32,13 @@ namespace {
 using ::sanhak::testing::Context;
 using ::sanhak::testing::RedisServer;
 using ::sanhak::testing::RedisUsers;
+using ::sanhak::testing::WaitUntil;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using Answer = RegistryDirectory::Answer;
 
 constexpr char kSmartGreen[] = "councils/smart-green-mobility";  // seeded, no memberships
-
-// Polls `done` every 10 ms for up to 20 s (a relay backing off waits up to 2 s).
-bool WaitFor(const std::function<bool()>& done) {
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (!done()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 // Counts the calls that reach it and the names each asked, then answers through `inner`
 // or, without one, with `fixed`.
@@ -175,7 +166,7 @@ class RegistryViewTest : public ::testing::Test {
 
   // Waits until the view has read the feed to its end and holds `name` as `deleted`.
   bool Knows(RegistryView& view, const std::string& name, bool deleted = false) {
-    return WaitFor([&] {
+    return WaitUntil([&] {
       std::optional<RegistryView::Entry> entry = view.Lookup(name);
       return view.stats().caught_up && entry.has_value() && entry->exists &&
              entry->deleted == deleted;
@@ -397,14 +388,14 @@ TEST_F(RegistryViewFeedTest, AGapMakesTheViewForgetWhatItKnewAndLearnAgain) {
   RegistryView view(&registry, ViewOptions());
   Add(1, "councils/a");
   Add(2, "organizations/b");
-  ASSERT_TRUE(WaitFor([&] { return view.stats().last_sequence == 2; }));
+  ASSERT_TRUE(WaitUntil([&] { return view.stats().last_sequence == 2; }));
   ASSERT_TRUE(view.Lookup("councils/a").has_value());
 
   // Records 3 and 4 are lost to the view (Redis lost them, or the stream was trimmed
   // past it): one of them could have deleted councils/a.
   ASSERT_TRUE(redis_.Command({"DEL", "sanhak:changes:registry"}).has_value());
   Add(5, "councils/c", /*deleted=*/true);
-  ASSERT_TRUE(WaitFor([&] { return view.stats().last_sequence == 5; }));
+  ASSERT_TRUE(WaitUntil([&] { return view.stats().last_sequence == 5; }));
   EXPECT_EQ(view.stats().gaps, 1);
   EXPECT_FALSE(view.Lookup("councils/a").has_value());
   EXPECT_FALSE(view.Lookup("organizations/b").has_value());
@@ -420,7 +411,7 @@ TEST_F(RegistryViewFeedTest, AGapMakesTheViewForgetWhatItKnewAndLearnAgain) {
   // view starts over from its first entry.
   ASSERT_TRUE(redis_.Command({"DEL", "sanhak:changes:registry"}).has_value());
   Add(1, "organizations/restored");
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     return view.stats().last_sequence == 1 && view.Lookup("organizations/restored");
   }));
   EXPECT_FALSE(view.Lookup("councils/c").has_value());
@@ -436,7 +427,7 @@ TEST_F(RegistryViewFeedTest, PastItsBoundTheViewAsksTheRegistryInstead) {
   Add(2, "councils/b");
   Add(3, "councils/c");
   Add(4, "councils/a", /*deleted=*/true);
-  ASSERT_TRUE(WaitFor([&] { return view.stats().last_sequence == 4; }));
+  ASSERT_TRUE(WaitUntil([&] { return view.stats().last_sequence == 4; }));
   EXPECT_EQ(view.stats().entries, 2);
   // Held names still follow the feed.
   ASSERT_TRUE(view.Lookup("councils/a").has_value());

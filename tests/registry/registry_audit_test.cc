@@ -317,7 +317,9 @@ TEST_F(RegistryAuditTest, TrailHoldsExactlyTheWritesMadeAndRefused) {
     if (e.method() == "CreateOrganization") {
       EXPECT_THAT(e.fields(), ::testing::UnorderedElementsAre("display_name", "kind"));
     }
-    if (e.code() != 0) EXPECT_FALSE(e.message().empty());
+    if (e.code() != 0) {
+      EXPECT_FALSE(e.message().empty());
+    }
   }
 
   // The log holds one line per entry, each a JSON object naming its method.

@@ -24,6 +24,7 @@
 #include "services/analytics/analytics_server.h"
 #include "services/events/events_server.h"
 #include "services/registry/registry_server.h"
+#include "tests/support/await.h"
 #include "tests/support/child_process.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
@@ -34,6 +35,7 @@ namespace sanhak::ctl {
 namespace {
 
 using ::sanhak::testing::TempDir;
+using ::sanhak::testing::WaitUntil;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -43,16 +45,6 @@ std::string ReadAll(const std::string& path) {
 void WriteAll(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
-}
-
-// Polls `done` until it holds or `limit` passes; returns its last value.
-bool WaitUntil(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(30)) {
-  const absl::Time until = absl::Now() + limit;
-  while (!done()) {
-    if (absl::Now() > until) return done();
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
 }
 
 // A sanhakctl child process with stdout and stderr going to files.

@@ -1,14 +1,18 @@
-// Waiting for a domain write's outcome in tests and fuzz targets: the domain classes
-// answer a write through a callback (crud::Done<T>, crud::StatusDone), run on the store's
-// committer thread once the commit is on disk.
+// Waiting in tests and fuzz targets: for a domain write's outcome (the domain classes
+// answer a write through a callback, crud::Done<T> or crud::StatusDone, run on the
+// store's committer thread once the commit is on disk), and for a condition that another
+// thread or process makes true.
 #ifndef SANHAK_TESTS_SUPPORT_AWAIT_H_
 #define SANHAK_TESTS_SUPPORT_AWAIT_H_
 
+#include <functional>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace sanhak::testing {
 
@@ -36,6 +40,18 @@ absl::Status AwaitStatus(Start start) {
   });
   done.WaitForNotification();
   return result;
+}
+
+// Polls `done` every 10 ms until it holds or `limit` passes; whether it held (asked once
+// more at the end, so a condition that came true meanwhile counts).
+inline bool WaitUntil(const std::function<bool()>& done,
+                      absl::Duration limit = absl::Seconds(30)) {
+  const absl::Time until = absl::Now() + limit;
+  while (!done()) {
+    if (absl::Now() > until) return done();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
 }
 
 }  // namespace sanhak::testing
