@@ -330,6 +330,11 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
 
   absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index,
                                absl::string_view search_text) override {
+    if (absl::Status s = CheckStorableText(resource.name, resource.collection, resource.type,
+                                           index, search_text);
+        !s.ok()) {
+      return s;
+    }
     absl::StatusOr<int64_t> revision = NextValue("revision");
     if (!revision.ok()) return revision.status();
     resource.revision = *revision;
@@ -369,6 +374,9 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
 
   absl::Status Reindex(absl::string_view name, const std::vector<IndexEntry>& index,
                        absl::string_view search_text) override {
+    if (absl::Status s = CheckStorableText(name, "", "", index, search_text); !s.ok()) {
+      return s;
+    }
     absl::StatusOr<pg::Result> rows = conn_->Query(
         "UPDATE resources SET search_text = $2 WHERE name = $1 RETURNING collection",
         {Param::Text(name), Param::Text(search_text)});

@@ -145,6 +145,15 @@ class ReadView {
                                                          const std::vector<IndexEntry>& all_of);
 };
 
+// What a store keeps as text (a resource's name, collection and type, its index keys and
+// values, its search text) must be valid UTF-8 without NUL: INVALID_ARGUMENT naming the
+// part otherwise. Both engines refuse alike: PostgreSQL cannot hold such text, and SQLite,
+// which could, would then keep what a replica on PostgreSQL refuses. The services' own
+// checks refuse such input first (common/validation.h); this keeps the store's contract.
+absl::Status CheckStorableText(absl::string_view name, absl::string_view collection,
+                               absl::string_view type, const std::vector<IndexEntry>& index,
+                               absl::string_view search_text);
+
 class WriteTransaction : public virtual ReadView {
  public:
   // Inserts or replaces `resource` with its index and search text. Sets revision and

@@ -257,6 +257,11 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
 
   absl::StatusOr<Resource> Put(Resource resource, const std::vector<IndexEntry>& index,
                                absl::string_view search_text) override {
+    if (absl::Status s = CheckStorableText(resource.name, resource.collection, resource.type,
+                                           index, search_text);
+        !s.ok()) {
+      return s;
+    }
     absl::StatusOr<int64_t> revision = NextRevision();
     if (!revision.ok()) return revision.status();
     resource.revision = *revision;
@@ -297,6 +302,9 @@ class SqliteWriteTransaction : public SqliteReadView, public WriteTransaction {
 
   absl::Status Reindex(absl::string_view name, const std::vector<IndexEntry>& index,
                        absl::string_view search_text) override {
+    if (absl::Status s = CheckStorableText(name, "", "", index, search_text); !s.ok()) {
+      return s;
+    }
     absl::StatusOr<sqlite::Statement> stmt =
         conn_->Prepare("UPDATE resources SET search_text = ?2 WHERE name = ?1");
     if (!stmt.ok()) return stmt.status();

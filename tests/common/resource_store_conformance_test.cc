@@ -258,6 +258,41 @@ TEST_P(ResourceStoreTest, PutGetRoundTrip) {
   EXPECT_EQ(got->update_time, put->update_time);
 }
 
+// Text a store keeps as text (names, index keys and values, search text) with a NUL or
+// invalid UTF-8 is refused INVALID_ARGUMENT, naming the part, on every engine (PostgreSQL
+// cannot hold it; SQLite alone would keep it), and nothing of the write is kept. Korean
+// text is kept as it is.
+TEST_P(ResourceStoreTest, TextAStoreCannotKeepIsInvalidArgumentOnEveryEngine) {
+  struct Case {
+    const char* what;
+    Resource resource;
+    std::vector<IndexEntry> index;
+    std::string search;
+  };
+  const std::vector<Case> cases = {
+      {"resource name", MakeResource("councils/\xff", "councils", "x"), {}, ""},
+      {"resource name", MakeResource(std::string("councils/a\0b", 12), "councils", "x"), {}, ""},
+      {"index value of field", MakeResource("councils/a", "councils", "x"),
+       {{"field", std::string("f\0", 2)}}, ""},
+      {"index key", MakeResource("councils/a", "councils", "x"), {{"\xc0\xaf", "v"}}, ""},
+      {"search text", MakeResource("councils/a", "councils", "x"), {}, "\xed\xa0\x80"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<Resource> put = Put(c.resource, c.index, c.search);
+    EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_NE(put.status().message().find(c.what), absl::string_view::npos) << put.status();
+  }
+  EXPECT_FALSE(Get("councils/a").has_value());
+  absl::Status reindex = store_->Write([](WriteTransaction& tx) {
+    return tx.Reindex("councils/a", {{"field", "\xff"}}, "");
+  });
+  EXPECT_EQ(reindex.code(), absl::StatusCode::kInvalidArgument) << reindex;
+  ASSERT_TRUE(Put(MakeResource("councils/a", "councils", "x"), {{"field", "미래차"}},
+                  "미래형 자동차")
+                  .ok());
+  ASSERT_TRUE(Get("councils/a").has_value());
+}
+
 TEST_P(ResourceStoreTest, ReplaceBumpsRevisionAndKeepsCreateTime) {
   absl::StatusOr<Resource> first = Put(MakeResource("councils/a", "councils", "v1"));
   ASSERT_TRUE(first.ok()) << first.status();
