@@ -743,7 +743,7 @@ absl::Status MigratePostgres(pg::Connection& conn, const std::vector<std::string
 }
 
 PostgresResourceStore::PostgresResourceStore(const PostgresStoreOptions& options)
-    : options_(options) {}
+    : options_(options), commits_(options.max_queued_writes, kMaxBatch) {}
 
 absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresResourceStore::Connect() const {
   pg::ConnectOptions connect;
@@ -762,7 +762,9 @@ absl::StatusOr<std::unique_ptr<PostgresResourceStore>> PostgresResourceStore::Op
   absl::Status status = MigratePostgres(**writer, PostgresResourceStoreMigrations());
   if (!status.ok()) return status;
   store->writer_ = std::move(*writer);
-  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  store->commits_.Start([s = store.get()](std::vector<PendingWrite>& batch) {
+    return s->RunBatch(batch);
+  });
   if (!options.service.empty()) {
     // An identifier of plain characters whatever the service is called.
     store->channel_ = "sanhak_outbox_";
@@ -775,25 +777,15 @@ absl::StatusOr<std::unique_ptr<PostgresResourceStore>> PostgresResourceStore::Op
 }
 
 PostgresResourceStore::~PostgresResourceStore() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping_ = true;
-  }
-  if (committer_.joinable()) committer_.join();
+  // The committer first: its batches use the connections below.
+  commits_.Stop();
   listen_stop_ = true;
   if (listener_thread_.joinable()) listener_thread_.join();
 }
 
 void PostgresResourceStore::ListenLoop() {
   std::unique_ptr<pg::Connection> conn;
-  auto wake = [this] {
-    std::function<void()> listener;
-    {
-      absl::MutexLock lock(&listener_mu_);
-      listener = listener_;
-    }
-    if (listener) listener();
-  };
+  auto wake = [this] { commits_.NotifyCommitListener(); };
   while (!listen_stop_.load()) {
     if (conn == nullptr) {
       absl::StatusOr<std::unique_ptr<pg::Connection>> made = Connect();
@@ -887,55 +879,23 @@ absl::Status PostgresResourceStore::Read(absl::FunctionRef<absl::Status(ReadView
   }
 }
 
-// Group commit as in the SQLite store: the queue owns each write; the committer runs up
-// to kMaxBatch of them in one transaction, each inside its own savepoint (a failed write
-// rolls back alone), and each write hears its outcome only after the COMMIT that holds it.
-void PostgresResourceStore::WriteAsync(WriteFn fn, WriteDone done) {
-  bool stopping;
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping = stopping_;
-    if (!stopping && queue_.size() < static_cast<size_t>(options_.max_queued_writes)) {
-      queue_.push_back(PendingWrite{std::move(fn), std::move(done), absl::OkStatus()});
-      return;
-    }
-  }
-  if (stopping) return done(absl::UnavailableError("the store is shutting down"));
-  done(Overloaded(absl::StrCat(options_.max_queued_writes,
-                               " writes are already waiting for the store"),
-                  absl::Milliseconds(100)));
+int64_t PostgresResourceStore::generation() {
+  absl::StatusOr<std::unique_ptr<pg::Connection>> conn = AcquireReader();
+  if (!conn.ok()) return -1;
+  // Autocommit: the statement's snapshot starts after the call did, so it sees every
+  // commit acknowledged before it. The counters row is written in the committing
+  // transaction, so no commit is visible without its revision.
+  absl::StatusOr<pg::Result> rows =
+      (*conn)->Query("SELECT value FROM counters WHERE name = 'revision'");
+  ReleaseReader(std::move(*conn));
+  if (!rows.ok() || rows->rows() != 1) return -1;
+  return rows->Int(0, 0);
 }
 
-void PostgresResourceStore::CommitLoop() {
-  std::vector<PendingWrite> batch;
-  while (true) {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
-        return !queue_.empty() || stopping_;
-      };
-      queue_mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;
-      size_t n = std::min(queue_.size(), kMaxBatch);
-      batch.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + n));
-      queue_.erase(queue_.begin(), queue_.begin() + n);
-    }
-    int changes = RunBatch(batch);
-    if (changes > 0) {
-      std::function<void()> listener;
-      {
-        absl::MutexLock lock(&listener_mu_);
-        listener = listener_;
-      }
-      if (listener) listener();
-    }
-    for (PendingWrite& w : batch) {
-      w.fn = nullptr;
-      w.done(std::move(w.result));
-    }
-    batch.clear();
-  }
+// Group commit (common/group_commit.h), as in the SQLite store: the committer runs up to
+// kMaxBatch queued writes in one transaction, each inside its own savepoint.
+void PostgresResourceStore::WriteAsync(WriteFn fn, WriteDone done) {
+  commits_.Submit(std::move(fn), std::move(done));
 }
 
 absl::Status PostgresResourceStore::TryBatch(std::vector<PendingWrite>& batch, int& changes,
@@ -1083,8 +1043,7 @@ absl::StatusOr<AuditPage> PostgresResourceStore::ListAudit(const AuditQuery& que
 }
 
 void PostgresResourceStore::SetCommitListener(std::function<void()> listener) {
-  absl::MutexLock lock(&listener_mu_);
-  listener_ = std::move(listener);
+  commits_.SetCommitListener(std::move(listener));
 }
 
 absl::Status PostgresResourceStore::Ping() {

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/group_commit.h"
 #include "common/postgres.h"
 #include "common/resource_store.h"
 
@@ -72,15 +73,12 @@ class PostgresResourceStore : public ResourceStore {
   // connection lives. Each call checks the connection (one round trip); a dead one means
   // the lease is lost, and the next call tries to take it again.
   absl::StatusOr<bool> HoldsRelayLease() override;
-  // Other replicas write: nothing may be cached.
-  int64_t generation() const override { return -1; }
+  // The committed `revision` counter (every Put and Delete of any replica advances it,
+  // in the same transaction): one single-row read on a reader connection.
+  int64_t generation() override;
 
  private:
-  struct PendingWrite {
-    WriteFn fn;
-    WriteDone done;
-    absl::Status result;
-  };
+  using PendingWrite = GroupCommitQueue::PendingWrite;
   static constexpr size_t kMaxBatch = 256;
 
   explicit PostgresResourceStore(const PostgresStoreOptions& options);
@@ -88,7 +86,6 @@ class PostgresResourceStore : public ResourceStore {
   absl::StatusOr<std::unique_ptr<pg::Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<pg::Connection> conn);
   void DropIdleReaders();
-  void CommitLoop();
   // Runs `batch` in one transaction (retrying it as the class comment says), setting
   // each write's result; returns the change records committed.
   int RunBatch(std::vector<PendingWrite>& batch);
@@ -99,12 +96,7 @@ class PostgresResourceStore : public ResourceStore {
   const PostgresStoreOptions options_;
   // Used only by the committer thread; null after a lost connection until remade.
   std::unique_ptr<pg::Connection> writer_;
-  absl::Mutex queue_mu_;
-  std::vector<PendingWrite> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  std::thread committer_;
-  absl::Mutex listener_mu_;
-  std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
+  GroupCommitQueue commits_;
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<pg::Connection>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;

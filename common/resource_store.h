@@ -240,9 +240,12 @@ class ResourceStore : public AsyncWriter {
   virtual absl::Status Ping() = 0;
 
   // A number that changes whenever a write commits, for caches of reads: equal
-  // generations mean nothing was written in between. -1 when the backend cannot tell
-  // (other processes may write): then nothing may be cached.
-  virtual int64_t generation() const { return -1; }
+  // generations mean nothing was written in between, by this process or any other, and
+  // a value read now includes every commit acknowledged before the call. On an engine
+  // that other processes write, it is read from the database (a round trip, still
+  // cheaper than a read transaction). -1 when the backend cannot tell (or cannot be
+  // reached): then nothing may be cached.
+  virtual int64_t generation() { return -1; }
 
   // The outbox: every Put and Delete appends a change record in its own transaction.
   // The oldest `limit` records, in sequence order.

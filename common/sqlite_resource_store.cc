@@ -559,7 +559,9 @@ absl::StatusOr<std::unique_ptr<SqliteResourceStore>> SqliteResourceStore::Open(
   absl::Status status = sqlite::Migrate(**writer, ResourceStoreMigrations());
   if (!status.ok()) return status;
   store->writer_ = std::move(*writer);
-  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  store->commits_.Start([s = store.get()](std::vector<PendingWrite>& batch) {
+    return s->RunBatch(batch);
+  });
   return store;
 }
 
@@ -606,70 +608,14 @@ absl::Status SqliteResourceStore::Read(absl::FunctionRef<absl::Status(ReadView&)
   return status;
 }
 
-// Group commit: writes queue up; the committer thread runs up to kMaxBatch of them in one
-// SQLite transaction, each inside its own savepoint, and commits once. A write that fails
-// rolls back to its savepoint and fails alone. Every write is told its outcome only after
-// the COMMIT (fsync) that holds it, so durability is that of one transaction per write;
-// only the number of fsyncs drops under load. The queue owns each write (its work and its
-// completion), so no write depends on the frame of the thread that queued it, and however
-// many are queued, each runs exactly once.
+// Group commit (common/group_commit.h): the committer runs up to kMaxBatch queued writes
+// in one SQLite transaction, each inside its own savepoint, and commits once.
 void SqliteResourceStore::WriteAsync(WriteFn fn, WriteDone done) {
-  bool stopping;
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping = stopping_;
-    if (!stopping && queue_.size() < static_cast<size_t>(options_.max_queued_writes)) {
-      queue_.push_back(PendingWrite{std::move(fn), std::move(done), absl::OkStatus()});
-      return;
-    }
-  }
-  // Refused: told at once, outside the lock (`done` may queue another write).
-  if (stopping) return done(absl::UnavailableError("the store is shutting down"));
-  done(Overloaded(absl::StrCat(options_.max_queued_writes,
-                               " writes are already waiting for the store"),
-                  absl::Milliseconds(100)));
+  commits_.Submit(std::move(fn), std::move(done));
 }
 
-void SqliteResourceStore::CommitLoop() {
-  std::vector<PendingWrite> batch;
-  while (true) {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
-        return !queue_.empty() || stopping_;
-      };
-      queue_mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping, nothing left
-      size_t n = std::min(queue_.size(), kMaxBatch);
-      batch.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + n));
-      queue_.erase(queue_.begin(), queue_.begin() + n);
-    }
-    int changes = RunBatch(batch);
-    if (changes > 0) {
-      std::function<void()> listener;
-      {
-        absl::MutexLock lock(&listener_mu_);
-        listener = listener_;
-      }
-      if (listener) listener();
-    }
-    for (PendingWrite& w : batch) {
-      // The work's captures (request copies) go before its caller hears back.
-      w.fn = nullptr;
-      w.done(std::move(w.result));
-    }
-    batch.clear();
-  }
-}
-
-SqliteResourceStore::~SqliteResourceStore() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping_ = true;
-  }
-  if (committer_.joinable()) committer_.join();
-}
+// Stops the committer before the connections it uses go.
+SqliteResourceStore::~SqliteResourceStore() { commits_.Stop(); }
 
 int SqliteResourceStore::RunBatch(std::vector<PendingWrite>& batch) {
   sqlite::Connection* conn = writer_.get();
@@ -758,8 +704,7 @@ absl::StatusOr<AuditPage> SqliteResourceStore::ListAudit(const AuditQuery& query
 }
 
 void SqliteResourceStore::SetCommitListener(std::function<void()> listener) {
-  absl::MutexLock lock(&listener_mu_);
-  listener_ = std::move(listener);
+  commits_.SetCommitListener(std::move(listener));
 }
 
 absl::Status SqliteResourceStore::Ping() {

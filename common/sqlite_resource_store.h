@@ -8,11 +8,11 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/group_commit.h"
 #include "common/resource_store.h"
 #include "common/sqlite.h"
 
@@ -51,39 +51,26 @@ class SqliteResourceStore : public ResourceStore {
   absl::StatusOr<bool> HoldsRelayLease() override { return true; }
   // Counts this process's commits. Valid because each service is the only writer of its
   // database file (deployments run one writer per file; see deploy/).
-  int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
+  int64_t generation() override { return generation_.load(std::memory_order_acquire); }
 
  private:
-  // A write queued for the next group commit. The queue owns it: nothing in it points
-  // into a caller's stack frame.
-  struct PendingWrite {
-    WriteFn fn;
-    WriteDone done;
-    absl::Status result;
-  };
+  using PendingWrite = GroupCommitQueue::PendingWrite;
   // At most this many writes share one commit, bounding a batch's latency.
   static constexpr size_t kMaxBatch = 256;
 
-  explicit SqliteResourceStore(const SqliteStoreOptions& options) : options_(options) {}
+  explicit SqliteResourceStore(const SqliteStoreOptions& options)
+      : options_(options), commits_(options.max_queued_writes, kMaxBatch) {}
   absl::StatusOr<std::unique_ptr<sqlite::Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::Connection> conn);
-  // The committer thread: takes up to kMaxBatch queued writes at a time, commits them
-  // together, then tells each its outcome.
-  void CommitLoop();
-  // Runs `batch` in one transaction, setting each write's result; returns the change
-  // records committed.
+  // The group commit's runner (on its committer thread): runs `batch` in one
+  // transaction, setting each write's result; returns the change records committed.
   int RunBatch(std::vector<PendingWrite>& batch);
 
   const SqliteStoreOptions options_;
   // Used only by the committer thread.
   std::unique_ptr<sqlite::Connection> writer_;
-  absl::Mutex queue_mu_;
-  std::vector<PendingWrite> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  std::thread committer_;
+  GroupCommitQueue commits_;
   std::atomic<int64_t> generation_{0};
-  absl::Mutex listener_mu_;
-  std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;

@@ -71,7 +71,7 @@ class RollbackStore final : public store::ResourceStore {
   }
   void WriteAsync(store::WriteFn fn, store::WriteDone done) override;
   absl::Status Ping() override { return base_->Ping(); }
-  int64_t generation() const override { return base_->generation(); }
+  int64_t generation() override { return base_->generation(); }
   absl::StatusOr<std::vector<store::OutboxEntry>> ReadOutbox(int limit) override {
     return base_->ReadOutbox(limit);
   }

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/change_record.h"
+#include "common/crud.h"
 #include "common/postgres.h"
 #include "common/store_factory.h"
 #include "gtest/gtest.h"
@@ -482,10 +483,60 @@ TEST_F(PostgresStoreTest, OpenResourceStorePicksPostgresForAUri) {
   absl::StatusOr<std::unique_ptr<ResourceStore>> store =
       OpenResourceStore({uri_, "registry", 2, 100});
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ((*store)->generation(), -1);
+  EXPECT_EQ((*store)->generation(), 0);
   EXPECT_TRUE((*store)->Ping().ok());
   ASSERT_TRUE(Put(**store, MakeResource("items/a", "items", "x")).ok());
+  EXPECT_EQ((*store)->generation(), 1);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM resources"), 1);
+}
+
+// The registry's read cache on one replica while another writes: a hit is served only
+// while no replica committed since it was loaded (the generation is the database's
+// revision, read per call), so a write acknowledged by one replica is seen by the next Get
+// on the other; and with the database down nothing is served from the cache.
+TEST_F(PostgresStoreTest, AReplicasReadCacheSeesWhatAnotherReplicaCommitted) {
+  std::unique_ptr<PostgresResourceStore> a = OpenStore();
+  std::unique_ptr<PostgresResourceStore> b = OpenStore();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(Put(*a, MakeResource("items/x", "items", "one")).ok());
+  int loads = 0;
+  crud::ReadCache<std::string> cache(a.get());
+  auto read = [&]() {
+    return cache.Get("items/x", [&]() -> absl::StatusOr<std::string> {
+      ++loads;
+      absl::StatusOr<std::optional<Resource>> got = Get(*a, "items/x");
+      if (!got.ok()) return got.status();
+      if (!got->has_value()) return absl::NotFoundError("items/x");
+      return (*got)->data;
+    });
+  };
+  EXPECT_EQ(*read(), "one");
+  EXPECT_EQ(*read(), "one");
+  EXPECT_EQ(loads, 1);  // cached: nothing committed in between
+
+  const int64_t before = a->generation();
+  ASSERT_TRUE(Put(*b, MakeResource("items/x", "items", "two")).ok());
+  EXPECT_GT(a->generation(), before);
+  EXPECT_EQ(a->generation(), b->generation());
+  EXPECT_EQ(*read(), "two");
+  EXPECT_EQ(loads, 2);
+  EXPECT_EQ(*read(), "two");
+  EXPECT_EQ(loads, 2);
+  // Any commit of any replica empties it, a delete too.
+  ASSERT_TRUE(b->Write([](WriteTransaction& tx) { return tx.Delete("items/x"); }).ok());
+  EXPECT_EQ(read().status().code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(Put(*b, MakeResource("items/x", "items", "three")).ok());
+  EXPECT_EQ(*read(), "three");
+  const int loads_before_outage = loads;
+  server_->Kill();
+  EXPECT_EQ(a->generation(), -1);
+  absl::StatusOr<std::string> during = read();
+  EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable) << during.status();
+  EXPECT_GT(loads, loads_before_outage);
+  ASSERT_TRUE(server_->Restart()) << server_->Log();
+  EXPECT_EQ(*read(), "three");
 }
 
 // Two replicas writing at once: every write kept; revisions and outbox sequences unique,
