@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,7 @@
 #include "common/time_proto.h"
 #include "common/validation.h"
 #include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/message_lite.h"
 #include "google/protobuf/generated_enum_reflection.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -535,46 +537,70 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   return response;
 }
 
-// A cache of rendered resources for Get calls, emptied by every commit (the store's
-// generation). A value read while a write committed is not kept, so a hit is never older
-// than the last commit. Does nothing when the store cannot tell its generation.
+// A cache of rendered reads (a Get's resource, a List's page), emptied by every commit
+// (the store's generation). A value read while a write committed is not kept, so a hit is
+// never older than the last commit. Does nothing when the store cannot tell its
+// generation. Bounded in entries and in bytes (keys plus serialized values): beyond
+// either, a value is served but not kept until the next commit empties the cache.
 template <typename T>
 class ReadCache {
  public:
-  explicit ReadCache(store::ResourceStore* store, size_t max_entries = 10000)
-      : store_(store), max_entries_(max_entries) {}
+  explicit ReadCache(store::ResourceStore* store, size_t max_entries = 10000,
+                     size_t max_bytes = size_t{16} << 20)
+      : store_(store), max_entries_(max_entries), max_bytes_(max_bytes) {}
 
   template <typename Load>
-  absl::StatusOr<T> Get(const std::string& name, Load load) {
+  absl::StatusOr<T> Get(const std::string& key, Load load) {
     const int64_t generation = store_->generation();
     if (generation >= 0) {
       absl::MutexLock lock(&mu_);
       if (generation_ == generation) {
-        auto it = entries_.find(name);
+        auto it = entries_.find(key);
         if (it != entries_.end()) return it->second;
       }
     }
     absl::StatusOr<T> loaded = load();
-    if (loaded.ok() && generation >= 0) {
+    if (loaded.ok() && generation >= 0 && store_->generation() == generation) {
+      const size_t bytes = key.size() + BytesOf(*loaded);
       absl::MutexLock lock(&mu_);
-      if (store_->generation() == generation) {
-        if (generation_ != generation) {
-          entries_.clear();
-          generation_ = generation;
-        }
-        if (entries_.size() < max_entries_) entries_.emplace(name, *loaded);
+      if (generation_ != generation) {
+        entries_.clear();
+        bytes_ = 0;
+        generation_ = generation;
+      }
+      if (entries_.size() < max_entries_ && bytes_ + bytes <= max_bytes_ &&
+          entries_.emplace(key, *loaded).second) {
+        bytes_ += bytes;
       }
     }
     return loaded;
   }
 
  private:
+  static size_t BytesOf(const T& value) {
+    if constexpr (std::is_base_of_v<google::protobuf::MessageLite, T>) {
+      return value.ByteSizeLong();
+    } else {
+      return value.size();
+    }
+  }
+
   store::ResourceStore* const store_;
   const size_t max_entries_;
+  const size_t max_bytes_;
   absl::Mutex mu_;
   int64_t generation_ ABSL_GUARDED_BY(mu_) = -1;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, T> entries_ ABSL_GUARDED_BY(mu_);
 };
+
+// The key of a List request's page in a ReadCache: the request's bytes. Every field of
+// a List request bears on its page and no List depends on who calls, so equal bytes mean
+// the same page; the requests hold no maps, so their serialization is deterministic.
+template <typename Request>
+std::string PageKey(const Request& request) {
+  return request.SerializeAsString();
+}
 
 // The `add` of ListResources: renders each resource with `out` into the response's
 // repeated field `add` (e.g. &ListCouncilsResponse::add_councils).

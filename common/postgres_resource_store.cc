@@ -338,6 +338,7 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     absl::StatusOr<int64_t> revision = NextValue("revision");
     if (!revision.ok()) return revision.status();
     resource.revision = *revision;
+    advanced_revision_ = true;
     // Stored as microseconds; truncated here too so what Put returns equals what a later
     // Get reads back.
     absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
@@ -377,6 +378,14 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     if (absl::Status s = CheckStorableText(name, "", "", index, search_text); !s.ok()) {
       return s;
     }
+    // The revision counter is the store's generation (read caches of every replica are
+    // valid while it stands), and a reindex changes what a filtered list returns: a write
+    // that reindexes without a Put or Delete of its own still advances it.
+    if (!advanced_revision_) {
+      absl::StatusOr<int64_t> revision = NextValue("revision");
+      if (!revision.ok()) return revision.status();
+      advanced_revision_ = true;
+    }
     absl::StatusOr<pg::Result> rows = conn_->Query(
         "UPDATE resources SET search_text = $2 WHERE name = $1 RETURNING collection",
         {Param::Text(name), Param::Text(search_text)});
@@ -404,6 +413,7 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
     if (!revision.ok()) return revision.status();
     Resource last = **existing;
     last.revision = *revision;
+    advanced_revision_ = true;
     return AppendChange(changes::v1::DELETED, last, nullptr);
   }
 
@@ -547,6 +557,8 @@ class PgWriteTransaction : public PgReadView, public WriteTransaction {
   BatchTotals* totals_;
   CountDeltas counted_;
   int changes_ = 0;
+  // Whether this write advanced the revision counter (see Reindex).
+  bool advanced_revision_ = false;
 };
 
 // Reads the counters rows into `totals`, after the batch took the write lock.

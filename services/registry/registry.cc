@@ -621,16 +621,19 @@ absl::StatusOr<v1::IndustrialComplex> Registry::GetComplex(
 
 absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
     const v1::ListComplexesRequest& request) {
-  FieldViolations v;
-  ListSpec spec{Complexes(), request.page_size(), request.page_token(),
-                absl::StrCat(request.region(), "|", request.kind())};
-  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
-  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  crud::HideDeleted<v1::IndustrialComplex>(request.show_deleted(), spec);
-  return ListResources<v1::ListComplexesResponse>(
-      store_, std::move(spec), request.query(),
-      AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
+  return complex_pages_.Get(
+      crud::PageKey(request), [&]() -> absl::StatusOr<v1::ListComplexesResponse> {
+    FieldViolations v;
+    ListSpec spec{Complexes(), request.page_size(), request.page_token(),
+                  absl::StrCat(request.region(), "|", request.kind())};
+    NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
+    EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    crud::HideDeleted<v1::IndustrialComplex>(request.show_deleted(), spec);
+    return ListResources<v1::ListComplexesResponse>(
+        store_, std::move(spec), request.query(),
+        AppendWith(&v1::ListComplexesResponse::add_complexes, ComplexOut));
+  });
 }
 
 void Registry::CreateComplex(const Caller& caller, const v1::CreateComplexRequest& request,
@@ -725,23 +728,26 @@ absl::StatusOr<v1::Council> Registry::GetCouncil(const v1::GetCouncilRequest& re
 
 absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
     const v1::ListCouncilsRequest& request) {
-  FieldViolations v;
-  ListSpec spec{Councils(), request.page_size(), request.page_token(),
-                absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
-                             "|", request.forum_session())};
-  NameFilter(request.field(), Fields(), "field", "field", spec.query.all_of, v);
-  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
-  NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
-  if (request.forum_session() < 0 || request.forum_session() > 4) {
-    v.Add("forum_session", "must be 1-4, or 0 for any");
-  } else if (request.forum_session() > 0) {
-    spec.query.all_of.push_back({"session", absl::StrCat(request.forum_session())});
-  }
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  crud::HideDeleted<v1::Council>(request.show_deleted(), spec);
-  return ListResources<v1::ListCouncilsResponse>(
-      store_, std::move(spec), request.query(),
-      AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
+  return council_pages_.Get(
+      crud::PageKey(request), [&]() -> absl::StatusOr<v1::ListCouncilsResponse> {
+    FieldViolations v;
+    ListSpec spec{Councils(), request.page_size(), request.page_token(),
+                  absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
+                               "|", request.forum_session())};
+    NameFilter(request.field(), Fields(), "field", "field", spec.query.all_of, v);
+    NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
+    NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
+    if (request.forum_session() < 0 || request.forum_session() > 4) {
+      v.Add("forum_session", "must be 1-4, or 0 for any");
+    } else if (request.forum_session() > 0) {
+      spec.query.all_of.push_back({"session", absl::StrCat(request.forum_session())});
+    }
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    crud::HideDeleted<v1::Council>(request.show_deleted(), spec);
+    return ListResources<v1::ListCouncilsResponse>(
+        store_, std::move(spec), request.query(),
+        AppendWith(&v1::ListCouncilsResponse::add_councils, CouncilOut));
+  });
 }
 
 void Registry::CreateCouncil(const Caller& caller, const v1::CreateCouncilRequest& request,
@@ -843,19 +849,22 @@ absl::StatusOr<v1::Organization> Registry::GetOrganization(
 
 absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
     const v1::ListOrganizationsRequest& request) {
-  FieldViolations v;
-  ListSpec spec{Organizations(), request.page_size(), request.page_token(),
-                absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
-                             "|", request.council())};
-  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
-  NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
-  NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
-  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  crud::HideDeleted<v1::Organization>(request.show_deleted(), spec);
-  return ListResources<v1::ListOrganizationsResponse>(
-      store_, std::move(spec), request.query(),
-      AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
+  return organization_pages_.Get(
+      crud::PageKey(request), [&]() -> absl::StatusOr<v1::ListOrganizationsResponse> {
+    FieldViolations v;
+    ListSpec spec{Organizations(), request.page_size(), request.page_token(),
+                  absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
+                               "|", request.council())};
+    EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
+    NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
+    NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
+    NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    crud::HideDeleted<v1::Organization>(request.show_deleted(), spec);
+    return ListResources<v1::ListOrganizationsResponse>(
+        store_, std::move(spec), request.query(),
+        AppendWith(&v1::ListOrganizationsResponse::add_organizations, OrganizationOut));
+  });
 }
 
 void Registry::CreateOrganization(const Caller& caller, const v1::CreateOrganizationRequest& request,
@@ -967,18 +976,21 @@ absl::StatusOr<v1::Membership> Registry::GetMembership(
 
 absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
     const v1::ListMembershipsRequest& request) {
-  FieldViolations v;
-  ListSpec spec{Memberships(), request.page_size(), request.page_token(),
-                absl::StrCat(request.parent(), "|", request.role(), "|",
-                             request.organization())};
-  ParentFilter(request.parent(), Councils(), spec.query.all_of, v);
-  EnumFilter(request.role(), "role", "role", spec.query.all_of, v);
-  NameFilter(request.organization(), Organizations(), "organization", "organization",
-             spec.query.all_of, v);
-  if (absl::Status s = v.ToStatus(); !s.ok()) return s;
-  return ListResources<v1::ListMembershipsResponse>(
-      store_, std::move(spec), "",
-      AppendWith(&v1::ListMembershipsResponse::add_memberships, MembershipOut));
+  return membership_pages_.Get(
+      crud::PageKey(request), [&]() -> absl::StatusOr<v1::ListMembershipsResponse> {
+    FieldViolations v;
+    ListSpec spec{Memberships(), request.page_size(), request.page_token(),
+                  absl::StrCat(request.parent(), "|", request.role(), "|",
+                               request.organization())};
+    ParentFilter(request.parent(), Councils(), spec.query.all_of, v);
+    EnumFilter(request.role(), "role", "role", spec.query.all_of, v);
+    NameFilter(request.organization(), Organizations(), "organization", "organization",
+               spec.query.all_of, v);
+    if (absl::Status s = v.ToStatus(); !s.ok()) return s;
+    return ListResources<v1::ListMembershipsResponse>(
+        store_, std::move(spec), "",
+        AppendWith(&v1::ListMembershipsResponse::add_memberships, MembershipOut));
+  });
 }
 
 void Registry::CreateMembership(const Caller& caller, const v1::CreateMembershipRequest& request,

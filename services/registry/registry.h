@@ -36,7 +36,11 @@ class Registry {
         auditor_(store, "registry", audit_log),
         councils_(store),
         complexes_(store),
-        organizations_(store) {}
+        organizations_(store),
+        complex_pages_(store),
+        council_pages_(store),
+        organization_pages_(store),
+        membership_pages_(store) {}
 
   absl::StatusOr<v1::Field> GetField(const v1::GetFieldRequest& request);
   absl::StatusOr<v1::ListFieldsResponse> ListFields(const v1::ListFieldsRequest& request);
@@ -115,6 +119,13 @@ class Registry {
   crud::ReadCache<v1::Council> councils_;
   crud::ReadCache<v1::IndustrialComplex> complexes_;
   crud::ReadCache<v1::Organization> organizations_;
+  // List pages, keyed by the request (crud::PageKey): the registry changes rarely and is
+  // read often, so a page is served from memory until the next commit. On PostgreSQL a
+  // hit still costs one single-row read of the revision (ResourceStore::generation).
+  crud::ReadCache<v1::ListComplexesResponse> complex_pages_;
+  crud::ReadCache<v1::ListCouncilsResponse> council_pages_;
+  crud::ReadCache<v1::ListOrganizationsResponse> organization_pages_;
+  crud::ReadCache<v1::ListMembershipsResponse> membership_pages_;
 };
 
 }  // namespace sanhak::registry

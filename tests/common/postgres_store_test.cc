@@ -523,6 +523,13 @@ TEST_F(PostgresStoreTest, AReplicasReadCacheSeesWhatAnotherReplicaCommitted) {
   EXPECT_EQ(loads, 2);
   EXPECT_EQ(*read(), "two");
   EXPECT_EQ(loads, 2);
+  // A write that only reindexes changes what filtered lists return: it advances the
+  // generation too.
+  const int64_t before_reindex = a->generation();
+  ASSERT_TRUE(b->Write([](WriteTransaction& tx) {
+                 return tx.Reindex("items/x", {{"kind", "k"}}, "");
+               }).ok());
+  EXPECT_GT(a->generation(), before_reindex);
   // Any commit of any replica empties it, a delete too.
   ASSERT_TRUE(b->Write([](WriteTransaction& tx) { return tx.Delete("items/x"); }).ok());
   EXPECT_EQ(read().status().code(), absl::StatusCode::kNotFound);

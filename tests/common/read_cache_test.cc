@@ -78,6 +78,20 @@ TEST_F(ReadCacheTest, AValueReadWhileAWriteCommittedIsNotKept) {
   EXPECT_EQ(loads_, 2);
 }
 
+// Bounded in bytes (key plus value): a value that would pass the bound is served but not
+// kept; smaller ones still are.
+TEST_F(ReadCacheTest, AValuePastTheByteBoundIsServedButNotKept) {
+  Write("things/big", std::string(1000, 'x'));
+  Write("things/small", "s");
+  ReadCache<std::string> cache(store_.get(), /*max_entries=*/100, /*max_bytes=*/500);
+  EXPECT_EQ(Read(cache, "things/big")->size(), 1000u);
+  EXPECT_EQ(Read(cache, "things/big")->size(), 1000u);
+  EXPECT_EQ(loads_, 2);
+  EXPECT_EQ(*Read(cache, "things/small"), "s");
+  EXPECT_EQ(*Read(cache, "things/small"), "s");
+  EXPECT_EQ(loads_, 3);
+}
+
 TEST_F(ReadCacheTest, ErrorsAreNotCached) {
   ReadCache<std::string> cache(store_.get());
   EXPECT_FALSE(Read(cache, "things/missing").ok());

@@ -14,6 +14,7 @@
 // This binary links no server code: it talks to the processes over gRPC and Redis only.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -347,6 +348,19 @@ TEST_F(ReplicasProcessTest, ConcurrentUpdatesWithOneEtagFromTwoReplicasExactlyOn
                                                   results[0].ok() ? 0 : 1));
     EXPECT_EQ(after_a.etag(), after_b.etag());
     EXPECT_EQ(after_a.description(), after_b.description());
+    // So do both replicas' list pages, each cached since the previous round's read until
+    // a commit of either replica.
+    for (auto* stub : {a.get(), b.get()}) {
+      registry::v1::ListCouncilsRequest list;
+      list.set_page_size(100);
+      registry::v1::ListCouncilsResponse page;
+      ASSERT_TRUE(stub->ListCouncils(Context().get(), list, &page).ok());
+      auto it = std::find_if(page.councils().begin(), page.councils().end(),
+                             [](const registry::v1::Council& c) { return c.name() == kCouncil; });
+      ASSERT_NE(it, page.councils().end());
+      EXPECT_EQ(it->description(), after_a.description()) << "round " << round;
+      EXPECT_EQ(it->etag(), after_a.etag());
+    }
   }
 }
 

@@ -363,6 +363,43 @@ TEST_F(RegistryApiTest, UpdateChangesOnlyTheMaskedFields) {
   EXPECT_EQ(Get(before.name()).display_name(), "스마트그린모빌리티(개편)");
 }
 
+// List pages are served from memory until the next commit: each of a create, an update
+// and a delete shows in the very next page of the same request (read before, so cached).
+TEST_F(RegistryApiTest, AListPageShowsEachCommitInTheNextRead) {
+  v1::ListCouncilsRequest request;
+  request.set_field("fields/mobility-auto");
+  const v1::ListCouncilsResponse before = List(request);
+  EXPECT_EQ(List(request).SerializeAsString(), before.SerializeAsString());  // the same page
+
+  v1::Council created;
+  ASSERT_TRUE(Create(ValidCouncil(), "gyeonggi-ulsan-mobility", &created).ok());
+  v1::ListCouncilsResponse page = List(request);
+  EXPECT_EQ(page.total_size(), before.total_size() + 1);
+  EXPECT_EQ(page.councils_size(), before.councils_size() + 1);
+
+  v1::UpdateCouncilRequest update;
+  update.mutable_council()->set_name(created.name());
+  update.mutable_council()->set_description("갱신된 설명");
+  update.mutable_council()->set_etag(created.etag());
+  update.mutable_update_mask()->add_paths("description");
+  v1::Council updated;
+  ASSERT_TRUE(stub_->UpdateCouncil(Context().get(), update, &updated).ok());
+  page = List(request);
+  auto it = std::find_if(page.councils().begin(), page.councils().end(),
+                         [&](const v1::Council& c) { return c.name() == created.name(); });
+  ASSERT_NE(it, page.councils().end());
+  EXPECT_EQ(it->description(), "갱신된 설명");
+  EXPECT_EQ(it->etag(), updated.etag());
+
+  v1::DeleteCouncilRequest del;
+  del.set_name(created.name());
+  del.set_etag(updated.etag());
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(stub_->DeleteCouncil(Context().get(), del, &empty).ok());
+  EXPECT_EQ(Names(List(request)), Names(before));
+  EXPECT_EQ(List(request).total_size(), before.total_size());
+}
+
 TEST_F(RegistryApiTest, UpdateReplacesRepeatedFieldsAndRederivesRegions) {
   v1::UpdateCouncilRequest request;
   request.mutable_council()->set_name("councils/smart-mobility");
