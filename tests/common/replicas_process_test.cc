@@ -33,6 +33,7 @@
 #include "sanhak/changes/v1/changes.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/activity_writers.h"
 #include "tests/support/await.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"
@@ -42,6 +43,7 @@
 namespace sanhak {
 namespace {
 
+using ::sanhak::testing::ActivityWriters;
 using ::sanhak::testing::Context;
 using ::sanhak::testing::PostgresServer;
 using ::sanhak::testing::RedisReply;
@@ -56,91 +58,6 @@ constexpr char kCouncil[] = "councils/display";
 constexpr absl::Duration kWait = absl::Seconds(60);
 
 std::string EntryId(int64_t sequence) { return absl::StrCat(sequence, "-0"); }
-
-// Clients creating activities through every replica: thread w starts on replica
-// w % replicas; a create that fails is sent again, with the same request_id, to the next
-// replica until it succeeds (or the writers are stopped and it has been tried on every
-// replica since). Each create's title is unique, so a duplicate would show.
-class Writers {
- public:
-  Writers(std::vector<std::string> addresses, int threads, int per_thread)
-      : addresses_(std::move(addresses)) {
-    for (int w = 0; w < threads; ++w) {
-      threads_.emplace_back([this, w, per_thread] { Run(w, per_thread); });
-    }
-  }
-  ~Writers() { Join(); }
-
-  // After this, each thread finishes the create it is on (until acknowledged, or refused
-  // by every replica) and stops.
-  void Stop() { stop_ = true; }
-  void Join() {
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  size_t acknowledged_count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acknowledged_.size();
-  }
-  // request_id -> the activity its create returned.
-  std::map<std::string, std::string> acknowledged() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acknowledged_;
-  }
-  // Every failed attempt's code, counted.
-  std::map<grpc::StatusCode, int> failures() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return failures_;
-  }
-  // Creates given up (refused by every replica after Stop()).
-  int abandoned() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return abandoned_;
-  }
-
- private:
-  void Run(int w, int per_thread) {
-    std::vector<std::unique_ptr<events::v1::EventsService::Stub>> stubs;
-    for (const std::string& a : addresses_) {
-      stubs.push_back(events::v1::EventsService::NewStub(sanhak::testing::Connect(a)));
-    }
-    size_t replica = w % stubs.size();
-    for (int i = 0; i < per_thread && !stop_.load(); ++i) {
-      events::v1::CreateActivityRequest request;
-      request.set_request_id(absl::StrCat("replicas-", w, "-", i));
-      request.mutable_activity()->set_kind(events::v1::SEMINAR);
-      request.mutable_activity()->set_title(absl::StrCat("복제본 세미나 ", w, "-", i));
-      request.mutable_activity()->add_councils(kCouncil);
-      int failed_since_stop = 0;
-      while (true) {
-        events::v1::Activity created;
-        grpc::Status status =
-            stubs[replica]->CreateActivity(Context(5).get(), request, &created);
-        std::lock_guard<std::mutex> lock(mu_);
-        if (status.ok()) {
-          acknowledged_[request.request_id()] = created.name();
-          break;
-        }
-        ++failures_[status.error_code()];
-        replica = (replica + 1) % stubs.size();
-        if (stop_.load() && ++failed_since_stop > static_cast<int>(stubs.size())) {
-          ++abandoned_;
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-  }
-
-  const std::vector<std::string> addresses_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::map<std::string, std::string> acknowledged_;
-  std::map<grpc::StatusCode, int> failures_;
-  int abandoned_ = 0;
-  std::vector<std::thread> threads_;
-};
 
 class ReplicasProcessTest : public ::testing::Test {
  protected:
@@ -175,6 +92,19 @@ class ReplicasProcessTest : public ::testing::Test {
       ASSERT_TRUE(events_.back()->Start());
     }
     for (auto& e : events_) ASSERT_TRUE(e->WaitServing()) << e->Log();
+  }
+
+  // Clients creating activities through every replica: a create that fails is sent
+  // again, with the same request_id, to the next replica until it succeeds.
+  ActivityWriters::Options WritersOptions() {
+    ActivityWriters::Options options;
+    options.addresses = EventsAddresses();
+    options.threads = 6;
+    options.council = kCouncil;
+    options.title_prefix = "복제본 세미나 ";
+    options.request_id_prefix = "replicas-";
+    options.deadline_s = 5;
+    return options;
   }
 
   std::vector<std::string> EventsAddresses() {
@@ -253,7 +183,7 @@ class ReplicasProcessTest : public ::testing::Test {
 TEST_F(ReplicasProcessTest, KillDashNineOfOneReplicaMidBurstLosesNothing) {
   std::map<std::string, std::string> acknowledged;
   {
-    Writers writers(EventsAddresses(), 6, 1000000);
+    ActivityWriters writers(WritersOptions());
     ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 150; }, kWait))
         << writers.acknowledged_count() << " acknowledged; " << events_[0]->Log();
     // Replica 0 started first, so it most likely holds the relay lease: the others
@@ -277,7 +207,7 @@ TEST_F(ReplicasProcessTest, PostgresCrashedMidBurstFailsUnavailableThenNothingIs
   std::map<std::string, std::string> acknowledged;
   std::map<grpc::StatusCode, int> failures;
   {
-    Writers writers(EventsAddresses(), 6, 1000000);
+    ActivityWriters writers(WritersOptions());
     ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 100; }, kWait))
         << writers.acknowledged_count() << " acknowledged; " << events_[0]->Log();
     postgres_.Kill();

@@ -32,6 +32,7 @@
 #include "sanhak/changes/v1/changes.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
+#include "tests/support/activity_writers.h"
 #include "tests/support/await.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
@@ -40,6 +41,7 @@
 namespace sanhak::events {
 namespace {
 
+using ::sanhak::testing::ActivityWriters;
 using ::sanhak::testing::Context;
 using ::sanhak::testing::RedisReply;
 using ::sanhak::testing::ServerProcess;
@@ -51,60 +53,16 @@ constexpr char kEventsStream[] = "sanhak:changes:events";
 std::string EntryId(int64_t sequence) { return std::to_string(sequence) + "-0"; }
 
 // Clients creating activities: each thread makes up to `per_thread` creates one after
-// the other, or until stopped, keeping the names of the acknowledged ones.
-class Writers {
- public:
-  Writers(const std::string& address, int threads, int per_thread) {
-    for (int w = 0; w < threads; ++w) {
-      threads_.emplace_back([this, address, w, per_thread] {
-        auto stub = v1::EventsService::NewStub(sanhak::testing::Connect(address));
-        for (int i = 0; i < per_thread && !stop_.load(); ++i) {
-          v1::CreateActivityRequest request;
-          request.mutable_activity()->set_kind(v1::SEMINAR);
-          request.mutable_activity()->set_title("변경 피드 세미나 " + std::to_string(w) + "-" +
-                                                std::to_string(i));
-          request.mutable_activity()->add_councils("councils/display");
-          v1::Activity created;
-          grpc::Status status = stub->CreateActivity(Context(10).get(), request, &created);
-          std::lock_guard<std::mutex> lock(mu_);
-          if (status.ok()) {
-            acknowledged_.push_back(created.name());
-          } else {
-            failures_.push_back(std::to_string(status.error_code()) + " " +
-                                status.error_message());
-          }
-        }
-      });
-    }
-  }
-  ~Writers() { Join(); }
-
-  void Stop() { stop_ = true; }
-  void Join() {
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  size_t acknowledged_count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acknowledged_.size();
-  }
-  std::vector<std::string> acknowledged() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acknowledged_;
-  }
-  std::vector<std::string> failures() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return failures_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<std::string> acknowledged_;
-  std::vector<std::string> failures_;
-  std::vector<std::thread> threads_;
-};
+// the other, or until stopped; a failed create is counted, not retried.
+ActivityWriters::Options WritersOn(const std::string& address, int threads, int per_thread) {
+  ActivityWriters::Options options;
+  options.addresses = {address};
+  options.threads = threads;
+  options.per_thread = per_thread;
+  options.council = "councils/display";
+  options.title_prefix = "변경 피드 세미나 ";
+  return options;
+}
 
 class ChangeFeedProcessTest : public ::testing::Test {
  protected:
@@ -220,13 +178,13 @@ TEST_F(ChangeFeedProcessTest, KillDashNineOfEventsLosesNoRecordAndDuplicatesNone
 
   std::vector<std::string> acknowledged;
   {
-    Writers writers(events->address(), 4, 1000000);
+    ActivityWriters writers(WritersOn(events->address(), 4, 1000000));
     ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 150; }))
         << writers.acknowledged_count() << " creates acknowledged; " << events->Log();
     events->Kill();
     writers.Stop();
     writers.Join();
-    acknowledged = writers.acknowledged();
+    acknowledged = writers.acknowledged_names();
   }
   ASSERT_GE(acknowledged.size(), 50u) << "too few writes before the kill to mean anything";
   std::cout << acknowledged.size() << " creates acknowledged before kill -9, "
@@ -274,7 +232,7 @@ TEST_F(ChangeFeedProcessTest, RedisKilledMidBurstStillDeliversEveryRecordOnceInO
   std::vector<std::string> acknowledged;
   size_t at_kill = 0, while_down = 0;
   {
-    Writers writers(events->address(), kThreads, kPerThread);
+    ActivityWriters writers(WritersOn(events->address(), kThreads, kPerThread));
     ASSERT_TRUE(WaitUntil([&] { return writers.acknowledged_count() >= 100; }))
         << writers.acknowledged_count() << " creates acknowledged; " << events->Log();
     std::optional<RedisReply> paused = redis_.Command({"CLIENT", "PAUSE", "60000", "WRITE"});
@@ -284,14 +242,14 @@ TEST_F(ChangeFeedProcessTest, RedisKilledMidBurstStillDeliversEveryRecordOnceInO
     at_kill = writers.acknowledged_count();
     WaitUntil([&] {
       return writers.acknowledged_count() >= at_kill + 100 ||
-             writers.acknowledged_count() + writers.failures().size() ==
+             writers.acknowledged_count() + writers.failure_messages().size() ==
                  static_cast<size_t>(kThreads * kPerThread);
     });
     while_down = writers.acknowledged_count() - at_kill;
     ASSERT_TRUE(redis_.Restart()) << redis_.Log();
     writers.Join();
-    EXPECT_THAT(writers.failures(), ::testing::IsEmpty());
-    acknowledged = writers.acknowledged();
+    EXPECT_THAT(writers.failure_messages(), ::testing::IsEmpty());
+    acknowledged = writers.acknowledged_names();
   }
   ASSERT_EQ(acknowledged.size(), static_cast<size_t>(kThreads * kPerThread));
   std::cout << at_kill << " creates acknowledged before Redis died, " << first_life.size()
