@@ -891,7 +891,38 @@ absl::Status PostgresResourceStore::Read(absl::FunctionRef<absl::Status(ReadView
   }
 }
 
+// Concurrent callers share a read: a caller may use the value of any read that started
+// after it was called (that read saw every commit acknowledged before the call), so each
+// caller waits for at most the read in flight and the one after it, and under load one
+// read answers every caller that arrived while the previous one ran.
 int64_t PostgresResourceStore::generation() {
+  generation_mu_.Lock();
+  const int64_t needed = generation_reads_started_ + 1;
+  while (generation_reads_finished_ < needed) {
+    if (!generation_read_running_) {
+      // None runs: this caller reads, for itself and whoever arrives meanwhile.
+      generation_read_running_ = true;
+      ++generation_reads_started_;
+      generation_mu_.Unlock();
+      const int64_t value = ReadGeneration();
+      generation_mu_.Lock();
+      generation_read_running_ = false;
+      generation_reads_finished_ = generation_reads_started_;
+      last_generation_ = value;
+      generation_mu_.Unlock();
+      return value;
+    }
+    auto read_done = [this, needed]() ABSL_SHARED_LOCKS_REQUIRED(generation_mu_) {
+      return !generation_read_running_ || generation_reads_finished_ >= needed;
+    };
+    generation_mu_.Await(absl::Condition(&read_done));
+  }
+  const int64_t value = last_generation_;
+  generation_mu_.Unlock();
+  return value;
+}
+
+int64_t PostgresResourceStore::ReadGeneration() {
   absl::StatusOr<std::unique_ptr<pg::Connection>> conn = AcquireReader();
   if (!conn.ok()) return -1;
   // Autocommit: the statement's snapshot starts after the call did, so it sees every

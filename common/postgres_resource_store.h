@@ -73,8 +73,9 @@ class PostgresResourceStore : public ResourceStore {
   // connection lives. Each call checks the connection (one round trip); a dead one means
   // the lease is lost, and the next call tries to take it again.
   absl::StatusOr<bool> HoldsRelayLease() override;
-  // The committed `revision` counter (every Put and Delete of any replica advances it,
-  // in the same transaction): one single-row read on a reader connection.
+  // The committed `revision` counter (every Put, Delete and Reindex of any replica
+  // advances it, in the same transaction): a single-row read on a reader connection,
+  // shared by the callers that arrive while one runs.
   int64_t generation() override;
 
  private:
@@ -84,6 +85,8 @@ class PostgresResourceStore : public ResourceStore {
   explicit PostgresResourceStore(const PostgresStoreOptions& options);
   absl::StatusOr<std::unique_ptr<pg::Connection>> Connect() const;
   absl::StatusOr<std::unique_ptr<pg::Connection>> AcquireReader();
+  // One read of the revision counter for generation(); -1 when it fails.
+  int64_t ReadGeneration();
   void ReleaseReader(std::unique_ptr<pg::Connection> conn);
   void DropIdleReaders();
   // Runs `batch` in one transaction (retrying it as the class comment says), setting
@@ -97,6 +100,13 @@ class PostgresResourceStore : public ResourceStore {
   // Used only by the committer thread; null after a lost connection until remade.
   std::unique_ptr<pg::Connection> writer_;
   GroupCommitQueue commits_;
+  // generation()'s shared reads: how many started and finished, whether one runs now,
+  // and the last one's value.
+  absl::Mutex generation_mu_;
+  int64_t generation_reads_started_ ABSL_GUARDED_BY(generation_mu_) = 0;
+  int64_t generation_reads_finished_ ABSL_GUARDED_BY(generation_mu_) = 0;
+  bool generation_read_running_ ABSL_GUARDED_BY(generation_mu_) = false;
+  int64_t last_generation_ ABSL_GUARDED_BY(generation_mu_) = -1;
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<pg::Connection>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;

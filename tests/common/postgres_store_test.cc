@@ -546,6 +546,44 @@ TEST_F(PostgresStoreTest, AReplicasReadCacheSeesWhatAnotherReplicaCommitted) {
   EXPECT_EQ(*read(), "three");
 }
 
+// generation() shares one read among the callers that arrive while it runs, yet never
+// answers a caller with a read that started before it: each value includes every commit
+// acknowledged (by any replica) before the call.
+TEST_F(PostgresStoreTest, ConcurrentGenerationsIncludeEveryCommitAcknowledgedBefore) {
+  std::unique_ptr<PostgresResourceStore> a = OpenStore();
+  std::unique_ptr<PostgresResourceStore> b = OpenStore();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  std::atomic<int64_t> acknowledged{0};
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 200; ++i) {
+      absl::StatusOr<Resource> put =
+          Put(*b, MakeResource(absl::StrCat("items/", i % 7), "items", absl::StrCat(i)));
+      ASSERT_TRUE(put.ok()) << put.status();
+      acknowledged = put->revision;
+    }
+    done = true;
+  });
+  std::atomic<int> calls{0}, stale{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        const int64_t floor = acknowledged.load();
+        const int64_t g = a->generation();
+        ++calls;
+        if (g < floor) ++stale;
+      }
+    });
+  }
+  writer.join();
+  for (auto& r : readers) r.join();
+  EXPECT_GT(calls.load(), 100);
+  EXPECT_EQ(stale.load(), 0) << "of " << calls.load();
+  EXPECT_EQ(a->generation(), acknowledged.load());
+}
+
 // Two replicas writing at once: every write kept; revisions and outbox sequences unique,
 // gap-free and in commit order (each record's sequence is its position in the outbox).
 TEST_F(PostgresStoreTest, TwoStoresWritingConcurrentlyKeepEveryWriteGapFree) {
