@@ -131,25 +131,19 @@ inline bool HasLengthDelimitedField(absl::string_view bytes, int number) {
 // re-preparing a resource cannot lose it. Lists that hide deleted resources ask this of
 // every candidate, so it looks for delete_time's tag instead of parsing the resource: a
 // full parse (every string allocated and checked as UTF-8) cost ~1 us per candidate, as
-// much as the rest of a page's row.
-template <typename T>
-bool StoredDeleted(const Resource& resource) {
-  static const int kDeleteTime = [] {
-    const google::protobuf::FieldDescriptor* field =
-        T::descriptor()->FindFieldByName("delete_time");
-    return field != nullptr &&
-                   field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE
-               ? field->number()
-               : 0;
-  }();
-  return kDeleteTime != 0 && HasLengthDelimitedField(resource.data, kDeleteTime);
-}
-
-// As StoredDeleted<T>, for a resource known by its kind: false for a kind without
-// soft delete and for a resource of another collection.
+// much as the rest of a page's row. False for a kind without soft delete and for a
+// resource of another collection.
 inline bool StoredDeleted(const ResourceKind& kind, const Resource& resource) {
   return kind.soft_deletable() && resource.collection == kind.collection() &&
          HasLengthDelimitedField(resource.data, kind.delete_time_number());
+}
+
+// As above, for a resource of T's collection; false for a T that is no resource kind.
+template <typename T>
+bool StoredDeleted(const Resource& resource) {
+  static const ResourceKind* const kind = ResourceKind::Of(T::descriptor());
+  return kind != nullptr && kind->soft_deletable() &&
+         HasLengthDelimitedField(resource.data, kind->delete_time_number());
 }
 
 // The collection T's resources are named in, e.g. "councils" (ResourceKind::collection).
