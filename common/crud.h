@@ -271,7 +271,7 @@ absl::Status ForEachMatching(ReadView& view, store::ListQuery query, Fn fn) {
       if (!status.ok()) return status;
     }
     if (!page->more) return absl::OkStatus();
-    query.after_name = page->resources.back().name;
+    query.after_name = page->resume_after;
   }
 }
 
@@ -426,7 +426,9 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
   Response response;
   absl::Status status = store->Read([&](ReadView& view) -> absl::Status {
     if (!spec.keep) {
-      absl::StatusOr<store::ListResult> page = view.List(spec.query);
+      store::ListQuery query = spec.query;
+      query.scan_limit = store::kScannedCandidates;
+      absl::StatusOr<store::ListResult> page = view.List(query);
       if (!page.ok()) return page.status();
       size_t bytes = 0;
       std::vector<const Resource*> chosen;
@@ -444,16 +446,21 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       for (const Resource* r : chosen) {
         if (absl::Status s = add(view, *r, response); !s.ok()) return s;
       }
-      if ((full || page->more) && !chosen.empty()) {
+      if (full) {
         response.set_next_page_token(EncodePageToken(chosen.back()->name, fingerprint));
+      } else if (page->more) {
+        // After the last resource, or past candidates the scan bound ended the page at.
+        response.set_next_page_token(EncodePageToken(page->resume_after, fingerprint));
       }
       response.set_total_size(static_cast<int32_t>(page->total));
       return absl::OkStatus();
     }
-    // The page: candidates after the token, in name order, until it is full. `seen` and
-    // `kept` count the index matches read and those kept, for the total below.
+    // The page: candidates after the token, in name order, until it is full or
+    // store::kScannedCandidates index matches were read (then it ends early, at `resume`).
+    // `seen` and `kept` count the index matches read and those kept, for the total below.
     std::vector<Resource> page;
     bool more = false;
+    std::string resume;
     size_t bytes = 0;
     int64_t seen = 0;
     int64_t kept = 0;
@@ -464,10 +471,10 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
       next.limit = std::min(500, *size + 1);
       bool done = false;
       while (!done) {
+        next.scan_limit = static_cast<int>(store::kScannedCandidates - seen);
+        next.limit = std::min(next.limit, next.scan_limit);
         absl::StatusOr<store::ListResult> batch = view.List(next);
         if (!batch.ok()) return batch.status();
-        if (batch->resources.empty()) break;
-        std::string last = batch->resources.back().name;
         for (Resource& r : batch->resources) {
           ++seen;
           if (!spec.keep(r)) continue;
@@ -480,7 +487,14 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
           page.push_back(std::move(r));
         }
         if (done || !batch->more) break;
-        next.after_name = std::move(last);
+        const bool scan_bound = static_cast<int>(batch->resources.size()) < next.limit;
+        if (scan_bound || seen >= store::kScannedCandidates) {
+          // The store's scan, or this page's, reached its bound first.
+          more = true;
+          resume = batch->resume_after;
+          break;
+        }
+        next.after_name = batch->resume_after;
         next.limit = std::min(500, next.limit * 2);
       }
     }
@@ -521,8 +535,9 @@ absl::StatusOr<Response> ListResources(store::ResourceStore* store, ListSpec spe
     for (const Resource& r : page) {
       if (absl::Status s = add(view, r, response); !s.ok()) return s;
     }
-    if (more && !page.empty()) {
-      response.set_next_page_token(EncodePageToken(page.back().name, fingerprint));
+    if (more) {
+      response.set_next_page_token(
+          EncodePageToken(resume.empty() ? page.back().name : resume, fingerprint));
     }
     response.set_total_size(static_cast<int32_t>(total));
     return absl::OkStatus();

@@ -111,6 +111,20 @@ FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>
   return out;
 }
 
+// "SELECT ... AS name ..." for the names of the first `query.scan_limit` candidates of
+// its first index filter (or of its collection) after `query.after_name`, in name order;
+// its parameters appended to `params`.
+std::string Candidates(const ListQuery& query, std::vector<Param>& params) {
+  const std::vector<IndexEntry> first(query.all_of.begin(),
+                                      query.all_of.begin() + (query.all_of.empty() ? 0 : 1));
+  const FilterSql filter = MakeFilter(query.collection, first, "", params);
+  params.push_back(Param::Text(query.after_name));
+  params.push_back(Param::Int(query.scan_limit));
+  return absl::StrCat("SELECT ", filter.name_column, " AS name", filter.from_where, " AND ",
+                      filter.name_column, " > $", params.size() - 1, " ORDER BY ",
+                      filter.name_column, " LIMIT $", params.size());
+}
+
 int64_t Micros(absl::Time t) {
   if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
   if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
@@ -135,13 +149,32 @@ class PgReadView : public virtual ReadView {
     std::vector<Param> params;
     const FilterSql filter = MakeFilter(query.collection, query.all_of, query.text, params);
     const size_t filter_params = params.size();
-    params.push_back(Param::Text(query.after_name));
-    params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
-    absl::StatusOr<pg::Result> rows = conn_->Query(
-        absl::StrCat("SELECT ", kResourceColumns, filter.from_where, " AND ",
-                     filter.name_column, " > $", filter_params + 1, " ORDER BY ",
-                     filter.name_column, " LIMIT $", filter_params + 2),
-        params);
+    // Bounded only where filters past the first (or text) may reject candidates: else
+    // every candidate read is returned and `limit` bounds the scan already.
+    const bool bounded =
+        query.scan_limit > 0 && (query.all_of.size() > 1 || !query.text.empty());
+    absl::StatusOr<pg::Result> rows;
+    if (bounded) {
+      // The first filter's candidates after the token, at most scan_limit of them; the
+      // other filters and the text on each.
+      std::vector<Param> page_params;
+      const std::string candidates = Candidates(query, page_params);
+      const std::string rest = RestSql(query.all_of, query.all_of.empty() ? 0 : 1, query.text,
+                                       page_params);
+      page_params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
+      rows = conn_->Query(absl::StrCat("SELECT ", kResourceColumns, " FROM (", candidates,
+                                       ") c JOIN resources r ON r.name = c.name WHERE true",
+                                       rest, " ORDER BY c.name LIMIT $", page_params.size()),
+                          page_params);
+    } else {
+      params.push_back(Param::Text(query.after_name));
+      params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
+      rows = conn_->Query(
+          absl::StrCat("SELECT ", kResourceColumns, filter.from_where, " AND ",
+                       filter.name_column, " > $", filter_params + 1, " ORDER BY ",
+                       filter.name_column, " LIMIT $", filter_params + 2),
+          params);
+    }
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->rows(); ++i) {
       if (static_cast<int>(result.resources.size()) == query.limit) {
@@ -149,6 +182,20 @@ class PgReadView : public virtual ReadView {
         break;
       }
       result.resources.push_back(ReadResource(*rows, i));
+    }
+    if (result.more) result.resume_after = result.resources.back().name;
+    if (bounded && !result.more) {
+      // Fewer than a page matched: did the scan stop at its bound, and where?
+      std::vector<Param> scan_params;
+      const std::string candidates = Candidates(query, scan_params);
+      absl::StatusOr<pg::Result> scanned = conn_->Query(
+          absl::StrCat("SELECT count(*), coalesce(max(c.name), '') FROM (", candidates, ") c"),
+          scan_params);
+      if (!scanned.ok()) return scanned.status();
+      if (scanned->Int(0, 0) >= query.scan_limit) {
+        result.more = true;
+        result.resume_after = scanned->Text(0, 1);
+      }
     }
     if (!query.count_total) return result;
     params.erase(params.begin() + filter_params, params.end());

@@ -59,7 +59,18 @@ struct ListQuery {
   // Count every matching row into ListResult::total. A walk over all matches (pages of
   // ForEachMatching) needs no count: one per page made a walk cost O(matches^2 / limit).
   bool count_total = true;
+  // Read at most this many candidates of the first index filter (or of the collection),
+  // in name order, whatever the other filters and the text then keep; 0: no bound. A
+  // page that reaches it before `limit` matches ends there, with `more` and the last
+  // candidate read as ListResult::resume_after. So a filter that matches few of many
+  // candidates costs bounded work per page instead of a scan of them all.
+  int scan_limit = 0;
 };
+
+// The candidates one page of a caller's List reads at most (ListQuery::scan_limit, and
+// the crud layer's own filters): a sparse filter then returns fewer than page_size
+// resources, or none, with a next page token (AIP-158), never a scan of every row.
+inline constexpr int kScannedCandidates = 1000;
 
 // A count that a kept count cannot answer (more than one index filter, or text) reads at
 // most this many candidates of the first index filter (or of the collection), in name
@@ -72,6 +83,10 @@ struct ListResult {
   std::vector<Resource> resources;
   // More rows follow the last one returned.
   bool more = false;
+  // Where the next page starts (its ListQuery::after_name) when `more`: the last
+  // resource returned, or the last candidate read when ListQuery::scan_limit ended the
+  // page first.
+  std::string resume_after;
   // Rows matching the query's filters, regardless of pagination (an estimate beyond
   // kCountedCandidates candidates, see there); 0 unless ListQuery::count_total.
   int64_t total = 0;

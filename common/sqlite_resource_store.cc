@@ -101,15 +101,37 @@ class SqliteReadView : public virtual ReadView {
     ListResult result;
     const FilterSql filter = MakeFilterSql(query.all_of.size(), !query.text.empty());
     const int next_param = 2 + 2 * query.all_of.size() + !query.text.empty();
+    // Bounded only where filters past the first (or text) may reject candidates: else
+    // every candidate read is returned and `limit` bounds the scan already.
+    const bool bounded =
+        query.scan_limit > 0 && (query.all_of.size() > 1 || !query.text.empty());
+    // The first filter's candidates after the token, at most scan_limit of them (binds
+    // ?1-?3, then ?next_param and ?next_param + 1).
+    std::string candidates;
+    if (bounded) {
+      const FilterSql first = MakeFilterSql(std::min<size_t>(query.all_of.size(), 1), false);
+      candidates = absl::StrCat("SELECT ", first.name_column, " AS name", first.from_where,
+                                " AND ", first.name_column, " > ?", next_param, " ORDER BY ",
+                                first.name_column, " LIMIT ?", next_param + 1);
+    }
     {
-      absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(absl::StrCat(
-          "SELECT r.name, r.collection, r.data, r.revision, r.create_time, r.update_time, "
-          "r.type",
-          filter.from_where, " AND ", filter.name_column, " > ?", next_param, " ORDER BY ",
-          filter.name_column, " LIMIT ?", next_param + 1));
+      absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
+          bounded ? absl::StrCat(
+                        "SELECT r.name, r.collection, r.data, r.revision, r.create_time, "
+                        "r.update_time, r.type FROM (",
+                        candidates, ") c CROSS JOIN resources r ON r.name = c.name WHERE 1",
+                        RestSql(query.all_of.empty() ? 0 : 1, query.all_of.size(),
+                                !query.text.empty(), query.all_of.empty() ? 2 : 4),
+                        " ORDER BY c.name LIMIT ?", next_param + 2)
+                  : absl::StrCat("SELECT r.name, r.collection, r.data, r.revision, "
+                                 "r.create_time, r.update_time, r.type",
+                                 filter.from_where, " AND ", filter.name_column, " > ?",
+                                 next_param, " ORDER BY ", filter.name_column, " LIMIT ?",
+                                 next_param + 1));
       if (!stmt.ok()) return stmt.status();
       int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
       stmt->Bind(next, query.after_name);
+      if (bounded) stmt->Bind(++next, static_cast<int64_t>(query.scan_limit));
       stmt->Bind(next + 1, static_cast<int64_t>(query.limit) + 1);
       while (true) {
         absl::StatusOr<bool> row = stmt->Step();
@@ -120,6 +142,22 @@ class SqliteReadView : public virtual ReadView {
           break;
         }
         result.resources.push_back(ReadResource(*stmt));
+      }
+    }
+    if (result.more) result.resume_after = result.resources.back().name;
+    if (bounded && !result.more) {
+      // Fewer than a page matched: did the scan stop at its bound, and where?
+      absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
+          absl::StrCat("SELECT count(*), coalesce(max(name), '') FROM (", candidates, ")"));
+      if (!stmt.ok()) return stmt.status();
+      int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
+      stmt->Bind(next, query.after_name);
+      stmt->Bind(next + 1, static_cast<int64_t>(query.scan_limit));
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (*row && stmt->Int(0) >= query.scan_limit) {
+        result.more = true;
+        result.resume_after = stmt->Text(1);
       }
     }
     if (!query.count_total) return result;

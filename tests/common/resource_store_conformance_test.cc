@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -613,6 +614,77 @@ TEST_P(ResourceStoreTest, ListTotalsReadAtMostTheCountedCandidatesAndCountStaysE
   query.text.clear();
   query.all_of = {{"all", "yes"}, {"parity", "1"}};
   EXPECT_EQ(List(query).total, (store::kCountedCandidates - 1) / 2);
+}
+
+// A page that filters beyond its first index filter (a second filter, or text) reads at
+// most ListQuery::scan_limit candidates: where few match, it ends early at the last
+// candidate read (`more`, `resume_after`) instead of reading every candidate, and a walk
+// that follows resume_after still finds every match once.
+TEST_P(ResourceStoreTest, AScanLimitEndsASparsePageAtTheLastCandidateRead) {
+  constexpr int kItems = 2500;
+  const std::set<int> rare = {500, 999, 2300};
+  ASSERT_TRUE(store_
+                  ->Write([&](WriteTransaction& tx) -> absl::Status {
+                    for (int i = 0; i < kItems; ++i) {
+                      const bool is_rare = rare.count(i) > 0;
+                      absl::StatusOr<Resource> put = tx.Put(
+                          MakeResource(absl::StrFormat("items/%05d", i), "items", "x"),
+                          {{"all", "yes"}, {"rare", is_rare ? "yes" : "no"}},
+                          is_rare ? "드문" : "흔한");
+                      if (!put.ok()) return put.status();
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  for (const bool by_text : {false, true}) {
+    SCOPED_TRACE(by_text ? "text" : "second filter");
+    ListQuery query;
+    query.collection = "items";
+    query.limit = 10;
+    query.count_total = false;
+    if (by_text) {
+      query.text = NormalizeSearchText("드문");
+    } else {
+      query.all_of = {{"all", "yes"}, {"rare", "yes"}};
+    }
+    // Without a bound the first page reads on until it holds every match.
+    EXPECT_EQ(Names(List(query).resources),
+              (std::vector<std::string>{"items/00500", "items/00999", "items/02300"}));
+
+    query.scan_limit = 1000;
+    ListResult first = List(query);
+    EXPECT_EQ(Names(first.resources),
+              (std::vector<std::string>{"items/00500", "items/00999"}));
+    EXPECT_TRUE(first.more);
+    EXPECT_EQ(first.resume_after, "items/00999");
+    query.after_name = first.resume_after;
+    ListResult second = List(query);
+    EXPECT_TRUE(second.resources.empty());
+    EXPECT_TRUE(second.more);
+    EXPECT_EQ(second.resume_after, "items/01999");
+    query.after_name = second.resume_after;
+    ListResult third = List(query);
+    EXPECT_EQ(Names(third.resources), std::vector<std::string>{"items/02300"});
+    EXPECT_FALSE(third.more);
+
+    // A page that fills before its bound ends at its last resource, as without one.
+    query.after_name.clear();
+    query.limit = 1;
+    ListResult full = List(query);
+    EXPECT_EQ(Names(full.resources), std::vector<std::string>{"items/00500"});
+    EXPECT_TRUE(full.more);
+    EXPECT_EQ(full.resume_after, "items/00500");
+  }
+  // One filter alone returns every candidate it reads: the bound changes nothing.
+  ListQuery one;
+  one.collection = "items";
+  one.all_of = {{"rare", "no"}};
+  one.limit = 10;
+  one.scan_limit = 5;
+  ListResult page = List(one);
+  EXPECT_EQ(page.resources.size(), 10u);
+  EXPECT_TRUE(page.more);
+  EXPECT_EQ(page.resume_after, "items/00009");
 }
 
 TEST_P(IndexedStoreTest, ReindexChangesIndexNotRevision) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -1710,6 +1711,60 @@ TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
   EXPECT_EQ(after.check_in_time().seconds(), before.check_in_time().seconds());
 }
 
+
+// A filter that matches few of a council's activities (a kind, a time window, a query)
+// reads at most 1,000 of them per page: a page ends early, with fewer activities than
+// page_size or none and a next_page_token, and following the tokens finds every match
+// once. Before, the first page read every candidate until it was full.
+TEST_F(EventsApiTest, ASparseFilterEndsItsPageAfterAThousandCandidates) {
+  constexpr int kActivities = 2500;
+  constexpr int kRare = 2300;
+  v1::EventsData data;
+  for (int i = 0; i < kActivities; ++i) {
+    v1::Activity* a = data.add_activities();
+    *a = i == kRare ? PlainActivity(v1::FORUM, "드문 해양 포럼", kShips)
+                    : PlainActivity(v1::SEMINAR, absl::StrCat("조선 세미나 ", i), kShips);
+    a->set_name(absl::StrFormat("activities/sparse-%05d", i));
+    if (i == kRare) {
+      *a->mutable_start_time() = At({2031, 1, 10, 10, 0});
+      *a->mutable_end_time() = At({2031, 1, 10, 12, 0});
+      a->set_time_zone("Asia/Seoul");
+    }
+  }
+  absl::StatusOr<crud::ImportSummary> imported =
+      events_->events().Import(data, absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->created, kActivities);
+
+  v1::ListActivitiesRequest by_kind;
+  by_kind.set_council(kShips);
+  by_kind.set_kind(v1::FORUM);
+  v1::ListActivitiesRequest by_window;
+  by_window.set_council(kShips);
+  *by_window.mutable_start_time() = At({2031, 1, 1, 0, 0});
+  *by_window.mutable_end_time() = At({2031, 2, 1, 0, 0});
+  v1::ListActivitiesRequest by_query;
+  by_query.set_council(kShips);
+  by_query.set_query("드문");
+  for (v1::ListActivitiesRequest request : {by_kind, by_window, by_query}) {
+    SCOPED_TRACE(request.ShortDebugString());
+    request.set_page_size(10);
+    std::vector<std::string> found;
+    std::vector<int> sizes;
+    do {
+      v1::ListActivitiesResponse page;
+      grpc::Status status = stub_->ListActivities(Context().get(), request, &page);
+      ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+      for (const v1::Activity& a : page.activities()) found.push_back(a.name());
+      sizes.push_back(page.activities_size());
+      request.set_page_token(page.next_page_token());
+      ASSERT_LT(sizes.size(), 10u);
+    } while (!request.page_token().empty());
+    EXPECT_THAT(found, ElementsAre(absl::StrFormat("activities/sparse-%05d", kRare)));
+    // Candidates 0-999 and 1000-1999 hold no match; the third page reads the rest.
+    EXPECT_THAT(sizes, ElementsAre(0, 0, 1));
+  }
+}
 
 // ------------------------------------------------- issue #10: bounds, zones, numbers, text
 
