@@ -105,60 +105,54 @@ class SqliteReadView : public virtual ReadView {
     // every candidate read is returned and `limit` bounds the scan already.
     const bool bounded =
         query.scan_limit > 0 && (query.all_of.size() > 1 || !query.text.empty());
-    // The first filter's candidates after the token, at most scan_limit of them (binds
-    // ?1-?3, then ?next_param and ?next_param + 1).
-    std::string candidates;
+    std::string sql;
     if (bounded) {
+      // The first filter's candidates in name order, at most scan_limit, each with
+      // whether the other filters and the text match it: stepped one by one, so the scan
+      // stops as soon as the page is full, and only matches' columns are read.
       const FilterSql first = MakeFilterSql(std::min<size_t>(query.all_of.size(), 1), false);
-      candidates = absl::StrCat("SELECT ", first.name_column, " AS name", first.from_where,
-                                " AND ", first.name_column, " > ?", next_param, " ORDER BY ",
-                                first.name_column, " LIMIT ?", next_param + 1);
+      sql = absl::StrCat(
+          "SELECT r.name, r.collection, r.data, r.revision, r.create_time, r.update_time, "
+          "r.type, (1",
+          RestSql(query.all_of.empty() ? 0 : 1, query.all_of.size(), !query.text.empty(),
+                  query.all_of.empty() ? 2 : 4),
+          ") AS hit", first.from_where, " AND ", first.name_column, " > ?", next_param,
+          " ORDER BY ", first.name_column, " LIMIT ?", next_param + 1);
+    } else {
+      sql = absl::StrCat("SELECT r.name, r.collection, r.data, r.revision, r.create_time, "
+                         "r.update_time, r.type",
+                         filter.from_where, " AND ", filter.name_column, " > ?", next_param,
+                         " ORDER BY ", filter.name_column, " LIMIT ?", next_param + 1);
     }
-    {
-      absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
-          bounded ? absl::StrCat(
-                        "SELECT r.name, r.collection, r.data, r.revision, r.create_time, "
-                        "r.update_time, r.type FROM (",
-                        candidates, ") c CROSS JOIN resources r ON r.name = c.name WHERE 1",
-                        RestSql(query.all_of.empty() ? 0 : 1, query.all_of.size(),
-                                !query.text.empty(), query.all_of.empty() ? 2 : 4),
-                        " ORDER BY c.name LIMIT ?", next_param + 2)
-                  : absl::StrCat("SELECT r.name, r.collection, r.data, r.revision, "
-                                 "r.create_time, r.update_time, r.type",
-                                 filter.from_where, " AND ", filter.name_column, " > ?",
-                                 next_param, " ORDER BY ", filter.name_column, " LIMIT ?",
-                                 next_param + 1));
-      if (!stmt.ok()) return stmt.status();
-      int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
-      stmt->Bind(next, query.after_name);
-      if (bounded) stmt->Bind(++next, static_cast<int64_t>(query.scan_limit));
-      stmt->Bind(next + 1, static_cast<int64_t>(query.limit) + 1);
-      while (true) {
-        absl::StatusOr<bool> row = stmt->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        if (static_cast<int>(result.resources.size()) == query.limit) {
-          result.more = true;
-          break;
-        }
-        result.resources.push_back(ReadResource(*stmt));
-      }
-    }
-    if (result.more) result.resume_after = result.resources.back().name;
-    if (bounded && !result.more) {
-      // Fewer than a page matched: did the scan stop at its bound, and where?
-      absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(
-          absl::StrCat("SELECT count(*), coalesce(max(name), '') FROM (", candidates, ")"));
-      if (!stmt.ok()) return stmt.status();
-      int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
-      stmt->Bind(next, query.after_name);
-      stmt->Bind(next + 1, static_cast<int64_t>(query.scan_limit));
+    absl::StatusOr<sqlite::Statement> stmt = conn_->Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    const int next = BindFilters(*stmt, query.collection, query.all_of, query.text);
+    stmt->Bind(next, query.after_name);
+    stmt->Bind(next + 1, bounded ? static_cast<int64_t>(query.scan_limit)
+                                 : static_cast<int64_t>(query.limit) + 1);
+    int64_t scanned = 0;
+    std::string last_scanned;
+    while (true) {
       absl::StatusOr<bool> row = stmt->Step();
       if (!row.ok()) return row.status();
-      if (*row && stmt->Int(0) >= query.scan_limit) {
-        result.more = true;
-        result.resume_after = stmt->Text(1);
+      if (!*row) break;
+      if (bounded) {
+        ++scanned;
+        last_scanned = stmt->Text(0);
+        if (stmt->Int(7) == 0) continue;
       }
+      if (static_cast<int>(result.resources.size()) == query.limit) {
+        result.more = true;
+        break;
+      }
+      result.resources.push_back(ReadResource(*stmt));
+    }
+    if (result.more) {
+      result.resume_after = result.resources.back().name;
+    } else if (bounded && scanned >= query.scan_limit) {
+      // The scan stopped at its bound before the page was full.
+      result.more = true;
+      result.resume_after = std::move(last_scanned);
     }
     if (!query.count_total) return result;
     absl::StatusOr<int64_t> total = CountWhere(filter, query.collection, query.all_of, query.text,
