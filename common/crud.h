@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -300,9 +302,37 @@ inline absl::StatusOr<std::vector<std::string>> NamesOf(ReadView& view, absl::st
 template <typename T>
 struct Prepared {
   T message;
+  // Index entries beyond those T's kind declares on its fields (sanhak.store.v1.index):
+  // the ones the message's fields do not hold themselves (see IndexOf).
   std::vector<IndexEntry> index;
   std::string search;
 };
+
+// Every index entry of a prepared resource: those its kind declares, from the message's
+// fields, then the service's own (Prepared::index).
+template <typename T>
+std::vector<IndexEntry> IndexOf(const Prepared<T>& prepared) {
+  std::vector<IndexEntry> out;
+  for (auto& [key, value] : ResourceKind::Of<T>().IndexEntries(prepared.message)) {
+    out.push_back({std::move(key), std::move(value)});
+  }
+  out.insert(out.end(), prepared.index.begin(), prepared.index.end());
+  return out;
+}
+
+// The key T's store indexes `field_name` under (sanhak.store.v1.index), for a List
+// filter on that field. A field without the annotation is a mistake in the service, not
+// in a request: it stops the process at the first call, which every List test makes.
+template <typename T>
+const std::string& IndexKey(absl::string_view field_name) {
+  const std::string* key = ResourceKind::Of<T>().index_key(field_name);
+  if (key == nullptr) {
+    std::fprintf(stderr, "%s.%s is not indexed (sanhak.store.v1.index)\n",
+                 T::descriptor()->full_name().c_str(), std::string(field_name).c_str());
+    std::abort();
+  }
+  return *key;
+}
 
 template <typename T>
 absl::StatusOr<Resource> Commit(WriteTransaction& tx, absl::string_view collection,
@@ -312,7 +342,7 @@ absl::StatusOr<Resource> Commit(WriteTransaction& tx, absl::string_view collecti
   resource.collection = std::string(collection);
   resource.type = T::descriptor()->full_name();
   resource.data = DeterministicBytes(prepared.message);
-  return tx.Put(std::move(resource), prepared.index, prepared.search);
+  return tx.Put(std::move(resource), IndexOf(prepared), prepared.search);
 }
 
 // ------------------------------------------------------------------ generic operations

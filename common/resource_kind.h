@@ -8,6 +8,7 @@
 #define SANHAK_COMMON_RESOURCE_KIND_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -27,6 +28,13 @@ struct ReferenceField {
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   // The kind it names.
   const ResourceKind* kind = nullptr;
+};
+
+// A field of a resource message that its store indexes (sanhak.store.v1.index).
+struct IndexedField {
+  // The entries' key: "council", "kind".
+  std::string key;
+  const google::protobuf::FieldDescriptor* field = nullptr;
 };
 
 class ResourceKind {
@@ -85,6 +93,14 @@ class ResourceKind {
   bool soft_deletable() const { return delete_time_number_ != 0; }
   // delete_time's field number; 0 when the kind has none.
   int delete_time_number() const { return delete_time_number_; }
+  // The top-level fields the kind's store indexes, in declaration order.
+  const std::vector<IndexedField>& indexes() const { return indexes_; }
+  // The key field `field_name` is indexed under; nullptr when it is not indexed.
+  const std::string* index_key(absl::string_view field_name) const;
+  // The (key, value) entries `message`, a resource of this kind, holds in its indexed
+  // fields, in declaration order (see sanhak.store.v1.index for how values read).
+  std::vector<std::pair<std::string, std::string>> IndexEntries(
+      const google::protobuf::Message& message) const;
 
  private:
   ResourceKind(google::api::ResourceDescriptor descriptor,
@@ -101,6 +117,7 @@ class ResourceKind {
   std::vector<std::string> mutable_paths_;
   std::vector<std::string> output_only_paths_;
   int delete_time_number_ = 0;
+  std::vector<IndexedField> indexes_;
   // Built on first use: a reference may name a kind whose message refers back.
   mutable std::vector<ReferenceField> references_;
 };

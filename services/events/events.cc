@@ -37,6 +37,7 @@ using crud::DeleteResource;
 using crud::GetByName;
 using crud::GetResource;
 using crud::ImportAll;
+using crud::IndexKey;
 using crud::kMaxNameChars;
 using crud::kMaxTextChars;
 using crud::ListResources;
@@ -342,8 +343,6 @@ absl::StatusOr<Prepared<v1::Activity>> PrepareActivity(v1::Activity a,
   ValidateActivity(a, prefix, v, ignored);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::Activity> out;
-  out.index.push_back({"kind", v1::ActivityKind_Name(a.kind())});
-  for (const std::string& council : a.councils()) out.index.push_back({"council", council});
   out.search = SearchText({a.title(), a.description(), a.place().venue(), a.place().city(),
                            a.organizer()});
   a.clear_registration_count();
@@ -483,11 +482,8 @@ absl::StatusOr<Prepared<v1::Registration>> PrepareRegistration(
                                      : ToTimestamp(absl::Now());
   }
   Prepared<v1::Registration> out;
-  out.index = {{"parent", parsed->activity},
-               {"attendee", AttendeeKey(r)},
-               {"state", v1::RegistrationState_Name(r.state())}};
+  out.index = {{"parent", parsed->activity}, {"attendee", AttendeeKey(r)}};
   if (r.state() != v1::CANCELLED) out.index.push_back({"active", "true"});
-  if (r.has_organization()) out.index.push_back({"organization", r.organization()});
   crud::ClearMeta(r);
   out.message = std::move(r);
   return out;
@@ -561,8 +557,6 @@ absl::StatusOr<Prepared<v1::Outcome>> PrepareOutcome(ReadView& view, v1::Outcome
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::Outcome> out;
-  out.index = {{"council", o.council()}, {"category", v1::OutcomeCategory_Name(o.category())}};
-  if (!o.activity().empty()) out.index.push_back({"activity", o.activity()});
   out.search = SearchText({o.title(), o.description()});
   crud::ClearMeta(o);
   out.message = std::move(o);
@@ -635,8 +629,9 @@ absl::StatusOr<v1::ListActivitiesResponse> Events::ListActivities(
                 absl::StrCat(request.council(), "|", request.kind(), "|",
                              request.start_time().seconds(), "|",
                              request.end_time().seconds()));
-  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
-  EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
+  NameFilter(request.council(), Councils(), IndexKey<v1::Activity>("councils"), "council",
+             spec.query.all_of, v);
+  EnumFilter(request.kind(), IndexKey<v1::Activity>("kind"), "kind", spec.query.all_of, v);
   const bool from = IsSet(request.start_time()), to = IsSet(request.end_time());
   if (!ValidTimestamps({{&request.start_time(), "start_time"}, {&request.end_time(), "end_time"}},
                        v)) {
@@ -776,7 +771,8 @@ void Events::DeleteActivity(const Caller& caller, const v1::DeleteActivityReques
             !s.ok()) {
           return s;
         }
-        return RefusedWhileReferenced(tx, name, Outcomes(), {"activity", name}, "outcomes",
+        return RefusedWhileReferenced(tx, name, Outcomes(), {IndexKey<v1::Outcome>("activity"), name},
+                                      "outcomes",
                                       "ACTIVITY_HAS_OUTCOMES");
       },
       [](WriteTransaction&) { return absl::OkStatus(); }, std::move(done));
@@ -798,8 +794,10 @@ absl::StatusOr<v1::ListRegistrationsResponse> Events::ListRegistrations(
                 absl::StrCat(request.parent(), "|", request.state(), "|",
                              request.organization()));
   ParentFilter(request.parent(), Activities(), spec.query.all_of, v);
-  EnumFilter(request.state(), "state", "state", spec.query.all_of, v);
-  NameFilter(request.organization(), Organizations(), "organization", "organization",
+  EnumFilter(request.state(), IndexKey<v1::Registration>("state"), "state", spec.query.all_of,
+             v);
+  NameFilter(request.organization(), Organizations(), IndexKey<v1::Registration>("organization"),
+             "organization",
              spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListRegistrationsResponse>(
@@ -910,8 +908,10 @@ absl::StatusOr<v1::ListOutcomesResponse> Events::ListOutcomes(
   FieldViolations v;
   ListSpec spec(Outcomes(), request.page_size(), request.page_token(),
                 absl::StrCat(request.council(), "|", request.category()));
-  NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
-  EnumFilter(request.category(), "category", "category", spec.query.all_of, v);
+  NameFilter(request.council(), Councils(), IndexKey<v1::Outcome>("council"), "council",
+             spec.query.all_of, v);
+  EnumFilter(request.category(), IndexKey<v1::Outcome>("category"), "category",
+             spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListOutcomesResponse>(
       store_, std::move(spec), request.query(),

@@ -33,6 +33,7 @@ using crud::ForEach;
 using crud::GetByName;
 using crud::GetResource;
 using crud::ImportAll;
+using crud::IndexKey;
 using crud::kMaxNameChars;
 using crud::kMaxTextChars;
 using crud::kSearchSeparator;
@@ -100,7 +101,6 @@ absl::StatusOr<Prepared<v1::Field>> PrepareField(ReadView& view, v1::Field field
       auto parent = Reference(view, field.parent(), Fields(), Path(prefix, "parent"), v);
       if (!parent.ok()) return parent.status();
     }
-    out.index.push_back({"parent", field.parent()});
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   out.search = SearchText({field.display_name(), field.english_name()});
@@ -135,7 +135,6 @@ absl::StatusOr<Prepared<v1::ReportedFigure>> PrepareFigure(v1::ReportedFigure fi
                TextForm::kMultiline);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::ReportedFigure> out;
-  out.index.push_back({"metric", figure.metric()});
   out.search = SearchText({figure.metric(), figure.source()});
   out.message = std::move(figure);
   return out;
@@ -163,7 +162,6 @@ absl::StatusOr<Prepared<v1::IndustrialComplex>> PrepareComplex(ReadView& view,
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::IndustrialComplex> out;
-  out.index = {{"region", c.region()}, {"kind", v1::ComplexKind_Name(c.kind())}};
   out.search = SearchText({c.display_name(), c.english_name()}, c.aliases());
   c.clear_council_count();
   ClearMeta(c);
@@ -176,7 +174,8 @@ absl::StatusOr<v1::IndustrialComplex> ComplexOut(ReadView& view, const Resource&
   if (!c.ok()) return c;
   // A soft-deleted council keeps naming its complexes but no longer takes part.
   absl::StatusOr<int64_t> councils =
-      crud::CountLive<v1::Council>(view, Councils(), {"complex", resource.name});
+      crud::CountLive<v1::Council>(view, Councils(),
+                                   {IndexKey<v1::Council>("complexes"), resource.name});
   if (!councils.ok()) return councils.status();
   c->set_council_count(static_cast<int32_t>(*councils));
   SetMeta(resource, *c);
@@ -199,20 +198,19 @@ absl::StatusOr<Prepared<v1::Organization>> PrepareOrganization(ReadView& view,
           "must be COMPANY, UNIVERSITY, RESEARCH_INSTITUTE, SUPPORT_AGENCY or GOVERNMENT");
   }
   Prepared<v1::Organization> out;
-  out.index.push_back({"kind", v1::OrganizationKind_Name(org.kind())});
   if (!org.home_complex().empty()) {
     auto home = Reference(view, org.home_complex(), Complexes(), Path(prefix, "home_complex"), v);
     if (!home.ok()) return home.status();
     if (home->has_value()) {
       absl::StatusOr<v1::IndustrialComplex> complex = Decode<v1::IndustrialComplex>(**home);
       if (!complex.ok()) return complex.status();
-      out.index.push_back({"complex", org.home_complex()});
+      // Found through the home complex; "complex" itself is declared on home_complex.
       out.index.push_back({"region", complex->region()});
     }
   }
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   // Councils the organization belongs to, so organizations can be listed by council.
-  absl::Status status = ForEach(view, Memberships(), {{"organization", org.name()}},
+  absl::Status status = ForEach(view, Memberships(), {{IndexKey<v1::Membership>("organization"), org.name()}},
                                 [&](const Resource& m) {
                                   std::vector<std::string> parts = absl::StrSplit(m.name, '/');
                                   out.index.push_back({"council", absl::StrCat(parts[0], "/", parts[1])});
@@ -239,7 +237,7 @@ absl::Status ReindexOrganization(WriteTransaction& tx, const std::string& name) 
   if (!org.ok()) return org.status();
   auto prepared = PrepareOrganization(tx, *org, name);
   if (!prepared.ok()) return prepared.status();
-  return tx.Reindex(name, prepared->index, prepared->search);
+  return tx.Reindex(name, crud::IndexOf(*prepared), prepared->search);
 }
 
 // ------------------------------------------------------------------ councils
@@ -261,16 +259,18 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
   }
   search_parts = {c.display_name(), c.description(), c.outcome_summary()};
 
-  // The field and its ancestors: a council of a sub-field is found by its parent field.
+  // The field's ancestors too ("field" itself is declared on the field): a council of a
+  // sub-field is found by its parent field. At most 8 levels.
   auto field = Reference(view, c.field(), Fields(), Path(prefix, "field"), v);
   if (!field.ok()) return field.status();
-  for (std::optional<Resource> f = *field; f.has_value();) {
+  int depth = 0;
+  for (std::optional<Resource> f = *field; f.has_value(); ++depth) {
     absl::StatusOr<v1::Field> decoded = Decode<v1::Field>(*f);
     if (!decoded.ok()) return decoded.status();
-    out.index.push_back({"field", decoded->name()});
+    if (depth > 0) out.index.push_back({IndexKey<v1::Council>("field"), decoded->name()});
     search_parts.push_back(decoded->display_name());
     search_parts.push_back(decoded->english_name());
-    if (decoded->parent().empty() || out.index.size() > 8) break;
+    if (decoded->parent().empty() || depth >= 8) break;
     absl::StatusOr<std::optional<Resource>> parent = view.Get(decoded->parent());
     if (!parent.ok()) return parent.status();
     f = *parent;
@@ -278,8 +278,6 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
 
   if (c.forum_session() < 0 || c.forum_session() > 4) {
     v.Add(Path(prefix, "forum_session"), "must be 1-4, or 0 for none");
-  } else if (c.forum_session() > 0) {
-    out.index.push_back({"session", absl::StrCat(c.forum_session())});
   }
 
   c.clear_regions();
@@ -296,13 +294,11 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
     absl::StatusOr<v1::IndustrialComplex> complex =
         Decode<v1::IndustrialComplex>(**complex_resource);
     if (!complex.ok()) return complex.status();
-    out.index.push_back({"complex", complex->name()});
     search_parts.push_back(complex->display_name());
     for (const std::string& alias : complex->aliases()) search_parts.push_back(alias);
     if (std::find(c.regions().begin(), c.regions().end(), complex->region()) ==
         c.regions().end()) {
       c.add_regions(complex->region());
-      out.index.push_back({"region", complex->region()});
       absl::StatusOr<std::optional<Resource>> region = view.Get(complex->region());
       if (!region.ok()) return region.status();
       if (region->has_value()) {
@@ -326,7 +322,6 @@ absl::StatusOr<Prepared<v1::Council>> PrepareCouncil(ReadView& view, v1::Council
     if (host->has_value()) {
       absl::StatusOr<v1::Organization> org = Decode<v1::Organization>(**host);
       if (!org.ok()) return org.status();
-      out.index.push_back({"host", org->name()});
       search_parts.push_back(org->display_name());
     }
   }
@@ -389,7 +384,7 @@ absl::Status RefreshCouncil(WriteTransaction& tx, const std::string& name) {
   if (DeterministicBytes(prepared->message) != (*found)->data) {
     return Commit(tx, Councils(), *prepared).status();
   }
-  return tx.Reindex(name, prepared->index, prepared->search);
+  return tx.Reindex(name, crud::IndexOf(*prepared), prepared->search);
 }
 
 // ------------------------------------------------------------------ memberships
@@ -433,9 +428,7 @@ absl::StatusOr<Prepared<v1::Membership>> PrepareMembership(ReadView& view, v1::M
   ValidateDate(m.join_date(), Path(prefix, "join_date"), v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   Prepared<v1::Membership> out;
-  out.index = {{"parent", parsed->council},
-               {"organization", m.organization()},
-               {"role", v1::MembershipRole_Name(m.role())}};
+  out.index = {{"parent", parsed->council}};
   ClearMeta(m);
   out.message = std::move(m);
   return out;
@@ -456,12 +449,13 @@ absl::Status AfterComplexChange(WriteTransaction& tx, const v1::IndustrialComple
       google::protobuf::util::MessageDifferencer::Equals(*before, after)) {
     return absl::OkStatus();
   }
-  auto councils = NamesOf(tx, Councils(), {{"complex", after.name()}});
+  auto councils = NamesOf(tx, Councils(), {{IndexKey<v1::Council>("complexes"), after.name()}});
   if (!councils.ok()) return councils.status();
   for (const std::string& name : *councils) {
     if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
   }
-  auto orgs = NamesOf(tx, Organizations(), {{"complex", after.name()}});
+  auto orgs = NamesOf(tx, Organizations(),
+                      {{IndexKey<v1::Organization>("home_complex"), after.name()}});
   if (!orgs.ok()) return orgs.status();
   for (const std::string& name : *orgs) {
     if (absl::Status s = ReindexOrganization(tx, name); !s.ok()) return s;
@@ -475,7 +469,8 @@ absl::Status AfterOrganizationChange(WriteTransaction& tx, const v1::Organizatio
   if (before == nullptr || before->display_name() == after.display_name()) {
     return absl::OkStatus();
   }
-  auto councils = NamesOf(tx, Councils(), {{"host", after.name()}});
+  auto councils = NamesOf(tx, Councils(),
+                          {{IndexKey<v1::Council>("host_organization"), after.name()}});
   if (!councils.ok()) return councils.status();
   for (const std::string& name : *councils) {
     if (absl::Status s = RefreshCouncil(tx, name); !s.ok()) return s;
@@ -592,7 +587,8 @@ absl::StatusOr<v1::ListFieldsResponse> Registry::ListFields(
     const v1::ListFieldsRequest& request) {
   FieldViolations v;
   ListSpec spec{Fields(), request.page_size(), request.page_token(), request.parent()};
-  NameFilter(request.parent(), Fields(), "parent", "parent", spec.query.all_of, v);
+  NameFilter(request.parent(), Fields(), IndexKey<v1::Field>("parent"), "parent",
+             spec.query.all_of, v);
   if (absl::Status s = v.ToStatus(); !s.ok()) return s;
   return ListResources<v1::ListFieldsResponse>(
       store_, std::move(spec), "",
@@ -626,8 +622,10 @@ absl::StatusOr<v1::ListComplexesResponse> Registry::ListComplexes(
     FieldViolations v;
     ListSpec spec{Complexes(), request.page_size(), request.page_token(),
                   absl::StrCat(request.region(), "|", request.kind())};
-    NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
-    EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
+    NameFilter(request.region(), Regions(), IndexKey<v1::IndustrialComplex>("region"),
+               "region", spec.query.all_of, v);
+    EnumFilter(request.kind(), IndexKey<v1::IndustrialComplex>("kind"), "kind",
+               spec.query.all_of, v);
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;
     crud::HideDeleted<v1::IndustrialComplex>(request.show_deleted(), spec);
     return ListResources<v1::ListComplexesResponse>(
@@ -690,12 +688,14 @@ void Registry::DeleteComplex(const Caller& caller, const v1::DeleteComplexReques
       &audit, name, request.etag(), ParseName(name, Complexes(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s = RefusedWhileLiveReferenced<v1::Council>(
-                tx, name, Councils(), {"complex", name}, "councils", "COMPLEX_IN_USE");
+                tx, name, Councils(), {IndexKey<v1::Council>("complexes"), name}, "councils",
+                "COMPLEX_IN_USE");
             !s.ok()) {
           return s;
         }
         return RefusedWhileLiveReferenced<v1::Organization>(
-            tx, name, Organizations(), {"complex", name}, "organizations", "COMPLEX_IN_USE");
+            tx, name, Organizations(), {IndexKey<v1::Organization>("home_complex"), name},
+            "organizations", "COMPLEX_IN_USE");
       },
       [](WriteTransaction& tx, v1::IndustrialComplex c, const v1::IndustrialComplex* before) {
         return SaveComplex(tx, std::move(c), before, "complex");
@@ -734,13 +734,17 @@ absl::StatusOr<v1::ListCouncilsResponse> Registry::ListCouncils(
     ListSpec spec{Councils(), request.page_size(), request.page_token(),
                   absl::StrCat(request.field(), "|", request.region(), "|", request.complex(),
                                "|", request.forum_session())};
-    NameFilter(request.field(), Fields(), "field", "field", spec.query.all_of, v);
-    NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
-    NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
+    NameFilter(request.field(), Fields(), IndexKey<v1::Council>("field"), "field",
+               spec.query.all_of, v);
+    NameFilter(request.region(), Regions(), IndexKey<v1::Council>("regions"), "region",
+               spec.query.all_of, v);
+    NameFilter(request.complex(), Complexes(), IndexKey<v1::Council>("complexes"), "complex",
+               spec.query.all_of, v);
     if (request.forum_session() < 0 || request.forum_session() > 4) {
       v.Add("forum_session", "must be 1-4, or 0 for any");
     } else if (request.forum_session() > 0) {
-      spec.query.all_of.push_back({"session", absl::StrCat(request.forum_session())});
+      spec.query.all_of.push_back(
+          {IndexKey<v1::Council>("forum_session"), absl::StrCat(request.forum_session())});
     }
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;
     crud::HideDeleted<v1::Council>(request.show_deleted(), spec);
@@ -855,8 +859,9 @@ absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
     ListSpec spec{Organizations(), request.page_size(), request.page_token(),
                   absl::StrCat(request.kind(), "|", request.complex(), "|", request.region(),
                                "|", request.council())};
-    EnumFilter(request.kind(), "kind", "kind", spec.query.all_of, v);
-    NameFilter(request.complex(), Complexes(), "complex", "complex", spec.query.all_of, v);
+    EnumFilter(request.kind(), IndexKey<v1::Organization>("kind"), "kind", spec.query.all_of, v);
+    NameFilter(request.complex(), Complexes(), IndexKey<v1::Organization>("home_complex"),
+               "complex", spec.query.all_of, v);
     NameFilter(request.region(), Regions(), "region", "region", spec.query.all_of, v);
     NameFilter(request.council(), Councils(), "council", "council", spec.query.all_of, v);
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;
@@ -933,12 +938,14 @@ void Registry::DeleteOrganization(const Caller& caller, const v1::DeleteOrganiza
       &audit, name, request.etag(), ParseName(name, Organizations(), "name").status(),
       [](WriteTransaction& tx, const std::string& name) -> absl::Status {
         if (absl::Status s =
-                RefusedWhileReferenced(tx, name, Memberships(), {"organization", name},
+                RefusedWhileReferenced(tx, name, Memberships(),
+                                       {IndexKey<v1::Membership>("organization"), name},
                                        "memberships", "ORGANIZATION_IN_USE");
             !s.ok()) {
           return s;
         }
-        return RefusedWhileLiveReferenced<v1::Council>(tx, name, Councils(), {"host", name},
+        return RefusedWhileLiveReferenced<v1::Council>(
+            tx, name, Councils(), {IndexKey<v1::Council>("host_organization"), name},
                                                        "councils as their host",
                                                        "ORGANIZATION_IN_USE");
       },
@@ -983,8 +990,9 @@ absl::StatusOr<v1::ListMembershipsResponse> Registry::ListMemberships(
                   absl::StrCat(request.parent(), "|", request.role(), "|",
                                request.organization())};
     ParentFilter(request.parent(), Councils(), spec.query.all_of, v);
-    EnumFilter(request.role(), "role", "role", spec.query.all_of, v);
-    NameFilter(request.organization(), Organizations(), "organization", "organization",
+    EnumFilter(request.role(), IndexKey<v1::Membership>("role"), "role", spec.query.all_of, v);
+    NameFilter(request.organization(), Organizations(), IndexKey<v1::Membership>("organization"),
+               "organization",
                spec.query.all_of, v);
     if (absl::Status s = v.ToStatus(); !s.ok()) return s;
     return ListResources<v1::ListMembershipsResponse>(

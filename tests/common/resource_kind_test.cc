@@ -4,13 +4,16 @@
 // both APIs resolves to a kind.
 #include "common/resource_kind.h"
 
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sanhak/events/v1/events.pb.h"
 #include "sanhak/registry/v1/registry.pb.h"
+#include "sanhak/store/v1/index.pb.h"
 
 namespace sanhak {
 namespace {
@@ -179,6 +182,87 @@ TEST(ResourceKindTest, NamesInListsEveryNameWithTheFieldAsErrorsNameIt) {
               ::testing::SizeIs(1));
   EXPECT_THAT(NamesIn(ResourceKind::Of<registry_v1::Region>(), registry_v1::Region(), "r"),
               IsEmpty());
+}
+
+// What the stores index comes from the protos (sanhak.store.v1.index): the keys each
+// kind declares, and the entries a message holds in them.
+TEST(ResourceKindTest, IndexesAreDeclaredOnTheFieldsTheyRead) {
+  std::vector<std::string> keys;
+  for (const IndexedField& f : ResourceKind::Of<events_v1::Activity>().indexes()) {
+    keys.push_back(f.key + "<-" + f.field->name());
+  }
+  EXPECT_THAT(keys, ElementsAre("kind<-kind", "council<-councils"));
+  EXPECT_EQ(*ResourceKind::Of<events_v1::Activity>().index_key("councils"), "council");
+  EXPECT_EQ(ResourceKind::Of<events_v1::Activity>().index_key("title"), nullptr);
+  EXPECT_EQ(*ResourceKind::Of<registry_v1::Organization>().index_key("home_complex"), "complex");
+  EXPECT_THAT(ResourceKind::Of<registry_v1::Region>().indexes(), IsEmpty());
+}
+
+TEST(ResourceKindTest, IndexEntriesAreEachSetValueOfEachIndexedField) {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  events_v1::Activity activity;
+  activity.set_kind(events_v1::SEMINAR);
+  activity.add_councils("councils/a");
+  activity.add_councils("councils/b");
+  activity.set_title("세미나");
+  EXPECT_EQ(ResourceKind::Of<events_v1::Activity>().IndexEntries(activity),
+            (Entries{{"kind", "SEMINAR"}, {"council", "councils/a"}, {"council", "councils/b"}}));
+  // Unset values are not kept: an enum's 0, an empty string, a number's 0.
+  EXPECT_THAT(ResourceKind::Of<events_v1::Activity>().IndexEntries(events_v1::Activity()),
+              IsEmpty());
+  registry_v1::Council council;
+  council.set_field("fields/mobility");
+  EXPECT_EQ(ResourceKind::Of<registry_v1::Council>().IndexEntries(council),
+            (Entries{{"field", "fields/mobility"}}));
+  council.set_forum_session(2);
+  council.add_regions("regions/busan");
+  council.set_host_organization("organizations/x");
+  EXPECT_EQ(ResourceKind::Of<registry_v1::Council>().IndexEntries(council),
+            (Entries{{"field", "fields/mobility"},
+                     {"session", "2"},
+                     {"host", "organizations/x"},
+                     {"region", "regions/busan"}}));
+  // A oneof member is kept only when chosen.
+  events_v1::Registration registration;
+  registration.mutable_person()->set_display_name("홍길동");
+  EXPECT_EQ(ResourceKind::Of<events_v1::Registration>().IndexEntries(registration),
+            Entries{});
+  registration.set_organization("organizations/widetns");
+  registration.set_state(events_v1::CHECKED_IN);
+  EXPECT_EQ(ResourceKind::Of<events_v1::Registration>().IndexEntries(registration),
+            (Entries{{"organization", "organizations/widetns"}, {"state", "CHECKED_IN"}}));
+}
+
+// Every index declared in either API is on a field an index can keep (a string, an enum
+// or an integer, at the top level of a resource message), and no two fields of one kind
+// share a key.
+TEST(ResourceKindTest, EveryIndexedFieldHoldsValuesAnIndexCanKeep) {
+  int indexed = 0;
+  for (const google::protobuf::FileDescriptor* file :
+       {registry_v1::Council::descriptor()->file(), events_v1::Activity::descriptor()->file()}) {
+    for (int m = 0; m < file->message_type_count(); ++m) {
+      const google::protobuf::Descriptor* message = file->message_type(m);
+      const ResourceKind* kind = ResourceKind::Of(message);
+      std::set<std::string> keys;
+      for (int i = 0; i < message->field_count(); ++i) {
+        const google::protobuf::FieldDescriptor* field = message->field(i);
+        if (!field->options().HasExtension(store::v1::index)) continue;
+        ++indexed;
+        SCOPED_TRACE(field->full_name());
+        ASSERT_NE(kind, nullptr) << "indexed, but not a resource";
+        EXPECT_THAT(field->cpp_type(),
+                    ::testing::AnyOf(google::protobuf::FieldDescriptor::CPPTYPE_STRING,
+                                     google::protobuf::FieldDescriptor::CPPTYPE_ENUM,
+                                     google::protobuf::FieldDescriptor::CPPTYPE_INT32,
+                                     google::protobuf::FieldDescriptor::CPPTYPE_INT64));
+        const std::string& key = field->options().GetExtension(store::v1::index);
+        EXPECT_FALSE(key.empty());
+        EXPECT_TRUE(keys.insert(key).second) << key << " twice";
+        EXPECT_EQ(*kind->index_key(field->name()), key);
+      }
+    }
+  }
+  EXPECT_EQ(indexed, 20);
 }
 
 }  // namespace
