@@ -320,6 +320,105 @@ std::vector<IndexEntry> IndexOf(const Prepared<T>& prepared) {
   return out;
 }
 
+// What UpdateIndex did to one collection.
+struct IndexUpdate {
+  // The stored signature differed, so every resource was visited.
+  bool ran = false;
+  // Resources whose entries and search text were written again.
+  int64_t reindexed = 0;
+  // Resources their Prepare refuses today (e.g. data an older release accepted): their
+  // entries are left as they were.
+  int64_t skipped = 0;
+};
+
+// The signature of how T's index entries are derived: the keys and fields its proto
+// declares, and `derived_version`, which a service raises whenever its Prepare
+// functions change the entries they add themselves. FNV-1a, stable across builds.
+template <typename T>
+int64_t IndexSignature(int derived_version) {
+  std::string text = absl::StrCat("derived=", derived_version);
+  for (const IndexedField& f : ResourceKind::Of<T>().indexes()) {
+    absl::StrAppend(&text, ";", f.key, "<-", f.field->name());
+  }
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return static_cast<int64_t>(hash >> 1);
+}
+
+// Brings the index entries and search text of every resource of `collection` up to
+// this release when they were written by a release that derived them otherwise: a
+// stored mark ("~index/<collection>", kept beside the import marks, which name
+// resources and so never take this form) holds the signature they were written with.
+// When it differs (or is absent), each resource is prepared again (`prepare(tx,
+// message, name)`) and reindexed, in transactions of 500, and the mark is set in the
+// last one; a process that stops midway starts again at the next start. Resources keep
+// their revision and data, and no change record is written: nothing a reader sees
+// changes but what a filter finds. Replicas starting together may both walk; the
+// result is the same.
+template <typename T, typename Prepare>
+absl::Status UpdateIndex(store::ResourceStore* store, absl::string_view collection,
+                         int derived_version, Prepare prepare, IndexUpdate& update) {
+  const std::string mark = absl::StrCat("~index/", collection);
+  const int64_t signature = IndexSignature<T>(derived_version);
+  std::string after;
+  bool first = true;
+  while (true) {
+    bool done = false;
+    bool matched = false;
+    int64_t reindexed = 0;
+    int64_t skipped = 0;
+    std::string next;
+    absl::Status status = store->Write([&](WriteTransaction& tx) -> absl::Status {
+      // A write may run again (a retried serialization failure): count afresh.
+      done = matched = false;
+      reindexed = skipped = 0;
+      if (first) {
+        absl::StatusOr<std::optional<int64_t>> stored = tx.GetImportMark(mark);
+        if (!stored.ok()) return stored.status();
+        if (*stored == signature) {
+          done = matched = true;
+          return absl::OkStatus();
+        }
+      }
+      store::ListQuery query;
+      query.collection = std::string(collection);
+      query.after_name = after;
+      query.limit = 500;
+      query.count_total = false;
+      absl::StatusOr<store::ListResult> page = tx.List(query);
+      if (!page.ok()) return page.status();
+      for (const Resource& r : page->resources) {
+        absl::StatusOr<T> message = Decode<T>(r);
+        if (!message.ok()) return message.status();
+        absl::StatusOr<Prepared<T>> prepared = prepare(tx, *std::move(message), r.name);
+        if (!prepared.ok()) {
+          ++skipped;
+          continue;
+        }
+        absl::Status s = tx.Reindex(r.name, IndexOf(*prepared), prepared->search);
+        if (!s.ok()) return s;
+        ++reindexed;
+      }
+      if (page->more) {
+        next = page->resume_after;
+        return absl::OkStatus();
+      }
+      done = true;
+      return tx.SetImportMark(mark, signature);
+    });
+    if (!status.ok()) return status;
+    if (first && !matched) update.ran = true;
+    update.reindexed += reindexed;
+    update.skipped += skipped;
+    first = false;
+    if (done) return absl::OkStatus();
+    after = std::move(next);
+  }
+}
+
 // The key T's store indexes `field_name` under (sanhak.store.v1.index), for a List
 // filter on that field. A field without the annotation is a mistake in the service, not
 // in a request: it stops the process at the first call, which every List test makes.

@@ -1034,6 +1034,40 @@ void Events::DeleteOutcome(const Caller& caller, const v1::DeleteOutcomeRequest&
 
 // ---------------------------------------------------------------------- import
 
+// Raised whenever a Prepare function above changes the index entries it adds itself
+// (those no field declares), so that what is stored is reindexed at the next start.
+constexpr int kDerivedIndexVersion = 1;
+
+absl::StatusOr<crud::IndexUpdate> Events::UpdateIndexes() {
+  crud::IndexUpdate update;
+  absl::Status s = crud::UpdateIndex<v1::Activity>(
+      store_, Activities(), kDerivedIndexVersion,
+      [](WriteTransaction&, v1::Activity a, const std::string& name) {
+        return PrepareActivity(std::move(a), name);
+      },
+      update);
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::Registration>(
+        store_, Registrations(), kDerivedIndexVersion,
+        [](WriteTransaction& tx, v1::Registration r, const std::string& name) {
+          // As stored: no state transition and no new attendee to check.
+          const v1::Registration before = r;
+          return PrepareRegistration(tx, std::move(r), &before, name, Writer::kImport);
+        },
+        update);
+  }
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::Outcome>(
+        store_, Outcomes(), kDerivedIndexVersion,
+        [](WriteTransaction& tx, v1::Outcome o, const std::string& name) {
+          return PrepareOutcome(tx, std::move(o), name);
+        },
+        update);
+  }
+  if (!s.ok()) return s;
+  return update;
+}
+
 absl::StatusOr<crud::ImportSummary> Events::Import(const v1::EventsData& data,
                                                    absl::Time deadline) {
   for (absl::Status s : {CheckNames(data.activities(), Activities(), "activities"),

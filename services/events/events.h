@@ -70,6 +70,9 @@ class Events {
   // Creates or updates every resource of `data` in one transaction, after one round of
   // registry checks; unchanged resources are left alone.
   absl::StatusOr<crud::ImportSummary> Import(const v1::EventsData& data, absl::Time deadline);
+  // Writes the index entries of every stored resource again where a release that
+  // derived them otherwise wrote them (crud::UpdateIndex); run at start, before Import.
+  absl::StatusOr<crud::IndexUpdate> UpdateIndexes();
 
   // The audit trail; admin only.
   absl::StatusOr<audit::v1::ListAuditEntriesResponse> ListAuditEntries(

@@ -70,6 +70,14 @@ absl::StatusOr<std::unique_ptr<EventsServer>> EventsServer::Start(const EventsCo
   }
   self->events_ = std::make_unique<Events>(self->store_.get(), directory,
                                            config.max_outcomes, self->audit_log_.get());
+  // Entries a release that derived them otherwise wrote are brought up to this one
+  // before anything reads them.
+  absl::StatusOr<crud::IndexUpdate> indexes = self->events_->UpdateIndexes();
+  if (!indexes.ok()) {
+    return absl::Status(indexes.status().code(),
+                        absl::StrCat("updating the index: ", indexes.status().message()));
+  }
+  self->index_update_ = *indexes;
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::EventsData> data = LoadEventsData(config.import_path);
     if (!data.ok()) return data.status();

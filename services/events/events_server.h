@@ -69,6 +69,8 @@ class EventsServer {
   RegistryView* registry_view() { return view_.get(); }
   store::ResourceStore& store() { return *store_; }
   const crud::ImportSummary& import_summary() const { return import_summary_; }
+  // What the start-up index update did (crud::UpdateIndex).
+  const crud::IndexUpdate& index_update() const { return index_update_; }
   // One line: how many of each resource the service holds.
   absl::StatusOr<std::string> Describe();
   void Shutdown();
@@ -88,6 +90,7 @@ class EventsServer {
   std::unique_ptr<EventsGrpcService> service_;
   std::unique_ptr<GrpcServer> server_;
   crud::ImportSummary import_summary_;
+  crud::IndexUpdate index_update_;
 };
 
 }  // namespace sanhak::events

@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
                {"imported_updated", int64_t{imported.updated}},
                {"imported_unchanged", int64_t{imported.unchanged}},
                {"imported_kept", int64_t{imported.kept}},
+               {"reindexed", (*server)->index_update().reindexed},
+               {"reindex_skipped", (*server)->index_update().skipped},
                {"holds", summary.ok() ? *summary : summary.status().ToString()}});
   std::printf("registry listening on %s\nholds %s\n", (*server)->address().c_str(),
               summary.ok() ? summary->c_str() : summary.status().ToString().c_str());

@@ -1095,6 +1095,50 @@ namespace {
 
 }  // namespace
 
+// Raised whenever a Prepare function above changes the index entries it adds itself
+// (those no field declares), so that what is stored is reindexed at the next start.
+constexpr int kDerivedIndexVersion = 1;
+
+absl::StatusOr<crud::IndexUpdate> Registry::UpdateIndexes() {
+  auto with_view = [](auto prepare) {
+    return [prepare](WriteTransaction& tx, auto message, const std::string& name) {
+      return prepare(tx, std::move(message), name);
+    };
+  };
+  auto plain = [](auto prepare) {
+    return [prepare](WriteTransaction&, auto message, const std::string& name) {
+      return prepare(std::move(message), name);
+    };
+  };
+  crud::IndexUpdate update;
+  // Memberships before organizations: an organization's councils are read from the
+  // memberships' entries.
+  absl::Status s = crud::UpdateIndex<v1::Field>(store_, Fields(), kDerivedIndexVersion,
+                                                with_view(PrepareField), update);
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::IndustrialComplex>(store_, Complexes(), kDerivedIndexVersion,
+                                                 with_view(PrepareComplex), update);
+  }
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::Membership>(store_, Memberships(), kDerivedIndexVersion,
+                                          with_view(PrepareMembership), update);
+  }
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::Organization>(store_, Organizations(), kDerivedIndexVersion,
+                                            with_view(PrepareOrganization), update);
+  }
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::Council>(store_, Councils(), kDerivedIndexVersion,
+                                       with_view(PrepareCouncil), update);
+  }
+  if (s.ok()) {
+    s = crud::UpdateIndex<v1::ReportedFigure>(store_, Figures(), kDerivedIndexVersion,
+                                              plain(PrepareFigure), update);
+  }
+  if (!s.ok()) return s;
+  return update;
+}
+
 absl::StatusOr<ImportSummary> Registry::Import(const v1::RegistryData& data) {
   for (absl::Status s : {CheckNames(data.complexes(), Complexes(), "complexes"),
                          CheckNames(data.councils(), Councils(), "councils"),

@@ -99,6 +99,9 @@ class Registry {
   // etag unchanged), so importing twice changes nothing. A bad bundle writes nothing; the
   // error names the offending entry (e.g. "councils[3].complexes[1]").
   absl::StatusOr<ImportSummary> Import(const v1::RegistryData& data);
+  // Writes the index entries of every stored resource again where a release that
+  // derived them otherwise wrote them (crud::UpdateIndex); run at start, before Import.
+  absl::StatusOr<crud::IndexUpdate> UpdateIndexes();
 
   // The audit trail; admin only.
   absl::StatusOr<audit::v1::ListAuditEntriesResponse> ListAuditEntries(

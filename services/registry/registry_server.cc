@@ -51,6 +51,14 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     self->audit_log_ = *std::move(log);
   }
   self->registry_ = std::make_unique<Registry>(self->store_.get(), self->audit_log_.get());
+  // Entries a release that derived them otherwise wrote are brought up to this one
+  // before anything reads them.
+  absl::StatusOr<crud::IndexUpdate> indexes = self->registry_->UpdateIndexes();
+  if (!indexes.ok()) {
+    return absl::Status(indexes.status().code(),
+                        absl::StrCat("updating the index: ", indexes.status().message()));
+  }
+  self->index_update_ = *indexes;
   if (!config.import_path.empty()) {
     absl::StatusOr<v1::RegistryData> data = LoadRegistryData(config.import_path);
     if (!data.ok()) return data.status();

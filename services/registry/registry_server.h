@@ -54,6 +54,8 @@ class RegistryServer {
   store::ResourceStore& store() { return *store_; }
   // What the start-up import did (all zero without an import).
   const ImportSummary& import_summary() const { return import_summary_; }
+  // What the start-up index update did (crud::UpdateIndex).
+  const crud::IndexUpdate& index_update() const { return index_update_; }
   // One line: how many of each resource the registry holds.
   absl::StatusOr<std::string> Describe();
   // Graceful: health NOT_SERVING, drain, stop serving, stop relaying. Idempotent.
@@ -72,6 +74,7 @@ class RegistryServer {
   std::unique_ptr<RegistryGrpcService> service_;
   std::unique_ptr<GrpcServer> server_;
   ImportSummary import_summary_;
+  crud::IndexUpdate index_update_;
 };
 
 }  // namespace sanhak::registry

@@ -1712,6 +1712,77 @@ TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
 }
 
 
+// Index entries a release derived otherwise (here: none, under another signature's
+// mark) are written again when the service starts: the activity's council and kind,
+// the registrations' state, organization and the "active" entry its
+// registration_count reads. Nothing else changes (etags stay).
+TEST_F(EventsApiTest, IndexEntriesAnOlderReleaseDerivedOtherwiseAreRewrittenAtStart) {
+  v1::EventsData data;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    activities {
+      name: "activities/seminar" kind: SEMINAR title: "세미나"
+      councils: "councils/special-purpose-ships"
+    }
+    registrations {
+      name: "activities/seminar/registrations/widetns"
+      organization: "organizations/widetns" state: CHECKED_IN
+    }
+    registrations {
+      name: "activities/seminar/registrations/guest"
+      person { display_name: "홍길동" contact: "hong@example.kr" } state: CANCELLED
+    }
+  )pb", &data));
+  absl::StatusOr<crud::ImportSummary> imported =
+      events_->events().Import(data, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  v1::ListActivitiesRequest ships;
+  ships.set_council(kShips);
+  ships.set_kind(v1::SEMINAR);
+  v1::ListRegistrationsRequest checked_in;
+  checked_in.set_parent("activities/-");
+  checked_in.set_state(v1::CHECKED_IN);
+  v1::ListRegistrationsRequest by_org;
+  by_org.set_parent("activities/-");
+  by_org.set_organization("organizations/widetns");
+  ASSERT_EQ(ListActivities(ships).activities_size(), 1);
+  const v1::Activity before = ListActivities(ships).activities(0);
+  ASSERT_EQ(before.registration_count(), 1);
+
+  ASSERT_TRUE(events_->store()
+                  .Write([&](store::WriteTransaction& tx) -> absl::Status {
+                    for (const char* name : {"activities/seminar",
+                                             "activities/seminar/registrations/widetns",
+                                             "activities/seminar/registrations/guest"}) {
+                      if (absl::Status s = tx.Reindex(name, {}, ""); !s.ok()) return s;
+                    }
+                    if (absl::Status s = tx.SetImportMark("~index/activities", 1); !s.ok()) {
+                      return s;
+                    }
+                    return tx.SetImportMark("~index/registrations", 1);
+                  })
+                  .ok());
+  EXPECT_EQ(ListActivities(ships).activities_size(), 0);
+  EXPECT_EQ(ListRegistrations(checked_in).registrations_size(), 0);
+
+  StopEvents();
+  StartEvents();
+  EXPECT_TRUE(events_->index_update().ran);
+  EXPECT_EQ(events_->index_update().reindexed, 3);
+  EXPECT_EQ(events_->index_update().skipped, 0);
+  v1::ListActivitiesResponse found = ListActivities(ships);
+  ASSERT_EQ(found.activities_size(), 1);
+  EXPECT_EQ(found.activities(0).registration_count(), 1);
+  EXPECT_EQ(found.activities(0).etag(), before.etag());
+  EXPECT_THAT(Names(ListRegistrations(checked_in)),
+              ElementsAre("activities/seminar/registrations/widetns"));
+  EXPECT_THAT(Names(ListRegistrations(by_org)),
+              ElementsAre("activities/seminar/registrations/widetns"));
+
+  StopEvents();
+  StartEvents();
+  EXPECT_FALSE(events_->index_update().ran);
+}
+
 // A filter that matches few of a council's activities (a kind, a time window, a query)
 // reads at most 1,000 of them per page: a page ends early, with fewer activities than
 // page_size or none and a next_page_token, and following the tokens finds every match
