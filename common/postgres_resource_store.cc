@@ -111,18 +111,27 @@ FilterSql MakeFilter(absl::string_view collection, const std::vector<IndexEntry>
   return out;
 }
 
-// "SELECT ... AS name ..." for the names of the first `query.scan_limit` candidates of
-// its first index filter (or of its collection) after `query.after_name`, in name order;
-// its parameters appended to `params`.
-std::string Candidates(const ListQuery& query, std::vector<Param>& params) {
-  const std::vector<IndexEntry> first(query.all_of.begin(),
-                                      query.all_of.begin() + (query.all_of.empty() ? 0 : 1));
-  const FilterSql filter = MakeFilter(query.collection, first, "", params);
+// "(SELECT ...)": the name of the `query.scan_limit`-th candidate of its first index
+// filter (or of its collection) after `query.after_name`, in name order; NULL when
+// there are fewer. Read from the index alone (entries of other collections under the
+// same key and value count too: a bound on entries read, not an exact one). Its
+// parameters appended to `params`.
+std::string ScanBound(const ListQuery& query, std::vector<Param>& params) {
+  std::string sql;
+  if (query.all_of.empty()) {
+    params.push_back(Param::Text(query.collection));
+    sql = absl::StrCat("(SELECT b.name FROM resources b WHERE b.collection = $", params.size());
+  } else {
+    params.push_back(Param::Text(query.all_of[0].key));
+    params.push_back(Param::Text(query.all_of[0].value));
+    sql = absl::StrCat("(SELECT b.name FROM resource_index b WHERE b.key = $", params.size() - 1,
+                       " AND b.value = $", params.size());
+  }
   params.push_back(Param::Text(query.after_name));
-  params.push_back(Param::Int(query.scan_limit));
-  return absl::StrCat("SELECT ", filter.name_column, " AS name", filter.from_where, " AND ",
-                      filter.name_column, " > $", params.size() - 1, " ORDER BY ",
-                      filter.name_column, " LIMIT $", params.size());
+  params.push_back(Param::Int(query.scan_limit - 1));
+  absl::StrAppend(&sql, " AND b.name > $", params.size() - 1, " ORDER BY b.name OFFSET $",
+                  params.size(), " LIMIT 1)");
+  return sql;
 }
 
 int64_t Micros(absl::Time t) {
@@ -153,28 +162,22 @@ class PgReadView : public virtual ReadView {
     // every candidate read is returned and `limit` bounds the scan already.
     const bool bounded =
         query.scan_limit > 0 && (query.all_of.size() > 1 || !query.text.empty());
-    absl::StatusOr<pg::Result> rows;
+    params.push_back(Param::Text(query.after_name));
+    params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
+    std::string sql =
+        absl::StrCat("SELECT ", kResourceColumns, filter.from_where, " AND ", filter.name_column,
+                     " > $", filter_params + 1);
     if (bounded) {
-      // The first filter's candidates after the token, at most scan_limit of them; the
-      // other filters and the text on each.
-      std::vector<Param> page_params;
-      const std::string candidates = Candidates(query, page_params);
-      const std::string rest = RestSql(query.all_of, query.all_of.empty() ? 0 : 1, query.text,
-                                       page_params);
-      page_params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
-      rows = conn_->Query(absl::StrCat("SELECT ", kResourceColumns, " FROM (", candidates,
-                                       ") c JOIN resources r ON r.name = c.name WHERE true",
-                                       rest, " ORDER BY c.name LIMIT $", page_params.size()),
-                          page_params);
-    } else {
-      params.push_back(Param::Text(query.after_name));
-      params.push_back(Param::Int(static_cast<int64_t>(query.limit) + 1));
-      rows = conn_->Query(
-          absl::StrCat("SELECT ", kResourceColumns, filter.from_where, " AND ",
-                       filter.name_column, " > $", filter_params + 1, " ORDER BY ",
-                       filter.name_column, " LIMIT $", filter_params + 2),
-          params);
+      // Only candidates up to the scan_limit-th: the plan stays the unbounded one (an
+      // index walk that stops once the page is full), the bound read once beside it.
+      // Its parameters numbered after the page's own.
+      const std::string bound = ScanBound(query, params);
+      sql = absl::StrCat("WITH bound AS MATERIALIZED (SELECT ", bound, " AS u) ", sql, " AND (",
+                         filter.name_column, " <= (SELECT u FROM bound) OR",
+                         " (SELECT u FROM bound) IS NULL)");
     }
+    absl::StrAppend(&sql, " ORDER BY ", filter.name_column, " LIMIT $", filter_params + 2);
+    absl::StatusOr<pg::Result> rows = conn_->Query(sql, params);
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->rows(); ++i) {
       if (static_cast<int>(result.resources.size()) == query.limit) {
@@ -186,15 +189,13 @@ class PgReadView : public virtual ReadView {
     if (result.more) result.resume_after = result.resources.back().name;
     if (bounded && !result.more) {
       // Fewer than a page matched: did the scan stop at its bound, and where?
-      std::vector<Param> scan_params;
-      const std::string candidates = Candidates(query, scan_params);
-      absl::StatusOr<pg::Result> scanned = conn_->Query(
-          absl::StrCat("SELECT count(*), coalesce(max(c.name), '') FROM (", candidates, ") c"),
-          scan_params);
-      if (!scanned.ok()) return scanned.status();
-      if (scanned->Int(0, 0) >= query.scan_limit) {
+      std::vector<Param> bound_params;
+      absl::StatusOr<pg::Result> bound =
+          conn_->Query(absl::StrCat("SELECT ", ScanBound(query, bound_params)), bound_params);
+      if (!bound.ok()) return bound.status();
+      if (!bound->IsNull(0, 0)) {
         result.more = true;
-        result.resume_after = scanned->Text(0, 1);
+        result.resume_after = bound->Text(0, 0);
       }
     }
     if (!query.count_total) return result;
