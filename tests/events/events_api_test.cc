@@ -1678,11 +1678,11 @@ TEST_F(EventsApiTest, RegistryDownWithAShortClientDeadlineAnswersWithinIt) {
 
 // -------------------------------------------------------------------------- import
 
-// Importing the same bundle twice changes nothing, also for a checked-in registration
-// whose check_in_time the bundle does not carry.
-TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
+// A seminar of the special-purpose-ships council with widetns checked in, as a data file
+// holds them.
+v1::EventsData SeminarWithWidetns() {
   v1::EventsData data;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+  const bool parsed = google::protobuf::TextFormat::ParseFromString(R"pb(
     activities {
       name: "activities/seminar" kind: SEMINAR title: "세미나"
       councils: "councils/special-purpose-ships"
@@ -1691,7 +1691,15 @@ TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
       name: "activities/seminar/registrations/widetns"
       organization: "organizations/widetns" state: CHECKED_IN
     }
-  )pb", &data));
+  )pb", &data);
+  EXPECT_TRUE(parsed);
+  return data;
+}
+
+// Importing the same bundle twice changes nothing, also for a checked-in registration
+// whose check_in_time the bundle does not carry.
+TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
+  const v1::EventsData data = SeminarWithWidetns();
   absl::StatusOr<crud::ImportSummary> first =
       events_->events().Import(data, absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(first.ok()) << first.status();
@@ -1717,16 +1725,8 @@ TEST_F(EventsApiTest, ImportingACheckedInRegistrationTwiceChangesNothing) {
 // the registrations' state, organization and the "active" entry its
 // registration_count reads. Nothing else changes (etags stay).
 TEST_F(EventsApiTest, IndexEntriesAnOlderReleaseDerivedOtherwiseAreRewrittenAtStart) {
-  v1::EventsData data;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
-    activities {
-      name: "activities/seminar" kind: SEMINAR title: "세미나"
-      councils: "councils/special-purpose-ships"
-    }
-    registrations {
-      name: "activities/seminar/registrations/widetns"
-      organization: "organizations/widetns" state: CHECKED_IN
-    }
+  v1::EventsData data = SeminarWithWidetns();
+  ASSERT_TRUE(google::protobuf::TextFormat::MergeFromString(R"pb(
     registrations {
       name: "activities/seminar/registrations/guest"
       person { display_name: "홍길동" contact: "hong@example.kr" } state: CANCELLED
