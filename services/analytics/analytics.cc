@@ -35,6 +35,9 @@ constexpr char kMirrorNext[] = "sanhak:analytics:mirror:next";
 constexpr size_t kRebuildSlice = 5000;
 constexpr char kGroup[] = "analytics";
 constexpr char kTokenVersion[] = "w1";
+// Updates published and not yet taken by a delivery thread, at most (about; each read of
+// the updates stream adds up to 500).
+constexpr size_t kMaxQueuedUpdates = 2000;
 
 using redis::Reply;
 
@@ -130,7 +133,9 @@ AnalyticsOptions WithReplicaId(AnalyticsOptions options) {
 }  // namespace
 
 Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source)
-    : options_(WithReplicaId(std::move(options))), source_(source) {
+    : options_(WithReplicaId(std::move(options))),
+      source_(source),
+      hub_(WatchHubOptions{options_.watch_threads, options_.heartbeat_interval}) {
   follower_ = std::thread([this] { FollowLoop(); });
   applier_ = std::thread([this] { ApplyLoop(); });
 }
@@ -142,8 +147,8 @@ void Analytics::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    CloseWatchersLocked(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
   }
+  hub_.Stop(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
   if (follower_.joinable()) follower_.join();
   if (applier_.joinable()) applier_.join();
 }
@@ -153,7 +158,7 @@ Analytics::Stats Analytics::stats() {
   Stats stats;
   stats.rebuilds = rebuilds_.load();
   stats.applied = applied_count_;
-  stats.watchers = static_cast<int64_t>(watchers_.size());
+  stats.watchers = hub_.size();
   stats.redis_reachable = redis_reachable_;
   stats.leader = leader_;
   stats.ready = ServingLocked().ok();
@@ -190,9 +195,10 @@ std::string Analytics::TokenFor(const std::string& epoch, int64_t useq) const {
   return absl::WebSafeBase64Escape(absl::StrCat(kTokenVersion, "|", epoch, "|", useq));
 }
 
-void Analytics::CloseWatchersLocked(const absl::Status& status) {
-  for (auto& [watcher, ws] : watchers_) watcher->Close(status);
-  watchers_.clear();
+void Analytics::CloseWatchersLocked(const absl::Status& status) { hub_.CloseAll(status); }
+
+void Analytics::PublishPositionLocked() {
+  hub_.Publish(nullptr, TokenFor(state_.epoch, state_.useq));
 }
 
 void Analytics::StateChangedLocked() {
@@ -347,12 +353,16 @@ absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
   }
   state_ = std::move(loaded);
   StateChangedLocked();
+  PublishPositionLocked();
   return absl::OkStatus();
 }
 
 // ------------------------------------------------------------------ following updates
 
 absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
+  // Delivery slower than the feed: what is not yet read waits in Redis, not in the
+  // delivery queues.
+  if (!hub_.WaitForRoom(kMaxQueuedUpdates, absl::Milliseconds(500))) return false;
   int64_t useq;
   {
     absl::MutexLock lock(&mu_);
@@ -395,37 +405,14 @@ absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
     state_.applied_time = absl::Now();
     StateChangedLocked();
     ++applied_count_;
-    if (f.update.changed().empty()) continue;
-    SharedEvent bytes = UpdateEventBytes(std::move(f.update), TokenFor(state_.epoch, f.seq));
-    absl::Time now = absl::Now();
-    for (auto& [watcher, ws] : watchers_) {
-      if (ws.catching_up) {
-        ws.held.push_back(bytes);
-      } else {
-        watcher->Deliver(bytes);
-      }
-      ws.last_sent = now;
-    }
+    // An update that moves no value is not sent, but heartbeats carry its position.
+    hub_.Publish(f.update.changed().empty()
+                     ? nullptr
+                     : UpdateEventBytes(std::move(f.update), TokenFor(state_.epoch, f.seq)),
+                 TokenFor(state_.epoch, f.seq));
   }
   if (malformed) state_.loaded = false;
   return true;
-}
-
-void Analytics::SendHeartbeats() {
-  absl::MutexLock lock(&mu_);
-  absl::Time now = absl::Now();
-  SharedEvent heartbeat;
-  for (auto& [watcher, ws] : watchers_) {
-    if (ws.catching_up || now - ws.last_sent < options_.heartbeat_interval) continue;
-    if (heartbeat == nullptr) {
-      v1::AggregatesEvent event;
-      *event.mutable_heartbeat()->mutable_time() = ToTimestamp(now);
-      event.set_resume_token(TokenFor(state_.epoch, state_.useq));
-      heartbeat = std::make_shared<const std::string>(event.SerializeAsString());
-    }
-    watcher->Deliver(heartbeat);
-    ws.last_sent = now;
-  }
 }
 
 void Analytics::FollowLoop() {
@@ -516,7 +503,6 @@ void Analytics::FollowLoop() {
       ready_ = true;
       reported_down = false;
     }
-    SendHeartbeats();
   }
 }
 
@@ -854,36 +840,28 @@ absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_to
                         "RELOADING");
     }
     if (resume_token.empty()) {
-      watcher->Deliver(SnapshotEventLocked());
-      watchers_[watcher] = {absl::Now()};
+      hub_.Add(watcher, {SnapshotEventLocked()});
       return absl::OkStatus();
     }
     if (epoch != state_.epoch) return TokenExpired("the aggregates were rebuilt since");
     if (from > state_.useq) return TokenExpired("it is ahead of this generation");
     if (from == state_.useq) {
-      watchers_[watcher] = {absl::Now()};
+      hub_.Add(watcher, {});
       return absl::OkStatus();
     }
     // Registered now, so nothing published from here on is missed; held back until the
     // updates before it are delivered.
     upto = state_.useq;
-    WatcherState& ws = watchers_[watcher];
-    ws.last_sent = absl::Now();
-    ws.catching_up = true;
+    hub_.AddCatchingUp(watcher);
   }
   absl::StatusOr<std::vector<SharedEvent>> missed = ReadMissed(epoch, from, upto);
-  absl::MutexLock lock(&mu_);
-  auto it = watchers_.find(watcher);
-  // Closed meanwhile (Redis lost, a reload, shutdown): Close told it why.
-  if (it == watchers_.end()) return absl::OkStatus();
   if (!missed.ok()) {
-    watchers_.erase(it);
+    hub_.Remove(watcher);
     return missed.status();
   }
-  for (SharedEvent& event : *missed) watcher->Deliver(std::move(event));
-  for (SharedEvent& event : it->second.held) watcher->Deliver(std::move(event));
-  it->second.held.clear();
-  it->second.catching_up = false;
+  // A no-op when it was closed meanwhile (Redis lost, a reload, shutdown): Close told it
+  // why.
+  hub_.CatchUp(watcher, *std::move(missed));
   return absl::OkStatus();
 }
 
@@ -917,9 +895,6 @@ absl::StatusOr<std::vector<Analytics::SharedEvent>> Analytics::ReadMissed(
   return events;
 }
 
-void Analytics::Unsubscribe(Watcher* watcher) {
-  absl::MutexLock lock(&mu_);
-  watchers_.erase(watcher);
-}
+void Analytics::Unsubscribe(Watcher* watcher) { hub_.Remove(watcher); }
 
 }  // namespace sanhak::analytics

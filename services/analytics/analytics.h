@@ -21,7 +21,8 @@
 // sequence (and, in the mirror, by its revision) and changes nothing. Every replica
 // follows the updates stream and moves its own aggregates incrementally (Aggregator), so
 // every watcher on every replica sees every update. Each update is serialized once and
-// the same bytes are written to every watcher.
+// the same bytes are written to every watcher, from the WatchHub's delivery threads
+// (watch_hub.h).
 #ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 #define SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 
@@ -41,6 +42,7 @@
 #include "sanhak/analytics/v1/analytics.pb.h"
 #include "services/analytics/model.h"
 #include "services/analytics/source_of_truth.h"
+#include "services/analytics/watch_hub.h"
 
 namespace sanhak::analytics {
 
@@ -55,6 +57,9 @@ struct AnalyticsOptions {
   std::vector<std::string> services = {"registry", "events"};
   // A quiet watch stream gets a heartbeat this often (the contract promises <= 30 s).
   absl::Duration heartbeat_interval = absl::Seconds(25);
+  // Threads delivering to watchers (WatchHub shards); 0 = one per core this process may
+  // run on.
+  int watch_threads = 0;
   // Updates kept for resuming; an older token is RESUME_TOKEN_EXPIRED.
   int64_t updates_kept = 10000;
   // Bound on one rebuild from the services (every resource read, so it grows with the
@@ -84,17 +89,9 @@ absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token);
 
 class Analytics {
  public:
-  // A serialized AggregatesEvent, shared by every watcher it goes to (serialized once).
-  using SharedEvent = std::shared_ptr<const std::string>;
-
-  // Receives a watch stream's events. Implementations must not block.
-  class Watcher {
-   public:
-    virtual ~Watcher() = default;
-    virtual void Deliver(SharedEvent event) = 0;
-    // Ends the stream with `status` (e.g. UNAVAILABLE when Redis went away).
-    virtual void Close(const absl::Status& status) = 0;
-  };
+  // Kept under these names for the gRPC edge (watch_hub.h defines them).
+  using SharedEvent = analytics::SharedEvent;
+  using Watcher = analytics::Watcher;
 
   // `source` must outlive the engine. Starts its threads.
   Analytics(AnalyticsOptions options, SourceOfTruth* source);
@@ -188,10 +185,11 @@ class Analytics {
   absl::StatusOr<Mirror> LoadFromServices();
   // Closes every watcher with `status` and forgets them.
   void CloseWatchersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells the hub where the state now stands (what heartbeats carry).
+  void PublishPositionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers unary reads while Redis is unreachable: a rebuild from the services, at most
   // one at a time and at most once per few seconds however many calls arrive.
   absl::Status EnsureFreshWithoutRedis();
-  void SendHeartbeats();
   std::string TokenFor(const std::string& epoch, int64_t useq) const;
 
   const AnalyticsOptions options_;
@@ -208,15 +206,11 @@ class Analytics {
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t stream_lag_ ABSL_GUARDED_BY(mu_) = 0;
-  struct WatcherState {
-    absl::Time last_sent;
-    // Catching up (Subscribe is reading what it missed): live events wait here.
-    bool catching_up = false;
-    std::vector<SharedEvent> held;
-  };
   std::shared_ptr<const std::string> aggregates_bytes_ ABSL_GUARDED_BY(mu_);
   SharedEvent snapshot_event_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Watcher*, WatcherState> watchers_ ABSL_GUARDED_BY(mu_);
+  // Publishes and subscriptions are made under mu_, so each watcher's first events and
+  // the live ones after them meet exactly.
+  WatchHub hub_;
 
   // Serializes rebuilds without Redis (single flight).
   absl::Mutex rebuild_mu_;

@@ -29,6 +29,10 @@ ABSL_FLAG(int, max_watches_per_caller,
           "watch streams one caller may hold open; one more is refused RESOURCE_EXHAUSTED "
           "with RetryInfo (env SANHAK_MAX_WATCHES_PER_CALLER; 0 = no cap)");
 
+ABSL_FLAG(int, watch_threads, sanhak::EnvIntOr("SANHAK_WATCH_THREADS", 0),
+          "threads delivering updates to watchers (env SANHAK_WATCH_THREADS; 0 = one per "
+          "core this process may run on, e.g. a pod's CPU set)");
+
 ABSL_FLAG(int, rebuild_deadline_s, sanhak::EnvIntOr("SANHAK_REBUILD_DEADLINE_S", 300),
           "bound on one rebuild of the aggregates from the services, in seconds; a rebuild "
           "reads every resource, so it grows with the data (about 1 min for 1,000,000 "
@@ -66,6 +70,7 @@ int main(int argc, char** argv) {
   config.engine.max_watchers = absl::GetFlag(FLAGS_max_watchers);
   config.engine.rebuild_deadline = absl::Seconds(std::max(1, absl::GetFlag(FLAGS_rebuild_deadline_s)));
   config.engine.max_watches_per_caller = absl::GetFlag(FLAGS_max_watches_per_caller);
+  config.engine.watch_threads = std::max(0, absl::GetFlag(FLAGS_watch_threads));
 
   auto server = sanhak::analytics::AnalyticsServer::Start(config);
   if (!server.ok()) {
