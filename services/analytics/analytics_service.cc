@@ -1,6 +1,7 @@
 #include "services/analytics/analytics_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <string>
@@ -12,6 +13,8 @@
 #include "common/callback_reply.h"
 #include "common/caller.h"
 #include "common/status.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
 
@@ -29,6 +32,91 @@ grpc::ByteBuffer Lend(std::shared_ptr<const std::string> bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
+// Where the update lies inside a serialized update event (AggregatesEvent field 2, written
+// before field 4, the resume token, as protobuf writes fields in number order), and the
+// resume token field after it; nullopt for a snapshot or a heartbeat.
+struct UpdateParts {
+  absl::string_view update;
+  absl::string_view token_field;
+};
+std::optional<UpdateParts> SplitUpdateEvent(const std::string& bytes) {
+  using WF = ::google::protobuf::internal::WireFormatLite;
+  constexpr uint32_t kUpdateTag =
+      WF::MakeTag(v1::AggregatesEvent::kUpdateFieldNumber, WF::WIRETYPE_LENGTH_DELIMITED);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  uint32_t length = 0;
+  if (in.ReadTag() != kUpdateTag || !in.ReadVarint32(&length)) return std::nullopt;
+  const size_t at = static_cast<size_t>(in.CurrentPosition());
+  if (at + length > bytes.size()) return std::nullopt;
+  absl::string_view all(bytes);
+  return UpdateParts{all.substr(at, length), all.substr(at + length)};
+}
+
+// Several update events as one AggregatesEvent{updates: {updates: [...]}, resume_token:
+// the last one's}, made of slices of the shared event bytes (not copied) and a few bytes
+// of field headers; all are kept alive until gRPC has sent the last slice.
+grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
+                           const std::vector<UpdateParts>& parts) {
+  using WF = ::google::protobuf::internal::WireFormatLite;
+  using CodedOut = ::google::protobuf::io::CodedOutputStream;
+  struct Held {
+    std::vector<Analytics::SharedEvent> events;
+    std::string headers;
+    std::atomic<size_t> slices{0};
+  };
+  auto* held = new Held;
+  held->events = std::move(events);
+  size_t inner = 0;
+  for (const UpdateParts& p : parts) {
+    inner += 1 + CodedOut::VarintSize32(static_cast<uint32_t>(p.update.size())) + p.update.size();
+  }
+  // Field headers: the batch (field 5 of AggregatesEvent), then each update (field 1 of
+  // AggregatesUpdateBatch); offsets recorded, the string no longer grows after.
+  std::vector<std::pair<size_t, size_t>> header_at;
+  auto put_header = [&](int field, size_t length) {
+    const size_t start = held->headers.size();
+    char buffer[16];
+    uint8_t* end = CodedOut::WriteVarint32ToArray(
+        WF::MakeTag(field, WF::WIRETYPE_LENGTH_DELIMITED), reinterpret_cast<uint8_t*>(buffer));
+    end = CodedOut::WriteVarint32ToArray(static_cast<uint32_t>(length), end);
+    held->headers.append(buffer, reinterpret_cast<char*>(end) - buffer);
+    header_at.emplace_back(start, held->headers.size() - start);
+  };
+  put_header(v1::AggregatesEvent::kUpdatesFieldNumber, inner);
+  for (const UpdateParts& p : parts) {
+    put_header(v1::AggregatesUpdateBatch::kUpdatesFieldNumber, p.update.size());
+  }
+  std::vector<absl::string_view> pieces;
+  pieces.reserve(2 * parts.size() + 2);
+  auto header = [&](size_t i) {
+    return absl::string_view(held->headers).substr(header_at[i].first, header_at[i].second);
+  };
+  pieces.push_back(header(0));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    pieces.push_back(header(i + 1));
+    pieces.push_back(parts[i].update);
+  }
+  pieces.push_back(parts.back().token_field);
+  held->slices = pieces.size();
+  std::vector<grpc::Slice> slices;
+  slices.reserve(pieces.size());
+  for (absl::string_view piece : pieces) {
+    slices.emplace_back(
+        const_cast<char*>(piece.data()), piece.size(),
+        [](void* p) {
+          auto* h = static_cast<Held*>(p);
+          if (h->slices.fetch_sub(1) == 1) delete h;
+        },
+        held);
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+// At most this many updates, and about this many bytes, in one batch.
+constexpr size_t kMaxBatchUpdates = 500;
+constexpr size_t kMaxBatchBytes = 1 << 20;
+
 // One watch stream. The engine delivers events from its thread; gRPC completes writes
 // on its own; a mutex orders the two. Writes go one at a time from a queue.
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
@@ -36,10 +124,13 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
  public:
   // `gate` (when not null) admitted this watcher, and `per_caller` (when not null) counted
   // it for `principal`; both are left when the stream is done.
+  // `batches`: the watcher asked for AggregatesEvent.updates (accept_update_batches).
   WatchReactor(Analytics* analytics, size_t max_backlog, AdmissionGate* gate,
-               PerCallerCount* per_caller = nullptr, std::string principal = "")
+               PerCallerCount* per_caller = nullptr, std::string principal = "",
+               bool batches = false)
       : analytics_(analytics),
         max_backlog_(max_backlog),
+        batches_(batches),
         gate_(gate),
         per_caller_(per_caller),
         principal_(std::move(principal)) {}
@@ -97,7 +188,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       DoFinishLocked();
       return;
     }
-    queue_.pop_front();
+    for (size_t i = 0; i < writing_events_ && !queue_.empty(); ++i) queue_.pop_front();
     catch_up_ = std::min(catch_up_, queue_.size());
     if (finishing_ && queue_.empty()) {
       DoFinishLocked();
@@ -123,6 +214,29 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     if (writing_ || queue_.empty() || finished_) return;
     writing_ = true;
     // Held until OnWriteDone: gRPC reads the bytes during the write.
+    writing_events_ = 1;
+    if (batches_ && queue_.size() > 1) {
+      // Behind: the updates at the front of the queue go as one message.
+      std::vector<UpdateParts> parts;
+      size_t bytes = 0;
+      for (const Analytics::SharedEvent& event : queue_) {
+        if (parts.size() == kMaxBatchUpdates || bytes >= kMaxBatchBytes) break;
+        std::optional<UpdateParts> p = SplitUpdateEvent(*event);
+        if (!p.has_value()) break;
+        bytes += event->size();
+        parts.push_back(*p);
+      }
+      if (parts.size() > 1) {
+        writing_events_ = parts.size();
+        writing_buffer_ = LendBatch(
+            std::vector<Analytics::SharedEvent>(queue_.begin(), queue_.begin() + parts.size()),
+            parts);
+        grpc::WriteOptions options;
+        if (queue_.size() > parts.size()) options.set_buffer_hint();
+        StartWrite(&writing_buffer_, options);
+        return;
+      }
+    }
     writing_buffer_ = Lend(queue_.front());
     // A watcher that has fallen behind gets its queued events packed into fewer frames
     // and socket writes: each but the last of a backlog may wait in gRPC's buffer for the
@@ -152,6 +266,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   Analytics* const analytics_;
   const size_t max_backlog_;
+  const bool batches_;
   AdmissionGate* const gate_;
   PerCallerCount* const per_caller_;
   const std::string principal_;
@@ -160,6 +275,8 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   std::deque<Analytics::SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer writing_buffer_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // Events the write in flight carries (1, or a batch's updates).
+  size_t writing_events_ ABSL_GUARDED_BY(mu_) = 0;
   bool subscribing_ ABSL_GUARDED_BY(mu_) = false;
   // Events of the subscription still queued.
   size_t catch_up_ ABSL_GUARDED_BY(mu_) = 0;
@@ -216,7 +333,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AnalyticsGrpcService::WatchAggregate
     return refused;
   }
   auto* reactor = new WatchReactor(analytics_, analytics_->options().max_watcher_backlog,
-                                   &watchers_, &watches_per_caller_, principal);
+                                   &watchers_, &watches_per_caller_, principal,
+                                   request.accept_update_batches());
   reactor->Begin(request.resume_token());
   return reactor;
 }

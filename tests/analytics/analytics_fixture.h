@@ -38,10 +38,13 @@ using ::sanhak::testing::WaitUntil;
 class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {
  public:
   // `stall_after` > 0: stops reading after that many events, until ResumeReading().
+  // `batches`: asks for AggregatesEvent.updates (accept_update_batches).
   WatchClient(v1::AnalyticsService::Stub* stub, const std::string& resume_token,
-              absl::Duration deadline = absl::Seconds(120), size_t stall_after = 0)
+              absl::Duration deadline = absl::Seconds(120), size_t stall_after = 0,
+              bool batches = false)
       : stall_after_(stall_after) {
     request_.set_resume_token(resume_token);
+    request_.set_accept_update_batches(batches);
     context_.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     stub->async()->WatchAggregates(&context_, &request_, this);
     StartRead(&incoming_);
@@ -131,11 +134,13 @@ class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {
     return status_;
   }
 
+  // Every update, those of batches included, in order.
   static std::vector<v1::AggregatesUpdate> UpdatesIn(
       const std::vector<v1::AggregatesEvent>& events) {
     std::vector<v1::AggregatesUpdate> out;
     for (const auto& e : events) {
       if (e.has_update()) out.push_back(e.update());
+      for (const auto& u : e.updates().updates()) out.push_back(u);
     }
     return out;
   }

@@ -1088,6 +1088,64 @@ TEST_F(AnalyticsTest, AWatcherTooFarBehindIsClosed) {
   EXPECT_EQ(ValueAt(resumed.updates().back(), "activities"), seeded_activities_ + kCreates);
 }
 
+// A watcher that asked for batches and fell behind gets what it is owed in fewer
+// messages: the same updates, in the same order, each batch carrying the token after its
+// last update; a watcher that did not ask never sees a batch.
+TEST_F(AnalyticsTest, AWatcherThatAcceptsBatchesCatchesUpWithTheSameUpdatesInFewerMessages) {
+  AnalyticsServer* server = StartAnalytics();
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  auto small_window = v1::AnalyticsService::NewStub(grpc::CreateCustomChannel(
+      server->address(), grpc::InsecureChannelCredentials(), args));
+  WatchClient reference(stub.get(), "");
+  WatchClient batched(small_window.get(), "", absl::Seconds(120), /*stall_after=*/1,
+                      /*batches=*/true);
+  ASSERT_TRUE(reference.WaitForSnapshot());
+  ASSERT_TRUE(batched.WaitForSnapshot());
+
+  constexpr int kCreates = 80;
+  for (int i = 0; i < kCreates; ++i) CreateActivity(absl::StrCat("batch-", i));
+  ASSERT_TRUE(reference.WaitForUpdates(kCreates, absl::Seconds(60)));
+  batched.ResumeReading();
+  ASSERT_TRUE(batched.WaitForUpdates(kCreates, absl::Seconds(60)));
+
+  const std::vector<v1::AggregatesUpdate> want = reference.updates();
+  const std::vector<v1::AggregatesUpdate> got = batched.updates();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(got[i], want[i])) << "update " << i;
+  }
+  // The token after each update, as the one-message-apiece watcher saw them.
+  std::map<std::string, std::string> token_after;
+  for (const v1::AggregatesEvent& e : reference.events()) {
+    EXPECT_FALSE(e.has_updates()) << "a watcher that did not ask got a batch";
+    if (e.has_update()) token_after[e.update().change_id()] = e.resume_token();
+  }
+  int batches = 0;
+  size_t messages = 0;
+  for (const v1::AggregatesEvent& e : batched.events()) {
+    if (!e.has_update() && !e.has_updates()) continue;
+    ++messages;
+    if (!e.has_updates()) continue;
+    ++batches;
+    ASSERT_GE(e.updates().updates_size(), 2);
+    EXPECT_LE(e.updates().updates_size(), 500);
+    const std::string& last = e.updates().updates().rbegin()->change_id();
+    EXPECT_EQ(e.resume_token(), token_after[last]);
+  }
+  EXPECT_GE(batches, 1);
+  EXPECT_LT(messages, want.size());
+  // Its last token resumes exactly after the last update.
+  CreateActivity("after-the-batches");
+  WatchClient resumed(stub.get(), batched.last_token());
+  ASSERT_TRUE(resumed.WaitForUpdates(1));
+  EXPECT_EQ(ValueAt(resumed.updates().front(), "activities"), seeded_activities_ + kCreates + 1);
+}
+
 // With few updates kept, changes arriving in bursts must not be skipped by the follower
 // without the watchers knowing: a live watcher either sees every change, in order, or is
 // ended so it can resume (and learn that its token expired).
