@@ -19,6 +19,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "services/analytics/lease.h"
 
 namespace sanhak::analytics {
 namespace {
@@ -593,14 +594,14 @@ absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
 
 void Analytics::ApplyLoop() {
   std::unique_ptr<redis::Connection> redis;
+  std::unique_ptr<RedisLeaseStore> lease_store;
+  std::unique_ptr<Lease> lease;
   State working;
-  bool leader = false;
-  absl::Time lease_renewed = absl::InfinitePast();
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
-      leader_ = leader;
+      leader_ = lease != nullptr && lease->held();
     }
     absl::Status status = absl::OkStatus();
     if (redis == nullptr) {
@@ -611,31 +612,17 @@ void Analytics::ApplyLoop() {
         continue;
       }
       redis = *std::move(connection);
-      leader = false;
+      lease_store = std::make_unique<RedisLeaseStore>(redis.get(), kLeader);
+      lease = std::make_unique<Lease>(lease_store.get(), options_.replica_id, options_.lease);
     }
     // The lease: one applier at a time.
-    if (absl::Now() - lease_renewed > options_.lease / 3) {
-      const std::string ms = absl::StrCat(absl::ToInt64Milliseconds(options_.lease));
-      absl::StatusOr<Reply> holder = redis->Command({"GET", kLeader});
-      if (holder.ok() && holder->str == options_.replica_id) {
-        status = redis->Command({"PEXPIRE", kLeader, ms}).status();
-        leader = status.ok();
-      } else if (holder.ok()) {
-        absl::StatusOr<Reply> taken =
-            redis->Command({"SET", kLeader, options_.replica_id, "NX", "PX", ms});
-        status = taken.status();
-        bool was_leader = leader;
-        leader = taken.ok() && taken->type == Reply::Type::kStatus;
-        if (leader && !was_leader) working.loaded = false;
-      } else {
-        status = holder.status();
-      }
-      if (status.ok()) lease_renewed = absl::Now();
-    }
-    if (status.ok() && !leader) {
+    absl::StatusOr<Lease::Outcome> outcome = lease->Check(absl::Now());
+    status = outcome.status();
+    if (status.ok() && !outcome->held) {
       absl::SleepFor(absl::Milliseconds(200));
       continue;
     }
+    if (status.ok() && outcome->taken) working.loaded = false;
     if (status.ok() && working.loaded) {
       absl::StatusOr<Reply> epoch = redis->Command({"GET", kEpoch});
       status = epoch.status();
@@ -684,19 +671,15 @@ void Analytics::ApplyLoop() {
     }
     if (status.ok() && working.loaded) status = ApplyOnce(*redis, working);
     if (!status.ok()) {
+      lease.reset();
+      lease_store.reset();
       redis.reset();
       working.loaded = false;
-      leader = false;
       absl::SleepFor(absl::Milliseconds(200));
     }
   }
   // Hand the lease over at once rather than letting it expire.
-  if (redis != nullptr && leader) {
-    absl::StatusOr<Reply> holder = redis->Command({"GET", kLeader});
-    if (holder.ok() && holder->str == options_.replica_id) {
-      redis->Command({"DEL", kLeader}).IgnoreError();
-    }
-  }
+  if (lease != nullptr) lease->Release();
 }
 
 // ------------------------------------------------------------------ unary reads
