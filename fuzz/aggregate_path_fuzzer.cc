@@ -1,6 +1,6 @@
 // The aggregate path grammar (analytics.proto AggregateValue.path, e.g.
 // "members_by_council[councils/x].registered.companies"), as a watcher applies an
-// update with analytics::ApplyUpdate (services/analytics/model.h; sanhakctl watch runs
+// update with analytics::ApplyUpdate (clients/analytics/aggregate_paths.h; sanhakctl watch runs
 // it on every update a server sends). An input is an update, one line per entry: a line
 // starting with '-' is a removed entry (the rest of the line), any other line a value
 // whose path is the line (its value the line's number, its label "label"). It is applied
@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_support.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "clients/analytics/aggregate_paths.h"
 #include "services/analytics/model.h"
 
 namespace sanhak::fuzz {

@@ -90,24 +90,6 @@ v1::Network ComputeNetwork(const Mirror& mirror, int top_complexes);
 // wrapped to a negative.
 int64_t SaturatedSum(absl::int128 sum);
 
-// Paths of the values that differ, appear or disappear, in order, e.g. "activities",
-// "activities_by_kind[SEMINAR]", "members_by_council[councils/x].registered.companies".
-std::vector<std::string> ChangedPaths(const v1::Aggregates& before, const v1::Aggregates& after);
-
-// The aggregates as path -> value (the paths AggregateValue documents). When `labels` is
-// given it receives each keyed entry's label, by entry ("activities_by_council[councils/x]").
-std::map<std::string, int64_t> FlattenAggregates(
-    const v1::Aggregates& aggregates, std::map<std::string, std::string>* labels = nullptr);
-
-// Fills `update`'s changed, values and removed with what differs from `before` to `after`.
-void DiffAggregates(const v1::Aggregates& before, const v1::Aggregates& after,
-                    v1::AggregatesUpdate* update);
-
-// What a watcher does with an update: sets its values on `aggregates` (adding keyed
-// entries it has not seen, in key order), drops its removed entries, and takes its
-// applied_sequences. INVALID_ARGUMENT for a path that names no value of Aggregates.
-absl::Status ApplyUpdate(const v1::AggregatesUpdate& update, v1::Aggregates& aggregates);
-
 // Keeps the aggregates current one change at a time. The registry's part (councils,
 // members, reported figures: a few hundred values) is recounted when a registry resource
 // changes; the events' part (activities, outcomes, registrations, which grow without

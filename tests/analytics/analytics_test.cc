@@ -18,6 +18,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "clients/analytics/aggregate_paths.h"
 #include "common/caller_limits.h"
 #include "common/overload.h"
 #include "common/status.h"

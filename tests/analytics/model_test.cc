@@ -10,6 +10,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "clients/analytics/aggregate_paths.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"

@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
-#include "services/analytics/model.h"
+#include "clients/analytics/aggregate_paths.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/display.h"
 #include "common/status.h"
@@ -93,6 +93,9 @@ class Watcher {
       if (end != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(end));
       av1::WatchAggregatesRequest request;
       request.set_resume_token(token_);
+      // A display catches up in fewer messages when it falls behind; --json keeps one
+      // line per update for the scripts that read it.
+      request.set_accept_update_batches(!config_.json);
       auto reader = stub_->WatchAggregates(&context, request);
       av1::AggregatesEvent event;
       bool stop = false;
@@ -162,35 +165,43 @@ class Watcher {
         }
         break;
       }
-      case av1::AggregatesEvent::kUpdate: {
-        ++updates_;
-        if (!have_snapshot_) break;
-        if (event.update().values_size() == 0 && event.update().changed_size() > 0) {
-          // A server from before updates carried their values: read the aggregates.
-          if (absl::Status s = Refetch(); !s.ok()) {
-            err_ << "watch: cannot read the aggregates (" << s.message() << ")\n";
-          }
-        } else if (absl::Status s = analytics::ApplyUpdate(event.update(), aggregates_);
-                   !s.ok()) {
-          // The copy can no longer be trusted: start over from a snapshot.
-          err_ << "watch: cannot apply update (" << s.message() << "); taking a new snapshot\n";
-          token_.clear();
-          have_snapshot_ = false;
-          return absl::OkStatus();
-        }
-        std::map<std::string, int64_t> after = analytics::FlattenAggregates(aggregates_);
-        if (!config_.json) {
-          recent_.push_back(absl::StrCat(Clock(), " ", DescribeUpdate(event.update(), flat_, after)));
-          if (recent_.size() > 8) recent_.pop_front();
-          flat_ = std::move(after);
-          Show(false);
-        } else {
-          flat_ = std::move(after);
+      case av1::AggregatesEvent::kUpdate:
+        return Apply(event.update());
+      case av1::AggregatesEvent::kUpdates:
+        for (const av1::AggregatesUpdate& update : event.updates().updates()) {
+          if (absl::Status s = Apply(update); !s.ok() || !have_snapshot_) return s;
         }
         break;
-      }
       default:
         break;
+    }
+    return absl::OkStatus();
+  }
+
+  // One update, on its own or from a batch.
+  absl::Status Apply(const av1::AggregatesUpdate& update) {
+    ++updates_;
+    if (!have_snapshot_) return absl::OkStatus();
+    if (update.values_size() == 0 && update.changed_size() > 0) {
+      // A server from before updates carried their values: read the aggregates.
+      if (absl::Status s = Refetch(); !s.ok()) {
+        err_ << "watch: cannot read the aggregates (" << s.message() << ")\n";
+      }
+    } else if (absl::Status s = analytics::ApplyUpdate(update, aggregates_); !s.ok()) {
+      // The copy can no longer be trusted: start over from a snapshot.
+      err_ << "watch: cannot apply update (" << s.message() << "); taking a new snapshot\n";
+      token_.clear();
+      have_snapshot_ = false;
+      return absl::OkStatus();
+    }
+    std::map<std::string, int64_t> after = analytics::FlattenAggregates(aggregates_);
+    if (!config_.json) {
+      recent_.push_back(absl::StrCat(Clock(), " ", DescribeUpdate(update, flat_, after)));
+      if (recent_.size() > 8) recent_.pop_front();
+      flat_ = std::move(after);
+      Show(false);
+    } else {
+      flat_ = std::move(after);
     }
     return absl::OkStatus();
   }
