@@ -510,7 +510,7 @@ void Analytics::FollowLoop() {
 // ------------------------------------------------------------------ applying the feed
 
 absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
-                                   const std::vector<Pending>& batch) {
+                                   const std::vector<ChangeEntry>& batch) {
   if (batch.empty()) return absl::OkStatus();
   // The fence: WATCH the lease, confirm it is still ours; if another replica takes it
   // before EXEC, EXEC writes nothing.
@@ -520,34 +520,26 @@ absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
     redis.Command({"UNWATCH"}).IgnoreError();
     return absl::FailedPreconditionError("the leader lease was lost");
   }
+  const AppliedBatch applied = ApplyChanges(batch, working);
   std::vector<std::vector<std::string>> commands = {{"MULTI"}};
-  std::map<std::string, std::vector<std::string>> acks;
-  for (const Pending& p : batch) {
-    acks[p.stream].push_back(p.entry_id);
-    changes::v1::ChangeRecord record;
-    if (!record.ParseFromString(p.record) ||
-        record.sequence() <= working.applied[record.service()]) {
-      continue;  // unreadable, or applied before (a redelivery): only acknowledged
-    }
-    v1::AggregatesUpdate update;
-    const bool changed = working.aggregator.Apply(record, &update);
-    working.applied[record.service()] = record.sequence();
-    commands.push_back({"HSET", kApplied, record.service(), absl::StrCat(record.sequence())});
-    if (changed) commands.push_back({"HSET", kMirror, record.resource_name(), p.record});
-    // Every change taken is published, also one that moves no aggregate (its `changed` is
-    // empty and watchers skip it): followers learn the new applied positions from it.
-    update.set_change_id(record.id());
-    update.set_resource_name(record.resource_name());
-    for (const auto& [service, seq] : working.applied) {
-      (*update.mutable_applied_sequences())[service] = seq;
-    }
-    ++working.useq;
-    commands.push_back({"XADD", kUpdates, "MAXLEN", absl::StrCat(options_.updates_kept),
-                        absl::StrCat(working.useq, "-0"), "record", p.record, "update",
-                        update.SerializeAsString()});
+  for (const auto& [service, sequence] : applied.applied) {
+    commands.push_back({"HSET", kApplied, service, absl::StrCat(sequence)});
   }
-  commands.push_back({"SET", kUseq, absl::StrCat(working.useq)});
-  for (auto& [stream, ids] : acks) {
+  if (!applied.mirror.empty()) {
+    std::vector<std::string> hset = {"HSET", kMirror};
+    for (const auto& [name, record] : applied.mirror) {
+      hset.push_back(name);
+      hset.push_back(record);
+    }
+    commands.push_back(std::move(hset));
+  }
+  for (const AppliedBatch::Update& u : applied.updates) {
+    commands.push_back({"XADD", kUpdates, "MAXLEN", absl::StrCat(options_.updates_kept),
+                        absl::StrCat(u.useq, "-0"), "record", u.record, "update",
+                        u.update.SerializeAsString()});
+  }
+  commands.push_back({"SET", kUseq, absl::StrCat(applied.useq)});
+  for (const auto& [stream, ids] : applied.acks) {
     std::vector<std::string> xack = {"XACK", stream, kGroup};
     xack.insert(xack.end(), ids.begin(), ids.end());
     commands.push_back(std::move(xack));
@@ -581,7 +573,7 @@ absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
     return ReplyError(*reply, "XREADGROUP");
   }
   if (reply->type != Reply::Type::kArray) return absl::OkStatus();
-  std::vector<Pending> batch;
+  std::vector<ChangeEntry> batch;
   for (const Reply& stream : reply->elements) {
     const std::string& key = stream.elements[0].str;
     for (const Reply& entry : stream.elements[1].elements) {
@@ -656,7 +648,7 @@ void Analytics::ApplyLoop() {
             break;
           }
           if (IsError(*claimed) || claimed->elements.size() < 2) break;
-          std::vector<Pending> batch;
+          std::vector<ChangeEntry> batch;
           for (const Reply& entry : claimed->elements[1].elements) {
             if (entry.elements.size() < 2) continue;  // deleted meanwhile
             std::map<std::string, std::string> fields = EntryFields(entry);

@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "common/redis.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
+#include "services/analytics/change_applier.h"
 #include "services/analytics/model.h"
 #include "services/analytics/source_of_truth.h"
 #include "services/analytics/watch_hub.h"
@@ -142,22 +143,13 @@ class Analytics {
   const AnalyticsOptions& options() const { return options_; }
 
  private:
-  // What every replica holds: the mirror and aggregates as of update `useq` of
-  // generation `epoch`.
-  struct State {
+  // What every replica holds: the mirror and aggregates (ApplierState) as of update
+  // `useq` of generation `epoch`.
+  struct State : ApplierState {
     bool loaded = false;
     std::string epoch;
-    int64_t useq = 0;
-    Aggregator aggregator;
-    std::map<std::string, int64_t> applied;
     // When this replica last moved the aggregates (their computed_time).
     absl::Time applied_time = absl::InfinitePast();
-  };
-  // A change-stream entry to apply.
-  struct Pending {
-    std::string stream;
-    std::string entry_id;
-    std::string record;
   };
 
   void FollowLoop();
@@ -171,7 +163,7 @@ class Analytics {
   // Applies `batch` to `working` and writes it to Redis in one fenced MULTI.
   // FAILED_PRECONDITION when this replica is no longer the leader.
   absl::Status ApplyBatch(redis::Connection& redis, State& working,
-                          const std::vector<Pending>& batch);
+                          const std::vector<ChangeEntry>& batch);
   // Every update after `from` up to `upto`, read from Redis; OUT_OF_RANGE when trimmed.
   absl::StatusOr<std::vector<SharedEvent>> ReadMissed(const std::string& epoch, int64_t from,
                                                      int64_t upto);
