@@ -73,7 +73,11 @@ grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
   }
   // Field headers: the batch (field 5 of AggregatesEvent), then each update (field 1 of
   // AggregatesUpdateBatch); offsets recorded, the string no longer grows after.
-  std::vector<std::pair<size_t, size_t>> header_at;
+  // Scratch kept per thread (delivery threads and gRPC's): a batch of hundreds of updates
+  // needs vectors of tens of KB, which allocated and freed per batch made glibc malloc a
+  // quarter of the process's CPU at 10,000 watchers.
+  thread_local std::vector<std::pair<size_t, size_t>> header_at;
+  header_at.clear();
   auto put_header = [&](int field, size_t length) {
     const size_t start = held->headers.size();
     char buffer[16];
@@ -87,8 +91,8 @@ grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
   for (const UpdateParts& p : parts) {
     put_header(v1::AggregatesUpdateBatch::kUpdatesFieldNumber, p.update.size());
   }
-  std::vector<absl::string_view> pieces;
-  pieces.reserve(2 * parts.size() + 2);
+  thread_local std::vector<absl::string_view> pieces;
+  pieces.clear();
   auto header = [&](size_t i) {
     return absl::string_view(held->headers).substr(header_at[i].first, header_at[i].second);
   };
@@ -99,8 +103,8 @@ grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
   }
   pieces.push_back(parts.back().token_field);
   held->slices = pieces.size();
-  std::vector<grpc::Slice> slices;
-  slices.reserve(pieces.size());
+  thread_local std::vector<grpc::Slice> slices;
+  slices.clear();
   for (absl::string_view piece : pieces) {
     slices.emplace_back(
         const_cast<char*>(piece.data()), piece.size(),
@@ -110,7 +114,9 @@ grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
         },
         held);
   }
-  return grpc::ByteBuffer(slices.data(), slices.size());
+  grpc::ByteBuffer buffer(slices.data(), slices.size());
+  slices.clear();  // the buffer holds its own references
+  return buffer;
 }
 
 // At most this many updates, and about this many bytes, in one batch.
@@ -217,7 +223,8 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     writing_events_ = 1;
     if (batches_ && queue_.size() > 1) {
       // Behind: the updates at the front of the queue go as one message.
-      std::vector<UpdateParts> parts;
+      thread_local std::vector<UpdateParts> parts;
+      parts.clear();
       size_t bytes = 0;
       for (const Analytics::SharedEvent& event : queue_) {
         if (parts.size() == kMaxBatchUpdates || bytes >= kMaxBatchBytes) break;
