@@ -47,6 +47,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/channels.h"
 #include "bench/load_generator.h"
 #include "bench/servers.h"
 #include "common/redis.h"
@@ -274,27 +275,6 @@ Memory MemoryOf(pid_t pid) {
 }
 
 std::string Mib(int64_t kb) { return kb < 0 ? "?" : absl::StrFormat("%.1f MiB", kb / 1024.0); }
-
-std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& address, int count,
-                                                     int salt) {
-  std::vector<std::shared_ptr<grpc::Channel>> out;
-  for (int i = 0; i < count; ++i) {
-    grpc::ChannelArguments args;
-    // Distinct args and a private subchannel pool: each channel its own connection.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("sanhak.bench.channel_index", salt * 1000 + i);
-    out.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  }
-  return out;
-}
-
-template <typename Stub>
-std::vector<std::unique_ptr<typename Stub::Stub>> Stubs(
-    const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
-  std::vector<std::unique_ptr<typename Stub::Stub>> out;
-  for (const auto& c : channels) out.push_back(Stub::NewStub(c));
-  return out;
-}
 
 struct Measured {
   std::string name;

@@ -20,24 +20,10 @@ namespace {
 namespace av1 = ::sanhak::analytics::v1;
 namespace ev1 = ::sanhak::events::v1;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 double CpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// Nearest rank on a sorted vector.
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p * sorted.size() + 0.999999);
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
 }
 
 // One WatchAggregates stream. Records (resource_name, receive time) of every update.
@@ -118,6 +104,91 @@ struct Write {
 
 }  // namespace
 
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(p * sorted.size() + 0.999999);
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+OpenLoopWrites RunOpenLoopWrites(
+    const std::vector<std::unique_ptr<ev1::EventsService::Stub>>& events,
+    const std::vector<std::string>& councils, std::atomic<int64_t>* next_title, double rate,
+    absl::Duration duration, absl::Duration call_deadline) {
+  OpenLoopWrites result;
+  const int64_t count = static_cast<int64_t>(rate * absl::ToDoubleSeconds(duration));
+  std::vector<std::unique_ptr<Write>> writes;
+  writes.reserve(count);
+  absl::Mutex acks_mu;
+  int64_t acks = 0;
+  const auto first = std::chrono::steady_clock::now();
+  const auto interval =
+      std::chrono::nanoseconds(static_cast<int64_t>(1e9 / std::max(rate, 1e-3)));
+  for (int64_t i = 0; i < count; ++i) {
+    std::this_thread::sleep_until(first + i * interval);
+    auto w = std::make_unique<Write>();
+    ev1::Activity* a = w->request.mutable_activity();
+    a->set_kind(ev1::SEMINAR);
+    a->set_title(absl::StrCat("벤치마크 구독 세미나 ",
+                              next_title->fetch_add(1, std::memory_order_relaxed)));
+    a->add_councils(councils[i % councils.size()]);
+    w->context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::milliseconds(absl::ToInt64Milliseconds(call_deadline)));
+    Write* raw = w.get();
+    writes.push_back(std::move(w));
+    raw->start_ns = NowNs();
+    events[i % events.size()]->async()->CreateActivity(
+        &raw->context, &raw->request, &raw->response, [raw, &acks_mu, &acks](grpc::Status s) {
+          raw->ack_ns = NowNs();
+          raw->status = std::move(s);
+          absl::MutexLock lock(&acks_mu);
+          ++acks;
+        });
+  }
+  const int64_t last_start = NowNs();
+  while (true) {  // every call has a deadline, so this ends
+    {
+      absl::MutexLock lock(&acks_mu);
+      if (acks == count) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  result.writes = count;
+  int64_t last_ack = 0;
+  std::vector<double> ack_latency;
+  for (const auto& w : writes) {
+    if (!w->status.ok() || w->response.name().empty()) {
+      ++result.write_errors;
+      if (result.first_write_error.empty()) {
+        result.first_write_error =
+            w->status.ok() ? "a created activity has no name"
+                           : absl::StrCat(GrpcCodeName(w->status.error_code()), ": ",
+                                          w->status.error_message());
+      }
+      continue;
+    }
+    result.acks.emplace_back(w->response.name(), w->ack_ns);
+    last_ack = std::max(last_ack, w->ack_ns);
+    ack_latency.push_back((w->ack_ns - w->start_ns) / 1e6);
+  }
+  if (count > 0) {
+    const int64_t first_ns = writes.front()->start_ns;
+    result.write_seconds = (last_start - first_ns) / 1e9;
+    result.achieved_rate =
+        last_ack > first_ns ? result.acks.size() / ((last_ack - first_ns) / 1e9) : 0;
+  }
+  std::sort(ack_latency.begin(), ack_latency.end());
+  result.ack_p50_ms = Percentile(ack_latency, 0.5);
+  result.ack_p99_ms = Percentile(ack_latency, 0.99);
+  return result;
+}
+
 WatchResult RunWatchLatency(
     const std::vector<std::unique_ptr<av1::AnalyticsService::Stub>>& analytics,
     const std::vector<std::unique_ptr<ev1::EventsService::Stub>>& events,
@@ -154,74 +225,25 @@ WatchResult RunWatchLatency(
                             ? static_cast<int64_t>(options.write_rate *
                                                    absl::ToDoubleSeconds(options.duration))
                             : 0;  // no point writing when watchers are missing
-  std::vector<std::unique_ptr<Write>> writes;
-  writes.reserve(count);
-  absl::Mutex acks_mu;
-  int64_t acks = 0;
   const double cpu_start = CpuSeconds();
-  const auto first = std::chrono::steady_clock::now();
-  const auto interval = std::chrono::nanoseconds(
-      static_cast<int64_t>(1e9 / std::max(options.write_rate, 1e-3)));
-  for (int64_t i = 0; i < count; ++i) {
-    std::this_thread::sleep_until(first + i * interval);
-    auto w = std::make_unique<Write>();
-    ev1::Activity* a = w->request.mutable_activity();
-    a->set_kind(ev1::SEMINAR);
-    a->set_title(absl::StrCat("벤치마크 구독 세미나 ",
-                              next_title->fetch_add(1, std::memory_order_relaxed)));
-    a->add_councils(councils[i % councils.size()]);
-    w->context.set_deadline(std::chrono::system_clock::now() +
-                            std::chrono::milliseconds(
-                                absl::ToInt64Milliseconds(options.call_deadline)));
-    Write* raw = w.get();
-    writes.push_back(std::move(w));
-    raw->start_ns = NowNs();
-    events[i % events.size()]->async()->CreateActivity(
-        &raw->context, &raw->request, &raw->response, [raw, &acks_mu, &acks](grpc::Status s) {
-          raw->ack_ns = NowNs();
-          raw->status = std::move(s);
-          absl::MutexLock lock(&acks_mu);
-          ++acks;
-        });
-  }
-  const int64_t last_start = NowNs();
-  while (true) {  // every call has a deadline, so this ends
-    {
-      absl::MutexLock lock(&acks_mu);
-      if (acks == count) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  result.writes = count;
-  int64_t last_ack = 0;
+  OpenLoopWrites writes =
+      count > 0 ? RunOpenLoopWrites(events, councils, next_title, options.write_rate,
+                                    options.duration, options.call_deadline)
+                : OpenLoopWrites();
+  result.writes = writes.writes;
+  result.write_errors = writes.write_errors;
+  result.first_write_error = writes.first_write_error;
+  result.write_seconds = writes.write_seconds;
+  result.achieved_rate = writes.achieved_rate;
+  result.ack_p50_ms = writes.ack_p50_ms;
+  result.ack_p99_ms = writes.ack_p99_ms;
   absl::flat_hash_map<std::string, int64_t> ack_of;  // name -> ack time
   absl::flat_hash_set<std::string> names;
-  std::vector<double> ack_latency;
-  for (const auto& w : writes) {
-    if (!w->status.ok() || w->response.name().empty()) {
-      ++result.write_errors;
-      if (result.first_write_error.empty()) {
-        result.first_write_error =
-            w->status.ok() ? "a created activity has no name"
-                           : absl::StrCat(GrpcCodeName(w->status.error_code()), ": ",
-                                          w->status.error_message());
-      }
-      continue;
-    }
-    ack_of[w->response.name()] = w->ack_ns;
-    names.insert(w->response.name());
-    last_ack = std::max(last_ack, w->ack_ns);
-    ack_latency.push_back((w->ack_ns - w->start_ns) / 1e6);
+  for (const auto& [name, at] : writes.acks) {
+    ack_of[name] = at;
+    names.insert(name);
   }
   const int64_t acked = static_cast<int64_t>(ack_of.size());
-  if (count > 0) {
-    const int64_t first_ns = writes.front()->start_ns;
-    result.write_seconds = (last_start - first_ns) / 1e9;
-    result.achieved_rate = last_ack > first_ns ? acked / ((last_ack - first_ns) / 1e9) : 0;
-  }
-  std::sort(ack_latency.begin(), ack_latency.end());
-  result.ack_p50_ms = Percentile(ack_latency, 0.5);
-  result.ack_p99_ms = Percentile(ack_latency, 0.99);
 
   // ---- drain: wait until every watcher has every acknowledged write, or the limit
   result.pairs_expected = acked * static_cast<int64_t>(watchers.size());

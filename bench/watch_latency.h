@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -54,6 +55,29 @@ struct WatchResult {
            watchers_ready == watchers;
   }
 };
+
+// Monotonic clock (CLOCK_MONOTONIC: one clock for every process on the machine), ns.
+int64_t NowNs();
+// Nearest rank on a sorted vector; 0 when empty.
+double Percentile(const std::vector<double>& sorted, double p);
+
+// CreateActivity calls (a SEMINAR for `councils`, round robin, titles made unique by
+// `next_title`) started on schedule at `rate` per second for `duration`, whatever is in
+// flight (open loop), spread over `events`; returns when every call has answered.
+struct OpenLoopWrites {
+  int64_t writes = 0;
+  int64_t write_errors = 0;
+  std::string first_write_error;
+  // The created activities' names and the time (NowNs) each acknowledgement arrived.
+  std::vector<std::pair<std::string, int64_t>> acks;
+  double write_seconds = 0;   // first call started .. last call started
+  double achieved_rate = 0;   // acknowledged writes / (first start .. last acknowledgement)
+  double ack_p50_ms = 0, ack_p99_ms = 0;
+};
+OpenLoopWrites RunOpenLoopWrites(
+    const std::vector<std::unique_ptr<events::v1::EventsService::Stub>>& events,
+    const std::vector<std::string>& councils, std::atomic<int64_t>* next_title, double rate,
+    absl::Duration duration, absl::Duration call_deadline);
 
 // `analytics` are stubs on separate connections to the one replica (watchers are spread
 // over them), `events` the stubs CreateActivity is issued on, `councils` the councils
