@@ -240,6 +240,15 @@ class AnalyticsFixture : public ::testing::Test {
   static std::unique_ptr<v1::AnalyticsService::Stub> StubFor(AnalyticsServer* server) {
     return v1::AnalyticsService::NewStub(sanhak::testing::Connect(server->address()));
   }
+  // A stub on a channel without BDP probing, which keeps the HTTP/2 window small (16 KiB):
+  // the server's writes stall soon after the client stops reading.
+  static std::unique_ptr<v1::AnalyticsService::Stub> SmallWindowStubFor(AnalyticsServer* server) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+    return v1::AnalyticsService::NewStub(grpc::CreateCustomChannel(
+        server->address(), grpc::InsecureChannelCredentials(), args));
+  }
 
   static grpc::Status GetAggregates(v1::AnalyticsService::Stub* stub, v1::Aggregates* out,
                                     const std::vector<std::string>& metrics = {}) {

@@ -1065,13 +1065,7 @@ TEST_F(AnalyticsTest, AWatcherTooFarBehindIsClosed) {
   ASSERT_NE(server, nullptr);
   auto stub = StubFor(server);
   ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
-  // A channel without BDP probing keeps the HTTP/2 window small, so the server's writes
-  // stall soon after the client stops reading.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
-  auto small_window = v1::AnalyticsService::NewStub(grpc::CreateCustomChannel(
-      server->address(), grpc::InsecureChannelCredentials(), args));
+  auto small_window = SmallWindowStubFor(server);
   WatchClient slow(small_window.get(), "", absl::Seconds(120), /*stall_after=*/1);
   ASSERT_TRUE(slow.WaitForSnapshot());
 
@@ -1097,11 +1091,7 @@ TEST_F(AnalyticsTest, AWatcherThatAcceptsBatchesCatchesUpWithTheSameUpdatesInFew
   ASSERT_NE(server, nullptr);
   auto stub = StubFor(server);
   ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
-  auto small_window = v1::AnalyticsService::NewStub(grpc::CreateCustomChannel(
-      server->address(), grpc::InsecureChannelCredentials(), args));
+  auto small_window = SmallWindowStubFor(server);
   WatchClient reference(stub.get(), "");
   WatchClient batched(small_window.get(), "", absl::Seconds(120), /*stall_after=*/1,
                       /*batches=*/true);
