@@ -44,10 +44,9 @@
 #include "absl/time/clock.h"
 #include "bench/channels.h"
 #include "bench/servers.h"
+#include "bench/update_recorder.h"
 #include "bench/watch_latency.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/impl/rpc_method.h"
-#include "grpcpp/support/client_callback.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
@@ -162,79 +161,7 @@ absl::Status BindTo(const std::string& cpus) {
 
 // ------------------------------------------------------------------ the watchers' process
 
-// One WatchAggregates stream read as LiteEvents (sanhak_bench_fanout.proto): an update is
-// parsed for its resource_name only. Records (name, receive time) of every update.
-class LiteWatcher final : public grpc::ClientReadReactor<fanout::LiteEvent> {
- public:
-  void Open(const std::shared_ptr<grpc::Channel>& channel, absl::Duration deadline,
-            bool batches) {
-    request_.set_accept_update_batches(batches);
-    context_.set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::milliseconds(absl::ToInt64Milliseconds(deadline)));
-    method_ = std::make_unique<grpc::internal::RpcMethod>(
-        "/sanhak.analytics.v1.AnalyticsService/WatchAggregates",
-        grpc::internal::RpcMethod::SERVER_STREAMING, channel);
-    grpc::internal::ClientCallbackReaderFactory<fanout::LiteEvent>::Create(
-        channel.get(), *method_, &context_, &request_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream is ending; OnDone follows
-    const int64_t now = NowNs();
-    {
-      absl::MutexLock lock(&mu_);
-      if (event_.has_update()) {
-        received_.emplace_back(std::move(*event_.mutable_update()->mutable_resource_name()),
-                               now);
-      } else if (event_.has_updates()) {
-        for (auto& u : *event_.mutable_updates()->mutable_updates()) {
-          received_.emplace_back(std::move(*u.mutable_resource_name()), now);
-        }
-      } else if (!event_.snapshot().empty()) {
-        snapshot_ = true;
-      }
-    }
-    event_.Clear();
-    StartRead(&event_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    status_ = status;
-    done_ = true;
-  }
-  bool snapshot() {
-    absl::MutexLock lock(&mu_);
-    return snapshot_;
-  }
-  bool done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  size_t received_count() {
-    absl::MutexLock lock(&mu_);
-    return received_.size();
-  }
-  // Only after OnDone.
-  const std::vector<std::pair<std::string, int64_t>>& received() const { return received_; }
-
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::internal::RpcMethod> method_;
-  av1::WatchAggregatesRequest request_;
-  fanout::LiteEvent event_;
-  absl::Mutex mu_;
-  bool snapshot_ = false;
-  bool done_ = false;
-  grpc::Status status_;
-  std::vector<std::pair<std::string, int64_t>> received_;
-};
+using LiteWatcher = UpdateRecorder<fanout::LiteEvent>;
 
 // Control files: ready ("ready=N setup_s=S failed=F error=..."), acks (written by the
 // parent: "NAME ACK_NS" lines), result ("key=value ...").

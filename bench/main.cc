@@ -1309,10 +1309,6 @@ int Main() {
           load.channels, (watch_options.watchers + per_connection - 1) / per_connection);
       auto channels = Connect(addresses.analytics, watch_channels, 20, dialing.suite);
       if (!channels.ok()) return Fail(channels.status().ToString());
-      std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>> watch_stubs;
-      for (auto& channel : *channels) {
-        watch_stubs.push_back(analytics::v1::AnalyticsService::NewStub(channel));
-      }
       std::printf("\nWatchLatency: open loop, CreateActivity at %.0f/s (1 watcher) and %.0f/s "
                   "(%d watchers) for %.1fs (spread over "
                   "%d events connections), watchers on the one analytics replica over %d "
@@ -1335,7 +1331,7 @@ int Main() {
         WatchOptions options = watch_options;
         options.watchers = watchers;
         options.write_rate = rate;
-        WatchResult r = RunWatchLatency(watch_stubs, context.events_stubs,
+        WatchResult r = RunWatchLatency(*channels, context.events_stubs,
                                         context.create_councils, &context.next_activity,
                                         options);
         const bool complete = r.complete();

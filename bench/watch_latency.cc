@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/update_recorder.h"
 #include "common/grpc_metrics.h"
 #include "grpcpp/grpcpp.h"
 
@@ -26,72 +27,7 @@ double CpuSeconds() {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// One WatchAggregates stream. Records (resource_name, receive time) of every update.
-class Watcher final : public grpc::ClientReadReactor<av1::AggregatesEvent> {
- public:
-  void Open(av1::AnalyticsService::Stub* stub, absl::Duration deadline) {
-    context_.set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::milliseconds(absl::ToInt64Milliseconds(deadline)));
-    stub->async()->WatchAggregates(&context_, &request_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream is ending; OnDone follows
-    const int64_t now = NowNs();
-    {
-      absl::MutexLock lock(&mu_);
-      if (event_.has_snapshot()) {
-        snapshot_ = true;
-      } else if (event_.has_update()) {
-        received_.emplace_back(event_.update().resource_name(), now);
-      }
-    }
-    StartRead(&event_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    status_ = status;
-    done_ = true;
-  }
-
-  bool snapshot() {
-    absl::MutexLock lock(&mu_);
-    return snapshot_;
-  }
-  bool done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  // Counts updates received since the last call whose name is in `names`.
-  int64_t ScanNew(const absl::flat_hash_set<std::string>& names) {
-    absl::MutexLock lock(&mu_);
-    int64_t n = 0;
-    for (; scanned_ < received_.size(); ++scanned_) {
-      if (names.contains(received_[scanned_].first)) ++n;
-    }
-    return n;
-  }
-  // Only after OnDone.
-  const std::vector<std::pair<std::string, int64_t>>& received() const { return received_; }
-
- private:
-  grpc::ClientContext context_;
-  av1::WatchAggregatesRequest request_;
-  av1::AggregatesEvent event_;
-  absl::Mutex mu_;
-  bool snapshot_ = false;
-  bool done_ = false;
-  grpc::Status status_;
-  std::vector<std::pair<std::string, int64_t>> received_;
-  size_t scanned_ = 0;
-};
+using Watcher = UpdateRecorder<av1::AggregatesEvent>;
 
 struct Write {
   ev1::CreateActivityRequest request;
@@ -190,7 +126,7 @@ OpenLoopWrites RunOpenLoopWrites(
 }
 
 WatchResult RunWatchLatency(
-    const std::vector<std::unique_ptr<av1::AnalyticsService::Stub>>& analytics,
+    const std::vector<std::shared_ptr<grpc::Channel>>& analytics,
     const std::vector<std::unique_ptr<ev1::EventsService::Stub>>& events,
     const std::vector<std::string>& councils, std::atomic<int64_t>* next_title,
     const WatchOptions& options) {
@@ -205,7 +141,7 @@ WatchResult RunWatchLatency(
   const int64_t setup_start = NowNs();
   for (int i = 0; i < options.watchers; ++i) {
     watchers.push_back(std::make_unique<Watcher>());
-    watchers.back()->Open(analytics[i % analytics.size()].get(), stream_deadline);
+    watchers.back()->Open(analytics[i % analytics.size()], stream_deadline, /*batches=*/false);
   }
   const absl::Time setup_until = absl::Now() + options.setup_limit;
   while (true) {

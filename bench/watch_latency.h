@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.grpc.pb.h"
 
@@ -79,11 +80,11 @@ OpenLoopWrites RunOpenLoopWrites(
     const std::vector<std::string>& councils, std::atomic<int64_t>* next_title, double rate,
     absl::Duration duration, absl::Duration call_deadline);
 
-// `analytics` are stubs on separate connections to the one replica (watchers are spread
+// `analytics` are separate connections to the one replica (watchers are spread
 // over them), `events` the stubs CreateActivity is issued on, `councils` the councils
 // activities are created for (round robin), `next_title` makes titles unique.
 WatchResult RunWatchLatency(
-    const std::vector<std::unique_ptr<analytics::v1::AnalyticsService::Stub>>& analytics,
+    const std::vector<std::shared_ptr<grpc::Channel>>& analytics,
     const std::vector<std::unique_ptr<events::v1::EventsService::Stub>>& events,
     const std::vector<std::string>& councils, std::atomic<int64_t>* next_title,
     const WatchOptions& options);
