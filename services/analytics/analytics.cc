@@ -109,12 +109,11 @@ std::string SnapshotEventBytes(const std::string& aggregates_bytes, const std::s
 }
 
 // An update as watchers receive it: serialized once, with the token that resumes after it.
-std::shared_ptr<const std::string> UpdateEventBytes(v1::AggregatesUpdate update,
-                                                    std::string token) {
+SharedEvent UpdateEventBytes(v1::AggregatesUpdate update, std::string token) {
   v1::AggregatesEvent event;
   *event.mutable_update() = std::move(update);
   event.set_resume_token(std::move(token));
-  return std::make_shared<const std::string>(event.SerializeAsString());
+  return MakeEvent(event.SerializeAsString());
 }
 
 absl::Status TokenExpired(absl::string_view why) {
@@ -218,7 +217,7 @@ std::shared_ptr<const std::string> Analytics::AggregatesBytesLocked() {
 
 Analytics::SharedEvent Analytics::SnapshotEventLocked() {
   if (snapshot_event_ == nullptr) {
-    snapshot_event_ = std::make_shared<const std::string>(
+    snapshot_event_ = MakeEvent(
         SnapshotEventBytes(*AggregatesBytesLocked(), TokenFor(state_.epoch, state_.useq)));
   }
   return snapshot_event_;

@@ -1,7 +1,6 @@
 #include "services/analytics/analytics_service.h"
 
 #include <algorithm>
-#include <atomic>
 #include <deque>
 #include <optional>
 #include <string>
@@ -21,8 +20,8 @@
 namespace sanhak::analytics {
 namespace {
 
-// A buffer that lends `bytes` to gRPC without copying; the slice keeps them alive until
-// gRPC is done with them.
+// A buffer that lends `bytes` (GetAggregates' answer) to gRPC without copying; the slice
+// keeps them alive until gRPC is done with them.
 grpc::ByteBuffer Lend(std::shared_ptr<const std::string> bytes) {
   if (bytes->empty()) return grpc::ByteBuffer();
   auto* held = new std::shared_ptr<const std::string>(std::move(bytes));
@@ -53,67 +52,61 @@ std::optional<UpdateParts> SplitUpdateEvent(const std::string& bytes) {
   return UpdateParts{all.substr(at, length), all.substr(at + length)};
 }
 
-// Several update events as one AggregatesEvent{updates: {updates: [...]}, resume_token:
-// the last one's}, made of slices of the shared event bytes (not copied) and a few bytes
-// of field headers; all are kept alive until gRPC has sent the last slice.
-grpc::ByteBuffer LendBatch(std::vector<Analytics::SharedEvent> events,
+// An event's bytes as one slice, made once per event and shared by every watcher (a
+// reference each, no allocation): the slice holds the bytes' owner, so a write still in
+// gRPC's hands outlives the event.
+const grpc::Slice& SliceOf(const SharedEvent& event) {
+  return event->Lent<grpc::Slice>([&] {
+    auto* held = new std::shared_ptr<const std::string>(event->owner());
+    return grpc::Slice(
+        const_cast<char*>((*held)->data()), (*held)->size(),
+        [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, held);
+  });
+}
+
+grpc::ByteBuffer LendEvent(const SharedEvent& event) {
+  if (event->bytes().empty()) return grpc::ByteBuffer();
+  return grpc::ByteBuffer(&SliceOf(event), 1);
+}
+
+// `piece` (a view into `event`'s bytes) as a slice sharing the event's.
+grpc::Slice SubSlice(const SharedEvent& event, absl::string_view piece) {
+  const size_t begin = static_cast<size_t>(piece.data() - event->bytes().data());
+  return SliceOf(event).sub(begin, begin + piece.size());
+}
+
+// The first parts.size() events of `events` (updates, split by SplitUpdateEvent) as one
+// AggregatesEvent{updates: {updates: [...]}, resume_token: the last one's}: pieces of the
+// shared event slices (not copied) between field headers of a few bytes each (copied
+// into slices small enough to be held inline, so not allocated either).
+grpc::ByteBuffer LendBatch(const std::deque<SharedEvent>& events,
                            const std::vector<UpdateParts>& parts) {
   using WF = ::google::protobuf::internal::WireFormatLite;
   using CodedOut = ::google::protobuf::io::CodedOutputStream;
-  struct Held {
-    std::vector<Analytics::SharedEvent> events;
-    std::string headers;
-    std::atomic<size_t> slices{0};
-  };
-  auto* held = new Held;
-  held->events = std::move(events);
   size_t inner = 0;
   for (const UpdateParts& p : parts) {
     inner += 1 + CodedOut::VarintSize32(static_cast<uint32_t>(p.update.size())) + p.update.size();
   }
-  // Field headers: the batch (field 5 of AggregatesEvent), then each update (field 1 of
-  // AggregatesUpdateBatch); offsets recorded, the string no longer grows after.
-  // Scratch kept per thread (delivery threads and gRPC's): a batch of hundreds of updates
-  // needs vectors of tens of KB, which allocated and freed per batch made glibc malloc a
-  // quarter of the process's CPU at 10,000 watchers.
-  thread_local std::vector<std::pair<size_t, size_t>> header_at;
-  header_at.clear();
-  auto put_header = [&](int field, size_t length) {
-    const size_t start = held->headers.size();
-    char buffer[16];
-    uint8_t* end = CodedOut::WriteVarint32ToArray(
-        WF::MakeTag(field, WF::WIRETYPE_LENGTH_DELIMITED), reinterpret_cast<uint8_t*>(buffer));
-    end = CodedOut::WriteVarint32ToArray(static_cast<uint32_t>(length), end);
-    held->headers.append(buffer, reinterpret_cast<char*>(end) - buffer);
-    header_at.emplace_back(start, held->headers.size() - start);
-  };
-  put_header(v1::AggregatesEvent::kUpdatesFieldNumber, inner);
-  for (const UpdateParts& p : parts) {
-    put_header(v1::AggregatesUpdateBatch::kUpdatesFieldNumber, p.update.size());
-  }
-  thread_local std::vector<absl::string_view> pieces;
-  pieces.clear();
-  auto header = [&](size_t i) {
-    return absl::string_view(held->headers).substr(header_at[i].first, header_at[i].second);
-  };
-  pieces.push_back(header(0));
-  for (size_t i = 0; i < parts.size(); ++i) {
-    pieces.push_back(header(i + 1));
-    pieces.push_back(parts[i].update);
-  }
-  pieces.push_back(parts.back().token_field);
-  held->slices = pieces.size();
+  // Kept per thread (delivery threads and gRPC's): a batch of hundreds of updates needs
+  // tens of KB of it, which allocated and freed per batch made glibc malloc a quarter of
+  // the process's CPU at 10,000 watchers.
   thread_local std::vector<grpc::Slice> slices;
   slices.clear();
-  for (absl::string_view piece : pieces) {
-    slices.emplace_back(
-        const_cast<char*>(piece.data()), piece.size(),
-        [](void* p) {
-          auto* h = static_cast<Held*>(p);
-          if (h->slices.fetch_sub(1) == 1) delete h;
-        },
-        held);
+  auto header = [&](int field, size_t length) {
+    uint8_t buffer[16];
+    uint8_t* end =
+        CodedOut::WriteVarint32ToArray(WF::MakeTag(field, WF::WIRETYPE_LENGTH_DELIMITED), buffer);
+    end = CodedOut::WriteVarint32ToArray(static_cast<uint32_t>(length), end);
+    slices.emplace_back(buffer, static_cast<size_t>(end - buffer));
+  };
+  // The batch (field 5 of AggregatesEvent), then each update (field 1 of
+  // AggregatesUpdateBatch), then the last event's resume token field.
+  header(v1::AggregatesEvent::kUpdatesFieldNumber, inner);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    header(v1::AggregatesUpdateBatch::kUpdatesFieldNumber, parts[i].update.size());
+    slices.push_back(SubSlice(events[i], parts[i].update));
   }
+  slices.push_back(SubSlice(events[parts.size() - 1], parts.back().token_field));
   grpc::ByteBuffer buffer(slices.data(), slices.size());
   slices.clear();  // the buffer holds its own references
   return buffer;
@@ -160,7 +153,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     }
   }
 
-  void Deliver(Analytics::SharedEvent event) override {
+  void Deliver(SharedEvent event) override {
     absl::MutexLock lock(&mu_);
     if (finishing_) return;
     // What the subscription delivers (the snapshot, or every update missed) is owed in
@@ -226,25 +219,23 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       thread_local std::vector<UpdateParts> parts;
       parts.clear();
       size_t bytes = 0;
-      for (const Analytics::SharedEvent& event : queue_) {
+      for (const SharedEvent& event : queue_) {
         if (parts.size() == kMaxBatchUpdates || bytes >= kMaxBatchBytes) break;
-        std::optional<UpdateParts> p = SplitUpdateEvent(*event);
+        std::optional<UpdateParts> p = SplitUpdateEvent(event->bytes());
         if (!p.has_value()) break;
-        bytes += event->size();
+        bytes += event->bytes().size();
         parts.push_back(*p);
       }
       if (parts.size() > 1) {
         writing_events_ = parts.size();
-        writing_buffer_ = LendBatch(
-            std::vector<Analytics::SharedEvent>(queue_.begin(), queue_.begin() + parts.size()),
-            parts);
+        writing_buffer_ = LendBatch(queue_, parts);
         grpc::WriteOptions options;
         if (queue_.size() > parts.size()) options.set_buffer_hint();
         StartWrite(&writing_buffer_, options);
         return;
       }
     }
-    writing_buffer_ = Lend(queue_.front());
+    writing_buffer_ = LendEvent(queue_.front());
     // A watcher that has fallen behind gets its queued events packed into fewer frames
     // and socket writes: each but the last of a backlog may wait in gRPC's buffer for the
     // next (which is already queued, so none is held back). Under saturation this halves
@@ -279,7 +270,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   const std::string principal_;
   bool subscribed_ = true;
   absl::Mutex mu_;
-  std::deque<Analytics::SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<SharedEvent> queue_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer writing_buffer_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   // Events the write in flight carries (1, or a batch's updates).

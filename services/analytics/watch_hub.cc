@@ -287,7 +287,7 @@ void WatchHub::SendHeartbeats(Shard& shard, absl::Time now) {
       v1::AggregatesEvent event;
       *event.mutable_heartbeat()->mutable_time() = ToTimestamp(now);
       event.set_resume_token(shard.position);
-      heartbeat = std::make_shared<const std::string>(event.SerializeAsString());
+      heartbeat = MakeEvent(event.SerializeAsString());
     }
     entry.watcher->Deliver(heartbeat);
     entry.last_sent = now;

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -36,8 +37,34 @@
 
 namespace sanhak::analytics {
 
-// A serialized AggregatesEvent, shared by every watcher it goes to (serialized once).
-using SharedEvent = std::shared_ptr<const std::string>;
+// A serialized AggregatesEvent, made once and shared by every watcher it goes to.
+class WatchEvent {
+ public:
+  explicit WatchEvent(std::string bytes)
+      : bytes_(std::make_shared<const std::string>(std::move(bytes))) {}
+  const std::string& bytes() const { return *bytes_; }
+  // Owns the bytes: a transport that keeps them beyond the event's life holds this.
+  const std::shared_ptr<const std::string>& owner() const { return bytes_; }
+
+  // What a transport makes of the bytes for every watcher (the gRPC edge: one slice that
+  // holds owner()), made by `make` on first use and kept as long as the event, so the
+  // thousandth watcher costs no allocation. One transport type per process.
+  template <typename T, typename Make>
+  const T& Lent(Make make) const {
+    absl::call_once(lent_once_, [&] { lent_ = std::make_shared<const T>(make()); });
+    return *static_cast<const T*>(lent_.get());
+  }
+
+ private:
+  std::shared_ptr<const std::string> bytes_;
+  mutable absl::once_flag lent_once_;
+  mutable std::shared_ptr<const void> lent_;
+};
+using SharedEvent = std::shared_ptr<const WatchEvent>;
+
+inline SharedEvent MakeEvent(std::string bytes) {
+  return std::make_shared<const WatchEvent>(std::move(bytes));
+}
 
 // Receives a watch stream's events. Implementations must not block: they are called
 // from a shard's thread, one after another for every watcher of the shard.

@@ -27,7 +27,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
 
-SharedEvent Event(const std::string& text) { return std::make_shared<const std::string>(text); }
+SharedEvent Event(const std::string& text) { return MakeEvent(text); }
 
 // Watchers are declared before the hub in each test: the hub may call them until it is
 // stopped (its destructor), as the engine's watchers outlive its hub.
@@ -35,7 +35,7 @@ class FakeWatcher : public Watcher {
  public:
   void Deliver(SharedEvent event) override {
     absl::MutexLock lock(&mu_);
-    events_.push_back(*event);
+    events_.push_back(event->bytes());
     raw_.push_back(event);
     threads_.insert(std::this_thread::get_id());
   }
