@@ -116,8 +116,10 @@ grpc::ByteBuffer LendBatch(const std::deque<SharedEvent>& events,
 constexpr size_t kMaxBatchUpdates = 500;
 constexpr size_t kMaxBatchBytes = 1 << 20;
 
-// One watch stream. The engine delivers events from its thread; gRPC completes writes
-// on its own; a mutex orders the two. Writes go one at a time from a queue.
+// One watch stream. A WatchHub delivery thread (or Subscribe, for what is owed first)
+// delivers events; gRPC completes writes on its own threads; a mutex orders the two.
+// Writes go one at a time from a queue, several updates as one batch when the watcher
+// asked for batches and is behind.
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public Analytics::Watcher {
  public:
