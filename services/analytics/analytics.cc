@@ -19,6 +19,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "services/analytics/change_feed.h"
 #include "services/analytics/lease.h"
 
 namespace sanhak::analytics {
@@ -34,7 +35,6 @@ constexpr char kRebuildLock[] = "sanhak:analytics:rebuild";
 // A rebuild's mirror while it is written, in slices; renamed to kMirror when whole.
 constexpr char kMirrorNext[] = "sanhak:analytics:mirror:next";
 constexpr size_t kRebuildSlice = 5000;
-constexpr char kGroup[] = "analytics";
 constexpr char kTokenVersion[] = "w1";
 // Updates published and not yet taken by a delivery thread, at most (about; each read of
 // the updates stream adds up to 500).
@@ -538,10 +538,8 @@ absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
                         u.update.SerializeAsString()});
   }
   commands.push_back({"SET", kUseq, absl::StrCat(applied.useq)});
-  for (const auto& [stream, ids] : applied.acks) {
-    std::vector<std::string> xack = {"XACK", stream, kGroup};
-    xack.insert(xack.end(), ids.begin(), ids.end());
-    commands.push_back(std::move(xack));
+  for (std::vector<std::string>& ack : ChangeFeedConsumer::AckCommands(applied.acks)) {
+    commands.push_back(std::move(ack));
   }
   commands.push_back({"EXEC"});
   absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
@@ -557,36 +555,22 @@ absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
   return absl::OkStatus();
 }
 
-absl::Status Analytics::ApplyOnce(redis::Connection& redis, State& working) {
-  std::vector<std::string> command = {"XREADGROUP", "GROUP", kGroup, options_.replica_id,
-                                      "COUNT", "200", "BLOCK", "200", "STREAMS"};
-  for (const std::string& s : options_.services) command.push_back(ChangeStream(s));
-  for (size_t i = 0; i < options_.services.size(); ++i) command.push_back(">");
-  absl::StatusOr<Reply> reply = redis.Command(command);
-  if (!reply.ok()) return reply.status();
-  if (IsError(*reply)) {
-    if (absl::StrContains(reply->str, "NOGROUP")) {
-      working.loaded = false;  // the streams were lost: reload, recreate groups
-      return absl::OkStatus();
-    }
-    return ReplyError(*reply, "XREADGROUP");
+absl::Status Analytics::ApplyOnce(redis::Connection& redis, ChangeFeedConsumer& feed,
+                                  State& working) {
+  absl::StatusOr<std::vector<ChangeEntry>> batch = feed.ReadNew(absl::Milliseconds(200));
+  if (absl::IsNotFound(batch.status())) {
+    working.loaded = false;  // the streams were lost: reload, recreate the group
+    return absl::OkStatus();
   }
-  if (reply->type != Reply::Type::kArray) return absl::OkStatus();
-  std::vector<ChangeEntry> batch;
-  for (const Reply& stream : reply->elements) {
-    const std::string& key = stream.elements[0].str;
-    for (const Reply& entry : stream.elements[1].elements) {
-      std::map<std::string, std::string> fields = EntryFields(entry);
-      batch.push_back({key, entry.elements[0].str, std::move(fields["record"])});
-    }
-  }
-  return ApplyBatch(redis, working, batch);
+  if (!batch.ok()) return batch.status();
+  return ApplyBatch(redis, working, *batch);
 }
 
 void Analytics::ApplyLoop() {
   std::unique_ptr<redis::Connection> redis;
   std::unique_ptr<RedisLeaseStore> lease_store;
   std::unique_ptr<Lease> lease;
+  std::unique_ptr<ChangeFeedConsumer> feed;
   State working;
   while (true) {
     {
@@ -605,6 +589,8 @@ void Analytics::ApplyLoop() {
       redis = *std::move(connection);
       lease_store = std::make_unique<RedisLeaseStore>(redis.get(), kLeader);
       lease = std::make_unique<Lease>(lease_store.get(), options_.replica_id, options_.lease);
+      feed = std::make_unique<ChangeFeedConsumer>(redis.get(), options_.services,
+                                                  options_.replica_id);
     }
     // The lease: one applier at a time.
     absl::StatusOr<Lease::Outcome> outcome = lease->Check(absl::Now());
@@ -629,39 +615,16 @@ void Analytics::ApplyLoop() {
         absl::MutexLock lock(&mu_);
         working = state_;
       }
-      for (const std::string& s : options_.services) {
-        if (!status.ok()) break;
-        absl::StatusOr<Reply> created = redis->Command(
-            {"XGROUP", "CREATE", ChangeStream(s), kGroup, "0", "MKSTREAM"});
-        status = created.status();
-        if (status.ok() && IsError(*created) && !absl::StrContains(created->str, "BUSYGROUP")) {
-          status = ReplyError(*created, "XGROUP CREATE");
-        }
-        std::string cursor = "0-0";
-        while (status.ok()) {
-          absl::StatusOr<Reply> claimed =
-              redis->Command({"XAUTOCLAIM", ChangeStream(s), kGroup, options_.replica_id, "0",
-                              cursor, "COUNT", "100"});
-          if (!claimed.ok()) {
-            status = claimed.status();
-            break;
-          }
-          if (IsError(*claimed) || claimed->elements.size() < 2) break;
-          std::vector<ChangeEntry> batch;
-          for (const Reply& entry : claimed->elements[1].elements) {
-            if (entry.elements.size() < 2) continue;  // deleted meanwhile
-            std::map<std::string, std::string> fields = EntryFields(entry);
-            batch.push_back({ChangeStream(s), entry.elements[0].str, std::move(fields["record"])});
-          }
-          status = ApplyBatch(*redis, working, batch);
-          if (!status.ok()) break;
-          cursor = claimed->elements[0].str;
-          if (cursor == "0-0") break;
-        }
+      if (status.ok()) status = feed->EnsureGroups();
+      if (status.ok()) {
+        status = feed->ClaimPending([&](const std::vector<ChangeEntry>& batch) {
+          return ApplyBatch(*redis, working, batch);
+        });
       }
     }
-    if (status.ok() && working.loaded) status = ApplyOnce(*redis, working);
+    if (status.ok() && working.loaded) status = ApplyOnce(*redis, *feed, working);
     if (!status.ok()) {
+      feed.reset();
       lease.reset();
       lease_store.reset();
       redis.reset();

@@ -41,6 +41,7 @@
 #include "common/redis.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
 #include "services/analytics/change_applier.h"
+#include "services/analytics/change_feed.h"
 #include "services/analytics/model.h"
 #include "services/analytics/source_of_truth.h"
 #include "services/analytics/watch_hub.h"
@@ -159,7 +160,7 @@ class Analytics {
   absl::Status RebuildIntoRedis(redis::Connection& redis);
   // Reads new update entries and delivers them; returns false when none came.
   absl::StatusOr<bool> FollowOnce(redis::Connection& redis);
-  absl::Status ApplyOnce(redis::Connection& redis, State& working);
+  absl::Status ApplyOnce(redis::Connection& redis, ChangeFeedConsumer& feed, State& working);
   // Applies `batch` to `working` and writes it to Redis in one fenced MULTI.
   // FAILED_PRECONDITION when this replica is no longer the leader.
   absl::Status ApplyBatch(redis::Connection& redis, State& working,
