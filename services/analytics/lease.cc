@@ -74,9 +74,4 @@ void Lease::Release() {
   store_->Release(holder_).IgnoreError();
 }
 
-void Lease::Forget() {
-  held_ = false;
-  answered_ = absl::InfinitePast();
-}
-
 }  // namespace sanhak::analytics

@@ -64,9 +64,6 @@ class Lease {
   absl::StatusOr<Outcome> Check(absl::Time now);
   // Gives it up at once when held (another replica need not wait out the term).
   void Release();
-  // Forgets what is held without asking the store (its connection was lost): the next
-  // Check asks again.
-  void Forget();
   bool held() const { return held_; }
   const std::string& holder() const { return holder_; }
 

@@ -123,7 +123,6 @@ void WatchHub::CatchUp(Watcher* watcher, std::vector<SharedEvent> missed) {
   for (SharedEvent& event : missed) watcher->Deliver(std::move(event));
   Item item(Item::Kind::kCatchUp);
   item.id = id;
-  item.watcher = watcher;
   Enqueue(*shard, std::move(item));
 }
 
