@@ -1,6 +1,7 @@
 #include "services/analytics/analytics.h"
 
-#include <random>
+#include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -11,7 +12,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "common/outbox_relay.h"
 #include "common/resource_names.h"
 #include "common/status.h"
 #include "common/time_proto.h"
@@ -19,67 +19,18 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
-#include "services/analytics/change_feed.h"
-#include "services/analytics/lease.h"
 
 namespace sanhak::analytics {
 namespace {
 
-constexpr char kMirror[] = "sanhak:analytics:mirror";
-constexpr char kApplied[] = "sanhak:analytics:applied";
-constexpr char kEpoch[] = "sanhak:analytics:epoch";
-constexpr char kUseq[] = "sanhak:analytics:useq";
-constexpr char kUpdates[] = "sanhak:analytics:updates";
-constexpr char kLeader[] = "sanhak:analytics:leader";
-constexpr char kRebuildLock[] = "sanhak:analytics:rebuild";
-// A rebuild's mirror while it is written, in slices; renamed to kMirror when whole.
-constexpr char kMirrorNext[] = "sanhak:analytics:mirror:next";
-constexpr size_t kRebuildSlice = 5000;
 constexpr char kTokenVersion[] = "w1";
+// A rebuild's mirror is written in slices by the store; a replica waiting on another's
+// rebuild checks this often.
+constexpr absl::Duration kRebuildPoll = absl::Milliseconds(50);
 // Updates published and not yet taken by a delivery thread, at most (about; each read of
-// the updates stream adds up to 500).
+// the kept updates adds up to kFollowBatch).
 constexpr size_t kMaxQueuedUpdates = 2000;
-
-using redis::Reply;
-
-bool IsError(const Reply& r) { return r.type == Reply::Type::kError; }
-
-absl::Status ReplyError(const Reply& r, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat("redis ", what, ": ", r.str));
-}
-
-int64_t AsInt(const Reply& r) {
-  if (r.type == Reply::Type::kInteger) return r.integer;
-  int64_t v = 0;
-  return absl::SimpleAtoi(r.str, &v) ? v : 0;
-}
-
-// "123-0" -> 123.
-int64_t EntrySequence(const std::string& id) {
-  int64_t v = 0;
-  return absl::SimpleAtoi(id.substr(0, id.find('-')), &v) ? v : -1;
-}
-
-// Fields of a stream entry reply ([id, [k, v, k, v]]) by name.
-std::map<std::string, std::string> EntryFields(const Reply& entry) {
-  std::map<std::string, std::string> out;
-  if (entry.elements.size() < 2) return out;
-  const auto& kv = entry.elements[1].elements;
-  for (size_t i = 0; i + 1 < kv.size(); i += 2) out[kv[i].str] = kv[i + 1].str;
-  return out;
-}
-
-changes::v1::ChangeRecord RecordOf(const std::string& name, const Mirror::Entry& entry) {
-  changes::v1::ChangeRecord record;
-  record.set_resource_name(name);
-  record.set_collection(entry.collection);
-  record.set_kind(entry.deleted ? changes::v1::DELETED : changes::v1::CREATED);
-  record.set_revision(entry.revision);
-  *record.mutable_state() = entry.state;
-  return record;
-}
-
-std::string ChangeStream(const std::string& service) { return ChangeStreamKey(service); }
+constexpr size_t kFollowBatch = 500;
 
 void Stamp(v1::Aggregates& a, const std::map<std::string, int64_t>& applied, absl::Time when) {
   a.mutable_applied_sequences()->clear();
@@ -132,9 +83,10 @@ AnalyticsOptions WithReplicaId(AnalyticsOptions options) {
 }
 }  // namespace
 
-Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source)
+Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source, Storage* storage)
     : options_(WithReplicaId(std::move(options))),
       source_(source),
+      storage_(storage),
       hub_(WatchHubOptions{options_.watch_threads, options_.heartbeat_interval}) {
   follower_ = std::thread([this] { FollowLoop(); });
   applier_ = std::thread([this] { ApplyLoop(); });
@@ -225,115 +177,50 @@ Analytics::SharedEvent Analytics::SnapshotEventLocked() {
 
 // ------------------------------------------------------------------ loading and rebuild
 
-absl::Status Analytics::RebuildIntoRedis(redis::Connection& redis) {
-  absl::StatusOr<Reply> lock = redis.Command(
-      {"SET", kRebuildLock, options_.replica_id, "NX", "PX",
-       absl::StrCat(absl::ToInt64Milliseconds(options_.rebuild_deadline * 2))});
-  if (!lock.ok()) return lock.status();
-  if (lock->type == Reply::Type::kNil) {
+absl::Status Analytics::Rebuild(StateStore& store) {
+  absl::StatusOr<bool> locked = store.LockRebuild(options_.replica_id, options_.rebuild_deadline * 2);
+  if (!locked.ok()) return locked.status();
+  if (!*locked) {
     // Another replica is rebuilding: wait for its epoch.
     absl::Time until = absl::Now() + options_.rebuild_deadline * 2;
     while (absl::Now() < until) {
-      absl::StatusOr<Reply> epoch = redis.Command({"GET", kEpoch});
-      if (!epoch.ok()) return epoch.status();
-      if (epoch->type == Reply::Type::kString) return absl::OkStatus();
-      absl::SleepFor(absl::Milliseconds(50));
+      absl::StatusOr<std::string> epoch = store.Epoch();
+      if (epoch.ok()) return absl::OkStatus();
+      if (!absl::IsNotFound(epoch.status())) return epoch.status();
+      absl::SleepFor(kRebuildPoll);
     }
     return absl::UnavailableError("waited too long for another replica's rebuild");
   }
   absl::StatusOr<Mirror> mirror = LoadFromServices();
   if (!mirror.ok()) {
-    redis.Command({"DEL", kRebuildLock}).IgnoreError();
+    store.UnlockRebuild().IgnoreError();
     return mirror.status();
   }
-  // The new mirror is written aside in slices, each call within redis_timeout however
-  // large the data (one HSET of a million resources is not), then replaces the live one
-  // in the transaction below: a reader sees the old generation or the new, never half.
-  auto send = [&](const std::vector<std::string>& command) -> absl::Status {
-    absl::StatusOr<Reply> reply = redis.Command(command);
-    if (!reply.ok()) return reply.status();
-    if (IsError(*reply)) return ReplyError(*reply, "rebuild");
-    return absl::OkStatus();
-  };
-  if (absl::Status s = send({"DEL", kMirrorNext}); !s.ok()) return s;
-  std::vector<std::string> hset = {"HSET", kMirrorNext};
-  for (const auto& [name, entry] : mirror->entries()) {
-    hset.push_back(name);
-    hset.push_back(RecordOf(name, entry).SerializeAsString());
-    if (hset.size() >= 2 + 2 * kRebuildSlice) {
-      if (absl::Status s = send(hset); !s.ok()) return s;
-      hset.resize(2);
-    }
-  }
-  if (hset.size() > 2) {
-    if (absl::Status s = send(hset); !s.ok()) return s;
-  }
-  std::vector<std::vector<std::string>> commands = {
-      {"MULTI"}, {"DEL", kMirror, kApplied, kUpdates}, {"SET", kUseq, "0"}};
-  if (!mirror->entries().empty()) commands.push_back({"RENAME", kMirrorNext, kMirror});
-  std::string epoch = GenerateId("epoch");
-  commands.push_back({"SET", kEpoch, epoch});
-  commands.push_back({"DEL", kRebuildLock});
-  commands.push_back({"EXEC"});
-  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
-  if (!replies.ok()) return replies.status();
-  if (IsError(replies->back())) return ReplyError(replies->back(), "rebuild");
+  // A reader sees the old generation or the new, never half (StateStore::Replace).
+  absl::StatusOr<std::string> epoch = store.Replace(*mirror);
+  if (!epoch.ok()) return epoch.status();
   ++rebuilds_;
   Log(LogLevel::kInfo, "aggregates rebuilt from the services",
-      {{"replica", options_.replica_id}, {"epoch", epoch},
+      {{"replica", options_.replica_id}, {"epoch", *epoch},
        {"resources", static_cast<int64_t>(mirror->entries().size())}});
   return absl::OkStatus();
 }
 
-absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
-  absl::StatusOr<Reply> epoch = redis.Command({"GET", kEpoch});
-  if (!epoch.ok()) return epoch.status();
-  if (epoch->type != Reply::Type::kString) {
-    if (absl::Status s = RebuildIntoRedis(redis); !s.ok()) return s;
+absl::Status Analytics::LoadState(StateStore& store) {
+  absl::StatusOr<StoredState> stored = store.Load();
+  if (absl::IsNotFound(stored.status())) {
+    if (absl::Status s = Rebuild(store); !s.ok()) return s;
+    stored = store.Load();
   }
-  // Epoch, update counter and positions as of one moment; then the mirror in slices
-  // (HSCAN), each call within redis_timeout however large the data (one HGETALL of a
-  // million resources is not). Entries the leader rewrites meanwhile may be newer than
-  // `useq`: following replays every update after `useq` in order, so each resource ends
-  // as its last update left it. The leader loads while it holds the lease, when nothing
-  // else writes the mirror.
-  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(
-      {{"MULTI"}, {"GET", kEpoch}, {"GET", kUseq}, {"HGETALL", kApplied}, {"EXEC"}});
-  if (!replies.ok()) return replies.status();
-  const Reply& exec = replies->back();
-  if (exec.type != Reply::Type::kArray || exec.elements.size() != 3) {
-    return ReplyError(exec, "load");
-  }
+  if (!stored.ok()) return stored.status();
+  // The mirror may hold entries newer than `useq` (the leader wrote while this replica
+  // read): following replays every update after `useq` in order, so each resource ends
+  // as its last update left it.
   State loaded;
-  loaded.epoch = exec.elements[0].str;
-  if (loaded.epoch.empty()) return absl::UnavailableError("state vanished while loading");
-  loaded.useq = AsInt(exec.elements[1]);
-  Mirror mirror;
-  std::string cursor = "0";
-  do {
-    absl::StatusOr<Reply> slice =
-        redis.Command({"HSCAN", kMirror, cursor, "COUNT", absl::StrCat(kRebuildSlice)});
-    if (!slice.ok()) return slice.status();
-    if (slice->type != Reply::Type::kArray || slice->elements.size() != 2) {
-      return ReplyError(*slice, "load");
-    }
-    cursor = slice->elements[0].str;
-    const auto& entries = slice->elements[1].elements;
-    for (size_t i = 0; i + 1 < entries.size(); i += 2) {
-      changes::v1::ChangeRecord record;
-      if (record.ParseFromString(entries[i + 1].str)) mirror.Apply(record);
-    }
-  } while (cursor != "0");
-  absl::StatusOr<Reply> still = redis.Command({"GET", kEpoch});
-  if (!still.ok()) return still.status();
-  if (still->str != loaded.epoch) {
-    return absl::UnavailableError("the aggregates were rebuilt while loading");
-  }
-  loaded.aggregator.Reset(std::move(mirror));
-  const auto& applied = exec.elements[2].elements;
-  for (size_t i = 0; i + 1 < applied.size(); i += 2) {
-    loaded.applied[applied[i].str] = AsInt(applied[i + 1]);
-  }
+  loaded.epoch = std::move(stored->epoch);
+  loaded.useq = stored->useq;
+  loaded.applied = std::move(stored->applied);
+  loaded.aggregator.Reset(std::move(stored->mirror));
   loaded.applied_time = absl::Now();
   loaded.loaded = true;
 
@@ -359,8 +246,8 @@ absl::Status Analytics::LoadFromRedis(redis::Connection& redis) {
 
 // ------------------------------------------------------------------ following updates
 
-absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
-  // Delivery slower than the feed: what is not yet read waits in Redis, not in the
+absl::StatusOr<bool> Analytics::FollowOnce(StateStore& store) {
+  // Delivery slower than the feed: what is not yet read waits in the store, not in the
   // delivery queues.
   if (!hub_.WaitForRoom(kMaxQueuedUpdates, absl::Milliseconds(500))) return false;
   int64_t useq;
@@ -368,55 +255,57 @@ absl::StatusOr<bool> Analytics::FollowOnce(redis::Connection& redis) {
     absl::MutexLock lock(&mu_);
     useq = state_.useq;
   }
-  absl::StatusOr<Reply> reply = redis.Command({"XREAD", "COUNT", "500", "BLOCK", "500",
-                                               "STREAMS", kUpdates, absl::StrCat(useq, "-0")});
-  if (!reply.ok()) return reply.status();
-  if (IsError(*reply)) return ReplyError(*reply, "XREAD");
-  if (reply->type != Reply::Type::kArray || reply->elements.empty()) return false;
   // Parsed before taking the lock, so readers and watchers wait only for the applying.
-  struct Followed {
-    int64_t seq;
-    changes::v1::ChangeRecord record;
-    v1::AggregatesUpdate update;
-  };
-  std::vector<Followed> followed;
-  bool malformed = false;
-  for (const Reply& entry : reply->elements[0].elements[1].elements) {
-    std::map<std::string, std::string> fields = EntryFields(entry);
-    Followed f;
-    f.seq = EntrySequence(entry.elements[0].str);
-    if (!f.record.ParseFromString(fields["record"]) || !f.update.ParseFromString(fields["update"])) {
-      malformed = true;
-      break;
-    }
-    followed.push_back(std::move(f));
+  absl::StatusOr<std::vector<KeptUpdate>> followed =
+      store.ReadUpdates(useq, kFollowBatch, absl::Milliseconds(500));
+  if (absl::IsDataLoss(followed.status())) {
+    absl::MutexLock lock(&mu_);
+    state_.loaded = false;  // an unreadable update: reload rather than skip it
+    return true;
   }
+  if (!followed.ok()) return followed.status();
+  if (followed->empty()) return false;
   absl::MutexLock lock(&mu_);
-  for (Followed& f : followed) {
-    if (f.seq != state_.useq + 1) {
-      // A gap: the stream was trimmed or rebuilt under us. Reload.
+  for (KeptUpdate& f : *followed) {
+    if (f.useq != state_.useq + 1) {
+      // A gap: the updates were trimmed or rebuilt under us. Reload.
       state_.loaded = false;
       return true;
     }
     state_.aggregator.Apply(f.record, nullptr);
     state_.applied[f.record.service()] =
         std::max(state_.applied[f.record.service()], f.record.sequence());
-    state_.useq = f.seq;
+    state_.useq = f.useq;
     state_.applied_time = absl::Now();
     StateChangedLocked();
     ++applied_count_;
     // An update that moves no value is not sent, but heartbeats carry its position.
     hub_.Publish(f.update.changed().empty()
                      ? nullptr
-                     : UpdateEventBytes(std::move(f.update), TokenFor(state_.epoch, f.seq)),
-                 TokenFor(state_.epoch, f.seq));
+                     : UpdateEventBytes(std::move(f.update), TokenFor(state_.epoch, f.useq)),
+                 TokenFor(state_.epoch, f.useq));
   }
-  if (malformed) state_.loaded = false;
   return true;
 }
 
+absl::Status Analytics::CheckEpochAndLag(StorageSession& session, bool& needs_load) {
+  absl::StatusOr<std::string> epoch = session.state->Epoch();
+  if (!epoch.ok() && !absl::IsNotFound(epoch.status())) return epoch.status();
+  absl::StatusOr<std::map<std::string, int64_t>> newest = session.feed->NewestSequences();
+  if (!newest.ok()) return newest.status();
+  absl::MutexLock lock(&mu_);
+  needs_load = !epoch.ok() || *epoch != state_.epoch;
+  int64_t lag = 0;
+  for (const auto& [service, last] : *newest) {
+    auto applied = state_.applied.find(service);
+    lag += std::max<int64_t>(0, last - (applied == state_.applied.end() ? 0 : applied->second));
+  }
+  stream_lag_ = lag;
+  return absl::OkStatus();
+}
+
 void Analytics::FollowLoop() {
-  std::unique_ptr<redis::Connection> redis;
+  std::optional<StorageSession> session;
   absl::Time last_epoch_check = absl::InfinitePast();
   bool reported_down = false;
   while (true) {
@@ -425,13 +314,12 @@ void Analytics::FollowLoop() {
       if (stopping_) return;
     }
     absl::Status status = absl::OkStatus();
-    if (redis == nullptr) {
-      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
-                                                options_.redis_credentials);
-      if (connection.ok()) {
-        redis = *std::move(connection);
+    if (!session.has_value()) {
+      absl::StatusOr<StorageSession> connected = storage_->Connect();
+      if (connected.ok()) {
+        session = *std::move(connected);
       } else {
-        status = connection.status();
+        status = connected.status();
       }
     }
     bool needs_load = false;
@@ -440,39 +328,16 @@ void Analytics::FollowLoop() {
       needs_load = !state_.loaded;
     }
     if (status.ok() && !needs_load && absl::Now() - last_epoch_check > absl::Seconds(1)) {
-      // With the epoch, the newest entry of each change stream: how far this replica's
-      // aggregates trail the writes (the stream lag).
-      std::vector<std::vector<std::string>> commands = {{"GET", kEpoch}};
-      for (const std::string& service : options_.services) {
-        commands.push_back({"XREVRANGE", ChangeStream(service), "+", "-", "COUNT", "1"});
-      }
-      absl::StatusOr<std::vector<Reply>> replies = redis->Pipeline(commands);
-      if (!replies.ok()) {
-        status = replies.status();
-      } else {
-        const Reply& epoch = (*replies)[0];
-        absl::MutexLock lock(&mu_);
-        needs_load = epoch.type != Reply::Type::kString || epoch.str != state_.epoch;
-        last_epoch_check = absl::Now();
-        int64_t lag = 0;
-        for (size_t i = 0; i < options_.services.size(); ++i) {
-          const Reply& newest = (*replies)[i + 1];
-          if (newest.type != Reply::Type::kArray || newest.elements.empty()) continue;
-          const int64_t last = EntrySequence(newest.elements[0].elements[0].str);
-          auto applied = state_.applied.find(options_.services[i]);
-          lag += std::max<int64_t>(
-              0, last - (applied == state_.applied.end() ? 0 : applied->second));
-        }
-        stream_lag_ = lag;
-      }
+      status = CheckEpochAndLag(*session, needs_load);
+      last_epoch_check = absl::Now();
     }
-    if (status.ok() && needs_load) status = LoadFromRedis(*redis);
+    if (status.ok() && needs_load) status = LoadState(*session->state);
     if (status.ok()) {
-      absl::StatusOr<bool> followed = FollowOnce(*redis);
+      absl::StatusOr<bool> followed = FollowOnce(*session->state);
       status = followed.status();
     }
     if (!status.ok()) {
-      redis.reset();
+      session.reset();
       {
         absl::MutexLock lock(&mu_);
         if (redis_reachable_ || !reported_down) {
@@ -508,69 +373,27 @@ void Analytics::FollowLoop() {
 
 // ------------------------------------------------------------------ applying the feed
 
-absl::Status Analytics::ApplyBatch(redis::Connection& redis, State& working,
+absl::Status Analytics::ApplyBatch(StateStore& store, State& working,
                                    const std::vector<ChangeEntry>& batch) {
   if (batch.empty()) return absl::OkStatus();
-  // The fence: WATCH the lease, confirm it is still ours; if another replica takes it
-  // before EXEC, EXEC writes nothing.
-  absl::StatusOr<std::vector<Reply>> fence = redis.Pipeline({{"WATCH", kLeader}, {"GET", kLeader}});
-  if (!fence.ok()) return fence.status();
-  if ((*fence)[1].str != options_.replica_id) {
-    redis.Command({"UNWATCH"}).IgnoreError();
-    return absl::FailedPreconditionError("the leader lease was lost");
-  }
-  const AppliedBatch applied = ApplyChanges(batch, working);
-  std::vector<std::vector<std::string>> commands = {{"MULTI"}};
-  for (const auto& [service, sequence] : applied.applied) {
-    commands.push_back({"HSET", kApplied, service, absl::StrCat(sequence)});
-  }
-  if (!applied.mirror.empty()) {
-    std::vector<std::string> hset = {"HSET", kMirror};
-    for (const auto& [name, record] : applied.mirror) {
-      hset.push_back(name);
-      hset.push_back(record);
-    }
-    commands.push_back(std::move(hset));
-  }
-  for (const AppliedBatch::Update& u : applied.updates) {
-    commands.push_back({"XADD", kUpdates, "MAXLEN", absl::StrCat(options_.updates_kept),
-                        absl::StrCat(u.useq, "-0"), "record", u.record, "update",
-                        u.update.SerializeAsString()});
-  }
-  commands.push_back({"SET", kUseq, absl::StrCat(applied.useq)});
-  for (std::vector<std::string>& ack : ChangeFeedConsumer::AckCommands(applied.acks)) {
-    commands.push_back(std::move(ack));
-  }
-  commands.push_back({"EXEC"});
-  absl::StatusOr<std::vector<Reply>> replies = redis.Pipeline(commands);
-  if (!replies.ok()) return replies.status();
-  const Reply& exec = replies->back();
-  if (exec.type == Reply::Type::kNil) {
-    return absl::FailedPreconditionError("the leader lease changed hands during the write");
-  }
-  if (exec.type != Reply::Type::kArray) return ReplyError(exec, "apply");
-  for (const Reply& r : exec.elements) {
-    if (IsError(r)) return ReplyError(r, "apply");
-  }
-  return absl::OkStatus();
+  // On any error the caller reloads `working` from the store, so what this moved in
+  // memory without committing is dropped.
+  return store.Commit(options_.replica_id, ApplyChanges(batch, working));
 }
 
-absl::Status Analytics::ApplyOnce(redis::Connection& redis, ChangeFeedConsumer& feed,
-                                  State& working) {
-  absl::StatusOr<std::vector<ChangeEntry>> batch = feed.ReadNew(absl::Milliseconds(200));
+absl::Status Analytics::ApplyOnce(StorageSession& session, State& working) {
+  absl::StatusOr<std::vector<ChangeEntry>> batch = session.feed->ReadNew(absl::Milliseconds(200));
   if (absl::IsNotFound(batch.status())) {
     working.loaded = false;  // the streams were lost: reload, recreate the group
     return absl::OkStatus();
   }
   if (!batch.ok()) return batch.status();
-  return ApplyBatch(redis, working, *batch);
+  return ApplyBatch(*session.state, working, *batch);
 }
 
 void Analytics::ApplyLoop() {
-  std::unique_ptr<redis::Connection> redis;
-  std::unique_ptr<RedisLeaseStore> lease_store;
+  std::optional<StorageSession> session;
   std::unique_ptr<Lease> lease;
-  std::unique_ptr<ChangeFeedConsumer> feed;
   State working;
   while (true) {
     {
@@ -579,18 +402,14 @@ void Analytics::ApplyLoop() {
       leader_ = lease != nullptr && lease->held();
     }
     absl::Status status = absl::OkStatus();
-    if (redis == nullptr) {
-      auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
-                                                options_.redis_credentials);
-      if (!connection.ok()) {
+    if (!session.has_value()) {
+      absl::StatusOr<StorageSession> connected = storage_->Connect();
+      if (!connected.ok()) {
         absl::SleepFor(absl::Milliseconds(200));
         continue;
       }
-      redis = *std::move(connection);
-      lease_store = std::make_unique<RedisLeaseStore>(redis.get(), kLeader);
-      lease = std::make_unique<Lease>(lease_store.get(), options_.replica_id, options_.lease);
-      feed = std::make_unique<ChangeFeedConsumer>(redis.get(), options_.services,
-                                                  options_.replica_id);
+      session = *std::move(connected);
+      lease = std::make_unique<Lease>(session->lease.get(), options_.replica_id, options_.lease);
     }
     // The lease: one applier at a time.
     absl::StatusOr<Lease::Outcome> outcome = lease->Check(absl::Now());
@@ -601,33 +420,35 @@ void Analytics::ApplyLoop() {
     }
     if (status.ok() && outcome->taken) working.loaded = false;
     if (status.ok() && working.loaded) {
-      absl::StatusOr<Reply> epoch = redis->Command({"GET", kEpoch});
-      status = epoch.status();
-      if (status.ok() && (epoch->type != Reply::Type::kString || epoch->str != working.epoch)) {
+      absl::StatusOr<std::string> epoch = session->state->Epoch();
+      if (epoch.ok()) {
+        if (*epoch != working.epoch) working.loaded = false;
+      } else if (absl::IsNotFound(epoch.status())) {
         working.loaded = false;
+      } else {
+        status = epoch.status();
       }
     }
     if (status.ok() && !working.loaded) {
-      // Take over: load the state (rebuilding it if Redis lost it), make sure the groups
-      // exist, then re-apply whatever an earlier leader left pending (idempotent).
-      status = LoadFromRedis(*redis);
+      // Take over: load the state (rebuilding it if the store lost it), make sure the
+      // feed can be read, then re-apply whatever an earlier leader left pending
+      // (idempotent).
+      status = LoadState(*session->state);
       if (status.ok()) {
         absl::MutexLock lock(&mu_);
         working = state_;
       }
-      if (status.ok()) status = feed->EnsureGroups();
+      if (status.ok()) status = session->feed->EnsureGroups();
       if (status.ok()) {
-        status = feed->ClaimPending([&](const std::vector<ChangeEntry>& batch) {
-          return ApplyBatch(*redis, working, batch);
+        status = session->feed->ClaimPending([&](const std::vector<ChangeEntry>& batch) {
+          return ApplyBatch(*session->state, working, batch);
         });
       }
     }
-    if (status.ok() && working.loaded) status = ApplyOnce(*redis, *feed, working);
+    if (status.ok() && working.loaded) status = ApplyOnce(*session, working);
     if (!status.ok()) {
-      feed.reset();
       lease.reset();
-      lease_store.reset();
-      redis.reset();
+      session.reset();
       working.loaded = false;
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -805,28 +626,25 @@ absl::Status Analytics::Subscribe(Watcher* watcher, const std::string& resume_to
 absl::StatusOr<std::vector<Analytics::SharedEvent>> Analytics::ReadMissed(
     const std::string& epoch, int64_t from, int64_t upto) {
   absl::MutexLock catchup(&catchup_mu_);
-  if (catchup_redis_ == nullptr) {
-    auto connection = redis::Connection::Connect(options_.redis_address, options_.redis_timeout,
-                                                options_.redis_credentials);
-    if (!connection.ok()) return connection.status();
-    catchup_redis_ = *std::move(connection);
+  if (!catchup_.has_value()) {
+    absl::StatusOr<StorageSession> connected = storage_->Connect();
+    if (!connected.ok()) return connected.status();
+    catchup_ = *std::move(connected);
   }
-  absl::StatusOr<Reply> missed = catchup_redis_->Command(
-      {"XRANGE", kUpdates, absl::StrCat(from + 1, "-0"), absl::StrCat(upto, "-0")});
+  absl::StatusOr<std::vector<KeptUpdate>> missed =
+      catchup_->state->ReadUpdates(from, static_cast<size_t>(upto - from), absl::ZeroDuration());
+  if (absl::IsDataLoss(missed.status())) return TokenExpired("the updates after it are unreadable");
   if (!missed.ok()) {
-    catchup_redis_.reset();
+    catchup_.reset();
     return missed.status();
   }
   std::vector<SharedEvent> events;
   int64_t expected = from + 1;
-  for (const Reply& entry : missed->elements) {
-    if (EntrySequence(entry.elements[0].str) != expected) break;
-    std::map<std::string, std::string> fields = EntryFields(entry);
-    v1::AggregatesUpdate update;
-    if (!update.ParseFromString(fields["update"])) break;
+  for (KeptUpdate& kept : *missed) {
+    if (kept.useq != expected || expected > upto) break;
     ++expected;
-    if (update.changed().empty()) continue;
-    events.push_back(UpdateEventBytes(std::move(update), TokenFor(epoch, expected - 1)));
+    if (kept.update.changed().empty()) continue;
+    events.push_back(UpdateEventBytes(std::move(kept.update), TokenFor(epoch, kept.useq)));
   }
   if (expected != upto + 1) return TokenExpired("the updates after it were trimmed");
   return events;

@@ -1,28 +1,16 @@
-// The analytics engine: keeps the aggregates in Redis from the change feed and serves
-// them, to unary readers from memory and to watchers as a resumable stream.
+// The analytics engine: keeps the aggregates from the change feed and serves them, to
+// unary readers from memory and to watchers as a resumable stream. It wires parts that
+// each stand alone: the state store, lease and change feed of a Storage (storage.h; Redis
+// in production), the change applier (change_applier.h) and the watch hub (watch_hub.h).
 //
-// Redis keys (prefix sanhak:analytics:):
-//   mirror     hash  resource name -> Mirror entry (revision, state): what aggregates
-//                    are computed from
-//   applied    hash  service -> last change sequence applied
-//   epoch      str   id of this generation of state; a rebuild starts a new one
-//   useq       str   number of the last update
-//   updates    stream entries "{useq}-0": the change record applied and the
-//                    AggregatesUpdate it caused (only the values that moved);
-//                    watchers read and resume from it
-//   leader     str   the replica applying the change feed (a lease)
-//   rebuild    str   the replica rebuilding (a lock)
-//
-// One replica at a time (the lease holder) applies the change streams, read with the
-// consumer group "analytics": for each batch read, mirror, applied positions, update
-// counter and update entries are written in one MULTI, fenced by WATCH on the lease (a
-// leader that stalled past its lease and was replaced writes nothing), so each change is
-// applied once in effect; a change delivered again after a crash is recognised by its
-// sequence (and, in the mirror, by its revision) and changes nothing. Every replica
-// follows the updates stream and moves its own aggregates incrementally (Aggregator), so
+// One replica at a time (the lease holder) applies the change feed: for each batch read,
+// mirror, positions, kept updates and acknowledgements are committed in one step fenced
+// by the lease (a leader that stalled past its lease and was replaced writes nothing), so
+// each change is applied once in effect; a change delivered again after a crash is
+// recognised by its sequence (and, in the mirror, by its revision) and changes nothing.
+// Every replica follows the kept updates and moves its own aggregates incrementally, so
 // every watcher on every replica sees every update. Each update is serialized once and
-// the same bytes are written to every watcher, from the WatchHub's delivery threads
-// (watch_hub.h).
+// the same bytes are written to every watcher, from the WatchHub's delivery threads.
 #ifndef SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 #define SANHAK_SERVICES_ANALYTICS_ANALYTICS_H_
 
@@ -30,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,18 +30,24 @@
 #include "common/redis.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
 #include "services/analytics/change_applier.h"
-#include "services/analytics/change_feed.h"
 #include "services/analytics/model.h"
 #include "services/analytics/source_of_truth.h"
+#include "services/analytics/storage.h"
 #include "services/analytics/watch_hub.h"
 
 namespace sanhak::analytics {
 
 struct AnalyticsOptions {
+  // The Redis storage: AnalyticsServer builds a RedisStorage from these; the engine
+  // itself sees only the Storage it is given.
   // host:port of Redis.
   std::string redis_address;
   // The ACL user analytics signs in as, on every (re)connect.
   redis::Credentials redis_credentials;
+  absl::Duration redis_timeout = absl::Seconds(2);
+  // Updates kept for resuming; an older token is RESUME_TOKEN_EXPIRED.
+  int64_t updates_kept = 10000;
+
   // Names this replica in the consumer group and the leader lease; random when empty.
   std::string replica_id;
   // Services whose change streams (sanhak:changes:{service}) are applied.
@@ -62,12 +57,9 @@ struct AnalyticsOptions {
   // Threads delivering to watchers (WatchHub shards); 0 = one per core this process may
   // run on.
   int watch_threads = 0;
-  // Updates kept for resuming; an older token is RESUME_TOKEN_EXPIRED.
-  int64_t updates_kept = 10000;
   // Bound on one rebuild from the services (every resource read, so it grows with the
   // data); another replica waits up to twice this for it.
   absl::Duration rebuild_deadline = absl::Seconds(300);
-  absl::Duration redis_timeout = absl::Seconds(2);
   absl::Duration lease = absl::Seconds(5);
   // A watcher that falls this many events behind is closed (UNAVAILABLE) and resumes.
   size_t max_watcher_backlog = 10000;
@@ -95,8 +87,8 @@ class Analytics {
   using SharedEvent = analytics::SharedEvent;
   using Watcher = analytics::Watcher;
 
-  // `source` must outlive the engine. Starts its threads.
-  Analytics(AnalyticsOptions options, SourceOfTruth* source);
+  // `source` and `storage` must outlive the engine. Starts its threads.
+  Analytics(AnalyticsOptions options, SourceOfTruth* source, Storage* storage);
   ~Analytics();
   void Stop();
 
@@ -155,17 +147,21 @@ class Analytics {
 
   void FollowLoop();
   void ApplyLoop();
-  // Loads state from Redis, rebuilding it from the services first if Redis lost it.
-  absl::Status LoadFromRedis(redis::Connection& redis);
-  absl::Status RebuildIntoRedis(redis::Connection& redis);
-  // Reads new update entries and delivers them; returns false when none came.
-  absl::StatusOr<bool> FollowOnce(redis::Connection& redis);
-  absl::Status ApplyOnce(redis::Connection& redis, ChangeFeedConsumer& feed, State& working);
-  // Applies `batch` to `working` and writes it to Redis in one fenced MULTI.
+  // Loads the state from the store, rebuilding it from the services first if the store
+  // lost it.
+  absl::Status LoadState(StateStore& store);
+  absl::Status Rebuild(StateStore& store);
+  // Reads new kept updates and delivers them; returns false when none came.
+  absl::StatusOr<bool> FollowOnce(StateStore& store);
+  // How far this replica's aggregates trail the services' change streams.
+  absl::Status CheckEpochAndLag(StorageSession& session, bool& needs_load);
+  absl::Status ApplyOnce(StorageSession& session, State& working);
+  // Applies `batch` to `working` and commits it, fenced by the lease.
   // FAILED_PRECONDITION when this replica is no longer the leader.
-  absl::Status ApplyBatch(redis::Connection& redis, State& working,
+  absl::Status ApplyBatch(StateStore& store, State& working,
                           const std::vector<ChangeEntry>& batch);
-  // Every update after `from` up to `upto`, read from Redis; OUT_OF_RANGE when trimmed.
+  // Every update after `from` up to `upto`, read from the store; OUT_OF_RANGE when
+  // trimmed.
   absl::StatusOr<std::vector<SharedEvent>> ReadMissed(const std::string& epoch, int64_t from,
                                                      int64_t upto);
   // The aggregates (serialized) and a snapshot event of them, built at most once per
@@ -187,6 +183,7 @@ class Analytics {
 
   const AnalyticsOptions options_;
   SourceOfTruth* const source_;
+  Storage* const storage_;
 
   absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
@@ -212,7 +209,7 @@ class Analytics {
 
   // For Subscribe's catch-up reads.
   absl::Mutex catchup_mu_;
-  std::unique_ptr<redis::Connection> catchup_redis_ ABSL_GUARDED_BY(catchup_mu_);
+  std::optional<StorageSession> catchup_ ABSL_GUARDED_BY(catchup_mu_);
 
   std::thread follower_;
   std::thread applier_;

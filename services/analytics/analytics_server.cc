@@ -4,6 +4,7 @@
 
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "common/resource_names.h"
 
 namespace sanhak::analytics {
 
@@ -21,7 +22,14 @@ absl::StatusOr<std::unique_ptr<AnalyticsServer>> AnalyticsServer::Start(
   self->source_ = std::make_unique<GrpcSourceOfTruth>(
       grpc::CreateChannel(config.registry_address, *credentials),
       grpc::CreateChannel(config.events_address, *credentials));
-  self->analytics_ = std::make_unique<Analytics>(config.engine, self->source_.get());
+  AnalyticsOptions options = config.engine;
+  // Named here, so the consumer group and the lease know this replica by one name.
+  if (options.replica_id.empty()) options.replica_id = GenerateId("replica");
+  self->storage_ = std::make_unique<RedisStorage>(RedisStorageOptions{
+      options.redis_address, options.redis_credentials, options.redis_timeout, options.services,
+      options.replica_id, options.updates_kept});
+  self->analytics_ =
+      std::make_unique<Analytics>(options, self->source_.get(), self->storage_.get());
   self->service_ = std::make_unique<AnalyticsGrpcService>(self->analytics_.get());
   self->RegisterEngineMetrics();
   Analytics* engine = self->analytics_.get();

@@ -11,6 +11,7 @@
 #include "common/server.h"
 #include "services/analytics/analytics.h"
 #include "services/analytics/analytics_service.h"
+#include "services/analytics/redis_storage.h"
 #include "services/analytics/source_of_truth.h"
 
 namespace sanhak::analytics {
@@ -54,6 +55,7 @@ class AnalyticsServer {
   // Declared first, so it outlives the engine its callbacks read.
   metrics::MetricsRegistry metrics_;
   std::unique_ptr<GrpcSourceOfTruth> source_;
+  std::unique_ptr<RedisStorage> storage_;
   std::unique_ptr<Analytics> analytics_;
   std::unique_ptr<AnalyticsGrpcService> service_;
   std::unique_ptr<GrpcServer> server_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/outbox_relay.h"
 
@@ -28,11 +29,11 @@ std::string RecordOf(const Reply& entry) {
 
 }  // namespace
 
-ChangeFeedConsumer::ChangeFeedConsumer(redis::Connection* redis,
+RedisChangeFeed::RedisChangeFeed(redis::Connection* redis,
                                        std::vector<std::string> services, std::string consumer)
     : redis_(redis), services_(std::move(services)), consumer_(std::move(consumer)) {}
 
-absl::Status ChangeFeedConsumer::EnsureGroups() {
+absl::Status RedisChangeFeed::EnsureGroups() {
   for (const std::string& service : services_) {
     absl::StatusOr<Reply> created =
         redis_->Command({"XGROUP", "CREATE", ChangeStreamKey(service), kGroup, "0", "MKSTREAM"});
@@ -45,7 +46,7 @@ absl::Status ChangeFeedConsumer::EnsureGroups() {
   return absl::OkStatus();
 }
 
-absl::Status ChangeFeedConsumer::ClaimPending(
+absl::Status RedisChangeFeed::ClaimPending(
     const std::function<absl::Status(const std::vector<ChangeEntry>&)>& apply) {
   for (const std::string& service : services_) {
     const std::string stream = ChangeStreamKey(service);
@@ -70,7 +71,7 @@ absl::Status ChangeFeedConsumer::ClaimPending(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<ChangeEntry>> ChangeFeedConsumer::ReadNew(absl::Duration block) {
+absl::StatusOr<std::vector<ChangeEntry>> RedisChangeFeed::ReadNew(absl::Duration block) {
   std::vector<std::string> command = {
       "XREADGROUP", "GROUP", kGroup, consumer_, "COUNT", "200", "BLOCK",
       absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(block))), "STREAMS"};
@@ -96,7 +97,30 @@ absl::StatusOr<std::vector<ChangeEntry>> ChangeFeedConsumer::ReadNew(absl::Durat
   return entries;
 }
 
-std::vector<std::vector<std::string>> ChangeFeedConsumer::AckCommands(
+absl::StatusOr<std::map<std::string, int64_t>> RedisChangeFeed::NewestSequences() {
+  std::vector<std::vector<std::string>> commands;
+  for (const std::string& service : services_) {
+    commands.push_back({"XREVRANGE", ChangeStreamKey(service), "+", "-", "COUNT", "1"});
+  }
+  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  std::map<std::string, int64_t> newest;
+  for (size_t i = 0; i < services_.size(); ++i) {
+    const Reply& reply = (*replies)[i];
+    if (reply.type == Reply::Type::kError) return ReplyError(reply, "XREVRANGE");
+    if (reply.type != Reply::Type::kArray || reply.elements.empty() ||
+        reply.elements[0].elements.empty()) {
+      continue;
+    }
+    // Entry ids are "{sequence}-0" (the outbox relay writes them so).
+    const std::string& id = reply.elements[0].elements[0].str;
+    int64_t sequence = 0;
+    if (absl::SimpleAtoi(id.substr(0, id.find('-')), &sequence)) newest[services_[i]] = sequence;
+  }
+  return newest;
+}
+
+std::vector<std::vector<std::string>> RedisChangeFeed::AckCommands(
     const std::map<std::string, std::vector<std::string>>& acks) {
   std::vector<std::vector<std::string>> commands;
   for (const auto& [stream, ids] : acks) {

@@ -20,26 +20,43 @@
 
 namespace sanhak::analytics {
 
-class ChangeFeedConsumer {
+// The feed as the applier uses it: Redis in production (RedisChangeFeed), in memory in
+// unit tests. Used from one thread at a time.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  // Makes sure this replica can read the feed from its start (creating what is missing).
+  virtual absl::Status EnsureGroups() = 0;
+  // Claims every entry any consumer left unacknowledged and hands it to `apply` in
+  // batches, in order per stream; stops at apply's first error.
+  virtual absl::Status ClaimPending(
+      const std::function<absl::Status(const std::vector<ChangeEntry>&)>& apply) = 0;
+  // Entries no consumer has read yet, up to 200, waiting up to `block` for some.
+  // NOT_FOUND when the feed lost its position (the store was emptied): the caller
+  // reloads and calls EnsureGroups again.
+  virtual absl::StatusOr<std::vector<ChangeEntry>> ReadNew(absl::Duration block) = 0;
+  // Service -> sequence of the newest change in its stream (absent when empty): with the
+  // positions applied, how far the aggregates trail the writes.
+  virtual absl::StatusOr<std::map<std::string, int64_t>> NewestSequences() = 0;
+};
+
+class RedisChangeFeed final : public ChangeFeed {
  public:
   static constexpr char kGroup[] = "analytics";
 
-  // `redis` must outlive this; it is used from the caller's thread only. `consumer` names
-  // this replica in the group.
-  ChangeFeedConsumer(redis::Connection* redis, std::vector<std::string> services,
-                     std::string consumer);
+  // `redis` must outlive this. `consumer` names this replica in the group.
+  RedisChangeFeed(redis::Connection* redis, std::vector<std::string> services,
+                  std::string consumer);
 
   // Creates the group on each stream that lacks it (and the stream), reading from the
   // stream's start.
-  absl::Status EnsureGroups();
-  // Claims every entry any consumer left pending, in batches of up to 100 per stream, and
-  // hands each batch to `apply`; stops at apply's first error.
+  absl::Status EnsureGroups() override;
+  // Claims with XAUTOCLAIM, in batches of up to 100 per stream.
   absl::Status ClaimPending(
-      const std::function<absl::Status(const std::vector<ChangeEntry>&)>& apply);
-  // Entries no consumer has read yet, up to 200, waiting up to `block` for some. NOT_FOUND
-  // when a stream's group is gone (Redis lost the streams): the caller reloads and calls
-  // EnsureGroups again.
-  absl::StatusOr<std::vector<ChangeEntry>> ReadNew(absl::Duration block);
+      const std::function<absl::Status(const std::vector<ChangeEntry>&)>& apply) override;
+  // NOT_FOUND when a stream's group is gone.
+  absl::StatusOr<std::vector<ChangeEntry>> ReadNew(absl::Duration block) override;
+  absl::StatusOr<std::map<std::string, int64_t>> NewestSequences() override;
 
   // The commands acknowledging `acks` (stream -> entry ids), for the caller's transaction.
   static std::vector<std::vector<std::string>> AckCommands(

@@ -46,7 +46,7 @@ class ChangeFeedTest : public ::testing::Test {
   void Acknowledge(redis::Connection& c, const std::vector<ChangeEntry>& entries) {
     std::map<std::string, std::vector<std::string>> acks;
     for (const ChangeEntry& e : entries) acks[e.stream].push_back(e.entry_id);
-    for (const auto& command : ChangeFeedConsumer::AckCommands(acks)) {
+    for (const auto& command : RedisChangeFeed::AckCommands(acks)) {
       absl::StatusOr<redis::Reply> r = c.Command(command);
       ASSERT_TRUE(r.ok()) << r.status();
       ASSERT_NE(r->type, redis::Reply::Type::kError) << r->str;
@@ -59,7 +59,7 @@ class ChangeFeedTest : public ::testing::Test {
 TEST_F(ChangeFeedTest, EachNewEntryIsReadOnceInStreamOrder) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ChangeFeedConsumer feed(c.get(), {"registry", "events"}, "replica-a");
+  RedisChangeFeed feed(c.get(), {"registry", "events"}, "replica-a");
   Append(kEvents, "e1");  // written before the group existed: read from the start
   ASSERT_TRUE(feed.EnsureGroups().ok());
   ASSERT_TRUE(feed.EnsureGroups().ok()) << "again: the group exists, nothing changes";
@@ -79,7 +79,7 @@ TEST_F(ChangeFeedTest, WhatACrashedConsumerLeftUnacknowledgedIsClaimedByTheNext)
   auto a = Connect(), b = Connect();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ChangeFeedConsumer first(a.get(), {"events"}, "replica-a");
+  RedisChangeFeed first(a.get(), {"events"}, "replica-a");
   ASSERT_TRUE(first.EnsureGroups().ok());
   Append(kEvents, "e1");
   Append(kEvents, "e2");
@@ -90,7 +90,7 @@ TEST_F(ChangeFeedTest, WhatACrashedConsumerLeftUnacknowledgedIsClaimedByTheNext)
   Acknowledge(*a, {(*read)[0]});  // e1's effect was written; then replica-a died
   a.reset();
 
-  ChangeFeedConsumer next(b.get(), {"events"}, "replica-b");
+  RedisChangeFeed next(b.get(), {"events"}, "replica-b");
   ASSERT_TRUE(next.EnsureGroups().ok());
   std::vector<ChangeEntry> claimed;
   ASSERT_TRUE(next.ClaimPending([&](const std::vector<ChangeEntry>& batch) {
@@ -118,7 +118,7 @@ TEST_F(ChangeFeedTest, WhatACrashedConsumerLeftUnacknowledgedIsClaimedByTheNext)
 TEST_F(ChangeFeedTest, AGroupLostWithTheStreamsIsNotFoundUntilCreatedAgain) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ChangeFeedConsumer feed(c.get(), {"events"}, "replica-a");
+  RedisChangeFeed feed(c.get(), {"events"}, "replica-a");
   ASSERT_TRUE(feed.EnsureGroups().ok());
   ASSERT_TRUE(redis_.Command({"DEL", kEvents}).has_value());  // Redis lost the stream
   EXPECT_EQ(feed.ReadNew(absl::Milliseconds(50)).status().code(), absl::StatusCode::kNotFound);
