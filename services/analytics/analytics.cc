@@ -89,7 +89,15 @@ Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source, Storage* s
       storage_(storage),
       hub_(WatchHubOptions{options_.watch_threads, options_.heartbeat_interval}) {
   follower_ = std::thread([this] { FollowLoop(); });
-  applier_ = std::thread([this] { ApplyLoop(); });
+  // The applier loads through the engine, so a takeover also moves this replica's
+  // watchers (LoadState), then works on its own copy.
+  applier_ = std::make_unique<Applier>(
+      Applier::Options{options_.replica_id, options_.lease}, storage_,
+      [this](StateStore& store) -> absl::StatusOr<GenerationState> {
+        if (absl::Status s = LoadState(store); !s.ok()) return s;
+        absl::MutexLock lock(&mu_);
+        return static_cast<const GenerationState&>(state_);
+      });
 }
 
 Analytics::~Analytics() { Stop(); }
@@ -102,7 +110,7 @@ void Analytics::Stop() {
   }
   hub_.Stop(absl::UnavailableError("analytics is shutting down; resume elsewhere"));
   if (follower_.joinable()) follower_.join();
-  if (applier_.joinable()) applier_.join();
+  applier_->Stop();
 }
 
 Analytics::Stats Analytics::stats() {
@@ -112,7 +120,7 @@ Analytics::Stats Analytics::stats() {
   stats.applied = applied_count_;
   stats.watchers = hub_.size();
   stats.redis_reachable = redis_reachable_;
-  stats.leader = leader_;
+  stats.leader = applier_->leader();
   stats.ready = ServingLocked().ok();
   stats.stream_lag = stream_lag_;
   stats.useq = state_.useq;
@@ -369,92 +377,6 @@ void Analytics::FollowLoop() {
       reported_down = false;
     }
   }
-}
-
-// ------------------------------------------------------------------ applying the feed
-
-absl::Status Analytics::ApplyBatch(StateStore& store, State& working,
-                                   const std::vector<ChangeEntry>& batch) {
-  if (batch.empty()) return absl::OkStatus();
-  // On any error the caller reloads `working` from the store, so what this moved in
-  // memory without committing is dropped.
-  return store.Commit(options_.replica_id, ApplyChanges(batch, working));
-}
-
-absl::Status Analytics::ApplyOnce(StorageSession& session, State& working) {
-  absl::StatusOr<std::vector<ChangeEntry>> batch = session.feed->ReadNew(absl::Milliseconds(200));
-  if (absl::IsNotFound(batch.status())) {
-    working.loaded = false;  // the streams were lost: reload, recreate the group
-    return absl::OkStatus();
-  }
-  if (!batch.ok()) return batch.status();
-  return ApplyBatch(*session.state, working, *batch);
-}
-
-void Analytics::ApplyLoop() {
-  std::optional<StorageSession> session;
-  std::unique_ptr<Lease> lease;
-  State working;
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) break;
-      leader_ = lease != nullptr && lease->held();
-    }
-    absl::Status status = absl::OkStatus();
-    if (!session.has_value()) {
-      absl::StatusOr<StorageSession> connected = storage_->Connect();
-      if (!connected.ok()) {
-        absl::SleepFor(absl::Milliseconds(200));
-        continue;
-      }
-      session = *std::move(connected);
-      lease = std::make_unique<Lease>(session->lease.get(), options_.replica_id, options_.lease);
-    }
-    // The lease: one applier at a time.
-    absl::StatusOr<Lease::Outcome> outcome = lease->Check(absl::Now());
-    status = outcome.status();
-    if (status.ok() && !outcome->held) {
-      absl::SleepFor(absl::Milliseconds(200));
-      continue;
-    }
-    if (status.ok() && outcome->taken) working.loaded = false;
-    if (status.ok() && working.loaded) {
-      absl::StatusOr<std::string> epoch = session->state->Epoch();
-      if (epoch.ok()) {
-        if (*epoch != working.epoch) working.loaded = false;
-      } else if (absl::IsNotFound(epoch.status())) {
-        working.loaded = false;
-      } else {
-        status = epoch.status();
-      }
-    }
-    if (status.ok() && !working.loaded) {
-      // Take over: load the state (rebuilding it if the store lost it), make sure the
-      // feed can be read, then re-apply whatever an earlier leader left pending
-      // (idempotent).
-      status = LoadState(*session->state);
-      if (status.ok()) {
-        absl::MutexLock lock(&mu_);
-        working = state_;
-      }
-      if (status.ok()) status = session->feed->EnsureGroups();
-      if (status.ok()) {
-        status = session->feed->ClaimPending([&](const std::vector<ChangeEntry>& batch) {
-          return ApplyBatch(*session->state, working, batch);
-        });
-      }
-    }
-    if (status.ok() && working.loaded) status = ApplyOnce(*session, working);
-    if (!status.ok()) {
-      lease.reset();
-      session.reset();
-      working.loaded = false;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-  }
-  // Hand the lease over at once rather than letting it expire.
-  if (lease != nullptr) lease->Release();
 }
 
 // ------------------------------------------------------------------ unary reads

@@ -29,7 +29,7 @@
 #include "absl/time/time.h"
 #include "common/redis.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
-#include "services/analytics/change_applier.h"
+#include "services/analytics/applier.h"
 #include "services/analytics/model.h"
 #include "services/analytics/source_of_truth.h"
 #include "services/analytics/storage.h"
@@ -138,15 +138,13 @@ class Analytics {
  private:
   // What every replica holds: the mirror and aggregates (ApplierState) as of update
   // `useq` of generation `epoch`.
-  struct State : ApplierState {
+  struct State : GenerationState {
     bool loaded = false;
-    std::string epoch;
     // When this replica last moved the aggregates (their computed_time).
     absl::Time applied_time = absl::InfinitePast();
   };
 
   void FollowLoop();
-  void ApplyLoop();
   // Loads the state from the store, rebuilding it from the services first if the store
   // lost it.
   absl::Status LoadState(StateStore& store);
@@ -155,11 +153,6 @@ class Analytics {
   absl::StatusOr<bool> FollowOnce(StateStore& store);
   // How far this replica's aggregates trail the services' change streams.
   absl::Status CheckEpochAndLag(StorageSession& session, bool& needs_load);
-  absl::Status ApplyOnce(StorageSession& session, State& working);
-  // Applies `batch` to `working` and commits it, fenced by the lease.
-  // FAILED_PRECONDITION when this replica is no longer the leader.
-  absl::Status ApplyBatch(StateStore& store, State& working,
-                          const std::vector<ChangeEntry>& batch);
   // Every update after `from` up to `upto`, read from the store; OUT_OF_RANGE when
   // trimmed.
   absl::StatusOr<std::vector<SharedEvent>> ReadMissed(const std::string& epoch, int64_t from,
@@ -193,7 +186,6 @@ class Analytics {
   // one): when Redis cannot serve the state, it decides whether this replica can answer.
   absl::Status source_status_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool leader_ ABSL_GUARDED_BY(mu_) = false;
   int64_t applied_count_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t stream_lag_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const std::string> aggregates_bytes_ ABSL_GUARDED_BY(mu_);
@@ -212,7 +204,7 @@ class Analytics {
   std::optional<StorageSession> catchup_ ABSL_GUARDED_BY(catchup_mu_);
 
   std::thread follower_;
-  std::thread applier_;
+  std::unique_ptr<Applier> applier_;
 };
 
 }  // namespace sanhak::analytics
