@@ -67,6 +67,8 @@ ABSL_FLAG(int, streams_per_connection, 64,
 ABSL_FLAG(bool, batches, true,
           "watchers set accept_update_batches (a watcher behind gets its updates in one "
           "message); false: one message per update, as clients that do not ask");
+ABSL_FLAG(int, watch_linger_ms, -1,
+          "analytics --watch_linger_ms (-1: not passed, the server's default)");
 ABSL_FLAG(int, watch_threads, 0,
           "analytics --watch_threads (0: not passed, the server's default: one per core)");
 ABSL_FLAG(std::string, analytics_cpus, "",
@@ -317,6 +319,10 @@ int RunDriver(const char* self) {
       with_common({absl::StrCat("--registry=", registry.address()),
                    absl::StrCat("--events=", events.address()), "--max_watchers=100000",
                    "--max_watches_per_caller=0"});
+  if (absl::GetFlag(FLAGS_watch_linger_ms) >= 0) {
+    analytics_flags.push_back(
+        absl::StrCat("--watch_linger_ms=", absl::GetFlag(FLAGS_watch_linger_ms)));
+  }
   if (absl::GetFlag(FLAGS_watch_threads) > 0) {
     analytics_flags.push_back(absl::StrCat("--watch_threads=", absl::GetFlag(FLAGS_watch_threads)));
   }
@@ -347,7 +353,7 @@ int RunDriver(const char* self) {
     for (const auto& c : response.councils()) councils.push_back(c.name());
   }
 
-  std::printf("sanhak_bench_fanout: %d cores here; analytics %s (CPUs %s, --watch_threads %s), "
+  std::printf("sanhak_bench_fanout: %d cores here; analytics %s (CPUs %s, --watch_threads %s, --watch_linger_ms %s), "
               "watchers in their own process (CPUs %s, accept_update_batches %s), registry + "
               "events + Redis + writer (CPUs %s); %.0f s of writes per phase, drain bound "
               "%.0f s\n",
@@ -357,6 +363,9 @@ int RunDriver(const char* self) {
                                                           : absl::GetFlag(FLAGS_analytics_cpus).c_str(),
               absl::GetFlag(FLAGS_watch_threads) > 0
                   ? absl::StrCat(absl::GetFlag(FLAGS_watch_threads)).c_str()
+                  : "default",
+              absl::GetFlag(FLAGS_watch_linger_ms) >= 0
+                  ? absl::StrCat(absl::GetFlag(FLAGS_watch_linger_ms)).c_str()
                   : "default",
               absl::GetFlag(FLAGS_watcher_cpus).empty() ? "any"
                                                         : absl::GetFlag(FLAGS_watcher_cpus).c_str(),

@@ -87,7 +87,8 @@ Analytics::Analytics(AnalyticsOptions options, SourceOfTruth* source, Storage* s
     : options_(WithReplicaId(std::move(options))),
       source_(source),
       storage_(storage),
-      hub_(WatchHubOptions{options_.watch_threads, options_.heartbeat_interval}) {
+      hub_(WatchHubOptions{options_.watch_threads, options_.heartbeat_interval,
+                           options_.watch_linger}) {
   follower_ = std::thread([this] { FollowLoop(); });
   // The applier loads through the engine, so a takeover also moves this replica's
   // watchers (LoadState), then works on its own copy.

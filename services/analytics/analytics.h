@@ -57,6 +57,9 @@ struct AnalyticsOptions {
   // Threads delivering to watchers (WatchHub shards); 0 = one per core this process may
   // run on.
   int watch_threads = 0;
+  // How long an update may wait for the next ones so that they reach each watcher
+  // together (WatchHubOptions::linger); zero sends each at once.
+  absl::Duration watch_linger = absl::Milliseconds(30);
   // Bound on one rebuild from the services (every resource read, so it grows with the
   // data); another replica waits up to twice this for it.
   absl::Duration rebuild_deadline = absl::Seconds(300);

@@ -116,6 +116,45 @@ grpc::ByteBuffer LendBatch(const std::deque<SharedEvent>& events,
 constexpr size_t kMaxBatchUpdates = 500;
 constexpr size_t kMaxBatchBytes = 1 << 20;
 
+// `events` as one AggregatesEvent{updates: {updates: [...]}, resume_token: the last
+// one's}, serialized into one slice: made once per run of events and shared by every
+// watcher that takes it whole. nullopt when one is not an update, or the run is larger
+// than a batch may be.
+std::optional<grpc::Slice> BatchSlice(const std::vector<SharedEvent>& events) {
+  using WF = ::google::protobuf::internal::WireFormatLite;
+  using CodedOut = ::google::protobuf::io::CodedOutputStream;
+  if (events.size() < 2 || events.size() > kMaxBatchUpdates) return std::nullopt;
+  std::vector<UpdateParts> parts;
+  parts.reserve(events.size());
+  size_t inner = 0;
+  for (const SharedEvent& event : events) {
+    std::optional<UpdateParts> p = SplitUpdateEvent(event->bytes());
+    if (!p.has_value()) return std::nullopt;
+    inner += 1 + CodedOut::VarintSize32(static_cast<uint32_t>(p->update.size())) + p->update.size();
+    parts.push_back(*p);
+  }
+  if (inner > kMaxBatchBytes) return std::nullopt;
+  auto bytes = std::make_shared<std::string>();
+  bytes->reserve(inner + 16 + parts.back().token_field.size());
+  auto header = [&](int field, size_t length) {
+    uint8_t buffer[16];
+    uint8_t* end =
+        CodedOut::WriteVarint32ToArray(WF::MakeTag(field, WF::WIRETYPE_LENGTH_DELIMITED), buffer);
+    end = CodedOut::WriteVarint32ToArray(static_cast<uint32_t>(length), end);
+    bytes->append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(end - buffer));
+  };
+  header(v1::AggregatesEvent::kUpdatesFieldNumber, inner);
+  for (const UpdateParts& p : parts) {
+    header(v1::AggregatesUpdateBatch::kUpdatesFieldNumber, p.update.size());
+    bytes->append(p.update.data(), p.update.size());
+  }
+  bytes->append(parts.back().token_field.data(), parts.back().token_field.size());
+  auto* held = new std::shared_ptr<const std::string>(std::move(bytes));
+  return grpc::Slice(
+      const_cast<char*>((*held)->data()), (*held)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, held);
+}
+
 // One watch stream. A WatchHub delivery thread (or Subscribe, for what is owed first)
 // delivers events; gRPC completes writes on its own threads; a mutex orders the two.
 // Writes go one at a time from a queue, several updates as one batch when the watcher
@@ -157,18 +196,29 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void Deliver(SharedEvent event) override {
     absl::MutexLock lock(&mu_);
-    if (finishing_) return;
-    // What the subscription delivers (the snapshot, or every update missed) is owed in
-    // any case: the backlog limit counts what queues up beyond it, or a watcher more than
-    // max_backlog_ behind could never resume.
-    if (subscribing_) ++catch_up_;
-    if (queue_.size() >= max_backlog_ + catch_up_) {
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "this watcher fell too far behind; resume with your last "
-                                "token"));
-      return;
+    if (QueueLocked(std::move(event))) WriteNextLocked();
+  }
+
+  // Queued together, so a watcher that accepts batches gets them as one message: the
+  // run's own (made once for every watcher of the delivery thread) when nothing else is
+  // queued before it.
+  void DeliverAll(const EventRun& run) override {
+    absl::MutexLock lock(&mu_);
+    const bool alone = batches_ && !writing_ && queue_.empty();
+    for (const SharedEvent& event : run.events()) {
+      if (!QueueLocked(event)) return;
     }
-    queue_.push_back(std::move(event));
+    if (alone && !finished_) {
+      const std::optional<grpc::Slice>& batch =
+          run.Lent<std::optional<grpc::Slice>>([&] { return BatchSlice(run.events()); });
+      if (batch.has_value()) {
+        writing_ = true;
+        writing_events_ = run.events().size();
+        writing_buffer_ = grpc::ByteBuffer(&*batch, 1);
+        StartWrite(&writing_buffer_);
+        return;
+      }
+    }
     WriteNextLocked();
   }
 
@@ -211,6 +261,24 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   }
 
  private:
+  // Whether `event` was queued: not when the stream is ending, or when this watcher is
+  // too far behind (then it is closed).
+  bool QueueLocked(SharedEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finishing_) return false;
+    // What the subscription delivers (the snapshot, or every update missed) is owed in
+    // any case: the backlog limit counts what queues up beyond it, or a watcher more than
+    // max_backlog_ behind could never resume.
+    if (subscribing_) ++catch_up_;
+    if (queue_.size() >= max_backlog_ + catch_up_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "this watcher fell too far behind; resume with your last "
+                                "token"));
+      return false;
+    }
+    queue_.push_back(std::move(event));
+    return true;
+  }
+
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || queue_.empty() || finished_) return;
     writing_ = true;

@@ -15,6 +15,11 @@
 // catch-up window. A Watcher implementation bounds its own queue and closes itself when
 // it falls too far behind (WatchReactor: UNAVAILABLE, resume with the last token).
 //
+// Lingering (WatchHubOptions::linger): a shard holds a published event that long for the
+// next ones, and hands each watcher what came meanwhile at once (DeliverAll), so a
+// transport can send it as one message; a shard that is behind hands events over one by
+// one instead (a watcher's own queue then coalesces them).
+//
 // Heartbeats: a shard sends a watcher that has been sent nothing for heartbeat_interval
 // a heartbeat carrying the resume token of the last event that shard has processed, so
 // a token never runs ahead of what the watcher was given.
@@ -37,6 +42,22 @@
 
 namespace sanhak::analytics {
 
+// What a transport makes of something shared by every watcher (the gRPC edge: a slice),
+// made by `make` on first use and kept as long as its owner, so the thousandth watcher
+// costs no allocation. One transport type per process.
+class LentOnce {
+ public:
+  template <typename T, typename Make>
+  const T& Get(Make make) const {
+    absl::call_once(once_, [&] { lent_ = std::make_shared<const T>(make()); });
+    return *static_cast<const T*>(lent_.get());
+  }
+
+ private:
+  mutable absl::once_flag once_;
+  mutable std::shared_ptr<const void> lent_;
+};
+
 // A serialized AggregatesEvent, made once and shared by every watcher it goes to.
 class WatchEvent {
  public:
@@ -45,20 +66,15 @@ class WatchEvent {
   const std::string& bytes() const { return *bytes_; }
   // Owns the bytes: a transport that keeps them beyond the event's life holds this.
   const std::shared_ptr<const std::string>& owner() const { return bytes_; }
-
-  // What a transport makes of the bytes for every watcher (the gRPC edge: one slice that
-  // holds owner()), made by `make` on first use and kept as long as the event, so the
-  // thousandth watcher costs no allocation. One transport type per process.
+  // The transport's form of the bytes (LentOnce).
   template <typename T, typename Make>
   const T& Lent(Make make) const {
-    absl::call_once(lent_once_, [&] { lent_ = std::make_shared<const T>(make()); });
-    return *static_cast<const T*>(lent_.get());
+    return lent_.Get<T>(make);
   }
 
  private:
   std::shared_ptr<const std::string> bytes_;
-  mutable absl::once_flag lent_once_;
-  mutable std::shared_ptr<const void> lent_;
+  LentOnce lent_;
 };
 using SharedEvent = std::shared_ptr<const WatchEvent>;
 
@@ -66,12 +82,35 @@ inline SharedEvent MakeEvent(std::string bytes) {
   return std::make_shared<const WatchEvent>(std::move(bytes));
 }
 
+// Consecutive events a delivery thread hands each of its watchers at once (published
+// together, or within WatchHubOptions::linger).
+class EventRun {
+ public:
+  explicit EventRun(const std::vector<SharedEvent>& events) : events_(events) {}
+  const std::vector<SharedEvent>& events() const { return events_; }
+  // The transport's form of the whole run (the gRPC edge: one batch message), made once
+  // per run and shared by every watcher that can take it.
+  template <typename T, typename Make>
+  const T& Lent(Make make) const {
+    return lent_.Get<T>(make);
+  }
+
+ private:
+  const std::vector<SharedEvent>& events_;
+  LentOnce lent_;
+};
+
 // Receives a watch stream's events. Implementations must not block: they are called
 // from a shard's thread, one after another for every watcher of the shard.
 class Watcher {
  public:
   virtual ~Watcher() = default;
   virtual void Deliver(SharedEvent event) = 0;
+  // Several events at once, in order: a transport may send them as one message (the
+  // gRPC edge does, as AggregatesEvent.updates, to a watcher that accepts batches).
+  virtual void DeliverAll(const EventRun& run) {
+    for (const SharedEvent& event : run.events()) Deliver(event);
+  }
   // Ends the stream with `status` (e.g. UNAVAILABLE when Redis went away).
   virtual void Close(const absl::Status& status) = 0;
 };
@@ -81,6 +120,10 @@ struct WatchHubOptions {
   int threads = 0;
   // A watcher sent nothing this long gets a heartbeat (the contract promises <= 30 s).
   absl::Duration heartbeat_interval = absl::Seconds(25);
+  // How long a published event may wait for the next ones, so that what is published
+  // within it reaches each watcher together (DeliverAll): fewer messages, less CPU per
+  // delivery, at most this much more latency. Zero: each event at once.
+  absl::Duration linger = absl::ZeroDuration();
 };
 
 class WatchHub {
@@ -136,6 +179,8 @@ class WatchHub {
     SharedEvent event;
     std::string token;
     absl::Status status;
+    // When it was queued (the linger counts from the oldest queued item).
+    absl::Time queued;
   };
   struct Entry {
     Watcher* watcher;

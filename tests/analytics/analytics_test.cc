@@ -1137,6 +1137,45 @@ TEST_F(AnalyticsTest, AWatcherThatAcceptsBatchesCatchesUpWithTheSameUpdatesInFew
   EXPECT_EQ(ValueAt(resumed.updates().front(), "activities"), seeded_activities_ + kCreates + 1);
 }
 
+// Updates published within the linger of each other reach a watcher that accepts batches
+// as one message (the same updates, the token of the last), and one that does not as one
+// message each.
+TEST_F(AnalyticsTest, UpdatesWithinTheLingerReachABatchWatcherAsOneMessage) {
+  AnalyticsServer* server = StartAnalytics(
+      [](AnalyticsConfig& c) { c.engine.watch_linger = absl::Milliseconds(1500); });
+  ASSERT_NE(server, nullptr);
+  auto stub = StubFor(server);
+  ASSERT_TRUE(WaitForActivities(stub.get(), seeded_activities_));
+  ASSERT_TRUE(WaitChangesApplied());
+  ASSERT_TRUE(WaitFollowing(server));
+  WatchClient single(stub.get(), "");
+  WatchClient batched(stub.get(), "", absl::Seconds(120), /*stall_after=*/0,
+                      /*batches=*/true);
+  ASSERT_TRUE(single.WaitForSnapshot());
+  ASSERT_TRUE(batched.WaitForSnapshot());
+  constexpr int kCreates = 3;
+  for (int i = 0; i < kCreates; ++i) CreateActivity(absl::StrCat("linger-", i));
+  ASSERT_TRUE(single.WaitForUpdates(kCreates));
+  ASSERT_TRUE(batched.WaitForUpdates(kCreates));
+  std::vector<v1::AggregatesEvent> messages;
+  for (const v1::AggregatesEvent& e : batched.events()) {
+    if (e.has_update() || e.has_updates()) messages.push_back(e);
+  }
+  ASSERT_EQ(messages.size(), 1u) << "three updates within 1.5 s: one message";
+  ASSERT_EQ(messages[0].updates().updates_size(), kCreates);
+  const std::vector<v1::AggregatesUpdate> want = single.updates();
+  for (int i = 0; i < kCreates; ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(messages[0].updates().updates(i), want[i]));
+  }
+  EXPECT_EQ(messages[0].resume_token(), single.last_token());
+  int single_messages = 0;
+  for (const v1::AggregatesEvent& e : single.events()) {
+    EXPECT_FALSE(e.has_updates());
+    single_messages += e.has_update();
+  }
+  EXPECT_EQ(single_messages, kCreates);
+}
+
 // With few updates kept, changes arriving in bursts must not be skipped by the follower
 // without the watchers knowing: a live watcher either sees every change, in order, or is
 // ended so it can resume (and learn that its token expired).

@@ -39,10 +39,22 @@ class FakeWatcher : public Watcher {
     raw_.push_back(event);
     threads_.insert(std::this_thread::get_id());
   }
+  void DeliverAll(const EventRun& run) override {
+    {
+      absl::MutexLock lock(&mu_);
+      runs_.push_back(run.events().size());
+    }
+    Watcher::DeliverAll(run);
+  }
   void Close(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
     closed_ = status;
     ++closes_;
+  }
+  // The sizes of the runs handed over at once (DeliverAll).
+  std::vector<size_t> runs() {
+    absl::MutexLock lock(&mu_);
+    return runs_;
   }
   std::vector<std::string> events() {
     absl::MutexLock lock(&mu_);
@@ -96,6 +108,7 @@ class FakeWatcher : public Watcher {
   std::set<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> closed_ ABSL_GUARDED_BY(mu_);
   int closes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<size_t> runs_ ABSL_GUARDED_BY(mu_);
 };
 
 // Stands for an update event: the leading 0xff is no valid protobuf tag, so it never
@@ -295,6 +308,37 @@ TEST(WatchHubTest, APublisherCanWaitUntilTheDeliveryThreadsCatchUp) {
   EXPECT_LE(hub.backlog(), 10u);
   ASSERT_TRUE(WaitUntil([&] { return w.count() == 5000; }));
   EXPECT_TRUE(hub.WaitForRoom(0, absl::Seconds(30)));
+}
+
+TEST(WatchHubTest, EventsPublishedWithinTheLingerReachEachWatcherTogether) {
+  FakeWatcher a, b;
+  WatchHubOptions options = Quiet(2);
+  options.linger = absl::Milliseconds(300);
+  WatchHub hub(options);
+  hub.Add(&a, {});
+  hub.Add(&b, {});
+  ASSERT_TRUE(WaitUntil([&] { return hub.backlog() == 0; }));
+  const absl::Time start = absl::Now();
+  for (int i = 1; i <= 3; ++i) hub.Publish(Event(Update(i)), absl::StrCat("t", i));
+  ASSERT_TRUE(WaitUntil([&] { return a.count() == 3 && b.count() == 3; }));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250)) << "held for the linger";
+  for (FakeWatcher* w : {&a, &b}) {
+    EXPECT_THAT(w->runs(), ElementsAre(3u)) << "one hand-over of the three";
+    EXPECT_THAT(w->updates(), ElementsAre(Update(1), Update(2), Update(3)));
+  }
+  // A lone event is held no longer than the linger either.
+  hub.Publish(Event(Update(4)), "t4");
+  ASSERT_TRUE(WaitUntil([&] { return a.count() == 4; }, absl::Seconds(2)));
+  EXPECT_THAT(a.runs(), ElementsAre(3u));
+}
+
+TEST(WatchHubTest, WithoutALingerEachEventIsHandedOverOnItsOwn) {
+  FakeWatcher a;
+  WatchHub hub(Quiet(1));
+  hub.Add(&a, {});
+  for (int i = 1; i <= 50; ++i) hub.Publish(Event(Update(i)), absl::StrCat("t", i));
+  ASSERT_TRUE(WaitUntil([&] { return a.count() == 50; }));
+  EXPECT_THAT(a.runs(), IsEmpty());
 }
 
 TEST(WatchHubTest, ThreadsDefaultToTheCoresThisProcessMayUse) {
