@@ -13,8 +13,9 @@
 #include "common/auth/identity_service.h"
 #include "common/log.h"
 #include "common/process_metrics.h"
+#include "common/reflection.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpc/support/log.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpc/grpc.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/resource_quota.h"
@@ -155,7 +156,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // Debian's Abseil tracks lock order on every Mutex operation (a debugging aid that was
   // several percent of CPU under load); servers run without it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  InitReflectionServerBuilderPlugin();
+  // gRPC's health service speaks its own encoding; the descriptors of grpc.health.v1 are
+  // linked (and so served by reflection, for generic clients) only when referenced.
+  grpc::health::v1::HealthCheckRequest::descriptor();
 
   std::unique_ptr<GrpcServer> self(new GrpcServer(options, std::move(services)));
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =

@@ -71,8 +71,9 @@ struct ServerOptions {
   // host:port of the Prometheus endpoint (GET /metrics); port 0 picks a free port. Empty
   // serves no metrics and records none (no interceptor on the call path).
   std::string metrics_listen_address;
-  // Threads the sync server keeps polling for calls. Only reflection still runs on the
-  // sync API (every service and health are callback services), so two suffice.
+  // Threads a sync server would keep polling for calls. Every service (reflection and
+  // health included) is a callback service, so none are started; kept for a service
+  // that is not.
   int min_pollers = 1;
   int max_pollers = 2;
 

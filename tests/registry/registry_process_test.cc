@@ -1,9 +1,6 @@
 // The registry binary as operators run it, in its own process: health over
-// grpc.health.v1, reflection as a generic client uses it, kill -9 during a stream of
-// creates, and a graceful SIGTERM.
-//
-// This binary must not link the server runtime: the reflection client messages below
-// would clash with the copies inside libgrpc++_reflection.
+// grpc.health.v1, reflection as a generic client uses it (under grpc.reflection.v1 and
+// v1alpha), kill -9 during a stream of creates, and a graceful SIGTERM.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +25,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
@@ -105,40 +103,56 @@ TEST_F(RegistryProcessTest, HealthReportsTheRegistryService) {
 }
 
 // What grpcurl or grpc_cli do: list services, fetch descriptors, build a request from
-// them alone, call the method, decode the answer.
-TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection) {
-  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), true);
-  server.Start();
-  ASSERT_TRUE(server.WaitServing()) << server.Log();
-  auto channel = sanhak::testing::Connect(server.address());
-  namespace rpb = grpc::reflection::v1alpha;
-  auto reflection = rpb::ServerReflection::NewStub(channel);
+// them alone, call the method, decode the answer; `rpb` is the reflection package the
+// client speaks (current clients ask for v1, older ones for v1alpha).
+template <typename Rpb>
+void ListAndCallThroughReflection(const std::string& address) {
+  using Request = typename Rpb::Request;
+  using Response = typename Rpb::Response;
+  auto channel = sanhak::testing::Connect(address);
+  auto reflection = Rpb::Service::NewStub(channel);
   auto context = Context();
   auto stream = reflection->ServerReflectionInfo(context.get());
 
-  rpb::ServerReflectionRequest list;
+  Request list;
   list.set_list_services("");
   ASSERT_TRUE(stream->Write(list));
-  rpb::ServerReflectionResponse response;
+  Response response;
   ASSERT_TRUE(stream->Read(&response));
   std::set<std::string> services;
   for (const auto& s : response.list_services_response().service()) services.insert(s.name());
   EXPECT_THAT(services, Contains("sanhak.registry.v1.RegistryService"));
   EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
+  EXPECT_THAT(services, Contains("grpc.reflection.v1.ServerReflection"));
   EXPECT_THAT(services, Contains("grpc.reflection.v1alpha.ServerReflection"));
 
-  rpb::ServerReflectionRequest file;
-  file.set_file_containing_symbol("sanhak.registry.v1.RegistryService");
-  ASSERT_TRUE(stream->Write(file));
-  ASSERT_TRUE(stream->Read(&response));
-  stream->WritesDone();
+  // Every listed service resolves (grpcurl describe): health included.
   google::protobuf::SimpleDescriptorDatabase database;
-  for (const std::string& bytes : response.file_descriptor_response().file_descriptor_proto()) {
-    google::protobuf::FileDescriptorProto proto;
-    ASSERT_TRUE(proto.ParseFromString(bytes));
-    database.Add(proto);
+  for (const std::string& name : services) {
+    Request file;
+    file.set_file_containing_symbol(name);
+    ASSERT_TRUE(stream->Write(file));
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_FALSE(response.has_error_response())
+        << name << ": " << response.error_response().error_message();
+    for (const std::string& bytes : response.file_descriptor_response().file_descriptor_proto()) {
+      google::protobuf::FileDescriptorProto proto;
+      ASSERT_TRUE(proto.ParseFromString(bytes));
+      database.Add(proto);  // a file sent twice is refused as a duplicate, harmlessly
+    }
   }
+  Request unknown;
+  unknown.set_file_containing_symbol("no.such.Symbol");
+  ASSERT_TRUE(stream->Write(unknown));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.error_response().error_code(), grpc::StatusCode::NOT_FOUND);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
   google::protobuf::DescriptorPool pool(&database);
+  const auto* health = pool.FindServiceByName("grpc.health.v1.Health");
+  ASSERT_NE(health, nullptr);
+  EXPECT_NE(health->FindMethodByName("Check"), nullptr);
   const auto* service = pool.FindServiceByName("sanhak.registry.v1.RegistryService");
   ASSERT_NE(service, nullptr);
   // Every method the contract has, as reflection serves it.
@@ -191,6 +205,31 @@ TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection)
   EXPECT_EQ(council->GetReflection()->GetString(
                 *council, method->output_type()->FindFieldByName("display_name")),
             "디스플레이");
+}
+
+struct ReflectionV1 {
+  using Service = grpc::reflection::v1::ServerReflection;
+  using Request = grpc::reflection::v1::ServerReflectionRequest;
+  using Response = grpc::reflection::v1::ServerReflectionResponse;
+};
+struct ReflectionV1Alpha {
+  using Service = grpc::reflection::v1alpha::ServerReflection;
+  using Request = grpc::reflection::v1alpha::ServerReflectionRequest;
+  using Response = grpc::reflection::v1alpha::ServerReflectionResponse;
+};
+
+TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection) {
+  RegistryProcess server(dir_.File("r.db"), dir_.File("r.log"), true);
+  server.Start();
+  ASSERT_TRUE(server.WaitServing()) << server.Log();
+  {
+    SCOPED_TRACE("grpc.reflection.v1");
+    ListAndCallThroughReflection<ReflectionV1>(server.address());
+  }
+  {
+    SCOPED_TRACE("grpc.reflection.v1alpha");
+    ListAndCallThroughReflection<ReflectionV1Alpha>(server.address());
+  }
 }
 
 TEST_F(RegistryProcessTest, KillDashNineLosesNoAcknowledgedCreate) {
