@@ -13,11 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/version.h"
 #include "grpcpp/grpcpp.h"
-
-#ifndef SANHAK_VERSION
-#define SANHAK_VERSION "unknown"
-#endif
 
 namespace sanhak::metrics {
 namespace {
@@ -118,11 +115,6 @@ std::optional<double> StartTimeSeconds() {
 
 }  // namespace
 
-absl::string_view BuildVersion() {
-  static constexpr char kVersion[] = SANHAK_VERSION;
-  return kVersion[0] != '\0' ? kVersion : "unknown";
-}
-
 void AddProcessMetrics(MetricsRegistry* registry) {
   registry->AddCallback(MetricType::kCounter, "process_cpu_seconds_total",
                         "Total user and system CPU time spent in seconds.", &CpuSeconds);
@@ -144,7 +136,7 @@ void AddProcessMetrics(MetricsRegistry* registry) {
       ->AddGauge("sanhak_build_info",
                  "Always 1; labelled with the version of this build and of its gRPC library.",
                  {"version", "grpc_version"})
-      ->WithLabels({std::string(BuildVersion()), grpc::Version()})
+      ->WithLabels({std::string(sanhak::BuildVersion()), grpc::Version()})
       ->Set(1);
 }
 

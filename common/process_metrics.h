@@ -24,10 +24,6 @@ namespace sanhak::metrics {
 // the same registry adds nothing.
 void AddProcessMetrics(MetricsRegistry* registry);
 
-// This build's version: SANHAK_VERSION as the build was configured (by default
-// `git describe` of the checkout), "unknown" when there was none.
-absl::string_view BuildVersion();
-
 }  // namespace sanhak::metrics
 
 #endif  // SANHAK_COMMON_PROCESS_METRICS_H_

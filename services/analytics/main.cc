@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/redis_flags.h"
 #include "common/server_flags.h"
+#include "common/version.h"
 #include "services/analytics/analytics_server.h"
 
 ABSL_FLAG(std::string, registry, sanhak::EnvOr("SANHAK_REGISTRY", "127.0.0.1:50051"),
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
   sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak analytics service");
+  sanhak::SetVersionFlagText("sanhak_analytics_server");
   // Analytics' own defaults for two shared flags (see AnalyticsConfig); the environment
   // and the command line still win.
   absl::SetFlag(&FLAGS_max_concurrent_streams,

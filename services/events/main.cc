@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/redis_flags.h"
 #include "common/server_flags.h"
+#include "common/version.h"
 #include "common/store_factory.h"
 #include "services/events/events_server.h"
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
   sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak events service");
+  sanhak::SetVersionFlagText("sanhak_events_server");
   absl::ParseCommandLine(argc, argv);
 
   sanhak::events::EventsConfig config;

@@ -8,6 +8,7 @@
 #include "common/redis_flags.h"
 #include "common/server_flags.h"
 #include "common/store_factory.h"
+#include "common/version.h"
 #include "services/registry/registry_server.h"
 
 ABSL_FLAG(std::string, db, sanhak::EnvOr("SANHAK_REGISTRY_DB", "registry.db"),
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   // Before anything creates a channel, so gRPC's own messages are JSON lines too.
   sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak registry service");
+  sanhak::SetVersionFlagText("sanhak_registry_server");
   absl::ParseCommandLine(argc, argv);
 
   sanhak::registry::RegistryConfig config;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -230,6 +231,18 @@ TEST_F(RegistryProcessTest, AGenericClientListsAndCallsMethodsThroughReflection)
     SCOPED_TRACE("grpc.reflection.v1alpha");
     ListAndCallThroughReflection<ReflectionV1Alpha>(server.address());
   }
+}
+
+TEST_F(RegistryProcessTest, VersionPrintsThisBuildAndExits) {
+  const std::string out = dir_.File("version.out");
+  const std::string command =
+      std::string(SANHAK_REGISTRY_BINARY) + " --version > " + out + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.rfind("sanhak_registry_server ", 0), 0u) << text;
+  EXPECT_NE(text.find("\ngRPC 1."), std::string::npos) << text;
+  EXPECT_EQ(text.find("Debug build"), std::string::npos) << text;
 }
 
 TEST_F(RegistryProcessTest, KillDashNineLosesNoAcknowledgedCreate) {

@@ -292,6 +292,19 @@ TEST_F(SanhakctlTest, UsageErrorsAreBadInput) {
   EXPECT_TRUE(absl::StrContains(help.out, "Exit codes")) << help.out;
 }
 
+// As kubectl version / --version: this build, and what it runs on; nothing dialled.
+TEST_F(SanhakctlTest, VersionNamesTheBuildAndCallsNoService) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--version"}, std::vector<std::string>{"version"}}) {
+    Result r = CtlBare(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(absl::StartsWith(r.out, "sanhakctl ")) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "\ngRPC 1.")) << r.out;
+  }
+  Result help = Ctl({"--help"});
+  EXPECT_TRUE(absl::StrContains(help.out, "--version")) << help.out;
+}
+
 TEST_F(SanhakctlTest, CreateWithBadFieldIsBadInputAndNamesTheField) {
   Result r = Ctl({"create", "council", "councils/bad-council",
                   R"(--json={"displayName":"잘못된 협의체","field":"fields/no-such-field",)"

@@ -843,6 +843,9 @@ Contexts (as kubectl's): a config file ($SANHAKCTL_CONFIG, else
   config set-context NAME [--registry_target=.. --events_target=.. --analytics_target=..
                            --ca=.. --cert=.. --key=.. --token_file=..]
 
+Other:
+  version                             this build's version (also --version)
+
 Flags: --output=table|json  --timeout=10s (deadline of every call)
   --target=HOST:PORT (the service the command talks to)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,

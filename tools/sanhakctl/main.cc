@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/version.h"
 #include "tools/sanhakctl/client.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/config.h"
@@ -69,7 +70,8 @@ using sanhak::ctl::kExitBadInput;
 
 // Parses argv into flags (set through abseil's registry) and positional arguments.
 // Returns false after printing why.
-bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool& help) {
+bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool& help,
+               bool& version) {
   bool flags_done = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -91,6 +93,10 @@ bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool
     }
     if (name == "help" || name == "h") {
       help = true;
+      continue;
+    }
+    if (name == "version" && !has_value) {
+      version = true;
       continue;
     }
     if (name == "f") name = "file";
@@ -135,10 +141,14 @@ std::string FromEnv(const char* name, const std::string& fallback) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args;
-  bool help = false;
-  if (!ParseArgs(argc, argv, args, help)) return kExitBadInput;
+  bool help = false, version = false;
+  if (!ParseArgs(argc, argv, args, help, version)) return kExitBadInput;
   if (help) {
     std::cout << sanhak::ctl::Usage();
+    return sanhak::ctl::kExitOk;
+  }
+  if (version || (args.size() == 1 && args[0] == "version")) {
+    std::cout << sanhak::VersionText("sanhakctl");
     return sanhak::ctl::kExitOk;
   }
 
