@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -290,6 +291,99 @@ TEST_F(SanhakctlTest, UsageErrorsAreBadInput) {
   Result help = Ctl({"--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_TRUE(absl::StrContains(help.out, "Exit codes")) << help.out;
+}
+
+// What people type: display names in Korean for names, as arguments and in filters.
+TEST_F(SanhakctlTest, DisplayNamesFindTheResourceOrSayWhatTheyCouldBe) {
+  Result card = Ctl({"scorecard", "특수목적선"});
+  EXPECT_EQ(card.code, 0) << card.err;
+  EXPECT_TRUE(absl::StrContains(card.out, "councils/special-purpose-ships")) << card.out;
+  EXPECT_FALSE(absl::StrContains(card.err, "[a-z]")) << "no pattern for a user to decode";
+  Result busan = Ctl({"list", "councils", "--region=부산"});
+  EXPECT_EQ(busan.code, 0) << busan.err;
+  EXPECT_TRUE(absl::StrContains(busan.out, "councils/eco-friendly-shipbuilding-marine-equipment"))
+      << busan.out;
+  EXPECT_TRUE(absl::StrContains(busan.out, "councils/gdx-small-medium-ships")) << busan.out;
+  EXPECT_FALSE(absl::StrContains(busan.out, "councils/display")) << busan.out;
+  Result none = Ctl({"scorecard", "없는협의체"});
+  EXPECT_EQ(none.code, 3) << none.out << none.err;
+  EXPECT_TRUE(absl::StrContains(none.err, "no council is named or called \"없는협의체\""))
+      << none.err;
+  Result several = Ctl({"list", "councils", "--region=경"});
+  EXPECT_EQ(several.code, 2) << several.out << several.err;
+  EXPECT_TRUE(absl::StrContains(several.err, "--region: \"경\" could be any of")) << several.err;
+  EXPECT_TRUE(absl::StrContains(several.err, "regions/gyeongnam")) << several.err;
+}
+
+TEST_F(SanhakctlTest, MembershipsListByTheirCouncilAsHelpSays) {
+  Result r = Ctl({"list", "membership", "--council=특수목적선"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(
+      r.out, "councils/special-purpose-ships/memberships/special-purpose-ship-association"))
+      << r.out;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, "NAME")) continue;
+    EXPECT_TRUE(absl::StartsWith(line, "councils/special-purpose-ships/")) << line;
+  }
+}
+
+TEST_F(SanhakctlTest, NetworkTopBoundsEveryList) {
+  Result r = Ctl({"network", "--top=2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Three tables, each a header and at most two rows, separated by blank lines.
+  std::vector<std::string> tables = absl::StrSplit(r.out, "\n\n", absl::SkipEmpty());
+  ASSERT_EQ(tables.size(), 3u) << r.out;
+  for (const std::string& table : tables) {
+    std::vector<absl::string_view> lines = absl::StrSplit(table, '\n', absl::SkipEmpty());
+    EXPECT_EQ(lines.size(), 3u) << table;
+  }
+  // The region pair joined by the most councils (3) comes first.
+  std::vector<std::string> links = absl::StrSplit(tables[0], '\n', absl::SkipEmpty());
+  EXPECT_TRUE(absl::StartsWith(links[1], "regions/gangwon ")) << tables[0];
+  EXPECT_TRUE(absl::StrContains(links[1], " regions/gyeonggi ")) << tables[0];
+  EXPECT_TRUE(absl::StrContains(links[1], " 3  ")) << tables[0];
+}
+
+TEST_F(SanhakctlTest, UpdateRefusesAJsonNamingAnotherResource) {
+  Result before = Ctl({"get", "council", "display", "--output=json"});
+  ASSERT_EQ(before.code, 0) << before.err;
+  Result r = Ctl({"update", "council", "display",
+                  R"(--json={"name":"councils/special-purpose-ships","description":"바뀜"})"});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "the JSON's name is \"councils/special-purpose-ships\""))
+      << r.err;
+  EXPECT_EQ(Ctl({"get", "council", "display", "--output=json"}).out, before.out)
+      << "nothing was written";
+}
+
+TEST_F(SanhakctlTest, DryRunChecksAWriteOnTheServerAndWritesNothing) {
+  const std::string seminar =
+      R"(--json={"kind":"SEMINAR","title":"점검용 세미나","councils":["councils/special-purpose-ships"]})";
+  const std::string listed = Ctl({"list", "activities", "--output=json"}).out;
+  for (const std::string& flag : {std::string("--dry-run"), std::string("--dry-run=server"),
+                                  std::string("--dry_run")}) {
+    Result r = Ctl({"create", "activity", seminar, flag});
+    EXPECT_EQ(r.code, 0) << flag << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, "(dry run: nothing written)")) << r.out;
+  }
+  // The server's checks still run: a bad council is refused.
+  Result bad = Ctl({"create", "activity",
+                    R"(--json={"kind":"SEMINAR","title":"x","councils":["councils/no-such"]})",
+                    "--dry-run"});
+  EXPECT_NE(bad.code, 0) << bad.out;
+  EXPECT_EQ(Ctl({"list", "activities", "--output=json"}).out, listed) << "nothing created";
+  Result del = Ctl({"delete", "organization", "special-purpose-ship-association", "--dry-run"});
+  EXPECT_EQ(del.code, 2) << del.out << del.err;
+  EXPECT_TRUE(absl::StrContains(del.err, "no server-side dry run")) << del.err;
+  Result help = Ctl({"--help"});
+  EXPECT_TRUE(absl::StrContains(help.out, "--request_id")) << help.out;
+  EXPECT_TRUE(absl::StrContains(help.out, "--dry-run")) << help.out;
+  // A request id makes a retried create create once.
+  Result first = Ctl({"create", "activity", seminar, "--request-id=retry-1"});
+  Result again = Ctl({"create", "activity", seminar, "--request-id=retry-1"});
+  ASSERT_EQ(first.code, 0) << first.err;
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(first.out.substr(0, first.out.find('\n')), again.out.substr(0, again.out.find('\n')));
 }
 
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.

@@ -1,5 +1,6 @@
 #include "tools/sanhakctl/commands.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/resource_names.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -168,6 +170,96 @@ class Runner {
     return kind;
   }
 
+  // What a user typed for a `kind` resource, as its full name: a name or bare id as
+  // ResolveName takes it; otherwise (a display name, e.g. 특수목적선 or 부산) the one
+  // resource of that kind whose display name it is, or else the one whose display name
+  // contains it. NOT_FOUND naming the closest when none; INVALID_ARGUMENT naming them when
+  // several. Only a typed text that is not an id costs a List call.
+  absl::StatusOr<std::string> Lookup(const Kind& kind, absl::string_view text) {
+    absl::StatusOr<std::string> name = ResolveName(kind, text);
+    if (name.ok() && IsValidId(IdOf(*name))) return name;
+    const FieldDescriptor* label = nullptr;
+    if (const Descriptor* d = ResourceDescriptor(kind); d != nullptr) {
+      label = d->FindFieldByName("display_name");
+      if (label == nullptr) label = d->FindFieldByName("title");
+    }
+    if (!kind.parent_collection.empty() || label == nullptr ||
+        absl::StrContains(text, '/')) {
+      return name.ok() ? absl::InvalidArgumentError(absl::StrCat(
+                             "\"", text, "\" is not a ", kind.name,
+                             " name (ids are lowercase letters, digits and '-')"))
+                       : name.status();
+    }
+    auto all = client_.List(kind, {}, 0, nullptr);
+    if (!all.ok()) return all.status();
+    std::vector<std::pair<std::string, std::string>> exact, partial;
+    for (const auto& item : *all) {
+      const std::string shown = item->GetReflection()->GetString(*item, label);
+      const std::string item_name =
+          item->GetReflection()->GetString(*item, item->GetDescriptor()->FindFieldByName("name"));
+      if (shown == text) exact.emplace_back(item_name, shown);
+      else if (absl::StrContains(shown, text)) partial.emplace_back(item_name, shown);
+    }
+    const auto& found = exact.empty() ? partial : exact;
+    if (found.size() == 1) return found.front().first;
+    auto listed = [](const std::vector<std::pair<std::string, std::string>>& v) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < v.size() && i < 8; ++i) {
+        out.push_back(absl::StrCat(v[i].first, " (", v[i].second, ")"));
+      }
+      if (v.size() > 8) out.push_back(absl::StrCat("and ", v.size() - 8, " more"));
+      return absl::StrJoin(out, ", ");
+    };
+    if (found.empty()) {
+      return absl::NotFoundError(absl::StrCat("no ", kind.name, " is named or called \"", text,
+                                              "\" (`sanhakctl list ", kind.plural,
+                                              "` shows them)"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" could be any of ",
+                                                   found.size(), " ", kind.plural, ": ",
+                                                   listed(found), "; give the name"));
+  }
+
+  // The List filters as typed, with every reference (--region=부산, --council=x) looked up
+  // as its full name, and a child kind's --PARENT_KIND taken as its parent.
+  absl::StatusOr<std::map<std::string, std::string>> ResolvedFilters(const Kind& kind) {
+    std::map<std::string, std::string> filters = options_.filters;
+    const Descriptor* request = MethodOf(kind, "List")->input_type();
+    const Kind* parent = kind.parent_collection.empty() ? nullptr : FindKind(kind.parent_collection);
+    if (parent != nullptr && filters.count(parent->name) != 0 &&
+        request->FindFieldByName(parent->name) == nullptr && filters.count("parent") == 0) {
+      filters["parent"] = filters[parent->name];
+      filters.erase(parent->name);
+    }
+    for (auto& [field, value] : filters) {
+      const Kind* referenced = field == "parent" ? parent : FindKind(field);
+      if (referenced == nullptr || request->FindFieldByName(field) == nullptr) continue;
+      absl::StatusOr<std::string> name = Lookup(*referenced, value);
+      if (!name.ok()) {
+        return absl::Status(name.status().code(),
+                            absl::StrCat("--", field, ": ", name.status().message()));
+      }
+      value = *name;
+    }
+    return filters;
+  }
+
+  // --dry-run: asks the server to check the write without making it (AIP-163's
+  // validate_only), for the methods that offer it.
+  absl::Status MarkDryRun(Message& request, absl::string_view verb, const Kind& kind) {
+    if (!options_.dry_run) return absl::OkStatus();
+    const FieldDescriptor* f = request.GetDescriptor()->FindFieldByName("validate_only");
+    if (f == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dry-run: ", verb, " ", kind.name, " has no server-side dry run (its request has no "
+          "validate_only)"));
+    }
+    request.GetReflection()->SetBool(&request, f, true);
+    return absl::OkStatus();
+  }
+  // What a write's confirmation says of a dry run.
+  const char* DryRunNote() const { return options_.dry_run ? " (dry run: nothing written)" : ""; }
+
   // `get`'s view of one resource: field, value.
   void PrintResource(const Message& m) {
     if (json()) {
@@ -194,7 +286,7 @@ class Runner {
   absl::Status Get(const std::vector<std::string>& args) {
     auto kind = KindArg(args, 2, "get KIND NAME");
     if (!kind.ok()) return kind.status();
-    auto name = ResolveName(**kind, args[1]);
+    auto name = Lookup(**kind, args[1]);
     if (!name.ok()) return name.status();
     auto resource = client_.Get(**kind, *name);
     if (!resource.ok()) return resource.status();
@@ -205,8 +297,10 @@ class Runner {
   absl::Status List(const std::vector<std::string>& args) {
     auto kind = KindArg(args, 1, "list KIND [--FILTER=VALUE ...] [--limit=N]");
     if (!kind.ok()) return kind.status();
+    auto filters = ResolvedFilters(**kind);
+    if (!filters.ok()) return filters.status();
     int total = 0;
-    auto items = client_.List(**kind, options_.filters, options_.limit, &total);
+    auto items = client_.List(**kind, *filters, options_.limit, &total);
     if (!items.ok()) return items.status();
     if (json()) {
       // The List response's JSON with every page merged.
@@ -334,12 +428,13 @@ class Runner {
     request->GetReflection()
         ->MutableMessage(request.get(), ResourceFieldOf(in, r.GetDescriptor()))
         ->CopyFrom(r);
+    if (absl::Status s = MarkDryRun(*request, "create", **kind); !s.ok()) return s;
     auto response = Client::NewMessage(method->output_type());
     if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
         !s.ok()) {
       return s;
     }
-    if (!json()) out_ << "created " << CellText(*response, "name") << "\n";
+    if (!json()) out_ << "created " << CellText(*response, "name") << DryRunNote() << "\n";
     PrintResource(*response);
     return absl::OkStatus();
   }
@@ -375,6 +470,16 @@ class Runner {
     if (!resource.ok()) return resource.status();
     Message& r = **resource;
     const Descriptor* d = r.GetDescriptor();
+    // A JSON copied from another resource must not quietly update this one.
+    const std::string named = r.GetReflection()->GetString(r, d->FindFieldByName("name"));
+    if (!named.empty()) {
+      absl::StatusOr<std::string> json_name = ResolveName(**kind, named);
+      if (!json_name.ok() || *json_name != *name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JSON's name is \"", named, "\" but the command updates ", *name,
+            "; drop \"name\" from the JSON or make the two agree"));
+      }
+    }
     r.GetReflection()->SetString(&r, d->FindFieldByName("name"), *name);
     std::vector<std::string> mask;
     if (!options_.update_mask.empty()) {
@@ -407,12 +512,16 @@ class Runner {
     request->GetReflection()
         ->MutableMessage(request.get(), in->FindFieldByName("update_mask"))
         ->CopyFrom(field_mask);
+    if (absl::Status s = MarkDryRun(*request, "update", **kind); !s.ok()) return s;
     auto response = Client::NewMessage(method->output_type());
     if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
         !s.ok()) {
       return s;
     }
-    if (!json()) out_ << "updated " << *name << " (" << absl::StrJoin(mask, ", ") << ")\n";
+    if (!json()) {
+      out_ << "updated " << *name << " (" << absl::StrJoin(mask, ", ") << ")" << DryRunNote()
+           << "\n";
+    }
     PrintResource(*response);
     return absl::OkStatus();
   }
@@ -431,6 +540,7 @@ class Runner {
     if (!options_.etag.empty()) {
       if (absl::Status s = SetFieldFromText(*request, "etag", options_.etag); !s.ok()) return s;
     }
+    if (absl::Status s = MarkDryRun(*request, "delete", **kind); !s.ok()) return s;
     auto response = Client::NewMessage(method->output_type());
     if (absl::Status s = client_.Call((*kind)->service, method, *request, response.get());
         !s.ok()) {
@@ -439,7 +549,7 @@ class Runner {
     if (json()) {
       out_ << "{}\n";
     } else {
-      out_ << "deleted " << *name << "\n";
+      out_ << "deleted " << *name << DryRunNote() << "\n";
     }
     return absl::OkStatus();
   }
@@ -479,7 +589,7 @@ class Runner {
 
   absl::Status Scorecard(const std::vector<std::string>& args) {
     if (args.size() != 1) return absl::InvalidArgumentError("usage: sanhakctl scorecard COUNCIL");
-    auto name = ResolveName(*FindKind("council"), args[0]);
+    auto name = Lookup(*FindKind("council"), args[0]);
     if (!name.ok()) return name.status();
     analytics::v1::GetCouncilScorecardRequest request;
     request.set_council(*name);
@@ -530,6 +640,23 @@ class Runner {
             client_.Call(Service::kAnalytics, AnalyticsMethod("GetNetwork"), request, &network);
         !s.ok()) {
       return s;
+    }
+    // --top=N bounds every list, not only the complexes the server cuts: the N region
+    // pairs joined by the most councils (the server lists them by region) and the N hub
+    // regions.
+    if (options_.top > 0) {
+      auto* links = network.mutable_links();
+      std::stable_sort(links->begin(), links->end(),
+                       [](const analytics::v1::RegionLink& a, const analytics::v1::RegionLink& b) {
+                         return a.councils_size() > b.councils_size();
+                       });
+      while (links->size() > options_.top) links->RemoveLast();
+      while (network.hub_regions_size() > options_.top) {
+        network.mutable_hub_regions()->RemoveLast();
+      }
+      while (network.hub_complexes_size() > options_.top) {
+        network.mutable_hub_complexes()->RemoveLast();
+      }
     }
     if (json()) {
       out_ << ToJson(network) << "\n";
@@ -808,10 +935,13 @@ registrations).
                                       --kind --council --organization --role --state
                                       --category --parent; --show_deleted lists
                                       soft-deleted councils, complexes, organizations too
-  create KIND [NAME] --json='{...}'   the resource in protobuf JSON (or -f FILE, - = stdin)
+  create KIND [NAME] --json='{...}'   the resource in protobuf JSON (or -f FILE, - = stdin);
+                                      --request_id=KEY makes a retry create it once
   update KIND NAME --json='{...}'     update_mask = --update_mask or the fields in the JSON;
                                       etag from the JSON, --etag, or read first
   delete KIND NAME [--etag=E]
+  (create, update: --dry-run asks the server to check the write and make none; the API
+  offers no dry run for delete, so delete --dry-run is refused)
 
 Identity:
   whoami                              the identity, role and council scope the server
@@ -819,7 +949,8 @@ Identity:
 
 Analytics:
   scorecard COUNCIL                   one council's figures
-  network [--top=N]                   regions joined by councils, hub complexes and regions
+  network [--top=N]                   regions joined by councils, hub complexes and regions;
+                                      --top=N: the N foremost of each list
   agenda ACTIVITY                     a forum's timetable, in order
   aggregates                          every aggregate, once
   summary [--watch]                   councils, organizations, activities, outcomes, funding;

@@ -28,6 +28,8 @@ struct Options {
   // the JSON gives it.
   std::string etag;
   std::string request_id;
+  // create, update, delete: validate_only (the server checks, writes nothing).
+  bool dry_run = false;
   // list: at most this many rows (0 = all pages).
   int limit = 0;
   // list: List request fields, e.g. {"field", "future-mobility"}.

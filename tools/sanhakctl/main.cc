@@ -2,6 +2,7 @@
 // unknown flags and bad values are usage errors (exit 2), not abseil's exit 1.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -28,7 +29,11 @@ ABSL_FLAG(std::string, json, "", "create/update: the resource as JSON");
 ABSL_FLAG(std::string, file, "", "create/update: a file holding the resource JSON (- = stdin)");
 ABSL_FLAG(std::string, update_mask, "", "update: comma-separated fields");
 ABSL_FLAG(std::string, etag, "", "update/delete: the etag");
-ABSL_FLAG(std::string, request_id, "", "create: idempotency key");
+ABSL_FLAG(std::string, request_id, "",
+          "create: idempotency key; a retry with the same key creates nothing more");
+ABSL_FLAG(bool, dry_run, false,
+          "create, update, delete: the server checks the write and makes none "
+          "(validate_only); --dry-run=server is the same, as kubectl spells it");
 ABSL_FLAG(int, limit, 0, "list: at most this many rows");
 ABSL_FLAG(int, max_width, 48, "cut table cells wider than this (0 = never)");
 ABSL_FLAG(int, top, 10, "network: hub complexes");
@@ -100,6 +105,17 @@ bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool
       continue;
     }
     if (name == "f") name = "file";
+    // kubectl's spelling (--dry-run, --request-id) as well as abseil's.
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (name == "dry_run" && has_value) {
+      if (value == "server") value = "true";
+      if (value == "none") value = "false";
+      if (value == "client") {
+        std::cerr << "sanhakctl: --dry-run=client is not offered; --dry-run=server asks the "
+                     "server to check the write\n";
+        return false;
+      }
+    }
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr && absl::StartsWith(name, "no") && !has_value) {
       absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
@@ -273,6 +289,7 @@ int main(int argc, char** argv) {
   options.update_mask = absl::GetFlag(FLAGS_update_mask);
   options.etag = absl::GetFlag(FLAGS_etag);
   options.request_id = absl::GetFlag(FLAGS_request_id);
+  options.dry_run = absl::GetFlag(FLAGS_dry_run);
   options.limit = absl::GetFlag(FLAGS_limit);
   options.max_width = absl::GetFlag(FLAGS_max_width);
   options.top = absl::GetFlag(FLAGS_top);
