@@ -89,6 +89,16 @@ struct Result {
   std::string err;
 };
 
+// How often `what` occurs in `text`.
+int CountOf(absl::string_view text, absl::string_view what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != absl::string_view::npos;
+       at = text.find(what, at + what.size())) {
+    ++n;
+  }
+  return n;
+}
+
 class SanhakctlTest : public ::testing::Test {
  protected:
   static constexpr char kForum[] = "activities/development-forum-2025";
@@ -191,6 +201,21 @@ class SanhakctlTest : public ::testing::Test {
     Process p(args, dir_.File("out" + n), dir_.File("err" + n));
     const int code = p.Wait();
     return {code, p.out(), p.err()};
+  }
+
+  // Runs any program (e.g. a shell trying a completion script).
+  Result RunCommand(const std::vector<std::string>& argv) {
+    const std::string n = absl::StrCat(runs_++);
+    sanhak::testing::ChildStreams streams;
+    streams.stdin_path = "/dev/null";
+    streams.stdout_path = dir_.File("out" + n);
+    streams.stderr_path = dir_.File("err" + n);
+    streams.truncate = true;
+    sanhak::testing::ChildProcess child;
+    absl::Status started = child.Start(argv, streams);
+    EXPECT_TRUE(started.ok()) << started;
+    const int code = child.WaitExit(absl::Seconds(60));
+    return {code, ReadAll(streams.stdout_path), ReadAll(streams.stderr_path)};
   }
 
   // Runs sanhakctl with exactly `args` (no target flags added), stdin from `in`.
@@ -384,6 +409,66 @@ TEST_F(SanhakctlTest, DryRunChecksAWriteOnTheServerAndWritesNothing) {
   ASSERT_EQ(first.code, 0) << first.err;
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(first.out.substr(0, first.out.find('\n')), again.out.substr(0, again.out.find('\n')));
+}
+
+TEST_F(SanhakctlTest, HealthShowsEachServiceAndFailsUnlessAllServe) {
+  // Analytics is NOT_SERVING until it has loaded the aggregates.
+  Result up;
+  ASSERT_TRUE(WaitUntil([&] {
+    up = Ctl({"health"});
+    return up.code == 0;
+  })) << up.out << up.err;
+  for (const char* service : {"registry", "events", "analytics"}) {
+    EXPECT_TRUE(absl::StrContains(up.out, service)) << up.out;
+  }
+  EXPECT_EQ(CountOf(up.out, "SERVING"), 3) << up.out;
+  Result quiet = Ctl({"health", "--no-headers"});
+  EXPECT_FALSE(absl::StrContains(quiet.out, "SERVICE")) << quiet.out;
+  EXPECT_EQ(CountOf(quiet.out, "\n"), 3) << quiet.out;
+
+  analytics_->Shutdown();
+  analytics_.reset();
+  Result down = Ctl({"health", "--timeout=2s"});
+  EXPECT_EQ(down.code, 5) << "unavailable: " << down.out << down.err;
+  EXPECT_TRUE(absl::StrContains(down.out, "UNREACHABLE")) << down.out;
+  EXPECT_EQ(CountOf(down.out, " SERVING"), 2) << down.out;
+  Result json = Ctl({"health", "--output=json", "--timeout=2s"});
+  EXPECT_TRUE(absl::StrContains(json.out, R"("service":"registry")")) << json.out;
+  StartAnalytics();
+}
+
+TEST_F(SanhakctlTest, HelpForOneCommandAndACompletionScriptBashLoads) {
+  Result help = Ctl({"help", "list"});
+  EXPECT_EQ(help.code, 0) << help.err;
+  EXPECT_TRUE(absl::StrContains(help.out, "list KIND [--FILTER=V]")) << help.out;
+  EXPECT_FALSE(absl::StrContains(help.out, "delete KIND")) << help.out;
+  EXPECT_EQ(Ctl({"help", "frobnicate"}).code, 2);
+
+  Result script = CtlBare({"completion", "bash"});
+  ASSERT_EQ(script.code, 0) << script.err;
+  const std::string path = dir_.File("completion.bash");
+  {
+    std::ofstream f(path);
+    f << script.out;
+  }
+  // What a shell does on TAB: the completions offered for a partial word.
+  const std::string check = dir_.File("check.sh");
+  {
+    std::ofstream f(check);
+    f << "source " << path << "\n"
+      << "complete -p sanhakctl\n"
+      << "COMP_WORDS=(sanhakctl li); COMP_CWORD=1; _sanhakctl; echo \"1:${COMPREPLY[*]}\"\n"
+      << "COMP_WORDS=(sanhakctl get cou); COMP_CWORD=2; _sanhakctl; echo \"2:${COMPREPLY[*]}\"\n"
+      << "COMP_WORDS=(sanhakctl list --no-h); COMP_CWORD=2; _sanhakctl; echo \"3:${COMPREPLY[*]}\"\n";
+  }
+  Result bash = RunCommand({"/bin/bash", check});
+  EXPECT_EQ(bash.code, 0) << bash.err;
+  EXPECT_TRUE(absl::StrContains(bash.out, "complete -F _sanhakctl sanhakctl")) << bash.out;
+  EXPECT_TRUE(absl::StrContains(bash.out, "1:list\n")) << bash.out;
+  EXPECT_TRUE(absl::StrContains(bash.out, "2:council\n")) << bash.out;
+  EXPECT_TRUE(absl::StrContains(bash.out, "3:--no-headers\n")) << bash.out;
+  EXPECT_EQ(CtlBare({"completion", "fish"}).code, 2);
+  EXPECT_TRUE(absl::StartsWith(CtlBare({"completion", "zsh"}).out, "#compdef sanhakctl"));
 }
 
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.

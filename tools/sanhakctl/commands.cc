@@ -13,12 +13,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/resource_names.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/type/date.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "sanhak/analytics/v1/analytics.grpc.pb.h"
 #include "sanhak/events/v1/events.pb.h"
 #include "sanhak/identity/v1/identity.pb.h"
@@ -148,6 +150,8 @@ class Runner {
     if (command == "watch") return WatchCommand(rest);
     if (command == "export") return ExportCommand(rest);
     if (command == "import") return ImportCommand(rest);
+    if (command == "health") return Health(rest);
+    if (command == "completion") return Completion(rest);
     return absl::InvalidArgumentError(
         absl::StrCat("unknown command \"", command, "\" (sanhakctl --help lists them)"));
   }
@@ -563,6 +567,97 @@ class Runner {
 
   // The identity, role and council scope the server sees for this caller (every
   // service answers; --target picks another than the registry).
+  // Each service's grpc.health.v1 answer for the whole server, as a probe sees it.
+  absl::Status Health(const std::vector<std::string>& args) {
+    if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl health");
+    const MethodDescriptor* check = grpc::health::v1::HealthCheckRequest::descriptor()
+                                        ->file()
+                                        ->FindServiceByName("Health")
+                                        ->FindMethodByName("Check");
+    const Targets& targets = client_.targets();
+    struct Row {
+      const char* service;
+      Service which;
+      std::string target;
+    };
+    const Row rows[] = {{"registry", Service::kRegistry, targets.registry},
+                        {"events", Service::kEvents, targets.events},
+                        {"analytics", Service::kAnalytics, targets.analytics}};
+    Table table({"SERVICE", "TARGET", "STATUS"});
+    google::protobuf::Struct report;
+    auto* list = (*report.mutable_fields())["services"].mutable_list_value();
+    int serving = 0;
+    for (const Row& row : rows) {
+      grpc::health::v1::HealthCheckRequest request;
+      grpc::health::v1::HealthCheckResponse response;
+      absl::Status s = client_.Call(row.which, check, request, &response);
+      std::string status =
+          s.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+                 : absl::StrCat("UNREACHABLE (", absl::StatusCodeToString(s.code()), ")");
+      if (s.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        ++serving;
+      }
+      table.AddRow({row.service, row.target, status});
+      auto* entry = list->add_values()->mutable_struct_value()->mutable_fields();
+      (*entry)["service"].set_string_value(row.service);
+      (*entry)["target"].set_string_value(row.target);
+      (*entry)["status"].set_string_value(status);
+    }
+    if (json()) {
+      out_ << ToJson(report) << "\n";
+    } else {
+      out_ << table.Render();
+    }
+    if (serving != 3) {
+      return absl::UnavailableError(absl::StrCat(3 - serving, " of 3 services not serving"));
+    }
+    return absl::OkStatus();
+  }
+
+  // A script that completes commands, kinds and flags (sanhakctl completion bash|zsh),
+  // as kubectl completion prints one to source.
+  absl::Status Completion(const std::vector<std::string>& args) {
+    if (args.size() != 1 || (args[0] != "bash" && args[0] != "zsh")) {
+      return absl::InvalidArgumentError("usage: sanhakctl completion bash|zsh");
+    }
+    std::vector<std::string> kinds;
+    for (const Kind& k : Kinds()) kinds.push_back(k.name);
+    std::string script = absl::StrCat(
+        args[0] == "zsh" ? "#compdef sanhakctl\nautoload -U +X bashcompinit && bashcompinit\n"
+                         : "",
+        "# sanhakctl completion ", args[0], ": source it, e.g. source <(sanhakctl completion ",
+        args[0], ")\n",
+        "_sanhakctl() {\n"
+        "  local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+        "  local commands=\"", absl::StrJoin(CommandNames(), " "), "\"\n",
+        "  local kinds=\"", absl::StrJoin(kinds, " "), "\"\n",
+        "  local flags=\"", absl::StrJoin(options_.flag_names, " "), "\"\n",
+        "  if [[ \"$cur\" == -* ]]; then\n"
+        "    COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
+        "    return\n"
+        "  fi\n"
+        "  local i command=\"\" position=0\n"
+        "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+        "    [[ \"${COMP_WORDS[i]}\" == -* ]] && continue\n"
+        "    position=$((position + 1))\n"
+        "    [[ $position -eq 1 ]] && command=\"${COMP_WORDS[i]}\"\n"
+        "  done\n"
+        "  if [[ $position -eq 0 ]]; then\n"
+        "    COMPREPLY=($(compgen -W \"$commands\" -- \"$cur\"))\n"
+        "  elif [[ $position -eq 1 ]]; then\n"
+        "    case \"$command\" in\n"
+        "      get|list|create|update|delete) COMPREPLY=($(compgen -W \"$kinds\" -- \"$cur\")) ;;\n"
+        "      completion) COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")) ;;\n"
+        "      help) COMPREPLY=($(compgen -W \"$commands\" -- \"$cur\")) ;;\n"
+        "      import) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+        "    esac\n"
+        "  fi\n"
+        "}\n"
+        "complete -F _sanhakctl sanhakctl\n");
+    out_ << script;
+    return absl::OkStatus();
+  }
+
   absl::Status WhoAmI(const std::vector<std::string>& args) {
     if (!args.empty()) return absl::InvalidArgumentError("usage: sanhakctl whoami");
     identity::v1::WhoAmIRequest request;
@@ -975,9 +1070,15 @@ Contexts (as kubectl's): a config file ($SANHAKCTL_CONFIG, else
                            --ca=.. --cert=.. --key=.. --token_file=..]
 
 Other:
+  health                              each service's health (grpc.health.v1), as probes see
+                                      it; exit 5 unless all three are SERVING
+  completion bash|zsh                 a script completing commands, kinds and flags:
+                                      source <(sanhakctl completion bash)
+  help COMMAND                        one command's usage
   version                             this build's version (also --version)
 
-Flags: --output=table|json  --timeout=10s (deadline of every call)
+Flags: --output=table|json  --no-headers (tables without their header row)
+  --timeout=10s (deadline of every call)
   --target=HOST:PORT (the service the command talks to)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,
   SANHAK_EVENTS_TARGET, SANHAK_ANALYTICS_TARGET; defaults 127.0.0.1:50051/50052/50053)
@@ -998,12 +1099,47 @@ Exit codes:
 )";
 }
 
+std::vector<std::string> CommandNames() {
+  return {"get",     "list",       "create", "update",  "delete",    "scorecard", "whoami",
+          "network", "agenda",     "aggregates", "summary", "watch", "export",    "import",
+          "config",  "health",     "completion", "version", "help"};
+}
+
+std::string UsageOf(absl::string_view command) {
+  // The lines of Usage() that describe `command`: its own, and those indented under it.
+  std::string out;
+  bool in = false;
+  for (absl::string_view line : absl::StrSplit(Usage(), '\n')) {
+    const bool entry = absl::StartsWith(line, "  ") && !absl::StartsWith(line, "   ");
+    if (entry) {
+      absl::string_view word = absl::StripLeadingAsciiWhitespace(line);
+      word = word.substr(0, word.find(' '));
+      in = word == command;
+    } else if (!absl::StartsWith(line, "   ")) {
+      in = false;
+    }
+    if (in) absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 int Run(const std::vector<std::string>& args, const Options& options, std::ostream& out,
         std::ostream& err) {
   if (args.empty() || args[0] == "help") {
+    if (args.size() == 2) {
+      const std::string usage = UsageOf(args[1]);
+      if (usage.empty()) {
+        err << "sanhakctl help: no command \"" << args[1] << "\" (sanhakctl --help lists them)\n";
+        return kExitBadInput;
+      }
+      out << "usage: sanhakctl [flags] " << args[1] << " ...\n" << usage
+          << "(sanhakctl --help: every command, flag and exit code)\n";
+      return kExitOk;
+    }
     (args.empty() ? err : out) << Usage();
     return args.empty() ? kExitBadInput : kExitOk;
   }
+  Table::SetShowHeaders(!options.no_headers);
   Runner runner(options, out, err);
   absl::Status status = runner.Dispatch(args);
   out.flush();

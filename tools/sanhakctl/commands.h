@@ -49,11 +49,18 @@ struct Options {
   std::string out;
   // import: records validated together before any of them is written.
   int batch_size = 500;
+  // Tables without their header row (--no-headers).
+  bool no_headers = false;
+  // completion: the flags a shell may complete (--name), as main.cc registers them.
+  std::vector<std::string> flag_names;
   // Whether stdout / stderr are terminals (in-place views, progress bars); main.cc asks
   // isatty, tests set them.
   bool stdout_tty = false;
   bool stderr_tty = false;
 };
+
+// Every command, as help and completion name them.
+std::vector<std::string> CommandNames();
 
 // Runs `args` (the command and its positional arguments); returns the exit code.
 int Run(const std::vector<std::string>& args, const Options& options, std::ostream& out,

@@ -153,6 +153,12 @@ void Table::KeepWhole(size_t column) {
   whole_[column] = true;
 }
 
+namespace {
+bool show_headers = true;
+}  // namespace
+
+void Table::SetShowHeaders(bool show) { show_headers = show; }
+
 std::string Table::Render() const {
   const size_t columns = headers_.size();
   auto cell = [&](const std::vector<std::string>& row, size_t i) {
@@ -178,7 +184,7 @@ std::string Table::Render() const {
     out += line;
     out += '\n';
   };
-  render_row(headers_);
+  if (show_headers) render_row(headers_);
   for (const auto& row : rows_) render_row(row);
   return out;
 }

@@ -42,6 +42,10 @@ class Table {
   // Cuts cells of every column to at most `width` columns (0 = no limit). The last
   // column is never padded, so long text there costs no trailing spaces.
   void set_max_cell_width(int width) { max_cell_width_ = width; }
+  // Whether Render starts with the header row (kubectl's --no-headers turns it off for
+  // every table a command prints). Process-wide: a command prints its tables under one
+  // setting.
+  static void SetShowHeaders(bool show);
   size_t size() const { return rows_.size(); }
 
   // The header row, then one line per row; columns separated by two spaces, trailing

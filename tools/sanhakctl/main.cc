@@ -31,6 +31,7 @@ ABSL_FLAG(std::string, update_mask, "", "update: comma-separated fields");
 ABSL_FLAG(std::string, etag, "", "update/delete: the etag");
 ABSL_FLAG(std::string, request_id, "",
           "create: idempotency key; a retry with the same key creates nothing more");
+ABSL_FLAG(bool, no_headers, false, "tables without their header row (for scripts)");
 ABSL_FLAG(bool, dry_run, false,
           "create, update, delete: the server checks the write and makes none "
           "(validate_only); --dry-run=server is the same, as kubectl spells it");
@@ -290,6 +291,19 @@ int main(int argc, char** argv) {
   options.etag = absl::GetFlag(FLAGS_etag);
   options.request_id = absl::GetFlag(FLAGS_request_id);
   options.dry_run = absl::GetFlag(FLAGS_dry_run);
+  options.no_headers = absl::GetFlag(FLAGS_no_headers);
+  // The flags this file defines, for `completion` (abseil's own are not sanhakctl's),
+  // spelled with dashes as kubectl's are (both spellings are accepted).
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "sanhakctl")) {
+      std::string dashed(name);
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      options.flag_names.push_back(absl::StrCat("--", dashed));
+    }
+  }
+  options.flag_names.push_back("--help");
+  options.flag_names.push_back("--version");
+  std::sort(options.flag_names.begin(), options.flag_names.end());
   options.limit = absl::GetFlag(FLAGS_limit);
   options.max_width = absl::GetFlag(FLAGS_max_width);
   options.top = absl::GetFlag(FLAGS_top);
