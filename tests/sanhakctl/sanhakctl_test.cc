@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
@@ -469,6 +470,33 @@ TEST_F(SanhakctlTest, HelpForOneCommandAndACompletionScriptBashLoads) {
   EXPECT_TRUE(absl::StrContains(bash.out, "3:--no-headers\n")) << bash.out;
   EXPECT_EQ(CtlBare({"completion", "fish"}).code, 2);
   EXPECT_TRUE(absl::StartsWith(CtlBare({"completion", "zsh"}).out, "#compdef sanhakctl"));
+}
+
+// Money reads one way in every table (382억원), as the summary shows it; JSON keeps won.
+TEST_F(SanhakctlTest, MoneyReadsTheSameInEveryTable) {
+  // An outcome with a budget: the name before the first totalBudgetKrw in the JSON list.
+  const std::string listed = Ctl({"list", "outcomes", "--output=json"}).out;
+  const size_t budget = listed.find("totalBudgetKrw");
+  ASSERT_NE(budget, std::string::npos) << listed;
+  const size_t name_at = listed.rfind("\"name\":\"outcomes/", budget);
+  ASSERT_NE(name_at, std::string::npos);
+  const size_t id_at = name_at + std::string("\"name\":\"outcomes/").size();
+  const std::string id = listed.substr(id_at, listed.find('"', id_at) - id_at);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"list", "outcomes"},
+        std::vector<std::string>{"get", "outcome", id}}) {
+    Result r = Ctl(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, "억원")) << r.out;
+    int run = 0, longest = 0;
+    for (char c : r.out) {
+      run = absl::ascii_isdigit(static_cast<unsigned char>(c)) ? run + 1 : 0;
+      longest = std::max(longest, run);
+    }
+    EXPECT_LT(longest, 9) << "no raw won amounts: " << r.out;
+  }
+  Result json = Ctl({"list", "outcomes", "--output=json"});
+  EXPECT_TRUE(absl::StrContains(json.out, "BudgetKrw\":\"")) << json.out;
 }
 
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.

@@ -56,8 +56,13 @@ std::string ScalarText(const Message& m, const FieldDescriptor* f, int index) {
       return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
     case FieldDescriptor::CPPTYPE_INT32:
       return absl::StrCat(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
-    case FieldDescriptor::CPPTYPE_INT64:
-      return absl::StrCat(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_INT64: {
+      const int64_t v = rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+      // Money reads as everywhere else in tables (382억원), never as raw won; JSON keeps
+      // the exact integer.
+      if (absl::EndsWith(f->name(), "_krw")) return FormatKrw(v);
+      return absl::StrCat(v);
+    }
     case FieldDescriptor::CPPTYPE_UINT32:
       return absl::StrCat(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
     case FieldDescriptor::CPPTYPE_UINT64:
