@@ -63,6 +63,7 @@ class Process {
                                      "SANHAK_CERT=",
                                      "SANHAK_KEY=",
                                      "SANHAK_TOKEN_FILE=",
+                                     "COLUMNS=",
                                      SANHAKCTL_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
     sanhak::testing::ChildStreams streams;
@@ -497,6 +498,36 @@ TEST_F(SanhakctlTest, MoneyReadsTheSameInEveryTable) {
   }
   Result json = Ctl({"list", "outcomes", "--output=json"});
   EXPECT_TRUE(absl::StrContains(json.out, "BudgetKrw\":\"")) << json.out;
+}
+
+// Tables fit the terminal ($COLUMNS, or the terminal's own width), as kubectl's do; a
+// pipe gets whole lines.
+TEST_F(SanhakctlTest, TablesFitTheTerminalsWidth) {
+  auto run = [&](const std::string& columns) {
+    std::vector<std::string> argv = {"/usr/bin/env", "SANHAKCTL_CONFIG=" + dir_.File("none.json"),
+                                     "COLUMNS=" + columns, SANHAKCTL_PATH, "list", "councils"};
+    for (const auto& f : TargetFlags(registry_->address(), events_->address())) argv.push_back(f);
+    return RunCommand(argv);
+  };
+  auto widest = [](const std::string& out) {
+    int w = 0;
+    for (absl::string_view line : absl::StrSplit(out, '\n')) {
+      w = std::max(w, DisplayWidth(line));
+    }
+    return w;
+  };
+  Result narrow = run("80");
+  ASSERT_EQ(narrow.code, 0) << narrow.err;
+  EXPECT_LE(widest(narrow.out), 80) << narrow.out;
+  EXPECT_TRUE(absl::StrContains(narrow.out, "…")) << "cut to fit: " << narrow.out;
+  EXPECT_TRUE(absl::StrContains(narrow.out, "councils/eco-friendly-shipbuilding-marine-equipment "))
+      << "names are never cut: " << narrow.out;
+  Result wide = run("200");
+  ASSERT_EQ(wide.code, 0) << wide.err;
+  EXPECT_LE(widest(wide.out), 200) << wide.out;
+  EXPECT_GT(widest(wide.out), 80) << "the room is used: " << wide.out;
+  Result piped = run("");
+  EXPECT_GE(widest(piped.out), widest(wide.out)) << "a pipe gets whole lines";
 }
 
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.

@@ -102,6 +102,28 @@ TEST(TableTest, NoTrailingSpacesAndOneLinePerRow) {
   EXPECT_EQ(out, "A           B\nline break\n");
 }
 
+TEST(TableTest, FitsTheLineWidthByCuttingTheWidestColumnsButNotWholeOnes) {
+  Table t({"NAME", "TITLE", "NOTE"});
+  t.KeepWhole(0);
+  t.AddRow({"councils/special-purpose-ships", "특수목적선 조선·해양기자재 초광역 협의체",
+            "a rather long note about it"});
+  Table::SetLineWidth(60);
+  const std::string out = t.Render();
+  Table::SetLineWidth(0);
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    EXPECT_LE(DisplayWidth(line), 60) << out;
+  }
+  EXPECT_NE(out.find("councils/special-purpose-ships  "), std::string::npos) << out;
+  EXPECT_NE(out.find("…"), std::string::npos) << out;
+  // Only whole columns too wide: the line stays long rather than lose a name.
+  Table names({"NAME"});
+  names.KeepWhole(0);
+  names.AddRow({"councils/special-purpose-ships"});
+  Table::SetLineWidth(10);
+  EXPECT_EQ(names.Render(), "NAME\ncouncils/special-purpose-ships\n");
+  Table::SetLineWidth(0);
+}
+
 TEST(ExitCodeTest, MapsCodes) {
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kOk), 0);
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInvalidArgument), 2);

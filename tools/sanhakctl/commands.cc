@@ -1087,7 +1087,9 @@ Flags: --output=table|json  --no-headers (tables without their header row)
   --target=HOST:PORT (the service the command talks to)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,
   SANHAK_EVENTS_TARGET, SANHAK_ANALYTICS_TARGET; defaults 127.0.0.1:50051/50052/50053)
-  --max_width=48 (cells wider are cut with …)
+  --max_width=48 (cells wider are cut with …); tables fit the terminal's width ($COLUMNS
+  when set, else the terminal's own; a pipe gets whole lines): cells are cut and, when
+  that is not enough, the rightmost columns left out (--output=json has every field)
   --ca=FILE (PEM CA bundle verifying the services; turns TLS on), --cert=FILE --key=FILE
   (this user's certificate for mutual TLS), or SANHAK_CA, SANHAK_CERT, SANHAK_KEY, or a
   context; with none of them the calls are plaintext (a development suite only)
@@ -1145,6 +1147,7 @@ int Run(const std::vector<std::string>& args, const Options& options, std::ostre
     return args.empty() ? kExitBadInput : kExitOk;
   }
   Table::SetShowHeaders(!options.no_headers);
+  Table::SetLineWidth(options.line_width);
   Runner runner(options, out, err);
   absl::Status status = runner.Dispatch(args);
   out.flush();

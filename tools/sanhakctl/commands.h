@@ -51,6 +51,8 @@ struct Options {
   int batch_size = 500;
   // Tables without their header row (--no-headers).
   bool no_headers = false;
+  // The width tables fit into: the terminal's columns (or $COLUMNS); 0 = no limit.
+  int line_width = 0;
   // completion: the flags a shell may complete (--name), as main.cc registers them.
   std::vector<std::string> flag_names;
   // Whether stdout / stderr are terminals (in-place views, progress bars); main.cc asks

@@ -155,9 +155,14 @@ void Table::KeepWhole(size_t column) {
 
 namespace {
 bool show_headers = true;
+int line_width = 0;
+// A column cut to fit a line keeps at least this many columns; narrower ones help no
+// reader, so columns are left out instead.
+constexpr int kMinColumnWidth = 12;
 }  // namespace
 
 void Table::SetShowHeaders(bool show) { show_headers = show; }
+void Table::SetLineWidth(int columns) { line_width = std::max(0, columns); }
 
 std::string Table::Render() const {
   const size_t columns = headers_.size();
@@ -172,13 +177,57 @@ std::string Table::Render() const {
     widths[i] = DisplayWidth(cell(headers_, i));
     for (const auto& row : rows_) widths[i] = std::max(widths[i], DisplayWidth(cell(row, i)));
   }
+  // Fits a line width: narrows the widest column that may be cut, one column at a time,
+  // down to kMinColumnWidth; if the lines are still too long, leaves out the rightmost
+  // columns that may be cut (as ps and top do) and narrows again. Columns kept whole
+  // always show.
+  std::vector<bool> shown(columns, true);
+  if (line_width > 0) {
+    const std::vector<int> natural = widths;
+    auto cuttable = [&](size_t i) { return !(i < whole_.size() && whole_[i]); };
+    auto total = [&] {
+      int sum = 0, visible = 0;
+      for (size_t i = 0; i < columns; ++i) {
+        if (!shown[i]) continue;
+        sum += widths[i];
+        ++visible;
+      }
+      return sum + 2 * std::max(0, visible - 1);
+    };
+    while (true) {
+      widths = natural;
+      while (total() > line_width) {
+        int widest = -1;
+        for (size_t i = 0; i < columns; ++i) {
+          if (!shown[i] || !cuttable(i) || widths[i] <= kMinColumnWidth) continue;
+          if (widest < 0 || widths[i] > widths[widest]) widest = static_cast<int>(i);
+        }
+        if (widest < 0) break;
+        --widths[widest];
+      }
+      if (total() <= line_width) break;
+      int last = -1;
+      for (size_t i = 0; i < columns; ++i) {
+        if (shown[i] && cuttable(i)) last = static_cast<int>(i);
+      }
+      if (last < 0) break;  // only whole columns left: the line stays long
+      shown[last] = false;
+    }
+  }
+  auto fitted = [&](const std::vector<std::string>& row, size_t i) {
+    std::string text = cell(row, i);
+    return DisplayWidth(text) > widths[i] ? TruncateToWidth(text, widths[i]) : text;
+  };
   std::string out;
   auto render_row = [&](const std::vector<std::string>& row) {
     std::string line;
+    bool first = true;
     for (size_t i = 0; i < columns; ++i) {
+      if (!shown[i]) continue;
       const bool right = i < right_.size() && right_[i];
-      if (i > 0) line += "  ";
-      line += PadToWidth(cell(row, i), widths[i], right);
+      if (!first) line += "  ";
+      first = false;
+      line += PadToWidth(fitted(row, i), widths[i], right);
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line;

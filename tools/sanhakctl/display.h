@@ -46,6 +46,10 @@ class Table {
   // every table a command prints). Process-wide: a command prints its tables under one
   // setting.
   static void SetShowHeaders(bool show);
+  // The width every table fits into (a terminal's columns): its widest columns are cut
+  // with … (never one kept whole), and when that is not enough its rightmost columns are
+  // left out; 0 = no limit. Process-wide, as SetShowHeaders.
+  static void SetLineWidth(int columns);
   size_t size() const { return rows_.size(); }
 
   // The header row, then one line per row; columns separated by two spaces, trailing

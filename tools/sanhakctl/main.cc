@@ -1,5 +1,6 @@
 // sanhakctl: flags in, commands.cc out. Flags may come before or after the command;
 // unknown flags and bad values are usage errors (exit 2), not abseil's exit 1.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/version.h"
@@ -332,6 +334,15 @@ int main(int argc, char** argv) {
     if (!value.empty()) options.filters[name] = value;
   }
   options.stdout_tty = isatty(STDOUT_FILENO) != 0;
+  // As ls and kubectl: $COLUMNS when set, else the terminal's width; a pipe or file gets
+  // whole lines.
+  int columns = 0;
+  if (const char* env = std::getenv("COLUMNS"); env != nullptr && absl::SimpleAtoi(env, &columns)) {
+    options.line_width = columns;
+  } else if (options.stdout_tty) {
+    struct winsize size {};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) options.line_width = size.ws_col;
+  }
   options.stderr_tty = isatty(STDERR_FILENO) != 0;
   return sanhak::ctl::Run(args, options, std::cout, std::cerr);
 }
