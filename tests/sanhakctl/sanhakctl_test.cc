@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/text_format.h"
@@ -528,6 +529,35 @@ TEST_F(SanhakctlTest, TablesFitTheTerminalsWidth) {
   EXPECT_GT(widest(wide.out), 80) << "the room is used: " << wide.out;
   Result piped = run("");
   EXPECT_GE(widest(piped.out), widest(wide.out)) << "a pipe gets whole lines";
+}
+
+// Times in the activity's own zone, named; a date-only activity as its days (the Bali
+// week, dated by the day only, once showed as 01:00 in Seoul time).
+TEST_F(SanhakctlTest, TimesShowInTheirZoneNamedAndDatesAsDates) {
+  Result bali = Ctl({"get", "activity", "korea-asean-maritime-week-2025"});
+  ASSERT_EQ(bali.code, 0) << bali.err;
+  std::map<std::string, std::string> rows;
+  for (absl::string_view line : absl::StrSplit(bali.out, '\n', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1), absl::SkipEmpty());
+    rows[kv.first] = std::string(absl::StripLeadingAsciiWhitespace(kv.second));
+  }
+  EXPECT_EQ(rows["start_time"], "2025-07-30") << bali.out;
+  EXPECT_EQ(rows["end_time"], "2025-07-31") << "the last day, not the midnight after it";
+  EXPECT_FALSE(absl::StrContains(bali.out, "01:00")) << bali.out;
+  EXPECT_TRUE(absl::StrContains(bali.out, "Asia/Makassar")) << bali.out;
+  for (absl::string_view line : absl::StrSplit(bali.out, '\n')) {
+    if (absl::StartsWith(line, "create_time") || absl::StartsWith(line, "update_time")) {
+      EXPECT_TRUE(absl::EndsWith(line, " KST")) << line;
+    }
+  }
+  Result forum = Ctl({"agenda", "development-forum-2025"});
+  ASSERT_EQ(forum.code, 0) << forum.err;
+  EXPECT_TRUE(absl::StrContains(forum.out, "TIME (KST)")) << forum.out;
+  EXPECT_TRUE(absl::StrContains(forum.out, " KST")) << "the forum's start, named: " << forum.out;
+  // JSON keeps RFC 3339 in UTC, as protobuf's JSON mapping writes it.
+  Result json = Ctl({"get", "activity", "korea-asean-maritime-week-2025", "--output=json"});
+  EXPECT_TRUE(absl::StrContains(json.out, R"("startTime":"2025-07-29T16:00:00Z")")) << json.out;
 }
 
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.

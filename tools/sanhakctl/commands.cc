@@ -39,14 +39,6 @@ using google::protobuf::MethodDescriptor;
 
 namespace {
 
-absl::TimeZone Korea() {
-  static const absl::TimeZone* const kZone = [] {
-    auto* zone = new absl::TimeZone;
-    if (!absl::LoadTimeZone("Asia/Seoul", zone)) *zone = absl::FixedTimeZone(9 * 3600);
-    return zone;
-  }();
-  return *kZone;
-}
 
 std::string ScalarText(const Message& m, const FieldDescriptor* f, int index) {
   const auto* r = m.GetReflection();
@@ -83,7 +75,26 @@ std::string ScalarText(const Message& m, const FieldDescriptor* f, int index) {
       if (type == "google.protobuf.Timestamp") {
         const auto& ts = static_cast<const google::protobuf::Timestamp&>(sub);
         if (ts.seconds() == 0 && ts.nanos() == 0) return "";
-        return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(ts.seconds()), Korea());
+        // What happens somewhere (an activity's start and end) in that place's zone, when
+        // the resource has one; record keeping (create_time, ...) in Korea's; always
+        // named. A date-only activity's span shows as its days.
+        absl::TimeZone zone = Korea();
+        const Descriptor* d = m.GetDescriptor();
+        const bool span = f->name() == "start_time" || f->name() == "end_time";
+        if (const FieldDescriptor* tz = d->FindFieldByName("time_zone");
+            span && tz != nullptr && tz->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
+            !r->GetString(m, tz).empty()) {
+          absl::LoadTimeZone(r->GetString(m, tz), &zone);
+        }
+        absl::Time when = absl::FromUnixSeconds(ts.seconds());
+        const FieldDescriptor* date_only = d->FindFieldByName("date_only");
+        if (span && date_only != nullptr &&
+            date_only->cpp_type() == FieldDescriptor::CPPTYPE_BOOL && r->GetBool(m, date_only)) {
+          // The end is the midnight after the last day.
+          if (f->name() == "end_time") when -= absl::Seconds(1);
+          return absl::FormatTime("%Y-%m-%d", when, zone);
+        }
+        return TimeText(when, zone);
       }
       if (type == "google.type.Date") {
         const auto& d = static_cast<const google::type::Date&>(sub);
@@ -813,7 +824,8 @@ class Runner {
     for (const auto& s : activity.sessions()) sessions[s.number()] = &s;
     absl::TimeZone zone = Korea();
     if (!activity.time_zone().empty()) absl::LoadTimeZone(activity.time_zone(), &zone);
-    Table t({"TIME", "SLOT", "TITLE", "KIND", "LEAD", "NOTE"});
+    Table t({absl::StrCat("TIME (", ZoneAbbreviation(zone, activity.start_time().seconds()), ")"),
+             "SLOT", "TITLE", "KIND", "LEAD", "NOTE"});
     t.set_max_cell_width(options_.max_width);
     bool press_open = !activity.press_open_until_slot().empty();
     for (const auto& slot : activity.timetable()) {

@@ -153,6 +153,23 @@ void Table::KeepWhole(size_t column) {
   whole_[column] = true;
 }
 
+absl::TimeZone Korea() {
+  static const absl::TimeZone* const kZone = [] {
+    auto* zone = new absl::TimeZone;
+    if (!absl::LoadTimeZone("Asia/Seoul", zone)) *zone = absl::FixedTimeZone(9 * 3600);
+    return zone;
+  }();
+  return *kZone;
+}
+
+std::string TimeText(absl::Time when, absl::TimeZone zone) {
+  return absl::FormatTime("%Y-%m-%d %H:%M %Z", when, zone);
+}
+
+std::string ZoneAbbreviation(absl::TimeZone zone, int64_t at) {
+  return absl::FormatTime("%Z", absl::FromUnixSeconds(at), zone);
+}
+
 namespace {
 bool show_headers = true;
 int line_width = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace sanhak::ctl {
 
@@ -63,6 +64,14 @@ class Table {
   std::vector<bool> whole_;
   int max_cell_width_ = 0;
 };
+
+// Korea's time zone (Asia/Seoul; a fixed +09:00 where the tz database lacks it): where
+// times without a zone of their own are shown.
+absl::TimeZone Korea();
+// "2025-07-30 09:00 KST": a time in `zone`, the zone named.
+std::string TimeText(absl::Time when, absl::TimeZone zone);
+// The zone's abbreviation at Unix second `at` ("KST", "WITA"; "+08" where it has none).
+std::string ZoneAbbreviation(absl::TimeZone zone, int64_t at);
 
 // Newlines and tabs in a cell become spaces, so a row stays one line.
 std::string OneLine(absl::string_view text);

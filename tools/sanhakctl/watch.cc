@@ -229,7 +229,9 @@ class Watcher {
   }
 
   static std::string Clock() {
-    return absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone());
+    // Korea's time, named, as every other time sanhakctl shows (a container's local
+    // zone is usually UTC).
+    return absl::FormatTime("%H:%M:%S %Z", absl::Now(), Korea());
   }
 
   void Show(bool snapshot) {
