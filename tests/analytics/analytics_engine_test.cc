@@ -15,34 +15,14 @@
 #include "common/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sanhak/events/v1/events.pb.h"
+#include "tests/analytics/change_records.h"
 #include "tests/analytics/in_memory_storage.h"
 #include "tests/support/await.h"
 
 namespace sanhak::analytics {
 namespace {
 
-namespace ev1 = ::sanhak::events::v1;
 using ::sanhak::testing::WaitUntil;
-
-// A seminar as the events service's relay writes its change record.
-changes::v1::ChangeRecord Seminar(int64_t sequence, int64_t revision = 1) {
-  const std::string name = absl::StrCat("activities/seminar-", sequence);
-  ev1::Activity a;
-  a.set_name(name);
-  a.set_kind(ev1::SEMINAR);
-  a.set_title(absl::StrCat("조선 기술 세미나 ", sequence));
-  changes::v1::ChangeRecord r;
-  r.set_id(absl::StrCat("events-", sequence));
-  r.set_service("events");
-  r.set_sequence(sequence);
-  r.set_resource_name(name);
-  r.set_collection("activities");
-  r.set_kind(changes::v1::CREATED);
-  r.set_revision(revision);
-  r.mutable_state()->PackFrom(a);
-  return r;
-}
 
 // The services as analytics rebuilds from them: every record written so far.
 class FakeSource : public SourceOfTruth {
@@ -165,7 +145,7 @@ class AnalyticsEngineTest : public ::testing::Test {
 };
 
 TEST_F(AnalyticsEngineTest, OnAnEmptyStoreOneReplicaRebuildsFromTheServicesAndBothFollow) {
-  for (int i = 1; i <= 3; ++i) source_.Add(Seminar(i));
+  for (int i = 1; i <= 3; ++i) source_.Add(NumberedSeminar(i));
   Analytics* a = Start("a");
   Analytics* b = Start("b");
   ASSERT_TRUE(WaitUntil([&] { return Following(a) && Following(b); }));
@@ -184,7 +164,7 @@ TEST_F(AnalyticsEngineTest, EveryChangeIsAppliedOnceAndEveryReplicaDeliversEvery
   ASSERT_TRUE(a->Subscribe(on_a, "").ok());
   ASSERT_TRUE(b->Subscribe(on_b, "").ok());
   constexpr int kChanges = 300;
-  for (int i = 1; i <= kChanges; ++i) Write(Seminar(i));
+  for (int i = 1; i <= kChanges; ++i) Write(NumberedSeminar(i));
   ASSERT_TRUE(WaitUntil([&] {
     return on_a->updates().size() == kChanges && on_b->updates().size() == kChanges;
   })) << on_a->updates().size() << " and " << on_b->updates().size() << " of " << kChanges;
@@ -210,7 +190,7 @@ TEST_F(AnalyticsEngineTest, WhatACrashedLeaderReadIsClaimedAndAppliedOnce) {
   ASSERT_TRUE(WaitUntil([&] { return Following(a) && LeaderOf() == "a"; }));
   // Another replica takes the lease, reads ten changes and dies before committing them.
   storage_.StealLease("ghost", absl::Milliseconds(800));
-  for (int i = 1; i <= 10; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 10; ++i) Write(NumberedSeminar(i));
   storage_.ReadAndCrash("ghost", 10);
   EXPECT_EQ(storage_.snapshot().pending, 10u);
   // Its lease runs out; "a" takes it back, claims the ten and applies them.
@@ -219,8 +199,8 @@ TEST_F(AnalyticsEngineTest, WhatACrashedLeaderReadIsClaimedAndAppliedOnce) {
   EXPECT_EQ(storage_.snapshot().useq, 10);
   // The same entries again (a redelivery after a crash between commit and acknowledge
   // looks like this): acknowledged, nothing moves.
-  for (int i = 1; i <= 10; ++i) storage_.AppendChange(Seminar(i));
-  Write(Seminar(11));
+  for (int i = 1; i <= 10; ++i) storage_.AppendChange(NumberedSeminar(i));
+  Write(NumberedSeminar(11));
   ASSERT_TRUE(WaitUntil([&] { return Activities(a) == 11; }));
   EXPECT_EQ(storage_.snapshot().useq, 11) << "a redelivered sequence gets no new update";
   EXPECT_EQ(storage_.snapshot().applied["events"], 11);
@@ -232,7 +212,7 @@ TEST_F(AnalyticsEngineTest, ALeaderFencedOutByANewerLeaseWritesNothing) {
   // "a" still believes it leads (it renews every third of the term) when another takes
   // the lease: whatever it reads meanwhile must not be committed by it.
   storage_.StealLease("other", absl::Seconds(30));
-  for (int i = 1; i <= 5; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 5; ++i) Write(NumberedSeminar(i));
   absl::SleepFor(absl::Seconds(1));
   InMemoryStorage::Snapshot s = storage_.snapshot();
   EXPECT_EQ(s.useq, 0) << "nothing committed under someone else's lease";
@@ -245,7 +225,7 @@ TEST_F(AnalyticsEngineTest, TheStreamLagCountsChangesNotYetApplied) {
   Analytics* a = Start("a");
   ASSERT_TRUE(WaitUntil([&] { return Following(a); }));
   storage_.StealLease("stalled", absl::Seconds(30));
-  for (int i = 1; i <= 7; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 7; ++i) Write(NumberedSeminar(i));
   EXPECT_TRUE(WaitUntil([&] { return a->stats().stream_lag == 7; }, absl::Seconds(5)))
       << a->stats().stream_lag;
 }
@@ -257,13 +237,13 @@ TEST_F(AnalyticsEngineTest, StoppingTheLeaderHandsTheLeaseOverWithoutWaitingOutI
   Analytics* leader = LeaderOf() == "a" ? a : b;
   Analytics* other = leader == a ? b : a;
   leader->Stop();
-  Write(Seminar(1));
+  Write(NumberedSeminar(1));
   EXPECT_TRUE(WaitUntil([&] { return Activities(other) == 1; }, absl::Seconds(5)));
   EXPECT_EQ(LeaderOf(), other == a ? "a" : "b");
 }
 
 TEST_F(AnalyticsEngineTest, WithTheStoreUnreachableWatchersCloseAndReadsAnswerFromTheServices) {
-  for (int i = 1; i <= 2; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 2; ++i) Write(NumberedSeminar(i));
   Analytics* a = Start("a");
   ASSERT_TRUE(WaitUntil([&] { return Following(a) && Activities(a) == 2; }));
   RecordingWatcher* w = NewWatcher();
@@ -273,7 +253,7 @@ TEST_F(AnalyticsEngineTest, WithTheStoreUnreachableWatchersCloseAndReadsAnswerFr
   EXPECT_TRUE(absl::IsUnavailable(*w->closed())) << *w->closed();
   EXPECT_EQ(GetReason(*w->closed()), "REDIS_UNAVAILABLE");
   // The services still answer: so does analytics, from a rebuild of its own.
-  source_.Add(Seminar(3));
+  source_.Add(NumberedSeminar(3));
   EXPECT_EQ(Activities(a), 3);
   EXPECT_TRUE(a->Serving().ok());
   absl::Status refused = a->Subscribe(NewWatcher(), "");
@@ -281,13 +261,13 @@ TEST_F(AnalyticsEngineTest, WithTheStoreUnreachableWatchersCloseAndReadsAnswerFr
   // Back: it follows the store again (which has not seen change 3 yet).
   storage_.SetReachable(true);
   ASSERT_TRUE(WaitUntil([&] { return Following(a); }));
-  storage_.AppendChange(Seminar(3));
+  storage_.AppendChange(NumberedSeminar(3));
   EXPECT_TRUE(WaitUntil([&] { return Activities(a) == 3; }));
   EXPECT_TRUE(a->Subscribe(NewWatcher(), "").ok());
 }
 
 TEST_F(AnalyticsEngineTest, AnEmptiedStoreIsRebuiltAndTheOldGenerationsTokensExpire) {
-  for (int i = 1; i <= 3; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 3; ++i) Write(NumberedSeminar(i));
   Analytics* a = Start("a");
   ASSERT_TRUE(WaitUntil([&] { return Following(a) && Activities(a) == 3; }));
   RecordingWatcher* w = NewWatcher();
@@ -307,7 +287,7 @@ TEST_F(AnalyticsEngineTest, AnEmptiedStoreIsRebuiltAndTheOldGenerationsTokensExp
   EXPECT_TRUE(absl::IsOutOfRange(old)) << old;
   EXPECT_EQ(GetReason(old), "RESUME_TOKEN_EXPIRED");
   // The feed goes on from the services' next change.
-  Write(Seminar(4));
+  Write(NumberedSeminar(4));
   EXPECT_TRUE(WaitUntil([&] { return Activities(a) == 4; }));
 }
 
@@ -316,13 +296,13 @@ TEST_F(AnalyticsEngineTest, AWatcherResumesFromItsTokenWithExactlyTheUpdatesItMi
   ASSERT_TRUE(WaitUntil([&] { return Following(a); }));
   RecordingWatcher* first = NewWatcher();
   ASSERT_TRUE(a->Subscribe(first, "").ok());
-  for (int i = 1; i <= 5; ++i) Write(Seminar(i));
+  for (int i = 1; i <= 5; ++i) Write(NumberedSeminar(i));
   ASSERT_TRUE(WaitUntil([&] { return first->updates().size() == 5; }));
   // Disconnected after the second update; back with its token.
   const std::string token = first->updates()[1].resume_token();
   RecordingWatcher* again = NewWatcher();
   ASSERT_TRUE(a->Subscribe(again, token).ok());
-  Write(Seminar(6));
+  Write(NumberedSeminar(6));
   ASSERT_TRUE(WaitUntil([&] { return again->updates().size() == 4; }))
       << again->updates().size();
   std::vector<v1::AggregatesEvent> got = again->updates();
@@ -344,10 +324,10 @@ TEST_F(AnalyticsEngineFewKeptTest, ATokenOlderThanTheKeptUpdatesIsExpired) {
   ASSERT_TRUE(WaitUntil([&] { return Following(a); }));
   RecordingWatcher* w = NewWatcher();
   ASSERT_TRUE(a->Subscribe(w, "").ok());
-  Write(Seminar(1));
+  Write(NumberedSeminar(1));
   ASSERT_TRUE(WaitUntil([&] { return w->updates().size() == 1; }));
   const std::string token = w->updates()[0].resume_token();
-  for (int i = 2; i <= 8; ++i) Write(Seminar(i));
+  for (int i = 2; i <= 8; ++i) Write(NumberedSeminar(i));
   ASSERT_TRUE(WaitUntil([&] { return a->stats().useq == 8; }));
   EXPECT_EQ(storage_.snapshot().kept, (std::vector<int64_t>{6, 7, 8}));
   absl::Status expired = a->Subscribe(NewWatcher(), token);

@@ -10,11 +10,11 @@
 #include "gtest/gtest.h"
 #include "sanhak/changes/v1/changes.pb.h"
 #include "sanhak/events/v1/events.pb.h"
+#include "tests/analytics/change_records.h"
 
 namespace sanhak::analytics {
 namespace {
 
-namespace ev1 = ::sanhak::events::v1;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
@@ -22,23 +22,11 @@ using ::testing::UnorderedElementsAre;
 
 constexpr char kEvents[] = "sanhak:changes:events";
 
-// A seminar's change record, as the events service's relay writes it.
+// A seminar's change record, as the events service's relay writes it, as a stream entry.
 ChangeEntry Seminar(const std::string& name, int64_t sequence, int64_t revision,
                     changes::v1::ChangeKind kind = changes::v1::CREATED) {
-  ev1::Activity a;
-  a.set_name(name);
-  a.set_kind(ev1::SEMINAR);
-  a.set_title(name);
-  changes::v1::ChangeRecord r;
-  r.set_id(absl::StrCat("events-", sequence));
-  r.set_service("events");
-  r.set_sequence(sequence);
-  r.set_resource_name(name);
-  r.set_collection("activities");
-  r.set_kind(kind);
-  r.set_revision(revision);
-  r.mutable_state()->PackFrom(a);
-  return {kEvents, absl::StrCat(sequence, "-0"), r.SerializeAsString()};
+  return {kEvents, absl::StrCat(sequence, "-0"),
+          SeminarChange(name, sequence, revision, kind).SerializeAsString()};
 }
 
 int64_t ValueAt(const v1::AggregatesUpdate& update, const std::string& path) {

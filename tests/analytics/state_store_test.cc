@@ -13,9 +13,9 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sanhak/events/v1/events.pb.h"
 #include "services/analytics/change_applier.h"
 #include "services/analytics/redis_storage.h"
+#include "tests/analytics/change_records.h"
 #include "tests/analytics/in_memory_storage.h"
 #include "tests/support/redis_server.h"
 
@@ -27,24 +27,6 @@ using ::testing::IsEmpty;
 using ::testing::Pair;
 
 constexpr size_t kKept = 3;
-
-changes::v1::ChangeRecord Seminar(int64_t sequence) {
-  const std::string name = absl::StrCat("activities/seminar-", sequence);
-  events::v1::Activity a;
-  a.set_name(name);
-  a.set_kind(events::v1::SEMINAR);
-  a.set_title(absl::StrCat("세미나 ", sequence));
-  changes::v1::ChangeRecord r;
-  r.set_id(absl::StrCat("events-", sequence));
-  r.set_service("events");
-  r.set_sequence(sequence);
-  r.set_resource_name(name);
-  r.set_collection("activities");
-  r.set_kind(changes::v1::CREATED);
-  r.set_revision(1);
-  r.mutable_state()->PackFrom(a);
-  return r;
-}
 
 // One implementation under test, and how its feed is written to.
 class Backend {
@@ -109,7 +91,7 @@ class StorageContractTest : public ::testing::TestWithParam<std::string> {
     std::vector<ChangeEntry> entries;
     for (int64_t i = first; i < first + n; ++i) {
       entries.push_back({"sanhak:changes:events", absl::StrCat(i, "-0"),
-                         Seminar(i).SerializeAsString()});
+                         NumberedSeminar(i).SerializeAsString()});
     }
     return ApplyChanges(entries, state);
   }
@@ -122,8 +104,8 @@ TEST_P(StorageContractTest, AnEmptyStoreHoldsNoGenerationUntilOneReplacesIt) {
   EXPECT_TRUE(absl::IsNotFound(s.state->Epoch().status()));
   EXPECT_TRUE(absl::IsNotFound(s.state->Load().status()));
   Mirror mirror;
-  mirror.Apply(Seminar(1));
-  mirror.Apply(Seminar(2));
+  mirror.Apply(NumberedSeminar(1));
+  mirror.Apply(NumberedSeminar(2));
   absl::StatusOr<std::string> epoch = s.state->Replace(mirror);
   ASSERT_TRUE(epoch.ok()) << epoch.status();
   EXPECT_EQ(*s.state->Epoch(), *epoch);
@@ -133,7 +115,7 @@ TEST_P(StorageContractTest, AnEmptyStoreHoldsNoGenerationUntilOneReplacesIt) {
   EXPECT_EQ(loaded->useq, 0);
   EXPECT_THAT(loaded->applied, IsEmpty());
   EXPECT_EQ(loaded->mirror.entries().size(), 2u);
-  EXPECT_EQ(loaded->mirror.live().activities.at("activities/seminar-2").title(), "세미나 2");
+  EXPECT_EQ(loaded->mirror.live().activities.at("activities/seminar-2").title(), "세미나 activities/seminar-2");
   absl::StatusOr<std::string> next = s.state->Replace(Mirror());
   ASSERT_TRUE(next.ok());
   EXPECT_NE(*next, *epoch) << "each replacement is a new generation";
@@ -224,7 +206,7 @@ TEST_P(StorageContractTest, EntriesAcknowledgedByACommitAreNotClaimedAgain) {
   StorageSession a = Connect();
   ASSERT_TRUE(a.state->Replace(Mirror()).ok());
   ASSERT_TRUE(a.feed->EnsureGroups().ok());
-  for (int i = 1; i <= 4; ++i) backend_->Append(Seminar(i));
+  for (int i = 1; i <= 4; ++i) backend_->Append(NumberedSeminar(i));
   absl::StatusOr<std::vector<ChangeEntry>> read = a.feed->ReadNew(absl::Milliseconds(100));
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_EQ(read->size(), 4u);
