@@ -52,6 +52,7 @@ class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {
   }
   // Cancels the call and waits for gRPC to let go of this object.
   ~WatchClient() override {
+    ResumeReading();  // a stalled stream holds OnDone back until it reads again
     context_.TryCancel();
     EXPECT_TRUE(WaitDone(absl::Seconds(30))) << "the watch did not end after cancellation";
   }
@@ -67,6 +68,11 @@ class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {
       events_.push_back(incoming_);
       if (stall_after_ > 0 && events_.size() >= stall_after_) {
         stalled_ = true;
+        // With no read outstanding the call may otherwise end (the server closing a
+        // watcher that fell behind) and free the stream before ResumeReading reads
+        // again; the hold keeps it until then. Added inside a reaction, so OnDone
+        // cannot have run.
+        AddHold();
         return;
       }
     }
@@ -82,6 +88,7 @@ class WatchClient : public grpc::ClientReadReactor<v1::AggregatesEvent> {
       stalled_ = false;
     }
     StartRead(&incoming_);
+    RemoveHold();
   }
 
   void OnDone(const grpc::Status& status) override {
