@@ -167,4 +167,19 @@ absl::StatusOr<std::vector<Reply>> Connection::Pipeline(
   return replies;
 }
 
+int64_t StreamEntrySequence(absl::string_view id) {
+  int64_t sequence = 0;
+  if (!absl::SimpleAtoi(id.substr(0, id.find('-')), &sequence) || sequence < 0) return 0;
+  return sequence;
+}
+
+const std::string* StreamEntryField(const Reply& entry, absl::string_view name) {
+  if (entry.elements.size() < 2) return nullptr;
+  const std::vector<Reply>& fields = entry.elements[1].elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str == name) return &fields[i + 1].str;
+  }
+  return nullptr;
+}
+
 }  // namespace sanhak::redis

@@ -76,6 +76,14 @@ absl::Status ParseAddress(absl::string_view address, std::string* host, int* por
 absl::Status CheckCredentials(absl::string_view address, const Credentials& credentials,
                               absl::Duration timeout);
 
+// The sequence of stream entry id "{sequence}-0" (every stream of the suite numbers its
+// entries so); 0 when `id` is not one (sequences start at 1).
+int64_t StreamEntrySequence(absl::string_view id);
+
+// Field `name` of a stream entry as XREAD, XRANGE and XAUTOCLAIM return it
+// ([id, [k, v, k, v, ...]]); nullptr when it has none.
+const std::string* StreamEntryField(const Reply& entry, absl::string_view name);
+
 }  // namespace sanhak::redis
 
 #endif  // SANHAK_COMMON_REDIS_H_

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/outbox_relay.h"
 
@@ -16,15 +15,10 @@ absl::Status ReplyError(const Reply& r, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat("redis ", what, ": ", r.str));
 }
 
-// The `record` field of a stream entry reply ([id, [k, v, k, v]]); empty when it has
-// none.
+// The `record` field of a stream entry reply; empty when it has none.
 std::string RecordOf(const Reply& entry) {
-  if (entry.elements.size() < 2) return "";
-  const auto& kv = entry.elements[1].elements;
-  for (size_t i = 0; i + 1 < kv.size(); i += 2) {
-    if (kv[i].str == "record") return kv[i + 1].str;
-  }
-  return "";
+  const std::string* record = redis::StreamEntryField(entry, "record");
+  return record == nullptr ? "" : *record;
 }
 
 }  // namespace
@@ -112,10 +106,8 @@ absl::StatusOr<std::map<std::string, int64_t>> RedisChangeFeed::NewestSequences(
         reply.elements[0].elements.empty()) {
       continue;
     }
-    // Entry ids are "{sequence}-0" (the outbox relay writes them so).
-    const std::string& id = reply.elements[0].elements[0].str;
-    int64_t sequence = 0;
-    if (absl::SimpleAtoi(id.substr(0, id.find('-')), &sequence)) newest[services_[i]] = sequence;
+    const int64_t sequence = redis::StreamEntrySequence(reply.elements[0].elements[0].str);
+    if (sequence > 0) newest[services_[i]] = sequence;
   }
   return newest;
 }

@@ -36,12 +36,6 @@ int64_t AsInt(const Reply& r) {
   return absl::SimpleAtoi(r.str, &v) ? v : 0;
 }
 
-// "123-0" -> 123.
-int64_t EntrySequence(const std::string& id) {
-  int64_t v = 0;
-  return absl::SimpleAtoi(id.substr(0, id.find('-')), &v) ? v : -1;
-}
-
 changes::v1::ChangeRecord RecordOf(const std::string& name, const Mirror::Entry& entry) {
   changes::v1::ChangeRecord record;
   record.set_resource_name(name);
@@ -59,15 +53,10 @@ absl::StatusOr<std::vector<KeptUpdate>> ParseUpdates(const std::vector<Reply>& e
   for (const Reply& entry : entries) {
     if (entry.elements.size() < 2) continue;
     KeptUpdate kept;
-    kept.useq = EntrySequence(entry.elements[0].str);
-    const std::string* record = nullptr;
-    const std::string* update = nullptr;
-    const auto& kv = entry.elements[1].elements;
-    for (size_t i = 0; i + 1 < kv.size(); i += 2) {
-      if (kv[i].str == "record") record = &kv[i + 1].str;
-      if (kv[i].str == "update") update = &kv[i + 1].str;
-    }
-    if (kept.useq < 0 || record == nullptr || update == nullptr ||
+    kept.useq = redis::StreamEntrySequence(entry.elements[0].str);
+    const std::string* record = redis::StreamEntryField(entry, "record");
+    const std::string* update = redis::StreamEntryField(entry, "update");
+    if (kept.useq <= 0 || record == nullptr || update == nullptr ||
         !kept.record.ParseFromString(*record) || !kept.update.ParseFromString(*update)) {
       return absl::DataLossError(
           absl::StrCat("kept update ", entry.elements[0].str, " is unreadable"));

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "sanhak/changes/v1/changes.pb.h"
@@ -15,12 +14,6 @@ namespace {
 
 using redis::Reply;
 
-// The sequence of stream entry id "{sequence}-0"; 0 when it is not one.
-int64_t EntrySequence(const std::string& id) {
-  int64_t sequence = 0;
-  if (!absl::SimpleAtoi(absl::string_view(id).substr(0, id.find('-')), &sequence)) return 0;
-  return sequence;
-}
 
 }  // namespace
 
@@ -248,7 +241,7 @@ absl::Status RegistryView::CheckStreamTop() {
       top->elements[0].elements.empty()) {
     return absl::OkStatus();
   }
-  const int64_t top_sequence = EntrySequence(top->elements[0].elements[0].str);
+  const int64_t top_sequence = redis::StreamEntrySequence(top->elements[0].elements[0].str);
   int64_t was = 0;
   {
     absl::MutexLock lock(&state_->mu);
@@ -309,7 +302,7 @@ absl::Status RegistryView::FollowOnce() {
   for (const Reply& entry : entries) {
     if (entry.elements.size() < 2) continue;
     Parsed p;
-    p.sequence = EntrySequence(entry.elements[0].str);
+    p.sequence = redis::StreamEntrySequence(entry.elements[0].str);
     if (p.sequence == 0) continue;
     const std::vector<Reply>& fields = entry.elements[1].elements;
     std::string record_bytes;
