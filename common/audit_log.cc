@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/trace_context.h"
 #include "common/validation.h"
 
 namespace sanhak {
@@ -38,6 +39,7 @@ std::string AuditLine(absl::string_view service, const store::AuditEntry& e) {
   AppendField(&line, "method", Bounded(e.method, kMaxAuditTextBytes));
   AppendField(&line, "resource", Bounded(e.resource, kMaxAuditTextBytes));
   AppendField(&line, "request_id", Bounded(e.request_id, kMaxAuditTextBytes));
+  if (!e.trace_id.empty()) AppendField(&line, "trace_id", e.trace_id);
   AppendField(&line, "code", absl::StatusCodeToString(static_cast<absl::StatusCode>(e.code)));
   absl::StrAppend(&line, ",\"code_number\":", e.code);
   AppendField(&line, "message", Bounded(e.message, kMaxAuditTextBytes));
@@ -131,6 +133,7 @@ store::AuditEntry Auditor::Entry(const Caller& caller, absl::string_view method,
   e.method = Bounded(method, kMaxAuditTextBytes);
   e.resource = Bounded(resource, kMaxAuditTextBytes);
   e.request_id = Bounded(request_id, kMaxAuditTextBytes);
+  if (const TraceContext* trace = CurrentTrace(); trace != nullptr) e.trace_id = trace->trace_id;
   for (size_t i = 0; i < fields.size() && i < kMaxAuditFields; ++i) {
     // A comma would split the stored list: no valid field path has one.
     std::string field = Bounded(fields[i], kMaxAuditFieldBytes);

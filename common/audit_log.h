@@ -45,8 +45,8 @@ inline constexpr size_t kMaxAuditFieldBytes = 100;
 inline constexpr size_t kMaxAuditLineBytes = 8192;
 
 // The JSON object (one line, no newline) of `entry` of `service`: ts, service, principal,
-// role, authenticated_by, method, resource, request_id, code (name) and code_number,
-// message, fields, validate_only.
+// role, authenticated_by, method, resource, request_id, trace_id (when the write had a
+// trace), code (name) and code_number, message, fields, validate_only.
 std::string AuditLine(absl::string_view service, const store::AuditEntry& entry);
 
 // Whether `method` (a short name) writes: Create*, Update*, Delete*, Undelete*, Import*.

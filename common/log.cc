@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/trace_context.h"
 #include "common/validation.h"
 
 namespace sanhak {
@@ -107,6 +108,17 @@ void Log(LogLevel level, absl::string_view message,
   // Escaping grows a cut message at most 6-fold (control bytes as \u00XX): 12 KB, within
   // the line's bound.
   AppendJsonString(&line, Abbreviate(message, kMaxLogValueBytes));
+  // The ids of the call this line is written for (common/trace_context.h): bounded and
+  // checked when the call arrived, so they never push a line past its bound.
+  if (const TraceContext* trace = CurrentTrace(); trace != nullptr && !trace->empty()) {
+    absl::StrAppend(&line, ",\"trace_id\":\"", trace->trace_id, "\",\"span_id\":\"",
+                    trace->span_id, "\"");
+    if (!trace->parent_span_id.empty()) {
+      absl::StrAppend(&line, ",\"parent_span_id\":\"", trace->parent_span_id, "\"");
+    }
+    line.append(",\"request_id\":");
+    AppendJsonString(&line, trace->request_id);
+  }
   std::string field;
   int dropped = 0;
   for (const auto& [key, value] : fields) {

@@ -24,7 +24,9 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 inline constexpr size_t kMaxLogValueBytes = 2048;
 inline constexpr size_t kMaxLogLineBytes = 16384;
 
-// Writes {"ts":..., "level":..., "msg":..., fields...} as one line. Thread-safe: each line
+// Writes {"ts":..., "level":..., "msg":..., fields...} as one line; a line written under
+// a trace (a call's handler, common/trace_context.h) also has "trace_id", "span_id",
+// "parent_span_id" (when the trace came from a caller) and "request_id" after "msg". Thread-safe: each line
 // is written with a single write() so lines from concurrent threads never interleave.
 // The message and each text value beyond kMaxLogValueBytes are cut on a UTF-8 boundary and
 // end in "…(N bytes)"; a field that would take the line past kMaxLogLineBytes is left out

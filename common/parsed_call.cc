@@ -109,6 +109,20 @@ Scan FindNonUtf8(CodedInputStream* in, const Descriptor& type, int depth, std::s
 
 }  // namespace
 
+TraceContext StartCallTrace(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto header = [&metadata](absl::string_view key) -> absl::string_view {
+    auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+    return it == metadata.end() ? absl::string_view()
+                                : absl::string_view(it->second.data(), it->second.size());
+  };
+  TraceContext trace = TraceContext::ForIncoming(
+      header(kTraceparentHeader), header(kTracestateHeader), header(kRequestIdHeader));
+  context->AddInitialMetadata(kTraceparentHeader, trace.Traceparent());
+  context->AddInitialMetadata(kRequestIdHeader, trace.request_id);
+  return trace;
+}
+
 bool ParseRequest(grpc::ByteBuffer* bytes, google::protobuf::Message* request) {
   // As gRPC's own SerializationTraits<Message>::Deserialize reads them: straight from the
   // slices, without copying.

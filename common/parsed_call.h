@@ -26,6 +26,10 @@
 // a grpc::ServerWriteReactor<grpc::ByteBuffer> that writes serialized responses
 // (WatchAggregates serializes each event once for every watcher).
 //
+// Every call is one span of a trace (common/trace_context.h): the handler runs under the
+// trace the caller's traceparent names (or a new one), and the call answers with its own
+// traceparent and x-request-id in its initial metadata.
+//
 // The method names, types and order stay the generated service's, so the metrics
 // interceptor (common/grpc_metrics.cc) still counts each call under its method.
 //
@@ -52,6 +56,7 @@
 #include "common/caller.h"
 #include "common/caller_limits.h"
 #include "common/status.h"
+#include "common/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
@@ -104,8 +109,13 @@ using RefusalHook = std::function<void(grpc::CallbackServerContext*, const Refus
 // OK when `caller` may call `method` (short name); else the PERMISSION_DENIED above.
 absl::Status CheckMethodRole(const Caller& caller, absl::string_view method);
 
+// The trace of the call `context` serves, from its traceparent, tracestate and
+// x-request-id (a new trace when there is none, or it does not parse); adds the call's
+// own traceparent and the request id to the initial metadata it will send.
+TraceContext StartCallTrace(grpc::CallbackServerContext* context);
+
 // The state of one unary call served by ParsedService::Serve, as gRPC's allocator hook sees it:
-// the request's and the response's bytes.
+// the request's and the response's bytes, and the call's trace.
 class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // `status` as the call should end with it: when OK, the typed response serialized into
@@ -117,6 +127,10 @@ class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::Byte
   // are in flight), so the audit trail holds it like a refusal at the edge.
   virtual void Refused(grpc::CallbackServerContext* context, const absl::Status& status) = 0;
 
+  // Set before the handler runs; lives as long as the call.
+  const TraceContext& trace() const { return trace_; }
+  void set_trace(TraceContext trace) { trace_ = std::move(trace); }
+
  protected:
   ParsedUnaryState() {
     set_request(&request_bytes_);
@@ -125,6 +139,7 @@ class ParsedUnaryState : public grpc::MessageHolder<grpc::ByteBuffer, grpc::Byte
 
   grpc::ByteBuffer request_bytes_;
   grpc::ByteBuffer response_bytes_;
+  TraceContext trace_;
 };
 
 // Ends a unary call with `status`. For a call served by ParsedService::Serve it serializes the
@@ -251,6 +266,8 @@ class UnaryHandler final
               // Ours: this handler's allocator made it.
               auto* call = static_cast<UnaryCall<Request, Response>*>(
                   static_cast<ParsedUnaryState*>(context->GetRpcAllocatorState()));
+              call->set_trace(StartCallTrace(context));
+              ScopedTrace in_trace(&call->trace());
               if (absl::Status refused = call->Check(context, *gate); !refused.ok()) {
                 grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
                 FinishUnary(context, reactor, ToGrpcStatus(refused));
@@ -282,6 +299,8 @@ grpc::internal::MethodHandler* StreamHandler(
       [service, method, gate = std::move(gate)](
           grpc::CallbackServerContext* context,
           const grpc::ByteBuffer* bytes) -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
+        const TraceContext trace = StartCallTrace(context);
+        ScopedTrace in_trace(&trace);
         // A copy shares the slices; the reader needs a mutable buffer.
         grpc::ByteBuffer request_bytes(*bytes);
         if (absl::Status refused =

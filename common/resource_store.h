@@ -109,6 +109,9 @@ struct AuditEntry {
   // whose name is not known yet).
   std::string resource;
   std::string request_id;
+  // The W3C trace the write was asked under (common/trace_context.h), for the audit log
+  // file's line only: the store does not keep it.
+  std::string trace_id;
   // The outcome: a google.rpc.Code (0 = OK) and, when refused, a short message.
   int code = 0;
   std::string message;

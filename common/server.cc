@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "common/process_metrics.h"
 #include "common/reflection.h"
+#include "common/trace_context.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpc/support/log.h"
 #include "grpc/grpc.h"
@@ -26,16 +28,33 @@
 namespace sanhak {
 namespace {
 
-// Logs one line per call when the status is sent: method, peer, code, latency. Later
-// interceptors (authentication, audit) sit beside this one.
+// Logs one line per call when the status is sent: method, peer, code, latency, and the
+// call's trace (the caller's span from the request's traceparent; the call's own span and
+// request id from the traceparent and x-request-id the handler put in the response's
+// initial metadata, common/parsed_call.h). Later interceptors (authentication, audit)
+// sit beside this one.
 class CallLogInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
       : info_(info), start_(absl::Now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      if (std::optional<TraceParent> parent =
+              ParseTraceparent(Header(*methods->GetRecvInitialMetadata(), kTraceparentHeader))) {
+        trace_.parent_span_id = std::move(parent->parent_id);
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      const auto& sent = *methods->GetSendInitialMetadata();
+      if (std::optional<TraceParent> ours = ParseTraceparent(Header(sent, kTraceparentHeader))) {
+        trace_.trace_id = std::move(ours->trace_id);
+        trace_.span_id = std::move(ours->parent_id);
+        trace_.request_id = std::string(Header(sent, kRequestIdHeader));
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
       LogField fields[] = {
@@ -44,6 +63,7 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
           {"code", std::string(GrpcCodeName(status.error_code()))},
           {"latency_ms", latency_ms},
       };
+      ScopedTrace in_trace(trace_.empty() ? nullptr : &trace_);
       bool failed = !status.ok();
       if (failed) {
         Log(LogLevel::kInfo, "rpc",
@@ -56,8 +76,19 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
   }
 
  private:
+  template <typename Metadata>
+  static absl::string_view Header(const Metadata& metadata, absl::string_view key) {
+    for (const auto& [name, value] : metadata) {
+      if (absl::string_view(name.data(), name.size()) == key) {
+        return absl::string_view(value.data(), value.size());
+      }
+    }
+    return {};
+  }
+
   grpc::experimental::ServerRpcInfo* info_;
   absl::Time start_;
+  TraceContext trace_;
 };
 
 class CallLogInterceptorFactory

@@ -15,6 +15,7 @@
 #include "common/resource_names.h"
 #include "common/status.h"
 #include "common/time_proto.h"
+#include "common/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -187,6 +188,9 @@ Analytics::SharedEvent Analytics::SnapshotEventLocked() {
 // ------------------------------------------------------------------ loading and rebuild
 
 absl::Status Analytics::Rebuild(StateStore& store) {
+  // One trace for the rebuild: its calls to the services and its log lines.
+  const TraceContext rebuild = TraceContext::NewRoot();
+  ScopedTrace in_trace(&rebuild);
   absl::StatusOr<bool> locked = store.LockRebuild(options_.replica_id, options_.rebuild_deadline * 2);
   if (!locked.ok()) return locked.status();
   if (!*locked) {

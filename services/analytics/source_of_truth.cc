@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/trace_context.h"
 
 namespace sanhak::analytics {
 namespace {
@@ -37,6 +38,7 @@ absl::Status LoadAll(Mirror& mirror, const std::string& collection, Request requ
   do {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
+    AddTraceHeaders(&context);
     Response response;
     grpc::Status status = call(&context, request, &response);
     if (!status.ok()) {
@@ -62,6 +64,11 @@ absl::Status LoadAll(Mirror& mirror, const std::string& collection, Request requ
 }  // namespace
 
 absl::StatusOr<Mirror> GrpcSourceOfTruth::Load(absl::Time deadline) {
+  // A load is work of its own, not a caller's: all its List calls (each served and
+  // logged under it by the registry and events) go under the thread's trace (the
+  // rebuild's), or a new one.
+  const TraceContext own = TraceContext::NewRoot();
+  ScopedTrace in_trace(CurrentTrace() != nullptr ? CurrentTrace() : &own);
   Mirror mirror;
   auto* r = registry_.get();
   auto* e = events_.get();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
+#include "common/trace_context.h"
 
 namespace sanhak::events {
 namespace {
@@ -64,6 +65,8 @@ void Ask(const std::string& name, absl::Time deadline,
          const std::shared_ptr<Gathering>& gathering, Start start) {
   auto* lookup = new Lookup<Request, Response>;
   lookup->context.set_deadline(absl::ToChronoTime(deadline));
+  // The write that asks, on whose thread this runs, is the lookup's parent span.
+  AddTraceHeaders(&lookup->context);
   lookup->request.set_name(name);
   start(&lookup->context, &lookup->request, &lookup->response,
         [lookup, name, gathering](grpc::Status status) {
