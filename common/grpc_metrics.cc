@@ -117,6 +117,18 @@ absl::string_view GrpcCodeName(grpc::StatusCode code) {
   return kNames[i];
 }
 
+absl::string_view GoGrpcCodeName(grpc::StatusCode code) {
+  // google.golang.org/grpc/codes, Code.String(), in code order.
+  static constexpr absl::string_view kNames[kCodes] = {
+      "OK",           "Canceled",         "Unknown",           "InvalidArgument",
+      "DeadlineExceeded", "NotFound",     "AlreadyExists",     "PermissionDenied",
+      "ResourceExhausted", "FailedPrecondition", "Aborted",    "OutOfRange",
+      "Unimplemented", "Internal",        "Unavailable",       "DataLoss",
+      "Unauthenticated"};
+  const int i = static_cast<int>(code);
+  return i < 0 || i >= kCodes ? kNames[2] : kNames[i];
+}
+
 GrpcServerMetrics::GrpcServerMetrics(metrics::MetricsRegistry* registry)
     : started_(registry->AddCounter("sanhak_grpc_server_started_total",
                                     "RPCs started on the server.",
@@ -187,7 +199,7 @@ metrics::Counter* GrpcServerMetrics::HandledCounter(MethodSeries* series, grpc::
   metrics::Counter* counter = series->handled[i].load(std::memory_order_acquire);
   if (counter != nullptr) return counter;
   std::vector<std::string> labels = series->labels;
-  labels.emplace_back(GrpcCodeName(static_cast<grpc::StatusCode>(i)));
+  labels.emplace_back(GoGrpcCodeName(static_cast<grpc::StatusCode>(i)));
   // Two threads may race here; both get the same series from the family.
   counter = handled_->WithLabels(labels);
   series->handled[i].store(counter, std::memory_order_release);

@@ -5,6 +5,10 @@
 //   sanhak_grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method}
 //   (histogram)
 //   sanhak_grpc_server_in_flight{grpc_type,grpc_service,grpc_method} (gauge)
+// grpc_code is spelled as go-grpc-prometheus spells it (Go's codes.Code.String():
+// "OK", "NotFound", "ResourceExhausted", ...), so a stock rule such as
+// grpc_code=~"Unknown|Internal|Unavailable|DataLoss" matches; docs/metrics.md lists
+// where the suite differs.
 // A call is in flight from its start until its status is sent, so a watch
 // stream counts for as long as it runs. Recorded by a server interceptor.
 // Calls to a method the server does not serve are all labelled
@@ -29,9 +33,10 @@
 
 namespace sanhak {
 
-// "OK", "NOT_FOUND", ...: the names gRPC's documentation and go-grpc-prometheus
-// use.
+// "OK", "NOT_FOUND", ...: the names gRPC's documentation uses (and the call log).
 absl::string_view GrpcCodeName(grpc::StatusCode code);
+// "OK", "NotFound", ...: the names go-grpc-prometheus gives grpc_code.
+absl::string_view GoGrpcCodeName(grpc::StatusCode code);
 
 class GrpcServerMetrics {
  public:

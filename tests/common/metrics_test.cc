@@ -604,7 +604,7 @@ TEST_F(RegistryMetricsTest, CountsCallsByMethodAndCode) {
   EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handled_total{", list, ",grpc_code=\"OK\"}")),
             3);
   EXPECT_EQ(
-      moved(absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"NOT_FOUND\"}")),
+      moved(absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"NotFound\"}")),
       1);
   EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_handled_total{", get, ",grpc_code=\"OK\"}")), 0);
   EXPECT_EQ(moved(absl::StrCat("sanhak_grpc_server_started_total{", list, "}")), 3);
@@ -724,7 +724,7 @@ TEST_F(RegistryMetricsTest, UnknownMethodsShareOneSeries) {
                                             "grpc_method=\"unknown\""};
   EXPECT_EQ(SumOf(after, "sanhak_grpc_server_started_total", unknown), 1000);
   std::vector<std::string> unimplemented = unknown;
-  unimplemented.push_back("grpc_code=\"UNIMPLEMENTED\"");
+  unimplemented.push_back("grpc_code=\"Unimplemented\"");
   EXPECT_EQ(SumOf(after, "sanhak_grpc_server_handled_total", unimplemented), 1000);
   EXPECT_EQ(SumOf(after, "sanhak_grpc_server_in_flight", unknown), 0);
 }
