@@ -204,6 +204,16 @@ absl::Status Analytics::Rebuild(StateStore& store) {
     }
     return absl::UnavailableError("waited too long for another replica's rebuild");
   }
+  // Another replica may have rebuilt and let go of the lock between this replica finding
+  // the store empty and taking the lock: its generation stands, so read it instead of
+  // reading the services a second time.
+  if (absl::StatusOr<std::string> epoch = store.Epoch(); epoch.ok()) {
+    store.UnlockRebuild().IgnoreError();
+    return absl::OkStatus();
+  } else if (!absl::IsNotFound(epoch.status())) {
+    store.UnlockRebuild().IgnoreError();
+    return epoch.status();
+  }
   absl::StatusOr<Mirror> mirror = LoadFromServices();
   if (!mirror.ok()) {
     store.UnlockRebuild().IgnoreError();

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -153,6 +154,29 @@ TEST_F(AnalyticsEngineTest, OnAnEmptyStoreOneReplicaRebuildsFromTheServicesAndBo
   EXPECT_EQ(Activities(a), 3);
   EXPECT_EQ(Activities(b), 3);
   EXPECT_TRUE(storage_.snapshot().epoch.has_value());
+}
+
+// The race CI caught: replica b finds the store empty, then a rebuilds, replaces and lets
+// go of the lock before b asks for it. b takes the lock on a store that holds a's
+// generation, and must read that instead of the services.
+TEST_F(AnalyticsEngineTest, AReplicaThatTakesTheLockAfterAnotherRebuiltReadsTheServicesNoMore) {
+  for (int i = 1; i <= 3; ++i) source_.Add(NumberedSeminar(i));
+  absl::Notification b_found_empty;
+  storage_.BeforeLockRebuild([&](const std::string& holder) {
+    if (holder == "a") {
+      b_found_empty.WaitForNotificationWithTimeout(absl::Seconds(10));
+    } else {
+      b_found_empty.Notify();
+      WaitUntil([&] { return storage_.snapshot().epoch.has_value(); });
+    }
+  });
+  Analytics* a = Start("a");
+  Analytics* b = Start("b");
+  ASSERT_TRUE(WaitUntil([&] { return Following(a) && Following(b); }));
+  EXPECT_TRUE(b_found_empty.HasBeenNotified());
+  EXPECT_EQ(source_.loads(), 1) << "b read a's generation, not the services";
+  EXPECT_EQ(Activities(a), 3);
+  EXPECT_EQ(Activities(b), 3);
 }
 
 TEST_F(AnalyticsEngineTest, EveryChangeIsAppliedOnceAndEveryReplicaDeliversEveryUpdateInOrder) {

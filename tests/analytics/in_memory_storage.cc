@@ -40,6 +40,8 @@ struct InMemoryStorage::Shared {
   std::string leader ABSL_GUARDED_BY(mu);
   absl::Time leader_expires ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   std::string rebuilder ABSL_GUARDED_BY(mu);
+  // Set once by the test before any engine starts; called outside `mu`.
+  std::function<void(const std::string&)> before_lock_rebuild;
   absl::Time rebuild_expires ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
   std::map<std::string, Stream> streams ABSL_GUARDED_BY(mu);
@@ -93,6 +95,7 @@ class InMemoryStateStore final : public StateStore {
   }
 
   absl::StatusOr<bool> LockRebuild(const std::string& holder, absl::Duration term) override {
+    if (s_->before_lock_rebuild) s_->before_lock_rebuild(holder);
     absl::MutexLock lock(&s_->mu);
     if (!s_->reachable) return s_->Down();
     if (!s_->rebuilder.empty() && absl::Now() < s_->rebuild_expires) return false;
@@ -325,6 +328,10 @@ void InMemoryStorage::SetReachable(bool reachable) {
   absl::MutexLock lock(&shared_->mu);
   shared_->reachable = reachable;
   shared_->changed.SignalAll();
+}
+
+void InMemoryStorage::BeforeLockRebuild(std::function<void(const std::string&)> hook) {
+  shared_->before_lock_rebuild = std::move(hook);
 }
 
 void InMemoryStorage::Empty() {

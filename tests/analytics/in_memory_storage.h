@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +37,9 @@ class InMemoryStorage final : public Storage {
   // Forgets everything, as a Redis restarted without its data: state, kept updates,
   // streams and their group, the lease.
   void Empty();
+  // Calls `hook` with the holder's name as each LockRebuild begins, so a test can order
+  // two replicas' rebuilds. Set before any engine starts.
+  void BeforeLockRebuild(std::function<void(const std::string& holder)> hook);
   // Takes the lease from whoever holds it, for `holder`, as a replica that found it
   // expired would.
   void StealLease(const std::string& holder, absl::Duration term);
