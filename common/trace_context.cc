@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <random>
 
-#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,14 +24,20 @@ bool IsLowerHex(absl::string_view text) {
 bool AllZero(absl::string_view text) { return text.find_first_not_of('0') == text.npos; }
 
 // `bytes` random bytes as 2 * bytes lowercase hex digits, never all zero. Ids only need
-// to be unique, not secret: a per-thread generator seeded from the OS is enough.
+// to be unique, not secret: a per-thread generator seeded from the OS is enough. (Not
+// absl::BitGen: its seed pool lives in Debian's uninstrumented libabsl, behind a spin
+// lock ThreadSanitizer cannot see, so two threads' first ids were reported as a race.)
 std::string RandomHexId(int bytes) {
-  thread_local absl::BitGen gen;
+  thread_local std::mt19937_64 gen = [] {
+    std::random_device os;
+    std::seed_seq seed{os(), os(), os(), os(), os(), os(), os(), os()};
+    return std::mt19937_64(seed);
+  }();
   std::string id;
   do {
     id.clear();
     for (int i = 0; i < bytes; i += 8) {
-      const uint64_t value = absl::Uniform<uint64_t>(gen);
+      const uint64_t value = gen();
       const std::string hex = absl::StrCat(absl::Hex(value, absl::kZeroPad16));
       id.append(hex, 0, 2 * std::min(8, bytes - i));
     }
