@@ -124,11 +124,14 @@ ScopedTrace::ScopedTrace(const TraceContext* trace) : previous_(current_trace) {
 ScopedTrace::~ScopedTrace() { current_trace = previous_; }
 
 void AddTraceHeaders(grpc::ClientContext* context) {
-  const TraceContext* trace = current_trace;
-  if (trace == nullptr || trace->empty()) return;
-  context->AddMetadata(kTraceparentHeader, trace->Traceparent());
-  if (!trace->tracestate.empty()) context->AddMetadata(kTracestateHeader, trace->tracestate);
-  context->AddMetadata(kRequestIdHeader, trace->request_id);
+  if (current_trace != nullptr) AddTraceHeaders(*current_trace, context);
+}
+
+void AddTraceHeaders(const TraceContext& trace, grpc::ClientContext* context) {
+  if (trace.empty()) return;
+  context->AddMetadata(kTraceparentHeader, trace.Traceparent());
+  if (!trace.tracestate.empty()) context->AddMetadata(kTracestateHeader, trace.tracestate);
+  context->AddMetadata(kRequestIdHeader, trace.request_id);
 }
 
 }  // namespace sanhak

@@ -95,6 +95,8 @@ class ScopedTrace {
 // Adds the current trace's traceparent, tracestate and x-request-id to an outgoing call;
 // does nothing when the thread has no trace.
 void AddTraceHeaders(grpc::ClientContext* context);
+// The same for `trace` (a client's own, whichever thread makes the call).
+void AddTraceHeaders(const TraceContext& trace, grpc::ClientContext* context);
 
 }  // namespace sanhak
 

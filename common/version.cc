@@ -21,6 +21,14 @@ std::string VersionText(absl::string_view program) {
                       google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION), "\n");
 }
 
+std::string VersionJson(absl::string_view program) {
+  // Every value is ASCII the build controls (no quote or backslash to escape).
+  return absl::StrCat("{\"program\":\"", program, "\",\"version\":\"", BuildVersion(),
+                      "\",\"grpc\":\"", grpc::Version(), "\",\"protobuf\":\"",
+                      google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION),
+                      "\"}");
+}
+
 void SetVersionFlagText(absl::string_view program) {
   absl::FlagsUsageConfig config;
   config.version_string = [name = std::string(program)] { return VersionText(name); };

@@ -15,6 +15,8 @@ absl::string_view BuildVersion();
 // What `PROGRAM --version` prints: the program, this build's version, and the gRPC and
 // protobuf it runs on, one per line.
 std::string VersionText(absl::string_view program);
+// The same as one JSON object: {"program":..,"version":..,"grpc":..,"protobuf":..}.
+std::string VersionJson(absl::string_view program);
 
 // Makes abseil's built-in --version flag print VersionText(program); for binaries that
 // parse their flags with absl::ParseCommandLine. Call before it.

@@ -6,6 +6,7 @@
 // parent.
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "sanhak/events/v1/events.grpc.pb.h"
 #include "sanhak/registry/v1/registry.grpc.pb.h"
 #include "tests/support/await.h"
+#include "tests/support/child_process.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
@@ -57,6 +59,10 @@ std::vector<Line> LinesWith(const std::string& log, const std::string& message,
 std::string Field(const Line& line, const std::string& key) {
   auto it = line.fields().find(key);
   return it == line.fields().end() ? std::string() : it->second.string_value();
+}
+
+bool IsTraceId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
 std::string ServerHeader(const grpc::ClientContext& context, const std::string& key) {
@@ -208,6 +214,53 @@ TEST_F(TraceProcessTest, HostileHeadersAreIgnoredNotFatal) {
     // A refused x-request-id is replaced by the trace id, never echoed.
     EXPECT_LE(ServerHeader(context, "x-request-id").size(), 128u);
   }
+}
+
+// The registry lines of calls that came with a traceparent (from sanhakctl: this test
+// makes no other).
+std::vector<Line> TracedCalls(const std::string& log) {
+  std::vector<Line> traced;
+  for (Line& line : LinesWith(log, "rpc", {})) {
+    if (!Field(line, "parent_span_id").empty()) traced.push_back(std::move(line));
+  }
+  return traced;
+}
+
+sanhak::testing::ProgramRun RunSanhakctl(const sanhak::testing::TempDir& dir,
+                                         std::vector<std::string> args) {
+  static int runs = 0;
+  const std::string n = absl::StrCat(runs++);
+  args.insert(args.begin(), SANHAKCTL_BINARY);
+  return sanhak::testing::RunToEnd(args, dir.File("ctl-out" + n), dir.File("ctl-err" + n));
+}
+
+TEST_F(TraceProcessTest, EverySanhakctlCallOfOneCommandIsOneTrace) {
+  // A display name: sanhakctl lists councils to find its name, then gets it.
+  sanhak::testing::ProgramRun run = RunSanhakctl(dir_, {"get", "council", "디스플레이", "-o", "json",
+                                   "--registry_target=" + registry_->address(),
+                                   "--events_target=" + events_->address(), "--timeout=10s"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  std::vector<Line> traced;
+  ASSERT_TRUE(WaitUntil([&] {
+    traced = TracedCalls(registry_->Log());
+    return traced.size() >= 2;
+  })) << registry_->Log();
+  std::set<std::string> spans;
+  for (const Line& line : traced) {
+    EXPECT_EQ(Field(line, "trace_id"), Field(traced[0], "trace_id"));
+    EXPECT_EQ(Field(line, "parent_span_id"), Field(traced[0], "parent_span_id"));
+    spans.insert(Field(line, "span_id"));
+  }
+  // Each call its own span.
+  EXPECT_EQ(spans.size(), traced.size());
+
+  // A failure on the services' side is reported with the trace id to quote.
+  run = RunSanhakctl(dir_, {"get", "council", "display", "--registry_target=127.0.0.1:1",
+                            "--timeout=2s"});
+  EXPECT_EQ(run.code, 5) << run.err;
+  const size_t at = run.err.find("trace_id: ");
+  ASSERT_NE(at, std::string::npos) << run.err;
+  EXPECT_TRUE(IsTraceId(run.err.substr(at + 10, 32))) << run.err;
 }
 
 TEST_F(TraceProcessTest, AnalyticsRebuildIsOneTraceAcrossTheServicesItReads) {

@@ -2,8 +2,11 @@
 // analytics in process on loopback ports, a real redis-server, SQLite in a temp dir, the
 // registry and events seeded from data/. Each case runs the binary as a child process
 // and checks its stdout, stderr and exit code.
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -13,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -32,6 +36,9 @@
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/test_support.h"
+#include "google/protobuf/struct.pb.h"
+#include "tools/sanhakctl/client.h"
+#include "tools/sanhakctl/csv_table.h"
 #include "tools/sanhakctl/display.h"
 
 namespace sanhak::ctl {
@@ -209,16 +216,10 @@ class SanhakctlTest : public ::testing::Test {
   // Runs any program (e.g. a shell trying a completion script).
   Result RunCommand(const std::vector<std::string>& argv) {
     const std::string n = absl::StrCat(runs_++);
-    sanhak::testing::ChildStreams streams;
-    streams.stdin_path = "/dev/null";
-    streams.stdout_path = dir_.File("out" + n);
-    streams.stderr_path = dir_.File("err" + n);
-    streams.truncate = true;
-    sanhak::testing::ChildProcess child;
-    absl::Status started = child.Start(argv, streams);
-    EXPECT_TRUE(started.ok()) << started;
-    const int code = child.WaitExit(absl::Seconds(60));
-    return {code, ReadAll(streams.stdout_path), ReadAll(streams.stderr_path)};
+    sanhak::testing::ProgramRun run =
+        sanhak::testing::RunToEnd(argv, dir_.File("out" + n), dir_.File("err" + n));
+    EXPECT_NE(run.code, -1) << run.err;
+    return {run.code, run.out, run.err};
   }
 
   // Runs sanhakctl with exactly `args` (no target flags added), stdin from `in`.
@@ -394,6 +395,13 @@ TEST_F(SanhakctlTest, DryRunChecksAWriteOnTheServerAndWritesNothing) {
     EXPECT_EQ(r.code, 0) << flag << ": " << r.err;
     EXPECT_TRUE(absl::StrContains(r.out, "(dry run: nothing written)")) << r.out;
   }
+  // Bare ids inside the JSON, as arguments take them: the council's collection is added.
+  Result bare = Ctl({"create", "activity",
+                     R"(--json={"kind":"SEMINAR","title":"점검용","councils":["special-purpose-ships"]})",
+                     "--dry-run", "-o", "json"});
+  EXPECT_EQ(bare.code, 0) << bare.err;
+  EXPECT_TRUE(absl::StrContains(bare.out, R"("councils":["councils/special-purpose-ships"])"))
+      << bare.out;
   // The server's checks still run: a bad council is refused.
   Result bad = Ctl({"create", "activity",
                     R"(--json={"kind":"SEMINAR","title":"x","councils":["councils/no-such"]})",
@@ -560,6 +568,10 @@ TEST_F(SanhakctlTest, TimesShowInTheirZoneNamedAndDatesAsDates) {
   EXPECT_TRUE(absl::StrContains(json.out, R"("startTime":"2025-07-29T16:00:00Z")")) << json.out;
 }
 
+std::string CompareJsonWithYaml(const TempDir& dir, const std::string& name,
+                                const std::string& json_text, const std::string& yaml_text,
+                                const std::function<Result(const std::vector<std::string>&)>& run);
+
 // As kubectl version / --version: this build, and what it runs on; nothing dialled.
 TEST_F(SanhakctlTest, VersionNamesTheBuildAndCallsNoService) {
   for (const std::vector<std::string>& args :
@@ -571,6 +583,22 @@ TEST_F(SanhakctlTest, VersionNamesTheBuildAndCallsNoService) {
   }
   Result help = Ctl({"--help"});
   EXPECT_TRUE(absl::StrContains(help.out, "--version")) << help.out;
+  // kubectl version -o json|yaml: the client under clientVersion, YAML equal to JSON.
+  Result json = CtlBare({"version", "-o", "json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_TRUE(absl::StartsWith(json.out, R"({"clientVersion":{"program":"sanhakctl","version":")"))
+      << json.out;
+  EXPECT_TRUE(absl::StrContains(json.out, R"("grpc":"1.)")) << json.out;
+  Result yaml = CtlBare({"version", "-oyaml"});
+  EXPECT_EQ(yaml.code, 0) << yaml.err;
+  EXPECT_EQ(CompareJsonWithYaml(dir_, "version", json.out, yaml.out,
+                                [this](const std::vector<std::string>& argv) {
+                                  return RunCommand(argv);
+                                }),
+            "equal\n");
+  Result wide = CtlBare({"version", "-o", "wide"});
+  EXPECT_EQ(wide.code, 2) << wide.out;
+  EXPECT_TRUE(absl::StrContains(wide.err, "--output")) << wide.err;
 }
 
 TEST_F(SanhakctlTest, CreateWithBadFieldIsBadInputAndNamesTheField) {
@@ -759,10 +787,11 @@ TEST_F(SanhakctlTest, ExportThenImportIntoAnEmptySuiteReproducesTheData) {
   EXPECT_TRUE(absl::StrContains(second.out, "imported: 0 created, 0 updated")) << second.out;
 
   // CSV carries the same data: importing it changes nothing either.
-  const std::string csv = fresh_dir.File("all.csv");
-  Result c = Ctl({"export", "--out=" + csv}, registry->address(), events->address());
+  const std::string csv = fresh_dir.File("csv");
+  Result c = Ctl({"export", "--format=csv", "--out=" + csv}, registry->address(),
+                 events->address());
   ASSERT_EQ(c.code, 0) << c.err;
-  EXPECT_TRUE(absl::StartsWith(ReadAll(csv), "kind,name,resource\n"));
+  EXPECT_TRUE(absl::StartsWith(ReadAll(csv + "/council.csv"), "\xEF\xBB\xBFname,"));
   Result third = Ctl({"import", csv}, registry->address(), events->address());
   ASSERT_EQ(third.code, 0) << third.err;
   EXPECT_TRUE(absl::StrContains(third.out, "imported: 0 created, 0 updated")) << third.out;
@@ -889,6 +918,439 @@ TEST_F(SanhakctlTest, SummaryWatchPrintsALineWhenTotalsMove) {
   ASSERT_EQ(lines.size(), 2u) << summary->out();
   EXPECT_TRUE(absl::StrContains(lines[1], absl::StrCat("activities ", before + 1, " ")))
       << lines[1];
+}
+
+// --- output formats (issue #14) ---
+
+// Header cells of a rendered table (columns are two or more spaces apart).
+std::vector<std::string> HeaderCells(const std::string& table) {
+  std::vector<std::string> cells;
+  const std::string first = table.substr(0, table.find('\n'));
+  for (absl::string_view cell : absl::StrSplit(first, "  ", absl::SkipWhitespace())) {
+    cells.emplace_back(absl::StripAsciiWhitespace(cell));
+  }
+  return cells;
+}
+
+TEST_F(SanhakctlTest, OutputShortFlagSpellingsAllWork) {
+  Result yaml = Ctl({"get", "council", kCouncil, "--output=yaml"});
+  ASSERT_EQ(yaml.code, 0) << yaml.err;
+  EXPECT_TRUE(absl::StartsWith(yaml.out, "name: councils/special-purpose-ships\n")) << yaml.out;
+  for (const std::vector<std::string>& spelled :
+       {std::vector<std::string>{"-o", "yaml"}, {"-oyaml"}, {"-o=yaml"}, {"--output", "yaml"}}) {
+    std::vector<std::string> args = {"get", "council", kCouncil};
+    args.insert(args.end(), spelled.begin(), spelled.end());
+    Result r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << absl::StrJoin(spelled, " ") << ": " << r.err;
+    EXPECT_EQ(r.out, yaml.out) << absl::StrJoin(spelled, " ");
+  }
+  Result wide = Ctl({"list", "councils", "-owide"});
+  ASSERT_EQ(wide.code, 0) << wide.err;
+  EXPECT_EQ(wide.out, Ctl({"list", "councils", "-o", "wide"}).out);
+}
+
+TEST_F(SanhakctlTest, WideAddsEveryOtherFieldAsAColumn) {
+  Result table = Ctl({"list", "councils"});
+  Result wide = Ctl({"list", "councils", "-o", "wide"});
+  ASSERT_EQ(wide.code, 0) << wide.err;
+  EXPECT_EQ(HeaderCells(table.out),
+            (std::vector<std::string>{"NAME", "DISPLAY_NAME", "FIELD", "FORUM_SESSION", "REGIONS",
+                                      "MEMBERSHIP_COUNT"}));
+  EXPECT_EQ(HeaderCells(wide.out),
+            (std::vector<std::string>{"NAME", "DISPLAY_NAME", "FIELD", "FORUM_SESSION", "REGIONS",
+                                      "MEMBERSHIP_COUNT", "COMPLEXES", "HOST_ORGANIZATION",
+                                      "LAUNCH_DATE", "REPORTED_MEMBERS", "DESCRIPTION",
+                                      "OUTCOME_SUMMARY", "CREATE_TIME", "UPDATE_TIME",
+                                      "DELETE_TIME"}));
+  ASSERT_EQ(Lines(wide.out).size(), 26u) << wide.out;
+  // The ids and times: the row of special-purpose-ships names its complexes and shows its
+  // creation time, in Korea's zone.
+  Result one = Ctl({"get", "council", kCouncil, "-o", "wide"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  ASSERT_EQ(Lines(one.out).size(), 2u) << one.out;
+  EXPECT_EQ(HeaderCells(one.out), HeaderCells(wide.out));
+  const std::string row = Lines(one.out)[1];
+  EXPECT_TRUE(absl::StartsWith(row, kCouncil)) << row;
+  EXPECT_TRUE(absl::StrContains(row, "complexes/")) << row;
+  EXPECT_TRUE(absl::StrContains(row, " KST")) << row;
+  // A forum's timetable shows as its number of slots.
+  Result activities = Ctl({"list", "activities", "-o", "wide", "--max_width=0"});
+  ASSERT_EQ(activities.code, 0) << activities.err;
+  const std::vector<std::string> header = HeaderCells(activities.out);
+  EXPECT_NE(std::find(header.begin(), header.end(), "TIMETABLE"), header.end());
+  for (const std::string& line : Lines(activities.out)) {
+    if (absl::StartsWith(line, kForum)) {
+      EXPECT_TRUE(absl::StrContains(line, "  12  ")) << line;
+    }
+  }
+}
+
+TEST_F(SanhakctlTest, FormatsThatMakeNoSenseAreRefusedNamingTheFlag) {
+  Result bad = Ctl({"list", "councils", "-o", "xml"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_TRUE(absl::StrContains(bad.err, "--output (-o) must be table, wide, json or yaml"))
+      << bad.err;
+  Result wide = Ctl({"aggregates", "-o", "wide"});
+  EXPECT_EQ(wide.code, 2);
+  EXPECT_TRUE(absl::StrContains(wide.err, "--output=wide: aggregates has no wide view")) << wide.err;
+  Result export_yaml = Ctl({"export", "-o", "yaml"});
+  EXPECT_EQ(export_yaml.code, 2);
+  EXPECT_TRUE(absl::StrContains(export_yaml.err, "--output=yaml: export prints no resources"))
+      << export_yaml.err;
+}
+
+// Whether python3 reads `json_text` (JSON) and `yaml_text` (YAML) as the same value.
+std::string CompareJsonWithYaml(const TempDir& dir, const std::string& name,
+                                const std::string& json_text, const std::string& yaml_text,
+                                const std::function<Result(const std::vector<std::string>&)>& run) {
+  WriteAll(dir.File(name + ".json"), json_text);
+  WriteAll(dir.File(name + ".yaml"), yaml_text);
+  Result r = run({"/usr/bin/python3", "-c",
+                  "import json, sys, yaml\n"
+                  "a = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+                  "b = yaml.safe_load(open(sys.argv[2], encoding='utf-8'))\n"
+                  "print('equal' if a == b else 'differ: %r\\n%r' % (a, b))\n",
+                  dir.File(name + ".json"), dir.File(name + ".yaml")});
+  return r.code == 0 ? r.out : absl::StrCat("python3 failed: ", r.err);
+}
+
+TEST_F(SanhakctlTest, YamlParsesBackEqualToJson) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"get", "council", kCouncil},
+      {"list", "councils"},
+      {"list", "activities"},
+      {"get", "activity", kForum},
+      {"list", "outcomes"},
+      {"scorecard", kCouncil},
+      {"aggregates"},
+      {"network"},
+      {"agenda", kForum},
+      {"summary"},
+  };
+  for (const auto& command : commands) {
+    std::vector<std::string> as_json = command, as_yaml = command;
+    as_json.push_back("-o=json");
+    as_yaml.push_back("-o=yaml");
+    Result json = Ctl(as_json);
+    Result yaml = Ctl(as_yaml);
+    const std::string what = absl::StrJoin(command, " ");
+    ASSERT_EQ(json.code, 0) << what << ": " << json.err;
+    ASSERT_EQ(yaml.code, 0) << what << ": " << yaml.err;
+    EXPECT_EQ(CompareJsonWithYaml(dir_, absl::StrCat("cmp", runs_), json.out, yaml.out,
+                                  [&](const std::vector<std::string>& argv) {
+                                    return RunCommand(argv);
+                                  }),
+              "equal\n")
+        << what << "\n" << yaml.out;
+    // Korean as it is, never \u escapes.
+    EXPECT_FALSE(absl::StrContains(yaml.out, "\\u")) << what;
+  }
+  Result yaml = Ctl({"get", "council", kCouncil, "-o", "yaml"});
+  registry::v1::Council council;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  Ctl({"get", "council", kCouncil, "-o", "json"}).out, &council)
+                  .ok());
+  EXPECT_TRUE(absl::StrContains(yaml.out, "displayName: " + council.display_name() + "\n"))
+      << yaml.out;
+  EXPECT_TRUE(absl::StrContains(yaml.out, "createTime: \"20")) << yaml.out;  // RFC 3339
+}
+
+TEST_F(SanhakctlTest, AggregatesTableShowsEverySectionTheJsonHas) {
+  Result json = Ctl({"aggregates", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  Result table = Ctl({"aggregates"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  const std::string lower = absl::AsciiStrToLower(table.out);
+  google::protobuf::Struct sections;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &sections).ok());
+  ASSERT_GE(sections.fields_size(), 10);
+  for (const auto& [key, value] : sections.fields()) {
+    const google::protobuf::FieldDescriptor* f =
+        analytics::v1::Aggregates::descriptor()->FindFieldByCamelcaseName(key);
+    ASSERT_NE(f, nullptr) << key;
+    std::string title = f->name();
+    std::replace(title.begin(), title.end(), '_', ' ');
+    EXPECT_TRUE(absl::StrContains(lower, title)) << key << " missing from\n" << table.out;
+  }
+  EXPECT_TRUE(absl::StrContains(table.out, "MEMBERS BY COUNCIL")) << table.out;
+  EXPECT_TRUE(absl::StrContains(table.out, "REPORTED VS COUNTED")) << table.out;
+}
+
+TEST_F(SanhakctlTest, WatchAsYamlIsAStreamOfDocuments) {
+  Result r = Ctl({"watch", "-o", "yaml", "--duration=2s"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(absl::StartsWith(r.out, "---\nsnapshot:\n")) << r.out.substr(0, 300);
+  const std::string path = dir_.File("watch.yaml");
+  WriteAll(path, r.out);
+  Result read = RunCommand({"/usr/bin/python3", "-c",
+                            "import sys, yaml\n"
+                            "docs = list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8')))\n"
+                            "print(docs[0]['snapshot']['councils'])\n",
+                            path});
+  ASSERT_EQ(read.code, 0) << read.err;
+  EXPECT_EQ(read.out, "25\n");  // int64, a string in the JSON mapping
+}
+
+// --- spreadsheets (issue #14) ---
+
+void StripBoms(const std::string& from, const std::string& to) {
+  std::filesystem::create_directories(to);
+  for (const auto& entry : std::filesystem::directory_iterator(from)) {
+    std::string text = ReadAll(entry.path().string());
+    EXPECT_TRUE(absl::StartsWith(text, "\xEF\xBB\xBF")) << entry.path();
+    WriteAll((std::filesystem::path(to) / entry.path().filename()).string(), text.substr(3));
+  }
+}
+
+TEST_F(SanhakctlTest, CsvExportImportsBackExactlyWithHostileValues) {
+  // Values a spreadsheet round trip breaks when quoting is wrong.
+  Result org = Ctl({"create", "organization", "hostile-org",
+                    R"(--json={"displayName":"쉼표, \"따옴표\" 😀 ;\\ 끝","kind":"COMPANY",)"
+                    R"("description":"첫 줄, \"인용\"\n둘째 줄\r\n=1+2;\\"})"});
+  ASSERT_EQ(org.code, 0) << org.err;
+  Result activity = Ctl({"create", "activity", "hostile-seminar",
+                         R"(--json={"kind":"SEMINAR","title":"세미나, \"제목\" 🚢 a;b\\c",)"
+                         R"("description":"줄1\n줄2, \"q\"","councils":["councils/special-purpose-ships"],)"
+                         R"("place":{"venue":"벡스코, 제1전시장","city":"부산"}})"});
+  ASSERT_EQ(activity.code, 0) << activity.err;
+
+  const std::string out = dir_.File("csv-out");
+  Result e = Ctl({"export", "--format=csv", "--out=" + out});
+  ASSERT_EQ(e.code, 0) << e.err;
+  for (const Kind& kind : Kinds()) {
+    const std::string text = ReadAll(out + "/" + kind.name + ".csv");
+    // UTF-8 with BOM, the header the descriptor's field paths, CRLF line ends.
+    EXPECT_TRUE(absl::StartsWith(
+        text, absl::StrCat("\xEF\xBB\xBF", absl::StrJoin(CsvColumns(kind), ","), "\r\n")))
+        << kind.name << ": " << text.substr(0, 200);
+  }
+  EXPECT_TRUE(std::filesystem::exists(out + "/activity.timetable.csv"));
+  const std::string orgs = ReadAll(out + "/organization.csv");
+  EXPECT_TRUE(absl::StrContains(orgs, "\"쉼표, \"\"따옴표\"\" 😀 ;\\ 끝\"")) << orgs;
+
+  TempDir fresh_dir;
+  auto registry = StartRegistry(fresh_dir.File("registry.db"), ReferenceOnlySeed(fresh_dir), "");
+  ASSERT_NE(registry, nullptr);
+  auto events = StartEvents(fresh_dir.File("events.db"), registry->address(), "", "");
+  ASSERT_NE(events, nullptr);
+  Result first = Ctl({"import", out}, registry->address(), events->address());
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_TRUE(absl::StrContains(first.out, " 0 updated")) << first.out;
+
+  // Byte for byte the same export from the server the CSV filled ...
+  const std::string again = fresh_dir.File("csv-again");
+  ASSERT_EQ(Ctl({"export", "--format=csv", "--out=" + again}, registry->address(),
+                events->address())
+                .code,
+            0);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    ++files;
+    EXPECT_EQ(ReadAll((std::filesystem::path(again) / entry.path().filename()).string()),
+              ReadAll(entry.path().string()))
+        << entry.path().filename();
+  }
+  EXPECT_GE(files, 13);
+  // ... and the same data: the JSON lines exports agree.
+  EXPECT_EQ(Ctl({"export"}, registry->address(), events->address()).out, Ctl({"export"}).out);
+  Result hostile = Ctl({"get", "organization", "hostile-org", "-o", "json"}, registry->address(),
+                       events->address());
+  EXPECT_TRUE(absl::StrContains(hostile.out, R"(\n둘째 줄\r\n=1+2;\\)")) << hostile.out;
+
+  // Importing the same files again, with or without the byte order mark, or one kind's
+  // table (which reads its lists beside it), changes nothing.
+  Result second = Ctl({"import", out}, registry->address(), events->address());
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_TRUE(absl::StrContains(second.out, "imported: 0 created, 0 updated")) << second.out;
+  const std::string no_bom = fresh_dir.File("no-bom");
+  StripBoms(out, no_bom);
+  Result third = Ctl({"import", no_bom}, registry->address(), events->address());
+  ASSERT_EQ(third.code, 0) << third.err;
+  EXPECT_TRUE(absl::StrContains(third.out, "imported: 0 created, 0 updated")) << third.out;
+  Result single = Ctl({"import", no_bom + "/activity.csv"}, registry->address(),
+                      events->address());
+  ASSERT_EQ(single.code, 0) << single.err;
+  EXPECT_TRUE(absl::StrContains(single.out, "imported: 0 created, 0 updated")) << single.out;
+  Result same_server = Ctl({"import", out});
+  ASSERT_EQ(same_server.code, 0) << same_server.err;
+  EXPECT_TRUE(absl::StrContains(same_server.out, "imported: 0 created, 0 updated"))
+      << same_server.out;
+
+  events->Shutdown();
+  registry->Shutdown();
+}
+
+TEST_F(SanhakctlTest, CsvImportErrorsNameTheFileAndLineAndWriteNothing) {
+  const std::string out = dir_.File("csv-bad");
+  ASSERT_EQ(Ctl({"export", "--format=csv", "--out=" + out}).code, 0);
+  const std::string councils = ReadAll(out + "/council.csv");
+  std::vector<std::string> lines = absl::StrSplit(councils, "\r\n");
+  ASSERT_GT(lines.size(), 3u);
+  const std::vector<std::string> header = absl::StrSplit(lines[0].substr(3), ',');
+  // The second council (line 3) with `cell` in `column`; its earlier cells are plain.
+  auto with_cell = [&](const std::string& column, const std::string& cell) {
+    const size_t at = std::find(header.begin(), header.end(), column) - header.begin();
+    EXPECT_LT(at, header.size()) << column;
+    std::vector<std::string> cells = absl::StrSplit(lines[2], ',');
+    EXPECT_GT(cells.size(), at);
+    cells[at] = cell;
+    std::vector<std::string> changed = lines;
+    changed[2] = absl::StrJoin(cells, ",");
+    WriteAll(out + "/council.csv", absl::StrJoin(changed, "\r\n"));
+  };
+  // A new organization, and a council naming a complex nowhere to be found: the batch
+  // check refuses the council before the organization is written.
+  const std::string orgs = ReadAll(out + "/organization.csv");
+  WriteAll(out + "/organization.csv", orgs + "organizations/csv-new,새 기관,,COMPANY,,\r\n");
+  with_cell("host_organization", "organizations/nowhere");
+  Result r = Ctl({"import", out});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "council.csv line 3: council.host_organization: "
+                                       "organizations/nowhere is neither in the file nor on the "
+                                       "server"))
+      << r.err;
+  EXPECT_EQ(Ctl({"get", "organization", "csv-new"}).code, 3);
+
+  with_cell("forum_session", "x");
+  r = Ctl({"import", out});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "council.csv line 3: column \"forum_session\": \"x\" is not an integer"))
+      << r.err;
+  EXPECT_EQ(Ctl({"get", "organization", "csv-new"}).code, 3);
+
+  Result no_folder = Ctl({"export", "--format=csv"});
+  EXPECT_EQ(no_folder.code, 2);
+  EXPECT_TRUE(absl::StrContains(no_folder.err, "--out")) << no_folder.err;
+}
+
+// The workbook as openpyxl reads it: {"sheets": [...], SHEET: {"freeze": .., "rows":
+// [[{"v": value, "f": number format, "b": bold}, ...], ...]}}.
+TEST_F(SanhakctlTest, XlsxReportReadsBackWithTheServersData) {
+  const std::string path = dir_.File("report.xlsx");
+  Result r = Ctl({"report", "--out=" + path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Result read = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import datetime, json, sys, openpyxl\n"
+       "book = openpyxl.load_workbook(sys.argv[1])\n"
+       "out = {'sheets': book.sheetnames}\n"
+       "for sheet in book.worksheets:\n"
+       "  rows = []\n"
+       "  for row in sheet.iter_rows():\n"
+       "    cells = []\n"
+       "    for c in row:\n"
+       "      v = c.value\n"
+       "      if isinstance(v, datetime.datetime): v = 'date:' + v.isoformat()\n"
+       "      cells.append({'v': v, 'f': c.number_format, 'b': bool(c.font.b)})\n"
+       "    rows.append(cells)\n"
+       "  out[sheet.title] = {'freeze': sheet.freeze_panes, 'rows': rows}\n"
+       "sys.stdout.buffer.write(json.dumps(out, ensure_ascii=False).encode('utf-8'))\n",
+       path});
+  ASSERT_EQ(read.code, 0) << read.err;
+  google::protobuf::Struct book;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read.out, &book).ok())
+      << read.out.substr(0, 500);
+  std::vector<std::string> sheets;
+  for (const auto& v : book.fields().at("sheets").list_value().values()) {
+    sheets.push_back(v.string_value());
+  }
+  EXPECT_EQ(sheets, (std::vector<std::string>{"councils", "activities", "outcomes", "scorecards"}));
+
+  // Each sheet's rows by their first cell (the resource name), cells by header.
+  using Row = std::map<std::string, google::protobuf::Value>;
+  auto rows_of = [&](const std::string& sheet, std::vector<std::string>* header_out) {
+    std::map<std::string, Row> rows;
+    const auto& s = book.fields().at(sheet).struct_value();
+    EXPECT_EQ(s.fields().at("freeze").string_value(), "A2") << sheet;
+    const auto& list = s.fields().at("rows").list_value();
+    std::vector<std::string> header;
+    for (const auto& cell : list.values(0).list_value().values()) {
+      header.push_back(cell.struct_value().fields().at("v").string_value());
+      EXPECT_TRUE(cell.struct_value().fields().at("b").bool_value()) << sheet;
+    }
+    for (int i = 1; i < list.values_size(); ++i) {
+      Row row;
+      const auto& cells = list.values(i).list_value();
+      for (int c = 0; c < cells.values_size() && c < static_cast<int>(header.size()); ++c) {
+        const auto& cell = cells.values(c).struct_value().fields();
+        row[header[c]] = cell.at("v");
+        row[header[c] + "#format"].set_string_value(cell.at("f").string_value());
+      }
+      rows[row["name"].string_value().empty() ? row["council"].string_value()
+                                              : row["name"].string_value()] = row;
+    }
+    if (header_out != nullptr) *header_out = header;
+    return rows;
+  };
+
+  std::vector<std::string> header;
+  auto councils = rows_of("councils", &header);
+  ASSERT_GE(header.size(), 3u);
+  EXPECT_EQ(header[0], "name");
+  EXPECT_EQ(header[1], "display_name");
+  EXPECT_NE(std::find(header.begin(), header.end(), "reported_members.total"), header.end());
+  registry::v1::ListCouncilsResponse listed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  Ctl({"list", "councils", "-o", "json"}).out, &listed)
+                  .ok());
+  ASSERT_EQ(councils.size(), static_cast<size_t>(listed.councils_size()));
+  for (const auto& c : listed.councils()) {
+    ASSERT_EQ(councils.count(c.name()), 1u) << c.name();
+    Row& row = councils[c.name()];
+    EXPECT_EQ(row["display_name"].string_value(), c.display_name());
+    EXPECT_EQ(row["forum_session"].number_value(), c.forum_session()) << c.name();
+    EXPECT_EQ(row["reported_members.total"].number_value(), c.reported_members().total());
+    EXPECT_EQ(row["membership_count"].number_value(), c.membership_count());
+    if (c.launch_date().day() != 0) {
+      EXPECT_EQ(row["launch_date"].string_value(),
+                absl::StrFormat("date:%04d-%02d-%02dT00:00:00", c.launch_date().year(),
+                                c.launch_date().month(), c.launch_date().day()));
+      EXPECT_EQ(row["launch_date#format"].string_value(), "yyyy-mm-dd");
+    }
+  }
+
+  auto activities = rows_of("activities", nullptr);
+  events::v1::ListActivitiesResponse acts;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  Ctl({"list", "activities", "-o", "json"}).out, &acts)
+                  .ok());
+  ASSERT_EQ(activities.size(), static_cast<size_t>(acts.activities_size()));
+  for (const auto& a : acts.activities()) {
+    ASSERT_EQ(activities.count(a.name()), 1u) << a.name();
+    EXPECT_EQ(activities[a.name()]["title"].string_value(), a.title());
+    EXPECT_EQ(activities[a.name()]["kind"].string_value(), events::v1::ActivityKind_Name(a.kind()));
+  }
+
+  auto outcomes = rows_of("outcomes", nullptr);
+  events::v1::ListOutcomesResponse outs;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  Ctl({"list", "outcomes", "-o", "json"}).out, &outs)
+                  .ok());
+  ASSERT_EQ(outcomes.size(), static_cast<size_t>(outs.outcomes_size()));
+  int money = 0;
+  for (const auto& o : outs.outcomes()) {
+    ASSERT_EQ(outcomes.count(o.name()), 1u) << o.name();
+    Row& row = outcomes[o.name()];
+    EXPECT_EQ(row["title"].string_value(), o.title());
+    if (o.has_total_budget_krw()) {
+      ++money;
+      EXPECT_EQ(row["total_budget_krw"].number_value(), static_cast<double>(o.total_budget_krw()));
+      EXPECT_EQ(row["total_budget_krw#format"].string_value(), "#,##0\"원\"");
+    }
+  }
+  EXPECT_GT(money, 0);
+
+  auto cards = rows_of("scorecards", nullptr);
+  EXPECT_EQ(cards.size(), static_cast<size_t>(listed.councils_size()));
+  analytics::v1::CouncilScorecard card;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  Ctl({"scorecard", kCouncil, "-o", "json"}).out, &card)
+                  .ok());
+  EXPECT_EQ(cards[kCouncil]["display_name"].string_value(), card.display_name());
+  EXPECT_EQ(cards[kCouncil]["total_budget_krw"].number_value(),
+            static_cast<double>(card.total_budget_krw()));
+  EXPECT_EQ(cards[kCouncil]["activities"].number_value(), static_cast<double>(card.activities()));
 }
 
 }  // namespace

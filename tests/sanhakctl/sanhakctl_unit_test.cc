@@ -3,19 +3,25 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "sanhak/analytics/v1/analytics.pb.h"
+#include "sanhak/events/v1/events.pb.h"
 #include "sanhak/registry/v1/registry.pb.h"
 #include "tools/sanhakctl/client.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/display.h"
 #include "common/status.h"
 #include "tools/sanhakctl/errors.h"
+#include "tools/sanhakctl/csv_table.h"
 #include "tools/sanhakctl/records.h"
 #include "tools/sanhakctl/watch.h"
+#include "tools/sanhakctl/yaml.h"
 
 namespace sanhak::ctl {
 namespace {
@@ -196,17 +202,142 @@ TEST(CsvTest, ReportsTheLineOfAnUnterminatedQuote) {
   EXPECT_EQ(rows.status().message(), "line 2: unterminated quoted cell");
 }
 
-TEST(CsvTest, RecordsNeedTheHeaderAndThreeCells) {
-  EXPECT_FALSE(ParseCsvRecords("a,b\n").ok());
-  auto bad = ParseCsvRecords("kind,name,resource\ncouncil,councils/x\n");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().message(), "line 2: expected 3 cells (kind,name,resource), got 2");
-  auto ok = ParseCsvRecords(
-      "kind,name,resource\ncouncil,councils/x,\"{\"\"name\"\":\"\"councils/x\"\"}\"\n");
-  ASSERT_TRUE(ok.ok()) << ok.status();
-  ASSERT_EQ(ok->size(), 1u);
-  EXPECT_EQ((*ok)[0].line, 2);
-  EXPECT_EQ((*ok)[0].name, "councils/x");
+// A resource with every kind of cell a spreadsheet can break: separators, quotes, line
+// breaks, Korean, emoji, list separators and backslashes, nested messages, lists of
+// messages, times and enums.
+events::v1::Activity HostileActivity() {
+  events::v1::Activity a;
+  a.set_name("activities/hostile");
+  a.set_kind(events::v1::SEMINAR);
+  a.set_title("쉼표, \"따옴표\"\n줄바꿈 😀 ;\\ 끝 ");
+  a.add_councils("councils/a;b");
+  a.add_councils("councils/c\\d");
+  a.mutable_start_time()->set_seconds(1753837200);
+  a.set_time_zone("Asia/Seoul");
+  a.mutable_place()->set_city("부산, 해운대");
+  a.set_reported_attendance(0);
+  a.set_attendance_approximate(true);
+  a.set_description("=SUM(A1)\r\nCRLF inside");
+  auto* session = a.add_sessions();
+  session->set_number(1);
+  session->set_title("1세션");
+  session->add_councils("councils/x");
+  auto* slot = a.add_timetable();
+  slot->set_id("s1");
+  slot->mutable_start_time()->set_seconds(1753837200);
+  slot->mutable_end_time()->set_seconds(1753840800);
+  slot->set_title("개회, \"환영\"");
+  slot->set_kind(events::v1::OPENING);
+  slot->add_leads(events::v1::MASTER_OF_CEREMONIES);
+  slot->set_note("두 줄\n메모");
+  auto* second = a.add_timetable();
+  second->set_id("s2");
+  second->set_title("'인용");
+  second->set_note("+82 10\n@everyone -1");
+  return a;
+}
+
+TEST(CsvTableTest, ColumnsAreFieldPathsFromTheDescriptor) {
+  const std::vector<std::string> columns = CsvColumns(*FindKind("council"));
+  ASSERT_FALSE(columns.empty());
+  EXPECT_EQ(columns[0], "name");
+  auto has = [&](const std::string& c) {
+    return std::find(columns.begin(), columns.end(), c) != columns.end();
+  };
+  EXPECT_TRUE(has("display_name"));
+  EXPECT_TRUE(has("reported_members.total"));
+  EXPECT_TRUE(has("reported_members.as_of"));
+  EXPECT_TRUE(has("launch_date"));
+  EXPECT_TRUE(has("complexes"));
+  EXPECT_FALSE(has("etag"));
+  EXPECT_FALSE(has("create_time"));
+  EXPECT_FALSE(has("membership_count"));
+}
+
+TEST(CsvTableTest, HostileValuesRoundTripWithAndWithoutBom) {
+  const events::v1::Activity activity = HostileActivity();
+  std::vector<CsvFile> files = WriteCsvTables(*FindKind("activity"), {&activity});
+  std::vector<std::string> names;
+  for (const CsvFile& f : files) {
+    names.push_back(f.name);
+    EXPECT_EQ(f.text.substr(0, 3), kUtf8Bom) << f.name;
+    EXPECT_EQ(f.text.substr(f.text.size() - 2), "\r\n") << f.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"activity.csv", "activity.sessions.csv",
+                                             "activity.timetable.csv"}));
+  EXPECT_TRUE(absl::StartsWith(files[2].text, "\xEF\xBB\xBF" "activity,id,start_time,end_time,"))
+      << files[2].text;
+  EXPECT_NE(files[0].text.find("councils/a\\;b;councils/c\\\\d"), std::string::npos)
+      << files[0].text;
+  EXPECT_NE(files[0].text.find("2025-07-30T01:00:00Z"), std::string::npos) << files[0].text;
+  // No text reaches a spreadsheet as a formula: the description starts with "=" (and is
+  // quoted, for the line break it holds).
+  EXPECT_NE(files[0].text.find(",\"'=SUM(A1)\r\nCRLF inside\""), std::string::npos)
+      << files[0].text;
+  EXPECT_EQ(files[0].text.find("\"=SUM"), std::string::npos) << files[0].text;
+  EXPECT_NE(files[2].text.find(",\"'+82 10\n"), std::string::npos) << files[2].text;
+  EXPECT_NE(files[2].text.find(",''인용"), std::string::npos) << files[2].text;
+  for (bool bom : {true, false}) {
+    std::vector<CsvFile> input = files;
+    if (!bom) {
+      for (CsvFile& f : input) f.text = f.text.substr(3);
+    }
+    auto records = ReadCsvTables(input);
+    ASSERT_TRUE(records.ok()) << records.status();
+    ASSERT_EQ(records->size(), 1u);
+    EXPECT_EQ((*records)[0].file, "activity.csv");
+    EXPECT_EQ((*records)[0].line, 2);
+    events::v1::Activity back;
+    ASSERT_TRUE(FromJson((*records)[0].resource_json, &back).ok());
+    EXPECT_EQ(back.SerializeAsString(), activity.SerializeAsString())
+        << back.DebugString() << "\nvs\n" << activity.DebugString();
+  }
+}
+
+TEST(CsvTableTest, ErrorsNameTheFileAndLine) {
+  auto bad_number = ReadCsvTables(
+      {{"council.csv", "\xEF\xBB\xBFname,forum_session\r\ncouncils/a,1\r\ncouncils/b,x\r\n"}});
+  ASSERT_FALSE(bad_number.ok());
+  EXPECT_EQ(bad_number.status().message(),
+            "council.csv line 3: column \"forum_session\": \"x\" is not an integer");
+  auto unknown = ReadCsvTables({{"council.csv", "name,colour\r\n"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::StartsWith(unknown.status().message(),
+                               "council.csv line 1: unknown column \"colour\""))
+      << unknown.status();
+  auto orphan = ReadCsvTables({{"activity.csv", "name\nactivities/a\n"},
+                               {"activity.timetable.csv", "activity,id\nactivities/b,s1\n"}});
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_EQ(orphan.status().message(),
+            "activity.timetable.csv line 2: activity \"activities/b\" has no row in activity.csv");
+  auto stray = ReadCsvTables({{"colours.csv", "name\n"}});
+  ASSERT_FALSE(stray.ok());
+  EXPECT_TRUE(absl::StrContains(stray.status().message(), "colours.csv: not a table"));
+}
+
+TEST(YamlTest, WritesBlockYamlQuotingWhatCouldReadAsSomethingElse) {
+  auto yaml = JsonToYaml(
+      R"({"name":"councils/x","title":"조선 기술 세미나","yes":"yes","num":"12","t":"2025-07-30T01:00:00Z",)"
+      R"("list":[{"a":1,"b":[]},"z",["q"]],"empty":{},"text":"a: b\n\"c\" 😀","ok":true,)"
+      R"("big":1e+30,"k":"\ud83d\ude00"})");
+  ASSERT_TRUE(yaml.ok()) << yaml.status();
+  EXPECT_EQ(*yaml,
+            "name: councils/x\n"
+            "title: 조선 기술 세미나\n"
+            "\"yes\": \"yes\"\n"
+            "num: \"12\"\n"
+            "t: \"2025-07-30T01:00:00Z\"\n"
+            "list:\n"
+            "- a: 1\n"
+            "  b: []\n"
+            "- z\n"
+            "- - q\n"
+            "empty: {}\n"
+            "text: \"a: b\\n\\\"c\\\" 😀\"\n"
+            "ok: true\n"
+            "big: 1.0e+30\n"
+            "k: 😀\n");
+  EXPECT_FALSE(JsonToYaml("{\"a\":").ok());
 }
 
 TEST(JsonLinesTest, ParsesEnvelopesAndSkipsBlankLines) {

@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -231,6 +233,34 @@ int ChildProcess::WaitExit(absl::Duration limit) {
     if (pid_ <= 0 || absl::Now() >= until) return pid_ <= 0 ? exit_status_ : -1;
     absl::SleepFor(absl::Milliseconds(10));
   }
+}
+
+namespace {
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+ProgramRun RunToEnd(const std::vector<std::string>& argv, const std::string& out_path,
+                    const std::string& err_path, absl::Duration limit) {
+  ChildStreams streams;
+  streams.stdout_path = out_path;
+  streams.stderr_path = err_path;
+  streams.truncate = true;
+  ChildProcess child;
+  ProgramRun run;
+  if (absl::Status started = child.Start(argv, streams); !started.ok()) {
+    run.err = std::string(started.message());
+    return run;
+  }
+  run.code = child.WaitExit(limit);
+  child.Kill();
+  run.out = ReadWhole(out_path);
+  run.err = ReadWhole(err_path);
+  return run;
 }
 
 }  // namespace sanhak::testing

@@ -60,6 +60,20 @@ class ChildProcess {
   int exit_status_ = -1;
 };
 
+// What a program run to its end wrote, and how it ended.
+struct ProgramRun {
+  // The exit status (as WaitExit's); -1 when it could not start or outlived `limit`.
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with stdin from /dev/null and stdout and stderr into `out_path` and
+// `err_path` (truncated first), waits at most `limit` (then kills it) and reads back
+// what it wrote.
+ProgramRun RunToEnd(const std::vector<std::string>& argv, const std::string& out_path,
+                    const std::string& err_path, absl::Duration limit = absl::Seconds(60));
+
 }  // namespace sanhak::testing
 
 #endif  // SANHAK_TESTS_SUPPORT_CHILD_PROCESS_H_

@@ -48,6 +48,7 @@ namespace sanhak::ctl {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
+using google::protobuf::Reflection;
 using google::protobuf::MethodDescriptor;
 
 std::string ServiceName(Service service) {
@@ -199,6 +200,43 @@ const Descriptor* ResourceDescriptor(const Kind& kind) {
   return get == nullptr ? nullptr : get->output_type();
 }
 
+void QualifyBareIds(Message& message) {
+  const Reflection* r = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(message, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_map()) continue;
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(message, f); ++i) {
+          QualifyBareIds(*r->MutableRepeatedMessage(&message, f, i));
+        }
+      } else {
+        QualifyBareIds(*r->MutableMessage(&message, f));
+      }
+      continue;
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_STRING) continue;
+    const ResourceKind* named = ResourceKind::NamedBy(f);
+    if (named == nullptr || named->collection().empty() ||
+        !named->parent_collection().empty()) {
+      continue;
+    }
+    auto qualified = [&](const std::string& value) {
+      return value.empty() || absl::StrContains(value, '/')
+                 ? value
+                 : absl::StrCat(named->collection(), "/", value);
+    };
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(message, f); ++i) {
+        r->SetRepeatedString(&message, f, i, qualified(r->GetRepeatedString(message, f, i)));
+      }
+    } else {
+      r->SetString(&message, f, qualified(r->GetString(message, f)));
+    }
+  }
+}
+
 absl::StatusOr<std::string> ResolveName(const Kind& kind, absl::string_view text) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not a ", kind.name,
@@ -263,7 +301,9 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-Client::Client(Targets targets) : targets_(std::move(targets)) {
+Client::Client(Targets targets)
+    : targets_(std::move(targets)),
+      trace_(CurrentTrace() != nullptr ? *CurrentTrace() : TraceContext::NewRoot()) {
   tls_files_ = targets_.tls.has_value() ? *targets_.tls : TlsFilesFromFlags();
   if (tls_files_.empty()) {
     if (!targets_.token.empty()) {
@@ -343,6 +383,7 @@ std::shared_ptr<grpc::Channel> Client::Channel(Service service) {
 std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + targets_.timeout));
+  AddTraceHeaders(trace_, context.get());
   return context;
 }
 

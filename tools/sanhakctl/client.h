@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/tls.h"
+#include "common/trace_context.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
@@ -102,8 +103,12 @@ class Client {
   const absl::Status& credentials_status() const { return credentials_error_; }
   std::string Address(Service service) const;
   std::shared_ptr<grpc::Channel> Channel(Service service);
-  // A context whose deadline is `timeout` from now.
+  // A context whose deadline is `timeout` from now, carrying this client's trace.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // One trace for every call this client makes (one command), so the services' log
+  // lines for a command share its trace_id: the thread's when the client is made under
+  // one (RunCommand's), else a new one.
+  const TraceContext& trace() const { return trace_; }
 
   // A unary call by method descriptor; request and response are messages of its types.
   // Fails with INVALID_ARGUMENT, naming the flag, when the TLS files are unusable.
@@ -133,7 +138,14 @@ class Client {
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Status credentials_error_;
   std::map<Service, std::shared_ptr<grpc::Channel>> channels_;
+  TraceContext trace_;
 };
+
+// Gives every bare id in a field of `message` (nested messages and lists included) that
+// names a top-level resource its collection ("special-purpose-ships" in a council field
+// becomes "councils/special-purpose-ships"), as arguments and flags take it, so JSON given
+// with --json or -f may use bare ids too. Full names and child kinds are left as they are.
+void QualifyBareIds(google::protobuf::Message& message);
 
 // Sets a scalar field of `message` from text: strings as given (a reference field's bare
 // id gets its collection), numbers parsed, enums by name (case-insensitive, with or

@@ -1,6 +1,7 @@
 #include "tools/sanhakctl/commands.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -16,6 +17,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/resource_names.h"
+#include "common/trace_context.h"
+#include "common/version.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -25,10 +28,13 @@
 #include "sanhak/events/v1/events.pb.h"
 #include "sanhak/identity/v1/identity.pb.h"
 #include "tools/sanhakctl/display.h"
+#include "tools/sanhakctl/csv_table.h"
 #include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
 #include "tools/sanhakctl/transfer.h"
 #include "tools/sanhakctl/watch.h"
+#include "tools/sanhakctl/xlsx_report.h"
+#include "tools/sanhakctl/yaml.h"
 
 namespace sanhak::ctl {
 
@@ -141,6 +147,36 @@ absl::StatusOr<std::string> ReadFileText(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+}  // namespace
+
+std::vector<std::string> WideColumns(const Kind& kind) {
+  std::vector<std::string> columns = kind.columns;
+  const Descriptor* d = ResourceDescriptor(kind);
+  if (d == nullptr) return columns;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const std::string& name = d->field(i)->name();
+    // The etag is for writes, never for reading.
+    if (name == "etag") continue;
+    if (std::find(columns.begin(), columns.end(), name) == columns.end()) {
+      columns.push_back(name);
+    }
+  }
+  return columns;
+}
+
+std::string WideCell(const Message& message, const std::string& path) {
+  const FieldDescriptor* f = message.GetDescriptor()->FindFieldByName(path);
+  if (f != nullptr && f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    // A forum's 12 timetable slots do not fit a cell: their count does (get -o yaml has
+    // them whole).
+    const int n = message.GetReflection()->FieldSize(message, f);
+    return n == 0 ? "" : absl::StrCat(n);
+  }
+  return CellText(message, path);
+}
+
+namespace {
+
 class Runner {
  public:
   Runner(const Options& options, std::ostream& out, std::ostream& err)
@@ -149,9 +185,7 @@ class Runner {
   absl::Status Dispatch(const std::vector<std::string>& args) {
     const std::string& command = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (options_.output != "table" && options_.output != "json") {
-      return absl::InvalidArgumentError("--output must be table or json");
-    }
+    if (absl::Status s = CheckOutput(command); !s.ok()) return s;
     if (command == "get") return Get(rest);
     if (command == "list") return List(rest);
     if (command == "create") return Create(rest);
@@ -166,6 +200,7 @@ class Runner {
     if (command == "watch") return WatchCommand(rest);
     if (command == "export") return ExportCommand(rest);
     if (command == "import") return ImportCommand(rest);
+    if (command == "report") return ReportCommand(rest);
     if (command == "health") return Health(rest);
     if (command == "completion") return Completion(rest);
     return absl::InvalidArgumentError(
@@ -173,7 +208,40 @@ class Runner {
   }
 
  private:
-  bool json() const { return options_.output == "json"; }
+  // Whether --output suits `command`: every command that prints resources or figures
+  // takes table, json and yaml; wide only where a table of resources has more columns to
+  // show (get, list, create, update); the file commands write files, not output.
+  absl::Status CheckOutput(const std::string& command) const {
+    const std::string& o = options_.output;
+    if (o != "table" && o != "wide" && o != "json" && o != "yaml") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output (-o) must be table, wide, json or yaml, not \"", o, "\""));
+    }
+    if (o == "wide" && command != "get" && command != "list" && command != "create" &&
+        command != "update") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output=wide: ", command, " has no wide view (wide adds columns to the resource "
+          "tables of get, list, create and update); use table, json or yaml"));
+    }
+    if (o != "table" && (command == "export" || command == "import" || command == "report" ||
+                         command == "completion")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output=", o, ": ", command, " prints no resources",
+          command == "export" ? " (--format=jsonl|csv picks what it writes)" : ""));
+    }
+    return absl::OkStatus();
+  }
+
+  // --output=json or yaml: the message itself, in protobuf's JSON mapping (yaml.h).
+  bool json() const { return options_.output == "json" || options_.output == "yaml"; }
+  bool wide() const { return options_.output == "wide"; }
+  void Emit(const Message& m) {
+    if (options_.output == "yaml") {
+      out_ << ToYaml(m);
+    } else {
+      out_ << ToJson(m) << "\n";
+    }
+  }
 
   absl::StatusOr<const Kind*> KindArg(const std::vector<std::string>& args, size_t want,
                                       absl::string_view usage) {
@@ -280,11 +348,46 @@ class Runner {
   // What a write's confirmation says of a dry run.
   const char* DryRunNote() const { return options_.dry_run ? " (dry run: nothing written)" : ""; }
 
-  // `get`'s view of one resource: field, value.
+  // Resources of `kind` as a table: one row each, `columns` (field paths) as its columns.
+  std::string ResourceTable(const Kind& kind, const std::vector<const Message*>& items,
+                            const std::vector<std::string>& columns) {
+    std::vector<std::string> headers;
+    for (const auto& c : columns) headers.push_back(absl::AsciiStrToUpper(c));
+    Table table(headers);
+    table.set_max_cell_width(options_.max_width);
+    table.KeepWhole(0);
+    const Descriptor* d = ResourceDescriptor(kind);
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const FieldDescriptor* f = d->FindFieldByName(columns[i]);
+      if (f == nullptr) continue;
+      if ((f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) ||
+          (!f->is_repeated() && (f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
+                                 f->cpp_type() == FieldDescriptor::CPPTYPE_INT64))) {
+        table.AlignRight(i);
+      }
+    }
+    for (const Message* item : items) {
+      std::vector<std::string> row;
+      for (const auto& c : columns) row.push_back(WideCell(*item, c));
+      table.AddRow(std::move(row));
+    }
+    return table.Render();
+  }
+
+  // `get`'s view of one resource: field, value (--output=wide: the row `list -o wide`
+  // shows for it, as kubectl's get NAME -o wide).
   void PrintResource(const Message& m) {
     if (json()) {
-      out_ << ToJson(m) << "\n";
+      Emit(m);
       return;
+    }
+    if (wide()) {
+      for (const Kind& kind : Kinds()) {
+        if (ResourceDescriptor(kind) == m.GetDescriptor()) {
+          out_ << ResourceTable(kind, {&m}, WideColumns(kind));
+          return;
+        }
+      }
     }
     Table table({"FIELD", "VALUE"});
     const Descriptor* d = m.GetDescriptor();
@@ -337,29 +440,12 @@ class Runner {
       }
       response->GetReflection()->SetInt32(response.get(), d->FindFieldByName("total_size"),
                                           total);
-      out_ << ToJson(*response) << "\n";
+      Emit(*response);
       return absl::OkStatus();
     }
-    std::vector<std::string> headers;
-    for (const auto& c : (*kind)->columns) headers.push_back(absl::AsciiStrToUpper(c));
-    Table table(headers);
-    table.set_max_cell_width(options_.max_width);
-    table.KeepWhole(0);
-    const Descriptor* d = ResourceDescriptor(**kind);
-    for (size_t i = 0; i < (*kind)->columns.size(); ++i) {
-      const FieldDescriptor* f = d->FindFieldByName((*kind)->columns[i]);
-      if (f != nullptr && !f->is_repeated() &&
-          (f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
-           f->cpp_type() == FieldDescriptor::CPPTYPE_INT64)) {
-        table.AlignRight(i);
-      }
-    }
-    for (const auto& item : *items) {
-      std::vector<std::string> row;
-      for (const auto& c : (*kind)->columns) row.push_back(CellText(*item, c));
-      table.AddRow(std::move(row));
-    }
-    out_ << table.Render();
+    std::vector<const Message*> rows;
+    for (const auto& item : *items) rows.push_back(item.get());
+    out_ << ResourceTable(**kind, rows, wide() ? WideColumns(**kind) : (*kind)->columns);
     if (options_.stdout_tty) {
       out_ << items->size() << " of " << total << " " << (*kind)->plural << "\n";
     }
@@ -381,6 +467,7 @@ class Runner {
     if (absl::Status s = FromJson(text, resource.get()); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("the ", kind.name, " JSON: ", s.message()));
     }
+    QualifyBareIds(*resource);
     return resource;
   }
 
@@ -620,7 +707,7 @@ class Runner {
       (*entry)["status"].set_string_value(status);
     }
     if (json()) {
-      out_ << ToJson(report) << "\n";
+      Emit(report);
     } else {
       out_ << table.Render();
     }
@@ -686,7 +773,7 @@ class Runner {
       return s;
     }
     if (json()) {
-      out_ << ToJson(who) << "\n";
+      Emit(who);
       return absl::OkStatus();
     }
     Table t({"PRINCIPAL", who.principal()});
@@ -711,7 +798,7 @@ class Runner {
       return s;
     }
     if (json()) {
-      out_ << ToJson(card) << "\n";
+      Emit(card);
       return absl::OkStatus();
     }
     auto members = [](const analytics::v1::MemberCounts& m) {
@@ -770,7 +857,7 @@ class Runner {
       }
     }
     if (json()) {
-      out_ << ToJson(network) << "\n";
+      Emit(network);
       return absl::OkStatus();
     }
     Table links({"REGION A", "REGION B", "COUNCILS", "NAMES"});
@@ -812,7 +899,7 @@ class Runner {
       *agenda.mutable_sessions() = activity.sessions();
       *agenda.mutable_timetable() = activity.timetable();
       agenda.set_press_open_until_slot(activity.press_open_until_slot());
-      out_ << ToJson(agenda) << "\n";
+      Emit(agenda);
       return absl::OkStatus();
     }
     out_ << activity.title() << "\n";
@@ -870,36 +957,143 @@ class Runner {
     auto aggregates = FetchAggregates();
     if (!aggregates.ok()) return aggregates.status();
     if (json()) {
-      out_ << ToJson(*aggregates) << "\n";
+      Emit(*aggregates);
       return absl::OkStatus();
     }
-    out_ << SummaryLine(TotalsOf(*aggregates)) << "\n\n";
-    auto counts = [&](absl::string_view title,
-                      const google::protobuf::RepeatedPtrField<analytics::v1::Count>& list) {
-      Table t({std::string(title), "NAME", "COUNT"});
-      t.AlignRight(2);
-      t.set_max_cell_width(options_.max_width);
-      for (const auto& c : list) t.AddRow({c.key(), c.label(), absl::StrCat(c.value())});
-      out_ << t.Render() << "\n";
-    };
-    counts("FIELD", aggregates->councils_by_field());
-    counts("REGION", aggregates->councils_by_region());
-    counts("ACTIVITY KIND", aggregates->activities_by_kind());
-    counts("MONTH", aggregates->activities_by_month());
-    Table o({"OUTCOME CATEGORY", "OUTCOMES", "BUDGET", "NATIONAL", "DEALS"});
-    for (size_t i = 1; i < 5; ++i) o.AlignRight(i);
-    for (const auto& s : aggregates->outcomes_by_category()) {
-      o.AddRow({s.category(), absl::StrCat(s.outcomes()), FormatKrw(s.total_budget_krw()),
-                FormatKrw(s.national_share_krw()), FormatKrw(s.deal_amount_krw())});
-    }
-    out_ << o.Render();
+    out_ << SummaryLine(TotalsOf(*aggregates)) << "\n\n" << AggregatesTables(*aggregates);
     return absl::OkStatus();
+  }
+
+  // Every field of the aggregates, as --output=json has them: the single figures in one
+  // table, then one table per list, titled by the field ("COUNCILS BY FIELD"). Driven by
+  // the descriptor, so a field added to Aggregates shows here too (a message type this
+  // does not know, as its JSON).
+  std::string AggregatesTables(const analytics::v1::Aggregates& aggregates) {
+    const Descriptor* d = aggregates.GetDescriptor();
+    const auto* r = aggregates.GetReflection();
+    auto title = [](const FieldDescriptor* f) {
+      std::string t = absl::AsciiStrToUpper(f->name());
+      std::replace(t.begin(), t.end(), '_', ' ');
+      return t;
+    };
+    // The kinds a total is made of, those present only, so a row stays short.
+    auto by_kind = [](const analytics::v1::MemberCounts& m) {
+      std::vector<std::string> parts;
+      const std::pair<const char*, int64_t> kinds[] = {
+          {"기업", m.companies()},          {"학교", m.universities()},
+          {"연구소", m.research_institutes()}, {"지원기관", m.support_agencies()},
+          {"기타", m.others()}};
+      for (const auto& [label, n] : kinds) {
+        if (n != 0) parts.push_back(absl::StrCat(label, " ", n));
+      }
+      return absl::StrJoin(parts, ", ");
+    };
+    auto sums_table = [&](const std::string& heading) {
+      Table t({heading, "OUTCOMES", "BUDGET", "NATIONAL", "DEALS"});
+      for (size_t i = 1; i < 5; ++i) t.AlignRight(i);
+      return t;
+    };
+    auto sums_row = [](Table& t, const analytics::v1::OutcomeSums& s, const std::string& key) {
+      t.AddRow({key, absl::StrCat(s.outcomes()), FormatKrw(s.total_budget_krw()),
+                FormatKrw(s.national_share_krw()), FormatKrw(s.deal_amount_krw())});
+    };
+    Table figures({"AGGREGATE", "VALUE"});
+    figures.AlignRight(1);
+    std::vector<std::string> sections;
+    for (int i = 0; i < d->field_count(); ++i) {
+      const FieldDescriptor* f = d->field(i);
+      if (f->is_map()) {
+        Table t({title(f), "VALUE"});
+        t.AlignRight(1);
+        std::map<std::string, std::string> sorted;
+        for (int k = 0; k < r->FieldSize(aggregates, f); ++k) {
+          const Message& entry = r->GetRepeatedMessage(aggregates, f, k);
+          sorted[CellText(entry, "key")] = CellText(entry, "value");
+        }
+        for (const auto& [key, value] : sorted) t.AddRow({key, value});
+        sections.push_back(t.Render());
+        continue;
+      }
+      const std::string type =
+          f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ? f->message_type()->full_name() : "";
+      if (!f->is_repeated() && (type.empty() || type == "google.protobuf.Timestamp")) {
+        std::string label = f->name();
+        std::replace(label.begin(), label.end(), '_', ' ');
+        figures.AddRow({label, CellText(aggregates, f->name())});
+        continue;
+      }
+      if (type == "sanhak.analytics.v1.OutcomeSums") {
+        Table t = sums_table(title(f));
+        if (f->is_repeated()) {
+          for (int k = 0; k < r->FieldSize(aggregates, f); ++k) {
+            const auto& s = static_cast<const analytics::v1::OutcomeSums&>(
+                r->GetRepeatedMessage(aggregates, f, k));
+            sums_row(t, s, s.category());
+          }
+        } else {
+          sums_row(t, static_cast<const analytics::v1::OutcomeSums&>(r->GetMessage(aggregates, f)),
+                   "(all)");
+        }
+        sections.push_back(t.Render());
+        continue;
+      }
+      if (!f->is_repeated()) {
+        Table t({title(f)});
+        t.AddRow({ToJson(r->GetMessage(aggregates, f))});
+        sections.push_back(t.Render());
+        continue;
+      }
+      const int n = r->FieldSize(aggregates, f);
+      if (type == "sanhak.analytics.v1.Count") {
+        Table t({title(f), "NAME", "COUNT"});
+        t.AlignRight(2);
+        t.set_max_cell_width(options_.max_width);
+        for (int k = 0; k < n; ++k) {
+          const auto& c =
+              static_cast<const analytics::v1::Count&>(r->GetRepeatedMessage(aggregates, f, k));
+          t.AddRow({c.key(), c.label(), absl::StrCat(c.value())});
+        }
+        sections.push_back(t.Render());
+      } else if (type == "sanhak.analytics.v1.MembersOf") {
+        Table t({title(f), "NAME", "REPORTED", "BY KIND", "REGISTERED", "BY KIND"});
+        t.AlignRight(2);
+        t.AlignRight(4);
+        t.set_max_cell_width(options_.max_width);
+        for (int k = 0; k < n; ++k) {
+          const auto& m = static_cast<const analytics::v1::MembersOf&>(
+              r->GetRepeatedMessage(aggregates, f, k));
+          t.AddRow({m.key(), m.label(), absl::StrCat(m.reported().total()),
+                    by_kind(m.reported()), absl::StrCat(m.registered().total()),
+                    by_kind(m.registered())});
+        }
+        sections.push_back(t.Render());
+      } else if (type == "sanhak.analytics.v1.ReportedVsCounted") {
+        Table t({title(f), "REPORTED", "COUNTED"});
+        t.AlignRight(1);
+        t.AlignRight(2);
+        for (int k = 0; k < n; ++k) {
+          const auto& v = static_cast<const analytics::v1::ReportedVsCounted&>(
+              r->GetRepeatedMessage(aggregates, f, k));
+          t.AddRow({v.metric(),
+                    absl::StrCat(v.reported_approximate() ? "~" : "", v.reported()),
+                    absl::StrCat(v.counted())});
+        }
+        sections.push_back(t.Render());
+      } else {
+        Table t({title(f)});
+        for (int k = 0; k < n; ++k) t.AddRow({ToJson(r->GetRepeatedMessage(aggregates, f, k))});
+        sections.push_back(t.Render());
+      }
+    }
+    sections.insert(sections.begin(), figures.Render());
+    return absl::StrJoin(sections, "\n");
   }
 
   WatchConfig MakeWatchConfig(bool summary_only) {
     WatchConfig config;
     config.summary_only = summary_only;
     config.json = json();
+    config.yaml = options_.output == "yaml";
     config.terminal = options_.stdout_tty && !json();
     config.max_updates = options_.max_updates;
     config.duration = options_.duration;
@@ -912,7 +1106,7 @@ class Runner {
     auto aggregates = FetchAggregates();
     if (!aggregates.ok()) return aggregates.status();
     if (json()) {
-      out_ << ToJson(*aggregates) << "\n";
+      Emit(*aggregates);
     } else {
       out_ << SummaryLine(TotalsOf(*aggregates)) << "\n";
     }
@@ -929,7 +1123,12 @@ class Runner {
   TransferConfig MakeTransferConfig(absl::string_view path) {
     TransferConfig config;
     config.format = options_.format;
-    if (config.format.empty()) config.format = absl::EndsWith(path, ".csv") ? "csv" : "jsonl";
+    if (config.format.empty()) {
+      std::error_code error;
+      const bool folder = !path.empty() && path != "-" &&
+                          std::filesystem::is_directory(std::string(path), error);
+      config.format = folder || absl::EndsWith(path, ".csv") ? "csv" : "jsonl";
+    }
     config.batch_size = options_.batch_size > 0 ? options_.batch_size : 500;
     config.terminal = options_.stderr_tty;
     return config;
@@ -938,11 +1137,22 @@ class Runner {
   absl::Status ExportCommand(const std::vector<std::string>& args) {
     if (!args.empty()) {
       return absl::InvalidArgumentError(
-          "usage: sanhakctl export [--format=jsonl|csv] [--out=FILE]");
+          "usage: sanhakctl export [--format=jsonl|csv] [--out=FILE|DIR]");
     }
     TransferConfig config = MakeTransferConfig(options_.out);
     if (config.format != "jsonl" && config.format != "csv") {
       return absl::InvalidArgumentError("--format must be jsonl or csv");
+    }
+    if (config.format == "csv") {
+      // One file per kind: only a folder holds them.
+      if (options_.out.empty() || options_.out == "-" || absl::EndsWith(options_.out, ".csv")) {
+        return absl::InvalidArgumentError(
+            "--out: --format=csv writes one KIND.csv per kind; give a folder, --out=DIR");
+      }
+      auto count = ctl::ExportCsv(client_, config, options_.out, err_);
+      if (!count.ok()) return count.status();
+      err_ << "exported " << *count << " records into " << options_.out << "/\n";
+      return absl::OkStatus();
     }
     std::ostringstream buffer;
     auto count = ctl::Export(client_, config, buffer, err_);
@@ -963,18 +1173,63 @@ class Runner {
   absl::Status ImportCommand(const std::vector<std::string>& args) {
     if (args.size() != 1) {
       return absl::InvalidArgumentError(
-          "usage: sanhakctl import FILE|- [--format=jsonl|csv] [--batch_size=N]");
+          "usage: sanhakctl import FILE|DIR|- [--format=jsonl|csv] [--batch_size=N]");
     }
     TransferConfig config = MakeTransferConfig(args[0]);
     if (config.format != "jsonl" && config.format != "csv") {
       return absl::InvalidArgumentError("--format must be jsonl or csv");
     }
-    auto text = ReadFileText(args[0]);
-    if (!text.ok()) return text.status();
-    auto stats = ctl::Import(client_, *text, config, err_);
+    absl::StatusOr<ImportStats> stats;
+    if (config.format == "csv") {
+      if (args[0] == "-") {
+        return absl::InvalidArgumentError(
+            "--format=csv reads a folder or KIND.csv files (the file name says the kind), "
+            "not stdin");
+      }
+      auto files = LoadCsvInput(args[0]);
+      if (!files.ok()) return files.status();
+      auto records = ReadCsvTables(*files);
+      if (!records.ok()) return records.status();
+      stats = ctl::ImportRecords(client_, *std::move(records), config, err_);
+    } else {
+      auto text = ReadFileText(args[0]);
+      if (!text.ok()) return text.status();
+      stats = ctl::Import(client_, *text, config, err_);
+    }
     if (!stats.ok()) return stats.status();
     out_ << "imported: " << stats->created << " created, " << stats->updated << " updated, "
          << stats->unchanged << " unchanged, " << stats->checked << " reference records checked\n";
+    return absl::OkStatus();
+  }
+
+  // An .xlsx workbook of councils, activities, outcomes and scorecards (xlsx_report.h).
+  absl::Status ReportCommand(const std::vector<std::string>& args) {
+    if (!args.empty() || options_.out.empty() || !absl::EndsWith(options_.out, ".xlsx")) {
+      return absl::InvalidArgumentError("usage: sanhakctl report --out=FILE.xlsx");
+    }
+    ReportData data;
+    const std::pair<const char*, std::vector<std::unique_ptr<Message>>*> lists[] = {
+        {"council", &data.councils}, {"activity", &data.activities}, {"outcome", &data.outcomes}};
+    for (const auto& [name, into] : lists) {
+      auto items = client_.List(*FindKind(name), {});
+      if (!items.ok()) return items.status();
+      *into = *std::move(items);
+    }
+    for (const auto& council : data.councils) {
+      analytics::v1::GetCouncilScorecardRequest request;
+      request.set_council(CellText(*council, "name"));
+      auto card = std::make_unique<analytics::v1::CouncilScorecard>();
+      if (absl::Status s = client_.Call(Service::kAnalytics, AnalyticsMethod("GetCouncilScorecard"),
+                                        request, card.get());
+          !s.ok()) {
+        return s;
+      }
+      data.scorecards.push_back(std::move(card));
+    }
+    if (absl::Status s = WriteXlsxReport(options_.out, data); !s.ok()) return s;
+    err_ << "wrote " << options_.out << ": " << data.councils.size() << " councils, "
+         << data.activities.size() << " activities, " << data.outcomes.size() << " outcomes, "
+         << data.scorecards.size() << " scorecards\n";
     return absl::OkStatus();
   }
 
@@ -1032,6 +1287,27 @@ std::string FormatKrw(int64_t krw) {
   return absl::StrCat(sign, v, "원");
 }
 
+int PrintVersion(const std::string& output, std::ostream& out, std::ostream& err) {
+  const std::string json =
+      absl::StrCat("{\"clientVersion\":", VersionJson("sanhakctl"), "}");
+  if (output == "json") {
+    out << json << "\n";
+  } else if (output == "yaml") {
+    absl::StatusOr<std::string> yaml = JsonToYaml(json);
+    if (!yaml.ok()) {
+      err << "sanhakctl version: " << yaml.status().message() << "\n";
+      return kExitOther;
+    }
+    out << *yaml;
+  } else if (output == "table") {
+    out << VersionText("sanhakctl");
+  } else {
+    err << "sanhakctl version: --output must be table, json or yaml\n";
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
 std::string Usage() {
   return R"(sanhakctl: the command-line client of the sanhak suite
 
@@ -1064,7 +1340,7 @@ Analytics:
   network [--top=N]                   regions joined by councils, hub complexes and regions;
                                       --top=N: the N foremost of each list
   agenda ACTIVITY                     a forum's timetable, in order
-  aggregates                          every aggregate, once
+  aggregates                          every aggregate, once (every section the JSON has)
   summary [--watch]                   councils, organizations, activities, outcomes, funding;
                                       --watch follows changes as they stream in
   watch [--max_updates=N] [--duration=D]
@@ -1074,10 +1350,17 @@ Analytics:
 
 Data:
   export [--format=jsonl|csv] [--out=FILE]
-  import FILE|- [--format=jsonl|csv] [--batch_size=N]
+                                      JSON lines (one resource a line); --format=csv
+                                      --out=DIR: one KIND.csv per kind (and KIND.FIELD.csv
+                                      per list of messages), a column per field, UTF-8 with
+                                      BOM and CRLF, as Excel and LibreOffice open them
+  import FILE|DIR|- [--format=jsonl|csv] [--batch_size=N]
                                       idempotent: creates what is missing, updates what
-                                      differs; a bad record stops it ("line N: ...") before
-                                      anything of its batch is written
+                                      differs; a bad record stops it ("line N: ...", CSV:
+                                      "FILE line N: ...") before anything of its batch is
+                                      written; a folder or KIND.csv is CSV (BOM or not)
+  report --out=FILE.xlsx              an Excel workbook: councils, activities, outcomes and
+                                      scorecards, typed cells (numbers, KRW, dates)
 
 Contexts (as kubectl's): a config file ($SANHAKCTL_CONFIG, else
 ~/.config/sanhak/config.json) names where the services listen and how to authenticate;
@@ -1094,7 +1377,9 @@ Other:
   help COMMAND                        one command's usage
   version                             this build's version (also --version)
 
-Flags: --output=table|json  --no-headers (tables without their header row)
+Flags: --output=table|wide|json|yaml, -o for short (-o yaml, -owide): wide adds every
+  field as a column to get/list/create/update; json is protobuf's JSON mapping, yaml the
+  same as YAML  --no-headers (tables without their header row)
   --timeout=10s (deadline of every call)
   --target=HOST:PORT (the service the command talks to)
   --registry_target, --events_target, --analytics_target (or SANHAK_REGISTRY_TARGET,
@@ -1120,7 +1405,7 @@ Exit codes:
 
 std::vector<std::string> CommandNames() {
   return {"get",     "list",       "create", "update",  "delete",    "scorecard", "whoami",
-          "network", "agenda",     "aggregates", "summary", "watch", "export",    "import",
+          "network", "agenda",     "aggregates", "summary", "watch", "export",    "import", "report",
           "config",  "health",     "completion", "version", "help"};
 }
 
@@ -1160,11 +1445,28 @@ int Run(const std::vector<std::string>& args, const Options& options, std::ostre
   }
   Table::SetShowHeaders(!options.no_headers);
   Table::SetLineWidth(options.line_width);
+  // Every call the command makes is one trace (Client takes it), so the services' log
+  // lines for the command can be found by one id.
+  const TraceContext trace = TraceContext::NewRoot();
+  ScopedTrace in_trace(&trace);
   Runner runner(options, out, err);
   absl::Status status = runner.Dispatch(args);
   out.flush();
   if (status.ok()) return kExitOk;
   err << "sanhakctl " << args[0] << ": " << FormatError(status);
+  // A failure on the services' side is worth reporting: with the id, an operator finds
+  // every log line of it (README, "Following one request across services").
+  switch (status.code()) {
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kDataLoss:
+      err << "  trace_id: " << trace.trace_id << "\n";
+      break;
+    default:
+      break;
+  }
   return ExitCodeFor(status);
 }
 

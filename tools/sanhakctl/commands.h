@@ -17,7 +17,8 @@ namespace sanhak::ctl {
 
 struct Options {
   Targets targets;
-  // "table" or "json".
+  // "table", "wide" (the table with every field of the resource as a column), "json"
+  // (protobuf's JSON mapping) or "yaml" (the same, as YAML: yaml.h). -o for short.
   std::string output = "table";
   // The resource for create/update: JSON text, or a file to read it from ("-" = stdin).
   std::string json;
@@ -43,9 +44,10 @@ struct Options {
   absl::Duration duration = absl::InfiniteDuration();
   // summary: follow the aggregates stream instead of printing once.
   bool watch = false;
-  // import/export: "jsonl" or "csv" (import: guessed from the file name when empty).
+  // import/export: "jsonl" or "csv" (import: guessed from the file name when empty; a
+  // folder is CSV).
   std::string format;
-  // export: write here instead of stdout.
+  // export: write here instead of stdout (CSV: a folder, csv_table.h); report: the .xlsx.
   std::string out;
   // import: records validated together before any of them is written.
   int batch_size = 500;
@@ -71,11 +73,22 @@ int Run(const std::vector<std::string>& args, const Options& options, std::ostre
 // The --help text: commands, flags in brief, exit codes.
 std::string Usage();
 
+// `sanhakctl version` / `--version`: the build's versions as text, or, as `kubectl
+// version -o json|yaml` writes them, under "clientVersion". Returns the exit code.
+int PrintVersion(const std::string& output, std::ostream& out, std::ostream& err);
+
 // A field of `message` as a table cell: enums by name, timestamps in Korea time
 // ("2025-07-30 10:00"), dates as "2025-07-30" ("2025-01" without a day), repeated values
 // joined by ", ", a person as "name (affiliation)". `path` may name a nested field
 // ("place.city").
 std::string CellText(const google::protobuf::Message& message, const std::string& path);
+
+// --output=wide's columns of `kind`: its table columns, then every other field of the
+// resource in declaration order (ids, references, times; not the etag).
+std::vector<std::string> WideColumns(const Kind& kind);
+// A wide table's cell: CellText, except that a list of messages (a forum's timetable)
+// shows as its count.
+std::string WideCell(const google::protobuf::Message& message, const std::string& path);
 
 // A KRW amount for people: "1.2억원", "3,500만원", "900원".
 std::string FormatKrw(int64_t krw);

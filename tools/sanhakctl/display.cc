@@ -7,6 +7,10 @@
 namespace sanhak::ctl {
 namespace {
 
+bool In(char32_t c, char32_t lo, char32_t hi) { return c >= lo && c <= hi; }
+
+}  // namespace
+
 void AppendUtf8(char32_t c, std::string& out) {
   if (c < 0x80) {
     out += static_cast<char>(c);
@@ -24,10 +28,6 @@ void AppendUtf8(char32_t c, std::string& out) {
     out += static_cast<char>(0x80 | (c & 0x3F));
   }
 }
-
-bool In(char32_t c, char32_t lo, char32_t hi) { return c >= lo && c <= hi; }
-
-}  // namespace
 
 int CodePointWidth(char32_t c) {
   if (c == 0) return 0;

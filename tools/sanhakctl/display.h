@@ -12,6 +12,9 @@
 
 namespace sanhak::ctl {
 
+// Appends code point `c` to `out` as UTF-8.
+void AppendUtf8(char32_t c, std::string& out);
+
 // Columns one code point occupies: 2 for East Asian Wide and Fullwidth (Hangul Jamo and
 // syllables, CJK ideographs and punctuation, fullwidth forms), 0 for combining marks and
 // zero-width characters, 1 otherwise.

@@ -15,7 +15,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/version.h"
 #include "tools/sanhakctl/client.h"
 #include "tools/sanhakctl/commands.h"
 #include "tools/sanhakctl/config.h"
@@ -26,7 +25,8 @@ ABSL_FLAG(std::string, registry_target, "", "registry host:port (SANHAK_REGISTRY
 ABSL_FLAG(std::string, events_target, "", "events host:port (SANHAK_EVENTS_TARGET)");
 ABSL_FLAG(std::string, analytics_target, "", "analytics host:port (SANHAK_ANALYTICS_TARGET)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline of every call");
-ABSL_FLAG(std::string, output, "table", "table or json");
+ABSL_FLAG(std::string, output, "table",
+          "table, wide, json or yaml (-o for short: -o yaml, -owide, -o=json)");
 ABSL_FLAG(std::string, json, "", "create/update: the resource as JSON");
 ABSL_FLAG(std::string, file, "", "create/update: a file holding the resource JSON (- = stdin)");
 ABSL_FLAG(std::string, update_mask, "", "update: comma-separated fields");
@@ -44,7 +44,8 @@ ABSL_FLAG(int, max_updates, 0, "watch/summary: stop after this many updates");
 ABSL_FLAG(absl::Duration, duration, absl::InfiniteDuration(), "watch/summary: stop after");
 ABSL_FLAG(bool, watch, false, "summary: follow changes");
 ABSL_FLAG(std::string, format, "", "import/export: jsonl or csv");
-ABSL_FLAG(std::string, out, "", "export: output file");
+ABSL_FLAG(std::string, out, "",
+          "export: output file (--format=csv: a folder); report: the .xlsx file");
 ABSL_FLAG(int, batch_size, 500, "import: records checked together before writing");
 // List filters: each maps to the List request field of the same name.
 ABSL_FLAG(std::string, field, "", "list filter");
@@ -108,6 +109,15 @@ bool ParseArgs(int argc, char** argv, std::vector<std::string>& positional, bool
       continue;
     }
     if (name == "f") name = "file";
+    // kubectl's -o: `-o yaml`, `-o=yaml` and `-oyaml` (a single-dash word that is no
+    // flag of its own and starts with o).
+    if (name == "o") {
+      name = "output";
+    } else if (arg[1] == 'o' && absl::FindCommandLineFlag(name) == nullptr) {
+      value = body.substr(1);
+      name = "output";
+      has_value = true;
+    }
     // kubectl's spelling (--dry-run, --request-id) as well as abseil's.
     std::replace(name.begin(), name.end(), '-', '_');
     if (name == "dry_run" && has_value) {
@@ -167,8 +177,7 @@ int main(int argc, char** argv) {
     return sanhak::ctl::kExitOk;
   }
   if (version || (args.size() == 1 && args[0] == "version")) {
-    std::cout << sanhak::VersionText("sanhakctl");
-    return sanhak::ctl::kExitOk;
+    return sanhak::ctl::PrintVersion(absl::GetFlag(FLAGS_output), std::cout, std::cerr);
   }
 
   const std::string config_path = sanhak::ctl::DefaultConfigPath();
@@ -260,9 +269,9 @@ int main(int argc, char** argv) {
   // --target goes to the one service the command talks to.
   if (const std::string target = absl::GetFlag(FLAGS_target); !target.empty() && !args.empty()) {
     const std::string& command = args[0];
-    if (command == "import" || command == "export") {
-      std::cerr << "sanhakctl: " << command << " talks to registry and events: use "
-                << "--registry_target and --events_target\n";
+    if (command == "import" || command == "export" || command == "report") {
+      std::cerr << "sanhakctl: " << command << " talks to more than one service: use "
+                << "--registry_target, --events_target (and --analytics_target)\n";
       return kExitBadInput;
     }
     sanhak::ctl::Service service = sanhak::ctl::Service::kAnalytics;

@@ -154,45 +154,8 @@ std::string CsvRow(const std::vector<std::string>& cells) {
   return out;
 }
 
-absl::StatusOr<std::vector<Record>> ParseCsvRecords(absl::string_view text) {
-  auto rows = ParseCsv(text);
-  if (!rows.ok()) return rows.status();
-  std::vector<Record> out;
-  if (rows->empty()) return out;
-  const auto& header = rows->front();
-  if (header.second != std::vector<std::string>{"kind", "name", "resource"}) {
-    return LineError(header.first, "the header must be kind,name,resource");
-  }
-  for (size_t i = 1; i < rows->size(); ++i) {
-    const auto& [line, cells] = (*rows)[i];
-    if (cells.size() != 3) {
-      return LineError(line, absl::StrCat("expected 3 cells (kind,name,resource), got ",
-                                          cells.size()));
-    }
-    Record record;
-    record.line = line;
-    record.kind = cells[0];
-    record.name = cells[1];
-    record.resource_json = cells[2];
-    if (record.kind.empty()) return LineError(line, "empty kind");
-    google::protobuf::Struct check;
-    if (absl::Status s = FromJson(record.resource_json, &check); !s.ok()) {
-      return LineError(line, absl::StrCat("resource is not a JSON object: ", s.message()));
-    }
-    out.push_back(std::move(record));
-  }
-  return out;
-}
-
 std::string JsonLine(absl::string_view kind, const google::protobuf::Message& resource) {
   return absl::StrCat("{\"kind\":\"", kind, "\",\"resource\":", ToJson(resource), "}\n");
-}
-
-std::string CsvRecord(absl::string_view kind, const google::protobuf::Message& resource) {
-  const auto* name_field = resource.GetDescriptor()->FindFieldByName("name");
-  const std::string name =
-      name_field == nullptr ? "" : resource.GetReflection()->GetString(resource, name_field);
-  return CsvRow({std::string(kind), name, ToJson(resource)});
 }
 
 }  // namespace sanhak::ctl

@@ -3,10 +3,9 @@
 // JSON lines: {"kind":"council","resource":{...}} per line, the resource in protobuf's
 // JSON mapping. Blank lines and lines starting with '#' are skipped.
 //
-// CSV (RFC 4180): a header `kind,name,resource`, then one row per resource; `resource`
-// holds the same JSON as above (nested fields such as a forum's timetable stay whole),
-// `name` repeats the resource's name for people and spreadsheets to sort on. A quoted
-// cell may span lines; a record's line number is the line it starts on.
+// CSV: one table per kind, one column per field, for spreadsheets (csv_table.h); this
+// file has the RFC 4180 reading and writing it rests on. A quoted cell may span lines; a
+// row's line number is the line it starts on.
 #ifndef SANHAK_TOOLS_SANHAKCTL_RECORDS_H_
 #define SANHAK_TOOLS_SANHAKCTL_RECORDS_H_
 
@@ -20,18 +19,18 @@
 namespace sanhak::ctl {
 
 struct Record {
+  // The file the record is in, for CSV ("council.csv"; errors say "council.csv line 3:"),
+  // "" for JSON lines ("line 3:").
+  std::string file;
   // 1-based line of the input the record starts on.
   int line = 0;
   std::string kind;
   // The resource as JSON text.
   std::string resource_json;
-  // CSV only: the `name` column ("" in JSON lines).
-  std::string name;
 };
 
 // INVALID_ARGUMENT "line N: ..." at the first malformed line.
 absl::StatusOr<std::vector<Record>> ParseJsonLines(absl::string_view text);
-absl::StatusOr<std::vector<Record>> ParseCsvRecords(absl::string_view text);
 
 // RFC 4180 rows with the line each starts on. INVALID_ARGUMENT "line N: ..." for an
 // unterminated quote or text after a closing quote.
@@ -46,8 +45,6 @@ std::string ToJson(const google::protobuf::Message& message);
 absl::Status FromJson(absl::string_view json, google::protobuf::Message* message);
 
 std::string JsonLine(absl::string_view kind, const google::protobuf::Message& resource);
-std::string CsvRecord(absl::string_view kind, const google::protobuf::Message& resource);
-inline constexpr char kCsvHeader[] = "kind,name,resource\n";
 
 }  // namespace sanhak::ctl
 

@@ -1,6 +1,7 @@
 #include "tools/sanhakctl/transfer.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -12,6 +13,7 @@
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tools/sanhakctl/errors.h"
+#include "tools/sanhakctl/csv_table.h"
 #include "tools/sanhakctl/records.h"
 
 namespace sanhak::ctl {
@@ -78,10 +80,8 @@ class Importer {
   Importer(Client& client, const TransferConfig& config, std::ostream& progress)
       : client_(client), config_(config), progress_(progress) {}
 
-  absl::StatusOr<ImportStats> Run(absl::string_view text) {
-    auto records = config_.format == "csv" ? ParseCsvRecords(text) : ParseJsonLines(text);
-    if (!records.ok()) return records.status();
-    records_ = *std::move(records);
+  absl::StatusOr<ImportStats> Run(std::vector<Record> records) {
+    records_ = std::move(records);
     // Parse all, then take them in dependency order (stable: file order within a kind),
     // so a reference always names something written before it.
     std::vector<Item> items;
@@ -106,13 +106,17 @@ class Importer {
   }
 
  private:
+  // Where a record is: "line 3" (JSON lines), "council.csv line 3" (CSV).
+  static std::string Where(const Record& r) {
+    return absl::StrCat(r.file, r.file.empty() ? "" : " ", "line ", r.line);
+  }
   static absl::Status LineError(const Record& r, const absl::Status& s) {
-    absl::Status out(s.code(), absl::StrCat("line ", r.line, ": ", s.message()));
+    absl::Status out(s.code(), absl::StrCat(Where(r), ": ", s.message()));
     s.ForEachPayload([&](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
     return out;
   }
   static absl::Status LineError(const Record& r, absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("line ", r.line, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(Where(r), ": ", what));
   }
 
   absl::StatusOr<Item> Parse(const Record& record) {
@@ -126,22 +130,17 @@ class Importer {
     }
     ClearOutputOnly(*item.kind, *item.resource);
     item.name = NameOf(*item.resource);
-    if (item.name.empty()) item.name = record.name;
     if (item.name.empty()) return LineError(record, absl::StrCat(item.kind->name, ".name is required"));
     auto resolved = ResolveName(*item.kind, item.name);
     if (!resolved.ok() || *resolved != item.name) {
       return LineError(record, absl::StrCat(item.kind->name, ".name \"", item.name,
                                             "\" is not a full ", item.kind->name, " name"));
     }
-    if (!record.name.empty() && record.name != item.name) {
-      return LineError(record, absl::StrCat("the name column \"", record.name,
-                                            "\" differs from the resource's \"", item.name, "\""));
-    }
     item.resource->GetReflection()->SetString(
         item.resource.get(), item.resource->GetDescriptor()->FindFieldByName("name"), item.name);
-    auto [it, inserted] = in_file_.emplace(item.name, record.line);
+    auto [it, inserted] = in_file_.emplace(item.name, Where(record));
     if (!inserted) {
-      return LineError(record, absl::StrCat(item.name, " appears twice (first on line ",
+      return LineError(record, absl::StrCat(item.name, " appears twice (first on ",
                                             it->second, ")"));
     }
     if (item.kind->name == "membership") {
@@ -349,7 +348,8 @@ class Importer {
   const TransferConfig& config_;
   std::ostream& progress_;
   std::vector<Record> records_;
-  std::map<std::string, int> in_file_;
+  // Name -> where the file has it.
+  std::map<std::string, std::string> in_file_;
   std::map<std::string, bool> on_server_;
   ImportStats stats_;
   int total_ = 0;
@@ -360,22 +360,27 @@ class Importer {
 
 absl::StatusOr<ImportStats> Import(Client& client, absl::string_view text,
                                    const TransferConfig& config, std::ostream& progress) {
-  Importer importer(client, config, progress);
-  return importer.Run(text);
+  auto records = ParseJsonLines(text);
+  if (!records.ok()) return records.status();
+  return ImportRecords(client, *std::move(records), config, progress);
 }
 
-absl::StatusOr<int> Export(Client& client, const TransferConfig& config, std::ostream& out,
-                           std::ostream& progress) {
-  if (config.format == "csv") out << kCsvHeader;
+absl::StatusOr<ImportStats> ImportRecords(Client& client, std::vector<Record> records,
+                                          const TransferConfig& config, std::ostream& progress) {
+  Importer importer(client, config, progress);
+  return importer.Run(std::move(records));
+}
+
+absl::StatusOr<int> ForEachKind(
+    Client& client, const TransferConfig& config, std::ostream& progress,
+    const std::function<void(const Kind&, std::vector<std::unique_ptr<Message>>&)>& each) {
   int count = 0;
   for (const Kind& kind : Kinds()) {
     auto items = client.List(kind, {});
     if (!items.ok()) return items.status();
-    for (auto& item : *items) {
-      ClearOutputOnly(kind, *item);
-      out << (config.format == "csv" ? CsvRecord(kind.name, *item) : JsonLine(kind.name, *item));
-      ++count;
-    }
+    for (auto& item : *items) ClearOutputOnly(kind, *item);
+    each(kind, *items);
+    count += static_cast<int>(items->size());
     if (config.terminal) {
       progress << "\rexport: " << count << " records (" << kind.collection << ")        ";
     } else {
@@ -384,6 +389,31 @@ absl::StatusOr<int> Export(Client& client, const TransferConfig& config, std::os
     progress.flush();
   }
   if (config.terminal) progress << "\n";
+  return count;
+}
+
+absl::StatusOr<int> Export(Client& client, const TransferConfig& config, std::ostream& out,
+                           std::ostream& progress) {
+  return ForEachKind(client, config, progress,
+                     [&](const Kind& kind, std::vector<std::unique_ptr<Message>>& items) {
+                       for (const auto& item : items) out << JsonLine(kind.name, *item);
+                     });
+}
+
+absl::StatusOr<int> ExportCsv(Client& client, const TransferConfig& config,
+                              const std::string& dir, std::ostream& progress) {
+  std::vector<CsvFile> files;
+  auto count = ForEachKind(client, config, progress,
+                           [&](const Kind& kind, std::vector<std::unique_ptr<Message>>& items) {
+                             std::vector<const Message*> rows;
+                             for (const auto& item : items) rows.push_back(item.get());
+                             for (CsvFile& f : WriteCsvTables(kind, rows)) {
+                               files.push_back(std::move(f));
+                             }
+                           });
+  if (!count.ok()) return count.status();
+  // Written only once every kind was read, so a failed export leaves no half a folder.
+  if (absl::Status s = WriteCsvFolder(dir, files); !s.ok()) return s;
   return count;
 }
 

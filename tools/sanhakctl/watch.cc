@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
+#include "tools/sanhakctl/yaml.h"
 
 namespace sanhak::ctl {
 
@@ -91,6 +92,7 @@ class Watcher {
     while (true) {
       grpc::ClientContext context;
       if (end != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(end));
+      AddTraceHeaders(client_.trace(), &context);
       av1::WatchAggregatesRequest request;
       request.set_resume_token(token_);
       // A display catches up in fewer messages when it falls behind; --json keeps one
@@ -151,7 +153,11 @@ class Watcher {
   absl::Status Handle(const av1::AggregatesEvent& event) {
     token_ = event.resume_token();
     if (config_.json) {
-      out_ << ToJson(event) << "\n";
+      if (config_.yaml) {
+        out_ << "---\n" << ToYaml(event);
+      } else {
+        out_ << ToJson(event) << "\n";
+      }
       out_.flush();
     }
     switch (event.event_case()) {

@@ -42,6 +42,9 @@ struct WatchConfig {
   bool summary_only = false;
   // Print each message received as a JSON line.
   bool json = false;
+  // With json: each message as a YAML document ("---" first), a YAML stream as kubectl's
+  // get --watch -o yaml writes.
+  bool yaml = false;
   // Redraw in place instead of appending lines.
   bool terminal = false;
   int max_updates = 0;
