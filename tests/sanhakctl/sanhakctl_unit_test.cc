@@ -300,6 +300,15 @@ TEST(CsvTableTest, ErrorsNameTheFileAndLine) {
   ASSERT_FALSE(bad_number.ok());
   EXPECT_EQ(bad_number.status().message(),
             "council.csv line 3: column \"forum_session\": \"x\" is not an integer");
+  // A huge cell is quoted by a short prefix: the error names the file, line, column and rule.
+  auto huge = ReadCsvTables({{"council.csv", absl::StrCat("name,forum_session\r\ncouncils/a,",
+                                                          std::string(1 << 20, '9'), "x\r\n")}});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_TRUE(absl::StartsWith(huge.status().message(),
+                               "council.csv line 2: column \"forum_session\": \"999"))
+      << huge.status().message().substr(0, 200);
+  EXPECT_TRUE(absl::EndsWith(huge.status().message(), "\" is not an integer"));
+  EXPECT_LT(huge.status().message().size(), 200u);
   auto unknown = ReadCsvTables({{"council.csv", "name,colour\r\n"}});
   ASSERT_FALSE(unknown.ok());
   EXPECT_TRUE(absl::StartsWith(unknown.status().message(),

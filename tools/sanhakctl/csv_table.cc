@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/validation.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/type/date.pb.h"
@@ -245,6 +246,13 @@ std::string Header(const TableLayout& table) {
 
 // --- reading cells ---
 
+// A cell or header text as an error quotes it: a cell may hold a whole JSON message, and
+// an error names the rule and at most a short prefix of what broke it.
+constexpr size_t kMaxQuotedBytes = 80;
+std::string Quoted(absl::string_view text) {
+  return absl::StrCat("\"", Abbreviate(text, kMaxQuotedBytes), "\"");
+}
+
 absl::StatusOr<std::vector<std::string>> SplitItems(absl::string_view cell) {
   std::vector<std::string> items(1);
   for (size_t i = 0; i < cell.size(); ++i) {
@@ -283,7 +291,7 @@ absl::Status SetValue(Message& m, const FieldDescriptor* f, const std::string& t
   const Reflection* r = m.GetReflection();
   const bool rep = f->is_repeated();
   auto bad = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not ", what));
+    return absl::InvalidArgumentError(absl::StrCat(Quoted(text), " is not ", what));
   };
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING: {
@@ -432,7 +440,7 @@ absl::StatusOr<ParsedTable> ParseTable(const CsvFile& file, const TableLayout& l
   for (size_t i = 0; i < header.size(); ++i) {
     const std::string& name = header[i];
     if (!seen.insert(name).second) {
-      return FileLineError(file.name, header_line, absl::StrCat("column \"", name, "\" twice"));
+      return FileLineError(file.name, header_line, absl::StrCat("column ", Quoted(name), " twice"));
     }
     if (layout.list != nullptr && name == layout.parent_column) {
       table.parent_index = static_cast<int>(i);
@@ -448,7 +456,7 @@ absl::StatusOr<ParsedTable> ParseTable(const CsvFile& file, const TableLayout& l
       if (layout.list != nullptr) names.push_back(layout.parent_column);
       for (const Column& c : layout.columns) names.push_back(c.path);
       return FileLineError(file.name, header_line,
-                           absl::StrCat("unknown column \"", name, "\" (", file.name,
+                           absl::StrCat("unknown column ", Quoted(name), " (", file.name,
                                         " has: ", absl::StrJoin(names, ", "), ")"));
     }
     table.columns.push_back(found);
@@ -602,8 +610,8 @@ absl::StatusOr<std::vector<Record>> ReadCsvTables(const std::vector<CsvFile>& fi
       auto it = by_name.find({p.kind->kind->name, parent});
       if (it == by_name.end()) {
         return FileLineError(p.file->name, line,
-                             absl::StrCat(p.table->parent_column, " \"", parent,
-                                          "\" has no row in ", p.kind->main.file));
+                             absl::StrCat(p.table->parent_column, " ", Quoted(parent),
+                                          " has no row in ", p.kind->main.file));
       }
       Message& resource = *built[it->second].resource;
       Message* item = resource.GetReflection()->AddMessage(&resource, p.table->list);

@@ -12,8 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/csv_table.h"
+#include "tools/sanhakctl/errors.h"
 #include "tools/sanhakctl/records.h"
 
 namespace sanhak::ctl {
