@@ -56,9 +56,10 @@ struct ServerOptions {
   int write_burst_per_caller = 1000;
   // Largest response sent, in bytes.
   int max_message_bytes = 4 * 1024 * 1024;
-  // Largest request accepted, in bytes. gRPC opens a stream's flow-control window to the
-  // whole announced length of a message, so this bounds what one stalled, half-sent
-  // request can make the server hold.
+  // Largest request accepted, in bytes; a larger one is refused with RESOURCE_EXHAUSTED.
+  // gRPC 1.51 checks this only once the whole message has arrived, and opens the stream's
+  // flow-control window to the length the caller announced, so it does not bound what a
+  // stalled, half-sent request holds (see memory_quota_bytes).
   int max_request_bytes = 1024 * 1024;
   // Deadline for work a call causes when the caller sent none (see DeadlineFor).
   absl::Duration default_deadline = absl::Seconds(30);
@@ -84,9 +85,12 @@ struct ServerOptions {
   // Streams (calls) open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
   int max_concurrent_streams = 64;
   // Memory gRPC may use for every connection's buffers together (its resource quota);
-  // under pressure it shrinks flow-control windows, so stalled senders cannot pile up
-  // half-received messages. Keep it well inside the container's memory limit.
-  int64_t memory_quota_bytes = int64_t{256} << 20;
+  // under pressure it shrinks flow-control windows and resets streams (ENHANCE_YOUR_CALM).
+  // gRPC 1.51 reclaims only after the bytes have arrived, so the quota steers the peak
+  // rather than bounding it: 2 connections x 60 stalled 4 MB requests took the registry to
+  // 363-405 MiB with 256 MiB here and to 126-162 MiB with 64 MiB (tests/common/
+  // stalled_streams_test.cc). 64 MiB still holds 16 of the largest (4 MiB) messages.
+  int64_t memory_quota_bytes = int64_t{64} << 20;
   // Writes (and calls to other services that writes cause) admitted at once; beyond it a
   // write is refused at once with RESOURCE_EXHAUSTED and RetryInfo.
   int max_writes_in_flight = 1024;

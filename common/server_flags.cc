@@ -67,7 +67,7 @@ ABSL_FLAG(std::string, metrics_listen, sanhak::EnvOr("SANHAK_METRICS_LISTEN", ""
           "(env SANHAK_METRICS_LISTEN)");
 ABSL_FLAG(int, max_concurrent_streams, sanhak::EnvIntOr("SANHAK_MAX_CONCURRENT_STREAMS", 64),
           "calls open at once on one connection (env SANHAK_MAX_CONCURRENT_STREAMS)");
-ABSL_FLAG(int, memory_quota_mb, sanhak::EnvIntOr("SANHAK_MEMORY_QUOTA_MB", 256),
+ABSL_FLAG(int, memory_quota_mb, sanhak::EnvIntOr("SANHAK_MEMORY_QUOTA_MB", 64),
           "memory gRPC may use for all connections' buffers, in MiB; keep well inside the "
           "container's limit (env SANHAK_MEMORY_QUOTA_MB)");
 ABSL_FLAG(int, max_writes_in_flight, sanhak::EnvIntOr("SANHAK_MAX_WRITES_IN_FLIGHT", 1024),

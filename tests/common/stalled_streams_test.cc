@@ -5,9 +5,10 @@
 //
 // Budgets, as an operator would check them (deploy/base/registry.yaml):
 //  - resident memory stays below the container's 512 MiB limit, and grows by less than
-//    300 MiB over the idle process: the server's gRPC resource quota is 256 MiB (every
-//    connection's buffers together), plus 44 MiB for what the quota does not account
-//    (per-stream and per-connection bookkeeping, allocator slack);
+//    300 MiB over the idle process: the server's gRPC resource quota is 64 MiB (every
+//    connection's buffers together); gRPC 1.51 reclaims only after bytes have arrived and
+//    does not account per-stream and per-connection bookkeeping, so the peak overshoots
+//    it (measured +100 to +135 MiB for 2 x 60 on a 2-core VM);
 //  - threads stay below 64: in-flight work is bounded by limits and memory, not threads;
 //  - a normal GetCouncil on a new connection during the attack answers within 1 s;
 //  - once the attack's sockets close, memory does not keep growing and calls still work.
@@ -47,7 +48,7 @@ using sanhak::testing::StallStats;
 constexpr int64_t kMiB = 1 << 20;
 // The registry container's memory limit (deploy/base/registry.yaml).
 constexpr int64_t kContainerLimit = 512 * kMiB;
-// The gRPC resource quota (256 MiB) plus 44 MiB it does not account; see the header.
+// The gRPC resource quota (64 MiB) and what it overshoots by; see the header.
 constexpr int64_t kGrowthBudget = 300 * kMiB;
 constexpr int kThreadBudget = 64;
 // After the attack ends: more than this between two samples 2 s apart is still growing.
@@ -172,6 +173,13 @@ class Sampler {
 class StalledStreamsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+#if defined(__SANITIZE_ADDRESS__)
+    // The registry inherits this. AddressSanitizer keeps freed blocks in a quarantine of
+    // 256 MiB by default, which would show as growth that is ASan's, not the server's.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    setenv("ASAN_OPTIONS",
+           (std::string(asan != nullptr ? asan : "") + ":quarantine_size_mb=16").c_str(), 1);
+#endif
     server_ = std::make_unique<sanhak::testing::ServerProcess>(
         SANHAK_REGISTRY_BINARY,
         std::vector<std::string>{
@@ -305,31 +313,33 @@ class StalledStreamsTest : public ::testing::Test {
   Figures baseline_;
 };
 
-// What holds today: the server stays up, its threads stay bounded (handlers run on the
-// callback API: nothing waits on a thread per stream), it answers at once after the
-// attack, and what it holds stops growing once the sockets close.
-TEST_F(StalledStreamsTest, TwoConnectionsOfSixtyStalledStreamsLeaveTheServerUp) {
-  Attack(2, 60, /*memory_and_latency=*/false);
+// Observation 2 as reported: 2 x 60 stalled streams took the registry from 222 to 640 MB.
+// Every budget in the header holds, memory and the 1 s answer included.
+TEST_F(StalledStreamsTest, TwoConnectionsOfSixtyStalledStreamsStayWithinTheMemoryBudget) {
+  Attack(2, 60, /*memory_and_latency=*/true);
 }
 
+// 50 x 100 (threads went from 19 to 265): the server stays up, its threads stay bounded
+// (handlers run on the callback API: nothing waits on a thread per stream), it answers at
+// once after the attack, and what it holds stops growing once the sockets close.
 TEST_F(StalledStreamsTest, FiftyConnectionsOfAHundredStalledStreamsLeaveTheServerUp) {
   Attack(50, 100, /*memory_and_latency=*/false);
 }
 
-// Disabled, and why: with Debian bookworm's gRPC 1.51 these fail. Its HTTP/2 transport
-// opens a stream's flow-control window to the whole announced length of the message being
-// read, and checks the message size limit only once the message has fully arrived, so a
-// stalled half-sent message of any announced size holds that much (measured with
-// --max_request_bytes=1 MiB: 2 x 60 streams announcing 4 MB took the registry from 20 to
-// 332 MiB, 50 x 100 to 603 MiB, over the 512 MiB container limit). The resource quota
-// (256 MiB) resets some streams (ENHANCE_YOUR_CALM) but more slowly than loopback fills
-// them, and there is no cap on connections in 1.51. Until the transport refuses oversized
-// announced lengths early (newer gRPC), deployments bound this in front of the service
-// (see deploy/README.md). Run them with --gtest_also_run_disabled_tests.
-TEST_F(StalledStreamsTest, DISABLED_TwoConnectionsOfSixtyStalledStreamsStayWithinTheMemoryBudget) {
-  Attack(2, 60, /*memory_and_latency=*/true);
-}
-
+// Disabled, and why: with Debian bookworm's gRPC 1.51 this fails, and no setting of ours
+// makes it pass reliably. Its HTTP/2 transport opens a stream's flow-control window to the
+// whole announced length of the message being read (frame_data.cc sets min_progress_size
+// to what the message still lacks; flow_control.cc's DesiredAnnounceSize opens the window
+// by up to 1 MiB at a time until it has all arrived), and the size limit is checked only
+// once the message is complete (message_size_filter.cc), so a stalled half-sent message of
+// any announced size holds that much. The resource quota resets streams and closes
+// connections (GOAWAY ENHANCE_YOUR_CALM) only after the bytes are in, a race against the
+// senders, and 1.51 cannot cap connections (no GRPC_ARG_MAX_ALLOWED_INCOMING_CONNECTIONS;
+// channels from our own accepted sockets are plaintext only). Measured on a 2-core VM,
+// peak registry RSS over 3 runs each: quota 64 MiB 649-892 MiB, 128 MiB 332-917 MiB,
+// 256 MiB 530-754 MiB; jemalloc, tcmalloc or no BDP probing did not help. Deployments
+// bound this in front of the service (deploy/README.md). Run it with
+// --gtest_also_run_disabled_tests.
 TEST_F(StalledStreamsTest, DISABLED_FiftyConnectionsOfAHundredStalledStreamsStayWithinBudgets) {
   Attack(50, 100, /*memory_and_latency=*/true);
 }
