@@ -90,6 +90,7 @@ struct ServerOptions {
   // rather than bounding it: 2 connections x 60 stalled 4 MB requests took the registry to
   // 363-405 MiB with 256 MiB here and to 126-162 MiB with 64 MiB (tests/common/
   // stalled_streams_test.cc). 64 MiB still holds 16 of the largest (4 MiB) messages.
+  // Analytics sets more: it holds many long-lived streams (AnalyticsConfig).
   int64_t memory_quota_bytes = int64_t{64} << 20;
   // Writes (and calls to other services that writes cause) admitted at once; beyond it a
   // write is refused at once with RESOURCE_EXHAUSTED and RetryInfo.

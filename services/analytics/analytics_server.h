@@ -22,11 +22,17 @@ inline constexpr char kAnalyticsServiceName[] = "sanhak.analytics.v1.AnalyticsSe
 // hold many watches on one connection, and no request needs more than 64 KiB.
 inline constexpr int kAnalyticsMaxConcurrentStreams = 1024;
 inline constexpr int kAnalyticsMaxRequestBytes = 64 * 1024;
+// gRPC charges each open stream's buffers to the resource quota and resets streams
+// (RST_STREAM ENHANCE_YOUR_CALM) when it runs out: with the other services' 64 MiB, 256 of
+// 20,000 watches (the max_watchers default) were reset as they opened; with 256 MiB none
+// (bench/fanout.cc, 20000@10). The container's limit is 1 GiB (deploy/base/analytics.yaml).
+inline constexpr int kAnalyticsMemoryQuotaMb = 256;
 
 struct AnalyticsConfig {
   AnalyticsConfig() {
     server.max_concurrent_streams = kAnalyticsMaxConcurrentStreams;
     server.max_request_bytes = kAnalyticsMaxRequestBytes;
+    server.memory_quota_bytes = int64_t{kAnalyticsMemoryQuotaMb} << 20;
   }
   ServerOptions server;
   std::string registry_address = "127.0.0.1:50051";

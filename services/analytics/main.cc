@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   sanhak::RouteGrpcLogsToLog();
   absl::SetProgramUsageMessage("sanhak analytics service");
   sanhak::SetVersionFlagText("sanhak_analytics_server");
-  // Analytics' own defaults for two shared flags (see AnalyticsConfig); the environment
+  // Analytics' own defaults for three shared flags (see AnalyticsConfig); the environment
   // and the command line still win.
   absl::SetFlag(&FLAGS_max_concurrent_streams,
                 sanhak::EnvIntOr("SANHAK_MAX_CONCURRENT_STREAMS",
@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   absl::SetFlag(&FLAGS_max_request_bytes,
                 sanhak::EnvIntOr("SANHAK_MAX_REQUEST_BYTES",
                                  sanhak::analytics::kAnalyticsMaxRequestBytes));
+  absl::SetFlag(&FLAGS_memory_quota_mb,
+                sanhak::EnvIntOr("SANHAK_MEMORY_QUOTA_MB",
+                                 sanhak::analytics::kAnalyticsMemoryQuotaMb));
   absl::ParseCommandLine(argc, argv);
 
   sanhak::analytics::AnalyticsConfig config;
