@@ -14,8 +14,6 @@
 //  - once the attack's sockets close, memory does not keep growing and calls still work.
 //
 // Like registry_process_test, links no server code: it runs the real binary.
-#include <dirent.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,40 +87,6 @@ Figures Read(pid_t pid) {
   return f;
 }
 
-// The pid of our child that runs `binary` (ServerProcess does not expose it).
-pid_t ChildRunning(const std::string& binary) {
-  char real_binary[4096];
-  if (realpath(binary.c_str(), real_binary) == nullptr) return -1;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return -1;
-  pid_t found = -1;
-  while (dirent* entry = readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
-    const size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 1));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != getpid()) continue;
-    char exe[4096];
-    const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe,
-                               sizeof(exe) - 1);
-    if (n <= 0) continue;
-    exe[n] = '\0';
-    if (std::string(exe) == real_binary) {
-      found = pid;
-      break;
-    }
-  }
-  closedir(proc);
-  return found;
-}
-
 std::string Mb(int64_t bytes) {
   std::ostringstream out;
   out.precision(1);
@@ -176,9 +140,11 @@ class StalledStreamsTest : public ::testing::Test {
 #if defined(__SANITIZE_ADDRESS__)
     // The registry inherits this. AddressSanitizer keeps freed blocks in a quarantine of
     // 256 MiB by default, which would show as growth that is ASan's, not the server's.
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    setenv("ASAN_OPTIONS",
-           (std::string(asan != nullptr ? asan : "") + ":quarantine_size_mb=16").c_str(), 1);
+    const char* inherited = std::getenv("ASAN_OPTIONS");
+    const std::string asan = inherited != nullptr ? inherited : "";
+    if (asan.find("quarantine_size_mb=16") == std::string::npos) {
+      setenv("ASAN_OPTIONS", (asan + ":quarantine_size_mb=16").c_str(), 1);
+    }
 #endif
     server_ = std::make_unique<sanhak::testing::ServerProcess>(
         SANHAK_REGISTRY_BINARY,
@@ -188,7 +154,7 @@ class StalledStreamsTest : public ::testing::Test {
         dir_.File("r.log"));
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(server_->WaitServing()) << server_->Log();
-    pid_ = ChildRunning(SANHAK_REGISTRY_BINARY);
+    pid_ = server_->pid();
     ASSERT_GT(pid_, 0);
     const std::string address = server_->address();
     port_ = std::atoi(address.substr(address.rfind(':') + 1).c_str());
@@ -218,7 +184,7 @@ class StalledStreamsTest : public ::testing::Test {
   // Runs `connections` x `streams` stalled streams, holds them about 5 s, then closes
   // them, checking the budgets in the header throughout. Without `memory_and_latency`,
   // the memory budgets and the 1 s answer during the attack are measured and printed but
-  // not asserted (see the DISABLED_ tests below for why).
+  // not asserted (see the DISABLED_ test below for why).
   void Attack(int connections, int streams, bool memory_and_latency) {
     StallOptions options;
     options.streams = streams;
@@ -249,7 +215,7 @@ class StalledStreamsTest : public ::testing::Test {
           grpc::Status status = GetCouncil(memory_and_latency ? 1 : 5);
           // Without memory_and_latency the answer is reported, not asserted: under the
           // quota's pressure the server closes connections (GOAWAY) and may not answer
-          // within the attack at all (see the DISABLED_ tests).
+          // within the attack at all (see the DISABLED_ test).
           if (memory_and_latency) {
             EXPECT_TRUE(status.ok())
                 << "GetCouncil during the attack: " << status.error_code() << " "
@@ -298,7 +264,9 @@ class StalledStreamsTest : public ::testing::Test {
               << Mb(overall.rss) << ", threads " << overall.threads << std::endl;
     ASSERT_TRUE(settled.alive) << server_->Log();
     // The container limit and the thread budget hold throughout, closing included.
-    if (memory_and_latency) EXPECT_LT(overall.rss, kContainerLimit) << Mb(overall.rss);
+    if (memory_and_latency) {
+      EXPECT_LT(overall.rss, kContainerLimit) << Mb(overall.rss);
+    }
     EXPECT_LT(overall.threads, kThreadBudget);
     EXPECT_LT(settled.rss - after.rss, kSettledSlack)
         << Mb(after.rss) << " then " << Mb(settled.rss);
